@@ -1,0 +1,246 @@
+"""Run configuration: YAML validated by pydantic.
+
+Every setting of the method is here with the paper's value as default (Table 1
+of NERO-Net; see PROTOCOL.md), so ``NeroConfig()`` *is* the paper's setup apart
+from the dataset. Unknown keys and out-of-range values are rejected with a
+one-line :class:`~neronet.errors.ConfigError` naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from neronet.errors import ConfigError
+
+PACKAGE_CONFIGS = "configs"
+DEFAULT_CONFIG = "quickstart.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModuleConfig(_Section):
+    """One outer-level module: the (type, min, max, skip) tuple plus levels back."""
+
+    name: str = Field(min_length=1)
+    min: int = Field(ge=0)
+    max: int = Field(ge=1)
+    skip: bool = False
+    levels_back: int = Field(default=1, ge=1)
+    init_max: int | None = Field(
+        default=None, ge=1, description="most units at random initialisation (default: max)"
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ModuleConfig:
+        if self.min > self.max:
+            raise ValueError(f"module {self.name!r}: min {self.min} > max {self.max}")
+        return self
+
+
+def _nero_modules() -> list[ModuleConfig]:
+    return [
+        ModuleConfig(name="stem", min=0, max=1, skip=False),
+        ModuleConfig(name="features", min=1, max=30, skip=True, levels_back=5, init_max=10),
+        ModuleConfig(name="last-transition", min=0, max=1, skip=False),
+        ModuleConfig(name="classification", min=0, max=5, skip=False),
+        ModuleConfig(name="softmax", min=1, max=1, skip=False),
+    ]
+
+
+class StructureConfig(_Section):
+    """Outer structure: NERO-Net's `[(stem,0,1,false),(features,1,30,true),...]`."""
+
+    grammar: str = "nero-net.grammar"
+    modules: list[ModuleConfig] = Field(default_factory=_nero_modules, min_length=1)
+    learning: str = "learning"
+    max_depth: int = Field(default=10, ge=1, description="DSGE recursion limit")
+
+
+class DataConfig(_Section):
+    dataset: Literal["digits", "fashion-mnist", "cifar10"] = "cifar10"
+    path: str | None = None
+    cache_dir: str | None = None
+    download: bool = False
+    train: float = Field(default=43000, gt=0, description="count (>=1) or fraction (<1)")
+    control: float = Field(default=3500, gt=0)
+    fitness: float = Field(default=3500, gt=0)
+
+
+class MutationRates(_Section):
+    """Table 1 of NERO-Net."""
+
+    add_unit: float = Field(default=0.25, ge=0, le=1)
+    replicate_unit: float = Field(default=0.35, ge=0, le=1)
+    remove_unit: float = Field(default=0.25, ge=0, le=1)
+    add_connection: float = Field(default=0.15, ge=0, le=1)
+    remove_connection: float = Field(default=0.15, ge=0, le=1)
+    dsge_layer: float = Field(default=0.15, ge=0, le=1)
+    dsge_learning: float = Field(default=0.30, ge=0, le=1)
+    train_longer: float = Field(default=0.10, ge=0, le=1)
+    float_sigma: float = Field(default=0.15, gt=0, description="Gaussian sigma, x (max-min)")
+
+
+class SearchConfig(_Section):
+    strategy: Literal["one-plus-lambda"] = "one-plus-lambda"
+    generations: int = Field(default=100, ge=1)
+    offspring: int = Field(default=4, ge=1, description="lambda of the (1+lambda)-ES")
+    initial: Literal["seed", "random"] = "seed"
+    initial_size: int = Field(default=5, ge=1, description="individuals in generation 0")
+    mutation: MutationRates = Field(default_factory=MutationRates)
+    default_train_time: float = Field(default=600.0, gt=0, description="seconds")
+    max_train_time: float = Field(default=1800.0, gt=0, description="seconds")
+    reevaluate_duplicates: bool = False
+
+    @model_validator(mode="after")
+    def _times(self) -> SearchConfig:
+        if self.max_train_time < self.default_train_time:
+            raise ValueError("max_train_time must be >= default_train_time")
+        return self
+
+
+class FitnessConfig(_Section):
+    warmup_tau: float = Field(default=0.80, ge=0, le=1)
+    beta: float = Field(default=4.0, gt=0)
+    attack_eps: float = Field(default=8 / 255, ge=0)
+    attack_batch_size: int = Field(default=128, ge=1)
+    attack_during_warmup: bool = Field(
+        default=True, description="measure FGSM accuracy in warm-up too (for reports only)"
+    )
+    ill_fitted_share: float = Field(
+        default=0.5, gt=0, le=1, description="one class predicted for more than this share"
+    )
+    ill_fitted_penalty: float = Field(default=0.0)
+
+
+class TrainingConfig(_Section):
+    device: str = "auto"
+    max_epochs: int | None = Field(default=None, ge=1, description="epoch cap on top of time")
+    weight_decay: float = Field(default=5e-4, ge=0, description="L2 on conv/fc kernels")
+    augment: bool = True
+    channels_last: bool = True
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    eval_batch_size: int = Field(default=512, ge=1)
+
+
+class StoreConfig(_Section):
+    keep_best: int = Field(default=5, ge=1, description="weights kept besides generation parents")
+
+
+class ExecutorConfig(_Section):
+    kind: Literal["local", "workers", "ray"] = "local"
+    devices: list[str] = Field(default_factory=list, description="worker devices (workers)")
+    address: str | None = None
+    num_gpus: float = Field(default=1.0, ge=0)
+    num_cpus: float = Field(default=1.0, gt=0)
+
+
+class NeroConfig(_Section):
+    seed: int = Field(default=0, ge=0)
+    structure: StructureConfig = Field(default_factory=StructureConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    fitness: FitnessConfig = Field(default_factory=FitnessConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+
+    def search_relevant(self) -> dict[str, Any]:
+        """The part of the config that must not change when a run is resumed."""
+        data = self.model_dump(mode="json")
+        data.pop("executor")
+        data["training"].pop("device")
+        return data
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'; remove it or check its spelling"
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{source}: invalid value for '{key}': {msg}; fix it in the config or override"
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> NeroConfig:
+    """Validate a mapping into a NeroConfig, raising a one-line ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping of settings")
+    try:
+        return NeroConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err, source)) from None
+
+
+def set_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply a ``dotted.key=value`` override (value parsed as YAML) in place."""
+    if "=" not in assignment:
+        raise ConfigError(f"override '{assignment}' must look like key.sub=value")
+    key, _, raw = assignment.partition("=")
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override '{assignment}' has an empty key")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override '{assignment}': '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def read_config_data(path: str | Path | None) -> tuple[dict[str, Any], str]:
+    """Read a YAML file (or the packaged quickstart when ``path`` is None)."""
+    if path is None:
+        ref = resources.files("neronet").joinpath(PACKAGE_CONFIGS, DEFAULT_CONFIG)
+        return yaml.safe_load(ref.read_text()) or {}, DEFAULT_CONFIG
+    file = Path(path)
+    if not file.is_file():
+        packaged = resources.files("neronet").joinpath(PACKAGE_CONFIGS, str(path))
+        if not packaged.is_file():
+            raise ConfigError(f"config file '{path}' not found; pass an existing YAML file")
+        return yaml.safe_load(packaged.read_text()) or {}, str(path)
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML; fix the syntax") from None
+    return data or {}, str(path)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> NeroConfig:
+    """Load, apply ``key=value`` overrides and validate a run config."""
+    data, source = read_config_data(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping of settings")
+    for assignment in overrides or []:
+        set_override(data, assignment)
+    return parse_config(data, source)
+
+
+def grammar_text(config: NeroConfig, base_dir: Path | None = None) -> tuple[str, str]:
+    """Return (text, name) of the grammar: a path, or a grammar shipped with neronet."""
+    name = config.structure.grammar
+    candidates = [Path(name)]
+    if base_dir is not None:
+        candidates.insert(0, base_dir / name)
+    for cand in candidates:
+        if cand.is_file():
+            return cand.read_text(), str(cand)
+    packaged = resources.files("neronet").joinpath("grammars", name)
+    if packaged.is_file():
+        return packaged.read_text(), name
+    raise ConfigError(
+        f"grammar '{name}' not found; set structure.grammar to a file path or a shipped grammar"
+    )

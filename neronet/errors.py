@@ -1,0 +1,39 @@
+"""User-facing errors.
+
+Every problem caused by the user's input (a bad grammar, config value, dataset,
+checkpoint, attack name, ...) is raised as a :class:`NeronetError` subclass whose
+message is a single line naming the problem *and* the fix. The CLI turns these
+into ``neronet: error: <message>`` and exit code 2, never a traceback.
+"""
+
+
+class NeronetError(Exception):
+    """Base class of errors the user can fix; the message is one line."""
+
+
+class GrammarError(NeronetError):
+    """A grammar file is malformed; the message names the line."""
+
+
+class ConfigError(NeronetError):
+    """A config value is missing, unknown or out of range."""
+
+
+class DataError(NeronetError):
+    """A dataset is missing, corrupt or laid out wrongly."""
+
+
+class StoreError(NeronetError):
+    """A run directory or checkpoint cannot be used as asked."""
+
+
+class AttackError(NeronetError):
+    """An unknown attack or suite name, or invalid attack settings."""
+
+
+class InvalidArchitecture(Exception):
+    """A NetworkSpec cannot be built (e.g. spatial size collapses below 1x1).
+
+    Not a user error: the search turns it into an invalid individual with the
+    message as the reason.
+    """
