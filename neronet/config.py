@@ -124,6 +124,9 @@ class TrainingConfig(_Section):
     max_epochs: int | None = Field(default=None, ge=1, description="epoch cap on top of time")
     weight_decay: float = Field(default=5e-4, ge=0, description="L2 on conv/fc kernels")
     augment: bool = True
+    augment_pad: int | None = Field(
+        default=None, ge=0, description="crop padding in pixels (default: round(H/8), 4 on 32x32)"
+    )
     channels_last: bool = True
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
     eval_batch_size: int = Field(default=512, ge=1)

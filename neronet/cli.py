@@ -1,0 +1,300 @@
+"""The ``neronet`` command.
+
+Every user-caused problem ends as one line ``neronet: error: ...`` on stderr and
+exit code 2 (no traceback); an interrupted search says how to resume it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from neronet.errors import NeronetError
+
+EXIT_USAGE = 2
+
+
+def _add_evolve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evolve",
+        help="run (or resume) a NERO-Net search",
+        description="Run a NERO-Net search. With no --config it runs configs/quickstart.yaml "
+        "(digits, ~2 minutes on 2 CPU cores). An existing --run DIR is resumed.",
+    )
+    p.add_argument("--config", help="YAML config (default: quickstart, or the run's own on resume)")
+    p.add_argument("--run", help="run directory (default: runs/<time>-seed<N>)")
+    p.add_argument("--seed", type=int, help="run seed (overrides the config)")
+    p.add_argument("--executor", choices=["local", "workers", "ray"], help="where to evaluate")
+    p.add_argument("--address", help="Ray cluster address HOST:PORT (with --executor ray)")
+    p.add_argument(
+        "--allow-changed",
+        action="store_true",
+        help="resume even though the grammar or search config changed",
+    )
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    p.set_defaults(func=cmd_evolve)
+
+
+def cmd_evolve(args: argparse.Namespace) -> int:
+    from neronet.config import grammar_text, load_config, parse_config, set_override
+    from neronet.execution import make_executor
+    from neronet.progress import Reporter
+    from neronet.search.runner import SearchRun
+    from neronet.store import RunStore
+
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.executor:
+        overrides.append(f"executor.kind={args.executor}")
+    if args.address:
+        overrides.append(f"executor.address={args.address}")
+    resuming = args.run is not None and (Path(args.run) / "run.sqlite").exists()
+    if resuming and args.config is None:
+        stored = RunStore.open(args.run, readonly=True)
+        data = stored.meta("config")
+        text, name = stored.meta("grammar"), stored.meta("grammar_name")
+        stored.close()
+        for assignment in overrides:
+            set_override(data, assignment)
+        config = parse_config(data, f"{args.run} (stored config)")
+    else:
+        config = load_config(args.config, overrides)
+        base = Path(args.config).parent if args.config else None
+        text, name = grammar_text(config, base)
+    run_dir = Path(args.run or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}")
+    # Everything that can fail on bad input happens before the run directory exists.
+    from neronet.genotype import Structure
+    from neronet.grammar import Grammar
+
+    Structure.from_config(config.structure, Grammar.parse(text, source=name))
+    with make_executor(config) as executor:
+        run = SearchRun.open(
+            config,
+            text,
+            name,
+            run_dir,
+            reporter=Reporter.terminal(),
+            allow_changed=args.allow_changed,
+        )
+        try:
+            run.run(executor)
+        except KeyboardInterrupt:
+            print(
+                f"\ninterrupted; nothing evaluated is lost. Resume with: neronet evolve --run {run_dir}",
+                file=sys.stderr,
+            )
+            return 130
+        finally:
+            run.store.close()
+    return 0
+
+
+def _add_status(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="progress of a run: generation, best so far, time spent")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+
+def run_status(run_dir: str) -> dict[str, object]:
+    """The facts `neronet status` prints, as a dict (also the --json output)."""
+    from neronet.store import RunStore
+
+    store = RunStore.open(run_dir, readonly=True)
+    try:
+        gens = store.generations()
+        rows = store.individuals()
+        best = store.best()
+        config = store.meta("config") or {}
+        started = store.meta("started_at") or time.time()
+        last_time = store.meta("finished_at") or max([g.finished_at for g in gens], default=started)
+        return {
+            "run": str(run_dir),
+            "generation": len(gens),
+            "generations_total": config.get("search", {}).get("generations"),
+            "individuals": len(rows),
+            "invalid": sum(r.status == "invalid" for r in rows),
+            "ill_fitted": sum(r.status == "ill-fitted" for r in rows),
+            "cache_hits": sum(r.cache_of is not None for r in rows),
+            "warmup": gens[-1].warmup and not gens[-1].switched if gens else True,
+            "best_id": None if best is None else best.id,
+            "best_fitness": None if best is None else best.fitness,
+            "best_clean_accuracy": None if best is None else best.clean_accuracy,
+            "best_adversarial_accuracy": None if best is None else best.adversarial_accuracy,
+            "train_seconds": sum(r.train_seconds or 0.0 for r in rows),
+            "elapsed_seconds": max(last_time - started, 0.0),
+            "finished": bool(store.meta("finished", False)),
+            "seed": store.meta("seed"),
+        }
+    finally:
+        store.close()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    info = run_status(args.run)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    state = "finished" if info["finished"] else "in progress (resume with neronet evolve --run DIR)"
+    print(f"run {info['run']}: {state}")
+    print(
+        f"  generations {info['generation']}/{info['generations_total']}, "
+        f"individuals {info['individuals']} (invalid {info['invalid']}, "
+        f"ill-fitted {info['ill_fitted']}, cache hits {info['cache_hits']})"
+    )
+    print(f"  objective: {'warm-up (clean accuracy)' if info['warmup'] else 'weighted HRS'}")
+    if info["best_id"] is not None:
+        print(
+            f"  best: id {info['best_id']} fitness {info['best_fitness']:.4f} "
+            f"clean {info['best_clean_accuracy']:.4f} FGSM {info['best_adversarial_accuracy']:.4f}"
+        )
+    print(
+        f"  time: {info['elapsed_seconds']:.0f} s elapsed, {info['train_seconds']:.0f} s training"
+    )
+    return 0
+
+
+def _add_best(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("best", help="the best individual's metrics and architecture")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_best)
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from neronet.store import RunStore
+    from neronet.summary import describe_spec
+
+    store = RunStore.open(args.run, readonly=True)
+    try:
+        best = store.best()
+        if best is None:
+            raise NeronetError(f"'{args.run}' has no finished generation yet; let the search run")
+        spec_dict = best.record.get("spec")
+        info = {
+            "id": best.id,
+            "generation": best.generation,
+            "fitness": best.fitness,
+            "clean_accuracy": best.clean_accuracy,
+            "adversarial_accuracy": best.adversarial_accuracy,
+            "overall_adversarial_accuracy": best.overall_adversarial_accuracy,
+            "parameters": best.parameters,
+            "train_time": best.train_time,
+            "learning": best.record.get("learning"),
+            "spec": spec_dict,
+        }
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(
+        f"best individual {info['id']} (generation {info['generation']}): fitness "
+        f"{info['fitness']:.4f}, clean {info['clean_accuracy']:.4f}, FGSM conditional "
+        f"{info['adversarial_accuracy']:.4f}, overall {info['overall_adversarial_accuracy']:.4f}"
+    )
+    print(f"learning: {info['learning']}")
+    if spec_dict is not None:
+        from neronet.spec import NetworkSpec
+
+        print(describe_spec(NetworkSpec.from_dict(spec_dict)))
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export an individual as model.py, .safetensors or .onnx")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--id", type=int, help="individual id (default: the best)")
+    p.add_argument("--out", required=True, help="output file: *.py, *.safetensors or *.onnx")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from neronet.export import export_individual
+
+    written = export_individual(args.run, args.id, Path(args.out))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="plots and a summary of a run (PNG + markdown/HTML)")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--out", help="output directory (default: RUN/report)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from neronet.reports import write_report
+
+    out = write_report(args.run, args.out)
+    print(f"report written to {out}")
+    return 0
+
+
+def _add_show_seed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("show-seed", help="print the NSGA-Net seed architecture")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_show_seed)
+
+
+def cmd_show_seed(args: argparse.Namespace) -> int:
+    from neronet.nn import count_parameters, estimate_flops
+    from neronet.phenotype import to_spec
+    from neronet.seeds import nsga_net
+    from neronet.summary import describe_spec, spec_units
+
+    spec = to_spec(nsga_net())
+    if args.json:
+        info = {
+            "name": "nsga-net-macro",
+            "parameters": count_parameters(spec),
+            "flops": estimate_flops(spec),
+            "units": spec_units(spec),
+            "spec": spec.to_dict(),
+        }
+        print(json.dumps(info, indent=2))
+        return 0
+    print("NSGA-Net macro model (the NERO-Net seed), 3x32x32 input, 10 classes")
+    print(describe_spec(spec))
+    return 0
+
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_evolve,
+    _add_status,
+    _add_best,
+    _add_export,
+    _add_report,
+    _add_show_seed,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neronet", description="Evolve adversarially robust CNNs (NERO-Net)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except NeronetError as err:
+        print(f"neronet: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

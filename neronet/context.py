@@ -1,0 +1,73 @@
+"""Everything an evaluation needs that is built once per process or worker.
+
+Loading and splitting the dataset and moving it to the device is the slow part
+of starting up; an :class:`EvaluationContext` does it once and then evaluates
+any number of requests. Workers (local processes or Ray actors) each build
+their own context from the config, so data is never shipped per task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from neronet.augment import DeviceData
+from neronet.config import NeroConfig
+from neronet.data import DataSplits, load_dataset, make_splits
+from neronet.evaluator import EvalSettings, Evaluation, evaluate_individual
+from neronet.execution.base import EvalRequest, ProgressFn
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_splits(config: NeroConfig) -> DataSplits:
+    """The run's evolutionary train / control / fitness splits (seeded by the run seed)."""
+    cfg = config.data
+    dataset = load_dataset(
+        cfg.dataset, path=cfg.path, cache_dir=cfg.cache_dir, download=cfg.download
+    )
+    return make_splits(dataset, cfg.train, cfg.control, cfg.fitness, seed=config.seed)
+
+
+@dataclass
+class EvaluationContext:
+    """Splits resident on one device plus the settings every evaluation shares."""
+
+    config: NeroConfig
+    splits: DataSplits
+    data: DeviceData
+    device: torch.device
+
+    @classmethod
+    def from_config(cls, config: NeroConfig, device: str | None = None) -> EvaluationContext:
+        splits = load_splits(config)
+        dev = resolve_device(device or config.training.device)
+        return cls(config, splits, DeviceData.from_splits(splits, dev), dev)
+
+    def run(self, request: EvalRequest, progress: ProgressFn | None = None) -> Evaluation:
+        settings = EvalSettings(
+            training=self.config.training, fitness=self.config.fitness, warmup=request.warmup
+        )
+
+        def report(info: dict[str, Any]) -> None:
+            if progress is not None:
+                progress(request.key, info)
+
+        return evaluate_individual(
+            request.spec,
+            request.learning,
+            request.budget_s,
+            self.data,
+            settings,
+            seed=request.seed,
+            device=self.device,
+            warm_start=request.warm_start,
+            progress=report,
+        )

@@ -1,0 +1,74 @@
+"""The executor interface between a search and the hardware that evaluates.
+
+The runner hands an executor a batch of :class:`EvalRequest` and receives
+``(request, Evaluation)`` pairs as they complete, in any order. Requests carry
+only small, picklable data (spec JSON, learning settings, budget, seed and an
+optional warm-start blob); every executor builds its own evaluation context
+(dataset splits resident on its device) once, so data never travels per task.
+Only the search process writes the run store.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from neronet.config import NeroConfig
+from neronet.evaluator import Evaluation
+from neronet.spec import LearningSpec, NetworkSpec
+
+ProgressFn = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """One evaluation to run; ``key`` identifies it in the search."""
+
+    key: str
+    spec: NetworkSpec
+    learning: LearningSpec
+    budget_s: float
+    seed: int
+    warmup: bool
+    warm_start: bytes | None = None
+
+
+class Executor(ABC):
+    """Evaluates batches of requests; a context manager that owns its workers."""
+
+    @abstractmethod
+    def evaluate(
+        self, requests: Sequence[EvalRequest], progress: ProgressFn | None = None
+    ) -> Iterator[tuple[EvalRequest, Evaluation]]:
+        """Yield each request with its evaluation as soon as it is done."""
+
+    @abstractmethod
+    def describe(self) -> tuple[tuple[int, int, int], int]:
+        """``(input_shape, num_classes)`` of the data the executor evaluates on."""
+
+    def close(self) -> None:
+        """Release workers and devices."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_executor(config: NeroConfig) -> Executor:
+    """The executor the config asks for (Ray is imported only when asked for)."""
+    kind = config.executor.kind
+    if kind == "local":
+        from neronet.execution.local import LocalExecutor
+
+        return LocalExecutor(config)
+    if kind == "workers":
+        from neronet.execution.workers import WorkerPoolExecutor
+
+        return WorkerPoolExecutor(config)
+    from neronet.execution.ray_executor import RayExecutor
+
+    return RayExecutor(config)

@@ -1,0 +1,127 @@
+"""Export an evaluated individual for use without neronet or the run directory.
+
+* ``*.safetensors``: the weights, with the NetworkSpec JSON in the metadata.
+* ``*.py``: a standalone PyTorch module definition (torch only) plus the weights
+  beside it as ``<name>.safetensors``, loadable with ``load_model()``.
+* ``*.onnx``: the network traced with its weights (needs ``neronet[onnx]``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save
+
+from neronet import __version__
+from neronet.errors import NeronetError, StoreError
+from neronet.nn import build, export_source
+from neronet.spec import NetworkSpec
+from neronet.store import IndividualRow, RunStore, atomic_write
+
+LOADER = '''
+
+def load_model(weights_path=None):
+    """Build the network and load its weights (default: the .safetensors beside this file)."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    path = weights_path or Path(__file__).with_suffix(".safetensors")
+    model = {class_name}()
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()
+'''
+
+
+def load_individual(
+    run_dir: str | Path, individual_id: int | None
+) -> tuple[IndividualRow, NetworkSpec, dict[str, torch.Tensor]]:
+    """The individual (default: best), its spec and trained weights."""
+    store = RunStore.open(run_dir, readonly=True)
+    try:
+        row = store.best() if individual_id is None else store.individual(individual_id)
+        if row is None:
+            raise StoreError(f"'{run_dir}' has no finished generation yet; pass --id or let it run")
+        source = store.individual(row.cache_of) if row.cache_of is not None else row
+        if "spec" not in row.record:
+            raise StoreError(f"individual {row.id} has no network spec stored; choose another --id")
+        if source.weights_path is None or not (store.directory / source.weights_path).is_file():
+            raise StoreError(
+                f"weights of individual {row.id} are not kept (status {row.status}, or pruned by the "
+                "keep policy); export the best or a generation's parent instead"
+            )
+        weights = load_file(str(store.directory / source.weights_path))
+    finally:
+        store.close()
+    return row, NetworkSpec.from_dict(row.record["spec"]), weights
+
+
+def _export_onnx(spec: NetworkSpec, weights: dict[str, torch.Tensor], out: Path) -> None:
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise NeronetError(
+            "ONNX export needs the onnx extra: pip install 'neronet[onnx]'"
+        ) from None
+    model = build(spec)
+    model.load_state_dict(weights)
+    model.eval()
+    dummy = torch.zeros(1, *spec.input_shape)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        torch.onnx.export(
+            model,
+            (dummy,),
+            str(path),
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+            dynamo=False,
+        )
+        atomic_write(out, path.read_bytes())
+
+
+def export_individual(run_dir: str | Path, individual_id: int | None, out: Path) -> list[Path]:
+    """Write the export ``out`` asks for (by suffix); returns the files written."""
+    suffix = out.suffix.lower()
+    if suffix not in (".py", ".safetensors", ".onnx"):
+        raise NeronetError(f"--out '{out}' must end in .py, .safetensors or .onnx")
+    row, spec, weights = load_individual(run_dir, individual_id)
+    metadata = {"spec": spec.to_json(), "neronet_version": __version__, "individual": str(row.id)}
+    if suffix == ".onnx":
+        _export_onnx(spec, weights, out)
+        return [out]
+    weights_out = out if suffix == ".safetensors" else out.with_suffix(".safetensors")
+    atomic_write(weights_out, save(weights, metadata=metadata))
+    if suffix == ".safetensors":
+        return [weights_out]
+    class_name = "NeroNet"
+    source = export_source(spec, class_name=class_name) + LOADER.format(class_name=class_name)
+    atomic_write(out, source.encode())
+    return [out, weights_out]
+
+
+def spec_from_safetensors(path: str | Path) -> tuple[NetworkSpec, dict[str, torch.Tensor]]:
+    """Read back a ``.safetensors`` export: its spec (from metadata) and weights."""
+    from safetensors import safe_open
+
+    file = Path(path)
+    if not file.is_file():
+        raise NeronetError(
+            f"model file '{path}' not found; pass a .safetensors from neronet export"
+        )
+    try:
+        with safe_open(str(file), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        weights = load_file(str(file))
+    except Exception as err:  # safetensors raises several types for corrupt files
+        raise NeronetError(
+            f"'{path}' is not a valid safetensors file ({err}); re-export it"
+        ) from None
+    if "spec" not in meta:
+        raise NeronetError(
+            f"'{path}' has no neronet spec in its metadata; export it with neronet export"
+        )
+    return NetworkSpec.from_json(meta["spec"]), weights

@@ -1,0 +1,152 @@
+"""Progress display and run log for a search.
+
+The terminal gets a rich progress bar (generation, individual, phase, ETA) plus
+one line per evaluated individual; the run directory gets the same lines in
+``run.log`` so a week-long run can be followed with ``tail -f``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from neronet.search.base import Candidate, GenerationSummary, Strategy
+from neronet.store import IndividualRow, RunStore
+
+
+def _fmt(value: float | None) -> str:
+    return "  -  " if value is None else f"{value:.3f}"
+
+
+class Reporter:
+    """Receives search events; renders them to a console and a log file."""
+
+    def __init__(self, console: Console | None) -> None:
+        self._console = console
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._log: logging.Logger | None = None
+        self._generations = 0
+        self._header = ""
+
+    @classmethod
+    def quiet(cls) -> Reporter:
+        """A reporter that only writes the run log (tests, library use)."""
+        return cls(None)
+
+    @classmethod
+    def terminal(cls) -> Reporter:
+        return cls(Console(stderr=True))
+
+    # --------------------------------------------------------------- plumbing
+    def _emit(self, message: str) -> None:
+        if self._log is not None:
+            self._log.info(Text.from_markup(message).plain)
+        if self._console is not None:
+            self._console.print(message, highlight=False)
+
+    def start(self, total: int, generations: int, directory: Path) -> None:
+        self._generations = generations
+        self._log = logging.getLogger(f"neronet.run.{directory.resolve()}")
+        self._log.setLevel(logging.INFO)
+        self._log.propagate = False
+        if not self._log.handlers:
+            handler = logging.FileHandler(directory / "run.log")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+            self._log.addHandler(handler)
+        self._emit(f"run directory: {directory}")
+        if self._console is not None:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self._console,
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("starting", total=total)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        if self._log is not None:
+            for handler in list(self._log.handlers):
+                handler.close()
+                self._log.removeHandler(handler)
+
+    def _advance(self) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task)
+
+    def _describe(self, text: str) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, description=text)
+
+    # ----------------------------------------------------------------- events
+    def batch(self, strategy: Strategy, candidates: Sequence[Candidate]) -> None:
+        first = candidates[0]
+        objective = "warm-up (fitness = clean accuracy)" if strategy.warmup else "weighted HRS"
+        self._header = f"gen {first.generation + 1}/{self._generations}"
+        self._emit(f"[bold]{self._header}[/]: evaluating {len(candidates)} candidates, {objective}")
+
+    def progress(self, key: str, info: dict[str, Any]) -> None:
+        """Training/attack progress of one candidate (called by executors)."""
+        phase = info.get("phase", "training")
+        detail = ""
+        if "epoch" in info:
+            detail = f" epoch {info['epoch']}"
+            if info.get("control_accuracy") is not None:
+                detail += f" control acc {info['control_accuracy']:.3f}"
+        self._describe(f"{self._header} {key} {phase}{detail}")
+
+    def replayed(self, row: IndividualRow) -> None:
+        self._advance()
+
+    def evaluated(self, row: IndividualRow, cached: bool = False) -> None:
+        self._advance()
+        tag = "cache" if cached else row.status
+        extra = f"  ({row.reason})" if row.reason else ""
+        self._emit(
+            f"  {row.key:<8} id {row.id:<4} {tag:<10} clean {_fmt(row.clean_accuracy)} "
+            f"FGSM {_fmt(row.adversarial_accuracy)} fitness {_fmt(row.fitness)} "
+            f"params {row.parameters or 0:>9,} train {row.train_seconds or 0:5.1f}s "
+            f"[{', '.join(row.mutations)}]{extra}"
+        )
+
+    def generation(self, summary: GenerationSummary) -> None:
+        switch = "  -> warm-up over, fitness is now the weighted HRS" if summary.switched else ""
+        self._emit(
+            f"[bold]gen {summary.generation + 1}/{self._generations} done[/]: parent id "
+            f"{summary.parent_id}, best fitness {summary.best_fitness:.4f}, "
+            f"mean {summary.mean_fitness:.4f}{switch}"
+        )
+
+    def finish(self, store: RunStore) -> None:
+        best = store.best()
+        if best is None:
+            self._emit("search finished without a valid individual")
+            return
+        self._emit(
+            f"[bold green]done[/]: best individual id {best.id} fitness {_fmt(best.fitness)} "
+            f"clean {_fmt(best.clean_accuracy)} FGSM {_fmt(best.adversarial_accuracy)} "
+            f"params {best.parameters or 0:,}; see `neronet best {store.directory}` and "
+            f"`neronet report {store.directory}`"
+        )

@@ -1,0 +1,258 @@
+"""The (1+lambda) evolution strategy of Fast-DENSER, as NERO-Net configures it.
+
+Generation 0 evaluates an initial population (the NSGA-Net seed plus mutants of
+it, or random individuals). Every later generation evaluates ``offspring``
+mutants of the parent; the fittest of parent + offspring becomes the next parent
+(ties keep the parent, which is listed first). When the winner trained longer
+than the default time, the comparison is made fair first: the previous parent
+and the best default-time candidate continue training until they have had as
+long, and the final choice is made among them (Fast-DENSER's rule).
+
+Fitness is clean accuracy during warm-up; when the population's mean fitness at
+the end of a generation reaches ``tau`` the objective switches, for good, to
+the weighted HRS of clean and FGSM accuracy. Fitness is always recomputed from
+stored clean/adversarial accuracy under the current objective, so a parent
+carried across the switch is compared fairly with its offspring.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+from neronet.genotype import Genotype, Structure
+from neronet.mutation import mutate
+from neronet.seeds import nsga_net
+
+from neronet.config import NeroConfig
+from neronet.fitness import fitness_value
+from neronet.search.base import Candidate, GenerationSummary, Outcome, Strategy
+
+TRAIN_LONGER = "train_longer"
+FAIR_RETRAIN = "fair_retrain"
+
+
+@dataclass
+class _Member:
+    candidate: Candidate
+    outcome: Outcome
+
+    @property
+    def id(self) -> int:
+        return self.candidate.id
+
+    @property
+    def train_time(self) -> float:
+        return float(self.candidate.genotype.train_time)
+
+
+def with_train_time(genotype: Genotype, seconds: float) -> Genotype:
+    """A copy of ``genotype`` that trains for ``seconds`` (architecture unchanged)."""
+    child = copy.deepcopy(genotype)
+    child.train_time = float(seconds)
+    return child
+
+
+class OnePlusLambda(Strategy):
+    """Fast-DENSER / NERO-Net (1+lambda)-ES, deterministic given seed and outcomes."""
+
+    def __init__(self, config: NeroConfig, structure: Structure) -> None:
+        self._cfg = config
+        self._search = config.search
+        self._structure = structure
+        self._rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5EA2C4]))
+        self._next_id = 0
+        self._generation = 0
+        self._phase = "initial"
+        self._warmup = True
+        self._parent: _Member | None = None
+        self._population: list[_Member] = []
+        self._pending: list[Candidate] = []
+        self._winner: _Member | None = None
+        self._fair: list[_Member] = []
+
+    # ------------------------------------------------------------------ state
+    @property
+    def finished(self) -> bool:
+        return self._generation >= self._search.generations
+
+    @property
+    def warmup(self) -> bool:
+        return self._warmup
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def fitness(self, outcome: Outcome) -> float:
+        if outcome.status != "ok":
+            return self._cfg.fitness.ill_fitted_penalty
+        return fitness_value(
+            outcome.clean_accuracy,
+            outcome.adversarial_accuracy,
+            warmup=self._warmup,
+            beta=self._cfg.fitness.beta,
+        )
+
+    def _score(self, member: _Member) -> float:
+        return self.fitness(member.outcome)
+
+    # -------------------------------------------------------------------- ask
+    def _candidate(
+        self,
+        role: str,
+        slot: int,
+        genotype: Genotype,
+        parent: _Member | None,
+        mutations: list[str],
+        warm_from: _Member | None = None,
+    ) -> Candidate:
+        cid = self._next_id
+        self._next_id += 1
+        budget = float(genotype.train_time)
+        warm_id = None
+        if warm_from is not None and warm_from.outcome.status == "ok":
+            warm_id = warm_from.id
+            budget = max(float(genotype.train_time) - warm_from.train_time, 0.0)
+        return Candidate(
+            id=cid,
+            key=f"g{self._generation}/{role}{slot}",
+            generation=self._generation,
+            genotype=genotype,
+            parent_id=None if parent is None else parent.id,
+            mutations=tuple(mutations),
+            budget_s=budget,
+            warm_start_from=warm_id,
+        )
+
+    def _mutant(self, parent: Genotype) -> tuple[Genotype, list[str]]:
+        return mutate(
+            parent,
+            self._structure,
+            self._search.mutation,
+            self._rng,
+            default_train_time=self._search.default_train_time,
+            max_train_time=self._search.max_train_time,
+        )
+
+    def _initial(self) -> list[Candidate]:
+        size = self._search.initial_size
+        default = self._search.default_train_time
+        out = []
+        if self._search.initial == "seed":
+            seed = with_train_time(nsga_net(self._structure), default)
+            out.append(self._candidate("i", 0, seed, None, ["seed"]))
+            for slot in range(1, size):
+                child, names = self._mutant(seed)
+                out.append(self._candidate("i", slot, child, None, ["seed", *names]))
+        else:
+            for slot in range(size):
+                genotype = Genotype.random(self._structure, self._rng, train_time=default)
+                out.append(self._candidate("i", slot, genotype, None, ["random"]))
+        return out
+
+    def _offspring(self) -> list[Candidate]:
+        assert self._parent is not None
+        parent = self._parent
+        out = []
+        for slot in range(self._search.offspring):
+            child, names = self._mutant(parent.candidate.genotype)
+            warm = parent if TRAIN_LONGER in names else None
+            out.append(self._candidate("o", slot, child, parent, names, warm_from=warm))
+        return out
+
+    def ask(self) -> list[Candidate]:
+        if self.finished:
+            return []
+        if not self._pending:
+            if self._phase == "initial":
+                self._pending = self._initial()
+            elif self._phase == "offspring":
+                self._pending = self._offspring()
+            else:
+                raise RuntimeError(f"ask() called in phase {self._phase!r} with nothing pending")
+        return list(self._pending)
+
+    # ------------------------------------------------------------------- tell
+    def tell(self, outcomes: list[Outcome]) -> GenerationSummary | None:
+        by_id = {o.id: o for o in outcomes}
+        missing = [c.key for c in self._pending if c.id not in by_id]
+        if missing:
+            raise ValueError(f"tell() lacks outcomes for {missing}")
+        members = [_Member(c, by_id[c.id]) for c in self._pending]
+        self._pending = []
+        if self._phase == "fair":
+            self._fair = members
+            return self._finish_generation()
+        self._population = ([self._parent] if self._parent else []) + members
+        self._winner = self._fittest(self._population)
+        self._pending = self._fair_candidates()
+        if self._pending:
+            self._phase = "fair"
+            return None
+        self._fair = []
+        return self._finish_generation()
+
+    def _fittest(self, members: list[_Member]) -> _Member:
+        scores = [self._score(m) for m in members]
+        return members[int(np.argmax(scores))]
+
+    def _fair_candidates(self) -> list[Candidate]:
+        """Fast-DENSER's fair comparison when the winner trained longer than default."""
+        winner = self._winner
+        assert winner is not None
+        if winner.train_time <= self._search.default_train_time:
+            return []
+        shorter = [
+            m for m in self._population if m is not winner and m.train_time < winner.train_time
+        ]
+        chosen: list[_Member] = []
+        if self._parent is not None and self._parent in shorter:
+            chosen.append(self._parent)
+        least = min((m.train_time for m in shorter), default=None)
+        defaults = [m for m in shorter if m.train_time == least and m.outcome.status == "ok"]
+        if defaults:
+            best = self._fittest(defaults)
+            if best not in chosen:
+                chosen.append(best)
+        chosen = [m for m in chosen if m.outcome.status == "ok"]
+        return [
+            self._candidate(
+                "r",
+                slot,
+                with_train_time(m.candidate.genotype, winner.train_time),
+                m,
+                [FAIR_RETRAIN],
+                warm_from=m,
+            )
+            for slot, m in enumerate(chosen)
+        ]
+
+    def _finish_generation(self) -> GenerationSummary:
+        assert self._winner is not None
+        # Retrained parent first: ties keep the parent.
+        finalists = [*self._fair, self._winner]
+        parent = self._fittest(finalists)
+        scores = [self._score(m) for m in self._population]
+        mean = float(np.mean(scores))
+        warmup_during = self._warmup
+        switched = warmup_during and mean >= self._cfg.fitness.warmup_tau
+        summary = GenerationSummary(
+            generation=self._generation,
+            parent_id=parent.id,
+            best_fitness=self._score(parent),
+            mean_fitness=mean,
+            warmup=warmup_during,
+            switched=switched,
+            members=tuple(m.id for m in self._population + self._fair),
+        )
+        if switched:
+            self._warmup = False
+        self._parent = parent
+        self._winner = None
+        self._fair = []
+        self._population = []
+        self._phase = "offspring"
+        self._generation += 1
+        return summary

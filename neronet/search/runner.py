@@ -1,0 +1,373 @@
+"""The search loop: strategy + executor + run store, crash-safe and resumable.
+
+Resume works by replay. A strategy is deterministic given the run seed and the
+outcomes it is told, so the runner always starts a fresh strategy and, for each
+candidate it asks for, first looks in the store: a stored individual (same key
+and same genotype) is told back without training; only missing ones go to the
+executor. An interrupted run therefore ends exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from neronet.evaluator import Evaluation
+from neronet.genotype import Structure
+from neronet.grammar import Grammar
+from neronet.phenotype import to_learning, to_spec
+
+from neronet import __version__
+from neronet.config import NeroConfig
+from neronet.errors import StoreError
+from neronet.execution.base import EvalRequest, Executor, make_executor
+from neronet.progress import Reporter
+from neronet.search.base import Candidate, GenerationSummary, Outcome, Strategy
+from neronet.search.one_plus_lambda import OnePlusLambda
+from neronet.store import GenerationRow, IndividualRow, RunStore
+
+
+def package_versions() -> dict[str, str]:
+    """Versions recorded with every run, for reproducibility."""
+    versions = {
+        "neronet": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+    for name in ("torch", "numpy", "pydantic", "safetensors"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+def individual_seed(run_seed: int, individual_id: int) -> int:
+    """Per-individual training seed derived from the run seed alone."""
+    return int(np.random.SeedSequence([run_seed, individual_id]).generate_state(1)[0])
+
+
+def _outcome(row: IndividualRow) -> Outcome:
+    return Outcome(
+        id=row.id,
+        status=row.status,
+        clean_accuracy=row.clean_accuracy or 0.0,
+        adversarial_accuracy=row.adversarial_accuracy or 0.0,
+    )
+
+
+@dataclass
+class SearchRun:
+    """One search: a config, its grammar, a run directory and an executor."""
+
+    config: NeroConfig
+    grammar_text: str
+    grammar_name: str
+    store: RunStore
+    structure: Structure
+    reporter: Reporter
+
+    # ------------------------------------------------------------- opening
+    @classmethod
+    def open(
+        cls,
+        config: NeroConfig,
+        grammar_text: str,
+        grammar_name: str,
+        run_dir: str | Path,
+        *,
+        reporter: Reporter | None = None,
+        allow_changed: bool = False,
+    ) -> SearchRun:
+        """Create the run directory, or reopen it to resume (refusing silent changes)."""
+        grammar = Grammar.parse(grammar_text, source=grammar_name)
+        structure = Structure.from_config(config.structure, grammar)
+        path = Path(run_dir)
+        if (path / "run.sqlite").exists():
+            store = RunStore.open(path)
+            cls._check_resumable(store, config, grammar_text, allow_changed)
+            store.log_event(
+                "resume", f"resumed with {store.count_individuals()} individuals stored"
+            )
+        else:
+            store = RunStore.create(
+                path,
+                {
+                    "config": config.model_dump(mode="json"),
+                    "search_config": config.search_relevant(),
+                    "grammar": grammar_text,
+                    "grammar_name": grammar_name,
+                    "seed": config.seed,
+                    "versions": package_versions(),
+                    "started_at": time.time(),
+                    "finished": False,
+                },
+            )
+            store.log_event("start", f"new run, seed {config.seed}")
+        return cls(
+            config, grammar_text, grammar_name, store, structure, reporter or Reporter.quiet()
+        )
+
+    @staticmethod
+    def _check_resumable(
+        store: RunStore, config: NeroConfig, grammar_text: str, allow_changed: bool
+    ) -> None:
+        changed = []
+        if store.meta("grammar") != grammar_text:
+            changed.append("the grammar")
+        stored = store.meta("search_config")
+        current = json.loads(json.dumps(config.search_relevant()))
+        if stored != current:
+            keys = sorted(_diff_keys(stored, current))
+            changed.append("config keys " + ", ".join(keys[:5]))
+        if not changed:
+            return
+        what = " and ".join(changed)
+        if not allow_changed:
+            raise StoreError(
+                f"cannot resume '{store.directory}': {what} changed since the run started; "
+                "restore them or pass --allow-changed to continue anyway"
+            )
+        store.log_event("resume-changed", f"resumed although {what} changed (--allow-changed)")
+
+    # -------------------------------------------------------------- running
+    def run(self, executor: Executor | None = None) -> None:
+        """Run (or finish) the search; safe to kill at any point and call again."""
+        strategy = OnePlusLambda(self.config, self.structure)
+        own = executor is None
+        executor = executor or make_executor(self.config)
+        try:
+            input_shape, num_classes = executor.describe()
+            total = (
+                self.config.search.initial_size
+                + (self.config.search.generations - 1) * self.config.search.offspring
+            )
+            self.reporter.start(total, self.config.search.generations, self.store.directory)
+            while not strategy.finished:
+                batch = strategy.ask()
+                outcomes = self._evaluate(strategy, batch, executor, input_shape, num_classes)
+                summary = strategy.tell(outcomes)
+                if summary is not None:
+                    self._finish_generation(summary)
+            self.store.set_meta("finished", True)
+            self.store.set_meta("finished_at", time.time())
+            self.store.log_event("finish", "search finished")
+            self.reporter.finish(self.store)
+        finally:
+            if own:
+                executor.close()
+            self.reporter.stop()
+
+    def _evaluate(
+        self,
+        strategy: Strategy,
+        batch: Sequence[Candidate],
+        executor: Executor,
+        input_shape: tuple[int, int, int],
+        num_classes: int,
+    ) -> list[Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        requests: dict[str, tuple[Candidate, EvalRequest]] = {}
+        for cand in batch:
+            stored = self.store.individual_by_key(cand.key)
+            if stored is not None:
+                if stored.genotype != cand.genotype.to_json() or stored.id != cand.id:
+                    raise StoreError(
+                        f"stored individual {cand.key} differs from the one the search regenerates; "
+                        "the code or config changed: resume with the version that started the run"
+                    )
+                outcomes[cand.id] = _outcome(stored)
+                self.reporter.replayed(stored)
+                continue
+            spec = to_spec(cand.genotype, input_shape=input_shape, num_classes=num_classes)
+            learning = to_learning(cand.genotype)
+            cached = None
+            if cand.warm_start_from is None and not self.config.search.reevaluate_duplicates:
+                cached = self.store.find_evaluated(
+                    spec.digest(), learning.digest(), float(cand.genotype.train_time), cand.id
+                )
+            if cached is not None:
+                row = self._record_cache_hit(strategy, cand, cached)
+                outcomes[cand.id] = _outcome(row)
+                self.reporter.evaluated(row, cached=True)
+                continue
+            request = EvalRequest(
+                key=cand.key,
+                spec=spec,
+                learning=learning,
+                budget_s=cand.budget_s,
+                seed=individual_seed(self.config.seed, cand.id),
+                warmup=strategy.warmup,
+                warm_start=self._warm_start(cand.warm_start_from),
+            )
+            requests[cand.key] = (cand, request)
+        if requests:
+            self.reporter.batch(strategy, [c for c, _ in requests.values()])
+            jobs = [r for _, r in requests.values()]
+            for request, evaluation in executor.evaluate(jobs, self.reporter.progress):
+                cand = requests[request.key][0]
+                row = self._record(strategy, cand, request, evaluation)
+                outcomes[cand.id] = _outcome(row)
+                self.reporter.evaluated(row)
+        return [outcomes[c.id] for c in batch]
+
+    def _warm_start(self, individual_id: int | None) -> bytes | None:
+        """The stored training state a train-longer child continues from."""
+        if individual_id is None:
+            return None
+        row = self.store.individual(individual_id)
+        if row.cache_of is not None:
+            row = self.store.individual(row.cache_of)
+        if row.state_path is None:
+            return None
+        path = self.store.directory / row.state_path
+        return path.read_bytes() if path.is_file() else None
+
+    def _base_row(self, strategy: Strategy, cand: Candidate, outcome: Outcome) -> dict[str, Any]:
+        return {
+            "id": cand.id,
+            "key": cand.key,
+            "generation": cand.generation,
+            "parent_id": cand.parent_id,
+            "mutations": list(cand.mutations),
+            "genotype": cand.genotype.to_json(),
+            "learning_hash": to_learning(cand.genotype).digest(),
+            "train_time": float(cand.genotype.train_time),
+            "warm_start_from": cand.warm_start_from,
+            "fitness": strategy.fitness(outcome),
+        }
+
+    def _record(
+        self, strategy: Strategy, cand: Candidate, request: EvalRequest, ev: Evaluation
+    ) -> IndividualRow:
+        outcome = Outcome(cand.id, ev.status, ev.clean_accuracy, ev.adversarial_accuracy)
+        weights = state = None
+        if ev.status == "ok" and ev.weights is not None:
+            weights = self.store.save_blob(self.store.weights_file(cand.id), ev.weights)
+        if ev.status == "ok" and ev.train_state is not None:
+            state = self.store.save_blob(self.store.state_file(cand.id), ev.train_state)
+        record = ev.to_record()
+        record.update(
+            spec=request.spec.to_dict(),
+            learning=request.learning.to_dict(),
+            budget_s=request.budget_s,
+            seed=request.seed,
+            warmup=request.warmup,
+        )
+        row = self._base_row(strategy, cand, outcome)
+        row.update(
+            spec_hash=request.spec.digest(),
+            status=ev.status,
+            reason=ev.reason,
+            clean_accuracy=ev.clean_accuracy,
+            adversarial_accuracy=ev.adversarial_accuracy,
+            overall_adversarial_accuracy=ev.overall_adversarial_accuracy,
+            parameters=ev.parameters,
+            epochs=ev.epochs,
+            train_seconds=ev.train_seconds,
+            attack_seconds=ev.attack_seconds,
+            history=ev.history,
+            record=record,
+            cache_of=None,
+            weights_path=weights,
+            state_path=state,
+        )
+        self.store.add_individual(row)
+        return self.store.individual(cand.id)
+
+    def _record_cache_hit(
+        self, strategy: Strategy, cand: Candidate, prior: IndividualRow
+    ) -> IndividualRow:
+        outcome = _outcome(prior)
+        row = self._base_row(strategy, cand, outcome)
+        row.update(
+            spec_hash=prior.spec_hash,
+            status=prior.status,
+            reason=prior.reason,
+            clean_accuracy=prior.clean_accuracy,
+            adversarial_accuracy=prior.adversarial_accuracy,
+            overall_adversarial_accuracy=prior.overall_adversarial_accuracy,
+            parameters=prior.parameters,
+            epochs=0,
+            train_seconds=0.0,
+            attack_seconds=0.0,
+            history=prior.history,
+            record={**prior.record, "cache_hit": True},
+            cache_of=prior.id,
+            weights_path=None,
+            state_path=None,
+        )
+        self.store.add_individual(row)
+        self.store.log_event("cache-hit", f"{cand.key} (id {cand.id}) reuses id {prior.id}")
+        return self.store.individual(cand.id)
+
+    def _finish_generation(self, summary: GenerationSummary) -> None:
+        known = {g.generation for g in self.store.generations()}
+        if summary.generation not in known:
+            self.store.add_generation(
+                GenerationRow(
+                    generation=summary.generation,
+                    parent_id=summary.parent_id,
+                    best_fitness=summary.best_fitness,
+                    mean_fitness=summary.mean_fitness,
+                    warmup=summary.warmup,
+                    switched=summary.switched,
+                    finished_at=time.time(),
+                )
+            )
+            if summary.switched:
+                self.store.log_event(
+                    "warmup-switch",
+                    f"generation {summary.generation}: mean fitness {summary.mean_fitness:.4f} >= "
+                    f"tau {self.config.fitness.warmup_tau}; fitness is now the weighted HRS",
+                )
+            self.reporter.generation(summary)
+        self.prune(summary.parent_id)
+
+    def prune(self, parent_id: int) -> None:
+        """Apply the keep policy: best-k weights, every generation's parent, parent's state."""
+        store = self.store
+        parents = {g.parent_id for g in store.generations()} | {parent_id}
+        rows = store.individuals()
+        ranked = sorted(
+            (r for r in rows if r.status == "ok" and r.fitness is not None and r.cache_of is None),
+            key=lambda r: (-(r.fitness or 0.0), r.id),
+        )
+        keep_weights = parents | {r.id for r in ranked[: self.config.store.keep_best]}
+        keep_weights |= {
+            r.cache_of for r in rows if r.id in keep_weights and r.cache_of is not None
+        }
+        parent_row = store.individual(parent_id)
+        keep_state = {parent_row.cache_of if parent_row.cache_of is not None else parent_id}
+        for r in rows:
+            drop_weights = r.weights_path is not None and r.id not in keep_weights
+            drop_state = r.state_path is not None and r.id not in keep_state
+            if not (drop_weights or drop_state):
+                continue
+            weights = None if drop_weights else r.weights_path
+            state = None if drop_state else r.state_path
+            store.set_paths(r.id, weights=weights, state=state)
+            for rel in (
+                r.weights_path if drop_weights else None,
+                r.state_path if drop_state else None,
+            ):
+                if rel is not None:
+                    (store.directory / rel).unlink(missing_ok=True)
+
+
+def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two JSON-like trees."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b)):
+            out += _diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".") or "(root)"]

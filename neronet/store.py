@@ -1,0 +1,352 @@
+"""RunStore: one run directory, one SQLite database, weights as safetensors.
+
+Layout of a run directory::
+
+    run.sqlite          run metadata, generations, individuals, events (WAL mode)
+    weights/<id>.safetensors   trained weights (pruned by the keep policy)
+    states/<id>.pt      training state (weights + optimizer) for warm starts
+    run.log             human-readable log
+
+Crash safety: blobs are written to a temporary file and renamed *before* the
+row that points at them is committed, and every individual is committed the
+moment it is evaluated. A killed run therefore never refers to a missing or
+half-written file; resume replays the stored results through the strategy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from neronet.errors import StoreError
+
+DB_NAME = "run.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS generations (
+    generation INTEGER PRIMARY KEY,
+    parent_id INTEGER NOT NULL,
+    best_fitness REAL NOT NULL,
+    mean_fitness REAL NOT NULL,
+    warmup INTEGER NOT NULL,
+    switched INTEGER NOT NULL,
+    finished_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS individuals (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    generation INTEGER NOT NULL,
+    parent_id INTEGER,
+    mutations TEXT NOT NULL,
+    genotype TEXT NOT NULL,
+    spec_hash TEXT,
+    learning_hash TEXT,
+    train_time REAL NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    fitness REAL,
+    clean_accuracy REAL,
+    adversarial_accuracy REAL,
+    overall_adversarial_accuracy REAL,
+    parameters INTEGER,
+    epochs INTEGER,
+    train_seconds REAL,
+    attack_seconds REAL,
+    history TEXT NOT NULL,
+    record TEXT NOT NULL,
+    cache_of INTEGER,
+    warm_start_from INTEGER,
+    weights_path TEXT,
+    state_path TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS individuals_generation ON individuals(generation);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class IndividualRow:
+    """One evaluated individual as stored."""
+
+    id: int
+    key: str
+    generation: int
+    parent_id: int | None
+    mutations: list[str]
+    genotype: str
+    spec_hash: str | None
+    learning_hash: str | None
+    train_time: float
+    status: str
+    reason: str | None
+    fitness: float | None
+    clean_accuracy: float | None
+    adversarial_accuracy: float | None
+    overall_adversarial_accuracy: float | None
+    parameters: int | None
+    epochs: int | None
+    train_seconds: float | None
+    attack_seconds: float | None
+    history: list[dict[str, Any]]
+    record: dict[str, Any]
+    cache_of: int | None
+    warm_start_from: int | None
+    weights_path: str | None
+    state_path: str | None
+
+    @classmethod
+    def from_sql(cls, row: sqlite3.Row) -> IndividualRow:
+        data = dict(row)
+        data.pop("created_at")
+        data["mutations"] = json.loads(data["mutations"])
+        data["history"] = json.loads(data["history"])
+        data["record"] = json.loads(data["record"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class GenerationRow:
+    generation: int
+    parent_id: int
+    best_fitness: float
+    mean_fitness: float
+    warmup: bool
+    switched: bool
+    finished_at: float
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either nothing or the whole file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class RunStore:
+    """Access to one run directory. Only the search process writes to it."""
+
+    def __init__(self, directory: Path, connection: sqlite3.Connection) -> None:
+        self.directory = directory
+        self._db = connection
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    def create(cls, directory: str | Path, meta: dict[str, Any]) -> RunStore:
+        """Create a new run directory (it must not hold a run already)."""
+        path = Path(directory)
+        if (path / DB_NAME).exists():
+            raise StoreError(f"'{path}' already holds a run; resume it or choose a new --run dir")
+        path.mkdir(parents=True, exist_ok=True)
+        store = cls(path, cls._connect(path / DB_NAME))
+        with store._tx() as db:
+            db.executescript(_SCHEMA)
+            rows = {"schema_version": SCHEMA_VERSION, **meta}
+            db.executemany(
+                "INSERT INTO meta(key, value) VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in rows.items()],
+            )
+        return store
+
+    @classmethod
+    def open(cls, directory: str | Path, *, readonly: bool = False) -> RunStore:
+        """Open an existing run directory, checking that it is one."""
+        path = Path(directory)
+        db_path = path / DB_NAME
+        if not db_path.is_file():
+            raise StoreError(
+                f"'{path}' is not a neronet run directory (no {DB_NAME}); check the path"
+            )
+        try:
+            conn = cls._connect(db_path, readonly=readonly)
+            version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError as err:
+            raise StoreError(
+                f"'{db_path}' is corrupt or not a run database ({err}); restore it"
+            ) from None
+        if version is None or json.loads(version[0]) != SCHEMA_VERSION:
+            raise StoreError(
+                f"'{db_path}' has an unsupported schema; use a matching neronet version"
+            )
+        return cls(path, conn)
+
+    @staticmethod
+    def _connect(db_path: Path, readonly: bool = False) -> sqlite3.Connection:
+        uri = f"file:{db_path}?mode=ro" if readonly else f"file:{db_path}"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+        conn.row_factory = sqlite3.Row
+        if not readonly:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -------------------------------------------------------------------- meta
+    def meta(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, json.dumps(value)),
+            )
+
+    def log_event(self, kind: str, message: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO events(time, kind, message) VALUES (?, ?, ?)",
+                (time.time(), kind, message),
+            )
+
+    def events(self) -> list[tuple[float, str, str]]:
+        return [
+            tuple(r) for r in self._db.execute("SELECT time, kind, message FROM events ORDER BY id")
+        ]
+
+    # --------------------------------------------------------------- blobs
+    def weights_file(self, individual_id: int) -> Path:
+        return self.directory / "weights" / f"{individual_id}.safetensors"
+
+    def state_file(self, individual_id: int) -> Path:
+        return self.directory / "states" / f"{individual_id}.pt"
+
+    def save_blob(self, path: Path, data: bytes) -> str:
+        atomic_write(path, data)
+        return str(path.relative_to(self.directory))
+
+    # ----------------------------------------------------------- individuals
+    def add_individual(self, row: dict[str, Any]) -> None:
+        """Commit one evaluated individual (blobs must already be on disk)."""
+        values = dict(row)
+        values["mutations"] = json.dumps(values["mutations"])
+        values["history"] = json.dumps(values["history"])
+        values["record"] = json.dumps(values["record"])
+        values["created_at"] = time.time()
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self._tx() as db:
+            db.execute(
+                f"INSERT INTO individuals({columns}) VALUES ({marks})", list(values.values())
+            )
+
+    def individual(self, individual_id: int) -> IndividualRow:
+        row = self._db.execute("SELECT * FROM individuals WHERE id=?", (individual_id,)).fetchone()
+        if row is None:
+            raise StoreError(
+                f"no individual with id {individual_id} in this run; see `neronet status`"
+            )
+        return IndividualRow.from_sql(row)
+
+    def individual_by_key(self, key: str) -> IndividualRow | None:
+        row = self._db.execute("SELECT * FROM individuals WHERE key=?", (key,)).fetchone()
+        return None if row is None else IndividualRow.from_sql(row)
+
+    def individuals(self, generation: int | None = None) -> list[IndividualRow]:
+        if generation is None:
+            rows = self._db.execute("SELECT * FROM individuals ORDER BY id")
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM individuals WHERE generation=? ORDER BY id", (generation,)
+            )
+        return [IndividualRow.from_sql(r) for r in rows]
+
+    def count_individuals(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM individuals").fetchone()[0])
+
+    def find_evaluated(
+        self, spec_hash: str, learning_hash: str, train_time: float, before_id: int
+    ) -> IndividualRow | None:
+        """An earlier (id < ``before_id``), freshly trained individual with the same
+        architecture and training settings: the duplicate cache of a run."""
+        row = self._db.execute(
+            "SELECT * FROM individuals WHERE spec_hash=? AND learning_hash=? AND train_time=? "
+            "AND id < ? AND cache_of IS NULL AND warm_start_from IS NULL "
+            "ORDER BY id LIMIT 1",
+            (spec_hash, learning_hash, train_time, before_id),
+        ).fetchone()
+        return None if row is None else IndividualRow.from_sql(row)
+
+    def set_paths(self, individual_id: int, *, weights: str | None, state: str | None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE individuals SET weights_path=?, state_path=? WHERE id=?",
+                (weights, state, individual_id),
+            )
+
+    # ----------------------------------------------------------- generations
+    def add_generation(self, row: GenerationRow) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.generation,
+                    row.parent_id,
+                    row.best_fitness,
+                    row.mean_fitness,
+                    int(row.warmup),
+                    int(row.switched),
+                    row.finished_at,
+                ),
+            )
+
+    def generations(self) -> list[GenerationRow]:
+        rows = self._db.execute("SELECT * FROM generations ORDER BY generation")
+        return [
+            GenerationRow(
+                generation=r["generation"],
+                parent_id=r["parent_id"],
+                best_fitness=r["best_fitness"],
+                mean_fitness=r["mean_fitness"],
+                warmup=bool(r["warmup"]),
+                switched=bool(r["switched"]),
+                finished_at=r["finished_at"],
+            )
+            for r in rows
+        ]
+
+    def best(self) -> IndividualRow | None:
+        """The parent chosen by the last finished generation: the run's fittest.
+
+        Fitness values from warm-up (clean accuracy) and after it (weighted HRS)
+        are not comparable, so "best" is the strategy's own choice, not a max.
+        """
+        row = self._db.execute(
+            "SELECT parent_id FROM generations ORDER BY generation DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else self.individual(int(row[0]))

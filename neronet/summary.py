@@ -1,0 +1,60 @@
+"""Human-readable summaries of a NetworkSpec (CLI `show-seed`, `best`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neronet.spec import INPUT, LayerSpec, NetworkSpec
+
+
+def _layer_text(layer: LayerSpec) -> str:
+    p = layer.params
+    if layer.kind == "conv":
+        return f"conv{p.get('kernel')}x{p.get('kernel')}/{p.get('stride', 1)}->{p.get('filters')}"
+    if layer.kind == "act":
+        return str(p.get("fn"))
+    if layer.kind in ("pool", "gpool"):
+        size = "" if layer.kind == "gpool" else f"{p.get('kernel')}/{p.get('stride')}"
+        return f"{layer.kind}-{p.get('op')}{size}"
+    if layer.kind == "fc":
+        return f"fc->{p.get('units')}"
+    if layer.kind == "dropout":
+        return f"dropout {p.get('rate')}"
+    return layer.kind
+
+
+def spec_units(spec: NetworkSpec) -> list[dict[str, Any]]:
+    """One JSON-able entry per node: index, block, module, inputs, output shape, layers."""
+    from neronet.nn import infer_shapes
+
+    shapes = infer_shapes(spec)
+    return [
+        {
+            "index": i,
+            "block": node.block,
+            "module": node.module,
+            "inputs": list(node.inputs),
+            "output_shape": list(shapes[i]),
+            "layers": [_layer_text(la) for la in node.layers],
+        }
+        for i, node in enumerate(spec.nodes)
+    ]
+
+
+def describe_spec(spec: NetworkSpec) -> str:
+    """A table of units and connections plus parameter and FLOP counts."""
+    from neronet.nn import count_parameters, estimate_flops
+
+    lines = [f"{'#':>3}  {'module':<16}{'block':<18}{'inputs':<14}{'output':<14}layers"]
+    for unit in spec_units(spec):
+        inputs = ",".join("in" if i == INPUT else str(i) for i in unit["inputs"])
+        shape = "x".join(str(s) for s in unit["output_shape"])
+        lines.append(
+            f"{unit['index']:>3}  {unit['module']:<16}{unit['block']:<18}{inputs:<14}{shape:<14}"
+            + " ".join(unit["layers"])
+        )
+    lines.append(
+        f"units: {len(spec.nodes)}  parameters: {count_parameters(spec):,}  "
+        f"multiply-adds per image: {estimate_flops(spec):,}"
+    )
+    return "\n".join(lines)

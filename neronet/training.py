@@ -1,0 +1,456 @@
+"""The fast search-time training loop: wall-clock budget, early stopping, history.
+
+Every individual of the search is trained by :func:`train` with the
+hyper-parameters its genotype evolved (:class:`~neronet.spec.LearningSpec`)
+for a wall-clock budget (seconds, checked between batches so a long epoch
+cannot overshoot by more than one batch and one control evaluation) and an
+optional epoch cap (``TrainingConfig.max_epochs``, which keeps tests bounded by
+work rather than by a noisy clock). After each epoch the control set decides
+early stopping, and the best-on-control weights are restored at the end.
+
+Choices the paper leaves open, made here and kept visible:
+
+* The learning rate decays inverse-time per optimisation step,
+  ``lr / (1 + decay * step)``; it is written into the optimizer before every
+  step from the global step count, so a resumed run simply continues the count.
+* L2 (``TrainingConfig.weight_decay``, the torch coefficient: ``grad += wd * w``)
+  applies to conv and fc kernels only, never to biases or BatchNorm, via
+  parameter groups.
+* A non-finite loss stops training at once (on CUDA within a few steps: the
+  check is batched to avoid a host sync per step) and marks the run ill-fitted.
+* ``resume`` continues from a :class:`TrainState` (the search's train-longer
+  mutation): weights, optimizer state and step count carry over, ``budget_s``
+  and ``max_epochs`` are *additional* to what was already spent. The stored
+  weights are the best-on-control ones; the optimizer state is from the last
+  step before they were restored.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neronet.augment import DeviceData, DeviceSplit, augment, batches, steps_per_epoch, to_float
+from neronet.config import TrainingConfig
+from neronet.errors import ConfigError, DataError, StoreError
+from neronet.spec import OPTIMIZERS, LearningSpec
+
+KERNEL_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+"""Modules whose ``weight`` is a kernel that gets L2."""
+
+CUDA_CHECK_EVERY = 8
+"""Steps between non-finite-loss checks on CUDA (each check is a host sync)."""
+
+BETA_MAX = 0.9999
+"""Adam needs betas < 1; the grammar's [0.5, 1] range (and mutation clamping) can hit 1."""
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of training; ``control_accuracy`` is None when the loss went non-finite."""
+
+    epoch: int
+    train_loss: float
+    control_accuracy: float | None
+    seconds: float
+    lr: float
+    steps: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainState:
+    """Everything needed to continue training later (tensors kept on the CPU)."""
+
+    model_state: dict[str, torch.Tensor]
+    optimizer: str
+    optimizer_state: dict[str, Any]
+    step: int = 0
+    epoch: int = 0
+    elapsed_s: float = 0.0
+    best_control_accuracy: float | None = None
+    history: list[EpochRecord] = field(default_factory=list)
+
+    def to_bytes(self) -> bytes:
+        """Serialise with ``torch.save``; only tensors and plain containers, so
+        :meth:`from_bytes` can load it with ``weights_only=True`` (no pickled code)."""
+        payload = asdict(self)
+        payload["history"] = [record.to_dict() for record in self.history]
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TrainState:
+        try:
+            payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            payload["history"] = [EpochRecord(**record) for record in payload["history"]]
+            return cls(**payload)
+        except Exception as err:
+            raise StoreError(
+                f"train state cannot be read ({type(err).__name__}); "
+                "evaluate the individual without a warm start"
+            ) from None
+
+
+@dataclass
+class TrainResult:
+    """Outcome of one :func:`train` call; ``epochs`` and ``seconds`` count this call only."""
+
+    history: list[EpochRecord]
+    epochs: int
+    seconds: float
+    stop_reason: str
+    best_control_accuracy: float | None
+    state: TrainState
+    ill_fitted_reason: str | None = None
+
+    @property
+    def losses(self) -> list[float]:
+        return [record.train_loss for record in self.history]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` picks CUDA when available; a CUDA device without CUDA is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(
+            f"unknown device '{name}'; set training.device to auto, cpu or cuda[:N]"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' asked for but CUDA is unavailable; use auto or cpu")
+    return device
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for ``TrainingConfig.amp``: ``"auto"`` is bf16 on CUDA, off elsewhere."""
+    if mode == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's global RNG (weight init, dropout) without leaking into the caller."""
+    index = device.index if device.index is not None else 0
+    with torch.random.fork_rng(devices=[index] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Two groups: conv/fc kernels with ``weight_decay``, everything else without."""
+    kernels = {
+        id(module.weight)
+        for module in model.modules()
+        if isinstance(module, KERNEL_LAYERS) and module.weight is not None
+    }
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if id(p) in kernels], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in kernels], "weight_decay": 0.0},
+    ]
+    return [group for group in groups if group["params"]]
+
+
+def make_optimizer(
+    model: nn.Module, learning: LearningSpec, weight_decay: float
+) -> torch.optim.Optimizer:
+    """The genotype's optimizer with its evolved hyper-parameters."""
+    groups = param_groups(model, weight_decay)
+    if learning.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups,
+            lr=learning.lr,
+            momentum=learning.momentum,
+            nesterov=learning.nesterov and learning.momentum > 0,
+        )
+    if learning.optimizer == "adam":
+        betas = (min(learning.beta1, BETA_MAX), min(learning.beta2, BETA_MAX))
+        return torch.optim.Adam(groups, lr=learning.lr, betas=betas)
+    if learning.optimizer == "rmsprop":
+        return torch.optim.RMSprop(
+            groups, lr=learning.lr, alpha=learning.rho, momentum=learning.momentum
+        )
+    raise ConfigError(
+        f"unknown optimizer '{learning.optimizer}' in the learning unit; "
+        f"make the grammar produce one of {', '.join(OPTIMIZERS)}"
+    )
+
+
+def lr_at(learning: LearningSpec, step: int) -> float:
+    """Inverse-time decay: ``lr / (1 + decay * step)``."""
+    return learning.lr / (1.0 + learning.decay * step)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    x: torch.Tensor,
+    batch_size: int,
+    *,
+    channels_last: bool = False,
+    amp: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Class predictions (int64, on ``x``'s device) for uint8 images, in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        outputs = []
+        for start in range(0, x.shape[0], batch_size):
+            batch = to_float(x[start : start + batch_size], channels_last)
+            with torch.autocast(x.device.type, dtype=amp, enabled=amp is not None):
+                outputs.append(model(batch).argmax(dim=1))
+        return torch.cat(outputs) if outputs else x.new_zeros(0, dtype=torch.int64)
+    finally:
+        model.train(was_training)
+
+
+def accuracy(
+    model: nn.Module,
+    split: DeviceSplit,
+    batch_size: int,
+    *,
+    channels_last: bool = False,
+    amp: torch.dtype | None = None,
+) -> float:
+    """Clean accuracy of ``model`` on ``split`` (see :func:`predict`)."""
+    preds = predict(model, split.x, batch_size, channels_last=channels_last, amp=amp)
+    return float((preds == split.y).float().mean().item())
+
+
+def _to_cpu(obj: Any) -> Any:
+    """Deep copy of a state structure with every tensor on the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {key: _to_cpu(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_cpu(value) for value in obj)
+    return obj
+
+
+class _Loop:
+    """State of one training call; :func:`train` drives it epoch by epoch."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        learning: LearningSpec,
+        data: DeviceData,
+        settings: TrainingConfig,
+        device: torch.device,
+        seed: int,
+    ) -> None:
+        self.learning = learning
+        self.data = data
+        self.settings = settings
+        self.amp = amp_dtype(settings.amp, device)
+        self.model = model.to(device)
+        if settings.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = make_optimizer(self.model, learning, settings.weight_decay)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
+        self.gen = torch.Generator(device=device).manual_seed(seed)
+        self.check_every = 1 if device.type == "cpu" else CUDA_CHECK_EVERY
+        self.step = 0
+        self.epoch = 0
+        self.prior_elapsed = 0.0
+        self.history: list[EpochRecord] = []
+        self.best_accuracy: float | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.since_best = 0
+
+    def restore(self, state: TrainState) -> None:
+        """Continue from ``state``: weights, step/epoch counts, history, best so far.
+
+        The optimizer's running state (momenta, Adam moments) carries over only
+        when the optimizer kind is unchanged; its hyper-parameters always come
+        from the current LearningSpec.
+        """
+        self.model.load_state_dict(state.model_state)
+        if state.optimizer == self.learning.optimizer:
+            current = self.optimizer.state_dict()
+            self.optimizer.load_state_dict(
+                {"state": state.optimizer_state["state"], "param_groups": current["param_groups"]}
+            )
+        self.step, self.epoch = state.step, state.epoch
+        self.prior_elapsed = state.elapsed_s
+        self.history = list(state.history)
+        self.best_accuracy = state.best_control_accuracy
+        if self.best_accuracy is not None:
+            self.best_state = self._snapshot()
+
+    def _snapshot(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def _train_step(self, idx: torch.Tensor) -> torch.Tensor:
+        x = self.data.train.x[idx]
+        if self.settings.augment:
+            x = augment(x, self.gen, self.settings.augment_pad)
+        x = to_float(x, self.settings.channels_last)
+        lr = lr_at(self.learning, self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(x.device.type, dtype=self.amp, enabled=self.amp is not None):
+            logits = self.model(x)
+        loss = F.cross_entropy(logits.float(), self.data.train.y[idx])
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        return loss.detach()
+
+    def run_epoch(
+        self, interrupt: Callable[[], str | None]
+    ) -> tuple[EpochRecord | None, str | None, str | None]:
+        """One epoch; returns (record or None if no step ran, stop reason, ill-fitted reason)."""
+        start = time.perf_counter()
+        n = len(self.data.train)
+        bs = self.learning.batch_size
+        losses = torch.zeros(steps_per_epoch(n, bs), device=self.data.device)
+        done = checked = 0
+        stop = bad = None
+        self.model.train()
+        for idx in batches(n, bs, self.gen, self.data.device):
+            stop = interrupt()
+            if stop is not None:
+                break
+            losses[done] = self._train_step(idx)
+            done += 1
+            if done - checked >= self.check_every or done == losses.numel():
+                finite = torch.isfinite(losses[checked:done])
+                if not bool(finite.all()):
+                    first = checked + int((~finite).nonzero()[0])
+                    stop = "non_finite"
+                    bad = f"non-finite loss at epoch {self.epoch + 1} step {first + 1}"
+                    break
+                checked = done
+        if done == 0:
+            return None, stop, None
+        self.epoch += 1
+        control = None if bad else self._control_accuracy()
+        record = EpochRecord(
+            epoch=self.epoch,
+            train_loss=float(losses[:done].mean().item()),
+            control_accuracy=control,
+            seconds=time.perf_counter() - start,
+            lr=lr_at(self.learning, self.step - 1),
+            steps=done,
+        )
+        self.history.append(record)
+        if control is not None:
+            self._track_best(control)
+        return record, stop, bad
+
+    def _control_accuracy(self) -> float:
+        return accuracy(
+            self.model,
+            self.data.control,
+            self.settings.eval_batch_size,
+            channels_last=self.settings.channels_last,
+            amp=self.amp,
+        )
+
+    def _track_best(self, control: float) -> None:
+        if self.best_accuracy is None or control > self.best_accuracy:
+            self.best_accuracy = control
+            self.best_state = self._snapshot()
+            self.since_best = 0
+        else:
+            self.since_best += 1
+
+    def early_stop_due(self) -> bool:
+        return self.since_best >= max(1, self.learning.early_stop)
+
+    def finish(self, seconds: float) -> TrainState:
+        """Restore the best-on-control weights and package the state to continue from."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return TrainState(
+            model_state=_to_cpu(self.model.state_dict()),
+            optimizer=self.learning.optimizer,
+            optimizer_state=_to_cpu(self.optimizer.state_dict()),
+            step=self.step,
+            epoch=self.epoch,
+            elapsed_s=self.prior_elapsed + seconds,
+            best_control_accuracy=self.best_accuracy,
+            history=list(self.history),
+        )
+
+
+def train(
+    model: nn.Module,
+    learning: LearningSpec,
+    data: DeviceData,
+    settings: TrainingConfig,
+    budget_s: float,
+    *,
+    seed: int,
+    device: torch.device | str,
+    resume: TrainState | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on ``data.train`` for ``budget_s`` seconds (and at most
+    ``settings.max_epochs`` epochs), early-stopping on ``data.control``.
+
+    ``stop_reason`` is one of "budget", "max_epochs", "early_stop", "non_finite"
+    or "stopped" (``should_stop`` returned True, checked between batches).
+    ``progress`` receives each epoch's record as a dict. Deterministic on the
+    CPU for a given ``seed``.
+    """
+    if len(data.train) == 0 or len(data.control) == 0:
+        raise DataError("the train and control splits must not be empty; enlarge them")
+    device = torch.device(device)
+    start = time.perf_counter()
+
+    def interrupt() -> str | None:
+        if time.perf_counter() - start >= budget_s:
+            return "budget"
+        if should_stop is not None and should_stop():
+            return "stopped"
+        return None
+
+    with seeded(seed, device):
+        loop = _Loop(model, learning, data, settings, device, seed)
+        if resume is not None:
+            loop.restore(resume)
+        epochs = 0
+        stop = bad = None
+        while stop is None:
+            if settings.max_epochs is not None and epochs >= settings.max_epochs:
+                stop = "max_epochs"
+                break
+            record, stop, bad = loop.run_epoch(interrupt)
+            if record is not None:
+                epochs += 1
+                if progress is not None:
+                    progress(record.to_dict())
+            if stop is None and loop.early_stop_due():
+                stop = "early_stop"
+        seconds = time.perf_counter() - start
+        state = loop.finish(seconds)
+    return TrainResult(
+        history=state.history,
+        epochs=epochs,
+        seconds=seconds,
+        stop_reason=stop,
+        best_control_accuracy=state.best_control_accuracy,
+        state=state,
+        ill_fitted_reason=bad,
+    )
