@@ -160,8 +160,8 @@ class RunStore:
             raise StoreError(f"'{path}' already holds a run; resume it or choose a new --run dir")
         path.mkdir(parents=True, exist_ok=True)
         store = cls(path, cls._connect(path / DB_NAME))
+        store._db.executescript(_SCHEMA)  # executescript commits on its own
         with store._tx() as db:
-            db.executescript(_SCHEMA)
             rows = {"schema_version": SCHEMA_VERSION, **meta}
             db.executemany(
                 "INSERT INTO meta(key, value) VALUES (?, ?)",

@@ -7,7 +7,7 @@ on the device (see :mod:`neronet.augment`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -83,13 +83,21 @@ def _check_part(name: str, part: str, x: np.ndarray, y: np.ndarray, num_classes:
         )
 
 
-def limit_per_class(split: Split, limit: int) -> Split:
-    """Keep the first ``limit`` images of every class, in their original order.
+def _first_per_class(x: np.ndarray, y: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    keep = np.zeros(len(y), dtype=bool)
+    for label in np.unique(y):
+        keep[np.flatnonzero(y == label)[:limit]] = True
+    return x[keep], y[keep]
+
+
+def limit_per_class(dataset: Dataset, limit: int) -> Dataset:
+    """Keep the first ``limit`` images of every class in each split, in their original order.
 
     A deterministic way to make a big dataset small for smoke tests; taking the
     *first* images (not a random sample) keeps it independent of any seed.
     """
-    keep = np.zeros(len(split.y), dtype=bool)
-    for label in np.unique(split.y):
-        keep[np.flatnonzero(split.y == label)[:limit]] = True
-    return Split(split.x[keep], split.y[keep])
+    x_train, y_train = _first_per_class(dataset.x_train, dataset.y_train, limit)
+    x_test, y_test = dataset.x_test, dataset.y_test
+    if x_test is not None and y_test is not None:
+        x_test, y_test = _first_per_class(x_test, y_test, limit)
+    return replace(dataset, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)

@@ -1,0 +1,104 @@
+"""Everything a report shows, read once from a RunStore and then closed.
+
+Reports never write to a run, so the store is opened read-only: a report can be
+made while the search is still running, and it can never damage the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from neronet.spec import NetworkSpec
+from neronet.store import GenerationRow, IndividualRow, RunStore
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """One finished generation: the strategy's summary plus its members' outcomes."""
+
+    row: GenerationRow
+    parent: IndividualRow
+    members: tuple[IndividualRow, ...]
+
+    def count(self, status: str) -> int:
+        return sum(1 for m in self.members if m.status == status)
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The facts of one run, independent of the store connection."""
+
+    directory: Path
+    meta: dict[str, Any]
+    individuals: tuple[IndividualRow, ...]
+    generations: tuple[GenerationStats, ...]
+    best: IndividualRow | None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.meta.get("config") or {}
+
+    @property
+    def generations_total(self) -> int | None:
+        total = self.config.get("search", {}).get("generations")
+        return None if total is None else int(total)
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.meta.get("finished"))
+
+    @property
+    def switch_generation(self) -> int | None:
+        """The generation at whose end fitness switched to the weighted HRS, if any."""
+        return next((g.row.generation for g in self.generations if g.row.switched), None)
+
+    @property
+    def in_warmup(self) -> bool:
+        """Whether the objective is still clean accuracy after the last finished generation."""
+        return self.switch_generation is None
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.individuals if r.status == status)
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(1 for r in self.individuals if r.cache_of is not None)
+
+    def total_seconds(self, field: str) -> float:
+        """Sum of ``train_seconds`` or ``attack_seconds`` (cache hits cost nothing)."""
+        return float(sum(getattr(r, field) or 0.0 for r in self.individuals))
+
+    def best_spec(self) -> NetworkSpec | None:
+        """The best individual's architecture, when its record holds one."""
+        if self.best is None or "spec" not in self.best.record:
+            return None
+        return NetworkSpec.from_dict(self.best.record["spec"])
+
+
+_META_KEYS = ("config", "seed", "versions", "started_at", "finished", "finished_at")
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read a run directory; raises :class:`~neronet.errors.StoreError` if it is not one."""
+    store = RunStore.open(run_dir, readonly=True)
+    try:
+        individuals = store.individuals()
+        generations = tuple(
+            GenerationStats(
+                row=row,
+                parent=store.individual(row.parent_id),
+                members=tuple(r for r in individuals if r.generation == row.generation),
+            )
+            for row in store.generations()
+        )
+        return RunData(
+            directory=Path(run_dir),
+            meta={key: store.meta(key) for key in _META_KEYS},
+            individuals=tuple(individuals),
+            generations=generations,
+            best=store.best(),
+        )
+    finally:
+        store.close()

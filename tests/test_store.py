@@ -1,0 +1,104 @@
+"""RunStore: schema, atomic blobs, crash-safe reopen, error messages."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from neronet.errors import StoreError
+from neronet.store import GenerationRow, RunStore, atomic_write
+
+
+def _row(i: int, generation: int = 0, **extra: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "id": i,
+        "key": f"g{generation}/o{i}",
+        "generation": generation,
+        "parent_id": None,
+        "mutations": ["add_unit"],
+        "genotype": "{}",
+        "spec_hash": f"s{i}",
+        "learning_hash": "l",
+        "train_time": 10.0,
+        "status": "ok",
+        "reason": None,
+        "fitness": 0.5 + i / 100,
+        "clean_accuracy": 0.9,
+        "adversarial_accuracy": 0.3,
+        "overall_adversarial_accuracy": 0.27,
+        "parameters": 1000,
+        "epochs": 2,
+        "train_seconds": 1.0,
+        "attack_seconds": 0.1,
+        "history": [{"epoch": 1, "loss": 1.0}],
+        "record": {"spec": None},
+        "cache_of": None,
+        "warm_start_from": None,
+        "weights_path": None,
+        "state_path": None,
+    }
+    row.update(extra)
+    return row
+
+
+def test_create_add_and_reopen(tmp_path: Path) -> None:
+    store = RunStore.create(tmp_path / "run", {"seed": 3, "config": {"a": 1}})
+    store.add_individual(_row(0))
+    store.add_individual(_row(1))
+    store.add_generation(GenerationRow(0, 1, 0.51, 0.505, True, False, 1.0))
+    store.close()
+    again = RunStore.open(tmp_path / "run", readonly=True)
+    assert again.meta("seed") == 3
+    assert [r.id for r in again.individuals()] == [0, 1]
+    assert again.individual(1).history == [{"epoch": 1, "loss": 1.0}]
+    assert again.individual_by_key("g0/o1").id == 1
+    assert again.best().id == 1  # the last generation's parent, not a max over phases
+    assert again.generations()[0].warmup is True
+
+
+def test_journal_is_wal(tmp_path: Path) -> None:
+    RunStore.create(tmp_path / "r", {}).close()
+    conn = sqlite3.connect(tmp_path / "r" / "run.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_duplicate_cache_lookup_only_sees_earlier_fresh_individuals(tmp_path: Path) -> None:
+    store = RunStore.create(tmp_path / "r", {})
+    store.add_individual(_row(0, spec_hash="same"))
+    store.add_individual(_row(1, spec_hash="same", warm_start_from=0))
+    assert store.find_evaluated("same", "l", 10.0, before_id=5).id == 0
+    assert store.find_evaluated("same", "l", 10.0, before_id=0) is None
+    assert store.find_evaluated("same", "l", 20.0, before_id=5) is None
+
+
+def test_refuses_to_create_over_existing_run(tmp_path: Path) -> None:
+    RunStore.create(tmp_path / "r", {}).close()
+    with pytest.raises(StoreError, match="already holds a run"):
+        RunStore.create(tmp_path / "r", {})
+
+
+def test_open_errors_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="not a neronet run directory") as err:
+        RunStore.open(tmp_path / "missing")
+    assert "\n" not in str(err.value)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "run.sqlite").write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="corrupt"):
+        RunStore.open(bad)
+
+
+def test_unknown_individual_is_a_store_error(tmp_path: Path) -> None:
+    store = RunStore.create(tmp_path / "r", {})
+    with pytest.raises(StoreError, match="no individual with id 7"):
+        store.individual(7)
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
+    target = tmp_path / "w" / "1.safetensors"
+    atomic_write(target, b"abc")
+    atomic_write(target, b"defg")
+    assert target.read_bytes() == b"defg"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["1.safetensors"]

@@ -1,0 +1,261 @@
+"""The search-time training loop on sklearn digits (8x8) with small hand-written CNNs."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+from neronet.augment import DeviceData
+from neronet.config import TrainingConfig
+from neronet.spec import LearningSpec
+from neronet.training import (
+    TrainState,
+    accuracy,
+    amp_dtype,
+    lr_at,
+    make_optimizer,
+    param_groups,
+    predict,
+    train,
+)
+
+ADAM = LearningSpec(optimizer="adam", lr=0.01, batch_size=64, early_stop=100)
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def digits() -> DeviceData:
+    """Digits as uint8 (N, 1, 8, 8): 1000 train, 300 control, the rest fitness."""
+    bunch = load_digits()
+    x = np.round(bunch.images * (255 / 16)).astype(np.uint8)[:, None]
+    y = bunch.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(y))
+    parts = {"train": order[:1000], "control": order[1000:1300], "fitness": order[1300:]}
+    splits = SimpleNamespace(**{k: SimpleNamespace(x=x[i], y=y[i]) for k, i in parts.items()})
+    return DeviceData.from_splits(splits, CPU)
+
+
+def small_cnn(channels: int = 1, classes: int = 10) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(channels, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, classes),
+    )
+
+
+class NaNAfter(nn.Module):
+    """Wraps a model and makes its output NaN from the ``at``-th training forward on."""
+
+    def __init__(self, inner: nn.Module, at: int) -> None:
+        super().__init__()
+        self.inner, self.at, self.calls = inner, at, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.inner(x)
+        if self.training:
+            self.calls += 1
+            if self.calls >= self.at:
+                return out * float("nan")
+        return out
+
+
+def settings(**overrides: object) -> TrainingConfig:
+    return TrainingConfig(device="cpu", **overrides)
+
+
+def _train(model: nn.Module, data: DeviceData, learning: LearningSpec = ADAM, **kw: object):
+    budget = kw.pop("budget_s", 120.0)
+    cfg = settings(**{"max_epochs": 3, **kw.pop("cfg", {})})
+    return train(model, learning, data, cfg, budget, seed=kw.pop("seed", 0), device=CPU, **kw)
+
+
+def _model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return small_cnn()
+
+
+@pytest.mark.parametrize(
+    "learning",
+    [
+        ADAM,
+        LearningSpec(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, batch_size=32),
+        LearningSpec(optimizer="rmsprop", lr=0.003, rho=0.9, momentum=0.0, batch_size=64),
+    ],
+    ids=["adam", "sgd", "rmsprop"],
+)
+def test_small_cnn_learns_digits(digits: DeviceData, learning: LearningSpec) -> None:
+    result = _train(_model(), digits, learning, cfg={"max_epochs": 6})
+    assert result.best_control_accuracy is not None
+    assert result.best_control_accuracy > 0.5
+    assert result.history[-1].train_loss < result.history[0].train_loss
+
+
+def test_epoch_cap_and_history(digits: DeviceData) -> None:
+    seen: list[dict] = []
+    result = _train(_model(), digits, cfg={"max_epochs": 2}, progress=seen.append)
+    assert result.stop_reason == "max_epochs"
+    assert result.epochs == 2
+    assert [r.epoch for r in result.history] == [1, 2]
+    assert [d["epoch"] for d in seen] == [1, 2]
+    steps = 1000 // ADAM.batch_size
+    assert all(r.steps == steps for r in result.history)
+    assert result.state.step == 2 * steps
+    assert result.history[-1].lr == pytest.approx(lr_at(ADAM, 2 * steps - 1))
+    assert all(r.seconds > 0 and 0 <= r.control_accuracy <= 1 for r in result.history)
+
+
+def test_time_budget_stops_on_time(digits: DeviceData) -> None:
+    learning = LearningSpec(optimizer="adam", lr=1e-3, batch_size=32, early_stop=10_000)
+    result = _train(_model(), digits, learning, budget_s=0.5, cfg={"max_epochs": 10_000})
+    assert result.stop_reason == "budget"
+    assert 0.5 <= result.seconds < 1.5
+    assert result.epochs >= 1
+
+
+def test_should_stop_interrupts_between_batches(digits: DeviceData) -> None:
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    result = _train(_model(), digits, should_stop=stop)
+    assert result.stop_reason == "stopped"
+    assert result.state.step == 3
+    assert result.history[0].steps == 3
+
+
+def test_non_finite_loss_stops_at_once(digits: DeviceData) -> None:
+    model = NaNAfter(_model(), at=20)
+    result = _train(model, digits)
+    assert result.stop_reason == "non_finite"
+    assert result.ill_fitted_reason == "non-finite loss at epoch 2 step 5"
+    assert model.calls == 20  # no step after the bad one
+    assert np.isnan(result.history[-1].train_loss)
+    assert result.history[-1].control_accuracy is None
+    # the best-on-control weights (epoch 1) are restored: finite predictions again
+    assert result.best_control_accuracy == result.history[0].control_accuracy
+    assert accuracy(model, digits.control, 256) == result.best_control_accuracy
+
+
+def test_huge_learning_rate_is_flagged(digits: DeviceData) -> None:
+    learning = LearningSpec(optimizer="sgd", lr=1e6, momentum=0.9, batch_size=64)
+    result = _train(_model(), digits, learning, cfg={"max_epochs": 5})
+    assert result.stop_reason == "non_finite"
+    assert result.ill_fitted_reason is not None
+    assert result.ill_fitted_reason.startswith("non-finite loss at epoch 1 step ")
+
+
+def test_best_control_weights_are_restored(digits: DeviceData) -> None:
+    learning = LearningSpec(optimizer="sgd", lr=0.5, momentum=0.9, batch_size=32, early_stop=1)
+    model = _model()
+    result = _train(model, digits, learning, cfg={"max_epochs": 30})
+    assert result.stop_reason == "early_stop"
+    accs = [r.control_accuracy for r in result.history]
+    assert accs[-1] < max(accs)  # the last epoch was not the best one
+    assert result.best_control_accuracy == max(accs)
+    assert accuracy(model, digits.control, 100) == max(accs)
+
+
+def test_l2_only_on_conv_and_fc_kernels() -> None:
+    model = small_cnn()
+    groups = param_groups(model, 5e-4)
+    kernels = {id(model[0].weight), id(model[4].weight), id(model[9].weight)}
+    assert {id(p) for p in groups[0]["params"]} == kernels
+    assert groups[0]["weight_decay"] == 5e-4
+    assert groups[1]["weight_decay"] == 0.0
+    rest = {id(p) for p in groups[1]["params"]}
+    assert rest == {id(p) for p in model.parameters()} - kernels
+    assert id(model[1].weight) in rest and id(model[0].bias) in rest  # BN and biases
+    opt = make_optimizer(model, ADAM, 5e-4)
+    assert [g["weight_decay"] for g in opt.param_groups] == [5e-4, 0.0]
+
+
+def test_optimizer_hyper_parameters() -> None:
+    sgd = make_optimizer(small_cnn(), LearningSpec(optimizer="sgd", momentum=0.0, nesterov=True), 0)
+    assert isinstance(sgd, torch.optim.SGD)
+    assert sgd.defaults["nesterov"] is False  # torch refuses nesterov without momentum
+    adam = make_optimizer(small_cnn(), LearningSpec(optimizer="adam", beta1=1.0, beta2=0.6), 0)
+    assert adam.defaults["betas"] == (0.9999, 0.6)
+    rms = make_optimizer(small_cnn(), LearningSpec(optimizer="rmsprop", rho=0.8, momentum=0.5), 0)
+    assert (rms.defaults["alpha"], rms.defaults["momentum"]) == (0.8, 0.5)
+
+
+def test_inverse_time_decay() -> None:
+    learning = LearningSpec(lr=0.1, decay=0.01)
+    assert lr_at(learning, 0) == 0.1
+    assert lr_at(learning, 100) == pytest.approx(0.05)
+
+
+def test_deterministic_on_cpu(digits: DeviceData) -> None:
+    def run() -> list[tuple[float, float | None]]:
+        result = _train(_model(), digits, seed=3, cfg={"max_epochs": 2})
+        return [(r.train_loss, r.control_accuracy) for r in result.history]
+
+    assert run() == run()
+
+
+def test_resume_continues_steps_history_and_optimizer(digits: DeviceData) -> None:
+    first = _train(_model(), digits, cfg={"max_epochs": 2})
+    state = TrainState.from_bytes(first.state.to_bytes())
+    assert state.step == first.state.step
+    assert state.history == first.history
+    assert state.optimizer_state["state"]  # Adam moments were saved
+
+    model = _model(seed=1)  # different init: the resumed weights must replace it
+    more = _train(model, digits, cfg={"max_epochs": 1}, resume=state, seed=1)
+    steps = 1000 // ADAM.batch_size
+    assert more.epochs == 1
+    assert more.state.step == 3 * steps
+    assert [r.epoch for r in more.history] == [1, 2, 3]
+    assert more.history[-1].lr == pytest.approx(lr_at(ADAM, 3 * steps - 1))
+    assert more.state.elapsed_s == pytest.approx(first.state.elapsed_s + more.seconds)
+    assert more.best_control_accuracy >= first.best_control_accuracy
+    assert more.history[-1].train_loss < first.history[0].train_loss
+
+
+def test_predict_matches_manual_argmax(digits: DeviceData) -> None:
+    model = _model()
+    model.eval()
+    preds = predict(model, digits.fitness.x, batch_size=100)
+    with torch.no_grad():
+        expected = model(digits.fitness.x.float() / 255).argmax(1)
+    assert preds.dtype == torch.int64
+    assert torch.equal(preds, expected)
+    assert model.training is False
+
+
+def test_amp_modes() -> None:
+    assert amp_dtype("auto", CPU) is None
+    assert amp_dtype("auto", torch.device("cuda")) == torch.bfloat16
+    assert amp_dtype("fp16", CPU) == torch.float16
+    assert amp_dtype("off", torch.device("cuda")) is None
+
+
+def test_bf16_autocast_trains_on_cpu(digits: DeviceData) -> None:
+    result = _train(_model(), digits, cfg={"max_epochs": 6, "amp": "bf16"})
+    assert result.best_control_accuracy is not None
+    assert result.best_control_accuracy > 0.5
+
+
+def test_fashion_mnist_subset_learns_in_two_epochs(tmp_path) -> None:
+    from neronet.data import load_dataset, make_splits
+
+    dataset = load_dataset("fashion-mnist", cache_dir=tmp_path)
+    splits = make_splits(dataset, train=3000, control=500, fitness=500, seed=0)
+    data = DeviceData.from_splits(splits, CPU)
+    learning = LearningSpec(optimizer="adam", lr=3e-3, batch_size=64)
+    torch.manual_seed(0)
+    result = _train(small_cnn(), data, learning, cfg={"max_epochs": 2})
+    assert result.best_control_accuracy is not None
+    assert result.best_control_accuracy > 0.5  # chance is 0.1
