@@ -211,17 +211,16 @@ def _attack(
     x0 = x.detach().float()  # no copy when x is already fp32; never written to
     y = y.detach().long()
     amp = _resolve_amp(x.device.type, amp_dtype)
-    if norm == "linf":
-        lo = (x0 - eps).clamp_(min=0.0)
-        hi = (x0 + eps).clamp_(max=1.0)
+    # L-inf: ball and [0, 1] box intersect to one per-pixel interval, a single clamp
+    box = ((x0 - eps).clamp_(min=0.0), (x0 + eps).clamp_(max=1.0)) if norm == "linf" else None
     x_adv = _start(x0, eps, norm, generator) if random_start else x0.clone()
     x_adv.requires_grad_(True)
     with _eval_mode(model):
         for _ in range(steps):
             grad = _input_grad(model, x_adv, y, amp)
             with torch.no_grad():
-                if norm == "linf":
-                    x_adv.add_(grad.sign_(), alpha=alpha).clamp_(min=lo, max=hi)
+                if box is not None:
+                    x_adv.add_(grad.sign_(), alpha=alpha).clamp_(*box)
                 else:
                     x_adv.add_(grad.mul_(alpha / _l2_norms(grad)))
                     delta = x_adv - x0
@@ -270,13 +269,17 @@ def _loss_grad(
     scale: float,
 ) -> torch.Tensor:
     device_type = x_adv.device.type
-    with _precision(device_type, amp):
-        logits = model(x_adv)
-    with _precision(device_type, None):
-        loss = F.cross_entropy(logits.float(), y, reduction="sum")
-    if scale != 1.0:
-        loss = loss * scale
-    (grad,) = torch.autograd.grad(loss, x_adv)
+    with torch.enable_grad():  # the caller may be under no_grad
+        with _precision(device_type, amp):
+            # A view, not the leaf itself: autocast caches its low-precision copy of
+            # leaves that require grad until the outermost autocast exits, which would
+            # freeze x_adv (updated in place) at its first value under a caller's autocast.
+            logits = model(x_adv.view_as(x_adv))
+        with _precision(device_type, None):
+            loss = F.cross_entropy(logits.float(), y, reduction="sum")
+        if scale != 1.0:
+            loss = loss * scale
+        (grad,) = torch.autograd.grad(loss, x_adv)
     return grad
 
 

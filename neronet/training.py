@@ -145,8 +145,10 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 @contextmanager
 def seeded(seed: int, device: torch.device) -> Iterator[None]:
     """Seed torch's global RNG (weight init, dropout) without leaking into the caller."""
-    index = device.index if device.index is not None else 0
-    with torch.random.fork_rng(devices=[index] if device.type == "cuda" else []):
+    devices = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
 

@@ -173,11 +173,18 @@ def test_attack_uses_eval_mode_and_restores_modes(trained: Data) -> None:
 
 def test_autocast_bfloat16_is_finite_and_effective(trained: Data) -> None:
     model, x, y = trained
+
+    def run_pgd(**amp: torch.dtype) -> torch.Tensor:
+        return pgd(model, x, y, 0.1, 0.02, 10, random_start=False, **amp)
+
     with torch.autocast("cpu", dtype=torch.bfloat16):
         adv = fgsm(model, x, y, 0.1)
-        adv_pgd = pgd(model, x, y, 0.1, 0.025, 5, generator=torch.Generator().manual_seed(0))
-    explicit = fgsm(model, x, y, 0.1, amp_dtype=torch.bfloat16)
-    assert torch.equal(adv, explicit)
+        adv_pgd = run_pgd()
+    assert torch.equal(adv, fgsm(model, x, y, 0.1, amp_dtype=torch.bfloat16))
+    # every PGD step must see the updated input (autocast caches casts of grad leaves)
+    assert torch.equal(adv_pgd, run_pgd(amp_dtype=torch.bfloat16))
+    assert accuracy(model, adv_pgd, y) <= accuracy(model, run_pgd(), y) + 0.02
+    assert accuracy(model, adv_pgd, y) < accuracy(model, adv, y) - 0.03
     for name, out in (("fgsm", adv), ("pgd-linf", adv_pgd)):
         assert out.dtype == torch.float32 and torch.isfinite(out).all(), name
         _check_budget(name, x, out, 0.1)
@@ -204,8 +211,10 @@ def test_fp16_overflow_falls_back_to_fp32_gradient(trained: Data) -> None:
 
 def test_attack_correct_attacks_only_clean_correct(trained: Data) -> None:
     model, x, y = trained
+    with torch.no_grad():
+        pred_clean = model(x).argmax(1)
     y_bad = y.clone()
-    y_bad[:40] = (y_bad[:40] + 1) % 10  # guaranteed clean errors
+    y_bad[:40] = (pred_clean[:40] + 1) % 10  # guaranteed clean errors
     seen: list[int] = []
 
     def spy(m: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
@@ -213,8 +222,7 @@ def test_attack_correct_attacks_only_clean_correct(trained: Data) -> None:
         return fgsm(m, xb, yb, 0.1)
 
     clean, adv = attack_correct(model, x, y_bad, spy, batch_size=50)
-    with torch.no_grad():
-        pred_clean = model(x).argmax(1)
+    with torch.no_grad():  # the attack must still work under no_grad
         pred_adv = model(fgsm(model, x, y_bad, 0.1)).argmax(1)
     assert torch.equal(clean, pred_clean == y_bad)
     assert not clean[:40].any()

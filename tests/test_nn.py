@@ -26,7 +26,9 @@ torch.set_num_threads(1)
 # --- spec helpers -----------------------------------------------------------------------------
 
 
-def conv(filters: int, kernel: int = 3, stride: int = 1, padding: str = "same", bias: bool = False):
+def conv(
+    filters: int, kernel: int = 3, stride: int = 1, padding: str = "same", bias: bool = False
+) -> LayerSpec:
     params = {"filters": filters, "kernel": kernel, "stride": stride, "padding": padding}
     return LayerSpec("conv", {**params, "bias": bias})
 
@@ -55,7 +57,9 @@ def node(inputs: tuple[int, ...], *layers: LayerSpec) -> NodeSpec:
     return NodeSpec(block="test", inputs=inputs, layers=layers)
 
 
-def net(*nodes: NodeSpec, shape: tuple[int, int, int] = (3, 32, 32), classes: int = 10):
+def net(
+    *nodes: NodeSpec, shape: tuple[int, int, int] = (3, 32, 32), classes: int = 10
+) -> NetworkSpec:
     return NetworkSpec(input_shape=shape, num_classes=classes, nodes=nodes)
 
 
@@ -449,6 +453,29 @@ def _random_layer(rng: np.random.Generator) -> LayerSpec:
     return BN
 
 
+CORRUPTIONS: list[dict[str, ParamValue]] = [
+    {"filters": 0},
+    {"kernel": -2},
+    {"stride": 1.5},
+    {"units": False},
+    {"fn": "swish"},
+    {"rate": 1.5},
+    {"op": "sum"},
+    {"padding": 2},
+    {"dilation": 2},
+]
+
+
+def _corrupt(layer: LayerSpec, rng: np.random.Generator) -> LayerSpec:
+    """``layer`` with one parameter broken, added or removed, or with an unknown kind."""
+    choice = int(rng.integers(len(CORRUPTIONS) + 2))
+    if choice == len(CORRUPTIONS):
+        return LayerSpec("attention", layer.params)
+    if choice == len(CORRUPTIONS) + 1:
+        return LayerSpec(layer.kind, dict(list(layer.params.items())[1:]))
+    return LayerSpec(layer.kind, {**layer.params, **CORRUPTIONS[choice]})
+
+
 def _random_spec(rng: np.random.Generator) -> NetworkSpec:
     shape = ((3, 32, 32), (1, 8, 8))[int(rng.integers(2))]
     count = int(rng.integers(1, 7))
@@ -460,6 +487,10 @@ def _random_spec(rng: np.random.Generator) -> NetworkSpec:
             fan_in = int(rng.integers(1, min(index + 1, 3) + 1))
             inputs = tuple(int(i) for i in rng.choice(np.arange(-1, index), fan_in, replace=False))
         layers = [_random_layer(rng) for _ in range(int(rng.integers(0, 4)))]
+        if layers and rng.random() < 0.05:
+            layers[-1] = _corrupt(layers[-1], rng)
+        if rng.random() < 0.02:
+            inputs = (index + int(rng.integers(0, 2)),)  # itself or a later node
         nodes.append(node(inputs, *layers))
     classes = int(rng.integers(2, 11))
     if rng.random() < 0.9:

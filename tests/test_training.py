@@ -1,15 +1,15 @@
 """The search-time training loop on sklearn digits (8x8) with small hand-written CNNs."""
 
-from types import SimpleNamespace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from torch import nn
 
 from neronet.augment import DeviceData
 from neronet.config import TrainingConfig
+from neronet.data import load_dataset, make_splits
 from neronet.spec import LearningSpec
 from neronet.training import (
     TrainState,
@@ -24,17 +24,13 @@ from neronet.training import (
 
 ADAM = LearningSpec(optimizer="adam", lr=0.01, batch_size=64, early_stop=100)
 CPU = torch.device("cpu")
+TRAIN = 900
 
 
 @pytest.fixture(scope="module")
 def digits() -> DeviceData:
-    """Digits as uint8 (N, 1, 8, 8): 1000 train, 300 control, the rest fitness."""
-    bunch = load_digits()
-    x = np.round(bunch.images * (255 / 16)).astype(np.uint8)[:, None]
-    y = bunch.target.astype(np.int64)
-    order = np.random.default_rng(0).permutation(len(y))
-    parts = {"train": order[:1000], "control": order[1000:1300], "fitness": order[1300:]}
-    splits = SimpleNamespace(**{k: SimpleNamespace(x=x[i], y=y[i]) for k, i in parts.items()})
+    """Digits as uint8 (N, 1, 8, 8): TRAIN train, 250 control, 250 fitness images."""
+    splits = make_splits(load_dataset("digits"), train=TRAIN, control=250, fitness=250, seed=0)
     return DeviceData.from_splits(splits, CPU)
 
 
@@ -107,7 +103,7 @@ def test_epoch_cap_and_history(digits: DeviceData) -> None:
     assert result.epochs == 2
     assert [r.epoch for r in result.history] == [1, 2]
     assert [d["epoch"] for d in seen] == [1, 2]
-    steps = 1000 // ADAM.batch_size
+    steps = TRAIN // ADAM.batch_size
     assert all(r.steps == steps for r in result.history)
     assert result.state.step == 2 * steps
     assert result.history[-1].lr == pytest.approx(lr_at(ADAM, 2 * steps - 1))
@@ -136,11 +132,12 @@ def test_should_stop_interrupts_between_batches(digits: DeviceData) -> None:
 
 
 def test_non_finite_loss_stops_at_once(digits: DeviceData) -> None:
-    model = NaNAfter(_model(), at=20)
+    at = TRAIN // ADAM.batch_size + 5  # the fifth step of epoch 2
+    model = NaNAfter(_model(), at=at)
     result = _train(model, digits)
     assert result.stop_reason == "non_finite"
     assert result.ill_fitted_reason == "non-finite loss at epoch 2 step 5"
-    assert model.calls == 20  # no step after the bad one
+    assert model.calls == at  # no step after the bad one
     assert np.isnan(result.history[-1].train_loss)
     assert result.history[-1].control_accuracy is None
     # the best-on-control weights (epoch 1) are restored: finite predictions again
@@ -214,7 +211,7 @@ def test_resume_continues_steps_history_and_optimizer(digits: DeviceData) -> Non
 
     model = _model(seed=1)  # different init: the resumed weights must replace it
     more = _train(model, digits, cfg={"max_epochs": 1}, resume=state, seed=1)
-    steps = 1000 // ADAM.batch_size
+    steps = TRAIN // ADAM.batch_size
     assert more.epochs == 1
     assert more.state.step == 3 * steps
     assert [r.epoch for r in more.history] == [1, 2, 3]
@@ -248,9 +245,7 @@ def test_bf16_autocast_trains_on_cpu(digits: DeviceData) -> None:
     assert result.best_control_accuracy > 0.5
 
 
-def test_fashion_mnist_subset_learns_in_two_epochs(tmp_path) -> None:
-    from neronet.data import load_dataset, make_splits
-
+def test_fashion_mnist_subset_learns_in_two_epochs(tmp_path: Path) -> None:
     dataset = load_dataset("fashion-mnist", cache_dir=tmp_path)
     splits = make_splits(dataset, train=3000, control=500, fitness=500, seed=0)
     data = DeviceData.from_splits(splits, CPU)

@@ -57,6 +57,14 @@ def fingerprint(root: Path, files: Iterable[Path]) -> str:
     return digest.hexdigest()
 
 
+def unwritable(directory: Path, err: OSError) -> DataError:
+    """The one-line error for a cache directory that cannot be written."""
+    return DataError(
+        f"cannot write to '{directory}' ({err.strerror or err}); "
+        f"set cache_dir or ${CACHE_ENV} to a writable directory"
+    )
+
+
 @contextmanager
 def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a temporary directory that becomes ``final`` only if the block succeeds.
@@ -68,10 +76,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
     except OSError as err:
-        raise DataError(
-            f"cannot write to '{final.parent}' ({err.strerror}); "
-            f"set cache_dir or ${CACHE_ENV} to a writable directory"
-        ) from None
+        raise unwritable(final.parent, err) from None
     try:
         yield tmp
         try:

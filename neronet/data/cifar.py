@@ -61,7 +61,10 @@ def _unpickle(path: Path) -> dict[str, Any]:
             f"'{path}' is not a valid CIFAR-10 batch ({err}); use the original python-version files"
         ) from None
     if not isinstance(obj, dict):
-        raise DataError(f"'{path}' holds a {type(obj).__name__}, not a CIFAR-10 batch dict")
+        raise DataError(
+            f"'{path}' holds a {type(obj).__name__}, not a CIFAR-10 batch dict; "
+            "use the original python-version files"
+        )
     return {k.decode() if isinstance(k, bytes) else str(k): v for k, v in obj.items()}
 
 
@@ -82,7 +85,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _read_classes(path: Path) -> list[str]:
     names = _unpickle(path).get("label_names")
     if not isinstance(names, list) or not names:
-        raise DataError(f"'{path}' lacks 'label_names'; use the original batches.meta")
+        raise DataError(f"'{path}' lacks 'label_names'; use the original batches.meta file")
     return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
 
 
@@ -142,8 +145,8 @@ def load_cifar10(path: Path | None, cache_dir: Path, download: bool, limit: int 
             return load_batches(root, cache_dir)
         return load_image_folder("cifar10", path, cache_dir, limit)
     if path.name.endswith(TAR_SUFFIXES):
-        key = fingerprint(path.parent, [path])[:16]
-        return load_batches(extract_tar(path, cache_dir / f"{path.name}-{key}") / BATCHES_DIR, cache_dir)
+        unpacked = cache_dir / f"{path.name}-{fingerprint(path.parent, [path])[:16]}"
+        return load_batches(extract_tar(path, unpacked) / BATCHES_DIR, cache_dir)
     if path.suffix.lower() == ".zip":
         return load_image_folder("cifar10", path, cache_dir, limit)
     raise DataError(

@@ -83,21 +83,21 @@ def _check_part(name: str, part: str, x: np.ndarray, y: np.ndarray, num_classes:
         )
 
 
-def _first_per_class(x: np.ndarray, y: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+def _first_of_each_class(x: np.ndarray, y: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
     keep = np.zeros(len(y), dtype=bool)
     for label in np.unique(y):
         keep[np.flatnonzero(y == label)[:limit]] = True
     return x[keep], y[keep]
 
 
-def limit_per_class(dataset: Dataset, limit: int) -> Dataset:
+def first_per_class(dataset: Dataset, limit: int) -> Dataset:
     """Keep the first ``limit`` images of every class in each split, in their original order.
 
     A deterministic way to make a big dataset small for smoke tests; taking the
     *first* images (not a random sample) keeps it independent of any seed.
     """
-    x_train, y_train = _first_per_class(dataset.x_train, dataset.y_train, limit)
+    x_train, y_train = _first_of_each_class(dataset.x_train, dataset.y_train, limit)
     x_test, y_test = dataset.x_test, dataset.y_test
     if x_test is not None and y_test is not None:
-        x_test, y_test = _first_per_class(x_test, y_test, limit)
+        x_test, y_test = _first_of_each_class(x_test, y_test, limit)
     return replace(dataset, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)

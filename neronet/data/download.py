@@ -10,6 +10,7 @@ cannot write outside its target directory.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
 import tempfile
@@ -18,7 +19,7 @@ import urllib.request
 import zlib
 from pathlib import Path, PurePosixPath
 
-from neronet.data.cache import atomic_dir
+from neronet.data.cache import atomic_dir, unwritable
 from neronet.data.checksum import file_hash
 from neronet.errors import DataError
 
@@ -31,13 +32,13 @@ def fetch(url: str, dest: Path, md5: str) -> Path:
         return dest
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".tmp-{dest.name}-", delete=False)
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".tmp-{dest.name}-")
     except OSError as err:
-        raise DataError(f"cannot write to '{dest.parent}' ({err}); choose a writable cache_dir") from None
-    tmp = Path(handle.name)
+        raise unwritable(dest.parent, err) from None
+    tmp = Path(name)
     try:
-        with handle, urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
-            shutil.copyfileobj(response, handle)
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as src:
+            shutil.copyfileobj(src, out)
         actual = file_hash(tmp, "md5")
         if actual != md5:
             raise DataError(
@@ -46,7 +47,8 @@ def fetch(url: str, dest: Path, md5: str) -> Path:
             )
         tmp.replace(dest)
     except (urllib.error.URLError, OSError, ValueError) as err:
-        reason = getattr(err, "reason", err)
+        # HTTPError's str has the status code; other URLErrors wrap the cause in .reason.
+        reason = err if isinstance(err, urllib.error.HTTPError) else getattr(err, "reason", err)
         raise DataError(
             f"cannot download {url} ({reason}); check the network or pass path= to a local copy"
         ) from None

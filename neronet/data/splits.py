@@ -120,7 +120,7 @@ def stratified_partition(
     for j, (name, size) in enumerate(sizes.items()):
         extra = _proportional(size - len(labels), counts - taken)
         chosen = [pool[j : j + 1] for pool in pools]
-        chosen += [pool[start : start + n] for pool, start, n in zip(pools, taken, extra, strict=True)]
+        chosen += [pool[a : a + n] for pool, a, n in zip(pools, taken, extra, strict=True)]
         taken = taken + extra
         result[name] = rng.permutation(np.concatenate(chosen))
     return result

@@ -18,6 +18,7 @@ conv and average pooling (zeros count in the average, PyTorch's default) and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -222,9 +223,7 @@ def _dropout(p: dict[str, ParamValue], shape: Shape, where: str) -> LayerPlan:
 
 
 def _fc(p: dict[str, ParamValue], shape: Shape, where: str) -> LayerPlan:
-    features = 1
-    for size in shape:
-        features *= size
+    features = math.prod(shape)
     units = int(p["units"])
     linear = call("Linear", in_features=features, out_features=units, bias=bool(p["bias"]))
     return LayerPlan(

@@ -15,6 +15,7 @@ channels, DenseNet style.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from neronet.errors import InvalidArchitecture
@@ -37,13 +38,6 @@ class NodePlan:
     macs: int
 
 
-def _size(shape: Shape) -> int:
-    total = 1
-    for size in shape:
-        total *= size
-    return total
-
-
 def _shrink(shape: Shape, height: int, width: int) -> Call:
     """The adapter max-pooling a (C, H, W) input down to ``height x width``."""
     _, h, w = shape
@@ -60,7 +54,7 @@ def _merge(shapes: list[Shape], flatten: bool) -> tuple[Shape, tuple[Call, ...]]
         return shapes[0], (IDENTITY,)
     if flatten or any(len(shape) == 1 for shape in shapes):
         adapters = tuple(IDENTITY if len(s) == 1 else call("Flatten") for s in shapes)
-        return (sum(_size(s) for s in shapes),), adapters
+        return (sum(math.prod(s) for s in shapes),), adapters
     height = min(s[1] for s in shapes)
     width = min(s[2] for s in shapes)
     channels = sum(s[0] for s in shapes)

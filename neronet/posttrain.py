@@ -1,0 +1,551 @@
+"""Post-search training (NERO-Net, section 6): standard and Madry adversarial training.
+
+The architecture a search found is retrained from scratch on the *whole*
+training set, for a fixed number of epochs and several seeds, and measured on
+the held-out test split (never used for any decision: no early stopping, no
+model selection). Two schedules, each setting defaulting to the paper:
+
+* standard: SGD momentum 0.9, 350 epochs, batch 128, lr 0.025 cosine-annealed
+  to 0 (per step), gradient-norm clip 5.0, pad-crop-flip augmentation, weight
+  decay 3e-4 (the paper lost its value; 3e-4 is NSGA-Net's, whose macro model
+  is the seed architecture).
+* adversarial (Madry et al.): every batch is replaced by its PGD-7 examples
+  (L-inf eps 8/255, step 2/255, random start) before the update; 200 epochs,
+  batch 64, lr 0.1 decayed x0.1 after 50% and 75% of the epochs (epochs 100
+  and 150 of 200), clip 5.0, weight decay 5e-4 (chosen: Madry's and most
+  adversarial-training baselines' value). Milestones are fractions so that a
+  shortened run keeps the schedule's shape. The PGD examples are generated with
+  the network in eval mode (the shared :func:`neronet.attacks.pgd` contract),
+  so intermediate attack iterates never pollute the BatchNorm statistics.
+
+Checkpoints: after every epoch, ``seed-<s>/checkpoints/epoch-<N>.state.pt``
+(optimizer, step, RNG states, history: ``torch.save`` bytes read back only with
+``torch.load(weights_only=True)``) is written, then the weights as
+``epoch-<N>.safetensors``, each atomically; the older pair is deleted once the
+new one is complete. A killed training therefore resumes from the newest
+complete pair and, on the CPU, ends bit-identical to an uninterrupted one. The
+final weights go to ``seed-<s>/model.safetensors`` with the NetworkSpec in the
+metadata (the format of ``neronet export``), so ``neronet attack`` reads both.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from safetensors.torch import load_file, save
+from torch import nn
+
+from neronet import __version__
+from neronet.attacks import pgd
+from neronet.augment import DeviceSplit, augment, batches, steps_per_epoch, to_float
+from neronet.data.dataset import Dataset
+from neronet.errors import ConfigError, DataError, NeronetError, StoreError
+from neronet.nn import build
+from neronet.spec import NetworkSpec
+from neronet.store import atomic_write
+from neronet.training import accuracy, amp_dtype, param_groups, resolve_device, seeded
+
+META_FILE = "train.json"
+RESULTS_FILE = "train_results.csv"
+MODEL_FILE = "model.safetensors"
+HISTORY_FILE = "history.json"
+
+ProgressFn = Callable[[dict[str, Any]], None]
+"""Receives one dict per finished (and checkpointed) epoch."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Schedule(_Section):
+    """Settings shared by both schedules (defaults overridden per schedule)."""
+
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    weight_decay: float = Field(ge=0, description="L2 on conv/fc kernels only")
+    grad_clip: float = Field(default=5.0, gt=0, description="max global gradient L2 norm")
+    schedule: Literal["cosine", "step"]
+    milestones: tuple[float, ...] = Field(
+        default=(), description="step schedule: lr x gamma after these fractions of the epochs"
+    )
+    gamma: float = Field(default=0.1, gt=0, le=1)
+    augment: bool = True
+    augment_pad: int | None = Field(
+        default=None, ge=0, description="crop padding (default: round(H/8), 4 on 32x32)"
+    )
+
+    @model_validator(mode="after")
+    def _fractions(self) -> _Schedule:
+        if any(not 0 < m < 1 for m in self.milestones):
+            raise ValueError("milestones are fractions of the epochs, each in (0, 1)")
+        return self
+
+
+class StandardTraining(_Schedule):
+    """Paper section 6, standard training (weight decay chosen: NSGA-Net's 3e-4)."""
+
+    epochs: int = Field(default=350, ge=1)
+    batch_size: int = Field(default=128, ge=1)
+    lr: float = Field(default=0.025, gt=0)
+    weight_decay: float = Field(default=3e-4, ge=0)
+    schedule: Literal["cosine", "step"] = "cosine"
+
+
+class AdversarialTraining(_Schedule):
+    """Paper section 6, Madry PGD-7 adversarial training (weight decay chosen: 5e-4)."""
+
+    epochs: int = Field(default=200, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=0.1, gt=0)
+    weight_decay: float = Field(default=5e-4, ge=0)
+    schedule: Literal["cosine", "step"] = "step"
+    milestones: tuple[float, ...] = (0.5, 0.75)
+    eps: float = Field(default=8 / 255, gt=0, description="L-inf radius of the PGD examples")
+    alpha: float = Field(default=2 / 255, gt=0, description="PGD step size")
+    steps: int = Field(default=7, ge=1, description="PGD iterations per batch")
+    random_start: bool = True
+
+
+class PostTrainConfig(_Section):
+    """Everything ``neronet train`` needs besides the architecture and the data."""
+
+    mode: Literal["standard", "adversarial"] = "standard"
+    seeds: int = Field(default=10, ge=1, description="number of seeds (the paper uses 10)")
+    first_seed: int = Field(default=0, ge=0, description="seeds are first_seed, first_seed+1, ...")
+    device: str = "auto"
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    eval_batch_size: int = Field(default=512, ge=1)
+    standard: StandardTraining = Field(default_factory=StandardTraining)
+    adversarial: AdversarialTraining = Field(default_factory=AdversarialTraining)
+
+    @property
+    def schedule(self) -> StandardTraining | AdversarialTraining:
+        """The settings of the selected mode."""
+        return self.standard if self.mode == "standard" else self.adversarial
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.seeds))
+
+
+def parse_posttrain_config(data: dict[str, Any], source: str = "train config") -> PostTrainConfig:
+    """Validate a mapping (e.g. a YAML file plus CLI overrides); one-line ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping of settings")
+    try:
+        return PostTrainConfig.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(
+                f"{source}: unknown key '{key}'; remove it or check its spelling"
+            ) from None
+        msg = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{source}: invalid value for '{key}': {msg}; fix it") from None
+
+
+def lr_at(schedule: _Schedule, step: int, per_epoch: int) -> float:
+    """Learning rate of optimisation ``step`` (0-based) with ``per_epoch`` steps an epoch.
+
+    Cosine: ``lr * (1 + cos(pi * step / total)) / 2``, per step, reaching 0 at
+    the end. Step: ``lr * gamma^k`` where ``k`` counts the milestones
+    (``round(fraction * epochs)``) the current epoch has reached. Both are pure
+    functions of the global step, so a resumed run needs only the step count.
+    """
+    if schedule.schedule == "cosine":
+        total = schedule.epochs * per_epoch
+        return schedule.lr * 0.5 * (1.0 + math.cos(math.pi * min(step / total, 1.0)))
+    epoch = step // per_epoch
+    passed = sum(epoch >= round(m * schedule.epochs) for m in schedule.milestones)
+    return schedule.lr * schedule.gamma**passed
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One finished epoch; ``train_accuracy`` is on the (adversarial, in that mode) batches."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    test_accuracy: float
+    lr: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """A finished seed: its final weights and clean test accuracy."""
+
+    seed: int
+    model_path: Path
+    test_accuracy: float
+    epochs: int
+    seconds: float
+    history: list[EpochStats] = field(default_factory=list)
+
+
+class TrainingDiverged(NeronetError):
+    """The loss became non-finite: the schedule is too aggressive for this network."""
+
+
+def check_compatible(spec: NetworkSpec, dataset: Dataset) -> None:
+    """The network must take the dataset's images and predict its classes."""
+    if tuple(spec.input_shape) != dataset.input_shape or spec.num_classes != len(dataset.classes):
+        raise DataError(
+            f"the network expects {spec.input_shape} images and {spec.num_classes} classes but "
+            f"dataset '{dataset.name}' has {dataset.input_shape} and {len(dataset.classes)}; "
+            "pick the dataset the architecture was searched on"
+        )
+
+
+def train_seeds(
+    spec: NetworkSpec,
+    dataset: Dataset,
+    config: PostTrainConfig,
+    out_dir: str | Path,
+    *,
+    progress: ProgressFn | None = None,
+) -> list[SeedResult]:
+    """Train ``spec`` once per seed on ``dataset.train``; resume whatever ``out_dir`` holds.
+
+    Seeds already finished are read back, an interrupted one continues from
+    its newest checkpoint. ``out_dir`` must hold a training of the same
+    architecture, dataset, mode and schedule (``train.json``), or nothing.
+    Writes ``train_results.csv`` (one row per seed) at the end.
+    """
+    check_compatible(spec, dataset)
+    if dataset.test is None:
+        raise DataError(
+            f"dataset '{dataset.name}' has no test split; post-search training reports "
+            "held-out test accuracy, so use a dataset with one (e.g. cifar10 binaries)"
+        )
+    out = Path(out_dir)
+    _claim(out, spec, dataset, config)
+    device = resolve_device(config.device)
+    train = DeviceSplit.from_split(dataset.train, device)
+    test = DeviceSplit.from_split(dataset.test, device)
+    results = []
+    for index, seed in enumerate(config.seed_list):
+        run = _SeedRun(spec, config, seed, out / f"seed-{seed}", device, dataset.name)
+        tags = {"seed_index": index, "seeds": config.seeds}
+        results.append(run.run(train, test, _tagged(progress, tags)))
+    _write_results(out / RESULTS_FILE, results)
+    return results
+
+
+def _tagged(progress: ProgressFn | None, tags: dict[str, Any]) -> ProgressFn | None:
+    """``progress`` with ``tags`` added to every report (None stays None)."""
+    if progress is None:
+        return None
+    return lambda info: progress({**info, **tags})
+
+
+def _claim(out: Path, spec: NetworkSpec, dataset: Dataset, config: PostTrainConfig) -> None:
+    """Record what ``out`` trains, or check that a resumed ``out`` trains the same."""
+    identity = {
+        "spec_digest": spec.digest(),
+        "dataset": dataset.name,
+        "mode": config.mode,
+        "schedule": config.schedule.model_dump(mode="json"),
+    }
+    meta = out / META_FILE
+    if meta.is_file():
+        try:
+            stored = json.loads(meta.read_text())
+        except (OSError, json.JSONDecodeError):
+            raise StoreError(f"'{meta}' is unreadable; delete it or use a new --out") from None
+        if {key: stored.get(key) for key in identity} != identity:
+            changed = ", ".join(k for k in identity if stored.get(k) != identity[k])
+            raise StoreError(
+                f"'{out}' holds a training with a different {changed}; "
+                "use a new --out directory or the same settings to resume"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    record = {**identity, "spec": spec.to_dict(), "config": config.model_dump(mode="json")}
+    atomic_write(meta, json.dumps(record, indent=2).encode())
+
+
+def _write_results(path: Path, results: list[SeedResult]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["seed", "epochs", "test_accuracy", "seconds", "model"])
+    for r in results:
+        writer.writerow(
+            [r.seed, r.epochs, f"{r.test_accuracy:.6f}", f"{r.seconds:.1f}", r.model_path]
+        )
+    atomic_write(path, buffer.getvalue().encode())
+
+
+def summarize(results: list[SeedResult]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one seed) of the test accuracies."""
+    values = [r.test_accuracy for r in results]
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+class _SeedRun:
+    """The training of one seed in ``directory``: fresh, resumed, or already done."""
+
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        config: PostTrainConfig,
+        seed: int,
+        directory: Path,
+        device: torch.device,
+        dataset_name: str,
+    ) -> None:
+        self.spec = spec
+        self.config = config
+        self.schedule = config.schedule
+        self.seed = seed
+        self.directory = directory
+        self.device = device
+        self.dataset_name = dataset_name
+        self.amp = amp_dtype(config.amp, device)
+
+    # ------------------------------------------------------------ checkpoints
+    @property
+    def checkpoints(self) -> Path:
+        return self.directory / "checkpoints"
+
+    def _latest(self) -> int:
+        """Newest epoch with a complete (state, weights) pair; 0 when none."""
+        if not self.checkpoints.is_dir():
+            return 0
+        epochs = [
+            int(path.name.split("-")[1].split(".")[0])
+            for path in self.checkpoints.glob("epoch-*.safetensors")
+            if path.with_name(path.name.replace(".safetensors", ".state.pt")).is_file()
+        ]
+        return max(epochs, default=0)
+
+    def _paths(self, epoch: int) -> tuple[Path, Path]:
+        stem = self.checkpoints / f"epoch-{epoch:04d}"
+        return stem.with_suffix(".safetensors"), stem.with_suffix(".state.pt")
+
+    def _metadata(self, epoch: int, **extra: str) -> dict[str, str]:
+        return {
+            "spec": self.spec.to_json(),
+            "neronet_version": __version__,
+            "dataset": self.dataset_name,
+            "mode": self.config.mode,
+            "seed": str(self.seed),
+            "epoch": str(epoch),
+            **extra,
+        }
+
+    def _save(self, loop: _Loop) -> None:
+        weights_path, state_path = self._paths(loop.epoch)
+        atomic_write(state_path, loop.state_bytes())
+        atomic_write(weights_path, save(loop.weights(), metadata=self._metadata(loop.epoch)))
+        for old in self.checkpoints.glob("epoch-*"):
+            if old not in (weights_path, state_path):
+                old.unlink()
+
+    def _load(self, loop: _Loop, epoch: int) -> None:
+        weights_path, state_path = self._paths(epoch)
+        try:
+            weights = load_file(str(weights_path))
+            state = torch.load(
+                io.BytesIO(state_path.read_bytes()), map_location="cpu", weights_only=True
+            )
+        except Exception as err:  # corrupt files surface as several exception types
+            raise StoreError(
+                f"checkpoint '{weights_path}' cannot be read ({type(err).__name__}); "
+                f"delete {self.checkpoints} to restart seed {self.seed}"
+            ) from None
+        loop.restore(weights, state)
+
+    # ------------------------------------------------------------------ run
+    def _finished(self) -> SeedResult | None:
+        model_path = self.directory / MODEL_FILE
+        history_path = self.directory / HISTORY_FILE
+        if not (model_path.is_file() and history_path.is_file()):
+            return None
+        history = [EpochStats(**e) for e in json.loads(history_path.read_text())]
+        return _result(self.seed, model_path, history)
+
+    def run(self, train: DeviceSplit, test: DeviceSplit, progress: ProgressFn | None) -> SeedResult:
+        done = self._finished()
+        if done is not None:
+            return done
+        with seeded(self.seed, self.device):
+            loop = _Loop(
+                build(self.spec), self.schedule, self.config, self.device, self.seed, self.amp
+            )
+            start = self._latest()
+            if start:
+                self._load(loop, start)
+            while loop.epoch < self.schedule.epochs:
+                stats = loop.run_epoch(train, test)
+                self._save(loop)
+                if progress is not None:
+                    info = {"seed": self.seed, "epochs": self.schedule.epochs, **asdict(stats)}
+                    progress(info)
+        return self._finish(loop)
+
+    def _finish(self, loop: _Loop) -> SeedResult:
+        model_path = self.directory / MODEL_FILE
+        final = loop.history[-1].test_accuracy
+        metadata = self._metadata(loop.epoch, test_accuracy=f"{final:.6f}")
+        history = json.dumps([asdict(e) for e in loop.history], indent=1).encode()
+        atomic_write(self.directory / HISTORY_FILE, history)
+        atomic_write(model_path, save(loop.weights(), metadata=metadata))
+        for old in self.checkpoints.glob("epoch-*"):
+            old.unlink()
+        self.checkpoints.rmdir()
+        return _result(self.seed, model_path, loop.history)
+
+
+def _result(seed: int, model_path: Path, history: list[EpochStats]) -> SeedResult:
+    return SeedResult(
+        seed=seed,
+        model_path=model_path,
+        test_accuracy=history[-1].test_accuracy,
+        epochs=history[-1].epoch,
+        seconds=sum(e.seconds for e in history),
+        history=history,
+    )
+
+
+class _Loop:
+    """Model, optimizer and RNG state of one seed's training, advanced epoch by epoch."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        schedule: StandardTraining | AdversarialTraining,
+        config: PostTrainConfig,
+        device: torch.device,
+        seed: int,
+        amp: torch.dtype | None,
+    ) -> None:
+        self.model = model.to(device)
+        self.schedule = schedule
+        self.config = config
+        self.device = device
+        self.amp = amp
+        self.optimizer = torch.optim.SGD(
+            param_groups(self.model, schedule.weight_decay),
+            lr=schedule.lr,
+            momentum=schedule.momentum,
+        )
+        self.scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+        self.gen = torch.Generator(device=device).manual_seed(seed)
+        self.epoch = 0
+        self.step = 0
+        self.history: list[EpochStats] = []
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().to("cpu").contiguous() for k, v in self.model.state_dict().items()}
+
+    def state_bytes(self) -> bytes:
+        """Everything but the weights needed to continue exactly (tensors and plain data)."""
+        cuda = self.device.type == "cuda"
+        payload = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "generator": self.gen.get_state(),
+            "cpu_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
+            "history": [asdict(e) for e in self.history],
+        }
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        return buffer.getvalue()
+
+    def restore(self, weights: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+        self.model.load_state_dict(weights)
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        self.gen.set_state(state["generator"])
+        torch.set_rng_state(state["cpu_rng"])
+        if state["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.history = [EpochStats(**e) for e in state["history"]]
+
+    def _batch(self, train: DeviceSplit, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (augmented; adversarial in that mode) float batch and its labels."""
+        s = self.schedule
+        x, y = train.x[idx], train.y[idx]
+        if s.augment:
+            x = augment(x, self.gen, s.augment_pad)
+        x = to_float(x)
+        if isinstance(s, AdversarialTraining):
+            x = pgd(
+                self.model,
+                x,
+                y,
+                s.eps,
+                s.alpha,
+                s.steps,
+                "linf",
+                s.random_start,
+                generator=self.gen,
+                amp_dtype=self.amp,
+            )
+        return x, y
+
+    def run_epoch(self, train: DeviceSplit, test: DeviceSplit) -> EpochStats:
+        start = time.perf_counter()
+        per_epoch = steps_per_epoch(len(train), self.schedule.batch_size)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        seen = 0
+        self.model.train()
+        for idx in batches(len(train), self.schedule.batch_size, self.gen, self.device):
+            x, y = self._batch(train, idx)
+            lr = lr_at(self.schedule, self.step, per_epoch)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
+                logits = self.model(x)
+            loss = F.cross_entropy(logits.float(), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.schedule.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.step += 1
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(dim=1) == y).sum()
+            seen += len(y)
+        self.epoch += 1
+        train_loss = float(loss_sum.item()) / seen
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(
+                f"training diverged (non-finite loss in epoch {self.epoch}); "
+                "lower the learning rate or the gradient clip and start a new --out"
+            )
+        stats = EpochStats(
+            epoch=self.epoch,
+            train_loss=train_loss,
+            train_accuracy=int(correct.item()) / seen,
+            test_accuracy=accuracy(self.model, test, self.config.eval_batch_size, amp=self.amp),
+            lr=lr_at(self.schedule, self.step - 1, per_epoch),
+            seconds=time.perf_counter() - start,
+        )
+        self.history.append(stats)
+        return stats

@@ -1,0 +1,152 @@
+"""The content of ``summary.md`` / ``summary.html``: run facts, best individual, generations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from neronet.reports.data import GenerationStats, RunData
+from neronet.reports.document import Document, Image, Section, Table
+
+NA = "n/a"
+
+
+def percent(value: float | None) -> str:
+    return NA if value is None else f"{100 * value:.2f}%"
+
+
+def number(value: float | None, digits: int = 4) -> str:
+    return NA if value is None else f"{value:.{digits}f}"
+
+
+def count(value: int | None) -> str:
+    return NA if value is None else f"{value:,}"
+
+
+def duration(seconds: float | None) -> str:
+    """``3h 02m 05s`` style, so long searches read at a glance."""
+    if seconds is None:
+        return NA
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def timestamp(value: float | None) -> str:
+    if value is None:
+        return NA
+    return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _objective(warmup: bool) -> str:
+    return "clean accuracy (warm-up)" if warmup else "weighted HRS"
+
+
+def _progress(data: RunData) -> str:
+    total = "?" if data.generations_total is None else str(data.generations_total)
+    done = len(data.generations)
+    if done == 0:
+        return (
+            f"No generation has finished yet ({len(data.individuals)} individuals evaluated so "
+            "far), so there is no best individual and no figure; make the report again later."
+        )
+    state = "finished" if data.finished else "is unfinished"
+    return f"The search {state}: {done} of {total} generations done."
+
+
+def _warmup_fact(data: RunData) -> str:
+    tau = data.config.get("fitness", {}).get("warmup_tau")
+    threshold = "tau" if tau is None else f"tau = {tau}"
+    switch = data.switch_generation
+    if switch is None:
+        return f"still in warm-up: fitness = clean accuracy until the mean reaches {threshold}"
+    return (
+        f"population mean reached {threshold} at the end of generation {switch}; "
+        f"fitness = weighted HRS from generation {switch + 1}"
+    )
+
+
+def _run_facts(data: RunData) -> Table:
+    done = len(data.generations)
+    total = "?" if data.generations_total is None else str(data.generations_total)
+    rows = (
+        ("run directory", str(data.directory)),
+        ("seed", str(data.meta.get("seed", NA))),
+        ("dataset", str(data.config.get("data", {}).get("dataset", NA))),
+        ("generations done", f"{done} / {total}"),
+        ("finished", "yes" if data.finished else "no"),
+        ("individuals evaluated", count(len(data.individuals))),
+        ("ok / ill-fitted / invalid", " / ".join(
+            str(data.count(s)) for s in ("ok", "ill-fitted", "invalid"))),
+        ("cache hits (duplicates not retrained)", str(data.cache_hits)),
+        ("warm-up", _warmup_fact(data)),
+        ("total training time", duration(data.total_seconds("train_seconds"))),
+        ("total attack time", duration(data.total_seconds("attack_seconds"))),
+        ("started", timestamp(data.meta.get("started_at"))),
+        ("finished at", timestamp(data.meta.get("finished_at"))),
+        ("neronet version", str((data.meta.get("versions") or {}).get("neronet", NA))),
+    )
+    return Table(("fact", "value"), rows)
+
+
+def _best_table(data: RunData) -> Table:
+    best = data.best
+    last = data.generations[-1].row
+    assert best is not None
+    rows = [
+        ("id (key)", f"{best.id} ({best.key})"),
+        ("born in generation", str(best.generation)),
+        ("fitness", f"{number(last.best_fitness)} ({_objective(last.warmup)})"),
+        ("clean accuracy", percent(best.clean_accuracy)),
+        ("FGSM accuracy, conditional on clean-correct", percent(best.adversarial_accuracy)),
+        ("FGSM accuracy, overall", percent(best.overall_adversarial_accuracy)),
+        ("parameters", count(best.parameters)),
+        ("epochs", count(best.epochs)),
+        ("training time", f"{duration(best.train_seconds)} (budget {duration(best.train_time)})"),
+        ("mutations", ", ".join(best.mutations) or "none"),
+    ]
+    if best.cache_of is not None:
+        rows.append(("duplicate of", f"individual {best.cache_of} (metrics reused)"))
+    return Table(("metric", "value"), tuple(rows))
+
+
+def _generation_row(g: GenerationStats) -> tuple[str, ...]:
+    return (
+        str(g.row.generation),
+        "clean" if g.row.warmup else "HRS",
+        f"{g.parent.id} ({g.parent.key})",
+        number(g.row.best_fitness),
+        number(g.row.mean_fitness),
+        percent(g.parent.clean_accuracy),
+        percent(g.parent.adversarial_accuracy),
+        str(len(g.members)),
+        str(g.count("ill-fitted")),
+        str(g.count("invalid")),
+        "switch to HRS after this generation" if g.row.switched else "",
+    )
+
+
+_GENERATION_HEADERS = (
+    "generation", "fitness", "parent", "best fitness", "mean fitness", "parent clean",
+    "parent FGSM (cond.)", "evaluated", "ill-fitted", "invalid", "note",
+)
+
+
+def build_summary(data: RunData, images: list[Image]) -> Document:
+    """The report's text; ``images`` are the figures actually written next to it."""
+    sections = [Section("Run", (_progress(data), _run_facts(data)))]
+    if data.generations:
+        sections.append(Section("Best individual", (
+            "The parent chosen by the last finished generation (fitness values from "
+            "warm-up and after it are not comparable, so this is the strategy's choice).",
+            _best_table(data),
+        )))
+        sections.append(Section("Generations", (
+            "Generation 0 is the initial population; each row's parent is the "
+            "generation's selected (best) individual.",
+            Table(_GENERATION_HEADERS, tuple(_generation_row(g) for g in data.generations)),
+        )))
+    sections.append(Section("Figures", tuple(images) or ("No figures yet.",)))
+    name = data.directory.resolve().name
+    return Document(f"neronet run report: {name}", tuple(sections))
