@@ -142,6 +142,23 @@ class ExecutorConfig(_Section):
     address: str | None = None
     num_gpus: float = Field(default=1.0, ge=0)
     num_cpus: float = Field(default=1.0, gt=0)
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="worker processes / Ray actors (default: one per device or GPU; 2 on CPU)",
+    )
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="torch CPU threads per worker (default: cores shared out; Ray: num_cpus)",
+    )
+    max_retries: int = Field(
+        default=1, ge=0, description="re-queues of an individual whose worker died"
+    )
+    ship_data: bool = Field(
+        default=False,
+        description="Ray: load data in the search process, share it via the object store",
+    )
 
 
 class NeroConfig(_Section):

@@ -19,8 +19,14 @@ REAL_ZIP = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar1
 CLASSES = ["cat", "dog", "frog"]
 
 
-def make_folder(root: Path, per_class: int = 3, size: tuple[int, int] = (6, 5),
-                mode: str = "RGB", test: bool = False, suffix: str = ".png") -> dict:
+def make_folder(
+    root: Path,
+    per_class: int = 3,
+    size: tuple[int, int] = (6, 5),
+    mode: str = "RGB",
+    test: bool = False,
+    suffix: str = ".png",
+) -> dict:
     """Write split/<class>/NN.png images; return the expected arrays (PNG is lossless)."""
     rng = np.random.default_rng(7)
     expected: dict[str, list] = {}

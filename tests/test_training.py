@@ -156,11 +156,20 @@ def test_huge_learning_rate_is_flagged(digits: DeviceData) -> None:
 def test_best_control_weights_are_restored(digits: DeviceData) -> None:
     learning = LearningSpec(optimizer="sgd", lr=0.5, momentum=0.9, batch_size=32, early_stop=1)
     model = _model()
-    result = _train(model, digits, learning, cfg={"max_epochs": 30})
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    def snapshot(_: dict) -> None:
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+
+    result = _train(model, digits, learning, cfg={"max_epochs": 30}, progress=snapshot)
     assert result.stop_reason == "early_stop"
     accs = [r.control_accuracy for r in result.history]
-    assert accs[-1] < max(accs)  # the last epoch was not the best one
+    best = accs.index(max(accs))  # the first epoch reaching the best accuracy
+    assert best < len(accs) - 1
     assert result.best_control_accuracy == max(accs)
+    final = model.state_dict()
+    assert all(torch.equal(final[k], v) for k, v in snapshots[best].items())
+    assert not all(torch.equal(final[k], v) for k, v in snapshots[-1].items())
     assert accuracy(model, digits.control, 100) == max(accs)
 
 

@@ -73,8 +73,14 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     batch = _unpickle(path)
     data, labels = batch.get("data"), batch.get("labels")
     size = int(np.prod(_IMAGE_SHAPE))
-    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
-            and data.shape[1] == size and isinstance(labels, list) and len(labels) == len(data)):
+    if not (
+        isinstance(data, np.ndarray)
+        and data.dtype == np.uint8
+        and data.ndim == 2
+        and data.shape[1] == size
+        and isinstance(labels, list)
+        and len(labels) == len(data)
+    ):
         raise DataError(
             f"'{path}' lacks uint8 'data' (N, {size}) with N 'labels'; "
             "use the original python-version files"

@@ -156,7 +156,9 @@ def hold_out(dataset: Dataset, size: float, seed: int) -> Dataset:
     n = len(dataset.y_train)
     test = resolve_size("holdout", size, n)
     index = stratified_partition(
-        dataset.y_train, {"train": n - test, "test": test}, np.random.default_rng(seed),
+        dataset.y_train,
+        {"train": n - test, "test": test},
+        np.random.default_rng(seed),
         dataset.classes,
     )
     held = _take(dataset, index["test"])

@@ -27,7 +27,8 @@ LANE = 0.16  # horizontal distance between skip lanes
 MARGIN = 0.3
 TIMES = "\u00d7"
 TITLE_H = 0.55
-TITLE_CHAR_W = 0.075  # rough width of one 8.5 pt bold character
+HEADLINE_CHAR_W = 0.09  # rough width of one 10 pt bold character (figure title)
+TITLE_CHAR_W = 0.068  # rough width of one 8.5 pt bold character (box title)
 DETAIL_CHAR_W = 0.058  # rough width of one 7 pt character
 PALETTE = ("#cfe2f3", "#fce5cd", "#d9ead3", "#f4cccc", "#d9d2e9", "#fff2cc", "#d0e0e3")
 SKIP_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
@@ -109,7 +110,7 @@ def architecture_figure(spec: NetworkSpec, title: str) -> Figure:
     skips = _skips(spec)
     lanes = 1 + max((s.lane for s in skips), default=-1)
     box_w = max(2.4, *(max(TITLE_CHAR_W * len(t), DETAIL_CHAR_W * len(d)) + 0.3 for t, d in labels))
-    width = max(2 * MARGIN + box_w + 0.15 + lanes * LANE, TITLE_CHAR_W * len(title) * 1.2)
+    width = max(2 * MARGIN + box_w + 0.15 + lanes * LANE, HEADLINE_CHAR_W * len(title) + 2 * MARGIN)
     height = TITLE_H + len(labels) * ROW + MARGIN
     fig = Figure(figsize=(width, height))
     ax = fig.add_axes((0, 0, 1, 1))

@@ -54,11 +54,6 @@ class RunData:
         """The generation at whose end fitness switched to the weighted HRS, if any."""
         return next((g.row.generation for g in self.generations if g.row.switched), None)
 
-    @property
-    def in_warmup(self) -> bool:
-        """Whether the objective is still clean accuracy after the last finished generation."""
-        return self.switch_generation is None
-
     def count(self, status: str) -> int:
         return sum(1 for r in self.individuals if r.status == status)
 

@@ -128,7 +128,7 @@ def _generation_row(g: GenerationStats) -> tuple[str, ...]:
 
 
 _GENERATION_HEADERS = (
-    "generation", "fitness", "parent", "best fitness", "mean fitness", "parent clean",
+    "generation", "objective", "parent", "best fitness", "mean fitness", "parent clean",
     "parent FGSM (cond.)", "evaluated", "ill-fitted", "invalid", "note",
 )
 
