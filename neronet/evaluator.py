@@ -172,6 +172,13 @@ def _out_of_memory(err: Exception) -> bool:
     )
 
 
+def _elapsed(start: float, device: torch.device) -> float:
+    """Seconds since ``start`` once queued CUDA work is done (kernels run asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
 def _build(spec: NetworkSpec) -> nn.Module:
     """``build``, with any failure of it reported as an invalid architecture."""
     try:
@@ -220,7 +227,7 @@ def _evaluate(
         channels_last=channels_last,
         amp=amp,
     )
-    eval_seconds = time.perf_counter() - start
+    eval_seconds = _elapsed(start, device)
     attack_seconds = 0.0
 
     def attack(clean_correct: Mask) -> Mask:
@@ -235,7 +242,7 @@ def _evaluate(
             clean_correct=torch.as_tensor(clean_correct, device=device),
             amp_dtype=amp,
         )
-        attack_seconds = time.perf_counter() - begin
+        attack_seconds = _elapsed(begin, device)
         return adv_correct
 
     score = score_individual(

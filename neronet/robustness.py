@@ -384,10 +384,9 @@ class _Audit:
             f"pgd-{threat}", eps=eps, alpha=alpha, steps=steps, random_start=True, generator=gen
         )
         robust = torch.ones(len(self.index), dtype=torch.bool, device=self.x.device)
-        ok = robust.clone()
-        for _ in range(restarts):
-            robust &= attack_correct(
-                self.model, self.x, self.y, fn, self.settings.batch_size, clean_correct=ok
+        for _ in range(restarts):  # each restart attacks only the images still robust
+            robust = attack_correct(
+                self.model, self.x, self.y, fn, self.settings.batch_size, clean_correct=robust
             )[1]
         return robust
 
@@ -604,16 +603,9 @@ def rich_table(report: SuiteReport) -> Table:
     for row in rows:
         audit = _audit_text(row)
         style = "red" if row.flags else "yellow" if row.notes else None
-        table.add_row(
-            row.threat,
-            row.label,
-            _eps(row.eps),
-            _pct(row.clean, row.models),
-            _pct(row.conditional, row.models),
-            _pct(row.overall, row.models),
-            audit or "ok" if row.conditional is not None else "",
-            style=style,
-        )
+        numbers = [_pct(v, row.models) for v in (row.clean, row.conditional, row.overall)]
+        verdict = (audit or "ok") if row.conditional is not None else ""
+        table.add_row(row.threat, row.label, _eps(row.eps), *numbers, verdict, style=style)
     return table
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from neronet.spec import INPUT, LayerSpec, NetworkSpec
 
 
-def _layer_text(layer: LayerSpec) -> str:
+def layer_text(layer: LayerSpec) -> str:
     p = layer.params
     if layer.kind == "conv":
         return f"conv{p.get('kernel')}x{p.get('kernel')}/{p.get('stride', 1)}->{p.get('filters')}"
@@ -35,7 +35,7 @@ def spec_units(spec: NetworkSpec) -> list[dict[str, Any]]:
             "module": node.module,
             "inputs": list(node.inputs),
             "output_shape": list(shapes[i]),
-            "layers": [_layer_text(la) for la in node.layers],
+            "layers": [layer_text(la) for la in node.layers],
         }
         for i, node in enumerate(spec.nodes)
     ]

@@ -419,6 +419,9 @@ def train(
     if len(data.train) == 0 or len(data.control) == 0:
         raise DataError("the train and control splits must not be empty; enlarge them")
     device = torch.device(device)
+    if device.type != data.device.type or device.index not in (None, data.device.index):
+        raise ValueError(f"data is on {data.device}, not {device}; build DeviceData on {device}")
+    device = data.device
     start = time.perf_counter()
 
     def interrupt() -> str | None:

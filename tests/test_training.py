@@ -248,8 +248,9 @@ def test_amp_modes() -> None:
     assert amp_dtype("off", torch.device("cuda")) is None
 
 
-def test_bf16_autocast_trains_on_cpu(digits: DeviceData) -> None:
-    result = _train(_model(), digits, cfg={"max_epochs": 6, "amp": "bf16"})
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_autocast_trains_on_cpu(digits: DeviceData, amp: str) -> None:
+    result = _train(_model(), digits, cfg={"max_epochs": 6, "amp": amp})
     assert result.best_control_accuracy is not None
     assert result.best_control_accuracy > 0.5
 
@@ -263,3 +264,8 @@ def test_fashion_mnist_subset_learns_in_two_epochs(tmp_path: Path) -> None:
     result = _train(small_cnn(), data, learning, cfg={"max_epochs": 2})
     assert result.best_control_accuracy is not None
     assert result.best_control_accuracy > 0.5  # chance is 0.1
+
+
+def test_model_device_must_match_data(digits: DeviceData) -> None:
+    with pytest.raises(ValueError, match="data is on cpu"):
+        train(_model(), ADAM, digits, settings(), 1.0, seed=0, device="cuda")

@@ -26,13 +26,13 @@ from typing import Any
 
 import torch
 
+from neronet.augment import DeviceData
 from neronet.config import NeroConfig, parse_config
 from neronet.context import EvaluationContext
 from neronet.data import DataSplits
 from neronet.errors import NeronetError
 from neronet.evaluator import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
-from neronet.augment import DeviceData
 
 
 class WorkerStartError(NeronetError):
@@ -49,7 +49,7 @@ class Task:
     submitted: float = 0.0
 
 
-@dataclass
+@dataclass(eq=False)
 class Slot:
     """One long-lived worker; ``ready`` once its data is resident on its device."""
 
@@ -142,9 +142,9 @@ class SlotExecutor(Executor):
         self._shape = shape
 
     # ------------------------------------------------------------------ public
-    def _launch(self, labels: Sequence[str]) -> None:
-        """Start one slot per label and wait until all hold their data."""
-        self._slots = [Slot(label) for label in labels]
+    def _launch(self, slots: Sequence[Slot]) -> None:
+        """Start every slot's worker and wait until all hold their data."""
+        self._slots = list(slots)
         for slot in self._slots:
             self._start(slot)
         while not all(slot.ready for slot in self._slots):
@@ -216,7 +216,6 @@ class SlotExecutor(Executor):
         times = "once" if task.deaths == 1 else f"{task.deaths} times"
         reason = f"worker died {times} while evaluating it ({event.reason})"
         return task.request, Evaluation(status="invalid", reason=reason)
-
 
     def _restart(self, event: Died) -> Task | None:
         """Start a fresh worker in the dead one's slot; return the task it was running.

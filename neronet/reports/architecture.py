@@ -14,16 +14,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path as MplPath
 
 from neronet.spec import NetworkSpec, NodeSpec
-from neronet.summary import _layer_text as layer_text
+from neronet.summary import layer_text
 
 ROW = 0.62  # vertical distance between box centres
 BOX_H = 0.42
 LANE = 0.16  # horizontal distance between skip lanes
+SKIP_GAP = 0.15  # between the boxes and the first lane
 MARGIN = 0.3
 TIMES = "\u00d7"
 TITLE_H = 0.55
@@ -88,18 +90,43 @@ def _skips(spec: NetworkSpec) -> list[_Skip]:
     return out
 
 
-def _slots(skips: list[_Skip], row_of: str, outer_first: bool) -> dict[_Skip, int]:
-    """Order of each skip among those leaving (or entering) the same box.
+def _slots(skips: list[_Skip], row_of: str, outer_first: bool) -> dict[_Skip, float]:
+    """Where each skip meets its box, as a fraction (0, 1) of half the box height.
 
-    Outer lanes leave a box highest and enter it lowest, so a skip's horizontal
-    stub never crosses the vertical run of another skip at the same box.
+    Skips sharing a box are spread out; outer lanes leave a box highest and
+    enter it lowest, so a skip's horizontal stub never crosses the vertical run
+    of another skip at the same box.
     """
-    slots: dict[_Skip, int] = {}
+    slots: dict[_Skip, float] = {}
     for row in {getattr(s, row_of) for s in skips}:
         here = sorted((s for s in skips if getattr(s, row_of) == row), key=lambda s: s.lane,
                       reverse=outer_first)
-        slots.update({s: i for i, s in enumerate(here)})
+        slots.update({s: (i + 1) / (len(here) + 1) for i, s in enumerate(here)})
     return slots
+
+
+def _bracket(x0: float, x1: float, y0: float, y1: float) -> MplPath:
+    """From (x0, y0) out to x1, down to y1 and back to x0, with rounded corners."""
+    r = min(0.08, (y0 - y1) / 2)
+    return MplPath(
+        [(x0, y0), (x1 - r, y0), (x1, y0), (x1, y0 - r), (x1, y1 + r), (x1, y1), (x1 - r, y1),
+         (x0, y1)],
+        [MplPath.MOVETO, MplPath.LINETO, MplPath.CURVE3, MplPath.CURVE3, MplPath.LINETO,
+         MplPath.CURVE3, MplPath.CURVE3, MplPath.LINETO],
+    )
+
+
+def _box(ax: Axes, x: float, y: float, width: float, label: tuple[str, str], fill: str) -> None:
+    """A rounded box centred vertically on ``y`` with a bold title and a detail line."""
+    head, detail = label
+    ax.add_patch(FancyBboxPatch((x, y - BOX_H / 2), width, BOX_H,
+                                boxstyle="round,pad=0,rounding_size=0.06", facecolor=fill,
+                                edgecolor="0.3", linewidth=0.8))
+    ax.text(x + width / 2, y + (0.07 if detail else 0), head, ha="center", va="center",
+            fontsize=8.5, fontweight="bold")
+    if detail:
+        ax.text(x + width / 2, y - 0.1, detail, ha="center", va="center", fontsize=7,
+                color="0.25")
 
 
 def architecture_figure(spec: NetworkSpec, title: str) -> Figure:
@@ -107,10 +134,12 @@ def architecture_figure(spec: NetworkSpec, title: str) -> Figure:
     labels = [(f"input {TIMES.join(map(str, spec.input_shape))}", "")]
     labels += [(f"{k}: {node_title(node)}", node_detail(node)) for k, node in enumerate(spec.nodes)]
     labels.append((f"logits: {spec.num_classes} classes", ""))
+    blocks = list(dict.fromkeys(node.block for node in spec.nodes))
+    fills = ["white", *(PALETTE[blocks.index(n.block) % len(PALETTE)] for n in spec.nodes), "white"]
     skips = _skips(spec)
-    lanes = 1 + max((s.lane for s in skips), default=-1)
+    skip_w = SKIP_GAP + (1 + max((s.lane for s in skips), default=-1)) * LANE
     box_w = max(2.4, *(max(TITLE_CHAR_W * len(t), DETAIL_CHAR_W * len(d)) + 0.3 for t, d in labels))
-    width = max(2 * MARGIN + box_w + 0.15 + lanes * LANE, HEADLINE_CHAR_W * len(title) + 2 * MARGIN)
+    width = 2 * MARGIN + max(box_w + skip_w, HEADLINE_CHAR_W * len(title))
     height = TITLE_H + len(labels) * ROW + MARGIN
     fig = Figure(figsize=(width, height))
     ax = fig.add_axes((0, 0, 1, 1))
@@ -123,39 +152,22 @@ def architecture_figure(spec: NetworkSpec, title: str) -> Figure:
     def y(row: int) -> float:
         return -TITLE_H - ROW / 2 - row * ROW
 
-    left, right = MARGIN, MARGIN + box_w
-    blocks = list(dict.fromkeys(node.block for node in spec.nodes))
-    fills = ["white", *(PALETTE[blocks.index(n.block) % len(PALETTE)] for n in spec.nodes), "white"]
-    for row, ((head, detail), color) in enumerate(zip(labels, fills, strict=True)):
-        ax.add_patch(FancyBboxPatch((left, y(row) - BOX_H / 2), box_w, BOX_H,
-                                    boxstyle="round,pad=0,rounding_size=0.06", facecolor=color,
-                                    edgecolor="0.3", linewidth=0.8))
-        ax.text((left + right) / 2, y(row) + (0.07 if detail else 0), head, ha="center",
-                va="center", fontsize=8.5, fontweight="bold")
-        if detail:
-            ax.text((left + right) / 2, y(row) - 0.1, detail, ha="center", va="center",
-                    fontsize=7, color="0.25")
+    left = (width - box_w - skip_w) / 2  # centre boxes and skips under the title
+    right, middle = left + box_w, left + box_w / 2
+    for row, (label, fill) in enumerate(zip(labels, fills, strict=True)):
+        _box(ax, left, y(row), box_w, label, fill)
     sequential = [k + 1 for k, node in enumerate(spec.nodes) if k - 1 in node.inputs]
     for row in [*sequential, len(labels) - 1]:
-        ax.add_patch(FancyArrowPatch(((left + right) / 2, y(row - 1) - BOX_H / 2),
-                                     ((left + right) / 2, y(row) + BOX_H / 2),
+        ax.add_patch(FancyArrowPatch((middle, y(row - 1) - BOX_H / 2), (middle, y(row) + BOX_H / 2),
                                      arrowstyle="-|>", mutation_scale=9, color="0.3", lw=1))
     leave = _slots(skips, "src_row", outer_first=True)
     enter = _slots(skips, "dst_row", outer_first=False)
-    n_leave = {s.src_row: sum(t.src_row == s.src_row for t in skips) for s in skips}
-    n_enter = {s.dst_row: sum(t.dst_row == s.dst_row for t in skips) for s in skips}
+    half = BOX_H / 2
     for skip in skips:
-        half = BOX_H / 2
-        ys = y(skip.src_row) - half * (leave[skip] + 1) / (n_leave[skip.src_row] + 1)
-        yd = y(skip.dst_row) + half - half * (enter[skip] + 1) / (n_enter[skip.dst_row] + 1)
-        xl = right + 0.15 + skip.lane * LANE + LANE / 2
-        r = min(0.08, (ys - yd) / 2)
-        path = MplPath(
-            [(right, ys), (xl - r, ys), (xl, ys), (xl, ys - r), (xl, yd + r), (xl, yd),
-             (xl - r, yd), (right, yd)],
-            [MplPath.MOVETO, MplPath.LINETO, MplPath.CURVE3, MplPath.CURVE3, MplPath.LINETO,
-             MplPath.CURVE3, MplPath.CURVE3, MplPath.LINETO],
-        )
+        lane_x = right + SKIP_GAP + (skip.lane + 0.5) * LANE
+        top = y(skip.src_row) - half * leave[skip]
+        bottom = y(skip.dst_row) + half * (1 - enter[skip])
+        path = _bracket(right, lane_x, top, bottom)
         ax.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=8, lw=1,
                                      color=SKIP_COLORS[skip.src_row % len(SKIP_COLORS)]))
     return fig
