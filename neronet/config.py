@@ -110,9 +110,6 @@ class FitnessConfig(_Section):
     beta: float = Field(default=4.0, gt=0)
     attack_eps: float = Field(default=8 / 255, ge=0)
     attack_batch_size: int = Field(default=128, ge=1)
-    attack_during_warmup: bool = Field(
-        default=True, description="measure FGSM accuracy in warm-up too (for reports only)"
-    )
     ill_fitted_share: float = Field(
         default=0.5, gt=0, le=1, description="one class predicted for more than this share"
     )

@@ -168,19 +168,19 @@ def score_individual(
     ``attack`` maps the clean-correct mask to the adversarial-correct mask
     (e.g. ``lambda ok: attacks.attack_correct(..., clean_correct=ok)[1]``);
     it is injected so this stays free of models and devices. It is not called
-    for ill-fitted individuals (they get ``settings.ill_fitted_penalty``) nor
-    during warm-up when ``settings.attack_during_warmup`` is off.
+    for ill-fitted individuals (they get ``settings.ill_fitted_penalty``). It
+    *is* called during warm-up: the fitness ignores it then, but the search
+    needs ``A`` of a parent carried across the switch to the weighted HRS, and
+    the reports plot it for every generation.
     """
     clean_correct = predictions == labels
     clean = clean_accuracy(clean_correct)
     reason = ill_fitted_reason(losses, predictions, num_classes, settings.ill_fitted_share)
     if reason is not None:
         return FitnessResult(settings.ill_fitted_penalty, clean, None, None, reason)
-    adversarial = overall = None
-    if not warmup or settings.attack_during_warmup:
-        adv_correct = attack(clean_correct)
-        adversarial = conditional_adversarial_accuracy(clean_correct, adv_correct)
-        overall = clean * adversarial
+    adv_correct = attack(clean_correct)
+    adversarial = conditional_adversarial_accuracy(clean_correct, adv_correct)
+    overall = clean * adversarial
     fitness = fitness_value(clean, adversarial, warmup=warmup, beta=settings.beta)
     return FitnessResult(fitness, clean, adversarial, overall)
 

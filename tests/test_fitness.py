@@ -150,7 +150,7 @@ def test_score_individual_healthy_after_warmup() -> None:
     )
 
 
-def test_score_individual_warmup_attack_optional() -> None:
+def test_score_individual_warmup_measures_attack_but_scores_clean() -> None:
     labels = np.arange(10)
     adv = np.ones(10, dtype=bool)
     seen, attack = _attack_spy(adv)
@@ -158,16 +158,6 @@ def test_score_individual_warmup_attack_optional() -> None:
         [1.0], labels, labels, FitnessConfig(), num_classes=10, warmup=True, attack=attack
     )
     assert measured.fitness == 1.0 and measured.adversarial == 1.0 and len(seen) == 1
-    skipped = score_individual(
-        [1.0],
-        labels,
-        labels,
-        FitnessConfig(attack_during_warmup=False),
-        num_classes=10,
-        warmup=True,
-        attack=attack,
-    )
-    assert skipped.fitness == 1.0 and skipped.adversarial is None and len(seen) == 1
 
 
 def test_score_individual_ill_fitted_skips_attack_and_penalises() -> None:

@@ -217,6 +217,25 @@ class SlotExecutor(Executor):
         reason = f"worker died {times} while evaluating it ({event.reason})"
         return task.request, Evaluation(status="invalid", reason=reason)
 
+    @staticmethod
+    def _failed(slot: Slot, error: Exception, remote_traceback: str) -> Exception:
+        """The exception to raise for one a worker raised (the worker itself is still alive).
+
+        While starting, a user error (bad data path) is raised as it is and
+        anything else as a one-line :class:`WorkerStartError`; during an
+        evaluation it is a bug, raised with the worker's traceback attached.
+        """
+        if not slot.ready:
+            if isinstance(error, NeronetError):
+                return error
+            return WorkerStartError(
+                f"worker on {slot.label} failed to start ({type(error).__name__}: {error}); "
+                "check executor.devices and the data settings"
+            )
+        slot.task = None
+        error.add_note(f"raised in the worker on {slot.label}:\n{remote_traceback}")
+        return error
+
     def _restart(self, event: Died) -> Task | None:
         """Start a fresh worker in the dead one's slot; return the task it was running.
 

@@ -29,7 +29,6 @@ from typing import Any
 import torch
 
 from neronet.config import ExecutorConfig, NeroConfig
-from neronet.errors import NeronetError
 from neronet.execution.base import EvalRequest
 from neronet.execution.scheduling import (
     Died,
@@ -38,7 +37,6 @@ from neronet.execution.scheduling import (
     Progress,
     Slot,
     SlotExecutor,
-    WorkerStartError,
     context_shape,
     cpu_threads,
     timed_run,
@@ -141,17 +139,7 @@ class WorkerPoolExecutor(SlotExecutor):
             return Progress(slot, message[1])
         if kind == "done":
             return Done(slot, message[1], message[2])
-        error, worker_traceback = message[1], message[2]
-        if not slot.ready:
-            if isinstance(error, NeronetError):
-                raise error
-            raise WorkerStartError(
-                f"worker on {slot.label} failed to start ({type(error).__name__}: {error}); "
-                "check executor.devices and the data settings"
-            )
-        slot.task = None
-        error.add_note(f"raised in the worker on {slot.label}:\n{worker_traceback}")
-        raise error
+        raise self._failed(slot, message[1], message[2])
 
     @staticmethod
     def _reap(slot: _ProcessSlot) -> str:
