@@ -32,6 +32,14 @@ def _fmt(value: float | None) -> str:
     return "  -  " if value is None else f"{value:.3f}"
 
 
+def _count(value: int | None) -> str:
+    """Parameter counts in a short human form (812, 45.1k, 3.34M)."""
+    n = value or 0
+    if n >= 1_000_000:
+        return f"{n / 1e6:.2f}M"
+    return f"{n / 1e3:.1f}k" if n >= 1000 else str(n)
+
+
 class Reporter:
     """Receives search events; renders them to a console and a log file."""
 
@@ -122,14 +130,15 @@ class Reporter:
 
     def evaluated(self, row: IndividualRow, cached: bool = False) -> None:
         self._advance()
-        tag = "cache" if cached else row.status
-        extra = f"  ({row.reason})" if row.reason else ""
+        tag = "cached" if cached else row.status
         self._emit(
-            f"  {row.key:<8} id {row.id:<4} {tag:<10} clean {_fmt(row.clean_accuracy)} "
+            f"  {row.key:<6} id {row.id:<3} {tag:<10} clean {_fmt(row.clean_accuracy)} "
             f"FGSM {_fmt(row.adversarial_accuracy)} fitness {_fmt(row.fitness)} "
-            f"params {row.parameters or 0:>9,} train {row.train_seconds or 0:5.1f}s "
-            f"[{', '.join(row.mutations)}]{extra}"
+            f"{_count(row.parameters)} params {row.train_seconds or 0:4.1f}s "
+            f"{','.join(row.mutations)}"
         )
+        if row.reason:
+            self._emit(f"         {row.reason}")
 
     def generation(self, summary: GenerationSummary) -> None:
         switch = "  -> warm-up over, fitness is now the weighted HRS" if summary.switched else ""

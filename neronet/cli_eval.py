@@ -1,0 +1,422 @@
+"""``neronet train`` and ``neronet attack``: the paper's section 6 as commands.
+
+``train`` retrains an architecture (an individual of a run, an exported or
+trained ``.safetensors``/spec ``.json``, or the NSGA-Net seed) with the paper's
+standard or adversarial schedule for several seeds, resumably. ``attack``
+measures the robustness of trained models with an attack suite and audits the
+result for gradient masking. Both show a rich progress bar and keep a log file
+in their output directory; user errors are :class:`NeronetError` (one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from neronet.config import read_config_data, set_override
+from neronet.data import DATASETS, Dataset, load_dataset
+from neronet.errors import ConfigError, NeronetError
+from neronet.spec import NetworkSpec
+
+SEED_ARCHS = ("nsga-net",)
+
+
+# ------------------------------------------------------------------------ shared helpers
+
+
+def _settings_data(path: str | None, overrides: list[str]) -> dict[str, Any]:
+    """A YAML file of settings (or nothing) with ``key=value`` overrides applied."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        if not Path(path).is_file():
+            raise ConfigError(f"settings file '{path}' not found; pass an existing YAML file")
+        data, source = read_config_data(path)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: top level must be a mapping of settings")
+    for assignment in overrides:
+        set_override(data, assignment)
+    return data
+
+
+@contextmanager
+def _logged(path: Path, name: str) -> Iterator[logging.Logger]:
+    """A logger writing to ``path`` (appending, so a resumed job keeps its history)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger(f"neronet.{name}.{path.resolve()}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger.addHandler(handler)
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _read_metadata(path: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return dict(handle.metadata() or {})
+
+
+def _run_spec(run_dir: str, individual_id: int | None) -> tuple[NetworkSpec, dict[str, Any]]:
+    """An individual's spec (default: the best) and the run's data config; no weights needed."""
+    from neronet.store import RunStore
+
+    store = RunStore.open(run_dir, readonly=True)
+    try:
+        row = store.best() if individual_id is None else store.individual(individual_id)
+        config = store.meta("config") or {}
+    finally:
+        store.close()
+    if row is None:
+        raise NeronetError(f"'{run_dir}' has no finished generation yet; pass --id or let it run")
+    if "spec" not in row.record:
+        raise NeronetError(
+            f"individual {row.id} has no network spec (status {row.status}); pick another --id"
+        )
+    return NetworkSpec.from_dict(row.record["spec"]), config.get("data", {})
+
+
+def _load_data(name: str | None, path: str | None, hint: dict[str, Any]) -> Dataset:
+    """``--dataset``/``--data-path``, else what the model's source says."""
+    name = name or hint.get("dataset")
+    if name is None:
+        raise NeronetError(
+            f"the dataset is unknown for this model; pass --dataset ({', '.join(DATASETS)})"
+        )
+    return load_dataset(name, path if path is not None else hint.get("path"))
+
+
+# --------------------------------------------------------------------------------- train
+
+
+def add_train_command(sub: argparse._SubParsersAction) -> None:
+    """Register ``neronet train``."""
+    p = sub.add_parser(
+        "train",
+        help="post-search training of an architecture (standard or adversarial, several seeds)",
+        description="Retrain an architecture from scratch on the full training set with the "
+        "paper's schedule (standard: 350 epochs SGD cosine; adversarial: Madry PGD-7, 200 epochs) "
+        "for several seeds, reporting held-out test accuracy. Re-running the same command "
+        "resumes an interrupted training exactly.",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="search run directory (trains --id, default the best)")
+    source.add_argument(
+        "--spec", help="a .safetensors (export or model; its weights are not used) or a spec .json"
+    )
+    source.add_argument("--seed-arch", choices=SEED_ARCHS, help="a hand-written architecture")
+    p.add_argument("--id", type=int, help="individual id in --run (default: the best)")
+    p.add_argument("--mode", choices=["standard", "adversarial"], help="default: standard")
+    p.add_argument("--config", help="YAML file of training settings (see neronet.posttrain)")
+    p.add_argument("--epochs", type=int, help="shorten/lengthen the schedule (paper: 350 / 200)")
+    p.add_argument("--seeds", type=int, help="number of seeds (paper: 10)")
+    p.add_argument("--first-seed", type=int, help="first seed (default 0)")
+    p.add_argument("--dataset", choices=DATASETS, help="default: the run's or the model's dataset")
+    p.add_argument("--data-path", help="local copy of the dataset")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--out", help="output directory (default: train-<arch digest>-<mode>)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="settings overrides")
+    p.set_defaults(func=cmd_train)
+
+
+def _train_config(args: argparse.Namespace) -> Any:
+    from neronet.posttrain import parse_posttrain_config
+
+    data = _settings_data(args.config, list(args.overrides))
+    for key, value in (("mode", args.mode), ("seeds", args.seeds), ("first_seed", args.first_seed),
+                       ("device", args.device)):  # fmt: skip
+        if value is not None:
+            data[key] = value
+    if args.epochs is not None:
+        mode = data.get("mode", "standard")
+        section = data.setdefault(mode, {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"'{mode}' must be a mapping of settings")
+        section["epochs"] = args.epochs
+    return parse_posttrain_config(data, args.config or "train settings")
+
+
+def _train_source(args: argparse.Namespace) -> tuple[NetworkSpec | None, Dataset]:
+    """The architecture (None for a seed architecture, built for the data) and the dataset."""
+    if args.id is not None and args.run is None:
+        raise NeronetError("--id selects an individual of --run; pass --run DIR too")
+    if args.run is not None:
+        spec, hint = _run_spec(args.run, args.id)
+        return spec, _load_data(args.dataset, args.data_path, hint)
+    if args.spec is not None:
+        spec, hint = _spec_file(Path(args.spec))
+        return spec, _load_data(args.dataset, args.data_path, hint)
+    return None, _load_data(args.dataset or "cifar10", args.data_path, {})
+
+
+def _spec_file(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
+    from neronet.export import spec_from_safetensors
+
+    if path.suffix == ".safetensors":
+        spec, _ = spec_from_safetensors(path)
+        return spec, {"dataset": _read_metadata(path).get("dataset")}
+    try:
+        return NetworkSpec.from_json(path.read_text()), {}
+    except OSError:
+        raise NeronetError(f"spec file '{path}' cannot be read; pass an existing file") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise NeronetError(
+            f"'{path}' is not a NetworkSpec JSON ({type(err).__name__}); pass a .safetensors "
+            "export or a spec .json"
+        ) from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from neronet.posttrain import summarize, train_seeds
+
+    config = _train_config(args)
+    spec, dataset = _train_source(args)
+    if spec is None:
+        from neronet.phenotype import to_spec
+        from neronet.seeds import nsga_net
+
+        spec = to_spec(nsga_net(), dataset.input_shape, len(dataset.classes))
+    out = Path(args.out or f"train-{spec.digest()[:8]}-{config.mode}")
+    epochs = config.schedule.epochs
+    console = Console(stderr=True)
+    with _logged(out / "train.log", "train") as log, _progress(console) as bar:
+        log.info(f"{config.mode} training of {spec.digest()} on {dataset.name}, seeds "
+                 f"{config.seed_list}, settings {config.schedule.model_dump_json()}")  # fmt: skip
+        task = bar.add_task("starting", total=config.seeds * epochs)
+
+        def on_epoch(info: dict[str, Any]) -> None:
+            line = (
+                f"seed {info['seed']} ({info['seed_index'] + 1}/{info['seeds']}) epoch "
+                f"{info['epoch']}/{epochs} loss {info['train_loss']:.4f} train acc "
+                f"{info['train_accuracy']:.4f} test acc {info['test_accuracy']:.4f} "
+                f"lr {info['lr']:.5f} {info['seconds']:.1f}s"
+            )
+            log.info(line)
+            done = info["seed_index"] * epochs + info["epoch"]
+            bar.update(task, completed=done, description=line.split(" loss")[0])
+
+        try:
+            results = train_seeds(spec, dataset, config, out, progress=on_epoch)
+        except KeyboardInterrupt:
+            log.info("interrupted")
+            print(f"\ninterrupted; run the same command again (--out {out}) to resume",
+                  file=sys.stderr)  # fmt: skip
+            return 130
+        mean, std = summarize(results)
+        log.info(f"done: test accuracy {mean:.4f} +- {std:.4f} over {len(results)} seeds")
+    table = Table(title=f"{config.mode} training, {dataset.name} test accuracy")
+    for column in ("seed", "epochs", "test acc. (%)", "model"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(str(r.seed), str(r.epochs), f"{100 * r.test_accuracy:.2f}", str(r.model_path))
+    console.print(table)
+    console.print(
+        f"mean {100 * mean:.2f} ± {100 * std:.2f} % over {len(results)} seed(s); "
+        f"evaluate with: neronet attack {out} --suite paper"
+    )
+    return 0
+
+
+# -------------------------------------------------------------------------------- attack
+
+
+def add_attack_command(sub: argparse._SubParsersAction) -> None:
+    """Register ``neronet attack``."""
+    from neronet.robustness import CATALOGUE, SUITES
+
+    p = sub.add_parser(
+        "attack",
+        help="robustness of trained models under an attack suite, with a gradient-masking audit",
+        description="Attack trained models on the test split and report clean, conditional "
+        "(robust among clean-correct, NERO-Net Table 2) and overall adversarial accuracy, mean "
+        "± std over the models, plus a gradient-masking audit. MODEL is a .safetensors "
+        "(neronet export or neronet train), a neronet train output directory (all its seeds) "
+        "or a search run directory (--id, default the best).",
+    )
+    p.add_argument("models", nargs="+", metavar="MODEL")
+    p.add_argument("--id", type=int, help="individual id when MODEL is a run directory")
+    p.add_argument("--suite", choices=list(SUITES), help="default: paper (when no --attacks)")
+    p.add_argument("--attacks", help=f"comma-separated attacks: {', '.join(CATALOGUE)}")
+    p.add_argument("--config", help="YAML file of attack settings (see neronet.robustness)")
+    p.add_argument("--linf-eps", type=float, help="L-inf radius (default 8/255)")
+    p.add_argument("--l2-eps", type=float, help="L2 radius (default 0.5)")
+    p.add_argument("--steps", type=int, help="PGD steps (default 20)")
+    p.add_argument("--batch-size", type=int, help="attack batch size (default 32)")
+    p.add_argument("--limit", type=int, help="attack only the first N test images")
+    p.add_argument("--no-audit", action="store_true", help="skip the gradient-masking audit")
+    p.add_argument("--dataset", choices=DATASETS, help="default: from the model's metadata")
+    p.add_argument("--data-path", help="local copy of the dataset")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--out", help="output directory for the tables and attack.log")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="settings override, repeatable (e.g. --set audit.subset=500)",
+    )
+    p.set_defaults(func=cmd_attack)
+
+
+def _attack_settings(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from neronet.robustness import AttackSettings
+
+    data = _settings_data(args.config, list(args.overrides))
+    flags = {"linf_eps": args.linf_eps, "l2_eps": args.l2_eps, "steps": args.steps,
+             "batch_size": args.batch_size, "limit": args.limit}  # fmt: skip
+    data.update({k: v for k, v in flags.items() if v is not None})
+    if args.no_audit:
+        data.setdefault("audit", {})["enabled"] = False
+    try:
+        return AttackSettings.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"attack setting '{key}': {first['msg']}; fix it") from None
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A model to attack: display name, architecture, weights, dataset hint."""
+
+    name: str
+    spec: NetworkSpec
+    weights: dict[str, torch.Tensor]
+    hint: dict[str, Any]
+
+
+def _sources(target: Path, individual: int | None) -> list[_Source]:
+    """The models a MODEL argument stands for (a train output directory: all its seeds)."""
+    from neronet.export import load_individual, spec_from_safetensors
+
+    if target.is_file():
+        spec, weights = spec_from_safetensors(target)
+        name = target.parent.name if target.name == "model.safetensors" else target.stem
+        return [_Source(name, spec, weights, {"dataset": _read_metadata(target).get("dataset")})]
+    if (target / "run.sqlite").is_file():
+        row, spec, weights = load_individual(target, individual)
+        _, hint = _run_spec(str(target), row.id)
+        return [_Source(f"individual-{row.id}", spec, weights, hint)]
+    files = sorted(target.glob("seed-*/model.safetensors"), key=lambda p: int(p.parent.name[5:]))
+    if not files:
+        raise NeronetError(
+            f"'{target}' is neither a .safetensors file, a run directory nor a neronet train "
+            "output with finished seeds; pass one of those"
+        )
+    return [source for f in files for source in _sources(f, None)]
+
+
+def _load_models(
+    paths: list[str], individual: int | None, device: torch.device
+) -> tuple[list[tuple[str, torch.nn.Module]], _Source]:
+    """Built models in eval mode on ``device``, plus the first source (spec, dataset hint)."""
+    from neronet.nn import build
+
+    sources = [s for p in paths for s in _sources(Path(p), individual)]
+    if len({(s.spec.input_shape, s.spec.num_classes) for s in sources}) > 1:
+        raise NeronetError("the models take different inputs; attack them in separate commands")
+    models = []
+    for source in sources:
+        model = build(source.spec)
+        try:
+            model.load_state_dict(source.weights)
+        except RuntimeError:
+            raise NeronetError(
+                f"the weights of {source.name} do not fit its spec; re-export it"
+            ) from None
+        models.append((source.name, model.to(device).eval()))
+    return models, sources[0]
+
+
+def _default_out(first: str) -> Path:
+    path = Path(first)
+    return path / "robustness" if path.is_dir() else path.with_name(f"{path.stem}-robustness")
+
+
+def cmd_attack(args: argparse.Namespace) -> int:
+    from neronet.augment import to_float
+    from neronet.posttrain import check_compatible
+    from neronet.robustness import evaluate, rich_table, select_attacks, write_tables
+    from neronet.training import resolve_device
+
+    settings = _attack_settings(args)
+    names = [n.strip() for n in args.attacks.split(",") if n.strip()] if args.attacks else []
+    suite = args.suite or (None if names else "paper")
+    attacks = select_attacks(suite, names)
+    device = resolve_device(args.device)
+    models, first = _load_models(args.models, args.id, device)
+    dataset = _load_data(args.dataset, args.data_path, first.hint)
+    check_compatible(first.spec, dataset)
+    if dataset.test is None:
+        raise NeronetError(f"dataset '{dataset.name}' has no test split to attack; use another")
+    x = to_float(torch.from_numpy(dataset.test.x).to(device))
+    y = torch.from_numpy(dataset.test.y).to(device)
+    out = Path(args.out) if args.out else _default_out(args.models[0])
+    steps = len(models) * (len(attacks) + int(settings.audit.enabled))
+    console = Console(stderr=True)
+    with _logged(out / "attack.log", "attack") as log, _progress(console) as bar:
+        log.info(f"attacks {[a.name for a in attacks]} on {[n for n, _ in models]}, "
+                 f"{dataset.name} test split, settings {settings.model_dump_json()}")  # fmt: skip
+        task = bar.add_task("starting", total=steps)
+        autoattack = logging.getLogger("auto-attack")  # its warnings go to the log, not stderr
+        autoattack.propagate = False
+        autoattack.addHandler(log.handlers[0])
+
+        started = itertools.count()
+
+        def on_step(description: str) -> None:
+            log.info(description)
+            bar.update(task, completed=next(started), description=description)
+
+        try:
+            report = evaluate(models, x, y, attacks, settings, progress=on_step)
+        finally:
+            autoattack.removeHandler(log.handlers[0])
+        paths = write_tables(report, out)
+        log.info("\n" + (out / "robustness.md").read_text())
+    console.print(rich_table(report))
+    if report.flagged:
+        console.print("[bold red]gradient masking suspected[/]: see the audit column; the "
+                      "flagged numbers overstate robustness")  # fmt: skip
+    console.print(f"tables: {', '.join(str(p) for p in paths)}")
+    return 0

@@ -1,0 +1,148 @@
+"""The local worker pool: parallel results equal sequential ones, and dead workers are survived."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers_executors import (
+    KillOnce,
+    kill,
+    outcome,
+    request,
+    run_search,
+    sequential,
+    tiny_config,
+)
+from helpers_store import store_fingerprint
+
+from neronet.config import ExecutorConfig
+from neronet.errors import ConfigError, DataError
+from neronet.execution.base import make_executor
+from neronet.execution.scheduling import WorkerStartError
+from neronet.execution.workers import WorkerPoolExecutor, pool_devices
+
+REQUESTS = [request(f"k{i}", seed=i) for i in range(3)]
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, tuple]:
+    return sequential(tiny_config(), REQUESTS)
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[WorkerPoolExecutor]:
+    with WorkerPoolExecutor(tiny_config("executor.workers=2")) as executor:
+        yield executor
+
+
+def gone(pid: int) -> bool:
+    """True once ``pid`` is reaped (a zombie would still accept signal 0)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_pool_devices_cycle_the_device_list_to_the_worker_count() -> None:
+    assert pool_devices(ExecutorConfig(devices=["cuda:0", "cuda:1"], workers=3)) == [
+        "cuda:0",
+        "cuda:1",
+        "cuda:0",
+    ]
+    assert pool_devices(ExecutorConfig(devices=["cpu"])) == ["cpu"]
+
+
+def test_parallel_results_equal_sequential_and_workers_are_reaped(reference: dict) -> None:
+    config = tiny_config("executor.kind=workers", "executor.workers=2")
+    seen: dict[str, list[int]] = {}
+    pids: dict[str, int] = {}
+    with make_executor(config) as executor:
+        assert isinstance(executor, WorkerPoolExecutor)
+        assert executor.describe() == ((1, 8, 8), 10)
+
+        def progress(key: str, info: dict) -> None:
+            seen.setdefault(key, []).append(info["epoch"])
+            pids[key] = executor.running()[key]
+
+        results = {req.key: outcome(ev) for req, ev in executor.evaluate(REQUESTS, progress)}
+        assert executor.stats.tasks == 3 and executor.stats.restarts == 0
+    assert results == reference
+    assert seen == {key: [1, 2] for key in reference}  # every epoch reported, per request
+    assert len(set(pids.values())) == 2  # both workers evaluated, in parallel
+    assert all(gone(pid) for pid in pids.values())  # close() reaped them: no zombies
+
+
+def test_killed_worker_is_restarted_and_its_request_requeued(
+    pool: WorkerPoolExecutor, reference: dict
+) -> None:
+    restarts = pool.stats.restarts
+    killer = KillOnce(pool, on_progress=True)
+    results = {req.key: outcome(ev) for req, ev in killer.evaluate(REQUESTS)}
+    assert killer.killed in reference
+    assert pool.stats.restarts == restarts + 1
+    assert results == reference  # the re-queued request trained from scratch, identically
+
+
+def test_worker_dying_twice_marks_the_individual_invalid(
+    pool: WorkerPoolExecutor, reference: dict
+) -> None:
+    restarts = pool.stats.restarts
+
+    def kill_doomed(key: str, info: dict) -> None:
+        if key == "k1":
+            kill(pool.running()[key])
+
+    results = dict(pool.evaluate(REQUESTS, kill_doomed))
+    doomed = results.pop(next(r for r in results if r.key == "k1"))
+    assert doomed.status == "invalid"
+    assert doomed.reason == "worker died 2 times while evaluating it (exit code -9, SIGKILL)"
+    assert {req.key: outcome(ev) for req, ev in results.items()} == {
+        key: value for key, value in reference.items() if key != "k1"
+    }
+    assert pool.stats.restarts == restarts + 2
+
+
+def test_an_error_inside_an_evaluation_propagates_and_the_worker_stays(
+    pool: WorkerPoolExecutor, reference: dict
+) -> None:
+    bad = request("bad", seed=0)
+    bad = type(bad)(**{**bad.__dict__, "learning": type(bad.learning)(optimizer="nope")})
+    with pytest.raises(ConfigError, match="nope") as info:
+        list(pool.evaluate([bad]))
+    assert any("raised in the worker on cpu" in note for note in info.value.__notes__)
+    assert {req.key: outcome(ev) for req, ev in pool.evaluate(REQUESTS[:1])} == {
+        "k0": reference["k0"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "message"),
+    [
+        ("executor.devices=[nodevice]", WorkerStartError, "worker on nodevice failed to start"),
+        ("data.dataset=cifar10", DataError, "cifar"),
+    ],
+)
+def test_a_worker_that_cannot_start_raises_a_one_line_error(
+    override: str, error: type[Exception], message: str, tmp_path: Path
+) -> None:
+    config = tiny_config("executor.workers=1", override, f"data.cache_dir={tmp_path}")
+    with pytest.raises(error, match=message) as info:
+        WorkerPoolExecutor(config)
+    assert "\n" not in str(info.value)
+
+
+def test_search_survives_a_killed_worker_with_the_sequential_store(tmp_path: Path) -> None:
+    run_search(tmp_path / "local")
+    killer = run_search(
+        tmp_path / "workers",
+        "executor.kind=workers",
+        "executor.workers=2",
+        wrap=lambda executor: KillOnce(executor, on_progress=True),
+    )
+    assert isinstance(killer, KillOnce) and killer.killed is not None
+    assert killer.inner.stats.restarts == 1
+    assert store_fingerprint(tmp_path / "workers") == store_fingerprint(tmp_path / "local")
