@@ -376,7 +376,7 @@ def _default_out(first: str) -> Path:
 def cmd_attack(args: argparse.Namespace) -> int:
     from neronet.augment import to_float
     from neronet.posttrain import check_compatible
-    from neronet.robustness import evaluate, rich_table, select_attacks, write_tables
+    from neronet.robustness import evaluate, rich_report, select_attacks, write_tables
     from neronet.training import resolve_device
 
     settings = _attack_settings(args)
@@ -414,7 +414,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
             autoattack.removeHandler(log.handlers[0])
         paths = write_tables(report, out)
         log.info("\n" + (out / "robustness.md").read_text())
-    console.print(rich_table(report))
+    console.print(rich_report(report))
     if report.flagged:
         console.print("[bold red]gradient masking suspected[/]: see the audit column; the "
                       "flagged numbers overstate robustness")  # fmt: skip

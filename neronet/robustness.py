@@ -47,7 +47,9 @@ from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 from torch import nn
 
 from neronet.attacks import attack_correct, get_attack
@@ -599,28 +601,42 @@ def _audit_text(row: Row) -> str:
     return " ".join([*(f"FLAG: {f}" for f in row.flags), *(f"note: {n}" for n in row.notes)])
 
 
-def rich_table(report: SuiteReport) -> Table:
-    """The terminal table; audit findings sit in the row of the number they concern."""
+def rich_report(report: SuiteReport) -> Group:
+    """The terminal table plus the audit's reasons, numbered.
+
+    Table 2's layout: one accuracy column (clean accuracy on the clean row, the
+    conditional adversarial accuracy on attack rows) and the overall
+    post-attack accuracy. A flagged row says FLAG [n] in red beside its numbers
+    and reason [n] follows right under the table, so it stays readable at 80
+    columns.
+    """
     rows = report.rows()
     title = f"robustness over {rows[0].models} model(s), {rows[0].images} test images (%)"
     table = Table(title=title)
-    for column in (
-        "threat",
-        "attack",
-        "eps",
-        "clean",
-        "conditional adv. (Table 2)",
-        "overall adv.",
-    ):
-        table.add_column(column, no_wrap=True)
-    table.add_column("audit")
+    for column in ("threat", "attack", "eps", "accuracy (Table 2)", "overall adv.", "audit"):
+        table.add_column(column)
+    reasons: list[Text] = []
     for row in rows:
-        audit = _audit_text(row)
+        marks = []
+        for kind, texts, style in (("FLAG", row.flags, "red"), ("note", row.notes, "yellow")):
+            for text in texts:
+                reasons.append(
+                    Text(f"[{len(reasons) + 1}] {row.label} ({row.threat}): {text}", style)
+                )
+                marks.append(f"{kind} [{len(reasons)}]")
+        main = row.clean if row.conditional is None else row.conditional
+        verdict = " ".join(marks) or ("ok" if row.conditional is not None else "")
         style = "red" if row.flags else "yellow" if row.notes else None
-        numbers = [_pct(v, row.models) for v in (row.clean, row.conditional, row.overall)]
-        verdict = (audit or "ok") if row.conditional is not None else ""
-        table.add_row(row.threat, row.label, _eps(row.eps), *numbers, verdict, style=style)
-    return table
+        table.add_row(
+            row.threat,
+            row.label,
+            _eps(row.eps),
+            _pct(main, row.models),
+            _pct(row.overall, row.models),
+            verdict,
+            style=style,
+        )
+    return Group(table, *reasons)
 
 
 CSV_COLUMNS = (

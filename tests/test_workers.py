@@ -96,11 +96,11 @@ def test_worker_dying_twice_marks_the_individual_invalid(
         if key == "k1":
             kill(pool.running()[key])
 
-    results = dict(pool.evaluate(REQUESTS, kill_doomed))
-    doomed = results.pop(next(r for r in results if r.key == "k1"))
+    results = {req.key: ev for req, ev in pool.evaluate(REQUESTS, kill_doomed)}
+    doomed = results.pop("k1")
     assert doomed.status == "invalid"
     assert doomed.reason == "worker died 2 times while evaluating it (exit code -9, SIGKILL)"
-    assert {req.key: outcome(ev) for req, ev in results.items()} == {
+    assert {key: outcome(ev) for key, ev in results.items()} == {
         key: value for key, value in reference.items() if key != "k1"
     }
     assert pool.stats.restarts == restarts + 2

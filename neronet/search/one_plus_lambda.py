@@ -21,13 +21,13 @@ import copy
 from dataclasses import dataclass
 
 import numpy as np
-from neronet.genotype import Genotype, Structure
-from neronet.mutation import mutate
-from neronet.seeds import nsga_net
 
 from neronet.config import NeroConfig
 from neronet.fitness import fitness_value
+from neronet.genotype import Genotype, Structure
+from neronet.mutation import mutate
 from neronet.search.base import Candidate, GenerationSummary, Outcome, Strategy
+from neronet.seeds import nsga_net
 
 TRAIN_LONGER = "train_longer"
 FAIR_RETRAIN = "fair_retrain"

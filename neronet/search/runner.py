@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from neronet.evaluator import Evaluation
-from neronet.genotype import Structure
-from neronet.grammar import Grammar
-from neronet.phenotype import to_learning, to_spec
 
 from neronet import __version__
 from neronet.config import NeroConfig
 from neronet.errors import StoreError
+from neronet.evaluator import Evaluation
 from neronet.execution.base import EvalRequest, Executor, make_executor
+from neronet.genotype import Structure
+from neronet.grammar import Grammar
+from neronet.phenotype import to_learning, to_spec
 from neronet.progress import Reporter
 from neronet.search.base import Candidate, GenerationSummary, Outcome, Strategy
 from neronet.search.one_plus_lambda import OnePlusLambda
@@ -176,29 +176,34 @@ class SearchRun:
     ) -> list[Outcome]:
         outcomes: dict[int, Outcome] = {}
         requests: dict[str, tuple[Candidate, EvalRequest]] = {}
+        twins: list[tuple[Candidate, str]] = []  # duplicates of an earlier candidate in the batch
+        first_of: dict[tuple[str, str, float], str] = {}
         for cand in batch:
             stored = self.store.individual_by_key(cand.key)
             if stored is not None:
                 if stored.genotype != cand.genotype.to_json() or stored.id != cand.id:
                     raise StoreError(
-                        f"stored individual {cand.key} differs from the one the search regenerates; "
-                        "the code or config changed: resume with the version that started the run"
+                        f"stored individual {cand.key} differs from the one the search "
+                        "regenerates; the code or config changed: resume with the version "
+                        "that started the run"
                     )
                 outcomes[cand.id] = _outcome(stored)
                 self.reporter.replayed(stored)
                 continue
             spec = to_spec(cand.genotype, input_shape=input_shape, num_classes=num_classes)
             learning = to_learning(cand.genotype)
-            cached = None
             if cand.warm_start_from is None and not self.config.search.reevaluate_duplicates:
-                cached = self.store.find_evaluated(
-                    spec.digest(), learning.digest(), float(cand.genotype.train_time), cand.id
-                )
-            if cached is not None:
-                row = self._record_cache_hit(strategy, cand, cached)
-                outcomes[cand.id] = _outcome(row)
-                self.reporter.evaluated(row, cached=True)
-                continue
+                same = (spec.digest(), learning.digest(), float(cand.genotype.train_time))
+                cached = self.store.find_evaluated(*same, cand.id)
+                if cached is not None:
+                    row = self._record_cache_hit(strategy, cand, cached)
+                    outcomes[cand.id] = _outcome(row)
+                    self.reporter.evaluated(row, cached=True)
+                    continue
+                if same in first_of:
+                    twins.append((cand, first_of[same]))
+                    continue
+                first_of[same] = cand.key
             request = EvalRequest(
                 key=cand.key,
                 spec=spec,
@@ -217,6 +222,12 @@ class SearchRun:
                 row = self._record(strategy, cand, request, evaluation)
                 outcomes[cand.id] = _outcome(row)
                 self.reporter.evaluated(row)
+        for cand, key in twins:
+            prior = self.store.individual_by_key(key)
+            assert prior is not None, f"{key} was evaluated in this batch"
+            row = self._record_cache_hit(strategy, cand, prior)
+            outcomes[cand.id] = _outcome(row)
+            self.reporter.evaluated(row, cached=True)
         return [outcomes[c.id] for c in batch]
 
     def _warm_start(self, individual_id: int | None) -> bytes | None:
@@ -311,6 +322,8 @@ class SearchRun:
 
     def _finish_generation(self, summary: GenerationSummary) -> None:
         known = {g.generation for g in self.store.generations()}
+        if summary.generation < max(known, default=-1):
+            return  # replaying history: later generations' files must stay as they are
         if summary.generation not in known:
             self.store.add_generation(
                 GenerationRow(

@@ -1,0 +1,259 @@
+"""The (1+lambda) strategy and the runner, driven by a deterministic stub evaluator.
+
+The stub scores a candidate from its architecture digest (plus a bonus for
+warm-started training), so these tests check the search's decisions — selection,
+ties, warm-up, train-longer warm starts, fair retraining, duplicate cache,
+replay-based resume — without training anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers_store import store_fingerprint
+
+from neronet.config import NeroConfig, grammar_text, load_config
+from neronet.errors import StoreError
+from neronet.evaluator import Evaluation
+from neronet.execution.base import EvalRequest, Executor, ProgressFn
+from neronet.fitness import weighted_hrs
+from neronet.genotype import Genotype, structure_for
+from neronet.search.runner import SearchRun
+from neronet.store import RunStore
+
+SMALL = [
+    "search.generations=5",
+    "search.offspring=3",
+    "search.initial_size=3",
+    "search.default_train_time=10",
+    "search.max_train_time=30",
+]
+
+
+class StubExecutor(Executor):
+    """Deterministic fake evaluations; ``crash_after`` simulates a killed process."""
+
+    def __init__(self, crash_after: int | None = None, warm_bonus: float = 0.0) -> None:
+        self.requests: list[EvalRequest] = []
+        self.crash_after = crash_after
+        self.warm_bonus = warm_bonus
+
+    def describe(self) -> tuple[tuple[int, int, int], int]:
+        return (1, 8, 8), 10
+
+    def evaluate(
+        self, requests: Sequence[EvalRequest], progress: ProgressFn | None = None
+    ) -> Iterator[tuple[EvalRequest, Evaluation]]:
+        for request in requests:
+            if self.crash_after is not None and len(self.requests) >= self.crash_after:
+                raise KeyboardInterrupt
+            self.requests.append(request)
+            h = int(request.spec.digest()[:8], 16)
+            clean = 0.4 + (h % 500) / 1000
+            if request.warm_start is not None:
+                clean = min(clean + self.warm_bonus, 1.0)
+            adv = ((h >> 12) % 600) / 1000
+            yield (
+                request,
+                Evaluation(
+                    status="ok",
+                    clean_accuracy=clean,
+                    adversarial_accuracy=adv,
+                    overall_adversarial_accuracy=clean * adv,
+                    history=[{"epoch": 1, "train_loss": 1.0}],
+                    weights=b"weights",
+                    train_state=f"state-of-{request.key}".encode(),
+                ),
+            )
+
+
+def _config(*overrides: str) -> NeroConfig:
+    return load_config(None, [*SMALL, *overrides])
+
+
+def _run(path: Path, config: NeroConfig, executor: Executor, **kw: object) -> SearchRun:
+    text, name = grammar_text(config)
+    run = SearchRun.open(config, text, name, path, **kw)  # type: ignore[arg-type]
+    run.run(executor)
+    return run
+
+
+def test_same_seed_same_search_and_other_seed_differs(tmp_path: Path) -> None:
+    _run(tmp_path / "a", _config(), StubExecutor())
+    _run(tmp_path / "b", _config(), StubExecutor())
+    _run(tmp_path / "c", _config("seed=7"), StubExecutor())
+    a, b, c = (store_fingerprint(tmp_path / n) for n in "abc")
+    assert a == b
+    assert a["individuals"] != c["individuals"]
+    assert a["finished"] is True and len(a["generations"]) == 5
+
+
+def test_parent_is_the_fittest_and_ties_keep_the_parent(tmp_path: Path) -> None:
+    _run(tmp_path / "r", _config("fitness.warmup_tau=1.0"), StubExecutor())
+    store = RunStore.open(tmp_path / "r", readonly=True)
+    gens = store.generations()
+    previous = None
+    for gen in gens:
+        rows = store.individuals(gen.generation)
+        members = rows if previous is None else [store.individual(previous), *rows]
+        best = max(m.clean_accuracy for m in members)  # warm-up: fitness = clean accuracy
+        parent = store.individual(gen.parent_id)
+        assert parent.clean_accuracy == best
+        if previous is not None and store.individual(previous).clean_accuracy == best:
+            assert gen.parent_id == previous  # a tie keeps the parent
+        previous = gen.parent_id
+        assert gen.warmup and not gen.switched
+
+
+def test_warmup_switch_is_permanent_and_changes_the_objective(tmp_path: Path) -> None:
+    _run(tmp_path / "r", _config("fitness.warmup_tau=0.3"), StubExecutor())
+    store = RunStore.open(tmp_path / "r", readonly=True)
+    gens = store.generations()
+    assert gens[0].warmup and gens[0].switched
+    assert all(not g.warmup and not g.switched for g in gens[1:])
+    for row in store.individuals():
+        expected = (
+            row.clean_accuracy
+            if row.generation == 0
+            else weighted_hrs(row.clean_accuracy, row.adversarial_accuracy, 4.0)
+        )
+        assert row.fitness == pytest.approx(expected)
+    assert any(kind == "warmup-switch" for _, kind, _ in store.events())
+
+
+def test_train_longer_child_continues_from_the_parents_state(tmp_path: Path) -> None:
+    config = _config(
+        *(f"search.mutation.{op}=0" for op in ("add_unit", "replicate_unit", "remove_unit")),
+        "search.mutation.train_longer=1.0",
+    )
+    executor = StubExecutor()
+    _run(tmp_path / "r", config, executor)
+    structure = structure_for(config)
+    store = RunStore.open(tmp_path / "r", readonly=True)
+    by_key = {r.key: r for r in executor.requests}
+    longer = [r for r in store.individuals() if "train_longer" in r.mutations]
+    assert longer, "train_longer at rate 1.0 must fire"
+    for row in longer:
+        parent = store.individual(row.parent_id)
+        assert row.warm_start_from == parent.id
+        assert row.train_time == pytest.approx(parent.train_time + 10)
+        child_g = Genotype.from_json(row.genotype, structure)
+        parent_g = Genotype.from_json(parent.genotype, structure)
+        assert child_g.canonical() == parent_g.canonical()  # only the training time differs
+        request = by_key[row.key]
+        assert request.warm_start == f"state-of-{parent.key}".encode()
+        assert request.budget_s == pytest.approx(10.0)  # only the extra time is spent
+
+
+def test_fair_retrain_when_the_winner_trained_longer(tmp_path: Path) -> None:
+    config = _config("search.mutation.train_longer=1.0", "search.generations=3")
+    executor = StubExecutor(warm_bonus=0.5)
+    _run(tmp_path / "r", config, executor)
+    store = RunStore.open(tmp_path / "r", readonly=True)
+    retrained = [r for r in store.individuals() if r.mutations == ["fair_retrain"]]
+    assert retrained, "a warm-started winner trained longer must trigger fair retraining"
+    for row in retrained:
+        original = store.individual(row.parent_id)
+        assert row.genotype != original.genotype and row.key.split("/")[1].startswith("r")
+        assert row.warm_start_from == original.id
+        winners = [r for r in store.individuals(row.generation) if r.train_time == row.train_time]
+        assert winners and row.train_time > original.train_time
+        assert by_key_budget(executor, row.key) == pytest.approx(
+            row.train_time - original.train_time
+        )
+
+
+def by_key_budget(executor: StubExecutor, key: str) -> float:
+    return next(r.budget_s for r in executor.requests if r.key == key)
+
+
+def test_duplicates_are_not_trained_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Genotype.random
+
+    def same_every_time(structure, rng, train_time):  # type: ignore[no-untyped-def]
+        return original(structure, np.random.default_rng(0), train_time)
+
+    monkeypatch.setattr(
+        Genotype, "random", classmethod(lambda cls, *a, **k: same_every_time(*a, **k))
+    )
+    executor = StubExecutor()
+    _run(tmp_path / "r", _config("search.generations=1"), executor)
+    store = RunStore.open(tmp_path / "r", readonly=True)
+    rows = store.individuals()
+    assert len(rows) == 3 and len(executor.requests) == 1
+    assert [r.cache_of for r in rows] == [None, 0, 0]
+    assert len({(r.clean_accuracy, r.adversarial_accuracy) for r in rows}) == 1
+
+
+def test_reevaluate_duplicates_setting_trains_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Genotype.random
+    monkeypatch.setattr(
+        Genotype,
+        "random",
+        classmethod(
+            lambda cls, s, rng, train_time: original(s, np.random.default_rng(0), train_time)
+        ),
+    )
+    executor = StubExecutor()
+    _run(
+        tmp_path / "r",
+        _config("search.generations=1", "search.reevaluate_duplicates=true"),
+        executor,
+    )
+    assert len(executor.requests) == 3
+
+
+def test_interrupted_run_resumes_by_replay_to_the_same_result(tmp_path: Path) -> None:
+    config = _config("search.mutation.train_longer=0.5")
+    _run(tmp_path / "full", config, StubExecutor(warm_bonus=0.2))
+    total = len(RunStore.open(tmp_path / "full", readonly=True).individuals())
+    done = 0
+    attempts = 0
+    while True:
+        attempts += 1
+        executor = StubExecutor(crash_after=4, warm_bonus=0.2)
+        try:
+            _run(tmp_path / "resumed", config, executor)
+            break
+        except KeyboardInterrupt:
+            pass
+        now = len(RunStore.open(tmp_path / "resumed", readonly=True).individuals())
+        assert now > done  # every attempt commits what it evaluated
+        done = now
+    assert attempts > 2 and done < total
+    assert store_fingerprint(tmp_path / "resumed") == store_fingerprint(tmp_path / "full")
+
+
+def test_resume_refuses_a_changed_search_config_unless_allowed(tmp_path: Path) -> None:
+    _run(tmp_path / "r", _config("search.generations=2"), StubExecutor())
+    with pytest.raises(StoreError, match="changed since the run started") as err:
+        _run(tmp_path / "r", _config("search.generations=2", "search.offspring=5"), StubExecutor())
+    assert "search.offspring" in str(err.value) and "--allow-changed" in str(err.value)
+    _run(tmp_path / "r", _config("search.generations=3"), StubExecutor(), allow_changed=True)
+    store = RunStore.open(tmp_path / "r", readonly=True)
+    assert len(store.generations()) == 3
+    assert any(kind == "resume-changed" for _, kind, _ in store.events())
+
+
+def test_changing_only_the_device_is_not_a_change(tmp_path: Path) -> None:
+    _run(tmp_path / "r", _config("search.generations=1"), StubExecutor())
+    _run(tmp_path / "r", _config("search.generations=1", "training.device=cpu"), StubExecutor())
+
+
+def test_keep_policy_keeps_parents_and_best_k_and_the_parents_state(tmp_path: Path) -> None:
+    _run(tmp_path / "r", _config("store.keep_best=2"), StubExecutor())
+    store = RunStore.open(tmp_path / "r", readonly=True)
+    rows = store.individuals()
+    parents = {g.parent_id for g in store.generations()}
+    ranked = sorted(rows, key=lambda r: (-(r.fitness or 0), r.id))[:2]
+    kept = {r.id for r in rows if r.weights_path is not None}
+    assert kept == parents | {r.id for r in ranked}
+    files = {p.name for p in (tmp_path / "r" / "weights").iterdir()}
+    assert files == {f"{i}.safetensors" for i in kept}
+    states = {p.name for p in (tmp_path / "r" / "states").iterdir()}
+    assert states == {f"{store.best().id}.pt"}
