@@ -454,7 +454,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(
                 f"seed to {args.target_accuracy:.0%} fitness accuracy: "
                 f"{fmt(target['seconds_to_target'], '.1f')} s "
-                f"({target['epochs']} epochs, best {target['best_fitness_accuracy']:.4f})"
+                f"({target['epochs']} epochs, best {fmt(target['best_fitness_accuracy'], '.4f')})"
             )
         else:
             settings = EvalSettings(training=training, fitness=FitnessConfig())

@@ -136,6 +136,8 @@ def run_status(run_dir: str) -> dict[str, object]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from neronet.summary import fmt_metric
+
     info = run_status(args.run)
     if args.json:
         print(json.dumps(info, indent=2))
@@ -150,8 +152,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"  objective: {'warm-up (clean accuracy)' if info['warmup'] else 'weighted HRS'}")
     if info["best_id"] is not None:
         print(
-            f"  best: id {info['best_id']} fitness {info['best_fitness']:.4f} "
-            f"clean {info['best_clean_accuracy']:.4f} FGSM {info['best_adversarial_accuracy']:.4f}"
+            f"  best: id {info['best_id']} fitness {fmt_metric(info['best_fitness'], 4)} "
+            f"clean {fmt_metric(info['best_clean_accuracy'], 4)} "
+            f"FGSM {fmt_metric(info['best_adversarial_accuracy'], 4)}"
         )
     print(
         f"  time: {info['elapsed_seconds']:.0f} s elapsed, {info['train_seconds']:.0f} s training"
@@ -168,7 +171,7 @@ def _add_best(sub: argparse._SubParsersAction) -> None:
 
 def cmd_best(args: argparse.Namespace) -> int:
     from neronet.store import RunStore
-    from neronet.summary import describe_spec
+    from neronet.summary import describe_spec, fmt_metric
 
     store = RunStore.open(args.run, readonly=True)
     try:
@@ -195,8 +198,9 @@ def cmd_best(args: argparse.Namespace) -> int:
         return 0
     print(
         f"best individual {info['id']} (generation {info['generation']}): fitness "
-        f"{info['fitness']:.4f}, clean {info['clean_accuracy']:.4f}, FGSM conditional "
-        f"{info['adversarial_accuracy']:.4f}, overall {info['overall_adversarial_accuracy']:.4f}"
+        f"{fmt_metric(info['fitness'], 4)}, clean {fmt_metric(info['clean_accuracy'], 4)}, "
+        f"FGSM conditional {fmt_metric(info['adversarial_accuracy'], 4)}, "
+        f"overall {fmt_metric(info['overall_adversarial_accuracy'], 4)}"
     )
     print(f"learning: {info['learning']}")
     if spec_dict is not None:

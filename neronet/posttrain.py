@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from safetensors.torch import load_file, save
 from torch import nn
 
@@ -89,11 +89,12 @@ class _Schedule(_Section):
         default=None, ge=0, description="crop padding (default: round(H/8), 4 on 32x32)"
     )
 
-    @model_validator(mode="after")
-    def _fractions(self) -> _Schedule:
-        if any(not 0 < m < 1 for m in self.milestones):
+    @field_validator("milestones")
+    @classmethod
+    def _fractions(cls, milestones: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < m < 1 for m in milestones):
             raise ValueError("milestones are fractions of the epochs, each in (0, 1)")
-        return self
+        return milestones
 
 
 class StandardTraining(_Schedule):

@@ -26,10 +26,7 @@ from rich.text import Text
 
 from neronet.search.base import Candidate, GenerationSummary, Strategy
 from neronet.store import IndividualRow, RunStore
-
-
-def _fmt(value: float | None) -> str:
-    return "  -  " if value is None else f"{value:.3f}"
+from neronet.summary import fmt_metric as _fmt
 
 
 def _count(value: int | None) -> str:

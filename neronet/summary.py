@@ -7,6 +7,11 @@ from typing import Any
 from neronet.spec import INPUT, LayerSpec, NetworkSpec
 
 
+def fmt_metric(value: float | None, digits: int = 3) -> str:
+    """A metric for humans; '-' when it was not measured (e.g. ill-fitted: no attack)."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def layer_text(layer: LayerSpec) -> str:
     p = layer.params
     if layer.kind == "conv":

@@ -261,7 +261,7 @@ class SearchRun:
     ) -> IndividualRow:
         outcome = Outcome(cand.id, ev.status, ev.clean_accuracy, ev.adversarial_accuracy)
         weights = state = None
-        if ev.status == "ok" and ev.weights is not None:
+        if ev.weights is not None:  # ill-fitted networks are trained too: keep them inspectable
             weights = self.store.save_blob(self.store.weights_file(cand.id), ev.weights)
         if ev.status == "ok" and ev.train_state is not None:
             state = self.store.save_blob(self.store.state_file(cand.id), ev.train_state)

@@ -1,0 +1,172 @@
+"""The `neronet` command: a tiny real search end to end, its read-only views, and
+one-line errors for bad input that create nothing."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from neronet.cli import main
+from neronet.export import spec_from_safetensors
+from neronet.nn import build
+
+TINY = [
+    "search.generations=2",
+    "search.offspring=2",
+    "search.initial_size=2",
+    "training.max_epochs=3",
+    "search.default_train_time=1000",
+    "search.max_train_time=3000",
+]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "run"
+    assert main(["evolve", "--run", str(path), "--seed", "0", *TINY]) == 0
+    return path
+
+
+def test_evolve_writes_a_complete_run(run_dir: Path) -> None:
+    assert (run_dir / "run.sqlite").is_file()
+    log = (run_dir / "run.log").read_text()
+    assert "gen 2/2 done" in log and "best individual" in log
+    assert any((run_dir / "weights").iterdir())
+
+
+def test_status_json_has_the_documented_keys(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", str(run_dir), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["generation"] == 2 and info["finished"] is True
+    assert info["individuals"] == 4 and info["seed"] == 0
+    assert isinstance(info["best_fitness"], float)
+    assert main(["status", str(run_dir)]) == 0
+    assert "finished" in capsys.readouterr().out
+
+
+def test_best_prints_metrics_and_architecture(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["best", str(run_dir), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["spec"]["num_classes"] == 10 and 0.0 <= info["clean_accuracy"] <= 1.0
+    assert main(["best", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"best individual {info['id']}" in out and "parameters:" in out
+
+
+def test_export_python_module_runs_without_neronet_state(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model.py"
+    assert main(["export", str(run_dir), "--out", str(out)]) == 0
+    module_spec = importlib.util.spec_from_file_location("exported_model", out)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    exported = module.load_model()
+    spec, weights = spec_from_safetensors(tmp_path / "model.safetensors")
+    reference = build(spec)
+    reference.load_state_dict(weights)
+    reference.eval()
+    x = torch.rand(4, *spec.input_shape)
+    assert torch.equal(exported(x), reference(x))
+
+
+def test_export_safetensors_and_onnx(run_dir: Path, tmp_path: Path) -> None:
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "w.safetensors")]) == 0
+    assert load_file(str(tmp_path / "w.safetensors"))
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx")]) == 0
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    onnx.checker.check_model(model)
+
+
+def test_export_rejects_unknown_suffix_and_pruned_weights(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "m.pt")]) == 2
+    assert "must end in .py, .safetensors or .onnx" in capsys.readouterr().err
+    assert main(["export", str(run_dir), "--id", "999", "--out", str(tmp_path / "m.py")]) == 2
+    assert "no individual with id 999" in capsys.readouterr().err
+
+
+def test_report_writes_plots_and_summary(run_dir: Path, tmp_path: Path) -> None:
+    assert main(["report", str(run_dir), "--out", str(tmp_path / "rep")]) == 0
+    names = {p.name for p in (tmp_path / "rep").iterdir()}
+    assert {"fitness.png", "accuracy.png", "architecture.png", "summary.md"} <= names
+
+
+def test_show_seed_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show-seed", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["parameters"] == 3_337_482
+    assert len(info["units"]) == 23 and info["units"][-1]["output_shape"] == [10]
+    assert main(["show-seed"]) == 0
+    assert "parameters: 3,337,482" in capsys.readouterr().out
+
+
+BAD_INPUTS = [
+    (["search.offspring=0"], "search.offspring"),
+    (["search.offspringz=3"], "unknown key 'search.offspringz'"),
+    (["data.dataset=mnist"], "data.dataset"),
+    (["data.dataset=cifar10", "data.path=/nonexistent/cifar"], "/nonexistent/cifar"),
+    (["structure.grammar=missing.grammar"], "grammar 'missing.grammar' not found"),
+    (["search.default_train_time=10", "search.max_train_time=5"], "max_train_time"),
+    (["fitness.warmup_tau=1.5"], "fitness.warmup_tau"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "expected"), BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2_and_creates_nothing(
+    overrides: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    assert main(["evolve", "--run", str(run), *overrides]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("neronet: error:") and expected in err
+    assert "\n" not in err and "Traceback" not in err
+    assert not run.exists()
+
+
+def test_bad_config_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert main(["evolve", "--config", str(tmp_path / "none.yaml"), "--run", str(run)]) == 2
+    assert "not found" in capsys.readouterr().err
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("seed: [1, 2\nsearch: {")
+    assert main(["evolve", "--config", str(broken), "--run", str(run)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+    grammar = tmp_path / "bad.grammar"
+    grammar.write_text("<features> ::= layer:conv [num-filters,int,1,64,8]\n")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"structure:\n  grammar: {grammar}\n")
+    assert main(["evolve", "--config", str(cfg), "--run", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.grammar:1" in err and "\n" not in err.strip()
+    assert not run.exists()
+
+
+def test_views_of_a_missing_run_fail_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in ("status", "best", "report"):
+        assert main([command, str(tmp_path / "nope")]) == 2
+        assert "not a neronet run directory" in capsys.readouterr().err
+
+
+def test_console_script_exits_2_without_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "neronet.cli", "evolve", "--run", str(tmp_path / "r"), "seed=-1"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "'seed'" in result.stderr

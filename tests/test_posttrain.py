@@ -1,0 +1,268 @@
+"""Post-search training on scikit-learn digits: schedules, exact resume, seeds, settings.
+
+A two-conv CNN trains in a fraction of a second per epoch, so a real kill and
+resume can be compared bit for bit with an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import neronet
+from neronet.data import Dataset, load_dataset
+from neronet.errors import ConfigError, DataError, StoreError
+from neronet.export import spec_from_safetensors
+from neronet.posttrain import (
+    AdversarialTraining,
+    PostTrainConfig,
+    StandardTraining,
+    lr_at,
+    parse_posttrain_config,
+    summarize,
+    train_seeds,
+)
+from neronet.spec import LayerSpec, NetworkSpec, NodeSpec
+
+torch.set_num_threads(1)
+
+
+def tiny_spec(input_shape: tuple[int, int, int] = (1, 8, 8)) -> NetworkSpec:
+    """Two convs, BatchNorm, max-pool, dropout (so the global RNG matters) and an fc head."""
+
+    def conv(filters: int) -> LayerSpec:
+        params = {"filters": filters, "kernel": 3, "stride": 1, "padding": "same", "bias": False}
+        return LayerSpec("conv", params)
+
+    relu = LayerSpec("act", {"fn": "relu"})
+    pool = LayerSpec("pool", {"op": "max", "kernel": 2, "stride": 2, "padding": "valid"})
+    return NetworkSpec(
+        input_shape,
+        10,
+        (
+            NodeSpec("conv", (-1,), (conv(16), LayerSpec("bn"), relu)),
+            NodeSpec("conv", (0,), (conv(32), LayerSpec("bn"), relu, pool)),
+            NodeSpec(
+                "fc",
+                (1,),
+                (LayerSpec("dropout", {"rate": 0.1}), LayerSpec("fc", {"units": 10, "bias": True})),
+            ),
+        ),
+    )
+
+
+def quick(mode: str, epochs: int = 3, seeds: int = 1, lr: float = 0.05) -> PostTrainConfig:
+    """CPU-sized schedules: a few epochs, digits-sized PGD (eps 0.15, step eps/4, 3 steps)."""
+    return PostTrainConfig(
+        mode=mode,
+        seeds=seeds,
+        device="cpu",
+        amp="off",
+        standard=StandardTraining(epochs=epochs, lr=lr),
+        adversarial=AdversarialTraining(epochs=epochs, lr=lr, eps=0.15, alpha=0.0375, steps=3),
+    )
+
+
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    return load_dataset("digits")
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = load_file(str(a)), load_file(str(b))
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+class Interrupted(Exception):
+    pass
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+def test_paper_defaults() -> None:
+    config = PostTrainConfig()
+    s, a = config.standard, config.adversarial
+    assert (s.epochs, s.batch_size, s.lr, s.momentum, s.grad_clip) == (350, 128, 0.025, 0.9, 5.0)
+    assert s.schedule == "cosine" and s.weight_decay == 3e-4 and s.augment
+    assert (a.epochs, a.batch_size, a.lr, a.steps, a.grad_clip) == (200, 64, 0.1, 7, 5.0)
+    assert (a.eps, a.alpha, a.schedule) == (8 / 255, 2 / 255, "step")
+    assert config.seeds == 10 and config.mode == "standard"
+
+
+def test_cosine_schedule_anneals_to_zero() -> None:
+    s = StandardTraining(epochs=10, lr=0.025)
+    values = [lr_at(s, step, per_epoch=7) for step in range(70)]
+    assert values[0] == pytest.approx(0.025)
+    assert all(later < earlier for earlier, later in itertools.pairwise(values))
+    assert values[-1] < 1e-3 * values[0]
+    assert lr_at(s, 70, per_epoch=7) == pytest.approx(0.0, abs=1e-12)
+    assert values[35] == pytest.approx(0.0125)
+
+
+def test_step_schedule_decays_at_epochs_100_and_150_of_200() -> None:
+    a = AdversarialTraining()
+    per_epoch = 5
+
+    def at_epoch(epoch: int) -> float:
+        return lr_at(a, epoch * per_epoch, per_epoch)
+
+    assert at_epoch(0) == at_epoch(99) == pytest.approx(0.1)
+    assert at_epoch(100) == at_epoch(149) == pytest.approx(0.01)
+    assert at_epoch(150) == at_epoch(199) == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"standard": {"epochs": 0}}, "standard.epochs"),
+        ({"adversarial": {"milestones": [1.5]}}, "adversarial.milestones"),
+        ({"standard": {"warmup": 3}}, "standard.warmup"),
+        ({"mode": "robust"}, "mode"),
+    ],
+)
+def test_bad_settings_are_one_line_config_errors(data: dict, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_posttrain_config(data, "train.yaml")
+    message = str(err.value)
+    assert key in message and "\n" not in message
+
+
+# ------------------------------------------------------------------------ train / resume
+
+
+@pytest.mark.parametrize("mode", ["standard", "adversarial"])
+def test_interrupted_training_resumes_bit_identical(
+    digits: Dataset, tmp_path: Path, mode: str
+) -> None:
+    spec, config = tiny_spec(), quick(mode)
+    [full] = train_seeds(spec, digits, config, tmp_path / "full")
+
+    def stop_after_two(info: dict) -> None:
+        if info["epoch"] == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train_seeds(spec, digits, config, tmp_path / "cut", progress=stop_after_two)
+    checkpoints = tmp_path / "cut" / "seed-0" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == [
+        "epoch-0002.safetensors",
+        "epoch-0002.state.pt",
+    ]
+    state = torch.load(
+        io.BytesIO((checkpoints / "epoch-0002.state.pt").read_bytes()), weights_only=True
+    )
+    assert state["epoch"] == 2 and state["optimizer"]["state"]
+    seen: list[int] = []
+    [resumed] = train_seeds(
+        spec, digits, config, tmp_path / "cut", progress=lambda i: seen.append(i["epoch"])
+    )
+    assert seen == [3]
+    assert_same_weights(full.model_path, resumed.model_path)
+    assert [e.test_accuracy for e in resumed.history] == [e.test_accuracy for e in full.history]
+    assert not checkpoints.exists()
+    saved_spec, _ = spec_from_safetensors(resumed.model_path)
+    assert saved_spec == spec
+
+
+KILL_SCRIPT = """
+import os, signal, sys, threading
+from neronet.data import load_dataset
+from neronet.posttrain import PostTrainConfig, train_seeds
+from neronet.spec import NetworkSpec
+
+spec = NetworkSpec.from_json(open(sys.argv[1]).read())
+config = PostTrainConfig.model_validate_json(open(sys.argv[2]).read())
+
+def kill_during_epoch_three(info):
+    if info["epoch"] == 2:
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGKILL)).start()
+
+train_seeds(spec, load_dataset("digits"), config, sys.argv[3], progress=kill_during_epoch_three)
+"""
+
+
+def test_sigkilled_training_resumes_bit_identical(digits: Dataset, tmp_path: Path) -> None:
+    spec, config = tiny_spec(), quick("adversarial", epochs=4)
+    (tmp_path / "spec.json").write_text(spec.to_json())
+    (tmp_path / "config.json").write_text(config.model_dump_json())
+    root = str(Path(neronet.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": root, "OMP_NUM_THREADS": "1"}
+    args = [tmp_path / "spec.json", tmp_path / "config.json", tmp_path / "cut"]
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, *map(str, args)], env=env, timeout=300, check=False
+    )
+    assert proc.returncode == -signal.SIGKILL
+    assert not (tmp_path / "cut" / "seed-0" / "model.safetensors").exists()
+    [resumed] = train_seeds(spec, digits, config, tmp_path / "cut")
+    [full] = train_seeds(spec, digits, config, tmp_path / "full")
+    assert_same_weights(full.model_path, resumed.model_path)
+
+
+def test_several_seeds_and_rerun_reads_them_back(digits: Dataset, tmp_path: Path) -> None:
+    spec, config = tiny_spec(), quick("standard", epochs=1, seeds=2)
+    results = train_seeds(spec, digits, config, tmp_path)
+    assert [r.seed for r in results] == [0, 1]
+    first, second = (load_file(str(r.model_path)) for r in results)
+    assert not torch.equal(first["nodes.0.0.weight"], second["nodes.0.0.weight"])
+    rows = (tmp_path / "train_results.csv").read_text().splitlines()
+    assert rows[0].startswith("seed,") and len(rows) == 3
+    mean, std = summarize(results)
+    accuracies = [r.test_accuracy for r in results]
+    assert mean == pytest.approx(np.mean(accuracies)) and std == pytest.approx(
+        np.std(accuracies, ddof=1)
+    )
+    calls: list[dict] = []
+    again = train_seeds(spec, digits, config, tmp_path, progress=calls.append)
+    assert calls == []
+    assert [r.test_accuracy for r in again] == accuracies
+    meta = json.loads((tmp_path / "train.json").read_text())
+    assert meta["dataset"] == "digits" and meta["spec_digest"] == spec.digest()
+
+
+def test_resume_with_other_settings_is_refused(digits: Dataset, tmp_path: Path) -> None:
+    spec = tiny_spec()
+    train_seeds(spec, digits, quick("standard", epochs=1), tmp_path)
+    with pytest.raises(StoreError, match="schedule"):
+        train_seeds(spec, digits, quick("standard", epochs=1, lr=0.1), tmp_path)
+
+
+def test_corrupt_checkpoint_is_a_store_error(digits: Dataset, tmp_path: Path) -> None:
+    spec, config = tiny_spec(), quick("standard", epochs=2)
+
+    def stop(info: dict) -> None:
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train_seeds(spec, digits, config, tmp_path, progress=stop)
+    (tmp_path / "seed-0" / "checkpoints" / "epoch-0001.state.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(StoreError, match="delete"):
+        train_seeds(spec, digits, config, tmp_path)
+
+
+def test_architecture_must_fit_the_dataset(digits: Dataset, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"\(3, 32, 32\)"):
+        train_seeds(tiny_spec((3, 32, 32)), digits, quick("standard"), tmp_path)
+    no_test = Dataset("train-only", digits.x_train, digits.y_train, digits.classes)
+    with pytest.raises(DataError, match="no test split"):
+        train_seeds(tiny_spec(), no_test, quick("standard"), tmp_path)
+
+
+def test_divergence_is_reported(digits: Dataset, tmp_path: Path) -> None:
+    config = quick("standard", epochs=1, lr=math.inf)
+    with pytest.raises(neronet.errors.NeronetError, match="diverged"):
+        train_seeds(tiny_spec(), digits, config, tmp_path)

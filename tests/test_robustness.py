@@ -1,0 +1,221 @@
+"""Attack suite, AutoAttack adapter, masking audit and tables on trained digits models.
+
+The same tiny CNN is trained with the standard and the adversarial schedule
+(a few epochs, digits-sized eps 0.15: the 8/255 of CIFAR is below one grey
+level step of these 17-level images). A deliberately masked copy of the
+standard model rounds its input to 5 grey levels, which zeroes the input
+gradient, the textbook case the audit must catch.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from test_posttrain import quick, tiny_spec
+from torch import nn
+
+from neronet.augment import to_float
+from neronet.data import Dataset, load_dataset
+from neronet.errors import AttackError
+from neronet.export import spec_from_safetensors
+from neronet.nn import build
+from neronet.posttrain import train_seeds
+from neronet.robustness import (
+    CATALOGUE,
+    AttackSettings,
+    AuditSettings,
+    ModelReport,
+    SuiteReport,
+    autoattack_correct,
+    evaluate,
+    evaluate_model,
+    markdown,
+    select_attacks,
+    write_tables,
+)
+
+torch.set_num_threads(1)
+EPS = 0.15
+
+
+class Rounded(nn.Module):
+    """Gradient masking by quantisation: ``round`` has a zero derivative everywhere."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(torch.round(x * 4) / 4)
+
+
+Data = tuple[torch.Tensor, torch.Tensor]
+
+
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def test_data(digits: Dataset) -> Data:
+    assert digits.test is not None
+    return to_float(torch.from_numpy(digits.test.x)), torch.from_numpy(digits.test.y)
+
+
+@pytest.fixture(scope="module")
+def models(digits: Dataset, tmp_path_factory: pytest.TempPathFactory) -> dict[str, nn.Module]:
+    """The same architecture and seed, trained standard and adversarially (6 epochs)."""
+    out = {}
+    for mode in ("standard", "adversarial"):
+        [result] = train_seeds(
+            tiny_spec(), digits, quick(mode, epochs=6), tmp_path_factory.mktemp(mode)
+        )
+        spec, weights = spec_from_safetensors(result.model_path)
+        model = build(spec)
+        model.load_state_dict(weights)
+        out[mode] = model.eval()
+    return out
+
+
+def settings(**kw: object) -> AttackSettings:
+    audit = kw.pop("audit", {"enabled": False})
+    return AttackSettings(linf_eps=EPS, l2_eps=1.0, **kw, audit=AuditSettings(**audit))
+
+
+def accuracies(report: ModelReport) -> dict[str, tuple[float, float | None, float | None]]:
+    return {o.attack: (o.clean, o.conditional, o.overall) for o in report.outcomes}
+
+
+def masking_checks(report: ModelReport) -> set[str]:
+    return {f.check for f in report.flags if f.kind == "masking"}
+
+
+def test_adversarial_training_raises_pgd_accuracy(
+    models: dict[str, nn.Module], test_data: Data
+) -> None:
+    pgd = select_attacks(None, ["pgd-linf"])
+    std, adv = (evaluate_model(models[m], *test_data, pgd, settings()) for m in models)
+    std_acc, adv_acc = accuracies(std)["pgd-linf"][1], accuracies(adv)["pgd-linf"][1]
+    assert std_acc is not None and adv_acc is not None
+    assert adv_acc > std_acc + 0.2
+
+
+def test_paper_suite_attacks_lower_accuracy_in_order_of_strength(
+    models: dict[str, nn.Module], test_data: Data
+) -> None:
+    report = evaluate_model(
+        models["adversarial"], *test_data, select_attacks("paper"), settings(limit=40)
+    )
+    acc = accuracies(report)
+    assert set(acc) == {"clean", *CATALOGUE}
+    clean = acc["clean"][0]
+    correct = round(clean * 40)
+    for name in CATALOGUE:
+        _, conditional, overall = acc[name]
+        assert overall is not None and conditional is not None
+        assert overall < clean, name
+        assert overall == pytest.approx(clean * conditional)
+    noise = 1.5 / correct  # one image of the attacked set, plus rounding
+    for weak, medium, strong in (("fgsm", "pgd-linf", "autoattack"), ("fgm", "pgd-l2", "apgd-l2")):
+        assert acc[strong][1] <= acc[medium][1] + noise <= acc[weak][1] + 2 * noise
+
+
+def test_audit_flags_a_masked_model(models: dict[str, nn.Module], test_data: Data) -> None:
+    masked = Rounded(models["standard"])
+    report = evaluate_model(
+        masked, *test_data, select_attacks("fast"), settings(audit={"subset": 60})
+    )
+    checks = masking_checks(report)
+    assert {"black-box beats white-box", "large eps not ~0"} <= checks
+    flagged_rows = {f.attack for f in report.flags if f.kind == "masking"}
+    assert flagged_rows <= {"pgd-linf", "pgd-l2"}
+    assert "gradient masking suspected" in markdown(SuiteReport([report], settings()))
+
+
+def test_audit_is_quiet_on_a_normal_model_but_notes_optimistic_fgsm(
+    models: dict[str, nn.Module], test_data: Data
+) -> None:
+    audit = {"subset": 60, "fgsm_gap": 0.02}
+    report = evaluate_model(
+        models["standard"], *test_data, select_attacks("fast"), settings(audit=audit)
+    )
+    assert masking_checks(report) == set()
+    notes = [f for f in report.flags if f.kind == "note"]
+    assert notes and notes[0].attack == "fgsm" and "optimistic estimate" in notes[0].reason
+    acc = accuracies(report)
+    assert acc["fgsm"][1] > acc["pgd-linf"][1] + 0.02  # what the note says
+
+
+def test_a_crippled_pgd_is_beaten_by_fgsm_and_flagged(
+    models: dict[str, nn.Module], test_data: Data
+) -> None:
+    weak = settings(linf_step=EPS / 100, steps=2, audit={"subset": 30})
+    report = evaluate_model(
+        models["standard"], *test_data, select_attacks(None, ["fgsm", "pgd-linf"]), weak
+    )
+    flags = [f for f in report.flags if f.check == "single-step beats iterative"]
+    assert flags and flags[0].attack == "pgd-linf"
+    assert "PGD-2" in flags[0].reason and "FGSM" in flags[0].reason
+
+
+def test_select_attacks() -> None:
+    assert [a.name for a in select_attacks("paper")] == list(CATALOGUE)
+    assert [a.name for a in select_attacks("l2", ["fgsm"])] == ["fgsm", "fgm", "pgd-l2", "apgd-l2"]
+    with pytest.raises(AttackError, match="valid suites: paper, linf, l2, fast"):
+        select_attacks("everything")
+    with pytest.raises(AttackError, match="valid attacks: fgsm, pgd-linf"):
+        select_attacks(None, ["cw"])
+    with pytest.raises(AttackError, match="no attack selected"):
+        select_attacks(None, [])
+
+
+def test_autoattack_adapter_is_seeded_and_leaves_the_global_rng_alone(
+    models: dict[str, nn.Module], test_data: Data
+) -> None:
+    x, y = test_data[0][:20], test_data[1][:20]
+    model = models["adversarial"]
+    ok = model(x).argmax(1) == y
+    state = torch.get_rng_state()
+    runs = [
+        autoattack_correct(
+            model,
+            x[ok],
+            y[ok],
+            threat="l2",
+            eps=1.0,
+            attacks=["apgd-ce", "apgd-t"],
+            batch_size=32,
+            seed=3,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(runs[0], runs[1])
+    assert runs[0].float().mean() < 1.0
+
+
+def test_tables_aggregate_mean_and_std_over_models(
+    models: dict[str, nn.Module], test_data: Data, tmp_path: Path
+) -> None:
+    pairs = [("std", models["standard"]), ("masked", Rounded(models["standard"]))]
+    s = settings(audit={"subset": 30})
+    report = evaluate(pairs, *test_data, select_attacks(None, ["fgsm", "pgd-linf"]), s)
+    paths = write_tables(report, tmp_path)
+    assert [p.name for p in paths] == ["robustness.csv", "per_model.csv", "robustness.md"]
+    rows = {r["attack"]: r for r in csv.DictReader(paths[0].open())}
+    per_model = [accuracies(m)["pgd-linf"][1] for m in report.models]
+    mean = sum(per_model) / 2
+    std = abs(per_model[0] - per_model[1]) / 2**0.5
+    assert float(rows["PGD-20"]["conditional_mean"]) == pytest.approx(mean, abs=1e-6)
+    assert float(rows["PGD-20"]["conditional_std"]) == pytest.approx(std, abs=1e-6)
+    assert rows["PGD-20"]["models"] == "2"
+    assert "masked: black-box Square" in rows["PGD-20"]["masking_flags"]
+    assert "std:" not in rows["PGD-20"]["masking_flags"]
+    lines = list(csv.reader(paths[1].open()))
+    assert len(lines) == 1 + 2 * 3  # header + (clean, FGSM, PGD) per model
+    text = paths[2].read_text()
+    assert "| L-inf | PGD-20 | 0.15 |" in text and "FLAG: masked:" in text
