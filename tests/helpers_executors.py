@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +19,15 @@ import torch
 
 from neronet.config import NeroConfig, grammar_text, load_config
 from neronet.evaluator import Evaluation
-from neronet.execution.base import EvalRequest, Executor, ProgressFn, make_executor
+from neronet.execution.base import EvalRequest, Executor, ProgressFn
 from neronet.execution.local import LocalExecutor
 from neronet.search.runner import SearchRun
 from neronet.spec import LayerSpec, LearningSpec, NetworkSpec, NodeSpec
 
-TINY_DATA = ["data.train=500", "data.control=100", "data.fitness=100"]
-"""Digits cut down so one evaluation of the tiny CNN takes a fraction of a second."""
-
-EXECUTOR_OVERRIDES = [*TINY_DATA, "training.max_epochs=2", "executor.threads=1"]
-
-SEARCH_OVERRIDES = [
-    *TINY_DATA,
+OVERRIDES = [
+    "data.train=500",
+    "data.control=100",
+    "data.fitness=100",
     "seed=1",
     "search.generations=2",
     "search.offspring=2",
@@ -39,11 +37,23 @@ SEARCH_OVERRIDES = [
     "search.max_train_time=3000",
     "executor.threads=1",
 ]
-"""A two-generation search whose training stops on the epoch cap, never on the clock."""
+"""Digits cut down and a two-generation search whose training stops on the epoch cap,
+never on the clock, so one evaluation takes about a second and is deterministic."""
 
 
 def tiny_config(*overrides: str) -> NeroConfig:
-    return load_config(None, [*EXECUTOR_OVERRIDES, *overrides])
+    return load_config(None, [*OVERRIDES, *overrides])
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run in-process evaluations with one torch thread, as the test workers do."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def tiny_spec(filters: int = 8) -> NetworkSpec:
@@ -81,14 +91,9 @@ def outcome(evaluation: Evaluation) -> tuple[Any, ...]:
 
 
 def sequential(config: NeroConfig, requests: Sequence[EvalRequest]) -> dict[str, tuple[Any, ...]]:
-    """Reference outcomes from the in-process executor, one torch thread like the workers."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with LocalExecutor(config) as executor:
-            return {req.key: outcome(ev) for req, ev in executor.evaluate(requests)}
-    finally:
-        torch.set_num_threads(threads)
+    """Reference outcomes from the in-process executor."""
+    with one_thread(), LocalExecutor(config) as executor:
+        return {req.key: outcome(ev) for req, ev in executor.evaluate(requests)}
 
 
 def kill(pid: int) -> None:
@@ -136,22 +141,13 @@ class KillOnce(Executor):
             yield pair
 
 
-def run_search(
-    run_dir: Path, *overrides: str, wrap: Callable[[Executor], Executor] | None = None
-) -> Executor:
-    """Run the tiny search into ``run_dir`` with the executor the overrides ask for."""
-    config = load_config(None, [*SEARCH_OVERRIDES, *overrides])
+def run_search(run_dir: Path, executor: Executor | None = None) -> None:
+    """Run the tiny search into ``run_dir`` on ``executor`` (default: in-process)."""
+    config = tiny_config()
     text, name = grammar_text(config)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the local executor must train like a one-thread worker
+    run = SearchRun.open(config, text, name, run_dir)
     try:
-        with make_executor(config) as executor:
-            used = wrap(executor) if wrap is not None else executor
-            run = SearchRun.open(config, text, name, run_dir)
-            try:
-                run.run(used)
-            finally:
-                run.store.close()
-            return used
+        with one_thread():
+            run.run(executor)
     finally:
-        torch.set_num_threads(threads)
+        run.store.close()

@@ -82,7 +82,9 @@ def models(digits: Dataset, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 
 def settings(**kw: object) -> AttackSettings:
-    audit = kw.pop("audit", {"enabled": False})
+    """Digits-sized radii; the audit (off unless given) with CPU-sized budgets."""
+    audit = {"enabled": "audit" in kw, "square_queries": 300, "convergence_steps": 50,
+             "convergence_restarts": 3, **kw.pop("audit", {})}  # fmt: skip
     return AttackSettings(linf_eps=EPS, l2_eps=1.0, **kw, audit=AuditSettings(**audit))
 
 
@@ -125,15 +127,13 @@ def test_paper_suite_attacks_lower_accuracy_in_order_of_strength(
 
 
 def test_audit_flags_a_masked_model(models: dict[str, nn.Module], test_data: Data) -> None:
-    masked = Rounded(models["standard"])
-    report = evaluate_model(
-        masked, *test_data, select_attacks("fast"), settings(audit={"subset": 60})
-    )
+    masked, audited = Rounded(models["standard"]), settings(audit={"subset": 60})
+    report = evaluate_model(masked, *test_data, select_attacks("fast"), audited)
     checks = masking_checks(report)
     assert {"black-box beats white-box", "large eps not ~0"} <= checks
     flagged_rows = {f.attack for f in report.flags if f.kind == "masking"}
     assert flagged_rows <= {"pgd-linf", "pgd-l2"}
-    assert "gradient masking suspected" in markdown(SuiteReport([report], settings()))
+    assert "gradient masking suspected" in markdown(SuiteReport([report], audited))
 
 
 def test_audit_is_quiet_on_a_normal_model_but_notes_optimistic_fgsm(
@@ -190,7 +190,7 @@ def test_autoattack_adapter_is_seeded_and_leaves_the_global_rng_alone(
             attacks=["apgd-ce", "apgd-t"],
             batch_size=32,
             seed=3,
-        )  # fmt: skip
+        )
         for _ in range(2)
     ]
     assert torch.equal(torch.get_rng_state(), state)
@@ -202,7 +202,7 @@ def test_tables_aggregate_mean_and_std_over_models(
     models: dict[str, nn.Module], test_data: Data, tmp_path: Path
 ) -> None:
     pairs = [("std", models["standard"]), ("masked", Rounded(models["standard"]))]
-    s = settings(audit={"subset": 30})
+    s = settings(audit={"subset": 20})
     report = evaluate(pairs, *test_data, select_attacks(None, ["fgsm", "pgd-linf"]), s)
     paths = write_tables(report, tmp_path)
     assert [p.name for p in paths] == ["robustness.csv", "per_model.csv", "robustness.md"]
