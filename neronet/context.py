@@ -18,13 +18,7 @@ from neronet.config import NeroConfig
 from neronet.data import DataSplits, load_dataset, make_splits
 from neronet.evaluator import EvalSettings, Evaluation, evaluate_individual
 from neronet.execution.base import EvalRequest, ProgressFn
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+from neronet.training import resolve_device
 
 
 def load_splits(config: NeroConfig) -> DataSplits:
