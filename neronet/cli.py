@@ -67,11 +67,8 @@ def cmd_evolve(args: argparse.Namespace) -> int:
         base = Path(args.config).parent if args.config else None
         text, name = grammar_text(config, base)
     run_dir = Path(args.run or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}")
-    # Everything that can fail on bad input happens before the run directory exists.
-    from neronet.genotype import Structure
-    from neronet.grammar import Grammar
-
-    Structure.from_config(config.structure, Grammar.parse(text, source=name))
+    # Everything that can fail on bad input (data, grammar, seed) fails before
+    # SearchRun.open creates the run directory.
     with make_executor(config) as executor:
         run = SearchRun.open(
             config,

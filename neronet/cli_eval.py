@@ -148,7 +148,11 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="shorten/lengthen the schedule (paper: 350 / 200)")
     p.add_argument("--seeds", type=int, help="number of seeds (paper: 10)")
     p.add_argument("--first-seed", type=int, help="first seed (default 0)")
-    p.add_argument("--dataset", choices=DATASETS, help="default: the run's or the model's dataset")
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        help="default: the run's or the model's dataset; cifar10 for --seed-arch",
+    )
     p.add_argument("--data-path", help="local copy of the dataset")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--out", help="output directory (default: train-<arch digest>-<mode>)")
@@ -160,8 +164,12 @@ def _train_config(args: argparse.Namespace) -> Any:
     from neronet.posttrain import parse_posttrain_config
 
     data = _settings_data(args.config, list(args.overrides))
-    for key, value in (("mode", args.mode), ("seeds", args.seeds), ("first_seed", args.first_seed),
-                       ("device", args.device)):  # fmt: skip
+    for key, value in (
+        ("mode", args.mode),
+        ("seeds", args.seeds),
+        ("first_seed", args.first_seed),
+        ("device", args.device),
+    ):
         if value is not None:
             data[key] = value
     if args.epochs is not None:
@@ -173,8 +181,8 @@ def _train_config(args: argparse.Namespace) -> Any:
     return parse_posttrain_config(data, args.config or "train settings")
 
 
-def _train_source(args: argparse.Namespace) -> tuple[NetworkSpec | None, Dataset]:
-    """The architecture (None for a seed architecture, built for the data) and the dataset."""
+def _train_source(args: argparse.Namespace) -> tuple[NetworkSpec, Dataset]:
+    """The architecture to train and the dataset (a seed architecture is built for it)."""
     if args.id is not None and args.run is None:
         raise NeronetError("--id selects an individual of --run; pass --run DIR too")
     if args.run is not None:
@@ -183,7 +191,11 @@ def _train_source(args: argparse.Namespace) -> tuple[NetworkSpec | None, Dataset
     if args.spec is not None:
         spec, hint = _spec_file(Path(args.spec))
         return spec, _load_data(args.dataset, args.data_path, hint)
-    return None, _load_data(args.dataset or "cifar10", args.data_path, {})
+    from neronet.phenotype import to_spec
+    from neronet.seeds import nsga_net
+
+    dataset = _load_data(args.dataset or "cifar10", args.data_path, {})
+    return to_spec(nsga_net(), dataset.input_shape, len(dataset.classes)), dataset
 
 
 def _spec_file(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
@@ -208,17 +220,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = _train_config(args)
     spec, dataset = _train_source(args)
-    if spec is None:
-        from neronet.phenotype import to_spec
-        from neronet.seeds import nsga_net
-
-        spec = to_spec(nsga_net(), dataset.input_shape, len(dataset.classes))
     out = Path(args.out or f"train-{spec.digest()[:8]}-{config.mode}")
     epochs = config.schedule.epochs
     console = Console(stderr=True)
     with _logged(out / "train.log", "train") as log, _progress(console) as bar:
-        log.info(f"{config.mode} training of {spec.digest()} on {dataset.name}, seeds "
-                 f"{config.seed_list}, settings {config.schedule.model_dump_json()}")  # fmt: skip
+        log.info(
+            f"{config.mode} training of {spec.digest()} on {dataset.name}, seeds "
+            f"{config.seed_list}, settings {config.schedule.model_dump_json()}"
+        )
         task = bar.add_task("starting", total=config.seeds * epochs)
 
         def on_epoch(info: dict[str, Any]) -> None:
@@ -236,8 +245,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             results = train_seeds(spec, dataset, config, out, progress=on_epoch)
         except KeyboardInterrupt:
             log.info("interrupted")
-            print(f"\ninterrupted; run the same command again (--out {out}) to resume",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"\ninterrupted; run the same command again (--out {out}) to resume",
+                file=sys.stderr,
+            )
             return 130
         mean, std = summarize(results)
         log.info(f"done: test accuracy {mean:.4f} +- {std:.4f} over {len(results)} seeds")
@@ -302,8 +313,13 @@ def _attack_settings(args: argparse.Namespace) -> Any:
     from neronet.robustness import AttackSettings
 
     data = _settings_data(args.config, list(args.overrides))
-    flags = {"linf_eps": args.linf_eps, "l2_eps": args.l2_eps, "steps": args.steps,
-             "batch_size": args.batch_size, "limit": args.limit}  # fmt: skip
+    flags = {
+        "linf_eps": args.linf_eps,
+        "l2_eps": args.l2_eps,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "limit": args.limit,
+    }
     data.update({k: v for k, v in flags.items() if v is not None})
     if args.no_audit:
         data.setdefault("audit", {})["enabled"] = False
@@ -395,8 +411,10 @@ def cmd_attack(args: argparse.Namespace) -> int:
     steps = len(models) * (len(attacks) + int(settings.audit.enabled))
     console = Console(stderr=True)
     with _logged(out / "attack.log", "attack") as log, _progress(console) as bar:
-        log.info(f"attacks {[a.name for a in attacks]} on {[n for n, _ in models]}, "
-                 f"{dataset.name} test split, settings {settings.model_dump_json()}")  # fmt: skip
+        log.info(
+            f"attacks {[a.name for a in attacks]} on {[n for n, _ in models]}, "
+            f"{dataset.name} test split, settings {settings.model_dump_json()}"
+        )
         task = bar.add_task("starting", total=steps)
         autoattack = logging.getLogger("auto-attack")  # its warnings go to the log, not stderr
         autoattack.propagate = False
@@ -416,7 +434,9 @@ def cmd_attack(args: argparse.Namespace) -> int:
         log.info("\n" + (out / "robustness.md").read_text())
     console.print(rich_report(report))
     if report.flagged:
-        console.print("[bold red]gradient masking suspected[/]: see the audit column; the "
-                      "flagged numbers overstate robustness")  # fmt: skip
+        console.print(
+            "[bold red]gradient masking suspected[/]: see the audit column; the "
+            "flagged numbers overstate robustness"
+        )
     console.print(f"tables: {', '.join(str(p) for p in paths)}")
     return 0

@@ -68,9 +68,11 @@ class DataConfig(_Section):
     path: str | None = None
     cache_dir: str | None = None
     download: bool = False
-    train: float = Field(default=43000, gt=0, description="count (>=1) or fraction (<1)")
-    control: float = Field(default=3500, gt=0)
-    fitness: float = Field(default=3500, gt=0)
+    # Counts (>= 1) or fractions (< 1) of the training set. Unset: the paper's
+    # 43,000 / 3,500 / 3,500 of CIFAR-10's 50,000, scaled to the dataset's size.
+    train: float | None = Field(default=None, gt=0, description="evolutionary training set")
+    control: float | None = Field(default=None, gt=0, description="early-stopping set")
+    fitness: float | None = Field(default=None, gt=0, description="fitness-evaluation set")
 
 
 class MutationRates(_Section):

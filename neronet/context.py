@@ -15,7 +15,7 @@ import torch
 
 from neronet.augment import DeviceData
 from neronet.config import NeroConfig
-from neronet.data import DataSplits, load_dataset, make_splits
+from neronet.data import DataSplits, load_dataset, make_splits, paper_split_sizes
 from neronet.evaluator import EvalSettings, Evaluation, evaluate_individual
 from neronet.execution.base import EvalRequest, ProgressFn
 from neronet.training import resolve_device
@@ -27,7 +27,11 @@ def load_splits(config: NeroConfig) -> DataSplits:
     dataset = load_dataset(
         cfg.dataset, path=cfg.path, cache_dir=cfg.cache_dir, download=cfg.download
     )
-    return make_splits(dataset, cfg.train, cfg.control, cfg.fitness, seed=config.seed)
+    paper = paper_split_sizes(len(dataset.y_train))
+    sizes = [
+        paper[i] if v is None else v for i, v in enumerate((cfg.train, cfg.control, cfg.fitness))
+    ]
+    return make_splits(dataset, *sizes, seed=config.seed)
 
 
 @dataclass

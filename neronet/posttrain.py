@@ -134,6 +134,12 @@ class PostTrainConfig(_Section):
     standard: StandardTraining = Field(default_factory=StandardTraining)
     adversarial: AdversarialTraining = Field(default_factory=AdversarialTraining)
 
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML reads a bare ``off`` as False; mean "off" by it."""
+        return "off" if value is False else value
+
     @property
     def schedule(self) -> StandardTraining | AdversarialTraining:
         """The settings of the selected mode."""

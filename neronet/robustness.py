@@ -640,9 +640,20 @@ def rich_report(report: SuiteReport) -> Group:
 
 
 CSV_COLUMNS = (
-    "threat", "attack", "eps", "clean_mean", "clean_std", "conditional_mean", "conditional_std",
-    "overall_mean", "overall_std", "models", "images", "masking_flags", "notes",
-)  # fmt: skip
+    "threat",
+    "attack",
+    "eps",
+    "clean_mean",
+    "clean_std",
+    "conditional_mean",
+    "conditional_std",
+    "overall_mean",
+    "overall_std",
+    "models",
+    "images",
+    "masking_flags",
+    "notes",
+)
 
 
 def write_tables(report: SuiteReport, out_dir: str | Path) -> list[Path]:
@@ -656,10 +667,19 @@ def write_tables(report: SuiteReport, out_dir: str | Path) -> list[Path]:
         cond = r.conditional or (None, None)
         overall = r.overall or (None, None)
         writer.writerow(
-            [r.threat, r.label, "" if r.eps is None else f"{r.eps:.6g}", *_fmt(r.clean),
-             *_fmt(cond), *_fmt(overall), r.models, r.images, " | ".join(r.flags),
-             " | ".join(r.notes)]
-        )  # fmt: skip
+            [
+                r.threat,
+                r.label,
+                "" if r.eps is None else f"{r.eps:.6g}",
+                *_fmt(r.clean),
+                *_fmt(cond),
+                *_fmt(overall),
+                r.models,
+                r.images,
+                " | ".join(r.flags),
+                " | ".join(r.notes),
+            ]
+        )
     paths = [out / "robustness.csv", out / "per_model.csv", out / "robustness.md"]
     atomic_write(paths[0], buffer.getvalue().encode())
     atomic_write(paths[1], _per_model_csv(report).encode())

@@ -113,7 +113,8 @@ def nsga_net(
             derivation = grammar.derivation_of(module, parse_terms(terms))
         except GrammarError as err:
             raise ConfigError(
-                f"the NSGA-Net seed needs the nero-net grammar's vocabulary ({err})"
+                f"the NSGA-Net seed cannot be written in this grammar ({err}); use "
+                "structure.grammar=nero-net.grammar or search.initial=random"
             ) from None
         return Unit(genotype.take_id(), derivation, inputs)
 

@@ -146,7 +146,7 @@ def test_bad_config_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     grammar = tmp_path / "bad.grammar"
     grammar.write_text("<features> ::= layer:conv [num-filters,int,1,64,8]\n")
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(f"structure:\n  grammar: {grammar}\n")
+    cfg.write_text(f"data:\n  dataset: digits\nstructure:\n  grammar: {grammar}\n")
     assert main(["evolve", "--config", str(cfg), "--run", str(run)]) == 2
     err = capsys.readouterr().err
     assert "bad.grammar:1" in err and "\n" not in err.strip()

@@ -83,8 +83,13 @@ def models(digits: Dataset, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 def settings(**kw: object) -> AttackSettings:
     """Digits-sized radii; the audit (off unless given) with CPU-sized budgets."""
-    audit = {"enabled": "audit" in kw, "square_queries": 300, "convergence_steps": 50,
-             "convergence_restarts": 3, **kw.pop("audit", {})}  # fmt: skip
+    audit = {
+        "enabled": "audit" in kw,
+        "square_queries": 300,
+        "convergence_steps": 50,
+        "convergence_restarts": 3,
+        **kw.pop("audit", {}),
+    }
     return AttackSettings(linf_eps=EPS, l2_eps=1.0, **kw, audit=AuditSettings(**audit))
 
 

@@ -153,4 +153,5 @@ def test_the_local_executors_never_import_ray() -> None:
         "import sys, neronet.cli, neronet.execution.local, neronet.execution.workers; "
         "assert 'ray' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": "."})
+    root = str(Path(__file__).resolve().parent.parent)
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": root})

@@ -71,6 +71,13 @@ class OnePlusLambda(Strategy):
         self._pending: list[Candidate] = []
         self._winner: _Member | None = None
         self._fair: list[_Member] = []
+        # Built now, not at the first ask(), so a seed the grammar cannot express is
+        # reported before the run directory exists.
+        self._seed = (
+            with_train_time(nsga_net(structure), self._search.default_train_time)
+            if self._search.initial == "seed"
+            else None
+        )
 
     # ------------------------------------------------------------------ state
     @property
@@ -140,8 +147,8 @@ class OnePlusLambda(Strategy):
         size = self._search.initial_size
         default = self._search.default_train_time
         out = []
-        if self._search.initial == "seed":
-            seed = with_train_time(nsga_net(self._structure), default)
+        if self._seed is not None:
+            seed = self._seed
             out.append(self._candidate("i", 0, seed, None, ["seed"]))
             for slot in range(1, size):
                 child, names = self._mutant(seed)

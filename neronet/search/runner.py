@@ -72,7 +72,7 @@ class SearchRun:
     grammar_text: str
     grammar_name: str
     store: RunStore
-    structure: Structure
+    strategy: Strategy
     reporter: Reporter
 
     # ------------------------------------------------------------- opening
@@ -90,6 +90,7 @@ class SearchRun:
         """Create the run directory, or reopen it to resume (refusing silent changes)."""
         grammar = Grammar.parse(grammar_text, source=grammar_name)
         structure = Structure.from_config(config.structure, grammar)
+        strategy = OnePlusLambda(config, structure)  # validates the initial population's seed
         path = Path(run_dir)
         if (path / "run.sqlite").exists():
             store = RunStore.open(path)
@@ -113,7 +114,7 @@ class SearchRun:
             )
             store.log_event("start", f"new run, seed {config.seed}")
         return cls(
-            config, grammar_text, grammar_name, store, structure, reporter or Reporter.quiet()
+            config, grammar_text, grammar_name, store, strategy, reporter or Reporter.quiet()
         )
 
     @staticmethod
@@ -140,8 +141,12 @@ class SearchRun:
 
     # -------------------------------------------------------------- running
     def run(self, executor: Executor | None = None) -> None:
-        """Run (or finish) the search; safe to kill at any point and call again."""
-        strategy = OnePlusLambda(self.config, self.structure)
+        """Run (or finish) the search; safe to kill at any point and open it again.
+
+        The strategy starts fresh at :meth:`open`: outcomes already stored are
+        replayed into it, so call ``run`` once per opened SearchRun.
+        """
+        strategy = self.strategy
         own = executor is None
         executor = executor or make_executor(self.config)
         try:

@@ -1,0 +1,210 @@
+"""``neronet train`` and ``neronet attack`` end to end on digits, and their user errors."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from test_posttrain import tiny_spec
+
+from neronet.cli_eval import _train_source, add_attack_command, add_train_command
+from neronet.errors import AttackError, ConfigError, DataError, NeronetError, StoreError
+from neronet.nn import build
+from neronet.phenotype import to_spec
+from neronet.seeds import nsga_net
+from neronet.store import RunStore
+
+torch.set_num_threads(1)
+
+
+def parse(*argv: object) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="neronet")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_train_command(sub)
+    add_attack_command(sub)
+    return parser.parse_args([str(a) for a in argv])
+
+
+def neronet(*argv: object) -> int:
+    args = parse(*argv)
+    return args.func(args)
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "spec.json"
+    path.write_text(tiny_spec().to_json())
+    return path
+
+
+TRAIN = ("--dataset", "digits", "--device", "cpu", "amp=off", "standard.lr=0.05")
+
+
+def test_train_several_seeds_then_attack_them(
+    spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert (
+        neronet("train", "--spec", spec_file, "--epochs", 2, "--seeds", 2, "--out", out, *TRAIN)
+        == 0
+    )
+    assert "mean" in capsys.readouterr().err
+    for seed in (0, 1):
+        with safe_open(str(out / f"seed-{seed}" / "model.safetensors"), "pt") as f:
+            meta = f.metadata()
+        assert meta["dataset"] == "digits" and meta["seed"] == str(seed) and meta["epoch"] == "2"
+    log = (out / "train.log").read_text()
+    assert "seed 1 (2/2) epoch 2/2" in log and "done: test accuracy" in log
+    # Re-running the finished command trains nothing and reports the same seeds.
+    assert (
+        neronet("train", "--spec", spec_file, "--epochs", 2, "--seeds", 2, "--out", out, *TRAIN)
+        == 0
+    )
+    assert log.count("epoch 2/2") == (out / "train.log").read_text().count("epoch 2/2")
+
+    attack = ("--attacks", "fgsm,pgd-linf", "--linf-eps", 0.15, "--limit", 60, "--device", "cpu")
+    assert neronet("attack", out, *attack, "--no-audit") == 0  # dataset from the metadata
+    err = capsys.readouterr().err
+    assert "robustness over 2 model(s), 60 test images" in err and "PGD-20" in err
+    rows = {r["attack"]: r for r in csv.DictReader((out / "robustness" / "robustness.csv").open())}
+    assert set(rows) == {"clean", "FGSM", "PGD-20"}
+    assert rows["PGD-20"]["models"] == "2" and rows["PGD-20"]["images"] == "60"
+    assert float(rows["PGD-20"]["overall_mean"]) < float(rows["clean"]["clean_mean"])
+    assert "seed-1: PGD-20 (L-inf)" in (out / "robustness" / "attack.log").read_text()
+
+
+def test_settings_file_overrides_and_flags_reach_the_training(
+    spec_file: Path, tmp_path: Path
+) -> None:
+    settings = tmp_path / "train.yaml"
+    settings.write_text("mode: adversarial\nadversarial:\n  eps: 0.1\n  steps: 2\n  lr: 0.05\n")
+    out = tmp_path / "adv"
+    code = neronet(
+        "train",
+        "--spec",
+        spec_file,
+        "--config",
+        settings,
+        "--epochs",
+        1,
+        "--seeds",
+        1,
+        "--first-seed",
+        4,
+        "--out",
+        out,
+        "--dataset",
+        "digits",
+        "--device",
+        "cpu",
+        "adversarial.batch_size=256",
+    )
+    assert code == 0
+    config = json.loads((out / "train.json").read_text())["config"]
+    assert config["mode"] == "adversarial" and config["first_seed"] == 4
+    assert (
+        config["adversarial"] | {"eps": 0.1, "steps": 2, "epochs": 1, "batch_size": 256}
+        == (config["adversarial"])
+    )
+    assert (out / "seed-4" / "model.safetensors").is_file()
+    with pytest.raises(StoreError, match="different"):
+        neronet("train", "--spec", spec_file, "--epochs", 2, "--seeds", 1, "--out", out, *TRAIN)
+
+
+def make_run(directory: Path) -> None:
+    """A run directory holding one evaluated individual, as the search stores it."""
+    spec = tiny_spec()
+    store = RunStore.create(directory, {"config": {"data": {"dataset": "digits"}}})
+    weights = {k: v.contiguous() for k, v in build(spec).state_dict().items()}
+    save_file(weights, str(directory / "w.safetensors"))
+    store.add_individual(
+        {
+            "id": 1,
+            "key": "g0i0",
+            "generation": 0,
+            "parent_id": None,
+            "mutations": [],
+            "genotype": "{}",
+            "train_time": 1.0,
+            "status": "ok",
+            "history": [],
+            "record": {"spec": spec.to_dict()},
+            "weights_path": "w.safetensors",
+        }
+    )
+    store.close()
+
+
+def test_run_individuals_train_and_attack_with_the_runs_dataset(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    make_run(run)
+    out = tmp_path / "out"
+    assert (
+        neronet(
+            "train",
+            "--run",
+            run,
+            "--id",
+            1,
+            "--epochs",
+            1,
+            "--seeds",
+            1,
+            "--out",
+            out,
+            "--device",
+            "cpu",
+        )
+        == 0
+    )
+    assert json.loads((out / "train.json").read_text())["dataset"] == "digits"
+    args = ("--attacks", "fgm", "--limit", 20, "--no-audit", "--device", "cpu", "--out", tmp_path)
+    assert neronet("attack", run, "--id", 1, *args) == 0
+    assert "individual-1" in (tmp_path / "per_model.csv").read_text()
+
+
+def test_seed_architecture_is_built_for_the_dataset() -> None:
+    spec, dataset = _train_source(parse("train", "--seed-arch", "nsga-net", "--dataset", "digits"))
+    assert dataset.name == "digits"
+    assert spec.digest() == to_spec(nsga_net(), (1, 8, 8), 10).digest()
+
+
+def one_line(err: pytest.ExceptionInfo[Exception]) -> str:
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+def test_user_errors_are_one_line(spec_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(AttackError) as err:
+        neronet("attack", spec_file, "--attacks", "fgsm,cw")
+    assert "valid attacks: fgsm, pgd-linf, autoattack, fgm, pgd-l2, apgd-l2" in one_line(err)
+    with pytest.raises(NeronetError) as err:
+        neronet("train", "--spec", spec_file, "--id", 3)
+    assert "--run" in one_line(err)
+    with pytest.raises(NeronetError) as err:
+        neronet("train", "--spec", tmp_path / "missing.json", "--dataset", "digits")
+    assert "cannot be read" in one_line(err)
+    with pytest.raises(NeronetError) as err:
+        neronet("attack", tmp_path)
+    assert "neither a .safetensors" in one_line(err)
+    with pytest.raises(ConfigError) as err:
+        neronet("attack", spec_file, "--set", "audit.subset=0")
+    assert "audit.subset" in one_line(err)
+    export = tmp_path / "export.safetensors"  # `neronet export` output: no dataset recorded
+    weights = {k: v.contiguous() for k, v in build(tiny_spec()).state_dict().items()}
+    save_file(weights, str(export), metadata={"spec": tiny_spec().to_json()})
+    with pytest.raises(NeronetError) as err:
+        neronet("attack", export, "--attacks", "fgsm")
+    assert "pass --dataset" in one_line(err)
+    wide = tmp_path / "wide.json"
+    wide.write_text(tiny_spec((3, 32, 32)).to_json())
+    with pytest.raises(DataError) as err:
+        neronet("train", "--spec", wide, "--dataset", "digits", "--out", tmp_path / "w")
+    assert "(3, 32, 32)" in one_line(err)
