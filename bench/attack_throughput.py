@@ -9,8 +9,9 @@ when present. Every implementation runs in fp32; on CUDA an extra row shows
 neronet's bf16-autocast attack (what the search uses), outside the ratios.
 
 The inputs are a fixed random batch: throughput does not depend on pixel values.
-Each measurement is the median of ``--repeats`` timed calls after one warm-up
-call; every adversarial batch is checked to lie in the eps-ball and [0, 1].
+Each figure is the median of ``--repeats`` timed calls after one warm-up call,
+the implementations taking turns; every adversarial batch is checked to lie in
+the eps-ball and [0, 1].
 
     OMP_NUM_THREADS=1 python bench/attack_throughput.py            # CPU: small CNN
     python bench/attack_throughput.py --arch small nsga-net        # GPU: both
@@ -103,23 +104,35 @@ def implementations(model: nn.Module, device: torch.device) -> dict[str, dict[st
     return table
 
 
-def throughput(attack: Attack, x: torch.Tensor, y: torch.Tensor, repeats: int) -> float:
-    """Median images/s over ``repeats`` calls after one warm-up call; checks the result."""
+def timed(attack: Attack, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Seconds of one call; checks that the result is a valid adversarial batch."""
+    if x.is_cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    x_adv = attack(x, y)
+    if x.is_cuda:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    assert float((x_adv - x).abs().max()) <= EPS + 1e-5, "left the eps-ball"
+    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0, "left [0, 1]"
+    return seconds
 
-    def timed() -> float:
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        x_adv = attack(x, y)
-        if x.is_cuda:
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-        assert float((x_adv - x).abs().max()) <= EPS + 1e-5, "left the eps-ball"
-        assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0, "left [0, 1]"
-        return seconds
 
-    timed()
-    return x.shape[0] / statistics.median(timed() for _ in range(repeats))
+def throughputs(
+    impls: dict[str, Attack], x: torch.Tensor, y: torch.Tensor, repeats: int
+) -> dict[str, float]:
+    """Median images/s of each implementation over ``repeats`` rounds after a warm-up.
+
+    The implementations take turns within every round, so a change in machine
+    load (a shared CI runner) hits all of them alike instead of biasing the ratio.
+    """
+    times: dict[str, list[float]] = {name: [] for name in impls}
+    for attack in impls.values():
+        timed(attack, x, y)
+    for _ in range(repeats):
+        for name, attack in impls.items():
+            times[name].append(timed(attack, x, y))
+    return {name: x.shape[0] / statistics.median(t) for name, t in times.items()}
 
 
 def cpu_name() -> str:
@@ -138,7 +151,7 @@ def main() -> None:
         help="default: small on CPU, small and nsga-net on CUDA",
     )
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--device", default="auto", help="auto picks CUDA when present")
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -161,7 +174,7 @@ def main() -> None:
             model = build(spec).to(device).eval()
         name = f"{arch} ({count_parameters(spec):,} params)"
         for attack, impls in implementations(model, device).items():
-            rates = {impl: throughput(fn, x, y, args.repeats) for impl, fn in impls.items()}
+            rates = throughputs(impls, x, y, args.repeats)
             for impl, rate in rates.items():
                 ratio = "" if impl.startswith("neronet") else f"{rates['neronet'] / rate:.2f}x"
                 print(f"| {name} | {attack} | {impl} | {rate:,.1f} | {ratio} |")

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from neronet.cli_eval import add_attack_command, add_train_command
 from neronet.errors import NeronetError
 
 EXIT_USAGE = 2
@@ -82,7 +83,8 @@ def cmd_evolve(args: argparse.Namespace) -> int:
             run.run(executor)
         except KeyboardInterrupt:
             print(
-                f"\ninterrupted; nothing evaluated is lost. Resume with: neronet evolve --run {run_dir}",
+                "\ninterrupted; nothing evaluated is lost. Resume with: "
+                f"neronet evolve --run {run_dir}",
                 file=sys.stderr,
             )
             return 130
@@ -274,6 +276,8 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_export,
     _add_report,
     _add_show_seed,
+    add_train_command,
+    add_attack_command,
 )
 
 

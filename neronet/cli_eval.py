@@ -18,9 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -32,10 +31,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from neronet.config import read_config_data, set_override
+from neronet.config import format_validation_error, read_config_data, set_override
 from neronet.data import DATASETS, Dataset, load_dataset
 from neronet.errors import ConfigError, NeronetError
 from neronet.spec import NetworkSpec
+
+if TYPE_CHECKING:  # torch and the evaluation modules load only when a command runs
+    import torch
+
+    from neronet.posttrain import PostTrainConfig
+    from neronet.robustness import AttackSettings
 
 SEED_ARCHS = ("nsga-net",)
 
@@ -160,7 +165,7 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def _train_config(args: argparse.Namespace) -> Any:
+def _train_config(args: argparse.Namespace) -> PostTrainConfig:
     from neronet.posttrain import parse_posttrain_config
 
     data = _settings_data(args.config, list(args.overrides))
@@ -270,8 +275,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def add_attack_command(sub: argparse._SubParsersAction) -> None:
     """Register ``neronet attack``."""
-    from neronet.robustness import CATALOGUE, SUITES
-
     p = sub.add_parser(
         "attack",
         help="robustness of trained models under an attack suite, with a gradient-masking audit",
@@ -283,8 +286,11 @@ def add_attack_command(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("models", nargs="+", metavar="MODEL")
     p.add_argument("--id", type=int, help="individual id when MODEL is a run directory")
-    p.add_argument("--suite", choices=list(SUITES), help="default: paper (when no --attacks)")
-    p.add_argument("--attacks", help=f"comma-separated attacks: {', '.join(CATALOGUE)}")
+    p.add_argument("--suite", help="paper (default without --attacks), linf, l2 or fast")
+    p.add_argument(
+        "--attacks",
+        help="comma-separated single attacks: fgsm, pgd-linf, autoattack, fgm, pgd-l2, apgd-l2",
+    )
     p.add_argument("--config", help="YAML file of attack settings (see neronet.robustness)")
     p.add_argument("--linf-eps", type=float, help="L-inf radius (default 8/255)")
     p.add_argument("--l2-eps", type=float, help="L2 radius (default 0.5)")
@@ -307,7 +313,7 @@ def add_attack_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_attack)
 
 
-def _attack_settings(args: argparse.Namespace) -> Any:
+def _attack_settings(args: argparse.Namespace) -> AttackSettings:
     from pydantic import ValidationError
 
     from neronet.robustness import AttackSettings
@@ -326,9 +332,7 @@ def _attack_settings(args: argparse.Namespace) -> Any:
     try:
         return AttackSettings.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"attack setting '{key}': {first['msg']}; fix it") from None
+        raise ConfigError(format_validation_error(err, args.config or "attack settings")) from None
 
 
 @dataclass(frozen=True)
@@ -390,6 +394,8 @@ def _default_out(first: str) -> Path:
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
+    import torch
+
     from neronet.augment import to_float
     from neronet.posttrain import check_compatible
     from neronet.robustness import evaluate, rich_report, select_attacks, write_tables

@@ -178,7 +178,7 @@ class NeroConfig(_Section):
         return data
 
 
-def _format_error(err: ValidationError, source: str) -> str:
+def format_validation_error(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
@@ -194,7 +194,7 @@ def parse_config(data: dict[str, Any], source: str = "config") -> NeroConfig:
     try:
         return NeroConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_error(err, source)) from None
+        raise ConfigError(format_validation_error(err, source)) from None
 
 
 def set_override(data: dict[str, Any], assignment: str) -> None:

@@ -49,8 +49,8 @@ def load_individual(
             raise StoreError(f"individual {row.id} has no network spec stored; choose another --id")
         if source.weights_path is None or not (store.directory / source.weights_path).is_file():
             raise StoreError(
-                f"weights of individual {row.id} are not kept (status {row.status}, or pruned by the "
-                "keep policy); export the best or a generation's parent instead"
+                f"weights of individual {row.id} are not kept (status {row.status}, or pruned "
+                "by the keep policy); export the best or a generation's parent instead"
             )
         weights = load_file(str(store.directory / source.weights_path))
     finally:

@@ -35,10 +35,14 @@ OVERRIDES = [
     "training.max_epochs=3",
     "search.default_train_time=1000",
     "search.max_train_time=3000",
+    "training.device=cpu",
+    "executor.devices=[cpu]",
+    "executor.num_gpus=0",
     "executor.threads=1",
 ]
 """Digits cut down and a two-generation search whose training stops on the epoch cap,
-never on the clock, so one evaluation takes about a second and is deterministic."""
+never on the clock, so one evaluation takes about a second and is deterministic (on the
+CPU, also on machines with a GPU)."""
 
 
 def tiny_config(*overrides: str) -> NeroConfig:

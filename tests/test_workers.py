@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from helpers_executors import (
     KillOnce,
     kill,
@@ -23,7 +24,7 @@ from helpers_store import store_fingerprint
 from neronet.config import ExecutorConfig
 from neronet.errors import ConfigError, DataError
 from neronet.execution.base import make_executor
-from neronet.execution.scheduling import WorkerStartError
+from neronet.execution.scheduling import Slot, SlotExecutor, WorkerStartError
 from neronet.execution.workers import WorkerPoolExecutor, pool_devices
 
 REQUESTS = [request(f"k{i}", seed=i) for i in range(3)]
@@ -49,13 +50,18 @@ def gone(pid: int) -> bool:
     return False
 
 
-def test_pool_devices_cycle_the_device_list_to_the_worker_count() -> None:
-    assert pool_devices(ExecutorConfig(devices=["cuda:0", "cuda:1"], workers=3)) == [
-        "cuda:0",
+def test_pool_devices_default_to_every_gpu_and_cycle_to_the_worker_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert pool_devices(ExecutorConfig()) == ["cpu", "cpu"]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert pool_devices(ExecutorConfig()) == ["cuda:0", "cuda:1"]
+    assert pool_devices(ExecutorConfig(devices=["cuda:1", "cpu"], workers=3)) == [
         "cuda:1",
-        "cuda:0",
+        "cpu",
+        "cuda:1",
     ]
-    assert pool_devices(ExecutorConfig(devices=["cpu"])) == ["cpu"]
 
 
 def test_parallel_results_equal_sequential_and_workers_are_reaped(reference: dict) -> None:
@@ -122,19 +128,28 @@ def test_an_error_inside_an_evaluation_propagates_and_the_worker_stays(
 
 
 @pytest.mark.parametrize(
-    ("override", "error", "message"),
+    ("devices", "message"),
     [
-        ("executor.devices=[nodevice]", WorkerStartError, "worker on nodevice failed to start"),
-        ("data.dataset=cifar10", DataError, "cifar"),
+        ("[nodevice]", "executor.devices: unknown device 'nodevice'; use cpu or cuda:N"),
+        ("[cuda:64]", "executor.devices: 'cuda:64' asked for but this machine has"),
     ],
 )
-def test_a_worker_that_cannot_start_raises_a_one_line_error(
-    override: str, error: type[Exception], message: str, tmp_path: Path
-) -> None:
-    config = tiny_config("executor.workers=1", override, f"data.cache_dir={tmp_path}")
-    with pytest.raises(error, match=message) as info:
+def test_bad_devices_are_refused_before_any_worker_starts(devices: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        WorkerPoolExecutor(tiny_config(f"executor.devices={devices}"))
+
+
+def test_a_data_error_in_a_starting_worker_reaches_the_user_as_is(tmp_path: Path) -> None:
+    config = tiny_config("executor.workers=1", "data.dataset=cifar10", f"data.cache_dir={tmp_path}")
+    with pytest.raises(DataError) as info:
         WorkerPoolExecutor(config)
     assert "\n" not in str(info.value)
+
+
+def test_other_start_failures_become_one_line_worker_start_errors() -> None:
+    error = SlotExecutor._failed(Slot("cuda:1"), RuntimeError("CUDA error: no kernel\nmore"), "")
+    assert isinstance(error, WorkerStartError)
+    assert str(error).startswith("worker on cuda:1 failed to start (RuntimeError: CUDA error")
 
 
 def test_search_survives_a_killed_worker_with_the_sequential_store(

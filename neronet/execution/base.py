@@ -48,7 +48,7 @@ class Executor(ABC):
     def describe(self) -> tuple[tuple[int, int, int], int]:
         """``(input_shape, num_classes)`` of the data the executor evaluates on."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: in-process executors own nothing
         """Release workers and devices."""
 
     def __enter__(self) -> Executor:

@@ -82,9 +82,13 @@ def actor_count(cfg: ExecutorConfig, resources: dict[str, float], num_gpus: floa
     """``executor.workers``, else as many actors as the cluster's GPUs (or CPUs) hold."""
     if cfg.workers:
         return cfg.workers
-    total, each = (resources.get("GPU", 0.0), num_gpus) if num_gpus else (
-        resources.get("CPU", 1.0),
-        cfg.num_cpus,
+    total, each = (
+        (resources.get("GPU", 0.0), num_gpus)
+        if num_gpus
+        else (
+            resources.get("CPU", 1.0),
+            cfg.num_cpus,
+        )
     )
     return max(1, math.floor(total / each + 1e-6))
 

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from neronet.config import ExecutorConfig, NeroConfig
+from neronet.errors import ConfigError
 from neronet.execution.base import EvalRequest
 from neronet.execution.scheduling import (
     Died,
@@ -55,11 +56,28 @@ def pool_devices(cfg: ExecutorConfig) -> list[str]:
     """The device of each worker: ``devices`` (or every CUDA GPU, or the CPU) cycled to ``workers``.
 
     Without a GPU the default is :data:`CPU_WORKERS` CPU workers sharing the cores.
+    Devices are checked here, before any process starts, so a typo fails at once.
     """
     gpus = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    for name in cfg.devices:
+        _check_device(name, len(gpus))
     base = cfg.devices or gpus or ["cpu"]
     count = cfg.workers or (len(base) if cfg.devices or gpus else CPU_WORKERS)
     return [base[i % len(base)] for i in range(count)]
+
+
+def _check_device(name: str, gpus: int) -> None:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"executor.devices: unknown device '{name}'; use cpu or cuda:N") from None
+    if device.type == "cuda" and (device.index or 0) >= gpus:
+        raise ConfigError(
+            f"executor.devices: '{name}' asked for but this machine has {gpus} CUDA GPU(s); "
+            "use cpu or an existing cuda:N"
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"executor.devices: '{name}' is not supported; use cpu or cuda:N")
 
 
 @dataclass(eq=False)
