@@ -21,11 +21,14 @@ PACKAGE_CONFIGS = "configs"
 DEFAULT_CONFIG = "quickstart.yaml"
 
 
-class _Section(BaseModel):
+class StrictSection(BaseModel):
+    """Base of every settings section: unknown keys are errors (typos must not pass
+    silently) and settings are immutable once validated."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ModuleConfig(_Section):
+class ModuleConfig(StrictSection):
     """One outer-level module: the (type, min, max, skip) tuple plus levels back."""
 
     name: str = Field(min_length=1)
@@ -54,7 +57,7 @@ def _nero_modules() -> list[ModuleConfig]:
     ]
 
 
-class StructureConfig(_Section):
+class StructureConfig(StrictSection):
     """Outer structure: NERO-Net's `[(stem,0,1,false),(features,1,30,true),...]`."""
 
     grammar: str = "nero-net.grammar"
@@ -63,7 +66,7 @@ class StructureConfig(_Section):
     max_depth: int = Field(default=10, ge=1, description="DSGE recursion limit")
 
 
-class DataConfig(_Section):
+class DataConfig(StrictSection):
     dataset: Literal["digits", "fashion-mnist", "cifar10"] = "cifar10"
     path: str | None = None
     cache_dir: str | None = None
@@ -75,7 +78,7 @@ class DataConfig(_Section):
     fitness: float | None = Field(default=None, gt=0, description="fitness-evaluation set")
 
 
-class MutationRates(_Section):
+class MutationRates(StrictSection):
     """Table 1 of NERO-Net."""
 
     add_unit: float = Field(default=0.25, ge=0, le=1)
@@ -89,7 +92,7 @@ class MutationRates(_Section):
     float_sigma: float = Field(default=0.15, gt=0, description="Gaussian sigma, x (max-min)")
 
 
-class SearchConfig(_Section):
+class SearchConfig(StrictSection):
     strategy: Literal["one-plus-lambda"] = "one-plus-lambda"
     generations: int = Field(default=100, ge=1)
     offspring: int = Field(default=4, ge=1, description="lambda of the (1+lambda)-ES")
@@ -107,7 +110,7 @@ class SearchConfig(_Section):
         return self
 
 
-class FitnessConfig(_Section):
+class FitnessConfig(StrictSection):
     warmup_tau: float = Field(default=0.80, ge=0, le=1)
     beta: float = Field(default=4.0, gt=0)
     attack_eps: float = Field(default=8 / 255, ge=0)
@@ -118,7 +121,7 @@ class FitnessConfig(_Section):
     ill_fitted_penalty: float = Field(default=0.0)
 
 
-class TrainingConfig(_Section):
+class TrainingConfig(StrictSection):
     device: str = "auto"
     max_epochs: int | None = Field(default=None, ge=1, description="epoch cap on top of time")
     weight_decay: float = Field(default=5e-4, ge=0, description="L2 on conv/fc kernels")
@@ -131,11 +134,11 @@ class TrainingConfig(_Section):
     eval_batch_size: int = Field(default=512, ge=1)
 
 
-class StoreConfig(_Section):
+class StoreConfig(StrictSection):
     keep_best: int = Field(default=5, ge=1, description="weights kept besides generation parents")
 
 
-class ExecutorConfig(_Section):
+class ExecutorConfig(StrictSection):
     kind: Literal["local", "workers", "ray"] = "local"
     devices: list[str] = Field(default_factory=list, description="worker devices (workers)")
     address: str | None = None
@@ -160,7 +163,7 @@ class ExecutorConfig(_Section):
     )
 
 
-class NeroConfig(_Section):
+class NeroConfig(StrictSection):
     seed: int = Field(default=0, ge=0)
     structure: StructureConfig = Field(default_factory=StructureConfig)
     data: DataConfig = Field(default_factory=DataConfig)

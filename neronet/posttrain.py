@@ -43,14 +43,14 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from safetensors.torch import load_file, save
 from torch import nn
 
 from neronet import __version__
 from neronet.attacks import pgd
 from neronet.augment import DeviceSplit, augment, batches, steps_per_epoch, to_float
-from neronet.config import format_validation_error
+from neronet.config import StrictSection, format_validation_error
 from neronet.data.dataset import Dataset
 from neronet.errors import ConfigError, DataError, NeronetError, StoreError
 from neronet.nn import build
@@ -67,11 +67,7 @@ ProgressFn = Callable[[dict[str, Any]], None]
 """Receives one dict per finished (and checkpointed) epoch."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Schedule(_Section):
+class _Schedule(StrictSection):
     """Settings shared by both schedules (defaults overridden per schedule)."""
 
     epochs: int = Field(ge=1)
@@ -123,7 +119,7 @@ class AdversarialTraining(_Schedule):
     random_start: bool = True
 
 
-class PostTrainConfig(_Section):
+class PostTrainConfig(StrictSection):
     """Everything ``neronet train`` needs besides the architecture and the data."""
 
     mode: Literal["standard", "adversarial"] = "standard"

@@ -3,11 +3,11 @@
 Both executors keep a fixed set of long-lived *slots* (a process or a Ray
 actor per device), each holding the dataset splits resident on its device.
 :class:`SlotExecutor` feeds requests to idle slots, yields results as they
-come back, and owns the failure policy: a slot whose worker dies is restarted
-by the backend and its request re-queued, up to ``max_retries`` times, after
-which the request is answered with an ``"invalid"`` evaluation naming the
-deaths. Results of a batch the caller abandoned are dropped when they arrive,
-so they can never be mistaken for the next batch's.
+come back, and owns the failure policy: a slot whose worker dies gets a fresh
+worker and its request is re-queued, up to ``max_retries`` times, after which
+the request is answered with an ``"invalid"`` evaluation naming the deaths.
+Results of a batch the caller abandoned are dropped when they arrive, so they
+can never be mistaken for the next batch's.
 
 Backends implement only three things: start a slot's worker, submit one
 request to it, and wait for something to happen (:class:`Done`, :class:`Died`
@@ -78,6 +78,8 @@ class Died:
 
 @dataclass(frozen=True)
 class Progress:
+    """``slot``'s worker finished an epoch of its task (the epoch's record as ``info``)."""
+
     slot: Slot
     info: dict[str, Any]
 
@@ -141,7 +143,6 @@ class SlotExecutor(Executor):
         slot.ready, slot.pid = True, pid
         self._shape = shape
 
-    # ------------------------------------------------------------------ public
     def _launch(self, slots: Sequence[Slot]) -> None:
         """Start every slot's worker and wait until all hold their data."""
         self._slots = list(slots)
@@ -152,6 +153,7 @@ class SlotExecutor(Executor):
                 if isinstance(event, Died):
                     self._restart(event)
 
+    # ------------------------------------------------------------------ public
     def describe(self) -> tuple[tuple[int, int, int], int]:
         assert self._shape is not None, "describe() before the workers started"
         return self._shape
@@ -206,7 +208,7 @@ class SlotExecutor(Executor):
             self.stats.worker_seconds += event.seconds
             self.stats.round_trip_seconds += time.perf_counter() - task.submitted
             return task.request, event.evaluation
-        task = self._restart(event)
+        task = self._restart(event)  # Died
         if task is None or task.batch != batch.number:
             return None
         task.deaths += 1

@@ -1,0 +1,63 @@
+"""Robustness evaluation of trained models (NERO-Net, section 6) and a gradient-masking audit.
+
+* ``suite``: attack settings, the catalogue and its suites, the AutoAttack adapter,
+  running one attack;
+* ``audit``: the gradient-masking checks and their findings (``Flag``);
+* ``report``: per-model outcomes, the mean/std table, terminal / CSV / markdown output;
+* ``evaluation``: the whole suite plus the audit over one or several models.
+"""
+
+from neronet.robustness.audit import Flag
+from neronet.robustness.evaluation import evaluate, evaluate_model
+from neronet.robustness.report import (
+    CSV_COLUMNS,
+    ModelReport,
+    Outcome,
+    Row,
+    SuiteReport,
+    markdown,
+    rich_report,
+    write_tables,
+)
+from neronet.robustness.suite import (
+    AA_NORMS,
+    CATALOGUE,
+    LABELS,
+    SUITES,
+    TARGET_CLASSES,
+    THREAT_LABELS,
+    AttackSettings,
+    AuditSettings,
+    SuiteAttack,
+    Threat,
+    adversarial_correct,
+    autoattack_correct,
+    select_attacks,
+)
+
+__all__ = [
+    "AA_NORMS",
+    "CATALOGUE",
+    "CSV_COLUMNS",
+    "LABELS",
+    "SUITES",
+    "TARGET_CLASSES",
+    "THREAT_LABELS",
+    "AttackSettings",
+    "AuditSettings",
+    "Flag",
+    "ModelReport",
+    "Outcome",
+    "Row",
+    "SuiteAttack",
+    "SuiteReport",
+    "Threat",
+    "adversarial_correct",
+    "autoattack_correct",
+    "evaluate",
+    "evaluate_model",
+    "markdown",
+    "rich_report",
+    "select_attacks",
+    "write_tables",
+]

@@ -1,0 +1,191 @@
+"""The gradient-masking audit of one model's suite results.
+
+The audit (Athalye et al. 2018; Carlini et al. 2019) looks for signs that an
+attack failed because the gradients are useless rather than because the model
+is robust, and flags the row whose number is then suspect:
+
+* single-step beats iterative: FGSM (FGM) accuracy below PGD's;
+* the black-box Square attack fools images that every white-box attack of the
+  threat (the single-step one and PGD) left correct;
+* accuracy under L-inf PGD with a huge eps (0.5, where a constant grey image
+  is reachable) does not fall towards 0;
+* PGD has not converged: more steps with several random restarts still lower
+  accuracy substantially.
+
+Separately it notes (not a masking flag) when FGSM accuracy far exceeds PGD's:
+the FGSM number is then an optimistic estimate, not robustness. The
+single-step check compares the suite's own numbers; the other checks run extra
+attacks on a fixed subset of the clean-correct images (the first
+``audit.subset``) and compare on that subset. A gap counts only when it is
+both above ``audit.tolerance`` and at least ``audit.min_images`` images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from neronet.attacks import attack_correct, get_attack
+from neronet.fitness import conditional_adversarial_accuracy
+from neronet.robustness.suite import AttackSettings, SuiteAttack, Threat, autoattack_correct
+
+
+@dataclass(frozen=True)
+class Flag:
+    """An audit finding attached to the row whose number it concerns."""
+
+    attack: str
+    kind: Literal["masking", "note"]
+    check: str
+    reason: str
+
+
+class Audit:
+    """The masking checks of one model, on the first ``subset`` clean-correct images."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        clean_correct: torch.Tensor,
+        settings: AttackSettings,
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.audit = settings.audit
+        self.index = clean_correct.nonzero().flatten()[: self.audit.subset]
+        self.x, self.y = x[self.index], y[self.index]
+
+    def _share(self, robust: torch.Tensor) -> float:
+        return float(robust.float().mean().item()) if robust.numel() else 0.0
+
+    def _exceeds(self, images: int, total: int) -> bool:
+        """Whether a gap of ``images`` out of ``total`` is beyond noise: both more than
+        ``tolerance`` of them and at least ``min_images`` (1 image of a 50-image subset
+        is already 2%)."""
+        return images >= self.audit.min_images and images > self.audit.tolerance * total
+
+    def _pgd(
+        self, threat: Threat, eps: float, alpha: float, steps: int, restarts: int
+    ) -> torch.Tensor:
+        """Robust under every one of ``restarts`` random-start PGD runs."""
+        gen = torch.Generator(device=self.x.device).manual_seed(self.settings.seed + 1)
+        fn = get_attack(
+            f"pgd-{threat}", eps=eps, alpha=alpha, steps=steps, random_start=True, generator=gen
+        )
+        robust = torch.ones(len(self.index), dtype=torch.bool, device=self.x.device)
+        for _ in range(restarts):  # each restart attacks only the images still robust
+            robust = attack_correct(
+                self.model, self.x, self.y, fn, self.settings.batch_size, clean_correct=robust
+            )[1]
+        return robust
+
+    def run(
+        self, attacks: list[SuiteAttack], masks: dict[str, torch.Tensor], clean: torch.Tensor
+    ) -> list[Flag]:
+        flags: list[Flag] = []
+        for threat in ("linf", "l2"):
+            by_family = {a.family: a for a in attacks if a.threat == threat}
+            single, iterative = by_family.get("single"), by_family.get("pgd")
+            if iterative is None:
+                continue
+            if single is not None:
+                flags += self._single_vs_iterative(single, iterative, masks, clean)
+            flags += self._square(threat, [a for a in (single, iterative) if a], masks, iterative)
+            flags += self._convergence(threat, masks, iterative)
+            if threat == "linf":
+                flags += self._large_eps(iterative)
+        return flags
+
+    def _single_vs_iterative(
+        self,
+        single: SuiteAttack,
+        iterative: SuiteAttack,
+        masks: dict[str, torch.Tensor],
+        clean: torch.Tensor,
+    ) -> list[Flag]:
+        s = conditional_adversarial_accuracy(clean, masks[single.name])
+        i = conditional_adversarial_accuracy(clean, masks[iterative.name])
+        one, many = single.label(self.settings), iterative.label(self.settings)
+        gap = int(masks[iterative.name].sum().item()) - int(masks[single.name].sum().item())
+        if self._exceeds(gap, int(clean.sum().item())):
+            reason = (
+                f"single-step {one} ({s:.1%}) beats iterative {many} ({i:.1%}): "
+                f"the {many} gradients are unreliable (gradient masking?)"
+            )
+            return [Flag(iterative.name, "masking", "single-step beats iterative", reason)]
+        if s - i > self.audit.fgsm_gap:
+            reason = (
+                f"{one} accuracy exceeds {many}'s by {s - i:.1%}: the {one} figure is an "
+                "optimistic estimate, not robustness"
+            )
+            return [Flag(single.name, "note", "single-step optimistic", reason)]
+        return []
+
+    def _square(
+        self,
+        threat: Threat,
+        whitebox: list[SuiteAttack],
+        masks: dict[str, torch.Tensor],
+        iterative: SuiteAttack,
+    ) -> list[Flag]:
+        robust = torch.ones(len(self.index), dtype=torch.bool, device=self.x.device)
+        for attack in whitebox:
+            robust &= masks[attack.name][self.index]
+        square = autoattack_correct(
+            self.model,
+            self.x,
+            self.y,
+            threat=threat,
+            eps=self.settings.eps(threat),
+            attacks=["square"],
+            batch_size=max(self.settings.batch_size, len(self.index)),
+            seed=self.settings.seed,
+            square_queries=self.audit.square_queries,
+        )
+        beaten = int((robust & ~square).sum().item())
+        if not self._exceeds(beaten, len(self.index)):
+            return []
+        names = " and ".join(a.label(self.settings) for a in whitebox)
+        reason = (
+            f"black-box Square ({self.audit.square_queries} queries) fools {beaten} of "
+            f"{len(self.index)} audit images that {names} left correct (gradient masking?)"
+        )
+        return [Flag(iterative.name, "masking", "black-box beats white-box", reason)]
+
+    def _convergence(
+        self, threat: Threat, masks: dict[str, torch.Tensor], iterative: SuiteAttack
+    ) -> list[Flag]:
+        a = self.audit
+        base = masks[iterative.name][self.index]
+        strong = self._pgd(
+            threat,
+            self.settings.eps(threat),
+            self.settings.step(threat),
+            a.convergence_steps,
+            a.convergence_restarts,
+        )
+        if not self._exceeds(int(base.sum().item()) - int(strong.sum().item()), len(self.index)):
+            return []
+        base, strong = self._share(base), self._share(strong)
+        reason = (
+            f"not converged: PGD-{a.convergence_steps} with {a.convergence_restarts} restarts "
+            f"lowers accuracy on the audit images from {base:.1%} to {strong:.1%}"
+        )
+        return [Flag(iterative.name, "masking", "not converged", reason)]
+
+    def _large_eps(self, iterative: SuiteAttack) -> list[Flag]:
+        a = self.audit
+        alpha = 2.5 * a.large_eps / a.convergence_steps  # Madry et al.'s step-size rule
+        share = self._share(self._pgd("linf", a.large_eps, alpha, a.convergence_steps, 1))
+        if share <= a.large_eps_max_accuracy:
+            return []
+        reason = (
+            f"accuracy {share:.1%} at L-inf eps {a.large_eps} (should be ~0): "
+            "the attack's gradients do not lead anywhere (gradient masking?)"
+        )
+        return [Flag(iterative.name, "masking", "large eps not ~0", reason)]

@@ -1,0 +1,87 @@
+"""Running the whole suite (and the audit) on trained models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from neronet.fitness import (
+    clean_accuracy,
+    conditional_adversarial_accuracy,
+    overall_adversarial_accuracy,
+)
+from neronet.robustness.audit import Audit, Flag
+from neronet.robustness.report import ModelReport, Outcome, SuiteReport
+from neronet.robustness.suite import (
+    THREAT_LABELS,
+    AttackSettings,
+    SuiteAttack,
+    adversarial_correct,
+    predict,
+)
+
+
+def evaluate_model(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attacks: list[SuiteAttack],
+    settings: AttackSettings,
+    *,
+    name: str = "model",
+    progress: Callable[[str], None] | None = None,
+) -> ModelReport:
+    """Clean accuracy, every attack's accuracies and the audit for one model.
+
+    ``x`` floats in [0, 1] and ``y`` labels on the model's device; the model is
+    put in eval mode (evaluation never trains).
+    """
+    model.eval()
+    if settings.limit is not None:
+        x, y = x[: settings.limit], y[: settings.limit]
+    clean = predict(model, x, max(settings.batch_size, 256)) == y
+    outcomes = [Outcome("clean", "clean", "-", None, clean_accuracy(clean), None, None, len(y))]
+    masks: dict[str, torch.Tensor] = {}
+    for attack in attacks:
+        label = attack.label(settings)
+        if progress is not None:
+            progress(f"{name}: {label} ({THREAT_LABELS[attack.threat]})")
+        adv = adversarial_correct(model, x, y, clean, attack, settings)
+        masks[attack.name] = adv
+        outcomes.append(
+            Outcome(
+                attack=attack.name,
+                label=label,
+                threat=THREAT_LABELS[attack.threat],
+                eps=settings.eps(attack.threat),
+                clean=clean_accuracy(clean),
+                conditional=conditional_adversarial_accuracy(clean, adv),
+                overall=overall_adversarial_accuracy(clean, adv),
+                images=len(y),
+            )
+        )
+    flags: list[Flag] = []
+    if settings.audit.enabled:
+        if progress is not None:
+            progress(f"{name}: gradient-masking audit")
+        flags = Audit(model, x, y, clean, settings).run(attacks, masks, clean)
+    return ModelReport(name, outcomes, flags)
+
+
+def evaluate(
+    models: Sequence[tuple[str, nn.Module]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attacks: list[SuiteAttack],
+    settings: AttackSettings,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> SuiteReport:
+    """:func:`evaluate_model` for each ``(name, model)`` (e.g. the seeds of one training)."""
+    reports = [
+        evaluate_model(model, x, y, attacks, settings, name=name, progress=progress)
+        for name, model in models
+    ]
+    return SuiteReport(reports, settings)
