@@ -21,6 +21,7 @@ from neronet.config import NeroConfig, grammar_text, load_config
 from neronet.evaluator import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
 from neronet.execution.local import LocalExecutor
+from neronet.execution.scheduling import SlotExecutor
 from neronet.search.runner import SearchRun
 from neronet.spec import LayerSpec, LearningSpec, NetworkSpec, NodeSpec
 
@@ -112,7 +113,7 @@ class KillOnce(Executor):
     the first result of a batch arrives is killed.
     """
 
-    def __init__(self, inner: Any, on_progress: bool) -> None:
+    def __init__(self, inner: SlotExecutor, on_progress: bool) -> None:
         self.inner = inner
         self.on_progress = on_progress
         self.killed: str | None = None
