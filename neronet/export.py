@@ -61,6 +61,7 @@ def load_individual(
 def _export_onnx(spec: NetworkSpec, weights: dict[str, torch.Tensor], out: Path) -> None:
     try:
         import onnx  # noqa: F401
+        import onnxscript  # noqa: F401  (the dynamo exporter writes through it)
     except ImportError:
         raise NeronetError(
             "ONNX export needs the onnx extra: pip install 'neronet[onnx]'"
@@ -77,8 +78,9 @@ def _export_onnx(spec: NetworkSpec, weights: dict[str, torch.Tensor], out: Path)
             str(path),
             input_names=["input"],
             output_names=["logits"],
-            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-            dynamo=False,
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            external_data=False,  # one self-contained file
+            dynamo=True,
         )
         atomic_write(out, path.read_bytes())
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import onnx
 import pytest
 import torch
+from onnx.reference import ReferenceEvaluator
 from safetensors.torch import load_file
 
 from neronet.cli import main
@@ -86,6 +87,13 @@ def test_export_safetensors_and_onnx(run_dir: Path, tmp_path: Path) -> None:
     assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx")]) == 0
     model = onnx.load(str(tmp_path / "m.onnx"))
     onnx.checker.check_model(model)
+    spec, weights = spec_from_safetensors(tmp_path / "w.safetensors")
+    reference = build(spec)
+    reference.load_state_dict(weights)
+    x = torch.rand(3, *spec.input_shape)
+    (logits,) = ReferenceEvaluator(model).run(None, {"input": x.numpy()})
+    assert logits.shape == (3, spec.num_classes)
+    assert torch.allclose(torch.from_numpy(logits), reference.eval()(x), atol=1e-4)
 
 
 def test_export_rejects_unknown_suffix_and_pruned_weights(
