@@ -93,11 +93,20 @@ def cmd_evolve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_status(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("status", help="progress of a run: generation, best so far, time spent")
+def _add_run_view(
+    sub: argparse._SubParsersAction, name: str, help_text: str, func: Callable[..., int]
+) -> None:
+    """A read-only command on a run directory, with ``--json`` for scripts."""
+    p = sub.add_parser(name, help=help_text)
     p.add_argument("run", help="run directory")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_status)
+    p.set_defaults(func=func)
+
+
+def _add_status(sub: argparse._SubParsersAction) -> None:
+    _add_run_view(
+        sub, "status", "progress of a run: generation, best so far, time spent", cmd_status
+    )
 
 
 def run_status(run_dir: str) -> dict[str, object]:
@@ -162,10 +171,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _add_best(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("best", help="the best individual's metrics and architecture")
-    p.add_argument("run", help="run directory")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_best)
+    _add_run_view(sub, "best", "the best individual's metrics and architecture", cmd_best)
 
 
 def cmd_best(args: argparse.Namespace) -> int:

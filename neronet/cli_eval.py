@@ -21,19 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from neronet.config import format_validation_error, read_config_data, set_override
 from neronet.data import DATASETS, Dataset, load_dataset
 from neronet.errors import ConfigError, NeronetError
+from neronet.progress import progress_bar
 from neronet.spec import NetworkSpec
 
 if TYPE_CHECKING:  # torch and the evaluation modules load only when a command runs
@@ -77,19 +70,6 @@ def _logged(path: Path, name: str) -> Iterator[logging.Logger]:
     finally:
         logger.removeHandler(handler)
         handler.close()
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 def _read_metadata(path: Path) -> dict[str, str]:
@@ -228,7 +208,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"train-{spec.digest()[:8]}-{config.mode}")
     epochs = config.schedule.epochs
     console = Console(stderr=True)
-    with _logged(out / "train.log", "train") as log, _progress(console) as bar:
+    with _logged(out / "train.log", "train") as log, progress_bar(console) as bar:
         log.info(
             f"{config.mode} training of {spec.digest()} on {dataset.name}, seeds "
             f"{config.seed_list}, settings {config.schedule.model_dump_json()}"
@@ -416,7 +396,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else _default_out(args.models[0])
     steps = len(models) * (len(attacks) + int(settings.audit.enabled))
     console = Console(stderr=True)
-    with _logged(out / "attack.log", "attack") as log, _progress(console) as bar:
+    with _logged(out / "attack.log", "attack") as log, progress_bar(console) as bar:
         log.info(
             f"attacks {[a.name for a in attacks]} on {[n for n, _ in models]}, "
             f"{dataset.name} test split, settings {settings.model_dump_json()}"

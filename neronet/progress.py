@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -24,9 +24,25 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from neronet.search.base import Candidate, GenerationSummary, Strategy
-from neronet.store import IndividualRow, RunStore
 from neronet.summary import fmt_metric as _fmt
+
+if TYPE_CHECKING:  # keeps this module light for the CLI's other commands
+    from neronet.search.base import Candidate, GenerationSummary, Strategy
+    from neronet.store import IndividualRow, RunStore
+
+
+def progress_bar(console: Console) -> Progress:
+    """The one progress-bar layout of neronet: what runs, how far, elapsed, ETA."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def _count(value: int | None) -> str:
@@ -75,16 +91,7 @@ class Reporter:
             self._log.addHandler(handler)
         self._emit(f"run directory: {directory}")
         if self._console is not None:
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=self._console,
-                transient=True,
-            )
+            self._progress = progress_bar(self._console)
             self._progress.start()
             self._task = self._progress.add_task("starting", total=total)
 

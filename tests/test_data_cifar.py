@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_errors import error_of
 
 from neronet.data import cifar, load_dataset
 from neronet.data.cifar import BATCH_FILES, BATCHES_DIR, TRAIN_BATCHES, read_batch
-from neronet.errors import DataError
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 PER_BATCH = 4
@@ -85,14 +85,6 @@ def assert_matches(ds, arrays: dict) -> None:
     assert ds.x_train.shape == (5 * PER_BATCH, 3, 32, 32) and ds.x_train.dtype == np.uint8
     for part, expected in arrays.items():
         np.testing.assert_array_equal(getattr(ds, part), expected)
-
-
-def error_of(call, *args, **kwargs) -> str:
-    with pytest.raises(DataError) as info:
-        call(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message and ";" in message
-    return message
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_errors import error_of
 
 from neronet.data import load_dataset
 from neronet.data.idx import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, IDX_FILES, read_idx
-from neronet.errors import DataError
 
 
 def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
@@ -40,14 +40,6 @@ def make_fashion(root: Path, gz: bool = True, shape: tuple[int, int] = (5, 4)) -
     for part, base in IDX_FILES.items():
         write(root / base, idx_bytes(arrays[part]), gz)
     return arrays
-
-
-def error_of(call, *args, **kwargs) -> str:
-    with pytest.raises(DataError) as info:
-        call(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message and ";" in message  # one line: problem; fix
-    return message
 
 
 @pytest.mark.parametrize("gz", [False, True])

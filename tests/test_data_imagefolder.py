@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_errors import error_of
 from PIL import Image
 
 from neronet.data import cache, imagefolder, load_dataset
-from neronet.errors import DataError
 
 REAL_ZIP = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10" / "train.zip"
 CLASSES = ["cat", "dog", "frog"]
@@ -50,14 +50,6 @@ def zip_folder(root: Path, archive: Path, prefix: str = "") -> Path:
             if file.is_file():
                 out.write(file, prefix + file.relative_to(root).as_posix())
     return archive
-
-
-def error_of(call, *args, **kwargs) -> str:
-    with pytest.raises(DataError) as info:
-        call(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message and ";" in message
-    return message
 
 
 @pytest.fixture

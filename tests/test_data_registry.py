@@ -6,18 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_errors import error_of
 from sklearn.datasets import load_digits as sklearn_digits
 
 from neronet.data import DATASETS, load_dataset, make_splits
-from neronet.errors import DataError
-
-
-def error_of(call, *args, **kwargs) -> str:
-    with pytest.raises(DataError) as info:
-        call(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message and ";" in message
-    return message
 
 
 def test_digits_is_uint8_with_a_fixed_stratified_test_split() -> None:

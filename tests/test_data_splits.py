@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers_errors import error_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +17,6 @@ from neronet.data import (
     paper_split_sizes,
 )
 from neronet.data.splits import stratified_partition
-from neronet.errors import DataError
 
 TEST_MARK = 255  # every test image is filled with this; train images never are
 
@@ -36,14 +36,6 @@ def indexed_dataset(labels: np.ndarray, with_test: bool = True) -> Dataset:
 
 def origin(x: np.ndarray) -> np.ndarray:
     return x[:, 0, 0, 0].astype(int) * 251 + x[:, 0, 0, 1]
-
-
-def error_of(call, *args, **kwargs) -> str:
-    with pytest.raises(DataError) as info:
-        call(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message and ";" in message
-    return message
 
 
 def test_paper_split_on_cifar_sized_data() -> None:
