@@ -5,9 +5,14 @@ minute for the NSGA-Net seed on one H100. This script measures the pieces that
 decide that figure, for the NSGA-Net seed and for a small hand-written network:
 
 1. training throughput (images/s) of neronet's own training step
-   (:func:`neronet.training.train`: on-device augmentation, bf16 autocast and
-   channels-last when ``amp: auto`` picks them), timed over a fixed number of
-   batches after warm-up batches;
+   (:func:`neronet.training.train`: device-resident uint8 data, batched
+   on-device augmentation, bf16 autocast and channels-last when ``amp: auto``
+   picks them), timed over a fixed number of batches after warm-up batches,
+   side by side with a *reference* loop written the way most PyTorch code is
+   (``Dataset`` with a per-sample pad-crop-flip, ``DataLoader``, per-batch
+   ``.to(device)``): the two alternate over ``--rounds`` rounds and the ratio
+   of their medians is the figure to quote, since the machine's load hits both
+   alike (absolute CPU throughputs on a shared machine are not);
 2. FGSM throughput (images/s) of :func:`neronet.attacks.fgsm`;
 3. one full :func:`neronet.evaluator.evaluate_individual` on the paper's
    train/control/fitness proportions of CIFAR-10 for a fixed budget;
@@ -17,7 +22,7 @@ decide that figure, for the NSGA-Net seed and for a small hand-written network:
 Everything runs through neronet's public functions so the numbers are those of
 the search itself; the script only counts batches and reads clocks.
 
-    python bench/eval_candidate.py --limit-per-class 200 --budget 20
+    python bench/eval_candidate.py --limit-per-class 200 --budget 20 --seed-batches 1
     python bench/eval_candidate.py --target-accuracy 0.85 --json-out target.json
 """
 
@@ -28,24 +33,36 @@ import json
 import math
 import os
 import platform
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from neronet import phenotype, seeds
 from neronet.attacks import fgsm
-from neronet.augment import DeviceData, DeviceSplit, to_float
+from neronet.augment import DeviceData, DeviceSplit, default_pad, to_float
 from neronet.config import FitnessConfig, TrainingConfig
 from neronet.data import DataSplits, load_dataset, make_splits, paper_split_sizes
 from neronet.errors import NeronetError
 from neronet.evaluator import EvalSettings, evaluate_individual
 from neronet.nn import build, count_parameters, estimate_flops
 from neronet.spec import INPUT, LayerSpec, LearningSpec, NetworkSpec, NodeSpec
-from neronet.training import accuracy, amp_dtype, resolve_device, seeded, train
+from neronet.training import (
+    accuracy,
+    amp_dtype,
+    make_optimizer,
+    resolve_device,
+    seeded,
+    train,
+)
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/datasets/cifar10/train.zip"
 
@@ -145,18 +162,20 @@ def train_throughput(
     learning: LearningSpec,
     data: DeviceData,
     settings: TrainingConfig,
+    count: int,
     args: argparse.Namespace,
-) -> tuple[float, torch.nn.Module]:
-    """Images/s of :func:`train`'s steps, and the model it trained (for the attack timing).
+) -> tuple[float, nn.Module]:
+    """Images/s of :func:`train`'s steps over ``count`` batches, and the model it trained
+    (for the attack timing).
 
     The train split is tiled so the window never crosses an epoch end (whose
     control evaluation is not a training step).
     """
-    batches = args.warmup_batches + args.batches + 1
+    batches = args.warmup_batches + count + 1
     window = replace(data, train=tiled(data.train, batches * learning.batch_size))
     with seeded(args.seed, data.device):
         model = build(spec)
-    clock = BatchClock(args.warmup_batches, args.batches, data.device)
+    clock = BatchClock(args.warmup_batches, count, data.device)
     one_epoch = settings.model_copy(update={"max_epochs": 1})
     train(
         model,
@@ -170,14 +189,105 @@ def train_throughput(
     )
     if clock.seconds is None:
         raise RuntimeError("training stopped before the timing window closed")
-    return args.batches * learning.batch_size / clock.seconds, model
+    return count * learning.batch_size / clock.seconds, model
+
+
+# --- Reference (baseline for the ratio; NOT part of neronet) -------------------------
+# The training loop as most PyTorch code writes it: host-side uint8 tensors in a
+# Dataset whose per-sample transform pads, random-crops and flips one image at a
+# time (what torchvision's RandomCrop(padding=p) + RandomHorizontalFlip do), a
+# DataLoader (shuffle, num_workers=0: one process, as fair on a 2-core machine),
+# then per batch .to(device) and float conversion. Model, optimizer, loss,
+# precision and memory layout are the same as neronet's, so the ratio measures
+# the input pipeline and loop, not a different network or dtype.
+
+
+class ReferenceImages(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """REFERENCE: uint8 images (N, C, H, W) and labels with a per-sample pad-crop-flip."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, pad: int, gen: torch.Generator) -> None:
+        self.x, self.y, self.pad, self.gen = x, y, pad, gen
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        p, (h, w) = self.pad, self.x.shape[2:]
+        image = F.pad(self.x[i], (p, p, p, p))
+        top, left = torch.randint(0, 2 * p + 1, (2,), generator=self.gen).tolist()
+        image = image[:, top : top + h, left : left + w]
+        if torch.rand(1, generator=self.gen).item() < 0.5:
+            image = image.flip(-1)
+        return image, self.y[i]
+
+
+def reference_throughput(
+    spec: NetworkSpec,
+    learning: LearningSpec,
+    host_train: DeviceSplit,
+    device: torch.device,
+    settings: TrainingConfig,
+    count: int,
+    args: argparse.Namespace,
+) -> float:
+    """REFERENCE: images/s of the plain DataLoader loop over ``count`` batches after the
+    same warm-up as :func:`train_throughput` (the clock includes loading each batch)."""
+    total = args.warmup_batches + count
+    data = tiled(host_train, total * learning.batch_size)
+    pad = default_pad(data.x.shape[2]) if settings.augment_pad is None else settings.augment_pad
+    dataset = ReferenceImages(data.x, data.y, pad, torch.Generator().manual_seed(args.seed))
+    loader = DataLoader(
+        dataset,
+        batch_size=learning.batch_size,
+        shuffle=True,
+        num_workers=0,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+    with seeded(args.seed, device):
+        model = build(spec).to(device)
+    memory = torch.channels_last if settings.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory).train()
+    optimizer = make_optimizer(model, learning, settings.weight_decay)
+    amp = amp_dtype(settings.amp, device)
+    loader_batches = iter(loader)
+    start = 0.0
+    for i in range(total):
+        if i == args.warmup_batches:
+            start = synced_clock(device)
+        x, y = next(loader_batches)
+        x = x.to(device).float().div_(255.0).contiguous(memory_format=memory)
+        y = y.to(device)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return count * learning.batch_size / (synced_clock(device) - start)
+
+
+# --- end of reference ---------------------------------------------------------------
+
+
+def alternating(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Run every measurement once per round, reversing the order every other round
+    (A B, B A, A B, ...), so a drift in the shared machine's load hits all alike."""
+    results: dict[str, list[float]] = {name: [] for name in measures}
+    order = list(measures)
+    for _ in range(rounds):
+        for name in order:
+            results[name].append(measures[name]())
+        order.reverse()
+    return results
 
 
 def fgsm_throughput(
-    model: torch.nn.Module,
+    model: nn.Module,
     data: DeviceData,
     settings: TrainingConfig,
     eps: float,
+    count: int,
     args: argparse.Namespace,
 ) -> float:
     """Images/s of FGSM on one fitness-set batch, in the evaluator's precision and layout."""
@@ -186,11 +296,11 @@ def fgsm_throughput(
     y = batch.y[: args.batch_size]
     amp = amp_dtype(settings.amp, data.device)
     start = 0.0
-    for i in range(args.warmup_batches + args.batches):
+    for i in range(args.warmup_batches + count):
         if i == args.warmup_batches:
             start = synced_clock(data.device)
         fgsm(model, x, y, eps, amp_dtype=amp)
-    return args.batches * args.batch_size / (synced_clock(data.device) - start)
+    return count * args.batch_size / (synced_clock(data.device) - start)
 
 
 def bench_network(
@@ -198,15 +308,31 @@ def bench_network(
     spec: NetworkSpec,
     learning: LearningSpec,
     data: DeviceData,
+    host_train: DeviceSplit,
     settings: EvalSettings,
+    count: int,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
-    """Sections 1-3 for one network."""
-    print(f"[{name}] training throughput ...", flush=True)
-    train_ips, model = train_throughput(spec, learning, data, settings.training, args)
+    """Sections 1-3 for one network, timing ``count`` batches per throughput."""
+    print(f"[{name}] training throughput, ours vs reference, {args.rounds} rounds ...", flush=True)
+    trained: list[nn.Module] = []
+
+    def ours() -> float:
+        images_per_s, model = train_throughput(spec, learning, data, settings.training, count, args)
+        trained[:] = [model]
+        return images_per_s
+
+    def reference() -> float:
+        return reference_throughput(
+            spec, learning, host_train, data.device, settings.training, count, args
+        )
+
+    rounds = alternating({"ours": ours, "reference": reference}, args.rounds)
+    train_ips = statistics.median(rounds["ours"])
+    reference_ips = statistics.median(rounds["reference"])
     print(f"[{name}] FGSM throughput ...", flush=True)
-    fgsm_ips = fgsm_throughput(model, data, settings.training, settings.fitness.attack_eps, args)
-    del model
+    eps = settings.fitness.attack_eps
+    fgsm_ips = fgsm_throughput(trained.pop(), data, settings.training, eps, count, args)
     print(f"[{name}] evaluate_individual, budget {args.budget:g} s ...", flush=True)
     evaluation = evaluate_individual(
         spec, learning, args.budget, data, settings, seed=args.seed, device=data.device
@@ -215,7 +341,11 @@ def bench_network(
         "parameters": count_parameters(spec),
         "mflops_per_image": estimate_flops(spec) / 1e6,
         "learning": learning.to_dict(),
+        "timed_batches": count,
         "train_images_per_s": train_ips,
+        "reference_train_images_per_s": reference_ips,
+        "train_ratio_vs_reference": train_ips / reference_ips,
+        "train_rounds_images_per_s": rounds,
         "fgsm_images_per_s": fgsm_ips,
         "evaluation": evaluation.to_record(),
     }
@@ -335,6 +465,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="timed batches (default: 100 GPU, 10 CPU, 2 quick)",
     )
     parser.add_argument(
+        "--seed-batches",
+        type=int,
+        default=None,
+        help="timed batches for the NSGA-Net seed (default: --batches; ~10 s each on a CPU)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="alternating ours/reference training timings, median taken (default: 3, quick 2)",
+    )
+    parser.add_argument(
         "--budget",
         type=float,
         default=None,
@@ -374,6 +516,7 @@ def resolve_defaults(args: argparse.Namespace, device: torch.device) -> None:
             "batch_size": 32,
             "warmup_batches": 1,
             "batches": 2,
+            "rounds": 2,
             "budget": 2.0,
             "max_epochs": 1,
             "limit_per_class": 20,
@@ -383,12 +526,15 @@ def resolve_defaults(args: argparse.Namespace, device: torch.device) -> None:
             "batch_size": 128,
             "warmup_batches": 20 if gpu else 2,
             "batches": 100 if gpu else 10,
+            "rounds": 3,
             "budget": 60.0 if gpu else 20.0,
         }
     )
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.seed_batches is None:
+        args.seed_batches = args.batches
 
 
 def fmt(value: float | None, spec: str) -> str:
@@ -398,8 +544,8 @@ def fmt(value: float | None, spec: str) -> str:
 def print_table(networks: dict[str, dict[str, Any]]) -> None:
     header = (
         f"{'network':14} {'params':>9} {'MFLOPs':>7} {'train img/s':>11} "
-        f"{'FGSM img/s':>10} {'train s':>7} {'epochs':>6} {'clean':>6} "
-        f"{'FGSM':>6} {'FGSM|C':>6} {'attack s':>8}  status"
+        f"{'ref img/s':>9} {'ours/ref':>8} {'FGSM img/s':>10} {'train s':>7} {'epochs':>6} "
+        f"{'clean':>6} {'FGSM':>6} {'FGSM|C':>6} {'attack s':>8}  status"
     )
     print(header)
     print("-" * len(header))
@@ -407,7 +553,8 @@ def print_table(networks: dict[str, dict[str, Any]]) -> None:
         ev = row["evaluation"]
         print(
             f"{name:14} {row['parameters']:>9,} {row['mflops_per_image']:>7.1f} "
-            f"{row['train_images_per_s']:>11.1f} {row['fgsm_images_per_s']:>10.1f} "
+            f"{row['train_images_per_s']:>11.1f} {row['reference_train_images_per_s']:>9.1f} "
+            f"{row['train_ratio_vs_reference']:>8.2f} {row['fgsm_images_per_s']:>10.1f} "
             f"{ev['train_seconds']:>7.1f} {ev['epochs']:>6} "
             f"{fmt(ev['clean_accuracy'], '.4f'):>6} "
             f"{fmt(ev['overall_adversarial_accuracy'], '.4f'):>6} "
@@ -458,9 +605,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
         else:
             settings = EvalSettings(training=training, fitness=FitnessConfig())
+            host_train = DeviceSplit.from_split(splits.train, "cpu")
+            counts = {"nsga-net-seed": args.seed_batches}
             result["networks"] = {
                 name: bench_network(
-                    name, spec, replace(learning, batch_size=args.batch_size), data, settings, args
+                    name,
+                    spec,
+                    replace(learning, batch_size=args.batch_size),
+                    data,
+                    host_train,
+                    settings,
+                    counts.get(name, args.batches),
+                    args,
                 )
                 for name, (spec, learning) in nets.items()
             }

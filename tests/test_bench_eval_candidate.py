@@ -32,6 +32,16 @@ def test_quick_run_measures_every_network(bench: ModuleType, tmp_path: Path) -> 
     assert set(result["networks"]) == {"nsga-net-seed", "small"}
     for row in result["networks"].values():
         assert row["train_images_per_s"] > 0
+        # the reference loop is timed side by side, in alternating rounds (quick: 2)
+        assert row["reference_train_images_per_s"] > 0
+        assert row["train_ratio_vs_reference"] == pytest.approx(
+            row["train_images_per_s"] / row["reference_train_images_per_s"]
+        )
+        assert row["train_ratio_vs_reference"] > 0
+        assert {k: len(v) for k, v in row["train_rounds_images_per_s"].items()} == {
+            "ours": 2,
+            "reference": 2,
+        }
         assert row["fgsm_images_per_s"] > 0
         assert row["parameters"] > 0
         evaluation = row["evaluation"]
@@ -58,3 +68,31 @@ def test_batch_clock_times_the_window_then_stops(bench: ModuleType) -> None:
     answers = [clock() for _ in range(6)]
     assert answers == [False] * 5 + [True]
     assert clock.seconds is not None and clock.seconds >= 0
+
+
+def test_rounds_alternate_their_order(bench: ModuleType) -> None:
+    calls: list[str] = []
+
+    def measure(name: str) -> float:
+        calls.append(name)
+        return float(len(calls))
+
+    results = bench.alternating({"a": lambda: measure("a"), "b": lambda: measure("b")}, 3)
+    assert calls == ["a", "b", "b", "a", "a", "b"]
+    assert results == {"a": [1.0, 4.0, 5.0], "b": [2.0, 3.0, 6.0]}
+
+
+def test_reference_dataset_crops_and_flips_one_padded_image(bench: ModuleType) -> None:
+    x = torch.arange(2 * 3 * 5 * 5, dtype=torch.int64).remainder(251).to(torch.uint8)
+    x = x.reshape(2, 3, 5, 5)
+    dataset = bench.ReferenceImages(x, torch.tensor([4, 7]), 1, torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(x[1], (1, 1, 1, 1))
+    windows = [padded[:, i : i + 5, j : j + 5] for i in range(3) for j in range(3)]
+    candidates = windows + [w.flip(-1) for w in windows]
+    seen = set()
+    for _ in range(40):
+        image, label = dataset[1]
+        assert image.dtype == torch.uint8 and image.shape == (3, 5, 5)
+        assert int(label) == 7
+        seen.add(next(k for k, c in enumerate(candidates) if torch.equal(image, c)))
+    assert len(seen) > 9  # crops at several offsets, flipped and not
