@@ -159,15 +159,24 @@ class RunStore:
         if (path / DB_NAME).exists():
             raise StoreError(f"'{path}' already holds a run; resume it or choose a new --run dir")
         path.mkdir(parents=True, exist_ok=True)
-        store = cls(path, cls._connect(path / DB_NAME))
-        store._db.executescript(_SCHEMA)  # executescript commits on its own
-        with store._tx() as db:
+        # Build the database under a temporary name and rename it into place, so a
+        # crash during creation never leaves a run.sqlite without schema or metadata.
+        staging = path / f".{DB_NAME}.creating"
+        staging.unlink(missing_ok=True)
+        conn = sqlite3.connect(staging, isolation_level=None)
+        try:
+            conn.executescript(_SCHEMA)
             rows = {"schema_version": SCHEMA_VERSION, **meta}
-            db.executemany(
+            conn.execute("BEGIN")
+            conn.executemany(
                 "INSERT INTO meta(key, value) VALUES (?, ?)",
                 [(k, json.dumps(v)) for k, v in rows.items()],
             )
-        return store
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        os.replace(staging, path / DB_NAME)
+        return cls(path, cls._connect(path / DB_NAME))
 
     @classmethod
     def open(cls, directory: str | Path, *, readonly: bool = False) -> RunStore:

@@ -102,3 +102,14 @@ def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
     atomic_write(target, b"defg")
     assert target.read_bytes() == b"defg"
     assert sorted(p.name for p in target.parent.iterdir()) == ["1.safetensors"]
+
+
+def test_creation_is_atomic_and_a_crashed_creation_is_redone(tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / ".run.sqlite.creating").write_bytes(b"half-written by a crashed create")
+    with pytest.raises(StoreError, match="not a neronet run directory"):
+        RunStore.open(run)  # a crashed creation is not a run
+    store = RunStore.create(run, {"seed": 1})
+    assert store.meta("seed") == 1 and store.meta("schema_version") == 1
+    assert not (run / ".run.sqlite.creating").exists()
