@@ -106,6 +106,10 @@ class Reporter:
 
     def _advance(self) -> None:
         if self._progress is not None and self._task is not None:
+            task = self._progress.tasks[self._task]
+            if task.total is not None and task.completed + 1 > task.total:
+                # fair retrains are not in the planned count: grow it, don't overflow
+                self._progress.update(self._task, total=task.completed + 1)
             self._progress.advance(self._task)
 
     def _describe(self, text: str) -> None:

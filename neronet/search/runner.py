@@ -30,8 +30,8 @@ from neronet.genotype import Structure
 from neronet.grammar import Grammar
 from neronet.phenotype import to_learning, to_spec
 from neronet.progress import Reporter
+from neronet.search import make_strategy
 from neronet.search.base import Candidate, GenerationSummary, Outcome, Strategy
-from neronet.search.one_plus_lambda import OnePlusLambda
 from neronet.store import GenerationRow, IndividualRow, RunStore
 
 
@@ -90,7 +90,7 @@ class SearchRun:
         """Create the run directory, or reopen it to resume (refusing silent changes)."""
         grammar = Grammar.parse(grammar_text, source=grammar_name)
         structure = Structure.from_config(config.structure, grammar)
-        strategy = OnePlusLambda(config, structure)  # validates the initial population's seed
+        strategy = make_strategy(config, structure)  # fails early, e.g. on a bad seed
         path = Path(run_dir)
         if (path / "run.sqlite").exists():
             store = RunStore.open(path)
