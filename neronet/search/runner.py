@@ -34,6 +34,20 @@ from neronet.search import make_strategy
 from neronet.search.base import Candidate, GenerationSummary, Outcome, Strategy
 from neronet.store import GenerationRow, IndividualRow, RunStore
 
+MEASURED = (
+    "status",
+    "reason",
+    "clean_accuracy",
+    "adversarial_accuracy",
+    "overall_adversarial_accuracy",
+    "parameters",
+    "epochs",
+    "train_seconds",
+    "attack_seconds",
+    "history",
+)
+"""Columns of an individual that an Evaluation (and a stored row) carry under the same name."""
+
 
 def package_versions() -> dict[str, str]:
     """Versions recorded with every run, for reproducibility."""
@@ -279,18 +293,9 @@ class SearchRun:
             warmup=request.warmup,
         )
         row = self._base_row(strategy, cand, outcome)
+        row.update({name: getattr(ev, name) for name in MEASURED})
         row.update(
             spec_hash=request.spec.digest(),
-            status=ev.status,
-            reason=ev.reason,
-            clean_accuracy=ev.clean_accuracy,
-            adversarial_accuracy=ev.adversarial_accuracy,
-            overall_adversarial_accuracy=ev.overall_adversarial_accuracy,
-            parameters=ev.parameters,
-            epochs=ev.epochs,
-            train_seconds=ev.train_seconds,
-            attack_seconds=ev.attack_seconds,
-            history=ev.history,
             record=record,
             cache_of=None,
             weights_path=weights,
@@ -304,18 +309,12 @@ class SearchRun:
     ) -> IndividualRow:
         outcome = _outcome(prior)
         row = self._base_row(strategy, cand, outcome)
+        row.update({name: getattr(prior, name) for name in MEASURED})
         row.update(
             spec_hash=prior.spec_hash,
-            status=prior.status,
-            reason=prior.reason,
-            clean_accuracy=prior.clean_accuracy,
-            adversarial_accuracy=prior.adversarial_accuracy,
-            overall_adversarial_accuracy=prior.overall_adversarial_accuracy,
-            parameters=prior.parameters,
-            epochs=0,
+            epochs=0,  # nothing was trained for this row
             train_seconds=0.0,
             attack_seconds=0.0,
-            history=prior.history,
             record={**prior.record, "cache_hit": True},
             cache_of=prior.id,
             weights_path=None,
