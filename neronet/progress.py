@@ -45,6 +45,13 @@ def progress_bar(console: Console) -> Progress:
     )
 
 
+ROW_HEADER = (
+    f"  {'key':<7} {'id':<4} {'status':<10} {'clean':>5}  {'FGSM':>5}  {'fit.':>5}  "
+    f"{'params':>7} {'train':>6}  mutations"
+)
+"""Column names of the per-individual lines (FGSM: accuracy among clean-correct samples)."""
+
+
 def _count(value: int | None) -> str:
     """Parameter counts in a short human form (812, 45.1k, 3.34M)."""
     n = value or 0
@@ -121,7 +128,8 @@ class Reporter:
         first = candidates[0]
         objective = "warm-up (fitness = clean accuracy)" if strategy.warmup else "weighted HRS"
         self._header = f"gen {first.generation + 1}/{self._generations}"
-        self._emit(f"[bold]{self._header}[/]: evaluating {len(candidates)} candidates, {objective}")
+        self._emit(f"[bold]{self._header}[/]: {len(candidates)} candidates, {objective}")
+        self._emit(ROW_HEADER)
 
     def progress(self, key: str, info: dict[str, Any]) -> None:
         """Training/attack progress of one candidate (called by executors)."""
@@ -140,21 +148,21 @@ class Reporter:
         self._advance()
         tag = "cached" if cached else row.status
         self._emit(
-            f"  {row.key:<6} id {row.id:<3} {tag:<10} clean {_fmt(row.clean_accuracy)} "
-            f"FGSM {_fmt(row.adversarial_accuracy)} fitness {_fmt(row.fitness)} "
-            f"{_count(row.parameters)} params {row.train_seconds or 0:4.1f}s "
-            f"{','.join(row.mutations)}"
+            f"  {row.key:<7} {row.id:<4} {tag:<10} {_fmt(row.clean_accuracy):>5}  "
+            f"{_fmt(row.adversarial_accuracy):>5}  {_fmt(row.fitness):>5}  "
+            f"{_count(row.parameters):>7} {row.train_seconds or 0:5.1f}s  {','.join(row.mutations)}"
         )
         if row.reason:
-            self._emit(f"         {row.reason}")
+            self._emit(f"          {row.reason}")
 
     def generation(self, summary: GenerationSummary) -> None:
-        switch = "  -> warm-up over, fitness is now the weighted HRS" if summary.switched else ""
         self._emit(
             f"[bold]gen {summary.generation + 1}/{self._generations} done[/]: parent id "
             f"{summary.parent_id}, best fitness {summary.best_fitness:.4f}, "
-            f"mean {summary.mean_fitness:.4f}{switch}"
+            f"mean {summary.mean_fitness:.4f}"
         )
+        if summary.switched:
+            self._emit("[bold]warm-up over[/]: from now on fitness is the weighted HRS")
 
     def finish(self, store: RunStore) -> None:
         best = store.best()
@@ -162,8 +170,8 @@ class Reporter:
             self._emit("search finished without a valid individual")
             return
         self._emit(
-            f"[bold green]done[/]: best individual id {best.id} fitness {_fmt(best.fitness)} "
-            f"clean {_fmt(best.clean_accuracy)} FGSM {_fmt(best.adversarial_accuracy)} "
-            f"params {best.parameters or 0:,}; see `neronet best {store.directory}` and "
-            f"`neronet report {store.directory}`"
+            f"[bold green]done[/]: best id {best.id}, fitness {_fmt(best.fitness)} "
+            f"(clean {_fmt(best.clean_accuracy)}, FGSM {_fmt(best.adversarial_accuracy)}), "
+            f"{_count(best.parameters)} params"
         )
+        self._emit(f"next: neronet best {store.directory} | neronet report {store.directory}")

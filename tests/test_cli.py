@@ -39,7 +39,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_evolve_writes_a_complete_run(run_dir: Path) -> None:
     assert (run_dir / "run.sqlite").is_file()
     log = (run_dir / "run.log").read_text()
-    assert "gen 2/2 done" in log and "best individual" in log
+    assert "gen 2/2 done" in log and "done: best id" in log
     assert any((run_dir / "weights").iterdir())
 
 
