@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from helpers_store import store_fingerprint
 
-from neronet.config import NeroConfig, grammar_text, load_config
+from neronet.config import NeroConfig, grammar_text, load_config, parse_config
 from neronet.errors import StoreError
 from neronet.evaluator import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
@@ -149,7 +149,7 @@ def test_train_longer_child_continues_from_the_parents_state(tmp_path: Path) -> 
 
 
 def test_fair_retrain_when_the_winner_trained_longer(tmp_path: Path) -> None:
-    config = _config("search.mutation.train_longer=1.0", "search.generations=3")
+    config = _config("search.mutation.train_longer=0.5", "search.generations=6")
     executor = StubExecutor(warm_bonus=0.5)
     _run(tmp_path / "r", config, executor)
     store = RunStore.open(tmp_path / "r", readonly=True)
@@ -257,3 +257,81 @@ def test_keep_policy_keeps_parents_and_best_k_and_the_parents_state(tmp_path: Pa
     assert files == {f"{i}.safetensors" for i in kept}
     states = {p.name for p in (tmp_path / "r" / "states").iterdir()}
     assert states == {f"{store.best().id}.pt"}
+
+
+def _resume_through_crashes(path: Path, config: NeroConfig, crash_points: list[int]) -> None:
+    for crash_after in [*crash_points, None]:
+        try:
+            _run(path, config, StubExecutor(crash_after=crash_after, warm_bonus=0.2))
+        except KeyboardInterrupt:
+            continue
+
+
+def test_crashes_mid_generation_with_warm_starts_resume_exactly(tmp_path: Path) -> None:
+    """Pruning met again on resume must not drop states a later, partly stored
+    generation still needs (train-longer children, fair retrains)."""
+    config = _config(
+        "search.mutation.train_longer=0.5", "search.generations=8", "store.keep_best=1", "seed=3"
+    )
+    _resume_through_crashes(tmp_path / "full", config, [])
+    _resume_through_crashes(tmp_path / "crashed", config, [5, 3, 2, 2, 3, 2, 3])
+    assert store_fingerprint(tmp_path / "crashed") == store_fingerprint(tmp_path / "full")
+    store = RunStore.open(tmp_path / "crashed", readonly=True)
+    assert all(store.individual(g.parent_id).weights_path for g in store.generations())
+
+
+def test_initial_mutants_are_real_mutants(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "data": {"dataset": "digits"},
+            "search": {
+                "initial": "seed",
+                "initial_size": 6,
+                "generations": 1,
+                "default_train_time": 10,
+                "mutation": {"train_longer": 1.0},
+            },
+        }
+    )
+    _run(tmp_path / "r", config, StubExecutor())
+    rows = RunStore.open(tmp_path / "r", readonly=True).individuals()
+    assert len(rows) == 6
+    assert all("train_longer" not in r.mutations for r in rows)
+    assert {r.train_time for r in rows} == {10.0}
+
+
+def test_parent_is_not_retrained_when_the_winner_is_its_longer_training(tmp_path: Path) -> None:
+    config = _config("search.mutation.train_longer=1.0", "search.generations=3")
+    _run(tmp_path / "r", config, StubExecutor(warm_bonus=0.5))
+    store = RunStore.open(tmp_path / "r", readonly=True)
+    seen = 0
+    for gen in store.generations()[1:]:
+        rows = store.individuals(gen.generation)
+        retrained_parents = [
+            r for r in rows if r.mutations == ["fair_retrain"] and r.parent_id == r.warm_start_from
+        ]
+        previous = store.generations()[gen.generation - 1].parent_id
+        longer_children = [
+            r for r in rows if "train_longer" in r.mutations and r.parent_id == previous
+        ]
+        winner_is_child = any(r.id == gen.parent_id for r in longer_children)
+        if winner_is_child:
+            seen += 1
+            assert all(r.parent_id != previous for r in retrained_parents)
+    assert seen, "the case under test must occur"
+
+
+def test_a_missing_warm_start_state_means_full_training(tmp_path: Path) -> None:
+    config = _config("search.mutation.train_longer=1.0", "search.generations=2")
+    text, name = grammar_text(config)
+    run = SearchRun.open(config, text, name, tmp_path / "r")
+    executor = StubExecutor()
+    original = run._warm_start
+    run._warm_start = lambda individual_id: None  # type: ignore[method-assign]
+    run.run(executor)
+    run._warm_start = original  # type: ignore[method-assign]
+    longer = [r for r in executor.requests if r.key.startswith("g1/")]
+    assert longer and all(r.warm_start is None and r.budget_s == 20.0 for r in longer)
+    store = RunStore.open(tmp_path / "r", readonly=True)
+    assert all(r.warm_start_from is None for r in store.individuals(1))
+    assert any(kind == "warm-start-missing" for _, kind, _ in store.events())

@@ -54,6 +54,11 @@ def with_train_time(genotype: Genotype, seconds: float) -> Genotype:
     return child
 
 
+def _continues(child: _Member, parent: _Member) -> bool:
+    """Whether ``child`` is ``parent`` trained longer (same network, its weights continued)."""
+    return child.candidate.parent_id == parent.id and TRAIN_LONGER in child.candidate.mutations
+
+
 class OnePlusLambda(Strategy):
     """Fast-DENSER / NERO-Net (1+lambda)-ES, deterministic given seed and outcomes."""
 
@@ -133,11 +138,14 @@ class OnePlusLambda(Strategy):
             warm_start_from=warm_id,
         )
 
-    def _mutant(self, parent: Genotype) -> tuple[Genotype, list[str]]:
+    def _mutant(self, parent: Genotype, *, initial: bool = False) -> tuple[Genotype, list[str]]:
+        rates = self._search.mutation
+        if initial:  # an initial "mutant" that only trains longer (from scratch) is no mutant
+            rates = rates.model_copy(update={"train_longer": 0.0})
         return mutate(
             parent,
             self._structure,
-            self._search.mutation,
+            rates,
             self._rng,
             default_train_time=self._search.default_train_time,
             max_train_time=self._search.max_train_time,
@@ -151,7 +159,7 @@ class OnePlusLambda(Strategy):
             seed = self._seed
             out.append(self._candidate("i", 0, seed, None, ["seed"]))
             for slot in range(1, size):
-                child, names = self._mutant(seed)
+                child, names = self._mutant(seed, initial=True)
                 out.append(self._candidate("i", slot, child, None, ["seed", *names]))
         else:
             for slot in range(size):
@@ -201,6 +209,14 @@ class OnePlusLambda(Strategy):
         self._fair = []
         return self._finish_generation()
 
+    def _not_parent(self, member: _Member) -> bool:
+        """False for the current parent and its fair retrain (sorts them first)."""
+        parent = self._parent
+        if parent is None:
+            return True
+        retrained = FAIR_RETRAIN in member.candidate.mutations
+        return not (member is parent or (retrained and member.candidate.parent_id == parent.id))
+
     def _fittest(self, members: list[_Member]) -> _Member:
         scores = [self._score(m) for m in members]
         return members[int(np.argmax(scores))]
@@ -211,12 +227,17 @@ class OnePlusLambda(Strategy):
         assert winner is not None
         if winner.train_time <= self._search.default_train_time:
             return []
+        # A candidate the winner continues (the winner is its train-longer child) is
+        # not retrained: that would repeat the winner's own training.
         shorter = [
-            m for m in self._population if m is not winner and m.train_time < winner.train_time
+            m
+            for m in self._population
+            if m is not winner and m.train_time < winner.train_time and not _continues(winner, m)
         ]
         chosen: list[_Member] = []
-        if self._parent is not None and self._parent in shorter:
-            chosen.append(self._parent)
+        parent = self._parent
+        if parent is not None and parent in shorter:
+            chosen.append(parent)
         least = min((m.train_time for m in shorter), default=None)
         defaults = [m for m in shorter if m.train_time == least and m.outcome.status == "ok"]
         if defaults:
@@ -238,8 +259,8 @@ class OnePlusLambda(Strategy):
 
     def _finish_generation(self) -> GenerationSummary:
         assert self._winner is not None
-        # Retrained parent first: ties keep the parent.
-        finalists = [*self._fair, self._winner]
+        # The parent, or its retrained copy, comes first: ties keep the parent.
+        finalists = sorted([self._winner, *self._fair], key=self._not_parent)
         parent = self._fittest(finalists)
         scores = [self._score(m) for m in self._population]
         mean = float(np.mean(scores))

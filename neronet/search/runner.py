@@ -175,7 +175,7 @@ class SearchRun:
                 outcomes = self._evaluate(strategy, batch, executor, input_shape, num_classes)
                 summary = strategy.tell(outcomes)
                 if summary is not None:
-                    self._finish_generation(summary)
+                    self._finish_generation(strategy, summary)
             self.store.set_meta("finished", True)
             self.store.set_meta("finished_at", time.time())
             self.store.log_event("finish", "search finished")
@@ -223,14 +223,24 @@ class SearchRun:
                     twins.append((cand, first_of[same]))
                     continue
                 first_of[same] = cand.key
+            warm = self._warm_start(cand.warm_start_from)
+            budget = cand.budget_s
+            if cand.warm_start_from is not None and warm is None:
+                # e.g. a cache hit whose source's state was pruned: train from scratch
+                # for the whole time instead of only the extra seconds
+                budget = float(cand.genotype.train_time)
+                self.store.log_event(
+                    "warm-start-missing",
+                    f"{cand.key}: no stored state of id {cand.warm_start_from}; full training",
+                )
             request = EvalRequest(
                 key=cand.key,
                 spec=spec,
                 learning=learning,
-                budget_s=cand.budget_s,
+                budget_s=budget,
                 seed=individual_seed(self.config.seed, cand.id),
                 warmup=strategy.warmup,
-                warm_start=self._warm_start(cand.warm_start_from),
+                warm_start=warm,
             )
             requests[cand.key] = (cand, request)
         if requests:
@@ -295,6 +305,7 @@ class SearchRun:
         row = self._base_row(strategy, cand, outcome)
         row.update({name: getattr(ev, name) for name in MEASURED})
         row.update(
+            warm_start_from=cand.warm_start_from if request.warm_start is not None else None,
             spec_hash=request.spec.digest(),
             record=record,
             cache_of=None,
@@ -324,7 +335,7 @@ class SearchRun:
         self.store.log_event("cache-hit", f"{cand.key} (id {cand.id}) reuses id {prior.id}")
         return self.store.individual(cand.id)
 
-    def _finish_generation(self, summary: GenerationSummary) -> None:
+    def _finish_generation(self, strategy: Strategy, summary: GenerationSummary) -> None:
         known = {g.generation for g in self.store.generations()}
         if summary.generation < max(known, default=-1):
             return  # replaying history: later generations' files must stay as they are
@@ -347,23 +358,29 @@ class SearchRun:
                     f"tau {self.config.fitness.warmup_tau}; fitness is now the weighted HRS",
                 )
             self.reporter.generation(summary)
-        self.prune(summary.parent_id)
+        self.prune(strategy, summary)
 
-    def prune(self, parent_id: int) -> None:
-        """Apply the keep policy: best-k weights, every generation's parent, parent's state."""
+    def prune(self, strategy: Strategy, summary: GenerationSummary) -> None:
+        """Apply the keep policy once ``summary``'s generation is final: weights of every
+        generation's parent and of the best ``store.keep_best`` (ranked under the current
+        objective), and only the new parent's training state.
+
+        Rows of later generations (stored before a kill, met again on resume) are left
+        alone: an uninterrupted run pruned this generation before they existed.
+        """
         store = self.store
-        parents = {g.parent_id for g in store.generations()} | {parent_id}
-        rows = store.individuals()
+        parents = {g.parent_id for g in store.generations()} | {summary.parent_id}
+        rows = [r for r in store.individuals() if r.generation <= summary.generation]
         ranked = sorted(
-            (r for r in rows if r.status == "ok" and r.fitness is not None and r.cache_of is None),
-            key=lambda r: (-(r.fitness or 0.0), r.id),
+            (r for r in rows if r.status == "ok" and r.cache_of is None),
+            key=lambda r: (-strategy.fitness(_outcome(r)), r.id),
         )
         keep_weights = parents | {r.id for r in ranked[: self.config.store.keep_best]}
         keep_weights |= {
             r.cache_of for r in rows if r.id in keep_weights and r.cache_of is not None
         }
-        parent_row = store.individual(parent_id)
-        keep_state = {parent_row.cache_of if parent_row.cache_of is not None else parent_id}
+        parent_row = store.individual(summary.parent_id)
+        keep_state = {parent_row.cache_of if parent_row.cache_of is not None else parent_row.id}
         for r in rows:
             drop_weights = r.weights_path is not None and r.id not in keep_weights
             drop_state = r.state_path is not None and r.id not in keep_state
