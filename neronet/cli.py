@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -131,7 +132,7 @@ def run_status(run_dir: str) -> dict[str, object]:
             "cache_hits": sum(r.cache_of is not None for r in rows),
             "warmup": gens[-1].warmup and not gens[-1].switched if gens else True,
             "best_id": None if best is None else best.id,
-            "best_fitness": None if best is None else best.fitness,
+            "best_fitness": store.best_fitness(),
             "best_clean_accuracy": None if best is None else best.clean_accuracy,
             "best_adversarial_accuracy": None if best is None else best.adversarial_accuracy,
             "train_seconds": sum(r.train_seconds or 0.0 for r in rows),
@@ -187,7 +188,7 @@ def cmd_best(args: argparse.Namespace) -> int:
         info = {
             "id": best.id,
             "generation": best.generation,
-            "fitness": best.fitness,
+            "fitness": store.best_fitness(),
             "clean_accuracy": best.clean_accuracy,
             "adversarial_accuracy": best.adversarial_accuracy,
             "overall_adversarial_accuracy": best.overall_adversarial_accuracy,
@@ -304,6 +305,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except NeronetError as err:
         print(f"neronet: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except sqlite3.DatabaseError as err:
+        print(
+            f"neronet: error: run database error ({err}); check the run directory "
+            "is intact and not used by another neronet process",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
 
 

@@ -25,7 +25,7 @@ class StrictSection(BaseModel):
     """Base of every settings section: unknown keys are errors (typos must not pass
     silently) and settings are immutable once validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModuleConfig(StrictSection):
@@ -221,6 +221,16 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = value
 
 
+def read_text(path: Path, what: str) -> str:
+    """A user's text file, with a one-line error when it is unreadable or not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} file '{path}' is not UTF-8 text; save it as UTF-8") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {what} file '{path}' ({err.strerror}); check it") from None
+
+
 def read_config_data(path: str | Path | None) -> tuple[dict[str, Any], str]:
     """Read a YAML file (or the packaged quickstart when ``path`` is None)."""
     if path is None:
@@ -233,7 +243,7 @@ def read_config_data(path: str | Path | None) -> tuple[dict[str, Any], str]:
             raise ConfigError(f"config file '{path}' not found; pass an existing YAML file")
         return yaml.safe_load(packaged.read_text()) or {}, str(path)
     try:
-        data = yaml.safe_load(file.read_text())
+        data = yaml.safe_load(read_text(file, "config"))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -259,7 +269,7 @@ def grammar_text(config: NeroConfig, base_dir: Path | None = None) -> tuple[str,
         candidates.insert(0, base_dir / name)
     for cand in candidates:
         if cand.is_file():
-            return cand.read_text(), str(cand)
+            return read_text(cand, "grammar"), str(cand)
     packaged = resources.files("neronet").joinpath("grammars", name)
     if packaged.is_file():
         return packaged.read_text(), name

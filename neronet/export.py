@@ -35,6 +35,16 @@ def load_model(weights_path=None):
 '''
 
 
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """safetensors weights, or a one-line error naming the corrupt file."""
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises several types for corrupt files
+        raise StoreError(
+            f"weights file '{path}' is corrupt ({err}); restore or re-export it"
+        ) from None
+
+
 def load_individual(
     run_dir: str | Path, individual_id: int | None
 ) -> tuple[IndividualRow, NetworkSpec, dict[str, torch.Tensor]]:
@@ -52,7 +62,7 @@ def load_individual(
                 f"weights of individual {row.id} are not kept (status {row.status}, or pruned "
                 "by the keep policy); export the best or a generation's parent instead"
             )
-        weights = load_file(str(store.directory / source.weights_path))
+        weights = _read_weights(store.directory / source.weights_path)
     finally:
         store.close()
     return row, NetworkSpec.from_dict(row.record["spec"]), weights
@@ -117,11 +127,11 @@ def spec_from_safetensors(path: str | Path) -> tuple[NetworkSpec, dict[str, torc
     try:
         with safe_open(str(file), framework="pt") as handle:
             meta = handle.metadata() or {}
-        weights = load_file(str(file))
     except Exception as err:  # safetensors raises several types for corrupt files
         raise NeronetError(
             f"'{path}' is not a valid safetensors file ({err}); re-export it"
         ) from None
+    weights = _read_weights(file)
     if "spec" not in meta:
         raise NeronetError(
             f"'{path}' has no neronet spec in its metadata; export it with neronet export"

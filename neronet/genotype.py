@@ -141,13 +141,13 @@ class Genotype:
 
     def check(self) -> None:
         """Raise AssertionError unless this is a valid DAG without dead ends."""
-        assert len(self.modules) == len(self.structure.modules), "wrong number of modules"
+        _require(len(self.modules) == len(self.structure.modules), "wrong number of modules")
         ids = [u.id for units in self.modules for u in units]
-        assert len(ids) == len(set(ids)), "duplicate unit ids"
-        assert all(0 <= i < self.next_id for i in ids), "unit id outside [0, next_id)"
-        assert self.train_time > 0, "train_time must be positive"
+        _require(len(ids) == len(set(ids)), "duplicate unit ids")
+        _require(all(0 <= i < self.next_id for i in ids), "unit id outside [0, next_id)")
+        _require(self.train_time > 0, "train_time must be positive")
         for mod, units in zip(self.structure.modules, self.modules, strict=True):
-            assert mod.min <= len(units) <= mod.max, f"{mod.name}: {len(units)} units"
+            _require(mod.min <= len(units) <= mod.max, f"{mod.name}: {len(units)} units")
             _check_wiring(mod, units)
             for unit in units:
                 _check_decodes(self.structure.grammar, mod.name, unit.derivation)
@@ -267,18 +267,24 @@ def _id_at(units: list[Unit], position: int) -> int:
     return MODULE_INPUT if position < 0 else units[position].id
 
 
+def _require(ok: bool, message: str) -> None:
+    """An invariant check that, unlike ``assert``, also runs under ``python -O``."""
+    if not ok:
+        raise AssertionError(message)
+
+
 def _check_wiring(mod: ModuleDef, units: list[Unit]) -> None:
     position = {u.id: i for i, u in enumerate(units)} | {MODULE_INPUT: -1}
     for i, unit in enumerate(units):
         where = f"{mod.name}[{i}]"
-        assert unit.inputs, f"{where} has no input"
-        assert all(x in position for x in unit.inputs), f"{where} takes an unknown unit"
+        _require(bool(unit.inputs), f"{where} has no input")
+        _require(all(x in position for x in unit.inputs), f"{where} takes an unknown unit")
         spots = [position[x] for x in unit.inputs]
-        assert spots == sorted(set(spots)), f"{where} inputs not sorted / unique"
-        assert all(max(-1, i - mod.reach) <= p < i for p in spots), f"{where} input out of reach"
+        _require(spots == sorted(set(spots)), f"{where} inputs not sorted / unique")
+        _require(all(max(-1, i - mod.reach) <= p < i for p in spots), f"{where} input out of reach")
     consumed = {x for u in units for x in u.inputs}
     dead = [u.id for u in units[:-1] if u.id not in consumed]
-    assert not dead, f"{mod.name}: units {dead} have no consumer"
+    _require(not dead, f"{mod.name}: units {dead} have no consumer")
 
 
 def _check_decodes(grammar: Grammar, start: str, derivation: Derivation) -> None:

@@ -170,7 +170,7 @@ class Reporter:
             self._emit("search finished without a valid individual")
             return
         self._emit(
-            f"[bold green]done[/]: best id {best.id}, fitness {_fmt(best.fitness)} "
+            f"[bold green]done[/]: best id {best.id}, fitness {_fmt(store.best_fitness())} "
             f"(clean {_fmt(best.clean_accuracy)}, FGSM {_fmt(best.adversarial_accuracy)}), "
             f"{_count(best.parameters)} params"
         )

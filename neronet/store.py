@@ -156,6 +156,8 @@ class RunStore:
     def create(cls, directory: str | Path, meta: dict[str, Any]) -> RunStore:
         """Create a new run directory (it must not hold a run already)."""
         path = Path(directory)
+        if path.exists() and not path.is_dir():
+            raise StoreError(f"--run '{path}' is a file, not a directory; choose another path")
         if (path / DB_NAME).exists():
             raise StoreError(f"'{path}' already holds a run; resume it or choose a new --run dir")
         path.mkdir(parents=True, exist_ok=True)
@@ -190,6 +192,11 @@ class RunStore:
         try:
             conn = cls._connect(db_path, readonly=readonly)
             version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if not {"meta", "generations", "individuals", "events"} <= tables:
+                raise sqlite3.DatabaseError("tables are missing")
         except sqlite3.DatabaseError as err:
             raise StoreError(
                 f"'{db_path}' is corrupt or not a run database ({err}); restore it"
@@ -348,6 +355,13 @@ class RunStore:
             )
             for r in rows
         ]
+
+    def best_fitness(self) -> float | None:
+        """The best individual's fitness under the run's current objective."""
+        row = self._db.execute(
+            "SELECT best_fitness FROM generations ORDER BY generation DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else float(row[0])
 
     def best(self) -> IndividualRow | None:
         """The parent chosen by the last finished generation: the run's fittest.

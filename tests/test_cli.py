@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -178,3 +180,30 @@ def test_console_script_exits_2_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "'seed'" in result.stderr
+
+
+def test_more_bad_inputs_are_one_line_errors(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fails(argv: list[str], expected: str) -> None:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert expected in err and "\n" not in err and "Traceback" not in err
+
+    binary = tmp_path / "latin1.yaml"
+    binary.write_bytes("seed: 1 # caf\xe9\n".encode("latin-1"))
+    fails(["evolve", "--config", str(binary), "--run", str(tmp_path / "r")], "not UTF-8")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    fails(["evolve", "--run", str(afile), *TINY], "is a file, not a directory")
+    fails(["evolve", "--run", str(tmp_path / "r"), "fitness.beta=.inf"], "finite number")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    sqlite3.connect(empty / "run.sqlite").execute("CREATE TABLE meta(key TEXT, value TEXT)")
+    fails(["status", str(empty)], "corrupt or not a run database")
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    for weights in (copy / "weights").iterdir():
+        weights.write_bytes(b"\x00garbage")
+    fails(["export", str(copy), "--out", str(tmp_path / "m.py")], "is corrupt")
+    assert not (tmp_path / "r").exists()

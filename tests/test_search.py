@@ -238,6 +238,15 @@ def test_resume_refuses_a_changed_search_config_unless_allowed(tmp_path: Path) -
     store = RunStore.open(tmp_path / "r", readonly=True)
     assert len(store.generations()) == 3
     assert any(kind == "resume-changed" for _, kind, _ in store.events())
+    assert store.meta("config")["search"]["generations"] == 3  # the run is now the changed one
+    assert store.meta("finished") is True
+    with pytest.raises(StoreError, match="changed the search's history"):
+        _run(
+            tmp_path / "r",
+            _config("search.generations=3", "seed=9"),
+            StubExecutor(),
+            allow_changed=True,
+        )
 
 
 def test_changing_only_the_device_is_not_a_change(tmp_path: Path) -> None:

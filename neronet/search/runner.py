@@ -152,6 +152,11 @@ class SearchRun:
                 "restore them or pass --allow-changed to continue anyway"
             )
         store.log_event("resume-changed", f"resumed although {what} changed (--allow-changed)")
+        # From now on the run is the changed one: status, resume checks and reports see it.
+        store.set_meta("config", config.model_dump(mode="json"))
+        store.set_meta("search_config", config.search_relevant())
+        store.set_meta("grammar", grammar_text)
+        store.set_meta("finished", False)
 
     # -------------------------------------------------------------- running
     def run(self, executor: Executor | None = None) -> None:
@@ -203,8 +208,9 @@ class SearchRun:
                 if stored.genotype != cand.genotype.to_json() or stored.id != cand.id:
                     raise StoreError(
                         f"stored individual {cand.key} differs from the one the search "
-                        "regenerates; the code or config changed: resume with the version "
-                        "that started the run"
+                        "regenerates: the code, config or grammar changed the search's history; "
+                        "resume with what started the run (only changes such as more "
+                        "search.generations keep the history)"
                     )
                 outcomes[cand.id] = _outcome(stored)
                 self.reporter.replayed(stored)
