@@ -27,8 +27,10 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
+import numpy as np
+
 from neronet.errors import GrammarError
-from neronet.genotype import MODULE_INPUT, Genotype
+from neronet.genotype import MODULE_INPUT, Genotype, Structure
 from neronet.grammar import Term, Value
 from neronet.spec import (
     ACTIVATIONS,
@@ -139,9 +141,30 @@ def to_learning(genotype: Genotype) -> LearningSpec:
     if values.get("optimizer", "sgd") not in OPTIMIZERS:
         raise GrammarError(f"{where}: optimizer must be one of {', '.join(OPTIMIZERS)}")
     try:
-        return LearningSpec(**_coerce_learning(values))
+        learning = LearningSpec(**_coerce_learning(values))
     except (TypeError, ValueError):
         raise GrammarError(f"{where} decodes a value of the wrong type; fix the grammar") from None
+    for name, (valid, meaning) in LEARNING_RANGES.items():
+        value = getattr(learning, name)
+        if not valid(value):
+            raise GrammarError(
+                f"{where} decodes {name}={value}, but {name} must be {meaning}; fix its range"
+            )
+    return learning
+
+
+LEARNING_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "lr": (lambda v: v > 0, "> 0"),
+    "decay": (lambda v: v >= 0, ">= 0"),
+    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "rho": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "batch_size": (lambda v: v >= 1, ">= 1"),
+    "early_stop": (lambda v: v >= 1, ">= 1"),
+}
+"""What the optimizers accept; checked at decode time so a bad grammar range is a
+clear error instead of a torch traceback in the middle of a run."""
 
 
 def _coerce_learning(values: dict[str, Value]) -> dict[str, Value]:
@@ -207,3 +230,18 @@ def _resolve(kind: str, params: dict[str, Value], where: str) -> LayerSpec:
             raise GrammarError(f"{where}: filters-mult must be a positive integer, not {mult!r}")
         resolved["filters"] = int(resolved["filters"]) * int(mult)
     return LayerSpec(kind, resolved)
+
+
+def check_decodable(structure: Structure, samples: int = 32) -> None:
+    """Decode ``samples`` random individuals, so that grammar mistakes (an unknown key,
+    an impossible range, a last module without an fc) fail now, before a run starts,
+    rather than hours in when the faulty production is first drawn.
+
+    Uses its own fixed RNG: the check never changes a run's random stream.
+    """
+    rng = np.random.default_rng(0)
+    for _ in range(samples):
+        genotype = Genotype.random(structure, rng, train_time=1.0)
+        to_spec(genotype)
+        to_learning(genotype)
+

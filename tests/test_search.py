@@ -16,7 +16,7 @@ import pytest
 from helpers_store import store_fingerprint
 
 from neronet.config import NeroConfig, grammar_text, load_config, parse_config
-from neronet.errors import StoreError
+from neronet.errors import GrammarError, StoreError
 from neronet.evaluator import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
 from neronet.fitness import weighted_hrs
@@ -344,3 +344,21 @@ def test_a_missing_warm_start_state_means_full_training(tmp_path: Path) -> None:
     store = RunStore.open(tmp_path / "r", readonly=True)
     assert all(r.warm_start_from is None for r in store.individuals(1))
     assert any(kind == "warm-start-missing" for _, kind, _ in store.events())
+
+
+def test_an_undecodable_individual_is_invalid_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config("search.generations=2")
+    text, name = grammar_text(config)
+    run = SearchRun.open(config, text, name, tmp_path / "r")  # the start-up check passes
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise GrammarError("g.grammar: <stem> decodes unknown layer kind 'warp'; fix the grammar")
+
+    monkeypatch.setattr("neronet.search.runner.to_spec", broken)
+    executor = StubExecutor()
+    run.run(executor)
+    rows = RunStore.open(tmp_path / "r", readonly=True).individuals()
+    assert rows and not executor.requests
+    assert all(r.status == "invalid" and "does not decode" in r.reason for r in rows)

@@ -23,12 +23,12 @@ import numpy as np
 
 from neronet import __version__
 from neronet.config import NeroConfig
-from neronet.errors import StoreError
+from neronet.errors import GrammarError, StoreError
 from neronet.evaluator import Evaluation
 from neronet.execution.base import EvalRequest, Executor, make_executor
 from neronet.genotype import Structure
 from neronet.grammar import Grammar
-from neronet.phenotype import to_learning, to_spec
+from neronet.phenotype import check_decodable, to_learning, to_spec
 from neronet.progress import Reporter
 from neronet.search import make_strategy
 from neronet.search.base import Candidate, GenerationSummary, Outcome, Strategy
@@ -104,6 +104,7 @@ class SearchRun:
         """Create the run directory, or reopen it to resume (refusing silent changes)."""
         grammar = Grammar.parse(grammar_text, source=grammar_name)
         structure = Structure.from_config(config.structure, grammar)
+        check_decodable(structure)  # grammar mistakes fail before the run directory exists
         strategy = make_strategy(config, structure)  # fails early, e.g. on a bad seed
         path = Path(run_dir)
         if (path / "run.sqlite").exists():
@@ -215,8 +216,14 @@ class SearchRun:
                 outcomes[cand.id] = _outcome(stored)
                 self.reporter.replayed(stored)
                 continue
-            spec = to_spec(cand.genotype, input_shape=input_shape, num_classes=num_classes)
-            learning = to_learning(cand.genotype)
+            try:
+                spec = to_spec(cand.genotype, input_shape=input_shape, num_classes=num_classes)
+                learning = to_learning(cand.genotype)
+            except GrammarError as err:  # a production the start-up check never drew
+                row = self._record_undecodable(strategy, cand, str(err))
+                outcomes[cand.id] = _outcome(row)
+                self.reporter.evaluated(row)
+                continue
             if cand.warm_start_from is None and not self.config.search.reevaluate_duplicates:
                 same = (spec.digest(), learning.digest(), float(cand.genotype.train_time))
                 cached = self.store.find_evaluated(*same, cand.id)
@@ -277,7 +284,9 @@ class SearchRun:
         path = self.store.directory / row.state_path
         return path.read_bytes() if path.is_file() else None
 
-    def _base_row(self, strategy: Strategy, cand: Candidate, outcome: Outcome) -> dict[str, Any]:
+    def _base_row(
+        self, strategy: Strategy, cand: Candidate, outcome: Outcome, learning_hash: str | None
+    ) -> dict[str, Any]:
         return {
             "id": cand.id,
             "key": cand.key,
@@ -285,7 +294,7 @@ class SearchRun:
             "parent_id": cand.parent_id,
             "mutations": list(cand.mutations),
             "genotype": cand.genotype.to_json(),
-            "learning_hash": to_learning(cand.genotype).digest(),
+            "learning_hash": learning_hash,
             "train_time": float(cand.genotype.train_time),
             "warm_start_from": cand.warm_start_from,
             "fitness": strategy.fitness(outcome),
@@ -308,7 +317,7 @@ class SearchRun:
             seed=request.seed,
             warmup=request.warmup,
         )
-        row = self._base_row(strategy, cand, outcome)
+        row = self._base_row(strategy, cand, outcome, request.learning.digest())
         row.update({name: getattr(ev, name) for name in MEASURED})
         row.update(
             warm_start_from=cand.warm_start_from if request.warm_start is not None else None,
@@ -325,7 +334,7 @@ class SearchRun:
         self, strategy: Strategy, cand: Candidate, prior: IndividualRow
     ) -> IndividualRow:
         outcome = _outcome(prior)
-        row = self._base_row(strategy, cand, outcome)
+        row = self._base_row(strategy, cand, outcome, prior.learning_hash)
         row.update({name: getattr(prior, name) for name in MEASURED})
         row.update(
             spec_hash=prior.spec_hash,
@@ -339,6 +348,27 @@ class SearchRun:
         )
         self.store.add_individual(row)
         self.store.log_event("cache-hit", f"{cand.key} (id {cand.id}) reuses id {prior.id}")
+        return self.store.individual(cand.id)
+
+    def _record_undecodable(
+        self, strategy: Strategy, cand: Candidate, reason: str
+    ) -> IndividualRow:
+        """An individual whose genotype does not decode: invalid, never trained."""
+        outcome = Outcome(cand.id, "invalid", 0.0, 0.0)
+        row = self._base_row(strategy, cand, outcome, None)
+        row.update({name: None for name in MEASURED})
+        row.update(
+            status="invalid",
+            reason=f"does not decode: {reason}",
+            epochs=0,
+            history=[],
+            spec_hash=None,
+            record={},
+            cache_of=None,
+            weights_path=None,
+            state_path=None,
+        )
+        self.store.add_individual(row)
         return self.store.individual(cand.id)
 
     def _finish_generation(self, strategy: Strategy, summary: GenerationSummary) -> None:
