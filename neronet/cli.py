@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from neronet.cli_eval import add_attack_command, add_train_command
-from neronet.errors import NeronetError
+from neronet.errors import InvalidArchitecture, NeronetError
 
 EXIT_USAGE = 2
 
@@ -305,6 +305,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except NeronetError as err:
         print(f"neronet: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except InvalidArchitecture as err:
+        print(
+            f"neronet: error: the architecture cannot be built ({err}); "
+            "check the spec or model file",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except sqlite3.DatabaseError as err:
         print(

@@ -119,6 +119,12 @@ class FitnessConfig(StrictSection):
         default=0.5, gt=0, le=1, description="one class predicted for more than this share"
     )
     ill_fitted_penalty: float = Field(default=0.0)
+    reduced_precision: bool = Field(
+        default=False,
+        description="measure clean and FGSM accuracy under the training autocast dtype "
+        "(faster on GPU); off = fp32, since low-precision input gradients can weaken FGSM "
+        "and so reward networks whose gradients degrade in bf16",
+    )
 
 
 class TrainingConfig(StrictSection):

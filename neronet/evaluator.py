@@ -165,10 +165,18 @@ def _one_line(err: Exception) -> str:
     return (lines[0] if lines else type(err).__name__)[:MAX_REASON]
 
 
+OOM_MESSAGES = (
+    "can't allocate memory",  # the CPU allocator
+    "out of memory",  # "CUDA error: out of memory" raised as a plain RuntimeError
+    "CUDNN_STATUS_ALLOC_FAILED",
+    "CUBLAS_STATUS_ALLOC_FAILED",
+)
+
+
 def _out_of_memory(err: Exception) -> bool:
-    """CUDA OOM, or the CPU allocator's failure (a plain RuntimeError)."""
+    """Any way PyTorch reports that an allocation failed: the individual is too big."""
     return isinstance(err, torch.OutOfMemoryError) or (
-        isinstance(err, RuntimeError) and "can't allocate memory" in str(err)
+        isinstance(err, RuntimeError) and any(m in str(err) for m in OOM_MESSAGES)
     )
 
 
@@ -216,7 +224,8 @@ def _evaluate(
         should_stop=should_stop,
         progress=progress,
     )
-    amp = amp_dtype(settings.training.amp, device)
+    # fitness measurements in fp32 unless asked otherwise (see FitnessConfig.reduced_precision)
+    amp = amp_dtype(settings.training.amp, device) if settings.fitness.reduced_precision else None
     channels_last = settings.training.channels_last
 
     start = time.perf_counter()

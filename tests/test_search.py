@@ -23,6 +23,7 @@ from neronet.fitness import weighted_hrs
 from neronet.genotype import Genotype, structure_for
 from neronet.search.runner import SearchRun
 from neronet.store import RunStore
+from neronet.training import TrainState
 
 SMALL = [
     "search.generations=5",
@@ -33,10 +34,18 @@ SMALL = [
 ]
 
 
+def state_of(key: str) -> bytes:
+    """A valid (empty) training state that names the candidate it came from."""
+    return TrainState(model_state={}, optimizer=key, optimizer_state={}).to_bytes()
+
+
 class StubExecutor(Executor):
     """Deterministic fake evaluations; ``crash_after`` simulates a killed process."""
 
-    def __init__(self, crash_after: int | None = None, warm_bonus: float = 0.0) -> None:
+    def __init__(
+        self, crash_after: int | None = None, warm_bonus: float = 0.0, bad_states: bool = False
+    ) -> None:
+        self.bad_states = bad_states
         self.requests: list[EvalRequest] = []
         self.crash_after = crash_after
         self.warm_bonus = warm_bonus
@@ -65,7 +74,7 @@ class StubExecutor(Executor):
                     overall_adversarial_accuracy=clean * adv,
                     history=[{"epoch": 1, "train_loss": 1.0}],
                     weights=b"weights",
-                    train_state=f"state-of-{request.key}".encode(),
+                    train_state=b"damaged" if self.bad_states else state_of(request.key),
                 ),
             )
 
@@ -144,7 +153,7 @@ def test_train_longer_child_continues_from_the_parents_state(tmp_path: Path) -> 
         parent_g = Genotype.from_json(parent.genotype, structure)
         assert child_g.canonical() == parent_g.canonical()  # only the training time differs
         request = by_key[row.key]
-        assert request.warm_start == f"state-of-{parent.key}".encode()
+        assert request.warm_start == state_of(parent.key)
         assert request.budget_s == pytest.approx(10.0)  # only the extra time is spent
 
 
@@ -362,3 +371,11 @@ def test_an_undecodable_individual_is_invalid_not_a_crash(
     rows = RunStore.open(tmp_path / "r", readonly=True).individuals()
     assert rows and not executor.requests
     assert all(r.status == "invalid" and "does not decode" in r.reason for r in rows)
+
+
+def test_an_unreadable_warm_start_state_means_full_training(tmp_path: Path) -> None:
+    config = _config("search.mutation.train_longer=1.0", "search.generations=2")
+    executor = StubExecutor(bad_states=True)
+    _run(tmp_path / "r", config, executor)
+    longer = [r for r in executor.requests if r.key.startswith("g1/")]
+    assert longer and all(r.warm_start is None and r.budget_s == 20.0 for r in longer)

@@ -33,6 +33,7 @@ from neronet.progress import Reporter
 from neronet.search import make_strategy
 from neronet.search.base import Candidate, GenerationSummary, Outcome, Strategy
 from neronet.store import GenerationRow, IndividualRow, RunStore
+from neronet.training import TrainState
 
 MEASURED = (
     "status",
@@ -239,12 +240,12 @@ class SearchRun:
             warm = self._warm_start(cand.warm_start_from)
             budget = cand.budget_s
             if cand.warm_start_from is not None and warm is None:
-                # e.g. a cache hit whose source's state was pruned: train from scratch
-                # for the whole time instead of only the extra seconds
+                # e.g. a cache hit whose source's state was pruned, or a damaged state
+                # file: train from scratch for the whole time, not only the extra seconds
                 budget = float(cand.genotype.train_time)
                 self.store.log_event(
                     "warm-start-missing",
-                    f"{cand.key}: no stored state of id {cand.warm_start_from}; full training",
+                    f"{cand.key}: no readable state of id {cand.warm_start_from}; full training",
                 )
             request = EvalRequest(
                 key=cand.key,
@@ -282,7 +283,14 @@ class SearchRun:
         if row.state_path is None:
             return None
         path = self.store.directory / row.state_path
-        return path.read_bytes() if path.is_file() else None
+        if not path.is_file():
+            return None
+        data = path.read_bytes()
+        try:
+            TrainState.from_bytes(data)  # an unreadable state is treated as a missing one
+        except StoreError:
+            return None
+        return data
 
     def _base_row(
         self, strategy: Strategy, cand: Candidate, outcome: Outcome, learning_hash: str | None
