@@ -6,6 +6,12 @@ standard or adversarial schedule for several seeds, resumably. ``attack``
 measures the robustness of trained models with an attack suite and audits the
 result for gradient masking. Both show a rich progress bar and keep a log file
 in their output directory; user errors are :class:`NeronetError` (one line).
+
+On a dataset without a test split both hold out the same stratified, seeded
+part of the training images as the test split (``holdout`` of
+:class:`neronet.posttrain.PostTrainConfig`, recorded in the model metadata)
+and say so; see :mod:`neronet.posttrain` for why such numbers are not fully
+independent of the search.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.table import Table
 
 from neronet.config import format_validation_error, read_config_data, set_override
 from neronet.data import DATASETS, Dataset, load_dataset
-from neronet.errors import ConfigError, NeronetError
+from neronet.errors import AttackError, ConfigError, InvalidArchitecture, NeronetError
 from neronet.progress import progress_bar
 from neronet.spec import NetworkSpec
 
@@ -58,11 +65,20 @@ def _settings_data(path: str | None, overrides: list[str]) -> dict[str, Any]:
 @contextmanager
 def _logged(path: Path, name: str) -> Iterator[logging.Logger]:
     """A logger writing to ``path`` (appending, so a resumed job keeps its history)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    out = path.parent
+    if out.exists() and not out.is_dir():
+        raise NeronetError(f"--out '{out}' is a file; pass --out a new or existing directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path)
+    except OSError as err:
+        raise NeronetError(
+            f"cannot write '{path}' ({err.strerror or type(err).__name__}); pass --out a "
+            "directory that can be created and written to"
+        ) from None
     logger = logging.getLogger(f"neronet.{name}.{path.resolve()}")
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     logger.addHandler(handler)
     try:
@@ -70,6 +86,37 @@ def _logged(path: Path, name: str) -> Iterator[logging.Logger]:
     finally:
         logger.removeHandler(handler)
         handler.close()
+
+
+@contextmanager
+def _routed(name: str, log: logging.Logger, console: Console | None = None) -> Iterator[None]:
+    """Library logger ``name`` writes to the command's log (and ``console``), not bare stderr."""
+    library = logging.getLogger(name)
+    handlers = [*log.handlers]
+    if console is not None:
+        handlers.append(RichHandler(console=console, show_time=False, show_path=False))
+    propagate, library.propagate = library.propagate, False
+    for handler in handlers:
+        library.addHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            library.removeHandler(handler)
+        library.propagate = propagate
+
+
+def _buildable(spec: NetworkSpec, origin: str) -> NetworkSpec:
+    """``spec`` if it can be built (planning only, no allocation); else a one-line error."""
+    from neronet.nn import infer_shapes
+
+    try:
+        infer_shapes(spec)
+    except InvalidArchitecture as err:
+        raise NeronetError(
+            f"the architecture of {origin} cannot be built ({err}); pass a valid architecture"
+        ) from None
+    return spec
 
 
 def _read_metadata(path: Path) -> dict[str, str]:
@@ -118,8 +165,9 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
         help="post-search training of an architecture (standard or adversarial, several seeds)",
         description="Retrain an architecture from scratch on the full training set with the "
         "paper's schedule (standard: 350 epochs SGD cosine; adversarial: Madry PGD-7, 200 epochs) "
-        "for several seeds, reporting held-out test accuracy. Re-running the same command "
-        "resumes an interrupted training exactly.",
+        "for several seeds, reporting held-out test accuracy (a dataset without a test split "
+        "gets a stratified 20% of its training images held out: setting holdout). Re-running "
+        "the same command resumes an interrupted training exactly.",
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="search run directory (trains --id, default the best)")
@@ -172,15 +220,17 @@ def _train_source(args: argparse.Namespace) -> tuple[NetworkSpec, Dataset]:
         raise NeronetError("--id selects an individual of --run; pass --run DIR too")
     if args.run is not None:
         spec, hint = _run_spec(args.run, args.id)
-        return spec, _load_data(args.dataset, args.data_path, hint)
+        origin = f"'{args.run}' ({'the best individual' if args.id is None else f'id {args.id}'})"
+        return _buildable(spec, origin), _load_data(args.dataset, args.data_path, hint)
     if args.spec is not None:
         spec, hint = _spec_file(Path(args.spec))
-        return spec, _load_data(args.dataset, args.data_path, hint)
+        return _buildable(spec, f"'{args.spec}'"), _load_data(args.dataset, args.data_path, hint)
     from neronet.phenotype import to_spec
     from neronet.seeds import nsga_net
 
     dataset = _load_data(args.dataset or "cifar10", args.data_path, {})
-    return to_spec(nsga_net(), dataset.input_shape, len(dataset.classes)), dataset
+    spec = to_spec(nsga_net(), dataset.input_shape, len(dataset.classes))
+    return _buildable(spec, f"--seed-arch {args.seed_arch} on {dataset.name}"), dataset
 
 
 def _spec_file(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
@@ -201,18 +251,26 @@ def _spec_file(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from neronet.posttrain import summarize, train_seeds
+    from neronet.posttrain import held_out_note, summarize, train_seeds
 
     config = _train_config(args)
     spec, dataset = _train_source(args)
     out = Path(args.out or f"train-{spec.digest()[:8]}-{config.mode}")
     epochs = config.schedule.epochs
     console = Console(stderr=True)
-    with _logged(out / "train.log", "train") as log, progress_bar(console) as bar:
+    note = held_out_note(dataset, config.holdout, config.holdout_seed)
+    with (
+        _logged(out / "train.log", "train") as log,
+        progress_bar(console) as bar,
+        _routed("neronet.posttrain", log, console),
+    ):
         log.info(
             f"{config.mode} training of {spec.digest()} on {dataset.name}, seeds "
             f"{config.seed_list}, settings {config.schedule.model_dump_json()}"
         )
+        if note is not None:
+            log.info(note)
+            console.print(note)
         task = bar.add_task("starting", total=config.seeds * epochs)
 
         def on_epoch(info: dict[str, Any]) -> None:
@@ -258,7 +316,8 @@ def add_attack_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "attack",
         help="robustness of trained models under an attack suite, with a gradient-masking audit",
-        description="Attack trained models on the test split and report clean, conditional "
+        description="Attack trained models on the test split (or the images neronet train held "
+        "out when the dataset has none) and report clean, conditional "
         "(robust among clean-correct, NERO-Net Table 2) and overall adversarial accuracy, mean "
         "± std over the models, plus a gradient-masking audit. MODEL is a .safetensors "
         "(neronet export or neronet train), a neronet train output directory (all its seeds) "
@@ -332,11 +391,14 @@ def _sources(target: Path, individual: int | None) -> list[_Source]:
     if target.is_file():
         spec, weights = spec_from_safetensors(target)
         name = target.parent.name if target.name == "model.safetensors" else target.stem
-        return [_Source(name, spec, weights, {"dataset": _read_metadata(target).get("dataset")})]
+        meta = _read_metadata(target)
+        hint = {key: meta[key] for key in ("dataset", "holdout", "holdout_seed") if key in meta}
+        return [_Source(name, _buildable(spec, f"'{target}'"), weights, hint)]
     if (target / "run.sqlite").is_file():
         row, spec, weights = load_individual(target, individual)
         _, hint = _run_spec(str(target), row.id)
-        return [_Source(f"individual-{row.id}", spec, weights, hint)]
+        origin = f"individual {row.id} of '{target}'"
+        return [_Source(f"individual-{row.id}", _buildable(spec, origin), weights, hint)]
     files = sorted(target.glob("seed-*/model.safetensors"), key=lambda p: int(p.parent.name[5:]))
     if not files:
         raise NeronetError(
@@ -351,10 +413,16 @@ def _load_models(
 ) -> tuple[list[tuple[str, torch.nn.Module]], _Source]:
     """Built models in eval mode on ``device``, plus the first source (spec, dataset hint)."""
     from neronet.nn import build
+    from neronet.posttrain import recorded_holdout
 
     sources = [s for p in paths for s in _sources(Path(p), individual)]
     if len({(s.spec.input_shape, s.spec.num_classes) for s in sources}) > 1:
         raise NeronetError("the models take different inputs; attack them in separate commands")
+    if len({recorded_holdout(s.hint) for s in sources}) > 1:
+        raise NeronetError(
+            "the models were tested on different held-out images (holdout settings differ); "
+            "attack them in separate commands"
+        )
     models = []
     for source in sources:
         model = build(source.spec)
@@ -368,6 +436,19 @@ def _load_models(
     return models, sources[0]
 
 
+def _attack_choice(suite: str | None, attacks: str | None) -> tuple[str | None, list[str]]:
+    """``--suite`` and the ``--attacks`` names; neither given means the paper's suite."""
+    if attacks is None:
+        return suite or "paper", []
+    names = [n.strip() for n in attacks.split(",") if n.strip()]
+    if not names:
+        raise AttackError(
+            f"--attacks {attacks!r} names no attack; pass comma-separated names such as "
+            "fgsm,pgd-linf, or leave it out for --suite paper"
+        )
+    return suite, names
+
+
 def _default_out(first: str) -> Path:
     path = Path(first)
     return path / "robustness" if path.is_dir() else path.with_name(f"{path.stem}-robustness")
@@ -377,45 +458,49 @@ def cmd_attack(args: argparse.Namespace) -> int:
     import torch
 
     from neronet.augment import to_float
-    from neronet.posttrain import check_compatible
-    from neronet.robustness import evaluate, rich_report, select_attacks, write_tables
+    from neronet.data import full_train_test
+    from neronet.posttrain import check_compatible, held_out_note, recorded_holdout
+    from neronet.robustness import (
+        audited_threats,
+        evaluate,
+        rich_report,
+        select_attacks,
+        write_tables,
+    )
     from neronet.training import resolve_device
 
     settings = _attack_settings(args)
-    names = [n.strip() for n in args.attacks.split(",") if n.strip()] if args.attacks else []
-    suite = args.suite or (None if names else "paper")
-    attacks = select_attacks(suite, names)
+    attacks = select_attacks(*_attack_choice(args.suite, args.attacks))
     device = resolve_device(args.device)
     models, first = _load_models(args.models, args.id, device)
     dataset = _load_data(args.dataset, args.data_path, first.hint)
     check_compatible(first.spec, dataset)
-    if dataset.test is None:
-        raise NeronetError(f"dataset '{dataset.name}' has no test split to attack; use another")
-    x = to_float(torch.from_numpy(dataset.test.x).to(device))
-    y = torch.from_numpy(dataset.test.y).to(device)
+    holdout, holdout_seed = recorded_holdout(first.hint)
+    _, test = full_train_test(dataset, holdout, holdout_seed)
+    note = held_out_note(dataset, holdout, holdout_seed)
+    x = to_float(torch.from_numpy(test.x).to(device))
+    y = torch.from_numpy(test.y).to(device)
     out = Path(args.out) if args.out else _default_out(args.models[0])
-    steps = len(models) * (len(attacks) + int(settings.audit.enabled))
+    audits = settings.audit.enabled and bool(audited_threats(attacks))
+    steps = len(models) * (len(attacks) + int(audits))
     console = Console(stderr=True)
     with _logged(out / "attack.log", "attack") as log, progress_bar(console) as bar:
         log.info(
             f"attacks {[a.name for a in attacks]} on {[n for n, _ in models]}, "
             f"{dataset.name} test split, settings {settings.model_dump_json()}"
         )
+        if note is not None:
+            log.info(note)
+            console.print(note)
         task = bar.add_task("starting", total=steps)
-        autoattack = logging.getLogger("auto-attack")  # its warnings go to the log, not stderr
-        autoattack.propagate = False
-        autoattack.addHandler(log.handlers[0])
-
         started = itertools.count()
 
         def on_step(description: str) -> None:
             log.info(description)
             bar.update(task, completed=next(started), description=description)
 
-        try:
+        with _routed("auto-attack", log):  # AutoAttack's warnings go to the log, not stderr
             report = evaluate(models, x, y, attacks, settings, progress=on_step)
-        finally:
-            autoattack.removeHandler(log.handlers[0])
         paths = write_tables(report, out)
         log.info("\n" + (out / "robustness.md").read_text())
     console.print(rich_report(report))

@@ -26,6 +26,23 @@ new one is complete. A killed training therefore resumes from the newest
 complete pair and, on the CPU, ends bit-identical to an uninterrupted one. The
 final weights go to ``seed-<s>/model.safetensors`` with the NetworkSpec in the
 metadata (the format of ``neronet export``), so ``neronet attack`` reads both.
+
+A dataset without a test split (the CIFAR-10 JPEG zip, the copy available
+offline) gets one held out of its training images: ``holdout`` (20%, i.e.
+10,000 of 50,000), stratified and drawn with ``holdout_seed``, by
+:func:`neronet.data.full_train_test`. The model metadata records both, so
+``neronet attack`` tests on exactly the images the training never saw. Caveat:
+the search drew its train/control/fitness splits from the *whole* training
+set, so on such a dataset the architecture was selected partly on images that
+are now the held-out test set; the final numbers are then not fully
+independent of the search (a dataset with a real test split has no such leak).
+
+A finished seed's ``model.safetensors`` and ``history.json`` are checked
+before they are trusted (the JSON parses, the safetensors header is whole and
+names this spec and epoch count). Files that fail are discarded with a
+warning (logger ``neronet.posttrain``) and the seed retrains, from its
+checkpoints if any are left, else from scratch: training is deterministic, so
+this recovers the lost result (bit for bit on the CPU) without user action.
 """
 
 from __future__ import annotations
@@ -33,7 +50,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -44,6 +63,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from pydantic import Field, ValidationError, field_validator
+from safetensors import safe_open
 from safetensors.torch import load_file, save
 from torch import nn
 
@@ -52,6 +72,7 @@ from neronet.attacks import pgd
 from neronet.augment import DeviceSplit, augment, batches, steps_per_epoch, to_float
 from neronet.config import StrictSection, format_validation_error
 from neronet.data.dataset import Dataset
+from neronet.data.splits import full_train_test, resolve_size
 from neronet.errors import ConfigError, DataError, NeronetError, StoreError
 from neronet.nn import build
 from neronet.spec import NetworkSpec
@@ -62,6 +83,10 @@ META_FILE = "train.json"
 RESULTS_FILE = "train_results.csv"
 MODEL_FILE = "model.safetensors"
 HISTORY_FILE = "history.json"
+_CHECKPOINT = re.compile(r"epoch-(\d+)\.safetensors")
+_OWN_FILE = re.compile(r"\.?epoch-\d+\.(safetensors|state\.pt)(\.tmp\d+)?")
+"""Checkpoint files this module writes (with ``atomic_write``'s temporaries); others are left."""
+log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[dict[str, Any]], None]
 """Receives one dict per finished (and checkpointed) epoch."""
@@ -129,6 +154,13 @@ class PostTrainConfig(StrictSection):
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
     channels_last: bool = Field(default=True, description="channels-last memory (faster on GPU)")
     eval_batch_size: int = Field(default=512, ge=1)
+    holdout: float = Field(
+        default=0.2,
+        gt=0,
+        description="dataset without a test split: the fraction (or count) of its training "
+        "images held out as one (0.2 = 10,000 of CIFAR-10's 50,000)",
+    )
+    holdout_seed: int = Field(default=0, ge=0, description="seed of the held-out draw")
     standard: StandardTraining = Field(default_factory=StandardTraining)
     adversarial: AdversarialTraining = Field(default_factory=AdversarialTraining)
 
@@ -212,6 +244,40 @@ def check_compatible(spec: NetworkSpec, dataset: Dataset) -> None:
         )
 
 
+def holdout_metadata(dataset: Dataset, config: PostTrainConfig) -> dict[str, str]:
+    """What a model records about its held-out test split (nothing for a real test split)."""
+    if dataset.test is not None:
+        return {}
+    return {"holdout": repr(config.holdout), "holdout_seed": str(config.holdout_seed)}
+
+
+def recorded_holdout(metadata: dict[str, Any]) -> tuple[float, int]:
+    """The held-out draw a model was tested on: its metadata's, else the defaults."""
+    defaults = PostTrainConfig()
+    holdout = metadata.get("holdout", defaults.holdout)
+    seed = metadata.get("holdout_seed", defaults.holdout_seed)
+    try:
+        return float(holdout), int(seed)
+    except (TypeError, ValueError):
+        raise StoreError(
+            f"model metadata holdout={holdout!r} holdout_seed={seed!r} is not a number; "
+            "retrain the model with neronet train"
+        ) from None
+
+
+def held_out_note(dataset: Dataset, holdout: float, seed: int) -> str | None:
+    """A log line saying how the test split was held out; None for a real test split."""
+    if dataset.test is not None:
+        return None
+    n = len(dataset.y_train)
+    count = resolve_size("holdout", holdout, n)
+    return (
+        f"dataset '{dataset.name}' has no test split: {count} of its {n} training images "
+        f"(holdout={holdout:g}, stratified, seed {seed}) are held out as its test split, "
+        "the same images for neronet train (never trained on) and neronet attack"
+    )
+
+
 def train_seeds(
     spec: NetworkSpec,
     dataset: Dataset,
@@ -224,25 +290,31 @@ def train_seeds(
 
     Seeds already finished are read back, an interrupted one continues from
     its newest checkpoint. ``out_dir`` must hold a training of the same
-    architecture, dataset, mode and schedule (``train.json``), or nothing.
-    Writes ``train_results.csv`` (one row per seed) at the end.
+    architecture, dataset, mode, schedule and test split (``train.json``), or
+    nothing; ``train.json`` is written only once a model is built on the
+    device, so a run that fails before (a bad device or architecture) leaves
+    the user free to change settings. Without a test split in ``dataset``,
+    ``config.holdout`` of the training images is held out as one (see the
+    module docstring). Writes ``train_results.csv`` (one row per seed) at the end.
     """
     check_compatible(spec, dataset)
-    if dataset.test is None:
-        raise DataError(
-            f"dataset '{dataset.name}' has no test split; post-search training reports "
-            "held-out test accuracy, so use a dataset with one (e.g. cifar10 binaries)"
-        )
     out = Path(out_dir)
-    _claim(out, spec, dataset, config)
+    identity = _identity(spec, dataset, config)
+    _check_claim(out, identity)
     device = resolve_device(config.device)
-    train = DeviceSplit.from_split(dataset.train, device)
-    test = DeviceSplit.from_split(dataset.test, device)
+    train_split, test_split = full_train_test(dataset, config.holdout, config.holdout_seed)
+    train = DeviceSplit.from_split(train_split, device)
+    test = DeviceSplit.from_split(test_split, device)
+    extra = holdout_metadata(dataset, config)
+
+    def claim() -> None:
+        _write_claim(out, identity, spec, config)
+
     results = []
     for index, seed in enumerate(config.seed_list):
-        run = _SeedRun(spec, config, seed, out / f"seed-{seed}", device, dataset.name)
+        run = _SeedRun(spec, config, seed, out / f"seed-{seed}", device, dataset.name, extra)
         tags = {"seed_index": index, "seeds": config.seeds}
-        results.append(run.run(train, test, _tagged(progress, tags)))
+        results.append(run.run(train, test, _tagged(progress, tags), claim))
     _write_results(out / RESULTS_FILE, results)
     return results
 
@@ -254,28 +326,43 @@ def _tagged(progress: ProgressFn | None, tags: dict[str, Any]) -> ProgressFn | N
     return lambda info: progress({**info, **tags})
 
 
-def _claim(out: Path, spec: NetworkSpec, dataset: Dataset, config: PostTrainConfig) -> None:
-    """Record what ``out`` trains, or check that a resumed ``out`` trains the same."""
-    identity = {
+def _identity(spec: NetworkSpec, dataset: Dataset, config: PostTrainConfig) -> dict[str, Any]:
+    """What must match for ``out`` to be resumed (test_split None: the dataset's own)."""
+    return {
         "spec_digest": spec.digest(),
         "dataset": dataset.name,
         "mode": config.mode,
         "schedule": config.schedule.model_dump(mode="json"),
+        "test_split": holdout_metadata(dataset, config) or None,
     }
+
+
+def _check_claim(out: Path, identity: dict[str, Any]) -> None:
+    """Refuse to resume ``out`` when it holds a different training."""
+    meta = out / META_FILE
+    if not meta.is_file():
+        return
+    try:
+        stored = json.loads(meta.read_text())
+    except (OSError, json.JSONDecodeError):
+        raise StoreError(f"'{meta}' is unreadable; delete it or use a new --out") from None
+    if not isinstance(stored, dict):
+        raise StoreError(f"'{meta}' is not a training record; delete it or use a new --out")
+    if {key: stored.get(key) for key in identity} != identity:
+        changed = ", ".join(k for k in identity if stored.get(k) != identity[k])
+        raise StoreError(
+            f"'{out}' holds a training with a different {changed}; "
+            "use a new --out directory or the same settings to resume"
+        )
+
+
+def _write_claim(
+    out: Path, identity: dict[str, Any], spec: NetworkSpec, config: PostTrainConfig
+) -> None:
+    """Record what ``out`` trains (once; :func:`_check_claim` vetted an existing record)."""
     meta = out / META_FILE
     if meta.is_file():
-        try:
-            stored = json.loads(meta.read_text())
-        except (OSError, json.JSONDecodeError):
-            raise StoreError(f"'{meta}' is unreadable; delete it or use a new --out") from None
-        if {key: stored.get(key) for key in identity} != identity:
-            changed = ", ".join(k for k in identity if stored.get(k) != identity[k])
-            raise StoreError(
-                f"'{out}' holds a training with a different {changed}; "
-                "use a new --out directory or the same settings to resume"
-            )
         return
-    out.mkdir(parents=True, exist_ok=True)
     record = {**identity, "spec": spec.to_dict(), "config": config.model_dump(mode="json")}
     atomic_write(meta, json.dumps(record, indent=2).encode())
 
@@ -308,6 +395,7 @@ class _SeedRun:
         directory: Path,
         device: torch.device,
         dataset_name: str,
+        extra_metadata: dict[str, str],
     ) -> None:
         self.spec = spec
         self.config = config
@@ -316,6 +404,7 @@ class _SeedRun:
         self.directory = directory
         self.device = device
         self.dataset_name = dataset_name
+        self.extra_metadata = extra_metadata
         self.amp = amp_dtype(config.amp, device)
 
     # ------------------------------------------------------------ checkpoints
@@ -324,15 +413,24 @@ class _SeedRun:
         return self.directory / "checkpoints"
 
     def _latest(self) -> int:
-        """Newest epoch with a complete (state, weights) pair; 0 when none."""
+        """Newest epoch with a complete (state, weights) pair; 0 when none.
+
+        Only ``epoch-<N>.safetensors`` names count: a stray file (``epoch-abc``,
+        a copy) is no checkpoint of ours and is ignored.
+        """
         if not self.checkpoints.is_dir():
             return 0
-        epochs = [
-            int(path.name.split("-")[1].split(".")[0])
-            for path in self.checkpoints.glob("epoch-*.safetensors")
-            if path.with_name(path.name.replace(".safetensors", ".state.pt")).is_file()
-        ]
-        return max(epochs, default=0)
+        named = {
+            int(m[1]) for p in self.checkpoints.iterdir() if (m := _CHECKPOINT.fullmatch(p.name))
+        }
+        complete = [e for e in named if all(path.is_file() for path in self._paths(e))]
+        return max(complete, default=0)
+
+    def _own_files(self) -> list[Path]:
+        """The checkpoint files (and interrupted temporaries) this module wrote."""
+        if not self.checkpoints.is_dir():
+            return []
+        return [p for p in self.checkpoints.iterdir() if _OWN_FILE.fullmatch(p.name)]
 
     def _paths(self, epoch: int) -> tuple[Path, Path]:
         stem = self.checkpoints / f"epoch-{epoch:04d}"
@@ -346,6 +444,7 @@ class _SeedRun:
             "mode": self.config.mode,
             "seed": str(self.seed),
             "epoch": str(epoch),
+            **self.extra_metadata,
             **extra,
         }
 
@@ -353,7 +452,7 @@ class _SeedRun:
         weights_path, state_path = self._paths(loop.epoch)
         atomic_write(state_path, loop.state_bytes())
         atomic_write(weights_path, save(loop.weights(), metadata=self._metadata(loop.epoch)))
-        for old in self.checkpoints.glob("epoch-*"):
+        for old in self._own_files():
             if old not in (weights_path, state_path):
                 old.unlink()
 
@@ -373,14 +472,48 @@ class _SeedRun:
 
     # ------------------------------------------------------------------ run
     def _finished(self) -> SeedResult | None:
+        """The finished seed read back; None when it is not finished or its files are bad.
+
+        Bad final files are deleted (they are this module's output and the
+        retraining rewrites them), so the seed retrains as the module docstring says.
+        """
         model_path = self.directory / MODEL_FILE
         history_path = self.directory / HISTORY_FILE
         if not (model_path.is_file() and history_path.is_file()):
+            return None  # killed before (or while) finishing: the checkpoints are still there
+        try:
+            history = self._read_final(model_path, history_path)
+        except Exception as err:  # corrupt files surface as several exception types
+            log.warning(
+                f"seed {self.seed}: {model_path.name} / {history_path.name} in "
+                f"{self.directory} are unusable ({type(err).__name__}: {err}); discarding them "
+                "and training the seed again"
+            )
+            model_path.unlink()
+            history_path.unlink()
             return None
-        history = [EpochStats(**e) for e in json.loads(history_path.read_text())]
         return _result(self.seed, model_path, history)
 
-    def run(self, train: DeviceSplit, test: DeviceSplit, progress: ProgressFn | None) -> SeedResult:
+    def _read_final(self, model_path: Path, history_path: Path) -> list[EpochStats]:
+        """The history of a finished seed, once both final files prove whole and this run's."""
+        history = [EpochStats(**e) for e in json.loads(history_path.read_text())]
+        with safe_open(str(model_path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        epochs = self.schedule.epochs
+        if not history or history[-1].epoch != epochs or meta.get("epoch") != str(epochs):
+            raise ValueError(f"they do not hold a finished {epochs}-epoch training")
+        if meta.get("spec") != self.spec.to_json():
+            raise ValueError("the model holds another architecture")
+        return history
+
+    def run(
+        self,
+        train: DeviceSplit,
+        test: DeviceSplit,
+        progress: ProgressFn | None,
+        claim: Callable[[], None],
+    ) -> SeedResult:
+        """Train (or read back) the seed; ``claim`` runs once the model is built on the device."""
         done = self._finished()
         if done is not None:
             return done
@@ -388,6 +521,7 @@ class _SeedRun:
             loop = _Loop(
                 build(self.spec), self.schedule, self.config, self.device, self.seed, self.amp
             )
+            claim()
             start = self._latest()
             if start:
                 self._load(loop, start)
@@ -406,9 +540,10 @@ class _SeedRun:
         history = json.dumps([asdict(e) for e in loop.history], indent=1).encode()
         atomic_write(self.directory / HISTORY_FILE, history)
         atomic_write(model_path, save(loop.weights(), metadata=metadata))
-        for old in self.checkpoints.glob("epoch-*"):
+        for old in self._own_files():
             old.unlink()
-        self.checkpoints.rmdir()
+        if self.checkpoints.is_dir() and not any(self.checkpoints.iterdir()):
+            self.checkpoints.rmdir()  # a stray file of the user's keeps the folder
         return _result(self.seed, model_path, loop.history)
 
 

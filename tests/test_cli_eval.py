@@ -11,9 +11,11 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from test_posttrain import tiny_spec
+from test_posttrain import tiny_spec, unbuildable_spec
 
+from neronet import cli_eval
 from neronet.cli_eval import _train_source, add_attack_command, add_train_command
+from neronet.data import Dataset, full_train_test, load_dataset
 from neronet.errors import AttackError, ConfigError, DataError, NeronetError, StoreError
 from neronet.nn import build
 from neronet.phenotype import to_spec
@@ -208,3 +210,65 @@ def test_user_errors_are_one_line(spec_file: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError) as err:
         neronet("train", "--spec", wide, "--dataset", "digits", "--out", tmp_path / "w")
     assert "(3, 32, 32)" in one_line(err)
+
+
+def test_attacks_naming_nothing_is_an_error(spec_file: Path) -> None:
+    for empty in (",", " , ", ""):
+        with pytest.raises(AttackError) as err:
+            neronet("attack", spec_file, "--attacks", empty)
+        assert "names no attack" in one_line(err)
+
+
+def test_unusable_out_is_a_one_line_error(spec_file: Path, tmp_path: Path) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("not a directory")
+    for out in (taken, taken / "below"):
+        with pytest.raises(NeronetError) as err:
+            neronet("train", "--spec", spec_file, "--out", out, "--epochs", 1, *TRAIN)
+        assert str(out) in one_line(err) and "pass --out" in str(err.value)
+    (tmp_path / "res" / "attack.log").mkdir(parents=True)  # root ignores permission bits
+    model = tmp_path / "m.safetensors"
+    weights = {k: v.contiguous() for k, v in build(tiny_spec()).state_dict().items()}
+    save_file(weights, str(model), metadata={"spec": tiny_spec().to_json(), "dataset": "digits"})
+    with pytest.raises(NeronetError) as err:
+        neronet("attack", model, "--attacks", "fgsm", "--limit", 5, "--out", tmp_path / "res")
+    assert "attack.log" in one_line(err)
+
+
+def test_an_unbuildable_architecture_names_its_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(unbuildable_spec().to_json())
+    with pytest.raises(NeronetError) as err:
+        neronet("train", "--spec", bad, "--out", tmp_path / "out", *TRAIN)
+    assert f"'{bad}' cannot be built" in one_line(err) and "pool" in str(err.value)
+    assert not (tmp_path / "out" / "train.json").exists()
+    model = tmp_path / "bad.safetensors"
+    metadata = {"spec": unbuildable_spec().to_json(), "dataset": "digits"}
+    save_file({"w": torch.zeros(1)}, str(model), metadata=metadata)
+    with pytest.raises(NeronetError) as err:
+        neronet("attack", model, "--attacks", "fgsm")
+    assert f"'{model}' cannot be built" in one_line(err)
+
+
+def test_a_train_only_dataset_is_trained_and_attacked_on_the_same_held_out_images(
+    spec_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Like the offline CIFAR-10 zip: both commands hold out the same 20% of train."""
+    digits = load_dataset("digits")
+    train_only = Dataset("digits", digits.x_train, digits.y_train, digits.classes)
+    monkeypatch.setattr(cli_eval, "load_dataset", lambda name, path=None: train_only)
+    out = tmp_path / "out"
+    once = ("--epochs", 2, "--seeds", 1)
+    assert neronet("train", "--spec", spec_file, *once, "--out", out, *TRAIN) == 0
+    _, held = full_train_test(train_only, 0.2, 0)
+    said = f"{len(held)} of its {len(digits.y_train)} training images"
+    assert said in capsys.readouterr().err and said in (out / "train.log").read_text()
+    [trained] = csv.DictReader((out / "train_results.csv").open())
+    assert neronet("attack", out, "--attacks", "fgsm", "--no-audit", "--device", "cpu") == 0
+    assert said in capsys.readouterr().err
+    [clean, _] = csv.DictReader((out / "robustness" / "robustness.csv").open())
+    assert clean["images"] == str(len(held))
+    assert float(clean["clean_mean"]) == pytest.approx(float(trained["test_accuracy"]), abs=1e-6)

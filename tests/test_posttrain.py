@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import math
+import logging
 import os
 import signal
 import subprocess
@@ -19,22 +19,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 import neronet
-from neronet.data import Dataset, load_dataset
-from neronet.errors import ConfigError, DataError, StoreError
+from neronet.augment import DeviceSplit
+from neronet.data import Dataset, full_train_test, load_dataset
+from neronet.errors import ConfigError, DataError, InvalidArchitecture, StoreError
 from neronet.export import spec_from_safetensors
+from neronet.nn import build
 from neronet.posttrain import (
     AdversarialTraining,
     PostTrainConfig,
     StandardTraining,
+    held_out_note,
     lr_at,
     parse_posttrain_config,
     summarize,
     train_seeds,
 )
 from neronet.spec import LayerSpec, NetworkSpec, NodeSpec
+from neronet.training import accuracy
 
 torch.set_num_threads(1)
 
@@ -257,12 +262,111 @@ def test_corrupt_checkpoint_is_a_store_error(digits: Dataset, tmp_path: Path) ->
 def test_architecture_must_fit_the_dataset(digits: Dataset, tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"\(3, 32, 32\)"):
         train_seeds(tiny_spec((3, 32, 32)), digits, quick("standard"), tmp_path)
-    no_test = Dataset("train-only", digits.x_train, digits.y_train, digits.classes)
-    with pytest.raises(DataError, match="no test split"):
-        train_seeds(tiny_spec(), no_test, quick("standard"), tmp_path)
+
+
+def unbuildable_spec() -> NetworkSpec:
+    """Fits 8x8 digits but four 2x2 poolings shrink the image below 1x1."""
+    pool = LayerSpec("pool", {"op": "max", "kernel": 2, "stride": 2, "padding": "valid"})
+    head = tiny_spec().nodes[2]
+    return NetworkSpec((1, 8, 8), 10, (NodeSpec("conv", (-1,), (pool,) * 4), head))
+
+
+def test_a_start_that_fails_claims_nothing(
+    digits: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing trained, so a retry with another schedule must not be refused."""
+    with pytest.raises(InvalidArchitecture):
+        train_seeds(unbuildable_spec(), digits, quick("standard"), tmp_path)
+    assert not (tmp_path / "train.json").exists()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    on_gpu = quick("standard", epochs=3).model_copy(update={"device": "cuda"})
+    with pytest.raises(ConfigError, match="CUDA is unavailable"):
+        train_seeds(tiny_spec(), digits, on_gpu, tmp_path)
+    assert not (tmp_path / "train.json").exists()
+    [result] = train_seeds(tiny_spec(), digits, quick("standard", epochs=1), tmp_path)
+    assert result.epochs == 1 and (tmp_path / "train.json").is_file()
+
+
+def truncate_model(seed_dir: Path) -> None:
+    model = seed_dir / "model.safetensors"
+    model.write_bytes(model.read_bytes()[:-64])
+
+
+def corrupt_history(seed_dir: Path) -> None:
+    (seed_dir / "history.json").write_text('[{"epoch": 1, "train_lo')
+
+
+@pytest.mark.parametrize("damage", [truncate_model, corrupt_history])
+def test_unusable_final_files_are_retrained(
+    digits: Dataset, tmp_path: Path, damage: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec, config = tiny_spec(), quick("standard", epochs=2)
+    [full] = train_seeds(spec, digits, config, tmp_path / "full")
+    [done] = train_seeds(spec, digits, config, tmp_path / "out")
+    assert callable(damage)
+    damage(tmp_path / "out" / "seed-0")
+    seen: list[int] = []
+    with caplog.at_level(logging.WARNING, logger="neronet.posttrain"):
+        [again] = train_seeds(
+            spec, digits, config, tmp_path / "out", progress=lambda i: seen.append(i["epoch"])
+        )
+    assert seen == [1, 2]  # retrained from scratch: no checkpoints are left after finishing
+    assert "unusable" in caplog.text and "training the seed again" in caplog.text
+    assert_same_weights(full.model_path, again.model_path)
+    assert [e.test_accuracy for e in again.history] == [e.test_accuracy for e in done.history]
+    calls: list[dict] = []
+    train_seeds(spec, digits, config, tmp_path / "out", progress=calls.append)
+    assert calls == []  # the rewritten files are trusted again
+
+
+def test_stray_checkpoint_files_are_ignored(digits: Dataset, tmp_path: Path) -> None:
+    spec, config = tiny_spec(), quick("standard", epochs=2)
+
+    def stop(info: dict) -> None:
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train_seeds(spec, digits, config, tmp_path, progress=stop)
+    checkpoints = tmp_path / "seed-0" / "checkpoints"
+    stray = checkpoints / "epoch-abc.safetensors"
+    stray.write_bytes(b"a user's file")
+    seen: list[int] = []
+    [result] = train_seeds(
+        spec, digits, config, tmp_path, progress=lambda i: seen.append(i["epoch"])
+    )
+    assert seen == [2] and result.epochs == 2
+    assert [p.name for p in checkpoints.iterdir()] == [stray.name]  # ours removed, not theirs
+
+
+def test_train_only_dataset_holds_out_a_stratified_test_split(
+    digits: Dataset, tmp_path: Path
+) -> None:
+    """Like the offline CIFAR-10 zip: no test split, so a seeded part of train is held out."""
+    train_only = Dataset("train-only", digits.x_train, digits.y_train, digits.classes)
+    config = quick("standard", epochs=1).model_copy(update={"holdout": 0.25, "holdout_seed": 3})
+    [result] = train_seeds(tiny_spec(), train_only, config, tmp_path)
+    with safe_open(str(result.model_path), "pt") as handle:
+        meta = handle.metadata()
+    assert (meta["holdout"], meta["holdout_seed"]) == ("0.25", "3")
+    rest, held = full_train_test(train_only, 0.25, 3)
+    assert len(held) == len(digits.y_train) // 4 and len(rest) + len(held) == len(digits.y_train)
+    assert np.bincount(held.y).min() > 0
+    spec, weights = spec_from_safetensors(result.model_path)
+    model = build(spec)
+    model.load_state_dict(weights)
+    split = DeviceSplit.from_split(held, torch.device("cpu"))
+    assert accuracy(model.eval(), split, 512, channels_last=True) == result.test_accuracy
+    note = held_out_note(train_only, 0.25, 3)
+    assert note is not None and f"{len(held)} of its {len(digits.y_train)}" in note
+    assert held_out_note(digits, 0.25, 3) is None
+    record = json.loads((tmp_path / "train.json").read_text())
+    assert record["test_split"] == {"holdout": "0.25", "holdout_seed": "3"}
+    other = config.model_copy(update={"holdout_seed": 4})
+    with pytest.raises(StoreError, match="test_split"):
+        train_seeds(tiny_spec(), train_only, other, tmp_path)
 
 
 def test_divergence_is_reported(digits: Dataset, tmp_path: Path) -> None:
-    config = quick("standard", epochs=1, lr=math.inf)
+    config = quick("standard", epochs=1, lr=1e30)  # settings must be finite
     with pytest.raises(neronet.errors.NeronetError, match="diverged"):
         train_seeds(tiny_spec(), digits, config, tmp_path)

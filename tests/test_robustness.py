@@ -12,8 +12,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pyautoattack
 import pytest
 import torch
+from rich.console import Console
 from test_posttrain import quick, tiny_spec
 from torch import nn
 
@@ -28,11 +30,14 @@ from neronet.robustness import (
     AttackSettings,
     AuditSettings,
     ModelReport,
+    Outcome,
     SuiteReport,
+    adversarial_correct,
     autoattack_correct,
     evaluate,
     evaluate_model,
     markdown,
+    rich_report,
     select_attacks,
     write_tables,
 )
@@ -224,3 +229,62 @@ def test_tables_aggregate_mean_and_std_over_models(
     assert len(lines) == 1 + 2 * 3  # header + (clean, FGSM, PGD) per model
     text = paths[2].read_text()
     assert "| L-inf | PGD-20 | 0.15 |" in text and "FLAG: masked:" in text
+
+
+def test_autoattack_restarts_apply_to_the_l2_run_only(
+    test_data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The L-inf row must stay the reference standard AutoAttack whatever the setting."""
+    seen: dict[str, tuple[str, int]] = {}
+
+    def record(self: pyautoattack.AutoAttack, x: torch.Tensor, y: torch.Tensor, **_: object):
+        seen[self.norm] = (self.version, self.apgd.n_restarts)
+        return x, y
+
+    monkeypatch.setattr(pyautoattack.AutoAttack, "run_standard_evaluation", record)
+    x, y = test_data[0][:8], test_data[1][:8]
+    model = build(tiny_spec()).eval()
+    clean = torch.ones(len(y), dtype=torch.bool)
+    restarts = settings(autoattack_restarts=3)
+    for name in ("autoattack", "apgd-l2"):
+        adversarial_correct(model, x, y, clean, CATALOGUE[name], restarts)
+    assert seen == {"Linf": ("standard", 1), "L2": ("custom", 3)}
+
+
+def outcome(attack: str, threat: str) -> Outcome:
+    return Outcome(attack, attack.upper(), threat, 0.1, 0.9, 0.5, 0.45, 10)
+
+
+def report_text(report: SuiteReport) -> tuple[str, str]:
+    """The markdown and the terminal rendering of ``report``."""
+    console = Console(record=True, width=200)
+    console.print(rich_report(report))
+    return markdown(report), console.export_text()
+
+
+def test_an_audit_that_checked_nothing_says_so() -> None:
+    """Without a PGD attack no check runs: never report "no flag" or "ok" then."""
+    outcomes = [Outcome("clean", "clean", "-", None, 0.9, None, None, 10)]
+    unaudited = ModelReport("m", [*outcomes, outcome("fgsm", "L-inf"), outcome("fgm", "L2")])
+    audit_on = settings(audit={})
+    md, terminal = report_text(SuiteReport([unaudited], audit_on))
+    assert "Audit not run: needs pgd-linf or pgd-l2" in md and "no flag" not in md
+    assert "audit not run: needs pgd-linf or pgd-l2" in terminal and " ok" not in terminal
+    assert "| L-inf | FGSM | 0.1 | 90.00 | 50.00 | 45.00 | not audited |" in md
+    partly = ModelReport("m", [*outcomes, outcome("pgd-linf", "L-inf"), outcome("fgm", "L2")])
+    partly.audited = ("L-inf",)
+    md, terminal = report_text(SuiteReport([partly], audit_on))
+    assert "Audit of the L-inf attacks" in md and "no flag." in md
+    assert "| PGD-LINF | 0.1 | 90.00 | 50.00 | 45.00 | ok |" in md
+    assert "| FGM | 0.1 | 90.00 | 50.00 | 45.00 | not audited |" in md
+    assert "audit not run" not in terminal
+
+
+def test_evaluate_model_records_which_threats_the_audit_checked(
+    models: dict[str, nn.Module], test_data: Data
+) -> None:
+    model = models["standard"]
+    report = evaluate_model(
+        model, *test_data, select_attacks(None, ["fgsm", "fgm"]), settings(limit=20, audit={})
+    )
+    assert report.audited == () and report.flags == []

@@ -7,7 +7,7 @@
 * ``evaluation``: the whole suite plus the audit over one or several models.
 """
 
-from neronet.robustness.audit import Flag
+from neronet.robustness.audit import Flag, audited_threats
 from neronet.robustness.evaluation import evaluate, evaluate_model
 from neronet.robustness.report import (
     CSV_COLUMNS,
@@ -53,6 +53,7 @@ __all__ = [
     "SuiteReport",
     "Threat",
     "adversarial_correct",
+    "audited_threats",
     "autoattack_correct",
     "evaluate",
     "evaluate_model",

@@ -18,6 +18,10 @@ single-step check compares the suite's own numbers; the other checks run extra
 attacks on a fixed subset of the clean-correct images (the first
 ``audit.subset``) and compare on that subset. A gap counts only when it is
 both above ``audit.tolerance`` and at least ``audit.min_images`` images.
+
+Every check compares against the suite's PGD attack of a threat, so a threat
+without one (``--attacks fgsm,autoattack``) is not audited at all: the report
+must then say so instead of "no flag" (:func:`audited_threats`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ from torch import nn
 from neronet.attacks import attack_correct, get_attack
 from neronet.fitness import conditional_adversarial_accuracy
 from neronet.robustness.suite import AttackSettings, SuiteAttack, Threat, autoattack_correct
+
+
+def audited_threats(attacks: list[SuiteAttack]) -> list[Threat]:
+    """The threats the audit checks: those with a PGD attack among ``attacks``."""
+    threats: tuple[Threat, ...] = ("linf", "l2")
+    return [t for t in threats if any(a.threat == t and a.family == "pgd" for a in attacks)]
 
 
 @dataclass(frozen=True)
@@ -88,11 +98,9 @@ class Audit:
         self, attacks: list[SuiteAttack], masks: dict[str, torch.Tensor], clean: torch.Tensor
     ) -> list[Flag]:
         flags: list[Flag] = []
-        for threat in ("linf", "l2"):
+        for threat in audited_threats(attacks):
             by_family = {a.family: a for a in attacks if a.threat == threat}
-            single, iterative = by_family.get("single"), by_family.get("pgd")
-            if iterative is None:
-                continue
+            single, iterative = by_family.get("single"), by_family["pgd"]
             if single is not None:
                 flags += self._single_vs_iterative(single, iterative, masks, clean)
             flags += self._square(threat, [a for a in (single, iterative) if a], masks, iterative)

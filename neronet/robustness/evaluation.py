@@ -12,7 +12,7 @@ from neronet.fitness import (
     conditional_adversarial_accuracy,
     overall_adversarial_accuracy,
 )
-from neronet.robustness.audit import Audit, Flag
+from neronet.robustness.audit import Audit, Flag, audited_threats
 from neronet.robustness.report import ModelReport, Outcome, SuiteReport
 from neronet.robustness.suite import (
     THREAT_LABELS,
@@ -63,11 +63,12 @@ def evaluate_model(
             )
         )
     flags: list[Flag] = []
-    if settings.audit.enabled:
+    threats = audited_threats(attacks) if settings.audit.enabled else []
+    if threats:
         if progress is not None:
             progress(f"{name}: gradient-masking audit")
         flags = Audit(model, x, y, clean, settings).run(attacks, masks, clean)
-    return ModelReport(name, outcomes, flags)
+    return ModelReport(name, outcomes, flags, tuple(THREAT_LABELS[t] for t in threats))
 
 
 def evaluate(

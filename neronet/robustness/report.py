@@ -40,9 +40,12 @@ class Outcome:
 
 @dataclass
 class ModelReport:
+    """One model's outcomes and audit findings; ``audited``: threat labels the audit checked."""
+
     name: str
     outcomes: list[Outcome]
     flags: list[Flag] = field(default_factory=list)
+    audited: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Row:
     images: int
     flags: tuple[str, ...]
     notes: tuple[str, ...]
+    audited: bool
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -103,11 +107,21 @@ class SuiteReport:
             images=first.images,
             flags=texts("masking"),
             notes=texts("note"),
+            audited=all(first.threat in m.audited for m in self.models),
         )
 
     @property
     def flagged(self) -> bool:
         return any(f.kind == "masking" for m in self.models for f in m.flags)
+
+    @property
+    def audited(self) -> tuple[str, ...]:
+        """Threat labels the audit checked (every model runs the same attacks)."""
+        return self.models[0].audited
+
+
+AUDIT_NOT_RUN = "audit not run: needs pgd-linf or pgd-l2 among the attacks"
+"""Said instead of a verdict: every audit check compares against a PGD attack."""
 
 
 def _pct(value: tuple[float, float] | None, models: int) -> str:
@@ -127,8 +141,16 @@ def _eps(eps: float | None) -> str:
     return f"{round(scaled)}/255"
 
 
+def _unflagged(row: Row) -> str:
+    """The audit cell of a row without findings: only an audited attack row is "ok"."""
+    if row.conditional is None:
+        return ""
+    return "ok" if row.audited else "not audited"
+
+
 def _audit_text(row: Row) -> str:
-    return " ".join([*(f"FLAG: {f}" for f in row.flags), *(f"note: {n}" for n in row.notes)])
+    texts = [*(f"FLAG: {f}" for f in row.flags), *(f"note: {n}" for n in row.notes)]
+    return " ".join(texts) or _unflagged(row)
 
 
 def rich_report(report: SuiteReport) -> Group:
@@ -155,7 +177,7 @@ def rich_report(report: SuiteReport) -> Group:
                 )
                 marks.append(f"{kind} [{len(reasons)}]")
         main = row.clean if row.conditional is None else row.conditional
-        verdict = " ".join(marks) or ("ok" if row.conditional is not None else "")
+        verdict = " ".join(marks) or _unflagged(row)
         style = "red" if row.flags else "yellow" if row.notes else None
         table.add_row(
             row.threat,
@@ -166,6 +188,8 @@ def rich_report(report: SuiteReport) -> Group:
             verdict,
             style=style,
         )
+    if report.settings.audit.enabled and not report.audited:
+        reasons.append(Text(AUDIT_NOT_RUN, "yellow"))
     return Group(table, *reasons)
 
 
@@ -260,10 +284,13 @@ def markdown(report: SuiteReport) -> str:
         f"APGD-T ({TARGET_CLASSES} target classes, 1 restart) (L2); seed {s.seed}.",
         "",
     ]
-    if s.audit.enabled:
+    if s.audit.enabled and not report.audited:
+        lines.append(AUDIT_NOT_RUN[0].upper() + AUDIT_NOT_RUN[1:] + ".")
+    elif s.audit.enabled:
         a = s.audit
         lines.append(
-            f"Audit on the first {a.subset} clean-correct images: tolerance {a.tolerance:.0%}, "
+            f"Audit of the {' and '.join(report.audited)} attacks on the first {a.subset} "
+            f"clean-correct images: tolerance {a.tolerance:.0%}, "
             f"Square {a.square_queries} queries, PGD-{a.convergence_steps} x "
             f"{a.convergence_restarts} restarts, L-inf eps {a.large_eps} must give <= "
             f"{a.large_eps_max_accuracy:.0%}. Result: "
