@@ -164,10 +164,7 @@ class WorkerPoolExecutor(SlotExecutor):
     def _reap(slot: _ProcessSlot) -> str:
         """Collect a dead (or dying) worker and describe how it ended."""
         assert slot.process is not None and slot.conn is not None
-        slot.process.join(REAP_TIMEOUT_S)
-        if slot.process.is_alive():
-            slot.process.kill()
-            slot.process.join()
+        _join_or_kill(slot.process, REAP_TIMEOUT_S)
         slot.conn.close()
         code = slot.process.exitcode
         if code is not None and code < 0:
@@ -186,11 +183,16 @@ class WorkerPoolExecutor(SlotExecutor):
                 slot.process.terminate()
         for slot in slots:
             assert slot.process is not None and slot.conn is not None
-            slot.process.join(CLOSE_TIMEOUT_S)
-            if slot.process.is_alive():
-                slot.process.kill()
-                slot.process.join()
+            _join_or_kill(slot.process, CLOSE_TIMEOUT_S)
             slot.conn.close()
+
+
+def _join_or_kill(process: BaseProcess, timeout_s: float) -> None:
+    """Wait up to ``timeout_s`` for a worker to end, then kill it: never leave a zombie."""
+    process.join(timeout_s)
+    if process.is_alive():
+        process.kill()
+        process.join()
 
 
 def _send_quietly(conn: Connection, message: EvalRequest | None) -> None:
