@@ -130,11 +130,11 @@ def run_status(run_dir: str) -> dict[str, object]:
             "invalid": sum(r.status == "invalid" for r in rows),
             "ill_fitted": sum(r.status == "ill-fitted" for r in rows),
             "cache_hits": sum(r.cache_of is not None for r in rows),
-            "warmup": gens[-1].warmup and not gens[-1].switched if gens else True,
+            "objective": config.get("search", {}).get("objective", "nero-net"),
+            "warmup": _in_warmup(gens[-1].info) if gens else True,
             "best_id": None if best is None else best.id,
             "best_fitness": store.best_fitness(),
-            "best_clean_accuracy": None if best is None else best.clean_accuracy,
-            "best_adversarial_accuracy": None if best is None else best.adversarial_accuracy,
+            "best_metrics": {} if best is None else best.metrics,
             "train_seconds": sum(r.train_seconds or 0.0 for r in rows),
             "elapsed_seconds": max(last_time - started, 0.0),
             "finished": bool(store.meta("finished", False)),
@@ -144,7 +144,13 @@ def run_status(run_dir: str) -> dict[str, object]:
         store.close()
 
 
+def _in_warmup(info: dict[str, object]) -> bool:
+    """Whether fitness after this generation is still NERO-Net's warm-up objective."""
+    return bool(info.get("warmup")) and not info.get("switched")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    from neronet.reports.metrics import metrics_line
     from neronet.summary import fmt_metric
 
     info = run_status(args.run)
@@ -158,12 +164,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"individuals {info['individuals']} (invalid {info['invalid']}, "
         f"ill-fitted {info['ill_fitted']}, cache hits {info['cache_hits']})"
     )
-    print(f"  objective: {'warm-up (clean accuracy)' if info['warmup'] else 'weighted HRS'}")
+    phase = ""
+    if info["objective"] == "nero-net":
+        phase = ": warm-up (clean accuracy)" if info["warmup"] else ": weighted HRS"
+    print(f"  objective: {info['objective']}{phase}")
     if info["best_id"] is not None:
         print(
-            f"  best: id {info['best_id']} fitness {fmt_metric(info['best_fitness'], 4)} "
-            f"clean {fmt_metric(info['best_clean_accuracy'], 4)} "
-            f"FGSM {fmt_metric(info['best_adversarial_accuracy'], 4)}"
+            f"  best: id {info['best_id']} fitness {fmt_metric(info['best_fitness'], 4)}, "
+            f"{metrics_line(info['best_metrics'])}"
         )
     print(
         f"  time: {info['elapsed_seconds']:.0f} s elapsed, {info['train_seconds']:.0f} s training"
@@ -176,6 +184,7 @@ def _add_best(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
+    from neronet.reports.metrics import metrics_line
     from neronet.store import RunStore
     from neronet.summary import describe_spec, fmt_metric
 
@@ -189,10 +198,7 @@ def cmd_best(args: argparse.Namespace) -> int:
             "id": best.id,
             "generation": best.generation,
             "fitness": store.best_fitness(),
-            "clean_accuracy": best.clean_accuracy,
-            "adversarial_accuracy": best.adversarial_accuracy,
-            "overall_adversarial_accuracy": best.overall_adversarial_accuracy,
-            "parameters": best.parameters,
+            "metrics": best.metrics,
             "train_time": best.train_time,
             "learning": best.record.get("learning"),
             "spec": spec_dict,
@@ -204,9 +210,7 @@ def cmd_best(args: argparse.Namespace) -> int:
         return 0
     print(
         f"best individual {info['id']} (generation {info['generation']}): fitness "
-        f"{fmt_metric(info['fitness'], 4)}, clean {fmt_metric(info['clean_accuracy'], 4)}, "
-        f"FGSM conditional {fmt_metric(info['adversarial_accuracy'], 4)}, "
-        f"overall {fmt_metric(info['overall_adversarial_accuracy'], 4)}"
+        f"{fmt_metric(info['fitness'], 4)}, {metrics_line(info['metrics'])}"
     )
     print(f"learning: {info['learning']}")
     if spec_dict is not None:

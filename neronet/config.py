@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from neronet.errors import ConfigError
 
@@ -93,7 +100,8 @@ class MutationRates(StrictSection):
 
 
 class SearchConfig(StrictSection):
-    strategy: Literal["one-plus-lambda"] = "one-plus-lambda"
+    strategy: str = Field(default="one-plus-lambda", description="a registered strategy")
+    objective: str = Field(default="nero-net", description="a registered objective")
     generations: int = Field(default=100, ge=1)
     offspring: int = Field(default=4, ge=1, description="lambda of the (1+lambda)-ES")
     initial: Literal["seed", "random"] = "seed"
@@ -108,6 +116,20 @@ class SearchConfig(StrictSection):
         if self.max_train_time < self.default_train_time:
             raise ValueError("max_train_time must be >= default_train_time")
         return self
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, name: str) -> str:
+        from neronet.search.strategies import STRATEGIES
+
+        return STRATEGIES.check(name)
+
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, name: str) -> str:
+        from neronet.evaluation.objectives import OBJECTIVES
+
+        return OBJECTIVES.check(name)
 
 
 class FitnessConfig(StrictSection):
@@ -125,6 +147,26 @@ class FitnessConfig(StrictSection):
         "(faster on GPU); off = fp32, since low-precision input gradients can weaken FGSM "
         "and so reward networks whose gradients degrade in bf16",
     )
+
+
+DEFAULT_MEASUREMENTS = ("clean", "fgsm", "parameters")
+
+
+class EvaluationConfig(StrictSection):
+    """What is measured of every trained individual (registered measurement names)."""
+
+    measurements: tuple[str, ...] = Field(default=DEFAULT_MEASUREMENTS, min_length=1)
+
+    @field_validator("measurements")
+    @classmethod
+    def _known(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        from neronet.evaluation.measurements import MEASUREMENTS
+
+        for name in names:
+            MEASUREMENTS.check(name)
+        if len(set(names)) != len(names):
+            raise ValueError("a measurement is listed twice; list each once")
+        return names
 
 
 class TrainingConfig(StrictSection):
@@ -175,9 +217,24 @@ class NeroConfig(StrictSection):
     data: DataConfig = Field(default_factory=DataConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     fitness: FitnessConfig = Field(default_factory=FitnessConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+
+    @model_validator(mode="after")
+    def _objective_measured(self) -> NeroConfig:
+        from neronet.evaluation.measurements import provided
+        from neronet.evaluation.objectives import OBJECTIVES
+
+        objective = OBJECTIVES.get(self.search.objective)
+        missing = [m for m in objective.requires if m not in provided(self.evaluation.measurements)]
+        if missing:
+            raise ValueError(
+                f"objective {self.search.objective!r} needs metric(s) {', '.join(missing)}, "
+                "which no measurement in evaluation.measurements provides; add the measurement"
+            )
+        return self
 
     def search_relevant(self) -> dict[str, Any]:
         """The part of the config that must not change when a run is resumed."""

@@ -16,7 +16,8 @@ import torch
 from neronet.augment import DeviceData
 from neronet.config import NeroConfig
 from neronet.data import DataSplits, load_dataset, make_splits, paper_split_sizes
-from neronet.evaluator import EvalSettings, Evaluation, evaluate_individual
+from neronet.evaluation.individual import EvalSettings, evaluate_individual
+from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, ProgressFn
 from neronet.training import resolve_device
 
@@ -50,9 +51,7 @@ class EvaluationContext:
         return cls(config, splits, DeviceData.from_splits(splits, dev), dev)
 
     def run(self, request: EvalRequest, progress: ProgressFn | None = None) -> Evaluation:
-        settings = EvalSettings(
-            training=self.config.training, fitness=self.config.fitness, warmup=request.warmup
-        )
+        settings = EvalSettings.from_config(self.config)
 
         def report(info: dict[str, Any]) -> None:
             if progress is not None:

@@ -244,4 +244,3 @@ def check_decodable(structure: Structure, samples: int = 32) -> None:
         genotype = Genotype.random(structure, rng, train_time=1.0)
         to_spec(genotype)
         to_learning(genotype)
-

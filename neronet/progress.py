@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from neronet.reports.metrics import MetricView, table_metrics
 from neronet.summary import fmt_metric as _fmt
 
 if TYPE_CHECKING:  # keeps this module light for the CLI's other commands
@@ -45,19 +46,21 @@ def progress_bar(console: Console) -> Progress:
     )
 
 
-ROW_HEADER = (
-    f"  {'key':<7} {'id':<4} {'status':<10} {'clean':>5}  {'FGSM':>5}  {'fit.':>5}  "
-    f"{'params':>7} {'train':>6}  mutations"
-)
-"""Column names of the per-individual lines (FGSM: accuracy among clean-correct samples)."""
+def row_header(columns: Sequence[MetricView]) -> str:
+    """Column names of the per-individual lines (FGSM: accuracy among clean-correct samples)."""
+    metrics = "".join(f"{c.header:>{c.width}}  " for c in columns)
+    return f"  {'key':<7} {'id':<4} {'status':<10} {metrics}{'fit.':>5}  {'train':>6}  mutations"
 
 
-def _count(value: int | None) -> str:
-    """Parameter counts in a short human form (812, 45.1k, 3.34M)."""
-    n = value or 0
-    if n >= 1_000_000:
-        return f"{n / 1e6:.2f}M"
-    return f"{n / 1e3:.1f}k" if n >= 1000 else str(n)
+def row_line(row: IndividualRow, columns: Sequence[MetricView], cached: bool = False) -> str:
+    """One individual's line under :func:`row_header`."""
+    tag = "cached" if cached else row.status
+    metrics = "".join(f"{c.fmt(row.metric(c.name)):>{c.width}}  " for c in columns)
+    fitness = row.fitness if row.fitness is None or isinstance(row.fitness, float) else None
+    return (
+        f"  {row.key:<7} {row.id:<4} {tag:<10} {metrics}{_fmt(fitness):>5}  "
+        f"{row.train_seconds or 0:5.1f}s  {','.join(row.mutations)}"
+    )
 
 
 class Reporter:
@@ -70,6 +73,7 @@ class Reporter:
         self._log: logging.Logger | None = None
         self._generations = 0
         self._header = ""
+        self._columns: list[MetricView] = []
 
     @classmethod
     def quiet(cls) -> Reporter:
@@ -87,8 +91,14 @@ class Reporter:
         if self._console is not None:
             self._console.print(message, highlight=False)
 
-    def start(self, total: int, generations: int, directory: Path) -> None:
+    def start(
+        self, total: int, generations: int, directory: Path, measurements: Sequence[str]
+    ) -> None:
+        """A search starts: ``total`` planned evaluations of ``measurements`` (names)."""
+        from neronet.evaluation.measurements import provided
+
         self._generations = generations
+        self._columns = table_metrics(provided(measurements))
         self._log = logging.getLogger(f"neronet.run.{directory.resolve()}")
         self._log.setLevel(logging.INFO)
         self._log.propagate = False
@@ -126,10 +136,10 @@ class Reporter:
     # ----------------------------------------------------------------- events
     def batch(self, strategy: Strategy, candidates: Sequence[Candidate]) -> None:
         first = candidates[0]
-        objective = "warm-up (fitness = clean accuracy)" if strategy.warmup else "weighted HRS"
+        objective = strategy.objective.describe()
         self._header = f"gen {first.generation + 1}/{self._generations}"
         self._emit(f"[bold]{self._header}[/]: {len(candidates)} candidates, {objective}")
-        self._emit(ROW_HEADER)
+        self._emit(row_header(self._columns))
 
     def progress(self, key: str, info: dict[str, Any]) -> None:
         """Training/attack progress of one candidate (called by executors)."""
@@ -146,32 +156,30 @@ class Reporter:
 
     def evaluated(self, row: IndividualRow, cached: bool = False) -> None:
         self._advance()
-        tag = "cached" if cached else row.status
-        self._emit(
-            f"  {row.key:<7} {row.id:<4} {tag:<10} {_fmt(row.clean_accuracy):>5}  "
-            f"{_fmt(row.adversarial_accuracy):>5}  {_fmt(row.fitness):>5}  "
-            f"{_count(row.parameters):>7} {row.train_seconds or 0:5.1f}s  {','.join(row.mutations)}"
-        )
+        self._emit(row_line(row, self._columns, cached))
         if row.reason:
             self._emit(f"          {row.reason}")
 
-    def generation(self, summary: GenerationSummary) -> None:
+    def generation(self, summary: GenerationSummary, strategy: Strategy) -> None:
+        best = "parent" if len(summary.elites) == 1 else f"{len(summary.elites)} elites, best"
         self._emit(
-            f"[bold]gen {summary.generation + 1}/{self._generations} done[/]: parent id "
-            f"{summary.parent_id}, best fitness {summary.best_fitness:.4f}, "
+            f"[bold]gen {summary.generation + 1}/{self._generations} done[/]: {best} id "
+            f"{summary.elites[0]}, best fitness {summary.best_fitness:.4f}, "
             f"mean {summary.mean_fitness:.4f}"
         )
-        if summary.switched:
-            self._emit("[bold]warm-up over[/]: from now on fitness is the weighted HRS")
+        if summary.info.get("switched"):
+            self._emit(
+                f"[bold]warm-up over[/]: from now on fitness is: {strategy.objective.describe()}"
+            )
 
     def finish(self, store: RunStore) -> None:
         best = store.best()
         if best is None:
             self._emit("search finished without a valid individual")
             return
+        shown = ", ".join(f"{c.header} {c.fmt(best.metric(c.name))}" for c in self._columns)
         self._emit(
             f"[bold green]done[/]: best id {best.id}, fitness {_fmt(store.best_fitness())} "
-            f"(clean {_fmt(best.clean_accuracy)}, FGSM {_fmt(best.adversarial_accuracy)}), "
-            f"{_count(best.parameters)} params"
+            f"({shown})"
         )
         self._emit(f"next: neronet best {store.directory} | neronet report {store.directory}")

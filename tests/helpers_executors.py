@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from neronet.config import NeroConfig, grammar_text, load_config
-from neronet.evaluator import Evaluation
+from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
 from neronet.execution.local import LocalExecutor
 from neronet.execution.scheduling import SlotExecutor
@@ -79,7 +79,7 @@ def tiny_spec(filters: int = 8) -> NetworkSpec:
 def request(key: str, seed: int, batch_size: int = 32) -> EvalRequest:
     """A request; a smaller ``batch_size`` means more steps per epoch, i.e. a slower one."""
     learning = LearningSpec(optimizer="adam", lr=0.01, batch_size=batch_size, early_stop=50)
-    return EvalRequest(key, tiny_spec(), learning, 1000.0, seed, warmup=False)
+    return EvalRequest(key, tiny_spec(), learning, 1000.0, seed)
 
 
 def outcome(evaluation: Evaluation) -> tuple[Any, ...]:
@@ -87,9 +87,7 @@ def outcome(evaluation: Evaluation) -> tuple[Any, ...]:
     return (
         evaluation.status,
         evaluation.reason,
-        evaluation.fitness,
-        evaluation.clean_accuracy,
-        evaluation.adversarial_accuracy,
+        evaluation.metrics,
         evaluation.epochs,
         evaluation.weights,
     )

@@ -17,12 +17,11 @@ INDIVIDUAL_FIELDS = (
     "key",
     "genotype",
     "status",
-    "clean_accuracy",
-    "adversarial_accuracy",
+    "metrics",
     "fitness",
     "parent_id",
 )
-GENERATION_FIELDS = ("parent_id", "best_fitness", "mean_fitness", "warmup", "switched")
+GENERATION_FIELDS = ("elites", "best_fitness", "mean_fitness", "info")
 
 
 def store_fingerprint(run_dir: str | Path) -> dict[str, Any]:

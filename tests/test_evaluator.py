@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from neronet import evaluator
 from neronet.augment import DeviceData
 from neronet.config import FitnessConfig, TrainingConfig
 from neronet.data import load_dataset, make_splits
 from neronet.data.splits import DataSplits
-from neronet.evaluator import EvalSettings, evaluate_individual, load_weights
-from neronet.fitness import weighted_hrs
+from neronet.evaluation import individual as evaluator
+from neronet.evaluation.individual import EvalSettings, evaluate_individual, load_weights
+from neronet.evaluation.measurements import MEASUREMENTS, Measurement
 from neronet.spec import INPUT, LayerSpec, LearningSpec, NetworkSpec, NodeSpec
 from neronet.training import accuracy
 
@@ -76,19 +76,25 @@ def test_happy_path_metrics_weights_and_record(splits: DataSplits) -> None:
     ev = evaluate_individual(spec, ADAM, 60.0, splits, SETTINGS, seed=0)
     assert ev.status == "ok", ev.reason
     assert ev.reason is None
-    assert ev.clean_accuracy > 0.5
-    assert 0.0 <= ev.adversarial_accuracy <= 1.0
-    assert ev.overall_adversarial_accuracy == pytest.approx(
-        ev.clean_accuracy * ev.adversarial_accuracy
+    m = ev.metrics
+    assert list(m) == [
+        "parameters",  # architecture-only measurements first
+        "clean_accuracy",
+        "adversarial_accuracy",
+        "overall_adversarial_accuracy",
+    ]
+    assert m["clean_accuracy"] > 0.5
+    assert 0.0 <= m["adversarial_accuracy"] <= 1.0
+    assert m["overall_adversarial_accuracy"] == pytest.approx(
+        m["clean_accuracy"] * m["adversarial_accuracy"]
     )
-    assert ev.fitness == pytest.approx(weighted_hrs(ev.clean_accuracy, ev.adversarial_accuracy))
     assert ev.epochs == 5 and len(ev.history) == 5 and ev.stop_reason == "max_epochs"
-    assert ev.train_seconds > 0 and ev.attack_seconds > 0 and ev.eval_seconds > 0
-    assert ev.parameters == sum(p.numel() for p in evaluator.build(spec).parameters())
+    assert all(ev.seconds[k] > 0 for k in ("train", "predict", "fgsm", "clean", "parameters"))
+    assert m["parameters"] == sum(p.numel() for p in evaluator.build(spec).parameters())
 
     model = load_weights(spec, ev.weights)
     data = DeviceData.from_splits(splits, "cpu")
-    assert accuracy(model, data.fitness, 64) == pytest.approx(ev.clean_accuracy)
+    assert accuracy(model, data.fitness, 64) == pytest.approx(m["clean_accuracy"])
     assert accuracy(model, data.control, 64) == pytest.approx(ev.control_accuracy)
 
     record = ev.to_record()
@@ -105,7 +111,7 @@ def test_deterministic_given_seed(splits: DataSplits) -> None:
     assert [[r[k] for k in keys] for r in first.history] == [
         [r[k] for k in keys] for r in second.history
     ]
-    assert first.adversarial_accuracy == second.adversarial_accuracy
+    assert first.metrics == second.metrics
 
 
 def test_warm_start_continues_training(splits: DataSplits) -> None:
@@ -121,12 +127,21 @@ def test_warm_start_continues_training(splits: DataSplits) -> None:
     assert child.control_accuracy >= parent.control_accuracy
 
 
-def test_warmup_still_measures_the_attack(splits: DataSplits) -> None:
-    settings = EvalSettings(training=SETTINGS.training, fitness=FitnessConfig(), warmup=True)
-    ev = evaluate_individual(small_spec(), ADAM, 60.0, splits, settings, seed=0)
-    assert ev.status == "ok"
-    assert ev.adversarial_accuracy is not None and ev.attack_seconds > 0.0
-    assert ev.fitness == ev.clean_accuracy
+def test_a_measurement_registered_from_outside_runs_in_order(splits: DataSplits) -> None:
+    seen = []
+
+    def margin(ind: evaluator.Trained) -> dict[str, float]:
+        seen.append(ind.model is not None and ind.predictions is not None)
+        return {"toy_margin": 0.25}
+
+    MEASUREMENTS.register("toy", Measurement("toy", margin, ("toy_margin",)))
+    try:
+        settings = EvalSettings(SETTINGS.training, SETTINGS.fitness, ("toy", "clean"))
+        ev = evaluate_individual(small_spec(), ADAM, 60.0, splits, settings, seed=0)
+    finally:
+        MEASUREMENTS.unregister("toy")
+    assert seen == [True] and list(ev.metrics) == ["toy_margin", "clean_accuracy"]
+    assert "fgsm" not in ev.seconds  # only what is configured runs
 
 
 def test_invalid_architecture_is_reported_not_raised(splits: DataSplits) -> None:
@@ -135,7 +150,7 @@ def test_invalid_architecture_is_reported_not_raised(splits: DataSplits) -> None
     assert ev.status == "invalid"
     assert ev.reason.startswith("invalid architecture: ")
     assert "\n" not in ev.reason
-    assert ev.weights is None and ev.clean_accuracy is None
+    assert ev.weights is None and "clean_accuracy" not in ev.metrics
 
 
 def test_constant_class_model_is_ill_fitted(
@@ -146,9 +161,8 @@ def test_constant_class_model_is_ill_fitted(
     ev = evaluate_individual(small_spec(), frozen, 60.0, splits, SETTINGS, seed=0)
     assert ev.status == "ill-fitted"
     assert ev.reason.startswith("class 3 predicted for 100.0%")
-    assert ev.adversarial_accuracy is None and ev.attack_seconds == 0.0
-    assert ev.fitness == SETTINGS.fitness.ill_fitted_penalty
-    assert ev.clean_accuracy == pytest.approx(float((splits.fitness.y == 3).mean()))
+    assert "adversarial_accuracy" not in ev.metrics and "fgsm" not in ev.seconds
+    assert ev.metrics["clean_accuracy"] == pytest.approx(float((splits.fitness.y == 3).mean()))
 
 
 def test_non_finite_loss_is_ill_fitted(splits: DataSplits) -> None:
@@ -157,7 +171,7 @@ def test_non_finite_loss_is_ill_fitted(splits: DataSplits) -> None:
     assert ev.status == "ill-fitted"
     assert ev.reason.startswith("non-finite loss at epoch ")
     assert ev.stop_reason == "non_finite"
-    assert ev.adversarial_accuracy is None
+    assert "adversarial_accuracy" not in ev.metrics
     json.dumps(ev.to_record(), allow_nan=False)  # the NaN loss is stored as null
 
 
@@ -167,7 +181,7 @@ def test_out_of_memory_is_invalid(splits: DataSplits, monkeypatch: pytest.Monkey
     ev = evaluate_individual(small_spec(), ADAM, 60.0, splits, SETTINGS, seed=0)
     assert ev.status == "invalid"
     assert ev.reason == "out of memory: CUDA out of memory. Tried to allocate 80.00 GiB"
-    assert ev.parameters is not None
+    assert ev.metrics["parameters"] > 0  # architecture-only measurements still describe it
 
 
 def test_build_crash_is_invalid(splits: DataSplits, monkeypatch: pytest.MonkeyPatch) -> None:

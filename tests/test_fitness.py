@@ -1,26 +1,22 @@
-"""Fitness formulas, warm-up switch and ill-fitted screening."""
+"""Scores of masks (C, A, C*A), the weighted HRS, ill-fitted screening, and the objectives."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import pytest
 import torch
 
-from neronet.config import FitnessConfig
-from neronet.fitness import (
-    FitnessResult,
-    WarmupState,
+from neronet.config import NeroConfig, parse_config
+from neronet.errors import ConfigError
+from neronet.evaluation.objectives import OBJECTIVES, make_objective, weighted_hrs
+from neronet.evaluation.result import Outcome
+from neronet.evaluation.scores import (
     clean_accuracy,
     conditional_adversarial_accuracy,
-    fitness_value,
     ill_fitted_reason,
     overall_adversarial_accuracy,
-    score_individual,
-    warmup_over,
-    weighted_hrs,
 )
 
 
@@ -61,30 +57,6 @@ def test_conditional_accuracy_is_zero_when_nothing_clean_correct() -> None:
     assert clean_accuracy(np.zeros(0, dtype=bool)) == 0.0
 
 
-def test_fitness_value_warmup_and_after() -> None:
-    assert fitness_value(0.7, 0.2, warmup=True, beta=4.0) == 0.7
-    assert fitness_value(0.7, None, warmup=True, beta=4.0) == 0.7
-    assert fitness_value(0.7, 0.2, warmup=False, beta=4.0) == weighted_hrs(0.7, 0.2, 4.0)
-    with pytest.raises(ValueError, match="adversarial accuracy"):
-        fitness_value(0.7, None, warmup=False, beta=4.0)
-
-
-def test_warmup_switch_is_permanent() -> None:
-    assert warmup_over(0.80, 0.80)
-    assert not warmup_over(0.7999, 0.80)
-    state = WarmupState(tau=0.8)
-    assert state.warmup
-    assert not state.observe(0.5)
-    assert state.warmup
-    assert state.observe(0.81)
-    assert not state.warmup
-    # a later generation whose mean drops below tau does not switch back
-    assert state.observe(0.3)
-    assert state.over and not state.warmup
-    resumed = WarmupState(tau=0.8, over=True)
-    assert resumed.observe(0.0) and not resumed.warmup
-
-
 def test_ill_fitted_non_finite_loss_names_epoch() -> None:
     healthy_preds = np.arange(100) % 10
     assert ill_fitted_reason([2.3, 1.5, 1.1], healthy_preds, 10, 0.5) is None
@@ -112,71 +84,41 @@ def test_ill_fitted_dominant_class_names_class_and_share() -> None:
     assert ill_fitted_reason([1.0], weak, 10, 0.35) is not None
 
 
-def _attack_spy(
-    result: np.ndarray,
-) -> tuple[list[np.ndarray], Callable[[np.ndarray], np.ndarray]]:
-    seen: list[np.ndarray] = []
-
-    def attack(clean_correct: np.ndarray) -> np.ndarray:
-        seen.append(np.asarray(clean_correct).copy())
-        return result
-
-    return seen, attack
+def _ok(clean: float, adversarial: float | None = None) -> Outcome:
+    metrics = {"clean_accuracy": clean}
+    if adversarial is not None:
+        metrics["adversarial_accuracy"] = adversarial
+    return Outcome(0, "ok", metrics)
 
 
-def test_score_individual_healthy_after_warmup() -> None:
-    labels = np.arange(20) % 10
-    predictions = labels.copy()
-    predictions[:4] = (predictions[:4] + 1) % 10  # 16 of 20 correct
-    adv = np.zeros(20, dtype=bool)
-    adv[4:12] = True  # 8 of the 16 clean-correct survive
-    seen, attack = _attack_spy(adv)
-    result = score_individual(
-        [2.0, 1.0],
-        predictions,
-        labels,
-        FitnessConfig(),
-        num_classes=10,
-        warmup=False,
-        attack=attack,
+def test_nero_net_objective_warmup_switch_is_permanent() -> None:
+    config = NeroConfig.model_validate({"fitness": {"warmup_tau": 0.8, "ill_fitted_penalty": -1}})
+    objective = make_objective(config)
+    assert objective.fitness(_ok(0.7, 0.2)) == 0.7  # warm-up: clean accuracy
+    assert objective.fitness(_ok(0.7)) == 0.7  # A not needed in warm-up
+    assert objective.fitness(Outcome(1, "ill-fitted", {"clean_accuracy": 0.9})) == -1
+    assert objective.end_generation([0.79, 0.80]) == {"warmup": True, "switched": False}
+    assert objective.end_generation([0.80, 0.80]) == {"warmup": True, "switched": True}
+    assert objective.fitness(_ok(0.7, 0.2)) == weighted_hrs(0.7, 0.2, 4.0)
+    # once over, warm-up never returns, even if the mean falls again
+    assert objective.end_generation([0.0]) == {"warmup": False, "switched": False}
+    assert objective.describe() == "weighted HRS"
+
+
+def test_accuracy_objective_ignores_robustness() -> None:
+    objective = make_objective(NeroConfig.model_validate({"search": {"objective": "accuracy"}}))
+    assert objective.fitness(_ok(0.7, 0.9)) == objective.fitness(_ok(0.7, 0.0)) == 0.7
+    assert objective.end_generation([1.0]) == {}
+
+
+def test_objective_and_measurement_names_are_validated_by_the_registries() -> None:
+    with pytest.raises(ConfigError, match="unknown objective 'hrs'; choose one of nero-net"):
+        parse_config({"search": {"objective": "hrs"}})
+    with pytest.raises(ConfigError, match="unknown measurement 'pgd'"):
+        parse_config({"evaluation": {"measurements": ["clean", "pgd"]}})
+    with pytest.raises(ConfigError, match="needs metric.* adversarial_accuracy"):
+        parse_config({"evaluation": {"measurements": ["clean"]}})
+    assert parse_config(
+        {"search": {"objective": "accuracy"}, "evaluation": {"measurements": ["clean"]}}
     )
-    assert len(seen) == 1 and seen[0].tolist() == (predictions == labels).tolist()
-    assert result == FitnessResult(
-        fitness=weighted_hrs(0.8, 0.5, 4.0),
-        clean=0.8,
-        adversarial=0.5,
-        overall_adversarial=pytest.approx(0.4),
-        ill_fitted=None,
-    )
-
-
-def test_score_individual_warmup_measures_attack_but_scores_clean() -> None:
-    labels = np.arange(10)
-    adv = np.ones(10, dtype=bool)
-    seen, attack = _attack_spy(adv)
-    measured = score_individual(
-        [1.0], labels, labels, FitnessConfig(), num_classes=10, warmup=True, attack=attack
-    )
-    assert measured.fitness == 1.0 and measured.adversarial == 1.0 and len(seen) == 1
-
-
-def test_score_individual_ill_fitted_skips_attack_and_penalises() -> None:
-    labels = np.arange(30) % 10
-    seen, attack = _attack_spy(np.ones(30, dtype=bool))
-    settings = FitnessConfig(ill_fitted_penalty=-1.0)
-    constant = score_individual(
-        [1.0],
-        np.zeros(30, dtype=np.int64),
-        labels,
-        settings,
-        num_classes=10,
-        warmup=False,
-        attack=attack,
-    )
-    assert constant.fitness == -1.0 and constant.ill_fitted and "class 0" in constant.ill_fitted
-    assert constant.clean == pytest.approx(0.1) and constant.adversarial is None
-    diverged = score_individual(
-        [1.0, math.nan], labels, labels, settings, num_classes=10, warmup=True, attack=attack
-    )
-    assert diverged.fitness == -1.0 and "non-finite" in (diverged.ill_fitted or "")
-    assert seen == []
+    assert "nero-net" in OBJECTIVES.names()

@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 
 from neronet.config import NeroConfig
 from neronet.errors import StoreError
-from neronet.fitness import weighted_hrs
+from neronet.evaluation.objectives import weighted_hrs
 from neronet.reports import write_report
 from neronet.reports.architecture import _skips, architecture_figure, node_detail, node_title
 from neronet.reports.data import load_run
@@ -25,8 +25,10 @@ TAU = 0.8
 
 
 def _conv(filters: int, kernel: int = 3, stride: int = 1) -> LayerSpec:
-    return LayerSpec("conv", {"filters": filters, "kernel": kernel, "stride": stride,
-                              "padding": "same", "bias": False})
+    return LayerSpec(
+        "conv",
+        {"filters": filters, "kernel": kernel, "stride": stride, "padding": "same", "bias": False},
+    )
 
 
 def _macro(filters: int, inputs: tuple[int, ...]) -> NodeSpec:
@@ -43,8 +45,12 @@ def _transition(filters: int, inputs: tuple[int, ...], op: str = "max") -> NodeS
 
 
 def _head(inputs: tuple[int, ...], classes: int = 10) -> tuple[NodeSpec, ...]:
-    fc = NodeSpec("fc", inputs, (LayerSpec("fc", {"units": 256, "bias": True}),
-                                 LayerSpec("act", {"fn": "relu"})), module="classification")
+    fc = NodeSpec(
+        "fc",
+        inputs,
+        (LayerSpec("fc", {"units": 256, "bias": True}), LayerSpec("act", {"fn": "relu"})),
+        module="classification",
+    )
     logits = LayerSpec("fc", {"units": classes, "bias": True})
     out = NodeSpec("softmax", (inputs[0] + 1,), (logits,), module="softmax")
     return fc, out
@@ -96,15 +102,27 @@ def individual(
         "status": status,
         "reason": None if ok else f"{status} for a test",
         "fitness": fitness,
-        "clean_accuracy": clean,
-        "adversarial_accuracy": adversarial,
-        "overall_adversarial_accuracy": None if adversarial is None else clean * adversarial,
-        "parameters": 123456 if ok else None,
+        "metrics": {}
+        if not ok
+        else {
+            "clean_accuracy": clean,
+            **(
+                {}
+                if adversarial is None
+                else {
+                    "adversarial_accuracy": adversarial,
+                    "overall_adversarial_accuracy": clean * adversarial,
+                }
+            ),
+            "parameters": 123456,
+        },
         "epochs": 7 if trained else 0,
         "train_seconds": 61.5 if trained else 0.0,
-        "attack_seconds": 2.5 if trained and ok else 0.0,
         "history": [{"epoch": 1, "loss": 1.0}],
-        "record": {"spec": spec.to_dict(), "warmup": warmup},
+        "record": {
+            "spec": spec.to_dict(),
+            "seconds": {"train": 61.5, "fgsm": 2.5} if trained and ok else {},
+        },
         "cache_of": cache_of,
         "warm_start_from": None,
         "weights_path": None,
@@ -116,16 +134,34 @@ def create_run(path: Path, generations: int = 6) -> RunStore:
     config = NeroConfig.model_validate(
         {"seed": 7, "data": {"dataset": "digits"}, "search": {"generations": generations}}
     )
-    return RunStore.create(path, {
-        "config": config.model_dump(mode="json"), "seed": 7, "versions": {"neronet": "0.1.0"},
-        "started_at": 1_700_000_000.0, "finished": False,
-    })
+    return RunStore.create(
+        path,
+        {
+            "config": config.model_dump(mode="json"),
+            "seed": 7,
+            "versions": {"neronet": "0.1.0"},
+            "started_at": 1_700_000_000.0,
+            "finished": False,
+        },
+    )
 
 
-def add_generation(store: RunStore, generation: int, parent: int, best: float, mean: float,
-                   *, warmup: bool, switched: bool = False) -> None:
-    store.add_generation(GenerationRow(generation, parent, best, mean, warmup, switched,
-                                       1_700_000_000.0 + 100 * (generation + 1)))
+def add_generation(
+    store: RunStore,
+    generation: int,
+    parent: int,
+    best: float,
+    mean: float,
+    *,
+    warmup: bool,
+    switched: bool = False,
+) -> None:
+    info = {"warmup": warmup, "switched": switched}
+    store.add_generation(
+        GenerationRow(
+            generation, (parent,), best, mean, info, 1_700_000_000.0 + 100 * (generation + 1)
+        )
+    )
 
 
 @pytest.fixture
@@ -133,17 +169,22 @@ def run_dir(tmp_path: Path) -> Path:
     """4 generations of 6: warm-up in 0-1 (mean reaches tau at the end of 1), HRS in 2-3."""
     path = tmp_path / "run"
     store = create_run(path)
-    for row in (individual(0, 0, clean=0.70, adversarial=0.10), individual(1, 0, status="invalid"),
-                individual(2, 0, clean=0.60, adversarial=0.15)):
+    for row in (
+        individual(0, 0, clean=0.70, adversarial=0.10),
+        individual(1, 0, status="invalid"),
+        individual(2, 0, clean=0.60, adversarial=0.15),
+    ):
         store.add_individual(row)
     add_generation(store, 0, parent=0, best=0.70, mean=(0.70 + 0.0 + 0.60) / 3, warmup=True)
     store.add_individual(individual(3, 1, clean=0.85, adversarial=0.20, parent_id=0))
     store.add_individual(individual(4, 1, clean=0.88, adversarial=0.25, parent_id=0))
-    add_generation(store, 1, parent=4, best=0.88, mean=(0.70 + 0.85 + 0.88) / 3, warmup=True,
-                   switched=True)
+    add_generation(
+        store, 1, parent=4, best=0.88, mean=(0.70 + 0.85 + 0.88) / 3, warmup=True, switched=True
+    )
     store.add_individual(individual(5, 2, status="ill-fitted", warmup=False, parent_id=4))
-    store.add_individual(individual(6, 2, clean=0.88, adversarial=0.25, warmup=False,
-                                    parent_id=4, cache_of=4))
+    store.add_individual(
+        individual(6, 2, clean=0.88, adversarial=0.25, warmup=False, parent_id=4, cache_of=4)
+    )
     hrs = weighted_hrs(0.88, 0.25, beta=4.0)
     add_generation(store, 2, parent=4, best=hrs, mean=2 * hrs / 3, warmup=False)
     store.add_individual(individual(7, 3, clean=0.83, adversarial=0.41, warmup=False, parent_id=4))
@@ -187,15 +228,21 @@ def test_summary_names_the_best_individual_and_run_facts(run_dir: Path, tmp_path
         assert "is unfinished" in text
         assert "digits" in text
         assert "end of generation 1" in text and "from generation 2" in text
-    facts = dict(line.strip("| ").split(" | ")[:2] for line in md.splitlines()
-                 if line.startswith("| ") and line.count(" | ") == 1)
+    facts = dict(
+        line.strip("| ").split(" | ")[:2]
+        for line in md.splitlines()
+        if line.startswith("| ") and line.count(" | ") == 1
+    )
     assert facts["ok / ill-fitted / invalid"] == "7 / 1 / 1"
     assert facts["cache hits (duplicates not retrained)"] == "1"
     assert facts["individuals evaluated"] == "9"
     # 7 trained (neither the invalid one nor the cache hit) x 61.5 s
     assert facts["total training time"] == "7m 10s"
-    generation_rows = [line for line in md.splitlines() if line.startswith("| ") and
-                       line.split(" | ")[0].strip("| ").isdigit()]
+    generation_rows = [
+        line
+        for line in md.splitlines()
+        if line.startswith("| ") and line.split(" | ")[0].strip("| ").isdigit()
+    ]
     assert [row.split(" | ")[0].strip("| ") for row in generation_rows] == ["0", "1", "2", "3"]
     assert "switch to HRS" in generation_rows[1]
     assert "![" in md and "(fitness.png)" in md and "(architecture.png)" in md
@@ -205,8 +252,9 @@ def test_summary_names_the_best_individual_and_run_facts(run_dir: Path, tmp_path
 
 def _verticals(ax: Axes) -> list[Line2D]:
     """The axvline markers: two points with one x (data lines have one point per generation)."""
-    return [line for line in ax.lines
-            if len(line.get_xdata()) == 2 and len(set(line.get_xdata())) == 1]
+    return [
+        line for line in ax.lines if len(line.get_xdata()) == 2 and len(set(line.get_xdata())) == 1
+    ]
 
 
 def test_figures_mark_the_first_hrs_generation(run_dir: Path) -> None:
@@ -250,8 +298,11 @@ def test_run_without_finished_generation_gets_a_summary_only(tmp_path: Path) -> 
 
 def _run_files(run_dir: Path) -> dict[str, bytes]:
     """The run's files, less SQLite's WAL index files, which any reader may create."""
-    return {p.name: p.read_bytes() for p in run_dir.iterdir()
-            if p.is_file() and not p.name.startswith("run.sqlite-")}
+    return {
+        p.name: p.read_bytes()
+        for p in run_dir.iterdir()
+        if p.is_file() and not p.name.startswith("run.sqlite-")
+    }
 
 
 def test_report_leaves_the_run_untouched(run_dir: Path) -> None:

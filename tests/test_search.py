@@ -17,9 +17,9 @@ from helpers_store import store_fingerprint
 
 from neronet.config import NeroConfig, grammar_text, load_config, parse_config
 from neronet.errors import GrammarError, StoreError
-from neronet.evaluator import Evaluation
+from neronet.evaluation.objectives import weighted_hrs
+from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
-from neronet.fitness import weighted_hrs
 from neronet.genotype import Genotype, structure_for
 from neronet.search.runner import SearchRun
 from neronet.store import RunStore
@@ -69,9 +69,11 @@ class StubExecutor(Executor):
                 request,
                 Evaluation(
                     status="ok",
-                    clean_accuracy=clean,
-                    adversarial_accuracy=adv,
-                    overall_adversarial_accuracy=clean * adv,
+                    metrics={
+                        "clean_accuracy": clean,
+                        "adversarial_accuracy": adv,
+                        "overall_adversarial_accuracy": clean * adv,
+                    },
                     history=[{"epoch": 1, "train_loss": 1.0}],
                     weights=b"weights",
                     train_state=b"damaged" if self.bad_states else state_of(request.key),
@@ -108,29 +110,29 @@ def test_parent_is_the_fittest_and_ties_keep_the_parent(tmp_path: Path) -> None:
     for gen in gens:
         rows = store.individuals(gen.generation)
         members = rows if previous is None else [store.individual(previous), *rows]
-        best = max(m.clean_accuracy for m in members)  # warm-up: fitness = clean accuracy
-        parent = store.individual(gen.parent_id)
-        assert parent.clean_accuracy == best
-        if previous is not None and store.individual(previous).clean_accuracy == best:
-            assert gen.parent_id == previous  # a tie keeps the parent
-        previous = gen.parent_id
-        assert gen.warmup and not gen.switched
+        best = max(m.metric("clean_accuracy") for m in members)  # warm-up: fitness = clean accuracy
+        parent = store.individual(gen.best_id)
+        assert parent.metric("clean_accuracy") == best
+        if previous is not None and store.individual(previous).metric("clean_accuracy") == best:
+            assert gen.best_id == previous  # a tie keeps the parent
+        previous = gen.best_id
+        assert gen.info == {"warmup": True, "switched": False}
 
 
 def test_warmup_switch_is_permanent_and_changes_the_objective(tmp_path: Path) -> None:
     _run(tmp_path / "r", _config("fitness.warmup_tau=0.3"), StubExecutor())
     store = RunStore.open(tmp_path / "r", readonly=True)
     gens = store.generations()
-    assert gens[0].warmup and gens[0].switched
-    assert all(not g.warmup and not g.switched for g in gens[1:])
+    assert gens[0].info == {"warmup": True, "switched": True}
+    assert all(g.info == {"warmup": False, "switched": False} for g in gens[1:])
     for row in store.individuals():
         expected = (
-            row.clean_accuracy
+            row.metric("clean_accuracy")
             if row.generation == 0
-            else weighted_hrs(row.clean_accuracy, row.adversarial_accuracy, 4.0)
+            else weighted_hrs(row.metric("clean_accuracy"), row.metric("adversarial_accuracy"), 4.0)
         )
         assert row.fitness == pytest.approx(expected)
-    assert any(kind == "warmup-switch" for _, kind, _ in store.events())
+    assert any(kind == "objective-switch" for _, kind, _ in store.events())
 
 
 def test_train_longer_child_continues_from_the_parents_state(tmp_path: Path) -> None:
@@ -194,7 +196,7 @@ def test_duplicates_are_not_trained_twice(tmp_path: Path, monkeypatch: pytest.Mo
     rows = store.individuals()
     assert len(rows) == 3 and len(executor.requests) == 1
     assert [r.cache_of for r in rows] == [None, 0, 0]
-    assert len({(r.clean_accuracy, r.adversarial_accuracy) for r in rows}) == 1
+    assert len({(r.metric("clean_accuracy"), r.metric("adversarial_accuracy")) for r in rows}) == 1
 
 
 def test_reevaluate_duplicates_setting_trains_them(
@@ -267,7 +269,7 @@ def test_keep_policy_keeps_parents_and_best_k_and_the_parents_state(tmp_path: Pa
     _run(tmp_path / "r", _config("store.keep_best=2"), StubExecutor())
     store = RunStore.open(tmp_path / "r", readonly=True)
     rows = store.individuals()
-    parents = {g.parent_id for g in store.generations()}
+    parents = {g.best_id for g in store.generations()}
     ranked = sorted(rows, key=lambda r: (-(r.fitness or 0), r.id))[:2]
     kept = {r.id for r in rows if r.weights_path is not None}
     assert kept == parents | {r.id for r in ranked}
@@ -295,7 +297,7 @@ def test_crashes_mid_generation_with_warm_starts_resume_exactly(tmp_path: Path) 
     _resume_through_crashes(tmp_path / "crashed", config, [5, 3, 2, 2, 3, 2, 3])
     assert store_fingerprint(tmp_path / "crashed") == store_fingerprint(tmp_path / "full")
     store = RunStore.open(tmp_path / "crashed", readonly=True)
-    assert all(store.individual(g.parent_id).weights_path for g in store.generations())
+    assert all(store.individual(g.best_id).weights_path for g in store.generations())
 
 
 def test_initial_mutants_are_real_mutants(tmp_path: Path) -> None:
@@ -328,26 +330,26 @@ def test_parent_is_not_retrained_when_the_winner_is_its_longer_training(tmp_path
         retrained_parents = [
             r for r in rows if r.mutations == ["fair_retrain"] and r.parent_id == r.warm_start_from
         ]
-        previous = store.generations()[gen.generation - 1].parent_id
+        previous = store.generations()[gen.generation - 1].best_id
         longer_children = [
             r for r in rows if "train_longer" in r.mutations and r.parent_id == previous
         ]
-        winner_is_child = any(r.id == gen.parent_id for r in longer_children)
+        winner_is_child = any(r.id == gen.best_id for r in longer_children)
         if winner_is_child:
             seen += 1
             assert all(r.parent_id != previous for r in retrained_parents)
     assert seen, "the case under test must occur"
 
 
-def test_a_missing_warm_start_state_means_full_training(tmp_path: Path) -> None:
+def test_a_missing_warm_start_state_means_full_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = _config("search.mutation.train_longer=1.0", "search.generations=2")
     text, name = grammar_text(config)
     run = SearchRun.open(config, text, name, tmp_path / "r")
     executor = StubExecutor()
-    original = run._warm_start
-    run._warm_start = lambda individual_id: None  # type: ignore[method-assign]
+    monkeypatch.setattr("neronet.search.runner.warm_start_state", lambda store, i: None)
     run.run(executor)
-    run._warm_start = original  # type: ignore[method-assign]
     longer = [r for r in executor.requests if r.key.startswith("g1/")]
     assert longer and all(r.warm_start is None and r.budget_s == 20.0 for r in longer)
     store = RunStore.open(tmp_path / "r", readonly=True)

@@ -9,6 +9,7 @@ import pytest
 
 from neronet.errors import StoreError
 from neronet.store import GenerationRow, RunStore, atomic_write
+from neronet.store.schema import SCHEMA_VERSION
 
 
 def _row(i: int, generation: int = 0, **extra: object) -> dict[str, object]:
@@ -25,13 +26,9 @@ def _row(i: int, generation: int = 0, **extra: object) -> dict[str, object]:
         "status": "ok",
         "reason": None,
         "fitness": 0.5 + i / 100,
-        "clean_accuracy": 0.9,
-        "adversarial_accuracy": 0.3,
-        "overall_adversarial_accuracy": 0.27,
-        "parameters": 1000,
+        "metrics": {"clean_accuracy": 0.9, "adversarial_accuracy": 0.3, "parameters": 1000},
         "epochs": 2,
         "train_seconds": 1.0,
-        "attack_seconds": 0.1,
         "history": [{"epoch": 1, "loss": 1.0}],
         "record": {"spec": None},
         "cache_of": None,
@@ -47,15 +44,25 @@ def test_create_add_and_reopen(tmp_path: Path) -> None:
     store = RunStore.create(tmp_path / "run", {"seed": 3, "config": {"a": 1}})
     store.add_individual(_row(0))
     store.add_individual(_row(1))
-    store.add_generation(GenerationRow(0, 1, 0.51, 0.505, True, False, 1.0))
+    store.add_generation(GenerationRow(0, (1, 0), 0.51, 0.505, {"warmup": True}, 1.0))
     store.close()
     again = RunStore.open(tmp_path / "run", readonly=True)
     assert again.meta("seed") == 3
     assert [r.id for r in again.individuals()] == [0, 1]
     assert again.individual(1).history == [{"epoch": 1, "loss": 1.0}]
     assert again.individual_by_key("g0/o1").id == 1
-    assert again.best().id == 1  # the last generation's parent, not a max over phases
-    assert again.generations()[0].warmup is True
+    assert again.best().id == 1  # the last generation's first elite, not a max over phases
+    assert [r.id for r in again.elites()] == [1, 0]
+    assert again.generations()[0].info == {"warmup": True}
+    assert again.individual(0).metrics["parameters"] == 1000
+
+
+def test_vector_fitness_round_trips(tmp_path: Path) -> None:
+    store = RunStore.create(tmp_path / "run", {})
+    store.add_individual(_row(0, fitness=[0.9, 0.3, -1000.0]))
+    store.add_individual(_row(1, fitness=None, status="invalid", metrics={}))
+    assert store.individual(0).fitness == (0.9, 0.3, -1000.0)
+    assert store.individual(1).fitness is None and store.individual(1).metric("x") is None
 
 
 def test_journal_is_wal(tmp_path: Path) -> None:
@@ -111,5 +118,5 @@ def test_creation_is_atomic_and_a_crashed_creation_is_redone(tmp_path: Path) -> 
     with pytest.raises(StoreError, match="not a neronet run directory"):
         RunStore.open(run)  # a crashed creation is not a run
     store = RunStore.create(run, {"seed": 1})
-    assert store.meta("seed") == 1 and store.meta("schema_version") == 1
+    assert store.meta("seed") == 1 and store.meta("schema_version") == SCHEMA_VERSION
     assert not (run / ".run.sqlite.creating").exists()

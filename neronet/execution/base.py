@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neronet.config import NeroConfig
-from neronet.evaluator import Evaluation
+from neronet.evaluation.result import Evaluation
 from neronet.spec import LearningSpec, NetworkSpec
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
@@ -31,7 +31,6 @@ class EvalRequest:
     learning: LearningSpec
     budget_s: float
     seed: int
-    warmup: bool
     warm_start: bytes | None = None
 
 

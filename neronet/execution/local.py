@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 from neronet.config import NeroConfig
 from neronet.context import EvaluationContext
-from neronet.evaluator import Evaluation
+from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
 
 

@@ -31,7 +31,7 @@ from neronet.config import ExecutorConfig, NeroConfig
 from neronet.context import EvaluationContext, load_splits
 from neronet.data import DataSplits
 from neronet.errors import ConfigError
-from neronet.evaluator import Evaluation
+from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest
 from neronet.execution.scheduling import (
     Died,

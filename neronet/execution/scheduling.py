@@ -31,7 +31,7 @@ from neronet.config import NeroConfig, parse_config
 from neronet.context import EvaluationContext
 from neronet.data import DataSplits
 from neronet.errors import NeronetError
-from neronet.evaluator import Evaluation
+from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
 
 

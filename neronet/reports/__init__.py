@@ -37,17 +37,27 @@ def _figures(data: RunData) -> list[tuple[str, str, Callable[[], Figure] | None]
 
     def architecture() -> Figure:
         assert spec is not None and best is not None
-        params = "" if best.parameters is None else f", {best.parameters:,} parameters"
+        n = best.metric("parameters")
+        params = "" if n is None else f", {int(n):,} parameters"
         title = f"Best individual {best.id} ({best.key}): {len(spec.nodes)} nodes{params}"
         return architecture_figure(spec, title)
 
     return [
-        ("fitness.png", "best (parent) and population-mean fitness per generation",
-         (lambda: fitness_figure(data)) if has_generations else None),
-        ("accuracy.png", "clean and FGSM accuracy of each generation's parent",
-         (lambda: accuracy_figure(data)) if has_generations else None),
-        ("architecture.png", "architecture of the best individual",
-         architecture if spec is not None else None),
+        (
+            "fitness.png",
+            "best (parent) and population-mean fitness per generation",
+            (lambda: fitness_figure(data)) if has_generations else None,
+        ),
+        (
+            "accuracy.png",
+            "clean and FGSM accuracy of each generation's parent",
+            (lambda: accuracy_figure(data)) if has_generations else None,
+        ),
+        (
+            "architecture.png",
+            "architecture of the best individual",
+            architecture if spec is not None else None,
+        ),
     ]
 
 

@@ -33,8 +33,17 @@ HEADLINE_CHAR_W = 0.09  # rough width of one 10 pt bold character (figure title)
 TITLE_CHAR_W = 0.068  # rough width of one 8.5 pt bold character (box title)
 DETAIL_CHAR_W = 0.058  # rough width of one 7 pt character
 PALETTE = ("#cfe2f3", "#fce5cd", "#d9ead3", "#f4cccc", "#d9d2e9", "#fff2cc", "#d0e0e3")
-SKIP_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
-               "tab:pink", "tab:olive", "tab:cyan")
+SKIP_COLORS = (
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:red",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:olive",
+    "tab:cyan",
+)
 
 
 def node_title(node: NodeSpec) -> str:
@@ -72,8 +81,12 @@ class _Skip:
 def _skips(spec: NetworkSpec) -> list[_Skip]:
     """Non-sequential edges as rows (row 0 = the input, row k + 1 = node k), laned."""
     edges = sorted(
-        ((src + 1, k + 1) for k, node in enumerate(spec.nodes) for src in set(node.inputs)
-         if src != k - 1),
+        (
+            (src + 1, k + 1)
+            for k, node in enumerate(spec.nodes)
+            for src in set(node.inputs)
+            if src != k - 1
+        ),
         key=lambda e: (e[1] - e[0], e[0]),
     )
     lanes: list[list[tuple[int, int]]] = []
@@ -99,8 +112,11 @@ def _slots(skips: list[_Skip], row_of: str, outer_first: bool) -> dict[_Skip, fl
     """
     slots: dict[_Skip, float] = {}
     for row in {getattr(s, row_of) for s in skips}:
-        here = sorted((s for s in skips if getattr(s, row_of) == row), key=lambda s: s.lane,
-                      reverse=outer_first)
+        here = sorted(
+            (s for s in skips if getattr(s, row_of) == row),
+            key=lambda s: s.lane,
+            reverse=outer_first,
+        )
         slots.update({s: (i + 1) / (len(here) + 1) for i, s in enumerate(here)})
     return slots
 
@@ -109,24 +125,54 @@ def _bracket(x0: float, x1: float, y0: float, y1: float) -> MplPath:
     """From (x0, y0) out to x1, down to y1 and back to x0, with rounded corners."""
     r = min(0.08, (y0 - y1) / 2)
     return MplPath(
-        [(x0, y0), (x1 - r, y0), (x1, y0), (x1, y0 - r), (x1, y1 + r), (x1, y1), (x1 - r, y1),
-         (x0, y1)],
-        [MplPath.MOVETO, MplPath.LINETO, MplPath.CURVE3, MplPath.CURVE3, MplPath.LINETO,
-         MplPath.CURVE3, MplPath.CURVE3, MplPath.LINETO],
+        [
+            (x0, y0),
+            (x1 - r, y0),
+            (x1, y0),
+            (x1, y0 - r),
+            (x1, y1 + r),
+            (x1, y1),
+            (x1 - r, y1),
+            (x0, y1),
+        ],
+        [
+            MplPath.MOVETO,
+            MplPath.LINETO,
+            MplPath.CURVE3,
+            MplPath.CURVE3,
+            MplPath.LINETO,
+            MplPath.CURVE3,
+            MplPath.CURVE3,
+            MplPath.LINETO,
+        ],
     )
 
 
 def _box(ax: Axes, x: float, y: float, width: float, label: tuple[str, str], fill: str) -> None:
     """A rounded box centred vertically on ``y`` with a bold title and a detail line."""
     head, detail = label
-    ax.add_patch(FancyBboxPatch((x, y - BOX_H / 2), width, BOX_H,
-                                boxstyle="round,pad=0,rounding_size=0.06", facecolor=fill,
-                                edgecolor="0.3", linewidth=0.8))
-    ax.text(x + width / 2, y + (0.07 if detail else 0), head, ha="center", va="center",
-            fontsize=8.5, fontweight="bold")
+    ax.add_patch(
+        FancyBboxPatch(
+            (x, y - BOX_H / 2),
+            width,
+            BOX_H,
+            boxstyle="round,pad=0,rounding_size=0.06",
+            facecolor=fill,
+            edgecolor="0.3",
+            linewidth=0.8,
+        )
+    )
+    ax.text(
+        x + width / 2,
+        y + (0.07 if detail else 0),
+        head,
+        ha="center",
+        va="center",
+        fontsize=8.5,
+        fontweight="bold",
+    )
     if detail:
-        ax.text(x + width / 2, y - 0.1, detail, ha="center", va="center", fontsize=7,
-                color="0.25")
+        ax.text(x + width / 2, y - 0.1, detail, ha="center", va="center", fontsize=7, color="0.25")
 
 
 def architecture_figure(spec: NetworkSpec, title: str) -> Figure:
@@ -146,8 +192,9 @@ def architecture_figure(spec: NetworkSpec, title: str) -> Figure:
     ax.set_xlim(0, width)
     ax.set_ylim(-height, 0)
     ax.set_axis_off()
-    ax.text(width / 2, -TITLE_H / 2, title, ha="center", va="center", fontsize=10,
-            fontweight="bold")
+    ax.text(
+        width / 2, -TITLE_H / 2, title, ha="center", va="center", fontsize=10, fontweight="bold"
+    )
 
     def y(row: int) -> float:
         return -TITLE_H - ROW / 2 - row * ROW
@@ -158,8 +205,16 @@ def architecture_figure(spec: NetworkSpec, title: str) -> Figure:
         _box(ax, left, y(row), box_w, label, fill)
     sequential = [k + 1 for k, node in enumerate(spec.nodes) if k - 1 in node.inputs]
     for row in [*sequential, len(labels) - 1]:
-        ax.add_patch(FancyArrowPatch((middle, y(row - 1) - BOX_H / 2), (middle, y(row) + BOX_H / 2),
-                                     arrowstyle="-|>", mutation_scale=9, color="0.3", lw=1))
+        ax.add_patch(
+            FancyArrowPatch(
+                (middle, y(row - 1) - BOX_H / 2),
+                (middle, y(row) + BOX_H / 2),
+                arrowstyle="-|>",
+                mutation_scale=9,
+                color="0.3",
+                lw=1,
+            )
+        )
     leave = _slots(skips, "src_row", outer_first=True)
     enter = _slots(skips, "dst_row", outer_first=False)
     half = BOX_H / 2
@@ -168,6 +223,13 @@ def architecture_figure(spec: NetworkSpec, title: str) -> Figure:
         top = y(skip.src_row) - half * leave[skip]
         bottom = y(skip.dst_row) + half * (1 - enter[skip])
         path = _bracket(right, lane_x, top, bottom)
-        ax.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=8, lw=1,
-                                     color=SKIP_COLORS[skip.src_row % len(SKIP_COLORS)]))
+        ax.add_patch(
+            FancyArrowPatch(
+                path=path,
+                arrowstyle="-|>",
+                mutation_scale=8,
+                lw=1,
+                color=SKIP_COLORS[skip.src_row % len(SKIP_COLORS)],
+            )
+        )
     return fig

@@ -51,8 +51,11 @@ class RunData:
 
     @property
     def switch_generation(self) -> int | None:
-        """The generation at whose end fitness switched to the weighted HRS, if any."""
-        return next((g.row.generation for g in self.generations if g.row.switched), None)
+        """The generation at whose end the objective switched (NERO-Net: to the weighted
+        HRS), if any."""
+        return next(
+            (g.row.generation for g in self.generations if g.row.info.get("switched")), None
+        )
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.individuals if r.status == status)
@@ -61,9 +64,16 @@ class RunData:
     def cache_hits(self) -> int:
         return sum(1 for r in self.individuals if r.cache_of is not None)
 
-    def total_seconds(self, field: str) -> float:
-        """Sum of ``train_seconds`` or ``attack_seconds`` (cache hits cost nothing)."""
-        return float(sum(getattr(r, field) or 0.0 for r in self.individuals))
+    def total_seconds(self, what: str) -> float:
+        """Seconds spent on ``what`` ("train", or a measurement's name) over the run;
+        cache hits cost nothing."""
+        return float(
+            sum(
+                (r.record.get("seconds") or {}).get(what, 0.0)
+                for r in self.individuals
+                if r.cache_of is None
+            )
+        )
 
     def best_spec(self) -> NetworkSpec | None:
         """The best individual's architecture, when its record holds one."""
@@ -83,7 +93,7 @@ def load_run(run_dir: str | Path) -> RunData:
         generations = tuple(
             GenerationStats(
                 row=row,
-                parent=store.individual(row.parent_id),
+                parent=store.individual(row.best_id),
                 members=tuple(r for r in individuals if r.generation == row.generation),
             )
             for row in store.generations()

@@ -47,8 +47,10 @@ def _md_cell(text: str) -> str:
 
 def _md_block(block: Block) -> str:
     if isinstance(block, Table):
-        lines = ["| " + " | ".join(map(_md_cell, block.headers)) + " |",
-                 "|" + "---|" * len(block.headers)]
+        lines = [
+            "| " + " | ".join(map(_md_cell, block.headers)) + " |",
+            "|" + "---|" * len(block.headers),
+        ]
         lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in block.rows]
         return "\n".join(lines)
     if isinstance(block, Image):

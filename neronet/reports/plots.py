@@ -48,10 +48,23 @@ def _generation_axes(data: RunData, title: str, ylabel: str) -> tuple[Figure, Ax
     warmup_end = right + 0.5 if first_hrs is None else first_hrs
     ax.axvspan(-0.5, warmup_end, color="0.92", zorder=0, label="warm-up: fitness = clean accuracy")
     if first_hrs is not None:
-        ax.axvline(first_hrs, color=SWITCH_COLOR, linestyle=":", linewidth=2,
-                   label=f"weighted HRS from generation {first_hrs}")
-        ax.text(first_hrs, 0.97, " weighted HRS \u2192", transform=ax.get_xaxis_transform(),
-                color=SWITCH_COLOR, va="top", ha="left", fontsize=9)
+        ax.axvline(
+            first_hrs,
+            color=SWITCH_COLOR,
+            linestyle=":",
+            linewidth=2,
+            label=f"weighted HRS from generation {first_hrs}",
+        )
+        ax.text(
+            first_hrs,
+            0.97,
+            " weighted HRS \u2192",
+            transform=ax.get_xaxis_transform(),
+            color=SWITCH_COLOR,
+            va="top",
+            ha="left",
+            fontsize=9,
+        )
     ax.set_xlim(-0.5, right + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("generation")
@@ -65,10 +78,22 @@ def fitness_figure(data: RunData) -> Figure:
     """Best (parent) and population-mean fitness per generation (Figure 4, left)."""
     fig, ax = _generation_axes(data, "Fitness per generation", "fitness")
     gens = [g.row.generation for g in data.generations]
-    ax.plot(gens, [g.row.best_fitness for g in data.generations], "o-", color="tab:blue",
-            markersize=4, label="best (parent)")
-    ax.plot(gens, [g.row.mean_fitness for g in data.generations], "s--", color="tab:orange",
-            markersize=3, label="population mean")
+    ax.plot(
+        gens,
+        [g.row.best_fitness for g in data.generations],
+        "o-",
+        color="tab:blue",
+        markersize=4,
+        label="best (parent)",
+    )
+    ax.plot(
+        gens,
+        [g.row.mean_fitness for g in data.generations],
+        "s--",
+        color="tab:orange",
+        markersize=3,
+        label="population mean",
+    )
     ax.legend(loc="best", fontsize=8)
     return fig
 
@@ -78,12 +103,30 @@ def accuracy_figure(data: RunData) -> Figure:
     fig, ax = _generation_axes(data, "Accuracy of each generation's parent", "accuracy (%)")
     gens = [g.row.generation for g in data.generations]
     parents = [g.parent for g in data.generations]
-    ax.plot(gens, [_percent(p.clean_accuracy) for p in parents], "o-", color="tab:blue",
-            markersize=4, label="clean")
-    ax.plot(gens, [_percent(p.adversarial_accuracy) for p in parents], "^-", color="tab:green",
-            markersize=4, label="FGSM (conditional on clean-correct)")
-    ax.plot(gens, [_percent(p.overall_adversarial_accuracy) for p in parents], ":",
-            color="tab:green", alpha=0.7, label="FGSM (overall)")
+    ax.plot(
+        gens,
+        [_percent(p.metric("clean_accuracy")) for p in parents],
+        "o-",
+        color="tab:blue",
+        markersize=4,
+        label="clean",
+    )
+    ax.plot(
+        gens,
+        [_percent(p.metric("adversarial_accuracy")) for p in parents],
+        "^-",
+        color="tab:green",
+        markersize=4,
+        label="FGSM (conditional on clean-correct)",
+    )
+    ax.plot(
+        gens,
+        [_percent(p.metric("overall_adversarial_accuracy")) for p in parents],
+        ":",
+        color="tab:green",
+        alpha=0.7,
+        label="FGSM (overall)",
+    )
     ax.set_ylim(0, 100)
     ax.legend(loc="best", fontsize=8)
     return fig

@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 
 from neronet.reports.data import GenerationStats, RunData
 from neronet.reports.document import Document, Image, Section, Table
+from neronet.reports.metrics import view
+from neronet.store import GenerationRow
 
 NA = "n/a"
 
@@ -37,6 +39,18 @@ def timestamp(value: float | None) -> str:
     if value is None:
         return NA
     return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _warmup(row: GenerationRow) -> bool:
+    """Whether the generation's fitness was NERO-Net's warm-up (clean accuracy)."""
+    return bool(row.info.get("warmup", False))
+
+
+def _shown(name: str, value: float) -> str:
+    """A metric in the report: accuracies as percentages, counts exact, others as numbers."""
+    if name.endswith("accuracy"):
+        return percent(value)
+    return count(int(value)) if float(value).is_integer() else number(value)
 
 
 def _objective(warmup: bool) -> str:
@@ -77,12 +91,14 @@ def _run_facts(data: RunData) -> Table:
         ("generations done", f"{done} / {total}"),
         ("finished", "yes" if data.finished else "no"),
         ("individuals evaluated", count(len(data.individuals))),
-        ("ok / ill-fitted / invalid", " / ".join(
-            str(data.count(s)) for s in ("ok", "ill-fitted", "invalid"))),
+        (
+            "ok / ill-fitted / invalid",
+            " / ".join(str(data.count(s)) for s in ("ok", "ill-fitted", "invalid")),
+        ),
         ("cache hits (duplicates not retrained)", str(data.cache_hits)),
         ("warm-up", _warmup_fact(data)),
-        ("total training time", duration(data.total_seconds("train_seconds"))),
-        ("total attack time", duration(data.total_seconds("attack_seconds"))),
+        ("total training time", duration(sum(r.train_seconds or 0.0 for r in data.individuals))),
+        ("total FGSM time", duration(data.total_seconds("fgsm"))),
         ("started", timestamp(data.meta.get("started_at"))),
         ("finished at", timestamp(data.meta.get("finished_at"))),
         ("neronet version", str((data.meta.get("versions") or {}).get("neronet", NA))),
@@ -97,11 +113,8 @@ def _best_table(data: RunData) -> Table:
     rows = [
         ("id (key)", f"{best.id} ({best.key})"),
         ("born in generation", str(best.generation)),
-        ("fitness", f"{number(last.best_fitness)} ({_objective(last.warmup)})"),
-        ("clean accuracy", percent(best.clean_accuracy)),
-        ("FGSM accuracy, conditional on clean-correct", percent(best.adversarial_accuracy)),
-        ("FGSM accuracy, overall", percent(best.overall_adversarial_accuracy)),
-        ("parameters", count(best.parameters)),
+        ("fitness", f"{number(last.best_fitness)} ({_objective(_warmup(last))})"),
+        *((view(name).label, _shown(name, value)) for name, value in best.metrics.items()),
         ("epochs", count(best.epochs)),
         ("training time", f"{duration(best.train_seconds)} (budget {duration(best.train_time)})"),
         ("mutations", ", ".join(best.mutations) or "none"),
@@ -114,22 +127,31 @@ def _best_table(data: RunData) -> Table:
 def _generation_row(g: GenerationStats) -> tuple[str, ...]:
     return (
         str(g.row.generation),
-        "clean" if g.row.warmup else "HRS",
+        "clean" if _warmup(g.row) else "HRS",
         f"{g.parent.id} ({g.parent.key})",
         number(g.row.best_fitness),
         number(g.row.mean_fitness),
-        percent(g.parent.clean_accuracy),
-        percent(g.parent.adversarial_accuracy),
+        percent(g.parent.metric("clean_accuracy")),
+        percent(g.parent.metric("adversarial_accuracy")),
         str(len(g.members)),
         str(g.count("ill-fitted")),
         str(g.count("invalid")),
-        "switch to HRS after this generation" if g.row.switched else "",
+        "switch to HRS after this generation" if g.row.info.get("switched") else "",
     )
 
 
 _GENERATION_HEADERS = (
-    "generation", "objective", "parent", "best fitness", "mean fitness", "parent clean",
-    "parent FGSM (cond.)", "evaluated", "ill-fitted", "invalid", "note",
+    "generation",
+    "objective",
+    "parent",
+    "best fitness",
+    "mean fitness",
+    "parent clean",
+    "parent FGSM (cond.)",
+    "evaluated",
+    "ill-fitted",
+    "invalid",
+    "note",
 )
 
 
@@ -137,16 +159,26 @@ def build_summary(data: RunData, images: list[Image]) -> Document:
     """The report's text; ``images`` are the figures actually written next to it."""
     sections = [Section("Run", (_progress(data), _run_facts(data)))]
     if data.generations:
-        sections.append(Section("Best individual", (
-            "The parent chosen by the last finished generation (fitness values from "
-            "warm-up and after it are not comparable, so this is the strategy's choice).",
-            _best_table(data),
-        )))
-        sections.append(Section("Generations", (
-            "Generation 0 is the initial population; each row's parent is the "
-            "generation's selected (best) individual.",
-            Table(_GENERATION_HEADERS, tuple(_generation_row(g) for g in data.generations)),
-        )))
+        sections.append(
+            Section(
+                "Best individual",
+                (
+                    "The parent chosen by the last finished generation (fitness values from "
+                    "warm-up and after it are not comparable, so this is the strategy's choice).",
+                    _best_table(data),
+                ),
+            )
+        )
+        sections.append(
+            Section(
+                "Generations",
+                (
+                    "Generation 0 is the initial population; each row's parent is the "
+                    "generation's selected (best) individual.",
+                    Table(_GENERATION_HEADERS, tuple(_generation_row(g) for g in data.generations)),
+                ),
+            )
+        )
     sections.append(Section("Figures", tuple(images) or ("No figures yet.",)))
     name = data.directory.resolve().name
     return Document(f"neronet run report: {name}", tuple(sections))

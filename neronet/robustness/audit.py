@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from neronet.attacks import attack_correct, get_attack
-from neronet.fitness import conditional_adversarial_accuracy
+from neronet.evaluation.scores import conditional_adversarial_accuracy
 from neronet.robustness.suite import AttackSettings, SuiteAttack, Threat, autoattack_correct
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from neronet.fitness import (
+from neronet.evaluation.scores import (
     clean_accuracy,
     conditional_adversarial_accuracy,
     overall_adversarial_accuracy,

@@ -3,14 +3,19 @@
 A strategy is a deterministic function of its seed and the outcomes it is told:
 that is what makes resume exact. The runner replays stored outcomes through a
 fresh strategy (no training), reaching precisely the state the run had when it
-stopped, then continues live. Strategies never touch the store or executors.
+stopped, then continues live. Strategies never touch the store or executors,
+and never compute fitness: they are handed an :class:`Objective` and ask it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from neronet.evaluation.objectives import Fitness, Objective
+from neronet.evaluation.result import Outcome
 from neronet.genotype import Genotype
 
 
@@ -22,6 +27,8 @@ class Candidate:
     offspring 1) and is stable across resumes; ``id`` is the individual id.
     ``budget_s`` is the training time to spend now: the whole ``train_time`` for
     a fresh start, or the extra time when continuing from ``warm_start_from``.
+    ``cacheable``: whether an earlier evaluation of the same architecture and
+    training may stand in for this one (False for a deliberate re-evaluation).
     """
 
     id: int
@@ -32,33 +39,33 @@ class Candidate:
     mutations: tuple[str, ...]
     budget_s: float
     warm_start_from: int | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the strategy needs to know about an evaluated candidate."""
-
-    id: int
-    status: str
-    clean_accuracy: float
-    adversarial_accuracy: float
+    cacheable: bool = True
 
 
 @dataclass(frozen=True)
 class GenerationSummary:
-    """Emitted by a strategy when a generation's selection is final."""
+    """Emitted by a strategy when a generation's selection is final.
+
+    ``elites`` are the individuals the strategy carries forward, best first
+    (the (1+lambda) parent; a niche's representatives; a Pareto set): the
+    store keeps their weights, and the last generation's first elite is the
+    run's "best". ``info`` holds strategy/objective facts for the record
+    (e.g. NERO-Net's ``{"warmup": ..., "switched": ...}``).
+    """
 
     generation: int
-    parent_id: int
+    elites: tuple[int, ...]
     best_fitness: float
     mean_fitness: float
-    warmup: bool
-    switched: bool
+    info: dict[str, Any] = field(default_factory=dict)
     members: tuple[int, ...] = field(default_factory=tuple)
 
 
 class Strategy(ABC):
-    """Ask/tell search strategy."""
+    """Ask/tell search strategy over an objective."""
+
+    def __init__(self, objective: Objective) -> None:
+        self.objective = objective
 
     @property
     @abstractmethod
@@ -73,11 +80,18 @@ class Strategy(ABC):
     def tell(self, outcomes: list[Outcome]) -> GenerationSummary | None:
         """Outcomes of the last batch; returns a summary when a generation is complete."""
 
-    @abstractmethod
-    def fitness(self, outcome: Outcome) -> float:
-        """The fitness of an outcome under the strategy's current objective."""
-
     @property
     @abstractmethod
-    def warmup(self) -> bool:
-        """Whether the search is still in the warm-up objective (clean accuracy only)."""
+    def planned(self) -> int:
+        """Individuals the whole search is expected to evaluate (for progress totals)."""
+
+    def fitness(self, outcome: Outcome) -> Fitness:
+        """The outcome's fitness under the objective's current state."""
+        return self.objective.fitness(outcome)
+
+    def best_first(self, outcomes: Sequence[Outcome]) -> list[int]:
+        """Ids of ``outcomes`` from best to worst (ties by id): the keep policy's ranking.
+
+        Scalar objectives rank by fitness; a multi-objective strategy overrides this.
+        """
+        return [o.id for o in sorted(outcomes, key=lambda o: (-float(self.fitness(o)), o.id))]

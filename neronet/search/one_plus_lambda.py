@@ -8,11 +8,10 @@ than the default time, the comparison is made fair first: the previous parent
 and the best default-time candidate continue training until they have had as
 long, and the final choice is made among them (Fast-DENSER's rule).
 
-Fitness is clean accuracy during warm-up; when the population's mean fitness at
-the end of a generation reaches ``tau`` the objective switches, for good, to
-the weighted HRS of clean and FGSM accuracy. Fitness is always recomputed from
-stored clean/adversarial accuracy under the current objective, so a parent
-carried across the switch is compared fairly with its offspring.
+Fitness is the objective's (NERO-Net's: clean accuracy during warm-up, then the
+weighted HRS; see :mod:`neronet.evaluation.objectives`). It is always
+recomputed from the stored metrics under the objective's current state, so a
+parent carried across the warm-up switch is compared fairly with its offspring.
 """
 
 from __future__ import annotations
@@ -23,10 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from neronet.config import NeroConfig
-from neronet.fitness import fitness_value
+from neronet.evaluation.objectives import Objective
+from neronet.evaluation.result import Outcome
 from neronet.genotype import Genotype, Structure
 from neronet.mutation import mutate
-from neronet.search.base import Candidate, GenerationSummary, Outcome, Strategy
+from neronet.search.base import Candidate, GenerationSummary, Strategy
+from neronet.search.strategies import STRATEGIES
 from neronet.seeds import nsga_net
 
 TRAIN_LONGER = "train_longer"
@@ -59,10 +60,12 @@ def _continues(child: _Member, parent: _Member) -> bool:
     return child.candidate.parent_id == parent.id and TRAIN_LONGER in child.candidate.mutations
 
 
+@STRATEGIES.register("one-plus-lambda")
 class OnePlusLambda(Strategy):
     """Fast-DENSER / NERO-Net (1+lambda)-ES, deterministic given seed and outcomes."""
 
-    def __init__(self, config: NeroConfig, structure: Structure) -> None:
+    def __init__(self, config: NeroConfig, structure: Structure, objective: Objective) -> None:
+        super().__init__(objective)
         self._cfg = config
         self._search = config.search
         self._structure = structure
@@ -70,7 +73,6 @@ class OnePlusLambda(Strategy):
         self._next_id = 0
         self._generation = 0
         self._phase = "initial"
-        self._warmup = True
         self._parent: _Member | None = None
         self._population: list[_Member] = []
         self._pending: list[Candidate] = []
@@ -90,25 +92,15 @@ class OnePlusLambda(Strategy):
         return self._generation >= self._search.generations
 
     @property
-    def warmup(self) -> bool:
-        return self._warmup
-
-    @property
     def generation(self) -> int:
         return self._generation
 
-    def fitness(self, outcome: Outcome) -> float:
-        if outcome.status != "ok":
-            return self._cfg.fitness.ill_fitted_penalty
-        return fitness_value(
-            outcome.clean_accuracy,
-            outcome.adversarial_accuracy,
-            warmup=self._warmup,
-            beta=self._cfg.fitness.beta,
-        )
+    @property
+    def planned(self) -> int:
+        return self._search.initial_size + (self._search.generations - 1) * self._search.offspring
 
     def _score(self, member: _Member) -> float:
-        return self.fitness(member.outcome)
+        return float(self.fitness(member.outcome))
 
     # -------------------------------------------------------------------- ask
     def _candidate(
@@ -263,20 +255,15 @@ class OnePlusLambda(Strategy):
         finalists = sorted([self._winner, *self._fair], key=self._not_parent)
         parent = self._fittest(finalists)
         scores = [self._score(m) for m in self._population]
-        mean = float(np.mean(scores))
-        warmup_during = self._warmup
-        switched = warmup_during and mean >= self._cfg.fitness.warmup_tau
+        best = self._score(parent)
         summary = GenerationSummary(
             generation=self._generation,
-            parent_id=parent.id,
-            best_fitness=self._score(parent),
-            mean_fitness=mean,
-            warmup=warmup_during,
-            switched=switched,
+            elites=(parent.id,),
+            best_fitness=best,
+            mean_fitness=float(np.mean(scores)),
+            info=self.objective.end_generation(scores),  # after scoring: it may switch
             members=tuple(m.id for m in self._population + self._fair),
         )
-        if switched:
-            self._warmup = False
         self._parent = parent
         self._winner = None
         self._fair = []

@@ -22,32 +22,25 @@ from typing import Any
 import numpy as np
 
 from neronet import __version__
-from neronet.config import NeroConfig
+from neronet.config import NeroConfig, parse_config
 from neronet.errors import GrammarError, StoreError
-from neronet.evaluator import Evaluation
+from neronet.evaluation.result import Evaluation, Outcome
 from neronet.execution.base import EvalRequest, Executor, make_executor
 from neronet.genotype import Structure
 from neronet.grammar import Grammar
 from neronet.phenotype import check_decodable, to_learning, to_spec
 from neronet.progress import Reporter
-from neronet.search import make_strategy
-from neronet.search.base import Candidate, GenerationSummary, Outcome, Strategy
+from neronet.search import replay
+from neronet.search.base import Candidate, GenerationSummary, Strategy
+from neronet.search.dedup import BatchDedup, cache_key
+from neronet.search.strategies import make_strategy
+from neronet.search.warm import warm_start_state
+from neronet.spec import LearningSpec, NetworkSpec
 from neronet.store import GenerationRow, IndividualRow, RunStore
-from neronet.training import TrainState
+from neronet.store.keep import prune
 
-MEASURED = (
-    "status",
-    "reason",
-    "clean_accuracy",
-    "adversarial_accuracy",
-    "overall_adversarial_accuracy",
-    "parameters",
-    "epochs",
-    "train_seconds",
-    "attack_seconds",
-    "history",
-)
-"""Columns of an individual that an Evaluation (and a stored row) carry under the same name."""
+COPIED = ("status", "reason", "metrics", "epochs", "train_seconds", "history")
+"""Fields of a stored row that a cache hit copies from the row it reuses."""
 
 
 def package_versions() -> dict[str, str]:
@@ -68,15 +61,6 @@ def package_versions() -> dict[str, str]:
 def individual_seed(run_seed: int, individual_id: int) -> int:
     """Per-individual training seed derived from the run seed alone."""
     return int(np.random.SeedSequence([run_seed, individual_id]).generate_state(1)[0])
-
-
-def _outcome(row: IndividualRow) -> Outcome:
-    return Outcome(
-        id=row.id,
-        status=row.status,
-        clean_accuracy=row.clean_accuracy or 0.0,
-        adversarial_accuracy=row.adversarial_accuracy or 0.0,
-    )
 
 
 @dataclass
@@ -119,7 +103,6 @@ class SearchRun:
                 path,
                 {
                     "config": config.model_dump(mode="json"),
-                    "search_config": config.search_relevant(),
                     "grammar": grammar_text,
                     "grammar_name": grammar_name,
                     "seed": config.seed,
@@ -140,7 +123,10 @@ class SearchRun:
         changed = []
         if store.meta("grammar") != grammar_text:
             changed.append("the grammar")
-        stored = store.meta("search_config")
+        # the stored config under today's schema: settings added since it was written
+        # take their defaults, which reproduce what the older release did
+        stored = parse_config(store.meta("config"), "the run's stored config").search_relevant()
+        stored = json.loads(json.dumps(stored))
         current = json.loads(json.dumps(config.search_relevant()))
         if stored != current:
             keys = sorted(_diff_keys(stored, current))
@@ -156,7 +142,6 @@ class SearchRun:
         store.log_event("resume-changed", f"resumed although {what} changed (--allow-changed)")
         # From now on the run is the changed one: status, resume checks and reports see it.
         store.set_meta("config", config.model_dump(mode="json"))
-        store.set_meta("search_config", config.search_relevant())
         store.set_meta("grammar", grammar_text)
         store.set_meta("finished", False)
 
@@ -172,11 +157,12 @@ class SearchRun:
         executor = executor or make_executor(self.config)
         try:
             input_shape, num_classes = executor.describe()
-            total = (
-                self.config.search.initial_size
-                + (self.config.search.generations - 1) * self.config.search.offspring
+            self.reporter.start(
+                strategy.planned,
+                self.config.search.generations,
+                self.store.directory,
+                self.config.evaluation.measurements,
             )
-            self.reporter.start(total, self.config.search.generations, self.store.directory)
             while not strategy.finished:
                 batch = strategy.ask()
                 outcomes = self._evaluate(strategy, batch, executor, input_shape, num_classes)
@@ -200,118 +186,83 @@ class SearchRun:
         input_shape: tuple[int, int, int],
         num_classes: int,
     ) -> list[Outcome]:
-        outcomes: dict[int, Outcome] = {}
+        rows: dict[int, IndividualRow] = {}
         requests: dict[str, tuple[Candidate, EvalRequest]] = {}
-        twins: list[tuple[Candidate, str]] = []  # duplicates of an earlier candidate in the batch
-        first_of: dict[tuple[str, str, float], str] = {}
+        dedup = BatchDedup(self.store, enabled=not self.config.search.reevaluate_duplicates)
         for cand in batch:
-            stored = self.store.individual_by_key(cand.key)
-            if stored is not None:
-                if stored.genotype != cand.genotype.to_json() or stored.id != cand.id:
-                    raise StoreError(
-                        f"stored individual {cand.key} differs from the one the search "
-                        "regenerates: the code, config or grammar changed the search's history; "
-                        "resume with what started the run (only changes such as more "
-                        "search.generations keep the history)"
-                    )
-                outcomes[cand.id] = _outcome(stored)
-                self.reporter.replayed(stored)
+            row = replay.stored(self.store, cand)
+            if row is not None:
+                rows[cand.id] = row
+                self.reporter.replayed(row)
                 continue
             try:
                 spec = to_spec(cand.genotype, input_shape=input_shape, num_classes=num_classes)
                 learning = to_learning(cand.genotype)
             except GrammarError as err:  # a production the start-up check never drew
-                row = self._record_undecodable(strategy, cand, str(err))
-                outcomes[cand.id] = _outcome(row)
-                self.reporter.evaluated(row)
+                rows[cand.id] = self._add(strategy, cand, _undecodable(str(err)))
+                self.reporter.evaluated(rows[cand.id])
                 continue
-            if cand.warm_start_from is None and not self.config.search.reevaluate_duplicates:
-                same = (spec.digest(), learning.digest(), float(cand.genotype.train_time))
-                cached = self.store.find_evaluated(*same, cand.id)
-                if cached is not None:
-                    row = self._record_cache_hit(strategy, cand, cached)
-                    outcomes[cand.id] = _outcome(row)
-                    self.reporter.evaluated(row, cached=True)
-                    continue
-                if same in first_of:
-                    twins.append((cand, first_of[same]))
-                    continue
-                first_of[same] = cand.key
-            warm = self._warm_start(cand.warm_start_from)
-            budget = cand.budget_s
-            if cand.warm_start_from is not None and warm is None:
-                # e.g. a cache hit whose source's state was pruned, or a damaged state
-                # file: train from scratch for the whole time, not only the extra seconds
-                budget = float(cand.genotype.train_time)
-                self.store.log_event(
-                    "warm-start-missing",
-                    f"{cand.key}: no readable state of id {cand.warm_start_from}; full training",
-                )
-            request = EvalRequest(
-                key=cand.key,
-                spec=spec,
-                learning=learning,
-                budget_s=budget,
-                seed=individual_seed(self.config.seed, cand.id),
-                warmup=strategy.warmup,
-                warm_start=warm,
-            )
-            requests[cand.key] = (cand, request)
+            cached = dedup.earlier(cand, cache_key(spec.digest(), learning.digest(), cand))
+            if cached is not None:
+                rows[cand.id] = self._add_cache_hit(strategy, cand, cached)
+                continue
+            if dedup.waits(cand):
+                continue
+            requests[cand.key] = (cand, self._request(cand, spec, learning))
         if requests:
             self.reporter.batch(strategy, [c for c, _ in requests.values()])
             jobs = [r for _, r in requests.values()]
             for request, evaluation in executor.evaluate(jobs, self.reporter.progress):
                 cand = requests[request.key][0]
-                row = self._record(strategy, cand, request, evaluation)
-                outcomes[cand.id] = _outcome(row)
-                self.reporter.evaluated(row)
-        for cand, key in twins:
+                rows[cand.id] = self._add_evaluated(strategy, cand, request, evaluation)
+                self.reporter.evaluated(rows[cand.id])
+        for cand, key in dedup.twins:
             prior = self.store.individual_by_key(key)
             assert prior is not None, f"{key} was evaluated in this batch"
-            row = self._record_cache_hit(strategy, cand, prior)
-            outcomes[cand.id] = _outcome(row)
-            self.reporter.evaluated(row, cached=True)
-        return [outcomes[c.id] for c in batch]
+            rows[cand.id] = self._add_cache_hit(strategy, cand, prior)
+        return [rows[c.id].outcome() for c in batch]
 
-    def _warm_start(self, individual_id: int | None) -> bytes | None:
-        """The stored training state a train-longer child continues from."""
-        if individual_id is None:
-            return None
-        row = self.store.individual(individual_id)
-        if row.cache_of is not None:
-            row = self.store.individual(row.cache_of)
-        if row.state_path is None:
-            return None
-        path = self.store.directory / row.state_path
-        if not path.is_file():
-            return None
-        data = path.read_bytes()
-        try:
-            TrainState.from_bytes(data)  # an unreadable state is treated as a missing one
-        except StoreError:
-            return None
-        return data
+    def _request(self, cand: Candidate, spec: NetworkSpec, learning: LearningSpec) -> EvalRequest:
+        warm = warm_start_state(self.store, cand.warm_start_from)
+        budget = cand.budget_s
+        if cand.warm_start_from is not None and warm is None:
+            # e.g. a cache hit whose source's state was pruned, or a damaged state
+            # file: train from scratch for the whole time, not only the extra seconds
+            budget = float(cand.genotype.train_time)
+            self.store.log_event(
+                "warm-start-missing",
+                f"{cand.key}: no readable state of id {cand.warm_start_from}; full training",
+            )
+        return EvalRequest(
+            key=cand.key,
+            spec=spec,
+            learning=learning,
+            budget_s=budget,
+            seed=individual_seed(self.config.seed, cand.id),
+            warm_start=warm,
+        )
 
-    def _base_row(
-        self, strategy: Strategy, cand: Candidate, outcome: Outcome, learning_hash: str | None
-    ) -> dict[str, Any]:
-        return {
+    def _add(self, strategy: Strategy, cand: Candidate, fields: dict[str, Any]) -> IndividualRow:
+        """Commit ``cand``'s row (``fields`` from the evaluation) with its fitness."""
+        row = {
             "id": cand.id,
             "key": cand.key,
             "generation": cand.generation,
             "parent_id": cand.parent_id,
             "mutations": list(cand.mutations),
             "genotype": cand.genotype.to_json(),
-            "learning_hash": learning_hash,
             "train_time": float(cand.genotype.train_time),
             "warm_start_from": cand.warm_start_from,
-            "fitness": strategy.fitness(outcome),
+            **fields,
         }
+        outcome = Outcome(cand.id, row["status"], row["metrics"])
+        row["fitness"] = strategy.fitness(outcome)
+        self.store.add_individual(row)
+        return self.store.individual(cand.id)
 
-    def _record(
+    def _add_evaluated(
         self, strategy: Strategy, cand: Candidate, request: EvalRequest, ev: Evaluation
     ) -> IndividualRow:
-        outcome = Outcome(cand.id, ev.status, ev.clean_accuracy, ev.adversarial_accuracy)
         weights = state = None
         if ev.weights is not None:  # ill-fitted networks are trained too: keep them inspectable
             weights = self.store.save_blob(self.store.weights_file(cand.id), ev.weights)
@@ -323,61 +274,45 @@ class SearchRun:
             learning=request.learning.to_dict(),
             budget_s=request.budget_s,
             seed=request.seed,
-            warmup=request.warmup,
         )
-        row = self._base_row(strategy, cand, outcome, request.learning.digest())
-        row.update({name: getattr(ev, name) for name in MEASURED})
-        row.update(
-            warm_start_from=cand.warm_start_from if request.warm_start is not None else None,
-            spec_hash=request.spec.digest(),
-            record=record,
-            cache_of=None,
-            weights_path=weights,
-            state_path=state,
+        return self._add(
+            strategy,
+            cand,
+            {
+                "status": ev.status,
+                "reason": ev.reason,
+                "metrics": record["metrics"],
+                "epochs": ev.epochs,
+                "train_seconds": ev.train_seconds,
+                "history": record["history"],
+                "warm_start_from": cand.warm_start_from if request.warm_start else None,
+                "spec_hash": request.spec.digest(),
+                "learning_hash": request.learning.digest(),
+                "record": record,
+                "cache_of": None,
+                "weights_path": weights,
+                "state_path": state,
+            },
         )
-        self.store.add_individual(row)
-        return self.store.individual(cand.id)
 
-    def _record_cache_hit(
+    def _add_cache_hit(
         self, strategy: Strategy, cand: Candidate, prior: IndividualRow
     ) -> IndividualRow:
-        outcome = _outcome(prior)
-        row = self._base_row(strategy, cand, outcome, prior.learning_hash)
-        row.update({name: getattr(prior, name) for name in MEASURED})
-        row.update(
+        fields = {name: getattr(prior, name) for name in COPIED}
+        fields.update(
             spec_hash=prior.spec_hash,
+            learning_hash=prior.learning_hash,
             epochs=0,  # nothing was trained for this row
             train_seconds=0.0,
-            attack_seconds=0.0,
             record={**prior.record, "cache_hit": True},
             cache_of=prior.id,
             weights_path=None,
             state_path=None,
         )
-        self.store.add_individual(row)
+        row = self._add(strategy, cand, fields)
         self.store.log_event("cache-hit", f"{cand.key} (id {cand.id}) reuses id {prior.id}")
-        return self.store.individual(cand.id)
-
-    def _record_undecodable(
-        self, strategy: Strategy, cand: Candidate, reason: str
-    ) -> IndividualRow:
-        """An individual whose genotype does not decode: invalid, never trained."""
-        outcome = Outcome(cand.id, "invalid", 0.0, 0.0)
-        row = self._base_row(strategy, cand, outcome, None)
-        row.update({name: None for name in MEASURED})
-        row.update(
-            status="invalid",
-            reason=f"does not decode: {reason}",
-            epochs=0,
-            history=[],
-            spec_hash=None,
-            record={},
-            cache_of=None,
-            weights_path=None,
-            state_path=None,
-        )
-        self.store.add_individual(row)
-        return self.store.individual(cand.id)
+        self.reporter.evaluated(row, cached=True)
+        return row
 
     def _finish_generation(self, strategy: Strategy, summary: GenerationSummary) -> None:
         known = {g.generation for g in self.store.generations()}
@@ -387,58 +322,45 @@ class SearchRun:
             self.store.add_generation(
                 GenerationRow(
                     generation=summary.generation,
-                    parent_id=summary.parent_id,
+                    elites=summary.elites,
                     best_fitness=summary.best_fitness,
                     mean_fitness=summary.mean_fitness,
-                    warmup=summary.warmup,
-                    switched=summary.switched,
+                    info=summary.info,
                     finished_at=time.time(),
                 )
             )
-            if summary.switched:
+            if summary.info.get("switched"):
                 self.store.log_event(
-                    "warmup-switch",
-                    f"generation {summary.generation}: mean fitness {summary.mean_fitness:.4f} >= "
-                    f"tau {self.config.fitness.warmup_tau}; fitness is now the weighted HRS",
+                    "objective-switch",
+                    f"generation {summary.generation}: mean fitness {summary.mean_fitness:.4f}; "
+                    f"fitness is now: {strategy.objective.describe()}",
                 )
-            self.reporter.generation(summary)
-        self.prune(strategy, summary)
-
-    def prune(self, strategy: Strategy, summary: GenerationSummary) -> None:
-        """Apply the keep policy once ``summary``'s generation is final: weights of every
-        generation's parent and of the best ``store.keep_best`` (ranked under the current
-        objective), and only the new parent's training state.
-
-        Rows of later generations (stored before a kill, met again on resume) are left
-        alone: an uninterrupted run pruned this generation before they existed.
-        """
-        store = self.store
-        parents = {g.parent_id for g in store.generations()} | {summary.parent_id}
-        rows = [r for r in store.individuals() if r.generation <= summary.generation]
-        ranked = sorted(
-            (r for r in rows if r.status == "ok" and r.cache_of is None),
-            key=lambda r: (-strategy.fitness(_outcome(r)), r.id),
+            self.reporter.generation(summary, strategy)
+        prune(
+            self.store,
+            summary.generation,
+            summary.elites,
+            strategy.best_first,
+            self.config.store.keep_best,
         )
-        keep_weights = parents | {r.id for r in ranked[: self.config.store.keep_best]}
-        keep_weights |= {
-            r.cache_of for r in rows if r.id in keep_weights and r.cache_of is not None
-        }
-        parent_row = store.individual(summary.parent_id)
-        keep_state = {parent_row.cache_of if parent_row.cache_of is not None else parent_row.id}
-        for r in rows:
-            drop_weights = r.weights_path is not None and r.id not in keep_weights
-            drop_state = r.state_path is not None and r.id not in keep_state
-            if not (drop_weights or drop_state):
-                continue
-            weights = None if drop_weights else r.weights_path
-            state = None if drop_state else r.state_path
-            store.set_paths(r.id, weights=weights, state=state)
-            for rel in (
-                r.weights_path if drop_weights else None,
-                r.state_path if drop_state else None,
-            ):
-                if rel is not None:
-                    (store.directory / rel).unlink(missing_ok=True)
+
+
+def _undecodable(reason: str) -> dict[str, Any]:
+    """The row of an individual whose genotype does not decode: invalid, never trained."""
+    return {
+        "status": "invalid",
+        "reason": f"does not decode: {reason}",
+        "metrics": {},
+        "epochs": 0,
+        "train_seconds": None,
+        "history": [],
+        "spec_hash": None,
+        "learning_hash": None,
+        "record": {},
+        "cache_of": None,
+        "weights_path": None,
+        "state_path": None,
+    }
 
 
 def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:

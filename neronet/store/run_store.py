@@ -21,116 +21,14 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from neronet.errors import StoreError
+from neronet.store.records import GenerationRow, IndividualRow
+from neronet.store.schema import SCHEMA_VERSION, TABLES, migrate, version_of
 
 DB_NAME = "run.sqlite"
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS generations (
-    generation INTEGER PRIMARY KEY,
-    parent_id INTEGER NOT NULL,
-    best_fitness REAL NOT NULL,
-    mean_fitness REAL NOT NULL,
-    warmup INTEGER NOT NULL,
-    switched INTEGER NOT NULL,
-    finished_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS individuals (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    generation INTEGER NOT NULL,
-    parent_id INTEGER,
-    mutations TEXT NOT NULL,
-    genotype TEXT NOT NULL,
-    spec_hash TEXT,
-    learning_hash TEXT,
-    train_time REAL NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    fitness REAL,
-    clean_accuracy REAL,
-    adversarial_accuracy REAL,
-    overall_adversarial_accuracy REAL,
-    parameters INTEGER,
-    epochs INTEGER,
-    train_seconds REAL,
-    attack_seconds REAL,
-    history TEXT NOT NULL,
-    record TEXT NOT NULL,
-    cache_of INTEGER,
-    warm_start_from INTEGER,
-    weights_path TEXT,
-    state_path TEXT,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS individuals_generation ON individuals(generation);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    time REAL NOT NULL,
-    kind TEXT NOT NULL,
-    message TEXT NOT NULL
-);
-"""
-
-
-@dataclass(frozen=True)
-class IndividualRow:
-    """One evaluated individual as stored."""
-
-    id: int
-    key: str
-    generation: int
-    parent_id: int | None
-    mutations: list[str]
-    genotype: str
-    spec_hash: str | None
-    learning_hash: str | None
-    train_time: float
-    status: str
-    reason: str | None
-    fitness: float | None
-    clean_accuracy: float | None
-    adversarial_accuracy: float | None
-    overall_adversarial_accuracy: float | None
-    parameters: int | None
-    epochs: int | None
-    train_seconds: float | None
-    attack_seconds: float | None
-    history: list[dict[str, Any]]
-    record: dict[str, Any]
-    cache_of: int | None
-    warm_start_from: int | None
-    weights_path: str | None
-    state_path: str | None
-
-    @classmethod
-    def from_sql(cls, row: sqlite3.Row) -> IndividualRow:
-        data = dict(row)
-        data.pop("created_at")
-        data["mutations"] = json.loads(data["mutations"])
-        data["history"] = json.loads(data["history"])
-        data["record"] = json.loads(data["record"])
-        return cls(**data)
-
-
-@dataclass(frozen=True)
-class GenerationRow:
-    generation: int
-    parent_id: int
-    best_fitness: float
-    mean_fitness: float
-    warmup: bool
-    switched: bool
-    finished_at: float
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -167,7 +65,7 @@ class RunStore:
         staging.unlink(missing_ok=True)
         conn = sqlite3.connect(staging, isolation_level=None)
         try:
-            conn.executescript(_SCHEMA)
+            conn.executescript(TABLES)
             rows = {"schema_version": SCHEMA_VERSION, **meta}
             conn.execute("BEGIN")
             conn.executemany(
@@ -191,21 +89,37 @@ class RunStore:
             )
         try:
             conn = cls._connect(db_path, readonly=readonly)
-            version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             tables = {
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
             if not {"meta", "generations", "individuals", "events"} <= tables:
                 raise sqlite3.DatabaseError("tables are missing")
+            version = version_of(conn)
+            if version == 1:
+                conn = cls._migrated(conn, readonly)
         except sqlite3.DatabaseError as err:
             raise StoreError(
                 f"'{db_path}' is corrupt or not a run database ({err}); restore it"
             ) from None
-        if version is None or json.loads(version[0]) != SCHEMA_VERSION:
+        if version not in (1, SCHEMA_VERSION):
             raise StoreError(
-                f"'{db_path}' has an unsupported schema; use a matching neronet version"
+                f"'{db_path}' has schema version {version}, this neronet reads 1-"
+                f"{SCHEMA_VERSION}; use the neronet version that wrote it"
             )
         return cls(path, conn)
+
+    @staticmethod
+    def _migrated(conn: sqlite3.Connection, readonly: bool) -> sqlite3.Connection:
+        """An older database at the current schema: migrated in place (one transaction)
+        when writable; a migrated in-memory copy when read-only (the file is untouched)."""
+        if readonly:
+            memory = sqlite3.connect(":memory:", isolation_level=None)
+            conn.backup(memory)
+            conn.close()
+            memory.row_factory = sqlite3.Row
+            conn = memory
+        migrate(conn)
+        return conn
 
     @staticmethod
     def _connect(db_path: Path, readonly: bool = False) -> sqlite3.Connection:
@@ -270,9 +184,10 @@ class RunStore:
     def add_individual(self, row: dict[str, Any]) -> None:
         """Commit one evaluated individual (blobs must already be on disk)."""
         values = dict(row)
-        values["mutations"] = json.dumps(values["mutations"])
-        values["history"] = json.dumps(values["history"])
-        values["record"] = json.dumps(values["record"])
+        for name in ("mutations", "history", "record", "metrics"):
+            values[name] = json.dumps(values[name])
+        fitness = values["fitness"]
+        values["fitness"] = None if fitness is None else json.dumps(fitness)
         values["created_at"] = time.time()
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
@@ -329,32 +244,20 @@ class RunStore:
     def add_generation(self, row: GenerationRow) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     row.generation,
-                    row.parent_id,
+                    json.dumps(list(row.elites)),
                     row.best_fitness,
                     row.mean_fitness,
-                    int(row.warmup),
-                    int(row.switched),
+                    json.dumps(row.info),
                     row.finished_at,
                 ),
             )
 
     def generations(self) -> list[GenerationRow]:
         rows = self._db.execute("SELECT * FROM generations ORDER BY generation")
-        return [
-            GenerationRow(
-                generation=r["generation"],
-                parent_id=r["parent_id"],
-                best_fitness=r["best_fitness"],
-                mean_fitness=r["mean_fitness"],
-                warmup=bool(r["warmup"]),
-                switched=bool(r["switched"]),
-                finished_at=r["finished_at"],
-            )
-            for r in rows
-        ]
+        return [GenerationRow.from_sql(r) for r in rows]
 
     def best_fitness(self) -> float | None:
         """The best individual's fitness under the run's current objective."""
@@ -363,13 +266,18 @@ class RunStore:
         ).fetchone()
         return None if row is None else float(row[0])
 
+    def elites(self) -> list[IndividualRow]:
+        """The last finished generation's elites, best first (the strategy's choice)."""
+        row = self._db.execute(
+            "SELECT elites FROM generations ORDER BY generation DESC LIMIT 1"
+        ).fetchone()
+        return [] if row is None else [self.individual(i) for i in json.loads(row[0])]
+
     def best(self) -> IndividualRow | None:
-        """The parent chosen by the last finished generation: the run's fittest.
+        """The last finished generation's first elite: the run's fittest.
 
         Fitness values from warm-up (clean accuracy) and after it (weighted HRS)
         are not comparable, so "best" is the strategy's own choice, not a max.
         """
-        row = self._db.execute(
-            "SELECT parent_id FROM generations ORDER BY generation DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else self.individual(int(row[0]))
+        elites = self.elites()
+        return elites[0] if elites else None

@@ -1,4 +1,4 @@
-"""``evaluate_individual``: build, train, clean evaluation, FGSM -> :class:`Evaluation`.
+"""``evaluate_individual``: build, train, then the configured measurements -> :class:`Evaluation`.
 
 This is the one call the search makes per individual, on whichever worker and
 device it lands. It never raises for the architecture's or the training's
@@ -10,17 +10,16 @@ worker that holds the data resident. Errors that are bugs (or user errors such
 as an unknown optimizer) still propagate.
 
 Timing is reported separately for training, the clean pass over the fitness
-set and the attack, so the store can show where a generation's time went.
+set and each measurement, so the store can show where a generation's time went.
+Fitness is not computed here: it is the objective's (see ``objectives``).
 """
 
 from __future__ import annotations
 
 import gc
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -28,12 +27,13 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from neronet.attacks import attack_correct, fgsm
-from neronet.augment import DeviceData, SplitsLike, to_float
-from neronet.config import FitnessConfig, TrainingConfig
+from neronet.augment import DeviceData, SplitsLike
+from neronet.config import DEFAULT_MEASUREMENTS, FitnessConfig, NeroConfig, TrainingConfig
 from neronet.errors import InvalidArchitecture
-from neronet.fitness import Mask, score_individual
-from neronet.nn import build, count_parameters
+from neronet.evaluation.measurements import MEASUREMENTS, Measurement, Trained
+from neronet.evaluation.result import Evaluation
+from neronet.evaluation.scores import ill_fitted_reason
+from neronet.nn import build
 from neronet.spec import LearningSpec, NetworkSpec
 from neronet.training import TrainState, amp_dtype, predict, resolve_device, seeded, train
 
@@ -43,62 +43,15 @@ MAX_REASON = 300
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """What an evaluation needs from the run config, plus the search's warm-up flag."""
+    """What an evaluation needs from the run config."""
 
     training: TrainingConfig = field(default_factory=TrainingConfig)
     fitness: FitnessConfig = field(default_factory=FitnessConfig)
-    warmup: bool = False
+    measurements: tuple[str, ...] = DEFAULT_MEASUREMENTS
 
-
-@dataclass
-class Evaluation:
-    """Outcome of one individual; blobs (``weights``, ``train_state``) are not in the record.
-
-    ``adversarial_accuracy`` is FGSM accuracy *conditional* on clean
-    correctness (the paper's ``A``), ``overall_adversarial_accuracy`` is
-    ``C * A``; both are None when the attack did not run. ``fitness`` uses the
-    warm-up flag the evaluation was given.
-    """
-
-    status: str
-    reason: str | None = None
-    fitness: float | None = None
-    clean_accuracy: float | None = None
-    adversarial_accuracy: float | None = None
-    overall_adversarial_accuracy: float | None = None
-    control_accuracy: float | None = None
-    parameters: int | None = None
-    epochs: int = 0
-    stop_reason: str | None = None
-    train_seconds: float = 0.0
-    eval_seconds: float = 0.0
-    attack_seconds: float = 0.0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    weights: bytes | None = None
-    train_state: bytes | None = None
-
-    def to_record(self) -> dict[str, Any]:
-        """JSON-able summary for the run store: no blobs, non-finite floats as None."""
-        return {
-            "status": self.status,
-            "reason": self.reason,
-            "fitness": _finite(self.fitness),
-            "clean_accuracy": _finite(self.clean_accuracy),
-            "adversarial_accuracy": _finite(self.adversarial_accuracy),
-            "overall_adversarial_accuracy": _finite(self.overall_adversarial_accuracy),
-            "control_accuracy": _finite(self.control_accuracy),
-            "parameters": self.parameters,
-            "epochs": self.epochs,
-            "stop_reason": self.stop_reason,
-            "train_seconds": self.train_seconds,
-            "eval_seconds": self.eval_seconds,
-            "attack_seconds": self.attack_seconds,
-            "history": [{k: _finite(v) for k, v in rec.items()} for rec in self.history],
-        }
-
-
-def _finite(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+    @classmethod
+    def from_config(cls, config: NeroConfig) -> EvalSettings:
+        return cls(config.training, config.fitness, tuple(config.evaluation.measurements))
 
 
 def weights_to_bytes(model: nn.Module) -> bytes:
@@ -127,7 +80,7 @@ def evaluate_individual(
     should_stop: Callable[[], bool] | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> Evaluation:
-    """Train ``spec`` with ``learning`` for ``budget_s`` seconds and measure its fitness.
+    """Train ``spec`` with ``learning`` for ``budget_s`` seconds and run the measurements.
 
     ``splits`` is a ``DataSplits`` (moved to the device here) or, in a
     long-lived worker, a ready :class:`DeviceData` (whose device wins over
@@ -140,13 +93,23 @@ def evaluate_individual(
     else:
         target = resolve_device(str(device or settings.training.device))
         data = DeviceData.from_splits(splits, target)
-    parameters: int | None = None
+    wanted = [MEASUREMENTS.get(name) for name in settings.measurements]
+    metrics: dict[str, float] = {}
+    seconds: dict[str, float] = {}
     try:
-        parameters = count_parameters(spec)
-        evaluation = _evaluate(
+        # architecture-only measurements first: they describe invalid individuals too
+        bare = Trained(spec, None, None, settings.fitness, settings.training, None, None)
+        _measure([m for m in wanted if m.needs == "spec"], bare, metrics, seconds, data.device)
+        trained, evaluation = _train(
             spec, learning, budget_s, data, settings, seed, warm_start, should_stop, progress
         )
-        return replace(evaluation, parameters=parameters)
+        # attacks measure nothing on a degenerate classifier: healthy individuals only
+        healthy = evaluation.status == "ok"
+        runnable = [m for m in wanted if m.needs == "model" or (m.needs == "healthy" and healthy)]
+        _measure(runnable, trained, metrics, seconds, data.device)
+        evaluation.metrics = metrics
+        evaluation.seconds = {**seconds, **evaluation.seconds}
+        return evaluation
     except InvalidArchitecture as err:
         reason = f"invalid architecture: {_one_line(err)}"
     except Exception as err:
@@ -157,7 +120,21 @@ def evaluate_individual(
     gc.collect()
     if data.device.type == "cuda":
         torch.cuda.empty_cache()
-    return Evaluation(status="invalid", reason=reason, parameters=parameters)
+    return Evaluation(status="invalid", reason=reason, metrics=metrics, seconds=seconds)
+
+
+def _measure(
+    measurements: list[Measurement],
+    trained: Trained,
+    metrics: dict[str, float],
+    seconds: dict[str, float],
+    device: torch.device,
+) -> None:
+    """Run ``measurements`` in order, adding their metrics and times."""
+    for m in measurements:
+        start = time.perf_counter()
+        metrics.update(m.fn(trained))
+        seconds[m.name] = _elapsed(start, device)
 
 
 def _one_line(err: Exception) -> str:
@@ -197,7 +174,7 @@ def _build(spec: NetworkSpec) -> nn.Module:
         raise InvalidArchitecture(f"build failed: {type(err).__name__}: {err}") from err
 
 
-def _evaluate(
+def _train(
     spec: NetworkSpec,
     learning: LearningSpec,
     budget_s: float,
@@ -207,7 +184,9 @@ def _evaluate(
     warm_start: bytes | TrainState | None,
     should_stop: Callable[[], bool] | None,
     progress: Callable[[dict[str, Any]], None] | None,
-) -> Evaluation:
+) -> tuple[Trained, Evaluation]:
+    """Build, train, predict the fitness set and screen: the network for the measurements,
+    and the evaluation without metrics (status ``ok`` or ``ill-fitted``)."""
     device = data.device
     with seeded(seed, device):
         model = _build(spec)
@@ -226,57 +205,26 @@ def _evaluate(
     )
     # fitness measurements in fp32 unless asked otherwise (see FitnessConfig.reduced_precision)
     amp = amp_dtype(settings.training.amp, device) if settings.fitness.reduced_precision else None
-    channels_last = settings.training.channels_last
-
     start = time.perf_counter()
     predictions = predict(
         model,
         data.fitness.x,
         settings.training.eval_batch_size,
-        channels_last=channels_last,
+        channels_last=settings.training.channels_last,
         amp=amp,
     )
-    eval_seconds = _elapsed(start, device)
-    attack_seconds = 0.0
-
-    def attack(clean_correct: Mask) -> Mask:
-        nonlocal attack_seconds
-        begin = time.perf_counter()
-        _, adv_correct = attack_correct(
-            model,
-            to_float(data.fitness.x, channels_last),
-            data.fitness.y,
-            partial(fgsm, eps=settings.fitness.attack_eps, amp_dtype=amp),
-            settings.fitness.attack_batch_size,
-            clean_correct=torch.as_tensor(clean_correct, device=device),
-            amp_dtype=amp,
-        )
-        attack_seconds = _elapsed(begin, device)
-        return adv_correct
-
-    score = score_individual(
-        result.losses,
-        predictions,
-        data.fitness.y,
-        settings.fitness,
-        num_classes=spec.num_classes,
-        warmup=settings.warmup,
-        attack=attack,
+    predict_seconds = _elapsed(start, device)
+    reason = result.ill_fitted_reason or ill_fitted_reason(
+        result.losses, predictions, spec.num_classes, settings.fitness.ill_fitted_share
     )
-    reason = result.ill_fitted_reason or score.ill_fitted
-    return Evaluation(
+    trained = Trained(spec, model, data, settings.fitness, settings.training, amp, predictions)
+    return trained, Evaluation(
         status="ok" if reason is None else "ill-fitted",
         reason=reason,
-        fitness=score.fitness,
-        clean_accuracy=score.clean,
-        adversarial_accuracy=score.adversarial,
-        overall_adversarial_accuracy=score.overall_adversarial,
         control_accuracy=result.best_control_accuracy,
         epochs=result.epochs,
         stop_reason=result.stop_reason,
-        train_seconds=result.seconds,
-        eval_seconds=eval_seconds,
-        attack_seconds=attack_seconds,
+        seconds={"train": result.seconds, "predict": predict_seconds},
         history=[record.to_dict() for record in result.history],
         weights=weights_to_bytes(model),
         train_state=result.state.to_bytes(),

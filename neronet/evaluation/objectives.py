@@ -1,0 +1,125 @@
+"""Objectives: metrics -> fitness, the one place fitness is computed.
+
+A strategy is handed an objective (pymoo's split of algorithm and problem) and
+asks it for the fitness of every outcome; it never computes fitness itself.
+An objective may carry state that changes only at generation ends (NERO-Net's
+warm-up switch), so a strategy that replays stored outcomes reaches exactly
+the objective state the run had. A scalar objective returns a float; a
+multi-objective one returns a tuple (``scalar = False``).
+
+Register a new objective with ``@OBJECTIVES.register("name")`` on a class
+taking the run config; ``search.objective: name`` selects it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from neronet.evaluation.result import Outcome
+from neronet.registry import Registry
+
+if TYPE_CHECKING:
+    from neronet.config import NeroConfig
+
+Fitness = float | tuple[float, ...]
+
+
+class Objective(ABC):
+    """Fitness of outcomes; ``requires`` names the metrics it reads."""
+
+    requires: tuple[str, ...] = ()
+    scalar: bool = True
+
+    @abstractmethod
+    def fitness(self, outcome: Outcome) -> Fitness:
+        """The outcome's fitness under the objective's current state (higher is better)."""
+
+    def end_generation(self, fitnesses: Sequence[Fitness]) -> dict[str, Any]:
+        """A generation's selection is final; update state and say what happened.
+
+        Returns facts for the generation's record (e.g. ``{"switched": True}``).
+        """
+        del fitnesses
+        return {}
+
+    def describe(self) -> str:
+        """The current objective in words, for progress lines and reports."""
+        return type(self).__name__
+
+
+OBJECTIVES: Registry[type[Objective]] = Registry("objective")
+
+
+def weighted_hrs(clean: float, adversarial: float, beta: float = 4.0) -> float:
+    """Weighted harmonic robustness score ``(1+b^2) C A / (b^2 A + C)``.
+
+    ``beta > 1`` weights clean accuracy ``beta`` times as much as adversarial
+    accuracy (the F-beta form; the paper's best individual: C 0.8749,
+    A 0.3325 -> 0.7983). 0.0 when both accuracies are 0.
+    """
+    b2 = beta * beta
+    denominator = b2 * adversarial + clean
+    return (1 + b2) * clean * adversarial / denominator if denominator > 0 else 0.0
+
+
+@OBJECTIVES.register("nero-net")
+class NeroNetObjective(Objective):
+    """NERO-Net: clean accuracy during warm-up, then the weighted HRS of C and A, for good.
+
+    The warm-up ends when a generation's mean fitness reaches ``fitness.warmup_tau``
+    (so robustness is rewarded only once networks learn). Individuals that are not
+    ``ok`` (ill-fitted, invalid) get ``fitness.ill_fitted_penalty``. ``A`` is FGSM
+    accuracy conditional on clean correctness (``adversarial_accuracy``).
+    """
+
+    requires = ("clean_accuracy", "adversarial_accuracy")
+
+    def __init__(self, config: NeroConfig) -> None:
+        self.beta = config.fitness.beta
+        self.tau = config.fitness.warmup_tau
+        self.penalty = config.fitness.ill_fitted_penalty
+        self.warmup = True
+
+    def fitness(self, outcome: Outcome) -> float:
+        if outcome.status != "ok":
+            return self.penalty
+        clean = outcome.metric("clean_accuracy")
+        if self.warmup:
+            return clean
+        return weighted_hrs(clean, outcome.metric("adversarial_accuracy"), self.beta)
+
+    def end_generation(self, fitnesses: Sequence[Fitness]) -> dict[str, Any]:
+        during = self.warmup
+        mean = float(np.mean([float(f) for f in fitnesses])) if fitnesses else 0.0
+        switched = during and mean >= self.tau
+        if switched:
+            self.warmup = False
+        return {"warmup": during, "switched": switched}
+
+    def describe(self) -> str:
+        return "warm-up (fitness = clean accuracy)" if self.warmup else "weighted HRS"
+
+
+@OBJECTIVES.register("accuracy")
+class AccuracyObjective(Objective):
+    """Clean accuracy alone: the usual NAS objective, the baseline robustness must beat."""
+
+    requires = ("clean_accuracy",)
+
+    def __init__(self, config: NeroConfig) -> None:
+        self.penalty = config.fitness.ill_fitted_penalty
+
+    def fitness(self, outcome: Outcome) -> float:
+        return outcome.metric("clean_accuracy") if outcome.status == "ok" else self.penalty
+
+    def describe(self) -> str:
+        return "clean accuracy"
+
+
+def make_objective(config: NeroConfig) -> Objective:
+    """A fresh objective named by ``search.objective`` (its state at the run's start)."""
+    return OBJECTIVES.get(config.search.objective)(config)

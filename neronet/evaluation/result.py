@@ -1,0 +1,81 @@
+"""What an evaluation returns (:class:`Evaluation`) and what a strategy is told (:class:`Outcome`).
+
+Both carry measurements as ``metrics: {name: value}``, so a new measurement
+reaches the store, the objectives and the reports without a new field
+anywhere. This module imports no torch: the runner and the strategies, which
+never touch a tensor, read it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = ("ok", "ill-fitted", "invalid")
+"""``ok``: trained and measured; ``ill-fitted``: trained but degenerate (not attacked);
+``invalid``: not trainable (unbuildable, out of memory, undecodable)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a strategy (and its objective) knows of an evaluated candidate."""
+
+    id: int
+    status: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def metric(self, name: str, default: float = 0.0) -> float:
+        """``metrics[name]``, or ``default`` when it was not measured (e.g. not attacked)."""
+        value = self.metrics.get(name)
+        return default if value is None else float(value)
+
+
+@dataclass
+class Evaluation:
+    """One individual's evaluation; blobs (``weights``, ``train_state``) are not in the record.
+
+    ``metrics`` holds every measurement by name (e.g. ``clean_accuracy``,
+    ``adversarial_accuracy``: FGSM accuracy *conditional* on clean correctness,
+    the paper's ``A``; ``parameters``); a measurement that did not run is
+    absent. ``seconds`` holds the time of training and of each measurement.
+    """
+
+    status: str
+    reason: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    epochs: int = 0
+    stop_reason: str | None = None
+    control_accuracy: float | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    weights: bytes | None = None
+    train_state: bytes | None = None
+
+    @property
+    def train_seconds(self) -> float:
+        return self.seconds.get("train", 0.0)
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-able summary for the run store: no blobs, non-finite floats as None."""
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "metrics": finite_metrics(self.metrics),
+            "control_accuracy": finite(self.control_accuracy),
+            "epochs": self.epochs,
+            "stop_reason": self.stop_reason,
+            "seconds": dict(self.seconds),
+            "history": [{k: finite(v) for k, v in rec.items()} for rec in self.history],
+        }
+
+
+def finite(value: Any) -> Any:
+    """``value`` with non-finite floats as None (JSON has no NaN)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def finite_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The finite metrics only: a NaN measurement is a measurement that did not succeed."""
+    return {k: v for k, v in metrics.items() if finite(v) is not None}

@@ -1,0 +1,31 @@
+"""The strategy registry: ``search.strategy`` names one of these.
+
+A new strategy subclasses :class:`neronet.search.base.Strategy`, takes
+``(config, structure, objective)`` and registers itself with
+``@STRATEGIES.register("name")``; it then works with every executor, the run
+store and the reports unchanged, and the strategy contract test drives it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from neronet.registry import Registry
+
+if TYPE_CHECKING:
+    from neronet.config import NeroConfig
+    from neronet.genotype import Structure
+    from neronet.search.base import Strategy
+
+STRATEGIES: Registry[Any] = Registry("strategy")
+
+
+def make_strategy(config: NeroConfig, structure: Structure) -> Strategy:
+    """The strategy named by ``search.strategy``, fresh, with a fresh objective."""
+    from neronet.evaluation.objectives import make_objective
+
+    return STRATEGIES.get(config.search.strategy)(config, structure, make_objective(config))
+
+
+# The built-in strategies register themselves on import.
+from neronet.search import one_plus_lambda  # noqa: E402, F401

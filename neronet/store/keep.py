@@ -1,0 +1,46 @@
+"""The keep policy: which weights and training states a run keeps on disk.
+
+Kept: the weights of every generation's elites and of the best
+``store.keep_best`` individuals (ranked by the strategy, under its objective's
+current state), and the training states of the newest generation's elites
+(train-longer children continue from them). Everything else is deleted once a
+generation is final. Rows of later generations (stored before a kill and met
+again on resume) are left alone: an uninterrupted run pruned this generation
+before they existed, so a resumed run ends with the same files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from neronet.evaluation.result import Outcome
+from neronet.store.run_store import RunStore
+
+Ranking = Callable[[Sequence[Outcome]], list[int]]
+"""Ids of outcomes from best to worst (``Strategy.best_first``)."""
+
+
+def prune(
+    store: RunStore, generation: int, elites: Sequence[int], rank: Ranking, keep_best: int
+) -> None:
+    """Apply the keep policy once ``generation`` (whose elites are ``elites``) is final."""
+    kept_elites = {i for g in store.generations() for i in g.elites} | set(elites)
+    rows = [r for r in store.individuals() if r.generation <= generation]
+    trained = [r.outcome() for r in rows if r.status == "ok" and r.cache_of is None]
+    keep_weights = kept_elites | set(rank(trained)[:keep_best])
+    keep_weights |= {r.cache_of for r in rows if r.id in keep_weights and r.cache_of is not None}
+    keep_state = set()
+    for elite in elites:
+        row = store.individual(elite)
+        keep_state.add(row.cache_of if row.cache_of is not None else row.id)
+    for r in rows:
+        drop_weights = r.weights_path is not None and r.id not in keep_weights
+        drop_state = r.state_path is not None and r.id not in keep_state
+        if not (drop_weights or drop_state):
+            continue
+        weights = None if drop_weights else r.weights_path
+        state = None if drop_state else r.state_path
+        store.set_paths(r.id, weights=weights, state=state)
+        for rel in (r.weights_path if drop_weights else None, r.state_path if drop_state else None):
+            if rel is not None:
+                (store.directory / rel).unlink(missing_ok=True)
