@@ -116,7 +116,7 @@ def test_objective_and_measurement_names_are_validated_by_the_registries() -> No
         parse_config({"search": {"objective": "hrs"}})
     with pytest.raises(ConfigError, match="unknown measurement 'pgd'"):
         parse_config({"evaluation": {"measurements": ["clean", "pgd"]}})
-    with pytest.raises(ConfigError, match="needs metric.* adversarial_accuracy"):
+    with pytest.raises(ConfigError, match=r"needs metric.* adversarial_accuracy"):
         parse_config({"evaluation": {"measurements": ["clean"]}})
     assert parse_config(
         {"search": {"objective": "accuracy"}, "evaluation": {"measurements": ["clean"]}}
