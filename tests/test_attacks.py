@@ -14,8 +14,7 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from neronet import attacks
-from neronet.attacks import attack_correct, fgm, fgsm, get_attack, pgd
+from neronet.attacks import ATTACKS, attack_correct, fgm, fgsm, get_attack, pgd
 from neronet.errors import AttackError
 
 Data = tuple[nn.Module, torch.Tensor, torch.Tensor]
@@ -254,7 +253,7 @@ def test_registry_binds_settings(trained: Data) -> None:
     model, x, y = trained
     assert torch.equal(get_attack("FGSM", eps=0.1)(model, x, y), fgsm(model, x, y, 0.1))
     assert torch.equal(get_attack("fgm", eps=0.5)(model, x, y), fgm(model, x, y, 0.5))
-    for name, norm in (("pgd", "linf"), ("pgd-linf", "linf"), ("pgd-l2", "l2")):
+    for name, norm in (("pgd-linf", "linf"), ("pgd-l2", "l2")):
         fn = get_attack(name, eps=0.1, alpha=0.05, steps=2, random_start=False)
         assert torch.equal(fn(model, x, y), pgd(model, x, y, 0.1, 0.05, 2, norm, False)), name
 
@@ -262,15 +261,15 @@ def test_registry_binds_settings(trained: Data) -> None:
 @pytest.mark.parametrize(
     ("name", "settings", "match"),
     [
-        ("cw", {"eps": 0.1}, "unknown attack 'cw'; valid attacks: fgsm, fgm, pgd, pgd-linf"),
+        ("cw", {"eps": 0.1}, "unknown attack 'cw'; valid attacks: fgsm, pgd-linf, autoattack, fgm"),
         ("fgsm", {"eps": 0.1, "steps": 3}, "no setting steps"),
         ("pgd-l2", {"eps": 0.1, "alpha": 0.1, "steps": 2, "norm": "linf"}, "no setting norm"),
-        ("pgd", {"eps": 0.1}, "needs setting.*alpha, steps"),
+        ("pgd-linf", {"eps": 0.1}, "needs setting.*alpha, steps"),
         ("fgsm", {"eps": -0.1}, "eps must be"),
         ("fgm", {"eps": float("nan")}, "eps must be"),
-        ("pgd", {"eps": 0.1, "alpha": 0.0, "steps": 2}, "alpha must be > 0"),
-        ("pgd", {"eps": 0.1, "alpha": 0.1, "steps": 0}, "steps must be an integer >= 1"),
-        ("pgd", {"eps": 0.1, "alpha": 0.1, "steps": 2.5}, "steps must be an integer"),
+        ("pgd-linf", {"eps": 0.1, "alpha": 0.0, "steps": 2}, "alpha must be > 0"),
+        ("pgd-linf", {"eps": 0.1, "alpha": 0.1, "steps": 0}, "steps must be an integer >= 1"),
+        ("pgd-linf", {"eps": 0.1, "alpha": 0.1, "steps": 2.5}, "steps must be an integer"),
     ],
 )
 def test_registry_rejects_bad_names_and_settings(
@@ -289,4 +288,6 @@ def test_direct_calls_validate(trained: Data) -> None:
         fgsm(model, (x * 255).to(torch.uint8), y, 0.1)
     with pytest.raises(AttackError, match="batch size"):
         attack_correct(model, x, y, get_attack("fgsm", eps=0.1), batch_size=0)
-    assert attacks.ATTACK_NAMES == ("fgsm", "fgm", "pgd", "pgd-linf", "pgd-l2")
+    assert ATTACKS.names() == ["fgsm", "pgd-linf", "autoattack", "fgm", "pgd-l2", "apgd-l2"]
+    with pytest.raises(AttackError, match="run by AutoAttack"):
+        get_attack("autoattack", eps=0.1)

@@ -19,6 +19,7 @@ from rich.console import Console
 from test_posttrain import quick, tiny_spec
 from torch import nn
 
+from neronet.attacks import ATTACKS
 from neronet.augment import to_float
 from neronet.data import Dataset, load_dataset
 from neronet.errors import AttackError
@@ -26,7 +27,6 @@ from neronet.export import spec_from_safetensors
 from neronet.nn import build
 from neronet.posttrain import train_seeds
 from neronet.robustness import (
-    CATALOGUE,
     AttackSettings,
     AuditSettings,
     ModelReport,
@@ -123,10 +123,10 @@ def test_paper_suite_attacks_lower_accuracy_in_order_of_strength(
         models["adversarial"], *test_data, select_attacks("paper"), settings(limit=40)
     )
     acc = accuracies(report)
-    assert set(acc) == {"clean", *CATALOGUE}
+    assert set(acc) == {"clean", *ATTACKS.names()}
     clean = acc["clean"][0]
     correct = round(clean * 40)
-    for name in CATALOGUE:
+    for name in ATTACKS.names():
         _, conditional, overall = acc[name]
         assert overall is not None and conditional is not None
         assert overall < clean, name
@@ -173,7 +173,7 @@ def test_a_crippled_pgd_is_beaten_by_fgsm_and_flagged(
 
 
 def test_select_attacks() -> None:
-    assert [a.name for a in select_attacks("paper")] == list(CATALOGUE)
+    assert [a.name for a in select_attacks("paper")] == ATTACKS.names()
     assert [a.name for a in select_attacks("l2", ["fgsm"])] == ["fgsm", "fgm", "pgd-l2", "apgd-l2"]
     with pytest.raises(AttackError, match="valid suites: paper, linf, l2, fast"):
         select_attacks("everything")
@@ -247,7 +247,7 @@ def test_autoattack_restarts_apply_to_the_l2_run_only(
     clean = torch.ones(len(y), dtype=torch.bool)
     restarts = settings(autoattack_restarts=3)
     for name in ("autoattack", "apgd-l2"):
-        adversarial_correct(model, x, y, clean, CATALOGUE[name], restarts)
+        adversarial_correct(model, x, y, clean, ATTACKS.get(name), restarts)
     assert seen == {"Linf": ("standard", 1), "L2": ("custom", 3)}
 
 

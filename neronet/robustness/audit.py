@@ -33,11 +33,12 @@ import torch
 from torch import nn
 
 from neronet.attacks import attack_correct, get_attack
+from neronet.attacks.catalogue import AttackSpec, Threat
 from neronet.evaluation.scores import conditional_adversarial_accuracy
-from neronet.robustness.suite import AttackSettings, SuiteAttack, Threat, autoattack_correct
+from neronet.robustness.suite import AttackSettings, attack_label, autoattack_correct
 
 
-def audited_threats(attacks: list[SuiteAttack]) -> list[Threat]:
+def audited_threats(attacks: list[AttackSpec]) -> list[Threat]:
     """The threats the audit checks: those with a PGD attack among ``attacks``."""
     threats: tuple[Threat, ...] = ("linf", "l2")
     return [t for t in threats if any(a.threat == t and a.family == "pgd" for a in attacks)]
@@ -95,7 +96,7 @@ class Audit:
         return robust
 
     def run(
-        self, attacks: list[SuiteAttack], masks: dict[str, torch.Tensor], clean: torch.Tensor
+        self, attacks: list[AttackSpec], masks: dict[str, torch.Tensor], clean: torch.Tensor
     ) -> list[Flag]:
         flags: list[Flag] = []
         for threat in audited_threats(attacks):
@@ -111,14 +112,14 @@ class Audit:
 
     def _single_vs_iterative(
         self,
-        single: SuiteAttack,
-        iterative: SuiteAttack,
+        single: AttackSpec,
+        iterative: AttackSpec,
         masks: dict[str, torch.Tensor],
         clean: torch.Tensor,
     ) -> list[Flag]:
         s = conditional_adversarial_accuracy(clean, masks[single.name])
         i = conditional_adversarial_accuracy(clean, masks[iterative.name])
-        one, many = single.label(self.settings), iterative.label(self.settings)
+        one, many = attack_label(single, self.settings), attack_label(iterative, self.settings)
         gap = int(masks[iterative.name].sum().item()) - int(masks[single.name].sum().item())
         if self._exceeds(gap, int(clean.sum().item())):
             reason = (
@@ -137,9 +138,9 @@ class Audit:
     def _square(
         self,
         threat: Threat,
-        whitebox: list[SuiteAttack],
+        whitebox: list[AttackSpec],
         masks: dict[str, torch.Tensor],
-        iterative: SuiteAttack,
+        iterative: AttackSpec,
     ) -> list[Flag]:
         robust = torch.ones(len(self.index), dtype=torch.bool, device=self.x.device)
         for attack in whitebox:
@@ -158,7 +159,7 @@ class Audit:
         beaten = int((robust & ~square).sum().item())
         if not self._exceeds(beaten, len(self.index)):
             return []
-        names = " and ".join(a.label(self.settings) for a in whitebox)
+        names = " and ".join(attack_label(a, self.settings) for a in whitebox)
         reason = (
             f"black-box Square ({self.audit.square_queries} queries) fools {beaten} of "
             f"{len(self.index)} audit images that {names} left correct (gradient masking?)"
@@ -166,7 +167,7 @@ class Audit:
         return [Flag(iterative.name, "masking", "black-box beats white-box", reason)]
 
     def _convergence(
-        self, threat: Threat, masks: dict[str, torch.Tensor], iterative: SuiteAttack
+        self, threat: Threat, masks: dict[str, torch.Tensor], iterative: AttackSpec
     ) -> list[Flag]:
         a = self.audit
         base = masks[iterative.name][self.index]
@@ -186,7 +187,7 @@ class Audit:
         )
         return [Flag(iterative.name, "masking", "not converged", reason)]
 
-    def _large_eps(self, iterative: SuiteAttack) -> list[Flag]:
+    def _large_eps(self, iterative: AttackSpec) -> list[Flag]:
         a = self.audit
         alpha = 2.5 * a.large_eps / a.convergence_steps  # Madry et al.'s step-size rule
         share = self._share(self._pgd("linf", a.large_eps, alpha, a.convergence_steps, 1))

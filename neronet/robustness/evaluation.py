@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from neronet.attacks.catalogue import THREAT_LABELS, AttackSpec
 from neronet.evaluation.scores import (
     clean_accuracy,
     conditional_adversarial_accuracy,
@@ -15,10 +16,9 @@ from neronet.evaluation.scores import (
 from neronet.robustness.audit import Audit, Flag, audited_threats
 from neronet.robustness.report import ModelReport, Outcome, SuiteReport
 from neronet.robustness.suite import (
-    THREAT_LABELS,
     AttackSettings,
-    SuiteAttack,
     adversarial_correct,
+    attack_label,
     predict,
 )
 
@@ -27,7 +27,7 @@ def evaluate_model(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
-    attacks: list[SuiteAttack],
+    attacks: list[AttackSpec],
     settings: AttackSettings,
     *,
     name: str = "model",
@@ -45,7 +45,7 @@ def evaluate_model(
     outcomes = [Outcome("clean", "clean", "-", None, clean_accuracy(clean), None, None, len(y))]
     masks: dict[str, torch.Tensor] = {}
     for attack in attacks:
-        label = attack.label(settings)
+        label = attack_label(attack, settings)
         if progress is not None:
             progress(f"{name}: {label} ({THREAT_LABELS[attack.threat]})")
         adv = adversarial_correct(model, x, y, clean, attack, settings)
@@ -75,7 +75,7 @@ def evaluate(
     models: Sequence[tuple[str, nn.Module]],
     x: torch.Tensor,
     y: torch.Tensor,
-    attacks: list[SuiteAttack],
+    attacks: list[AttackSpec],
     settings: AttackSettings,
     *,
     progress: Callable[[str], None] | None = None,

@@ -22,19 +22,16 @@ fewer than 10 classes), so it stays the reference number;
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from pydantic import Field
 from torch import nn
 
-from neronet.attacks import attack_correct, get_attack
+from neronet.attacks import ATTACKS, AttackSpec, attack_correct, get_attack
+from neronet.attacks.catalogue import Threat
 from neronet.config import StrictSection
 from neronet.errors import AttackError
 
-Threat = Literal["linf", "l2"]
-THREAT_LABELS = {"linf": "L-inf", "l2": "L2"}
 AA_NORMS = {"linf": "Linf", "l2": "L2"}
 TARGET_CLASSES = 9
 """AutoAttack standard's APGD-T / FAB-T target classes (capped at classes - 1)."""
@@ -92,51 +89,31 @@ class AttackSettings(StrictSection):
         return step if step is not None else self.eps(threat) / 4
 
 
-@dataclass(frozen=True)
-class SuiteAttack:
-    """One attack of the catalogue: its CLI name, threat and family."""
-
-    name: str
-    threat: Threat
-    family: Literal["single", "pgd", "autoattack"]
-
-    def label(self, settings: AttackSettings) -> str:
-        if self.family == "pgd":
-            return f"PGD-{settings.steps}"
-        return LABELS[self.name]
+def attack_label(attack: AttackSpec, settings: AttackSettings) -> str:
+    """The table's name of ``attack`` (PGD with its step count)."""
+    return f"PGD-{settings.steps}" if attack.family == "pgd" else attack.label
 
 
-CATALOGUE = {
-    a.name: a
-    for a in (
-        SuiteAttack("fgsm", "linf", "single"),
-        SuiteAttack("pgd-linf", "linf", "pgd"),
-        SuiteAttack("autoattack", "linf", "autoattack"),
-        SuiteAttack("fgm", "l2", "single"),
-        SuiteAttack("pgd-l2", "l2", "pgd"),
-        SuiteAttack("apgd-l2", "l2", "autoattack"),
-    )
-}
-LABELS = {"fgsm": "FGSM", "autoattack": "AutoAttack", "fgm": "FGM", "apgd-l2": "APGD-CE + APGD-T"}
 SUITES = {
-    "paper": tuple(CATALOGUE),
+    "paper": tuple(ATTACKS.names()),
     "linf": ("fgsm", "pgd-linf", "autoattack"),
     "l2": ("fgm", "pgd-l2", "apgd-l2"),
     "fast": ("fgsm", "pgd-linf", "fgm", "pgd-l2"),
 }
 
 
-def select_attacks(suite: str | None, names: Sequence[str] = ()) -> list[SuiteAttack]:
+def select_attacks(suite: str | None, names: Sequence[str] = ()) -> list[AttackSpec]:
     """The attacks of ``suite`` plus single ``names``, catalogue order, no duplicates."""
     if suite is not None and suite not in SUITES:
         raise AttackError(f"unknown suite {suite!r}; valid suites: {', '.join(SUITES)}")
-    unknown = [n for n in names if n not in CATALOGUE]
+    unknown = [n for n in names if n not in ATTACKS]
     if unknown:
-        raise AttackError(f"unknown attack {unknown[0]!r}; valid attacks: {', '.join(CATALOGUE)}")
+        valid = ", ".join(ATTACKS.names())
+        raise AttackError(f"unknown attack {unknown[0]!r}; valid attacks: {valid}")
     wanted = set(names) | set(SUITES[suite] if suite is not None else ())
     if not wanted:
         raise AttackError("no attack selected; pass --suite paper or --attacks fgsm,pgd-linf")
-    return [a for name, a in CATALOGUE.items() if name in wanted]
+    return [ATTACKS.get(name) for name in ATTACKS.names() if name in wanted]
 
 
 # --------------------------------------------------------------------------- running attacks
@@ -202,7 +179,7 @@ def adversarial_correct(
     x: torch.Tensor,
     y: torch.Tensor,
     clean_correct: torch.Tensor,
-    attack: SuiteAttack,
+    attack: AttackSpec,
     settings: AttackSettings,
 ) -> torch.Tensor:
     """Per-sample ``adv_correct`` of ``attack``; only clean-correct samples are attacked."""

@@ -23,11 +23,9 @@ step's gradient is recomputed in fp32.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from functools import partial
 from typing import Any
 
 import torch
@@ -53,7 +51,7 @@ def fgsm(
     amp_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Fast Gradient Sign Method: one L-inf step of size ``eps`` from ``x``."""
-    _check_eps(eps)
+    check_eps(eps)
     return _attack(model, x, y, eps, eps, 1, "linf", False, None, amp_dtype)
 
 
@@ -66,7 +64,7 @@ def fgm(
     amp_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Fast Gradient Method (L2): one step of L2 length ``eps`` along the gradient."""
-    _check_eps(eps)
+    check_eps(eps)
     return _attack(model, x, y, eps, eps, 1, "l2", False, None, amp_dtype)
 
 
@@ -91,46 +89,8 @@ def pgd(
     random point of the ball, drawn with ``generator`` (a ``torch.Generator``
     on ``x``'s device) for reproducibility.
     """
-    _check_pgd(eps, alpha, steps, norm)
+    check_pgd(eps, alpha, steps, norm)
     return _attack(model, x, y, eps, alpha, steps, norm, random_start, generator, amp_dtype)
-
-
-_REGISTRY: dict[str, tuple[Callable[..., torch.Tensor], dict[str, Any]]] = {
-    "fgsm": (fgsm, {}),
-    "fgm": (fgm, {}),
-    "pgd": (pgd, {"norm": "linf"}),
-    "pgd-linf": (pgd, {"norm": "linf"}),
-    "pgd-l2": (pgd, {"norm": "l2"}),
-}
-ATTACK_NAMES = tuple(_REGISTRY)
-
-
-def get_attack(name: str, **settings: Any) -> AttackFn:
-    """Return the attack ``name`` with ``settings`` (eps, alpha, ...) bound.
-
-    Settings are validated now, so a bad config fails before any training.
-    """
-    key = name.strip().lower()
-    if key not in _REGISTRY:
-        raise AttackError(f"unknown attack {name!r}; valid attacks: {', '.join(ATTACK_NAMES)}")
-    fn, fixed = _REGISTRY[key]
-    params = inspect.signature(fn).parameters
-    allowed = [p for p in list(params)[3:] if p not in fixed]
-    unknown = sorted(set(settings) - set(allowed))
-    if unknown:
-        raise AttackError(
-            f"attack {name!r} has no setting {', '.join(unknown)}; valid: {', '.join(allowed)}"
-        )
-    missing = [p for p in allowed if params[p].default is inspect.Parameter.empty]
-    missing = [p for p in missing if p not in settings]
-    if missing:
-        raise AttackError(f"attack {name!r} needs setting(s) {', '.join(missing)}; pass them")
-    merged = {**fixed, **settings}
-    if fn is pgd:
-        _check_pgd(merged["eps"], merged["alpha"], merged["steps"], merged["norm"])
-    else:
-        _check_eps(merged["eps"])
-    return partial(fn, **fixed, **settings)
 
 
 def attack_correct(
@@ -176,13 +136,13 @@ def attack_correct(
     return clean, adv
 
 
-def _check_eps(eps: float) -> None:
+def check_eps(eps: float) -> None:
     if not (math.isfinite(eps) and eps >= 0):
         raise AttackError(f"attack eps must be a finite number >= 0, got {eps}; e.g. eps=8/255")
 
 
-def _check_pgd(eps: float, alpha: float, steps: int, norm: str) -> None:
-    _check_eps(eps)
+def check_pgd(eps: float, alpha: float, steps: int, norm: str) -> None:
+    check_eps(eps)
     if not (math.isfinite(alpha) and alpha > 0):
         raise AttackError(f"PGD step size alpha must be > 0, got {alpha}; e.g. alpha=eps/4")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
