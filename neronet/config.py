@@ -110,6 +110,11 @@ class SearchConfig(StrictSection):
     default_train_time: float = Field(default=600.0, gt=0, description="seconds")
     max_train_time: float = Field(default=1800.0, gt=0, description="seconds")
     reevaluate_duplicates: bool = False
+    reevaluate_parent: bool = Field(
+        default=True,
+        description="train the parent again from scratch every generation (Fast-DENSER, "
+        "NERO-Net); false keeps its first measurement while it survives",
+    )
 
     @model_validator(mode="after")
     def _times(self) -> SearchConfig:

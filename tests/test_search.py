@@ -102,21 +102,40 @@ def test_same_seed_same_search_and_other_seed_differs(tmp_path: Path) -> None:
     assert a["finished"] is True and len(a["generations"]) == 5
 
 
-def test_parent_is_the_fittest_and_ties_keep_the_parent(tmp_path: Path) -> None:
-    _run(tmp_path / "r", _config("fitness.warmup_tau=1.0"), StubExecutor())
+@pytest.mark.parametrize("reevaluate", [True, False])
+def test_parent_is_the_fittest_and_ties_keep_the_parent(tmp_path: Path, reevaluate: bool) -> None:
+    config = _config("fitness.warmup_tau=1.0", f"search.reevaluate_parent={reevaluate}")
+    _run(tmp_path / "r", config, StubExecutor())
+    store = RunStore.open(tmp_path / "r", readonly=True)
+    previous = None
+    for gen in store.generations():
+        rows = store.individuals(gen.generation)
+        if previous is None or reevaluate:
+            members = rows
+        else:
+            members = [store.individual(previous), *rows]
+        incumbent = next((m for m in members if m.generation < gen.generation), None)
+        incumbent = incumbent or next((r for r in rows if r.mutations == ["reevaluate"]), None)
+        best = max(m.metric("clean_accuracy") for m in members)  # warm-up: clean accuracy
+        assert store.individual(gen.best_id).metric("clean_accuracy") == best
+        if incumbent is not None and incumbent.metric("clean_accuracy") == best:
+            assert gen.best_id == incumbent.id  # a tie keeps the parent
+        previous = gen.best_id
+
+
+def test_the_parent_is_trained_again_every_generation(tmp_path: Path) -> None:
+    executor = StubExecutor()
+    _run(tmp_path / "r", _config(), executor)
     store = RunStore.open(tmp_path / "r", readonly=True)
     gens = store.generations()
-    previous = None
-    for gen in gens:
-        rows = store.individuals(gen.generation)
-        members = rows if previous is None else [store.individual(previous), *rows]
-        best = max(m.metric("clean_accuracy") for m in members)  # warm-up: fitness = clean accuracy
-        parent = store.individual(gen.best_id)
-        assert parent.metric("clean_accuracy") == best
-        if previous is not None and store.individual(previous).metric("clean_accuracy") == best:
-            assert gen.best_id == previous  # a tie keeps the parent
-        previous = gen.best_id
-        assert gen.info == {"warmup": True, "switched": False}
+    for gen in gens[1:]:
+        again = store.individual_by_key(f"g{gen.generation}/p0")
+        parent = store.individual(gens[gen.generation - 1].best_id)
+        assert again is not None and again.mutations == ["reevaluate"]
+        assert again.parent_id == parent.id and again.genotype == parent.genotype
+        assert again.cache_of is None and again.warm_start_from is None  # trained from scratch
+    seeds = [r.seed for r in executor.requests if r.key.endswith("/p0")]
+    assert len(seeds) == len(gens) - 1 and len(set(seeds)) == len(seeds)  # a seed of its own
 
 
 def test_warmup_switch_is_permanent_and_changes_the_objective(tmp_path: Path) -> None:
@@ -321,7 +340,12 @@ def test_initial_mutants_are_real_mutants(tmp_path: Path) -> None:
 
 
 def test_parent_is_not_retrained_when_the_winner_is_its_longer_training(tmp_path: Path) -> None:
-    config = _config("search.mutation.train_longer=1.0", "search.generations=3")
+    # the parent itself competes (no re-evaluation): its train-longer child continues it
+    config = _config(
+        "search.mutation.train_longer=1.0",
+        "search.generations=3",
+        "search.reevaluate_parent=false",
+    )
     _run(tmp_path / "r", config, StubExecutor(warm_bonus=0.5))
     store = RunStore.open(tmp_path / "r", readonly=True)
     seen = 0
@@ -350,7 +374,7 @@ def test_a_missing_warm_start_state_means_full_training(
     executor = StubExecutor()
     monkeypatch.setattr("neronet.search.runner.warm_start_state", lambda store, i: None)
     run.run(executor)
-    longer = [r for r in executor.requests if r.key.startswith("g1/")]
+    longer = [r for r in executor.requests if r.key.startswith("g1/o")]
     assert longer and all(r.warm_start is None and r.budget_s == 20.0 for r in longer)
     store = RunStore.open(tmp_path / "r", readonly=True)
     assert all(r.warm_start_from is None for r in store.individuals(1))
@@ -379,5 +403,5 @@ def test_an_unreadable_warm_start_state_means_full_training(tmp_path: Path) -> N
     config = _config("search.mutation.train_longer=1.0", "search.generations=2")
     executor = StubExecutor(bad_states=True)
     _run(tmp_path / "r", config, executor)
-    longer = [r for r in executor.requests if r.key.startswith("g1/")]
+    longer = [r for r in executor.requests if r.key.startswith("g1/o")]
     assert longer and all(r.warm_start is None and r.budget_s == 20.0 for r in longer)

@@ -2,8 +2,12 @@
 
 Generation 0 evaluates an initial population (the NSGA-Net seed plus mutants of
 it, or random individuals). Every later generation evaluates ``offspring``
-mutants of the parent; the fittest of parent + offspring becomes the next parent
-(ties keep the parent, which is listed first). When the winner trained longer
+mutants of the parent and, as Fast-DENSER does, the parent again: trained from
+scratch for its training time with a seed of its own, as a new individual of
+the generation that no cache may serve (``search.reevaluate_parent``; off, the
+parent keeps its first measurement for as long as it survives, so one lucky
+FGSM measurement can hold the search). The fittest of parent + offspring
+becomes the next parent (ties keep the parent, which is listed first). When the winner trained longer
 than the default time, the comparison is made fair first: the previous parent
 and the best default-time candidate continue training until they have had as
 long, and the final choice is made among them (Fast-DENSER's rule).
@@ -32,6 +36,7 @@ from neronet.seeds import nsga_net
 
 TRAIN_LONGER = "train_longer"
 FAIR_RETRAIN = "fair_retrain"
+REEVALUATE = "reevaluate"
 
 
 @dataclass
@@ -97,7 +102,8 @@ class OnePlusLambda(Strategy):
 
     @property
     def planned(self) -> int:
-        return self._search.initial_size + (self._search.generations - 1) * self._search.offspring
+        per_generation = self._search.offspring + int(self._search.reevaluate_parent)
+        return self._search.initial_size + (self._search.generations - 1) * per_generation
 
     def _score(self, member: _Member) -> float:
         return float(self.fitness(member.outcome))
@@ -111,6 +117,7 @@ class OnePlusLambda(Strategy):
         parent: _Member | None,
         mutations: list[str],
         warm_from: _Member | None = None,
+        cacheable: bool = True,
     ) -> Candidate:
         cid = self._next_id
         self._next_id += 1
@@ -128,6 +135,7 @@ class OnePlusLambda(Strategy):
             mutations=tuple(mutations),
             budget_s=budget,
             warm_start_from=warm_id,
+            cacheable=cacheable,
         )
 
     def _mutant(self, parent: Genotype, *, initial: bool = False) -> tuple[Genotype, list[str]]:
@@ -163,6 +171,9 @@ class OnePlusLambda(Strategy):
         assert self._parent is not None
         parent = self._parent
         out = []
+        if self._search.reevaluate_parent:
+            genotype = parent.candidate.genotype
+            out.append(self._candidate("p", 0, genotype, parent, [REEVALUATE], cacheable=False))
         for slot in range(self._search.offspring):
             child, names = self._mutant(parent.candidate.genotype)
             warm = parent if TRAIN_LONGER in names else None
@@ -192,7 +203,9 @@ class OnePlusLambda(Strategy):
         if self._phase == "fair":
             self._fair = members
             return self._finish_generation()
-        self._population = ([self._parent] if self._parent else []) + members
+        if self._parent is not None and not self._search.reevaluate_parent:
+            members = [self._parent, *members]  # the parent competes with its old measurement
+        self._population = members
         self._winner = self._fittest(self._population)
         self._pending = self._fair_candidates()
         if self._pending:
@@ -202,12 +215,25 @@ class OnePlusLambda(Strategy):
         return self._finish_generation()
 
     def _not_parent(self, member: _Member) -> bool:
-        """False for the current parent and its fair retrain (sorts them first)."""
+        """False for the current parent, its re-evaluation and their fair retrains
+        (sorts them first, so ties keep the parent)."""
         parent = self._parent
         if parent is None:
             return True
-        retrained = FAIR_RETRAIN in member.candidate.mutations
-        return not (member is parent or (retrained and member.candidate.parent_id == parent.id))
+        if member is parent:
+            return False
+        mutations = member.candidate.mutations
+        if REEVALUATE in mutations:
+            return member.candidate.parent_id != parent.id
+        if FAIR_RETRAIN in mutations:
+            source = member.candidate.parent_id
+            return not (source == parent.id or self._is_reevaluation(source))
+        return True
+
+    def _is_reevaluation(self, member_id: int | None) -> bool:
+        return any(
+            m.id == member_id and REEVALUATE in m.candidate.mutations for m in self._population
+        )
 
     def _fittest(self, members: list[_Member]) -> _Member:
         scores = [self._score(m) for m in members]
@@ -227,7 +253,7 @@ class OnePlusLambda(Strategy):
             if m is not winner and m.train_time < winner.train_time and not _continues(winner, m)
         ]
         chosen: list[_Member] = []
-        parent = self._parent
+        parent = next((m for m in self._population if not self._not_parent(m)), None)
         if parent is not None and parent in shorter:
             chosen.append(parent)
         least = min((m.train_time for m in shorter), default=None)

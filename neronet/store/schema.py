@@ -72,6 +72,10 @@ V1_METRICS = (
 )
 """Version 1's measurement columns, which become metrics of the same names."""
 
+LEGACY_SETTINGS = {"search": {"reevaluate_parent": False}}
+"""Settings added after version 1 whose defaults changed the search: a version-1 run's
+stored config gets these values, so resuming it continues the search it started."""
+
 _COPIED = (
     "id, key, generation, parent_id, mutations, genotype, spec_hash, learning_hash, train_time, "
     "status, reason, epochs, train_seconds, history, record, cache_of, warm_start_from, "
@@ -125,6 +129,21 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
         )
     conn.execute("DROP TABLE individuals_v1")
     conn.execute("DROP TABLE generations_v1")
+    row = conn.execute("SELECT value FROM meta WHERE key='config'").fetchone()
+    if row is not None:
+        config = json.loads(row[0])
+        _set_missing(config, LEGACY_SETTINGS)
+        conn.execute("UPDATE meta SET value=? WHERE key='config'", (json.dumps(config),))
+    conn.execute("DELETE FROM meta WHERE key='search_config'")  # derived from config now
     conn.execute(
         "UPDATE meta SET value=? WHERE key='schema_version'", (json.dumps(SCHEMA_VERSION),)
     )
+
+
+def _set_missing(config: dict, values: dict) -> None:
+    """Set each (nested) key of ``values`` that ``config`` lacks."""
+    for key, value in values.items():
+        if isinstance(value, dict):
+            _set_missing(config.setdefault(key, {}), value)
+        else:
+            config.setdefault(key, value)
