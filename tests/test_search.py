@@ -110,10 +110,8 @@ def test_parent_is_the_fittest_and_ties_keep_the_parent(tmp_path: Path, reevalua
     previous = None
     for gen in store.generations():
         rows = store.individuals(gen.generation)
-        if previous is None or reevaluate:
-            members = rows
-        else:
-            members = [store.individual(previous), *rows]
+        old = [] if previous is None or reevaluate else [store.individual(previous)]
+        members = [*old, *rows]
         incumbent = next((m for m in members if m.generation < gen.generation), None)
         incumbent = incumbent or next((r for r in rows if r.mutations == ["reevaluate"]), None)
         best = max(m.metric("clean_accuracy") for m in members)  # warm-up: clean accuracy

@@ -7,8 +7,8 @@ scratch for its training time with a seed of its own, as a new individual of
 the generation that no cache may serve (``search.reevaluate_parent``; off, the
 parent keeps its first measurement for as long as it survives, so one lucky
 FGSM measurement can hold the search). The fittest of parent + offspring
-becomes the next parent (ties keep the parent, which is listed first). When the winner trained longer
-than the default time, the comparison is made fair first: the previous parent
+becomes the next parent (ties keep the parent, which is listed first). When the
+winner trained longer than the default time, the comparison is made fair first: the previous parent
 and the best default-time candidate continue training until they have had as
 long, and the final choice is made among them (Fast-DENSER's rule).
 
