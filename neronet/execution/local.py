@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from neronet.config import NeroConfig
-from neronet.context import EvaluationContext
 from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
+from neronet.execution.worker import EvaluationContext
 
 
 class LocalExecutor(Executor):

@@ -28,7 +28,6 @@ from types import ModuleType
 from typing import Any
 
 from neronet.config import ExecutorConfig, NeroConfig
-from neronet.context import EvaluationContext, load_splits
 from neronet.data import DataSplits
 from neronet.errors import ConfigError
 from neronet.evaluation.result import Evaluation
@@ -43,6 +42,7 @@ from neronet.execution.scheduling import (
     timed_run,
     worker_context,
 )
+from neronet.execution.worker import EvaluationContext, load_splits
 
 MAX_REASON = 200
 

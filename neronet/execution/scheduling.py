@@ -28,11 +28,11 @@ import torch
 
 from neronet.augment import DeviceData
 from neronet.config import NeroConfig, parse_config
-from neronet.context import EvaluationContext
 from neronet.data import DataSplits
 from neronet.errors import NeronetError
 from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
+from neronet.execution.worker import EvaluationContext
 
 
 class WorkerStartError(NeronetError):

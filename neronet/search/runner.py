@@ -9,22 +9,16 @@ executor. An interrupted run therefore ends exactly as an uninterrupted one.
 
 from __future__ import annotations
 
-import json
-import platform
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from neronet import __version__
-from neronet.config import NeroConfig, parse_config
-from neronet.errors import GrammarError, StoreError
-from neronet.evaluation.result import Evaluation, Outcome
+from neronet.config import NeroConfig
+from neronet.errors import GrammarError
+from neronet.evaluation.result import Outcome
 from neronet.execution.base import EvalRequest, Executor, make_executor
 from neronet.genotype import Structure
 from neronet.grammar import Grammar
@@ -33,29 +27,13 @@ from neronet.progress import Reporter
 from neronet.search import replay
 from neronet.search.base import Candidate, GenerationSummary, Strategy
 from neronet.search.dedup import BatchDedup, cache_key
+from neronet.search.recording import record_cache_hit, record_evaluated, record_undecodable
+from neronet.search.resume import check_resumable, package_versions
 from neronet.search.strategies import make_strategy
 from neronet.search.warm import warm_start_state
 from neronet.spec import LearningSpec, NetworkSpec
 from neronet.store import GenerationRow, IndividualRow, RunStore
 from neronet.store.keep import prune
-
-COPIED = ("status", "reason", "metrics", "epochs", "train_seconds", "history")
-"""Fields of a stored row that a cache hit copies from the row it reuses."""
-
-
-def package_versions() -> dict[str, str]:
-    """Versions recorded with every run, for reproducibility."""
-    versions = {
-        "neronet": __version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-    }
-    for name in ("torch", "numpy", "pydantic", "safetensors"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "missing"
-    return versions
 
 
 def individual_seed(run_seed: int, individual_id: int) -> int:
@@ -94,7 +72,7 @@ class SearchRun:
         path = Path(run_dir)
         if (path / "run.sqlite").exists():
             store = RunStore.open(path)
-            cls._check_resumable(store, config, grammar_text, allow_changed)
+            check_resumable(store, config, grammar_text, allow_changed)
             store.log_event(
                 "resume", f"resumed with {store.count_individuals()} individuals stored"
             )
@@ -115,35 +93,6 @@ class SearchRun:
         return cls(
             config, grammar_text, grammar_name, store, strategy, reporter or Reporter.quiet()
         )
-
-    @staticmethod
-    def _check_resumable(
-        store: RunStore, config: NeroConfig, grammar_text: str, allow_changed: bool
-    ) -> None:
-        changed = []
-        if store.meta("grammar") != grammar_text:
-            changed.append("the grammar")
-        # the stored config under today's schema: settings added since it was written
-        # take their defaults, which reproduce what the older release did
-        stored = parse_config(store.meta("config"), "the run's stored config").search_relevant()
-        stored = json.loads(json.dumps(stored))
-        current = json.loads(json.dumps(config.search_relevant()))
-        if stored != current:
-            keys = sorted(_diff_keys(stored, current))
-            changed.append("config keys " + ", ".join(keys[:5]))
-        if not changed:
-            return
-        what = " and ".join(changed)
-        if not allow_changed:
-            raise StoreError(
-                f"cannot resume '{store.directory}': {what} changed since the run started; "
-                "restore them or pass --allow-changed to continue anyway"
-            )
-        store.log_event("resume-changed", f"resumed although {what} changed (--allow-changed)")
-        # From now on the run is the changed one: status, resume checks and reports see it.
-        store.set_meta("config", config.model_dump(mode="json"))
-        store.set_meta("grammar", grammar_text)
-        store.set_meta("finished", False)
 
     # -------------------------------------------------------------- running
     def run(self, executor: Executor | None = None) -> None:
@@ -199,12 +148,13 @@ class SearchRun:
                 spec = to_spec(cand.genotype, input_shape=input_shape, num_classes=num_classes)
                 learning = to_learning(cand.genotype)
             except GrammarError as err:  # a production the start-up check never drew
-                rows[cand.id] = self._add(strategy, cand, _undecodable(str(err)))
+                rows[cand.id] = record_undecodable(self.store, strategy, cand, str(err))
                 self.reporter.evaluated(rows[cand.id])
                 continue
             cached = dedup.earlier(cand, cache_key(spec.digest(), learning.digest(), cand))
             if cached is not None:
-                rows[cand.id] = self._add_cache_hit(strategy, cand, cached)
+                rows[cand.id] = record_cache_hit(self.store, strategy, cand, cached)
+                self.reporter.evaluated(rows[cand.id], cached=True)
                 continue
             if dedup.waits(cand):
                 continue
@@ -214,12 +164,13 @@ class SearchRun:
             jobs = [r for _, r in requests.values()]
             for request, evaluation in executor.evaluate(jobs, self.reporter.progress):
                 cand = requests[request.key][0]
-                rows[cand.id] = self._add_evaluated(strategy, cand, request, evaluation)
+                rows[cand.id] = record_evaluated(self.store, strategy, cand, request, evaluation)
                 self.reporter.evaluated(rows[cand.id])
         for cand, key in dedup.twins:
             prior = self.store.individual_by_key(key)
             assert prior is not None, f"{key} was evaluated in this batch"
-            rows[cand.id] = self._add_cache_hit(strategy, cand, prior)
+            rows[cand.id] = record_cache_hit(self.store, strategy, cand, prior)
+            self.reporter.evaluated(rows[cand.id], cached=True)
         return [rows[c.id].outcome() for c in batch]
 
     def _request(self, cand: Candidate, spec: NetworkSpec, learning: LearningSpec) -> EvalRequest:
@@ -241,78 +192,6 @@ class SearchRun:
             seed=individual_seed(self.config.seed, cand.id),
             warm_start=warm,
         )
-
-    def _add(self, strategy: Strategy, cand: Candidate, fields: dict[str, Any]) -> IndividualRow:
-        """Commit ``cand``'s row (``fields`` from the evaluation) with its fitness."""
-        row = {
-            "id": cand.id,
-            "key": cand.key,
-            "generation": cand.generation,
-            "parent_id": cand.parent_id,
-            "mutations": list(cand.mutations),
-            "genotype": cand.genotype.to_json(),
-            "train_time": float(cand.genotype.train_time),
-            "warm_start_from": cand.warm_start_from,
-            **fields,
-        }
-        outcome = Outcome(cand.id, row["status"], row["metrics"])
-        row["fitness"] = strategy.fitness(outcome)
-        self.store.add_individual(row)
-        return self.store.individual(cand.id)
-
-    def _add_evaluated(
-        self, strategy: Strategy, cand: Candidate, request: EvalRequest, ev: Evaluation
-    ) -> IndividualRow:
-        weights = state = None
-        if ev.weights is not None:  # ill-fitted networks are trained too: keep them inspectable
-            weights = self.store.save_blob(self.store.weights_file(cand.id), ev.weights)
-        if ev.status == "ok" and ev.train_state is not None:
-            state = self.store.save_blob(self.store.state_file(cand.id), ev.train_state)
-        record = ev.to_record()
-        record.update(
-            spec=request.spec.to_dict(),
-            learning=request.learning.to_dict(),
-            budget_s=request.budget_s,
-            seed=request.seed,
-        )
-        return self._add(
-            strategy,
-            cand,
-            {
-                "status": ev.status,
-                "reason": ev.reason,
-                "metrics": record["metrics"],
-                "epochs": ev.epochs,
-                "train_seconds": ev.train_seconds,
-                "history": record["history"],
-                "warm_start_from": cand.warm_start_from if request.warm_start else None,
-                "spec_hash": request.spec.digest(),
-                "learning_hash": request.learning.digest(),
-                "record": record,
-                "cache_of": None,
-                "weights_path": weights,
-                "state_path": state,
-            },
-        )
-
-    def _add_cache_hit(
-        self, strategy: Strategy, cand: Candidate, prior: IndividualRow
-    ) -> IndividualRow:
-        fields = {name: getattr(prior, name) for name in COPIED}
-        fields.update(
-            spec_hash=prior.spec_hash,
-            learning_hash=prior.learning_hash,
-            epochs=0,  # nothing was trained for this row
-            train_seconds=0.0,
-            record={**prior.record, "cache_hit": True},
-            cache_of=prior.id,
-            weights_path=None,
-            state_path=None,
-        )
-        row = self._add(strategy, cand, fields)
-        self.store.log_event("cache-hit", f"{cand.key} (id {cand.id}) reuses id {prior.id}")
-        self.reporter.evaluated(row, cached=True)
-        return row
 
     def _finish_generation(self, strategy: Strategy, summary: GenerationSummary) -> None:
         known = {g.generation for g in self.store.generations()}
@@ -343,31 +222,3 @@ class SearchRun:
             strategy.best_first,
             self.config.store.keep_best,
         )
-
-
-def _undecodable(reason: str) -> dict[str, Any]:
-    """The row of an individual whose genotype does not decode: invalid, never trained."""
-    return {
-        "status": "invalid",
-        "reason": f"does not decode: {reason}",
-        "metrics": {},
-        "epochs": 0,
-        "train_seconds": None,
-        "history": [],
-        "spec_hash": None,
-        "learning_hash": None,
-        "record": {},
-        "cache_of": None,
-        "weights_path": None,
-        "state_path": None,
-    }
-
-
-def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two JSON-like trees."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: list[str] = []
-        for key in sorted(set(a) | set(b)):
-            out += _diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")
-        return out
-    return [] if a == b else [prefix.rstrip(".") or "(root)"]

@@ -1,4 +1,4 @@
-"""Everything an evaluation needs that is built once per process or worker.
+"""The worker side of every executor: what an evaluation needs, built once per worker.
 
 Loading and splitting the dataset and moving it to the device is the slow part
 of starting up; an :class:`EvaluationContext` does it once and then evaluates

@@ -1,0 +1,70 @@
+"""What may differ when a run is opened again, and what every run records about itself."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from importlib import metadata
+from typing import Any
+
+from neronet import __version__
+from neronet.config import NeroConfig, parse_config
+from neronet.errors import StoreError
+from neronet.store import RunStore
+
+
+def package_versions() -> dict[str, str]:
+    """Versions recorded with every run, for reproducibility."""
+    versions = {
+        "neronet": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+    for name in ("torch", "numpy", "pydantic", "safetensors"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+def check_resumable(
+    store: RunStore, config: NeroConfig, grammar_text: str, allow_changed: bool
+) -> None:
+    """Refuse to resume under a changed grammar or search config unless ``allow_changed``
+    (then the run becomes the changed one: status, resume checks and reports see it)."""
+    changed = []
+    if store.meta("grammar") != grammar_text:
+        changed.append("the grammar")
+    # the stored config under today's schema: settings added since it was written
+    # take their defaults, which reproduce what the older release did
+    stored = parse_config(store.meta("config"), "the run's stored config").search_relevant()
+    stored = json.loads(json.dumps(stored))
+    current = json.loads(json.dumps(config.search_relevant()))
+    if stored != current:
+        keys = sorted(_diff_keys(stored, current))
+        changed.append("config keys " + ", ".join(keys[:5]))
+    if not changed:
+        return
+    what = " and ".join(changed)
+    if not allow_changed:
+        raise StoreError(
+            f"cannot resume '{store.directory}': {what} changed since the run started; "
+            "restore them or pass --allow-changed to continue anyway"
+        )
+    store.log_event("resume-changed", f"resumed although {what} changed (--allow-changed)")
+    # From now on the run is the changed one: status, resume checks and reports see it.
+    store.set_meta("config", config.model_dump(mode="json"))
+    store.set_meta("grammar", grammar_text)
+    store.set_meta("finished", False)
+
+
+def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two JSON-like trees."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b)):
+            out += _diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".") or "(root)"]
