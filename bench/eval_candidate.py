@@ -14,7 +14,7 @@ decide that figure, for the NSGA-Net seed and for a small hand-written network:
    of their medians is the figure to quote, since the machine's load hits both
    alike (absolute CPU throughputs on a shared machine are not);
 2. FGSM throughput (images/s) of :func:`neronet.attacks.fgsm`;
-3. one full :func:`neronet.evaluator.evaluate_individual` on the paper's
+3. one full :func:`neronet.evaluation.individual.evaluate_individual` on the paper's
    train/control/fitness proportions of CIFAR-10 for a fixed budget;
 4. with ``--target-accuracy``: the time the seed needs to reach that accuracy on
    the fitness set (a GPU measurement; skipped on the CPU unless forced).
@@ -52,7 +52,7 @@ from neronet.augment import DeviceData, DeviceSplit, default_pad, to_float
 from neronet.config import FitnessConfig, TrainingConfig
 from neronet.data import DataSplits, load_dataset, make_splits, paper_split_sizes
 from neronet.errors import NeronetError
-from neronet.evaluator import EvalSettings, evaluate_individual
+from neronet.evaluation.individual import EvalSettings, evaluate_individual
 from neronet.nn import build, count_parameters, estimate_flops
 from neronet.spec import INPUT, LayerSpec, LearningSpec, NetworkSpec, NodeSpec
 from neronet.training import (
@@ -551,14 +551,16 @@ def print_table(networks: dict[str, dict[str, Any]]) -> None:
     print("-" * len(header))
     for name, row in networks.items():
         ev = row["evaluation"]
+        m = ev["metrics"]
         print(
             f"{name:14} {row['parameters']:>9,} {row['mflops_per_image']:>7.1f} "
             f"{row['train_images_per_s']:>11.1f} {row['reference_train_images_per_s']:>9.1f} "
             f"{row['train_ratio_vs_reference']:>8.2f} {row['fgsm_images_per_s']:>10.1f} "
-            f"{ev['train_seconds']:>7.1f} {ev['epochs']:>6} "
-            f"{fmt(ev['clean_accuracy'], '.4f'):>6} "
-            f"{fmt(ev['overall_adversarial_accuracy'], '.4f'):>6} "
-            f"{fmt(ev['adversarial_accuracy'], '.4f'):>6} {ev['attack_seconds']:>8.2f}  "
+            f"{ev['seconds'].get('train', 0.0):>7.1f} {ev['epochs']:>6} "
+            f"{fmt(m.get('clean_accuracy'), '.4f'):>6} "
+            f"{fmt(m.get('overall_adversarial_accuracy'), '.4f'):>6} "
+            f"{fmt(m.get('adversarial_accuracy'), '.4f'):>6} "
+            f"{ev['seconds'].get('fgsm', 0.0):>8.2f}  "
             f"{ev['status']}{'' if ev['reason'] is None else ' (' + ev['reason'] + ')'}"
         )
 

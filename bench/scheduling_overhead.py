@@ -65,7 +65,7 @@ def requests(count: int, filters: int) -> list[EvalRequest]:
     learning = LearningSpec(optimizer="adam", lr=0.01, batch_size=64, early_stop=50)
     spec = small_cnn(filters)
     return [
-        EvalRequest(f"c{i}", spec, learning, 1000.0, seed=i, warmup=False) for i in range(count)
+        EvalRequest(f"c{i}", spec, learning, 1000.0, seed=i) for i in range(count)
     ]
 
 

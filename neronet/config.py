@@ -137,6 +137,23 @@ class SearchConfig(StrictSection):
         return OBJECTIVES.check(name)
 
 
+class MaskingConfig(StrictSection):
+    """The in-search gradient-masking check (measurement ``masking``), on a subset of the
+    fitness set's clean-correct images; shares are accuracies (0.1 = 10 points)."""
+
+    subset: int = Field(default=64, ge=1, description="clean-correct images probed")
+    pgd_steps: int = Field(default=5, ge=1, description="steps of the PGD probes")
+    large_eps: float = Field(default=0.5, gt=0, description="L-inf eps where accuracy must be ~0")
+    large_eps_max_accuracy: float = Field(default=0.1, ge=0, le=1)
+    tolerance: float = Field(default=0.1, ge=0, le=1, description="gap that counts")
+    min_images: int = Field(default=3, ge=1, description="a gap must be worth this many images")
+    credit: Literal["pgd", "zero"] = Field(
+        default="pgd",
+        description="robustness credited to a flagged individual: its PGD accuracy on the "
+        "probed images, or nothing",
+    )
+
+
 class FitnessConfig(StrictSection):
     warmup_tau: float = Field(default=0.80, ge=0, le=1)
     beta: float = Field(default=4.0, gt=0)
@@ -146,6 +163,7 @@ class FitnessConfig(StrictSection):
         default=0.5, gt=0, le=1, description="one class predicted for more than this share"
     )
     ill_fitted_penalty: float = Field(default=0.0)
+    masking: MaskingConfig = Field(default_factory=MaskingConfig)
     reduced_precision: bool = Field(
         default=False,
         description="measure clean and FGSM accuracy under the training autocast dtype "
@@ -154,7 +172,7 @@ class FitnessConfig(StrictSection):
     )
 
 
-DEFAULT_MEASUREMENTS = ("clean", "fgsm", "parameters")
+DEFAULT_MEASUREMENTS = ("clean", "fgsm", "masking", "parameters")
 
 
 class EvaluationConfig(StrictSection):

@@ -47,8 +47,8 @@ def test_quick_run_measures_every_network(bench: ModuleType, tmp_path: Path) -> 
         evaluation = row["evaluation"]
         assert evaluation["status"] in {"ok", "ill-fitted"}
         assert evaluation["epochs"] == 1  # --quick caps evaluate_individual at one epoch
-        assert evaluation["train_seconds"] > 0
-        assert 0.0 <= evaluation["clean_accuracy"] <= 1.0
+        assert evaluation["seconds"]["train"] > 0
+        assert 0.0 <= evaluation["metrics"]["clean_accuracy"] <= 1.0
     # the seed is the 3.3M-parameter NSGA-Net model, the small network far cheaper
     seed, small = result["networks"]["nsga-net-seed"], result["networks"]["small"]
     assert seed["parameters"] > 3_000_000 > small["parameters"]

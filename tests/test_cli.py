@@ -51,7 +51,7 @@ def test_status_json_has_the_documented_keys(
     assert main(["status", str(run_dir), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["generation"] == 2 and info["finished"] is True
-    assert info["individuals"] == 4 and info["seed"] == 0
+    assert info["individuals"] == 5 and info["seed"] == 0  # 2 + parent again + 2 offspring
     assert isinstance(info["best_fitness"], float)
     assert main(["status", str(run_dir)]) == 0
     assert "finished" in capsys.readouterr().out
@@ -62,7 +62,7 @@ def test_best_prints_metrics_and_architecture(
 ) -> None:
     assert main(["best", str(run_dir), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["spec"]["num_classes"] == 10 and 0.0 <= info["clean_accuracy"] <= 1.0
+    assert info["spec"]["num_classes"] == 10 and 0.0 <= info["metrics"]["clean_accuracy"] <= 1.0
     assert main(["best", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert f"best individual {info['id']}" in out and "parameters:" in out

@@ -135,6 +135,7 @@ def make_run(directory: Path) -> None:
             "genotype": "{}",
             "train_time": 1.0,
             "status": "ok",
+            "metrics": {},
             "history": [],
             "record": {"spec": spec.to_dict()},
             "weights_path": "w.safetensors",

@@ -12,7 +12,7 @@ from neronet.data import load_dataset, make_splits
 from neronet.data.splits import DataSplits
 from neronet.evaluation import individual as evaluator
 from neronet.evaluation.individual import EvalSettings, evaluate_individual, load_weights
-from neronet.evaluation.measurements import MEASUREMENTS, Measurement
+from neronet.evaluation.measurements import MASKING_METRICS, MEASUREMENTS, Measurement
 from neronet.spec import INPUT, LayerSpec, LearningSpec, NetworkSpec, NodeSpec
 from neronet.training import accuracy
 
@@ -82,14 +82,18 @@ def test_happy_path_metrics_weights_and_record(splits: DataSplits) -> None:
         "clean_accuracy",
         "adversarial_accuracy",
         "overall_adversarial_accuracy",
+        *MASKING_METRICS,
     ]
+    assert m["masking_flag"] == 0.0 and m["masking_images"] > 0  # an honest network
     assert m["clean_accuracy"] > 0.5
     assert 0.0 <= m["adversarial_accuracy"] <= 1.0
     assert m["overall_adversarial_accuracy"] == pytest.approx(
         m["clean_accuracy"] * m["adversarial_accuracy"]
     )
     assert ev.epochs == 5 and len(ev.history) == 5 and ev.stop_reason == "max_epochs"
-    assert all(ev.seconds[k] > 0 for k in ("train", "predict", "fgsm", "clean", "parameters"))
+    timed = ("train", "predict", "fgsm", "masking", "clean", "parameters")
+    assert all(ev.seconds[k] > 0 for k in timed)
+    assert ev.seconds["masking"] < ev.seconds["fgsm"] + ev.seconds["train"]
     assert m["parameters"] == sum(p.numel() for p in evaluator.build(spec).parameters())
 
     model = load_weights(spec, ev.weights)

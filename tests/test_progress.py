@@ -13,7 +13,7 @@ from neronet.progress import Reporter
 def test_progress_total_grows_instead_of_overflowing_and_log_is_plain(tmp_path: Path) -> None:
     out = io.StringIO()
     reporter = Reporter(Console(file=out, force_terminal=True, width=120))
-    reporter.start(total=2, generations=1, directory=tmp_path)
+    reporter.start(total=2, generations=1, directory=tmp_path, measurements=("clean",))
     for _ in range(4):  # e.g. two fair retrains beyond the planned count
         reporter._advance()
     progress, task = reporter._progress, reporter._task

@@ -23,6 +23,7 @@ from neronet.attacks import ATTACKS
 from neronet.augment import to_float
 from neronet.data import Dataset, load_dataset
 from neronet.errors import AttackError
+from neronet.evaluation.masking import MaskingLimits, masking_evidence
 from neronet.export import spec_from_safetensors
 from neronet.nn import build
 from neronet.posttrain import train_seeds
@@ -55,6 +56,20 @@ class Rounded(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.inner(torch.round(x * 4) / 4)
+
+
+class Saturated(nn.Module):
+    """Gradient masking by saturation: logits x 1e4, so softmax is one-hot in fp32."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x) * 1e4
+
+
+MASKED = {"quantised input": Rounded, "saturated softmax": Saturated}
 
 
 Data = tuple[torch.Tensor, torch.Tensor]
@@ -140,10 +155,39 @@ def test_audit_flags_a_masked_model(models: dict[str, nn.Module], test_data: Dat
     masked, audited = Rounded(models["standard"]), settings(audit={"subset": 60})
     report = evaluate_model(masked, *test_data, select_attacks("fast"), audited)
     checks = masking_checks(report)
-    assert {"black-box beats white-box", "large eps not ~0"} <= checks
+    assert {"black-box beats white-box", "large eps not ~0", "single-step probes"} <= checks
     flagged_rows = {f.attack for f in report.flags if f.kind == "masking"}
-    assert flagged_rows <= {"pgd-linf", "pgd-l2"}
+    assert "fgsm" in flagged_rows  # the number the search optimises is judged too
+    assert flagged_rows <= {"fgsm", "fgm", "pgd-linf", "pgd-l2"}
     assert "gradient masking suspected" in markdown(SuiteReport([report], audited))
+
+
+@pytest.mark.parametrize("kind", sorted(MASKED))
+def test_the_fgsm_row_of_a_masked_model_is_flagged(
+    kind: str, models: dict[str, nn.Module], test_data: Data
+) -> None:
+    masked = MASKED[kind](models["standard"])
+    attacks = select_attacks(None, ["fgsm", "pgd-linf"])
+    report = evaluate_model(masked, *test_data, attacks, settings(audit={"subset": 60}))
+    fgsm_flags = [f for f in report.flags if f.attack == "fgsm" and f.kind == "masking"]
+    assert fgsm_flags and "should be ~0" in fgsm_flags[0].reason
+    assert accuracies(report)["fgsm"][1] > 0.9  # what made FGSM look robust
+
+
+@pytest.mark.parametrize("kind", [None, *sorted(MASKED)])
+@pytest.mark.parametrize("training", ["standard", "adversarial"])
+def test_in_search_probes_flag_masked_models_only(
+    kind: str | None, training: str, models: dict[str, nn.Module], test_data: Data
+) -> None:
+    model = models[training] if kind is None else MASKED[kind](models[training])
+    x, y = test_data
+    correct = (model(x).argmax(1) == y).nonzero().flatten()[:64]
+    limits = MaskingLimits()
+    evidence = masking_evidence(
+        model, x[correct], y[correct], eps=EPS, norm="linf", limits=limits, seed=0, batch_size=64
+    )
+    assert evidence.images == 64
+    assert bool(evidence.reasons(limits)) == (kind is not None), evidence
 
 
 def test_audit_is_quiet_on_a_normal_model_but_notes_optimistic_fgsm(

@@ -403,3 +403,40 @@ def test_an_unreadable_warm_start_state_means_full_training(tmp_path: Path) -> N
     _run(tmp_path / "r", config, executor)
     longer = [r for r in executor.requests if r.key.startswith("g1/o")]
     assert longer and all(r.warm_start is None and r.budget_s == 20.0 for r in longer)
+
+
+class MaskingStub(StubExecutor):
+    """``g1/o0`` masks its gradient: near-perfect clean and FGSM accuracy, flagged or not."""
+
+    def __init__(self, flagged: bool) -> None:
+        super().__init__()
+        self.flagged = flagged
+
+    def evaluate(
+        self, requests: Sequence[EvalRequest], progress: ProgressFn | None = None
+    ) -> Iterator[tuple[EvalRequest, Evaluation]]:
+        for request, evaluation in super().evaluate(requests, progress):
+            if request.key == "g1/o0":
+                evaluation.metrics.update(
+                    clean_accuracy=0.99,
+                    adversarial_accuracy=1.0,
+                    masking_flag=float(self.flagged),
+                    masking_pgd_accuracy=0.0,
+                )
+            yield request, evaluation
+
+
+@pytest.mark.parametrize("flagged", [True, False])
+def test_a_masked_individual_does_not_become_parent_on_its_fgsm_score(
+    tmp_path: Path, flagged: bool
+) -> None:
+    config = _config("fitness.warmup_tau=0.0", "search.generations=2")  # HRS from generation 1
+    _run(tmp_path / "r", config, MaskingStub(flagged))
+    store = RunStore.open(tmp_path / "r", readonly=True)
+    masked = store.individual_by_key("g1/o0")
+    assert masked is not None and masked.status == "ok"
+    winner = store.generations()[1].best_id
+    if flagged:  # A is its PGD accuracy on the probes (0), not FGSM's 100 %
+        assert masked.fitness == 0.0 and winner != masked.id
+    else:  # the control: unflagged, the same numbers win
+        assert masked.fitness == pytest.approx(weighted_hrs(0.99, 1.0)) and winner == masked.id

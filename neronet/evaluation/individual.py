@@ -107,6 +107,10 @@ def evaluate_individual(
         healthy = evaluation.status == "ok"
         runnable = [m for m in wanted if m.needs == "model" or (m.needs == "healthy" and healthy)]
         _measure(runnable, trained, metrics, seconds, data.device)
+        notes = [m.explain(trained, metrics) for m in runnable if m.explain is not None]
+        notes = [n for n in notes if n]
+        if notes:  # a healthy individual with a note (e.g. flagged for gradient masking)
+            evaluation.reason = "; ".join(notes)
         evaluation.metrics = metrics
         evaluation.seconds = {**seconds, **evaluation.seconds}
         return evaluation

@@ -27,8 +27,9 @@ from torch import nn
 
 from neronet.attacks import attack_correct, fgsm
 from neronet.augment import DeviceData, to_float
-from neronet.config import FitnessConfig, TrainingConfig
+from neronet.config import FitnessConfig, MaskingConfig, TrainingConfig
 from neronet.evaluation import scores
+from neronet.evaluation.masking import MaskingEvidence, MaskingLimits, masking_evidence
 from neronet.nn import count_parameters, estimate_flops
 from neronet.registry import Registry
 from neronet.spec import NetworkSpec
@@ -65,18 +66,23 @@ class Measurement:
     fn: Callable[[Trained], Mapping[str, float]]
     provides: tuple[str, ...]
     needs: Needs = "model"
+    explain: Callable[[Trained, Mapping[str, float]], str | None] | None = None
+    """A note for the individual's record from its metrics (e.g. why it is flagged)."""
 
 
 MEASUREMENTS: Registry[Measurement] = Registry("measurement")
 
 
 def measurement(
-    name: str, provides: tuple[str, ...], needs: Needs = "model"
+    name: str,
+    provides: tuple[str, ...],
+    needs: Needs = "model",
+    explain: Callable[[Trained, Mapping[str, float]], str | None] | None = None,
 ) -> Callable[[Callable[[Trained], Mapping[str, float]]], Callable[[Trained], Mapping[str, float]]]:
     """Decorator: register ``fn`` as measurement ``name``."""
 
     def register(fn: Callable[[Trained], Mapping[str, float]]) -> Callable:
-        MEASUREMENTS.register(name, Measurement(name, fn, provides, needs))
+        MEASUREMENTS.register(name, Measurement(name, fn, provides, needs, explain))
         return fn
 
     return register
@@ -111,6 +117,71 @@ def fgsm_accuracy(ind: Trained) -> dict[str, float]:
     return {
         "adversarial_accuracy": adversarial,
         "overall_adversarial_accuracy": scores.clean_accuracy(clean) * adversarial,
+    }
+
+
+def masking_limits(settings: MaskingConfig) -> MaskingLimits:
+    return MaskingLimits(
+        large_eps=settings.large_eps,
+        large_eps_max_accuracy=settings.large_eps_max_accuracy,
+        tolerance=settings.tolerance,
+        min_images=settings.min_images,
+        pgd_steps=settings.pgd_steps,
+    )
+
+
+MASKING_METRICS = (
+    "masking_flag",
+    "masking_fgsm_accuracy",
+    "masking_pgd_accuracy",
+    "masking_large_eps_accuracy",
+    "masking_random_accuracy",
+    "masking_images",
+)
+
+
+def _masking_note(ind: Trained, metrics: Mapping[str, float]) -> str | None:
+    """Why an individual is flagged, from its probe accuracies."""
+    if not metrics.get("masking_flag"):
+        return None
+    evidence = MaskingEvidence(
+        images=int(metrics["masking_images"]),
+        single=metrics["masking_fgsm_accuracy"],
+        iterative=metrics["masking_pgd_accuracy"],
+        large_eps=metrics["masking_large_eps_accuracy"],
+        random=metrics["masking_random_accuracy"],
+    )
+    reasons = evidence.reasons(masking_limits(ind.fitness.masking))
+    return "gradient masking suspected: " + "; ".join(reasons)
+
+
+@measurement("masking", provides=MASKING_METRICS, needs="healthy", explain=_masking_note)
+def masking_check(ind: Trained) -> dict[str, float]:
+    """The in-search gradient-masking check (see :mod:`neronet.evaluation.masking`) on the
+    first ``fitness.masking.subset`` clean-correct images of the fitness set."""
+    assert ind.model is not None and ind.data is not None
+    settings = ind.fitness.masking
+    index = ind.clean_correct.nonzero().flatten()[: settings.subset]
+    x = to_float(ind.data.fitness.x[index], ind.training.channels_last)
+    limits = masking_limits(settings)
+    evidence = masking_evidence(
+        ind.model,
+        x,
+        ind.data.fitness.y[index],
+        eps=ind.fitness.attack_eps,
+        norm="linf",
+        limits=limits,
+        seed=0,
+        batch_size=ind.fitness.attack_batch_size,
+        amp_dtype=ind.amp,
+    )
+    return {
+        "masking_flag": float(bool(evidence.reasons(limits))),
+        "masking_fgsm_accuracy": evidence.single,
+        "masking_pgd_accuracy": evidence.iterative,
+        "masking_large_eps_accuracy": evidence.large_eps,
+        "masking_random_accuracy": evidence.random,
+        "masking_images": float(evidence.images),
     }
 
 

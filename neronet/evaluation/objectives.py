@@ -82,6 +82,7 @@ class NeroNetObjective(Objective):
         self.beta = config.fitness.beta
         self.tau = config.fitness.warmup_tau
         self.penalty = config.fitness.ill_fitted_penalty
+        self.masked_credit = config.fitness.masking.credit
         self.warmup = True
 
     def fitness(self, outcome: Outcome) -> float:
@@ -90,7 +91,15 @@ class NeroNetObjective(Objective):
         clean = outcome.metric("clean_accuracy")
         if self.warmup:
             return clean
-        return weighted_hrs(clean, outcome.metric("adversarial_accuracy"), self.beta)
+        return weighted_hrs(clean, self.robustness(outcome), self.beta)
+
+    def robustness(self, outcome: Outcome) -> float:
+        """``A``: FGSM accuracy, unless the masking check flagged the individual; then
+        its PGD accuracy on the probed images (``fitness.masking.credit: pgd``) or 0,
+        so the search cannot climb by breaking the attack's gradient."""
+        if outcome.metric("masking_flag"):
+            return outcome.metric("masking_pgd_accuracy") if self.masked_credit == "pgd" else 0.0
+        return outcome.metric("adversarial_accuracy")
 
     def end_generation(self, fitnesses: Sequence[Fitness]) -> dict[str, Any]:
         during = self.warmup

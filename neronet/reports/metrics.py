@@ -44,6 +44,23 @@ VIEWS = {
             "FGSM accuracy, overall",
             in_table=False,
         ),
+        MetricView(
+            "masking_flag",
+            "mask",
+            "gradient masking suspected",
+            width=4,
+            fmt=lambda v: "-" if v is None else ("YES" if v else "no"),
+        ),
+        *(
+            MetricView(name, name, name.replace("_", " "), in_table=False)
+            for name in (
+                "masking_fgsm_accuracy",
+                "masking_pgd_accuracy",
+                "masking_large_eps_accuracy",
+                "masking_random_accuracy",
+                "masking_images",
+            )
+        ),
         MetricView("parameters", "params", "parameters", width=7, fmt=count),
         MetricView("flops", "FLOPs", "multiply-adds per image", width=7, fmt=count),
     )

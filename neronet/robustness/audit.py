@@ -10,7 +10,11 @@ is robust, and flags the row whose number is then suspect:
 * accuracy under L-inf PGD with a huge eps (0.5, where a constant grey image
   is reachable) does not fall towards 0;
 * PGD has not converged: more steps with several random restarts still lower
-  accuracy substantially.
+  accuracy substantially;
+* on the single-step row (FGSM / FGM, the number NERO-Net's search optimises):
+  the in-search probes of :mod:`neronet.evaluation.masking` (a few PGD steps at
+  a large eps do not reach ~0, PGD weaker than the single step, random noise
+  stronger than it).
 
 Separately it notes (not a masking flag) when FGSM accuracy far exceeds PGD's:
 the FGSM number is then an optimistic estimate, not robustness. The
@@ -34,6 +38,7 @@ from torch import nn
 
 from neronet.attacks import attack_correct, get_attack
 from neronet.attacks.catalogue import AttackSpec, Threat
+from neronet.evaluation.masking import MaskingLimits, masking_evidence
 from neronet.evaluation.scores import conditional_adversarial_accuracy
 from neronet.robustness.suite import AttackSettings, attack_label, autoattack_correct
 
@@ -104,6 +109,7 @@ class Audit:
             single, iterative = by_family.get("single"), by_family["pgd"]
             if single is not None:
                 flags += self._single_vs_iterative(single, iterative, masks, clean)
+                flags += self._single_step(single)
             flags += self._square(threat, [a for a in (single, iterative) if a], masks, iterative)
             flags += self._convergence(threat, masks, iterative)
             if threat == "linf":
@@ -134,6 +140,33 @@ class Audit:
             )
             return [Flag(single.name, "note", "single-step optimistic", reason)]
         return []
+
+    def _single_step(self, single: AttackSpec) -> list[Flag]:
+        """The number the search optimises is audited too: the in-search masking probes
+        (large eps, PGD vs single step, random noise) on the audit images."""
+        a = self.audit
+        limits = MaskingLimits(
+            large_eps=a.large_eps,
+            large_eps_max_accuracy=a.large_eps_max_accuracy,
+            tolerance=a.tolerance,
+            min_images=a.min_images,
+            pgd_steps=a.single_step_probe_steps,
+        )
+        evidence = masking_evidence(
+            self.model,
+            self.x,
+            self.y,
+            eps=self.settings.eps(single.threat),
+            norm=single.threat,
+            limits=limits,
+            seed=self.settings.seed + 2,
+            batch_size=self.settings.batch_size,
+        )
+        reasons = evidence.reasons(limits, attack_label(single, self.settings))
+        if not reasons:
+            return []
+        reason = "; ".join(reasons) + " (gradient masking?)"
+        return [Flag(single.name, "masking", "single-step probes", reason)]
 
     def _square(
         self,

@@ -56,6 +56,9 @@ class AuditSettings(StrictSection):
     fgsm_gap: float = Field(
         default=0.10, ge=0, le=1, description="FGSM above PGD by more: FGSM is optimistic"
     )
+    single_step_probe_steps: int = Field(
+        default=10, ge=1, description="PGD steps of the single-step row's masking probes"
+    )
 
 
 class AttackSettings(StrictSection):

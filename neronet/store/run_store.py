@@ -186,7 +186,7 @@ class RunStore:
         values = dict(row)
         for name in ("mutations", "history", "record", "metrics"):
             values[name] = json.dumps(values[name])
-        fitness = values["fitness"]
+        fitness = values.get("fitness")
         values["fitness"] = None if fitness is None else json.dumps(fitness)
         values["created_at"] = time.time()
         columns = ", ".join(values)

@@ -72,7 +72,10 @@ V1_METRICS = (
 )
 """Version 1's measurement columns, which become metrics of the same names."""
 
-LEGACY_SETTINGS = {"search": {"reevaluate_parent": False}}
+LEGACY_SETTINGS = {
+    "search": {"reevaluate_parent": False},
+    "evaluation": {"measurements": ["clean", "fgsm", "parameters"]},
+}
 """Settings added after version 1 whose defaults changed the search: a version-1 run's
 stored config gets these values, so resuming it continues the search it started."""
 
