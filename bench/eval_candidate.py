@@ -5,7 +5,7 @@ minute for the NSGA-Net seed on one H100. This script measures the pieces that
 decide that figure, for the NSGA-Net seed and for a small hand-written network:
 
 1. training throughput (images/s) of neronet's own training step
-   (:func:`neronet.training.train`: device-resident uint8 data, batched
+   (:func:`neronet.train.search.train`: device-resident uint8 data, batched
    on-device augmentation, bf16 autocast and channels-last when ``amp: auto``
    picks them), timed over a fixed number of batches after warm-up batches,
    side by side with a *reference* loop written the way most PyTorch code is
@@ -55,7 +55,7 @@ from neronet.errors import NeronetError
 from neronet.evaluator import EvalSettings, evaluate_individual
 from neronet.nn import build, count_parameters, estimate_flops
 from neronet.spec import INPUT, LayerSpec, LearningSpec, NetworkSpec, NodeSpec
-from neronet.training import (
+from neronet.train.search import (
     accuracy,
     amp_dtype,
     make_optimizer,

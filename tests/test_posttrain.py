@@ -28,7 +28,7 @@ from neronet.data import Dataset, full_train_test, load_dataset
 from neronet.errors import ConfigError, DataError, InvalidArchitecture, StoreError
 from neronet.export import spec_from_safetensors
 from neronet.nn import build
-from neronet.posttrain import (
+from neronet.train.posttrain import (
     AdversarialTraining,
     PostTrainConfig,
     StandardTraining,
@@ -39,7 +39,7 @@ from neronet.posttrain import (
     train_seeds,
 )
 from neronet.spec import LayerSpec, NetworkSpec, NodeSpec
-from neronet.training import accuracy
+from neronet.train.search import accuracy
 
 torch.set_num_threads(1)
 
@@ -187,7 +187,7 @@ def test_interrupted_training_resumes_bit_identical(
 KILL_SCRIPT = """
 import os, signal, sys, threading
 from neronet.data import load_dataset
-from neronet.posttrain import PostTrainConfig, train_seeds
+from neronet.train.posttrain import PostTrainConfig, train_seeds
 from neronet.spec import NetworkSpec
 
 spec = NetworkSpec.from_json(open(sys.argv[1]).read())
@@ -306,7 +306,7 @@ def test_unusable_final_files_are_retrained(
     assert callable(damage)
     damage(tmp_path / "out" / "seed-0")
     seen: list[int] = []
-    with caplog.at_level(logging.WARNING, logger="neronet.posttrain"):
+    with caplog.at_level(logging.WARNING, logger="neronet.train.posttrain"):
         [again] = train_seeds(
             spec, digits, config, tmp_path / "out", progress=lambda i: seen.append(i["epoch"])
         )

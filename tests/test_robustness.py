@@ -24,7 +24,7 @@ from neronet.data import Dataset, load_dataset
 from neronet.errors import AttackError
 from neronet.export import spec_from_safetensors
 from neronet.nn import build
-from neronet.posttrain import train_seeds
+from neronet.train.posttrain import train_seeds
 from neronet.robustness import (
     CATALOGUE,
     AttackSettings,

@@ -23,7 +23,7 @@ from neronet.fitness import weighted_hrs
 from neronet.genotype import Genotype, structure_for
 from neronet.search.runner import SearchRun
 from neronet.store import RunStore
-from neronet.training import TrainState
+from neronet.train.search import TrainState
 
 SMALL = [
     "search.generations=5",

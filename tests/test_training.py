@@ -11,7 +11,7 @@ from neronet.augment import DeviceData
 from neronet.config import TrainingConfig
 from neronet.data import load_dataset, make_splits
 from neronet.spec import LearningSpec
-from neronet.training import (
+from neronet.train.search import (
     TrainState,
     accuracy,
     amp_dtype,

@@ -33,7 +33,7 @@ from neronet.progress import Reporter
 from neronet.search import make_strategy
 from neronet.search.base import Candidate, GenerationSummary, Outcome, Strategy
 from neronet.store import GenerationRow, IndividualRow, RunStore
-from neronet.training import TrainState
+from neronet.train.search import TrainState
 
 MEASURED = (
     "status",

@@ -40,7 +40,7 @@ independent of the search (a dataset with a real test split has no such leak).
 A finished seed's ``model.safetensors`` and ``history.json`` are checked
 before they are trusted (the JSON parses, the safetensors header is whole and
 names this spec and epoch count). Files that fail are discarded with a
-warning (logger ``neronet.posttrain``) and the seed retrains, from its
+warning (logger ``neronet.train.posttrain``) and the seed retrains, from its
 checkpoints if any are left, else from scratch: training is deterministic, so
 this recovers the lost result (bit for bit on the CPU) without user action.
 """
@@ -77,7 +77,7 @@ from neronet.errors import ConfigError, DataError, NeronetError, StoreError
 from neronet.nn import build
 from neronet.spec import NetworkSpec
 from neronet.store import atomic_write
-from neronet.training import accuracy, amp_dtype, param_groups, resolve_device, seeded
+from neronet.train.search import accuracy, amp_dtype, param_groups, resolve_device, seeded
 
 META_FILE = "train.json"
 RESULTS_FILE = "train_results.csv"
