@@ -55,14 +55,8 @@ from neronet.errors import NeronetError
 from neronet.evaluator import EvalSettings, evaluate_individual
 from neronet.nn import build, count_parameters, estimate_flops
 from neronet.spec import INPUT, LayerSpec, LearningSpec, NetworkSpec, NodeSpec
-from neronet.train.search import (
-    accuracy,
-    amp_dtype,
-    make_optimizer,
-    resolve_device,
-    seeded,
-    train,
-)
+from neronet.train.core import accuracy, amp_dtype, make_optimizer, resolve_device, seeded
+from neronet.train.search import train
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/datasets/cifar10/train.zip"
 

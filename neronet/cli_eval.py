@@ -39,8 +39,8 @@ from neronet.spec import NetworkSpec
 if TYPE_CHECKING:  # torch and the evaluation modules load only when a command runs
     import torch
 
-    from neronet.train.posttrain import PostTrainConfig
     from neronet.robustness import AttackSettings
+    from neronet.train.posttrain import PostTrainConfig
 
 SEED_ARCHS = ("nsga-net",)
 
@@ -459,7 +459,6 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
     from neronet.augment import to_float
     from neronet.data import full_train_test
-    from neronet.train.posttrain import check_compatible, held_out_note, recorded_holdout
     from neronet.robustness import (
         audited_threats,
         evaluate,
@@ -467,7 +466,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
         select_attacks,
         write_tables,
     )
-    from neronet.train.search import resolve_device
+    from neronet.train.core import resolve_device
+    from neronet.train.posttrain import check_compatible, held_out_note, recorded_holdout
 
     settings = _attack_settings(args)
     attacks = select_attacks(*_attack_choice(args.suite, args.attacks))

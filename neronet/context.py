@@ -18,7 +18,7 @@ from neronet.config import NeroConfig
 from neronet.data import DataSplits, load_dataset, make_splits, paper_split_sizes
 from neronet.evaluator import EvalSettings, Evaluation, evaluate_individual
 from neronet.execution.base import EvalRequest, ProgressFn
-from neronet.train.search import resolve_device
+from neronet.train.core import resolve_device
 
 
 def load_splits(config: NeroConfig) -> DataSplits:

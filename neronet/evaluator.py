@@ -35,7 +35,8 @@ from neronet.errors import InvalidArchitecture
 from neronet.fitness import Mask, score_individual
 from neronet.nn import build, count_parameters
 from neronet.spec import LearningSpec, NetworkSpec
-from neronet.train.search import TrainState, amp_dtype, predict, resolve_device, seeded, train
+from neronet.train.core import amp_dtype, predict, resolve_device, seeded
+from neronet.train.search import TrainState, train
 
 MAX_REASON = 300
 """Characters kept of an exception message used as a reason (CUDA OOM texts are long)."""

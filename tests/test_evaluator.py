@@ -14,7 +14,7 @@ from neronet.data.splits import DataSplits
 from neronet.evaluator import EvalSettings, evaluate_individual, load_weights
 from neronet.fitness import weighted_hrs
 from neronet.spec import INPUT, LayerSpec, LearningSpec, NetworkSpec, NodeSpec
-from neronet.train.search import accuracy
+from neronet.train.core import accuracy
 
 ADAM = LearningSpec(optimizer="adam", lr=0.01, batch_size=64, early_stop=100)
 SETTINGS = EvalSettings(

@@ -24,7 +24,6 @@ from neronet.data import Dataset, load_dataset
 from neronet.errors import AttackError
 from neronet.export import spec_from_safetensors
 from neronet.nn import build
-from neronet.train.posttrain import train_seeds
 from neronet.robustness import (
     CATALOGUE,
     AttackSettings,
@@ -41,6 +40,7 @@ from neronet.robustness import (
     select_attacks,
     write_tables,
 )
+from neronet.train.posttrain import train_seeds
 
 torch.set_num_threads(1)
 EPS = 0.15
