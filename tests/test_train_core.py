@@ -7,6 +7,7 @@ import torch
 from test_training import ADAM, CPU, _model, digits_data, small_cnn
 
 from neronet.augment import DeviceData
+from neronet.config import TrainingConfig
 from neronet.spec import LearningSpec
 from neronet.train.core import (
     Cosine,
@@ -16,7 +17,6 @@ from neronet.train.core import (
     amp_dtype,
     make_optimizer,
     param_groups,
-    place,
     predict,
 )
 
@@ -89,17 +89,16 @@ def test_amp_modes() -> None:
 
 
 def _trainer(model: torch.nn.Module, grad_clip: float | None, lr: float = 0.1) -> Trainer:
-    model = place(model, CPU, channels_last=False)
+    sgd = LearningSpec(optimizer="sgd", lr=lr, momentum=0.0)
+    settings = TrainingConfig(weight_decay=0.0, amp="off", channels_last=False)
     return Trainer(
         model,
-        make_optimizer(model, LearningSpec(optimizer="sgd", lr=lr, momentum=0.0), 0.0),
+        sgd,
         InverseTime(lr, 0.0),
+        settings,
+        settings,
         device=CPU,
         seed=0,
-        amp=None,
-        channels_last=False,
-        augment=True,
-        augment_pad=None,
         grad_clip=grad_clip,
     )
 

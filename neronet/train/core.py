@@ -171,49 +171,66 @@ class StepDecay:
 
 
 # ------------------------------------------------------------------------------ training
-def place(model: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
-    """``model`` on ``device`` (channels-last memory when asked), before its optimizer exists."""
-    model = model.to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return model
+class Recipe(Protocol):
+    """What a training's settings say about the data and L2 (``TrainingConfig`` for the
+    search, a post-search schedule), read by name so neither needs the other's class."""
+
+    @property
+    def weight_decay(self) -> float: ...
+
+    @property
+    def augment(self) -> bool: ...
+
+    @property
+    def augment_pad(self) -> int | None: ...
+
+
+class Placement(Protocol):
+    """Where and in which precision the model runs (``TrainingConfig``, ``PostTrainConfig``)."""
+
+    @property
+    def amp(self) -> str: ...
+
+    @property
+    def channels_last(self) -> bool: ...
 
 
 class Trainer:
-    """One model's optimisation: its batches (order, augmentation), its steps and step count.
+    """One model's optimisation: placement, optimizer, batches, steps and step count.
 
-    ``seed`` seeds the trainer's own generator, used for the batch order and
-    the augmentation (and handed to callers that need more randomness per
-    batch, e.g. PGD's random start). ``grad_clip`` (max global gradient L2
-    norm, on unscaled gradients) is off when None. ``step`` counts optimizer
-    steps over the whole training; restore it (and the optimizer, scaler and
-    generator states) to resume.
+    The model is moved to ``device`` (channels-last when asked) before its
+    optimizer (``learning`` over :func:`param_groups`) is made. ``seed`` seeds
+    the trainer's own generator, used for the batch order and the augmentation
+    (and handed to callers that need more randomness per batch, e.g. PGD's
+    random start). ``grad_clip`` (max global gradient L2 norm, on unscaled
+    gradients) is off when None. ``step`` counts optimizer steps over the whole
+    training; restore it (and the optimizer, scaler and generator states) to resume.
     """
 
     def __init__(
         self,
         model: nn.Module,
-        optimizer: torch.optim.Optimizer,
+        learning: LearningSpec,
         schedule: LRSchedule,
+        recipe: Recipe,
+        placement: Placement,
         *,
         device: torch.device,
         seed: int,
-        amp: torch.dtype | None,
-        channels_last: bool,
-        augment: bool,
-        augment_pad: int | None,
         grad_clip: float | None = None,
     ) -> None:
-        self.model = model
-        self.optimizer = optimizer
+        self.channels_last = placement.channels_last
+        self.model = model.to(device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = make_optimizer(self.model, learning, recipe.weight_decay)
         self.schedule = schedule
         self.device = device
-        self.amp = amp
-        self.channels_last = channels_last
-        self.augment = augment
-        self.augment_pad = augment_pad
+        self.amp = amp_dtype(placement.amp, device)
+        self.augment = recipe.augment
+        self.augment_pad = recipe.augment_pad
         self.grad_clip = grad_clip
-        self.scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         self.gen = torch.Generator(device=device).manual_seed(seed)
         self.step = 0
 

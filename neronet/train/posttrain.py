@@ -82,9 +82,6 @@ from neronet.train.core import (
     StepDecay,
     Trainer,
     accuracy,
-    amp_dtype,
-    make_optimizer,
-    place,
     resolve_device,
     seeded,
 )
@@ -575,24 +572,15 @@ class _Loop:
         seed: int,
         per_epoch: int,
     ) -> None:
-        s = config.schedule
-        self.model = place(model, device, config.channels_last)
-        self.schedule = s
+        s = self.schedule = config.schedule
         self.config = config
         self.device = device
         sgd = LearningSpec(optimizer="sgd", lr=s.lr, momentum=s.momentum)
+        schedule = lr_schedule(s, per_epoch)
         self.trainer = Trainer(
-            self.model,
-            make_optimizer(self.model, sgd, s.weight_decay),
-            lr_schedule(s, per_epoch),
-            device=device,
-            seed=seed,
-            amp=amp_dtype(config.amp, device),
-            channels_last=config.channels_last,
-            augment=s.augment,
-            augment_pad=s.augment_pad,
-            grad_clip=s.grad_clip,
+            model, sgd, schedule, s, config, device=device, seed=seed, grad_clip=s.grad_clip
         )
+        self.model = self.trainer.model
         self.epoch = 0
         self.history: list[EpochStats] = []
 

@@ -40,15 +40,7 @@ from neronet.augment import DeviceData, steps_per_epoch
 from neronet.config import TrainingConfig
 from neronet.errors import DataError, StoreError
 from neronet.spec import LearningSpec
-from neronet.train.core import (
-    InverseTime,
-    Trainer,
-    accuracy,
-    amp_dtype,
-    make_optimizer,
-    place,
-    seeded,
-)
+from neronet.train.core import InverseTime, Trainer, accuracy, seeded
 
 CUDA_CHECK_EVERY = 8
 """Steps between non-finite-loss checks on CUDA (each check is a host sync)."""
@@ -147,18 +139,11 @@ class _Loop:
         self.learning = learning
         self.data = data
         self.settings = settings
-        self.model = place(model, device, settings.channels_last)
+        schedule = InverseTime(learning.lr, learning.decay)
         self.trainer = Trainer(
-            self.model,
-            make_optimizer(self.model, learning, settings.weight_decay),
-            InverseTime(learning.lr, learning.decay),
-            device=device,
-            seed=seed,
-            amp=amp_dtype(settings.amp, device),
-            channels_last=settings.channels_last,
-            augment=settings.augment,
-            augment_pad=settings.augment_pad,
+            model, learning, schedule, settings, settings, device=device, seed=seed
         )
+        self.model = self.trainer.model
         self.check_every = 1 if device.type == "cpu" else CUDA_CHECK_EVERY
         self.epoch = 0
         self.prior_elapsed = 0.0
