@@ -116,7 +116,7 @@ def test_trainer_step_writes_lr_counts_steps_and_clips(digits: DeviceData) -> No
     moved = torch.cat([(p - b).flatten() for p, b in zip(model.parameters(), before, strict=True)])
     assert 0 < moved.norm() <= lr * clip * (1 + 1e-4)
     trainer.update(*trainer.batch(digits.train, idx))
-    assert trainer.optimizer.param_groups[0]["lr"] == trainer.lr(1) == lr / 2
+    assert trainer.optimizer.param_groups[0]["lr"] == trainer.last_lr == lr / 2
 
 
 def test_trainer_is_deterministic_given_the_seed(digits: DeviceData) -> None:

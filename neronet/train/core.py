@@ -245,9 +245,10 @@ class Trainer:
             x = augment(x, self.gen, self.augment_pad)
         return to_float(x, self.channels_last), split.y[idx]
 
-    def lr(self, step: int) -> float:
-        """The schedule's learning rate at ``step``."""
-        return self.schedule(step)
+    @property
+    def last_lr(self) -> float:
+        """The learning rate of the last step taken (what an epoch's record reports)."""
+        return self.schedule(self.step - 1)
 
     def update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step on ``(x, y)``; returns the (detached) loss and logits.

@@ -667,7 +667,7 @@ class _Loop:
                 channels_last=self.config.channels_last,
                 amp=self.trainer.amp,
             ),
-            lr=self.trainer.lr(self.trainer.step - 1),
+            lr=self.trainer.last_lr,
             seconds=time.perf_counter() - start,
         )
         self.history.append(stats)

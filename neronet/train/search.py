@@ -210,7 +210,7 @@ class _Loop:
             train_loss=float(losses[:done].mean().item()),
             control_accuracy=control,
             seconds=time.perf_counter() - start,
-            lr=self.trainer.lr(self.trainer.step - 1),
+            lr=self.trainer.last_lr,
             steps=done,
         )
         self.history.append(record)
