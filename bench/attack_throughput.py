@@ -36,7 +36,7 @@ from neronet.nn import build, count_parameters
 from neronet.phenotype import to_spec
 from neronet.seeds import nsga_net
 from neronet.spec import INPUT, LayerSpec, NetworkSpec, NodeSpec
-from neronet.training import resolve_device
+from neronet.train.core import resolve_device
 
 EPS, ALPHA, STEPS = 8 / 255, 2 / 255, 20
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -5,7 +5,7 @@ minute for the NSGA-Net seed on one H100. This script measures the pieces that
 decide that figure, for the NSGA-Net seed and for a small hand-written network:
 
 1. training throughput (images/s) of neronet's own training step
-   (:func:`neronet.training.train`: device-resident uint8 data, batched
+   (:func:`neronet.train.budgeted.train`: device-resident uint8 data, batched
    on-device augmentation, bf16 autocast and channels-last when ``amp: auto``
    picks them), timed over a fixed number of batches after warm-up batches,
    side by side with a *reference* loop written the way most PyTorch code is
@@ -55,14 +55,8 @@ from neronet.errors import NeronetError
 from neronet.evaluation.individual import EvalSettings, evaluate_individual
 from neronet.nn import build, count_parameters, estimate_flops
 from neronet.spec import INPUT, LayerSpec, LearningSpec, NetworkSpec, NodeSpec
-from neronet.training import (
-    accuracy,
-    amp_dtype,
-    make_optimizer,
-    resolve_device,
-    seeded,
-    train,
-)
+from neronet.train.budgeted import train
+from neronet.train.core import accuracy, amp_dtype, make_optimizer, resolve_device, seeded
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/datasets/cifar10/train.zip"
 

@@ -9,8 +9,8 @@ in their output directory; user errors are :class:`NeronetError` (one line).
 
 On a dataset without a test split both hold out the same stratified, seeded
 part of the training images as the test split (``holdout`` of
-:class:`neronet.posttrain.PostTrainConfig`, recorded in the model metadata)
-and say so; see :mod:`neronet.posttrain` for why such numbers are not fully
+:class:`neronet.train.posttrain.PostTrainConfig`, recorded in the model metadata)
+and say so; see :mod:`neronet.train.posttrain` for why such numbers are not fully
 independent of the search.
 """
 
@@ -39,8 +39,8 @@ from neronet.spec import NetworkSpec
 if TYPE_CHECKING:  # torch and the evaluation modules load only when a command runs
     import torch
 
-    from neronet.posttrain import PostTrainConfig
     from neronet.robustness import AttackSettings
+    from neronet.train.posttrain import PostTrainConfig
 
 SEED_ARCHS = ("nsga-net",)
 
@@ -177,7 +177,7 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--seed-arch", choices=SEED_ARCHS, help="a hand-written architecture")
     p.add_argument("--id", type=int, help="individual id in --run (default: the best)")
     p.add_argument("--mode", choices=["standard", "adversarial"], help="default: standard")
-    p.add_argument("--config", help="YAML file of training settings (see neronet.posttrain)")
+    p.add_argument("--config", help="YAML file of training settings (see neronet.train.posttrain)")
     p.add_argument("--epochs", type=int, help="shorten/lengthen the schedule (paper: 350 / 200)")
     p.add_argument("--seeds", type=int, help="number of seeds (paper: 10)")
     p.add_argument("--first-seed", type=int, help="first seed (default 0)")
@@ -194,7 +194,7 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _train_config(args: argparse.Namespace) -> PostTrainConfig:
-    from neronet.posttrain import parse_posttrain_config
+    from neronet.train.posttrain import parse_posttrain_config
 
     data = _settings_data(args.config, list(args.overrides))
     for key, value in (
@@ -251,7 +251,7 @@ def _spec_file(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from neronet.posttrain import held_out_note, summarize, train_seeds
+    from neronet.train.posttrain import held_out_note, summarize, train_seeds
 
     config = _train_config(args)
     spec, dataset = _train_source(args)
@@ -262,7 +262,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     with (
         _logged(out / "train.log", "train") as log,
         progress_bar(console) as bar,
-        _routed("neronet.posttrain", log, console),
+        _routed("neronet.train.posttrain", log, console),
     ):
         log.info(
             f"{config.mode} training of {spec.digest()} on {dataset.name}, seeds "
@@ -413,7 +413,7 @@ def _load_models(
 ) -> tuple[list[tuple[str, torch.nn.Module]], _Source]:
     """Built models in eval mode on ``device``, plus the first source (spec, dataset hint)."""
     from neronet.nn import build
-    from neronet.posttrain import recorded_holdout
+    from neronet.train.posttrain import recorded_holdout
 
     sources = [s for p in paths for s in _sources(Path(p), individual)]
     if len({(s.spec.input_shape, s.spec.num_classes) for s in sources}) > 1:
@@ -459,7 +459,6 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
     from neronet.augment import to_float
     from neronet.data import full_train_test
-    from neronet.posttrain import check_compatible, held_out_note, recorded_holdout
     from neronet.robustness import (
         audited_threats,
         evaluate,
@@ -467,7 +466,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
         select_attacks,
         write_tables,
     )
-    from neronet.training import resolve_device
+    from neronet.train.core import resolve_device
+    from neronet.train.posttrain import check_compatible, held_out_note, recorded_holdout
 
     settings = _attack_settings(args)
     attacks = select_attacks(*_attack_choice(args.suite, args.attacks))

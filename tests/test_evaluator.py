@@ -14,7 +14,7 @@ from neronet.evaluation import individual as evaluator
 from neronet.evaluation.individual import EvalSettings, evaluate_individual, load_weights
 from neronet.evaluation.measurements import MASKING_METRICS, MEASUREMENTS, Measurement
 from neronet.spec import INPUT, LayerSpec, LearningSpec, NetworkSpec, NodeSpec
-from neronet.training import accuracy
+from neronet.train.core import accuracy
 
 ADAM = LearningSpec(optimizer="adam", lr=0.01, batch_size=64, early_stop=100)
 SETTINGS = EvalSettings(

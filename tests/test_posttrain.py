@@ -28,18 +28,18 @@ from neronet.data import Dataset, full_train_test, load_dataset
 from neronet.errors import ConfigError, DataError, InvalidArchitecture, StoreError
 from neronet.export import spec_from_safetensors
 from neronet.nn import build
-from neronet.posttrain import (
+from neronet.spec import LayerSpec, NetworkSpec, NodeSpec
+from neronet.train.core import accuracy
+from neronet.train.posttrain import (
     AdversarialTraining,
     PostTrainConfig,
     StandardTraining,
     held_out_note,
-    lr_at,
+    lr_schedule,
     parse_posttrain_config,
     summarize,
     train_seeds,
 )
-from neronet.spec import LayerSpec, NetworkSpec, NodeSpec
-from neronet.training import accuracy
 
 torch.set_num_threads(1)
 
@@ -111,20 +111,21 @@ def test_paper_defaults() -> None:
 
 def test_cosine_schedule_anneals_to_zero() -> None:
     s = StandardTraining(epochs=10, lr=0.025)
-    values = [lr_at(s, step, per_epoch=7) for step in range(70)]
+    schedule = lr_schedule(s, steps_per_epoch=7)
+    values = [schedule(step) for step in range(70)]
     assert values[0] == pytest.approx(0.025)
     assert all(later < earlier for earlier, later in itertools.pairwise(values))
     assert values[-1] < 1e-3 * values[0]
-    assert lr_at(s, 70, per_epoch=7) == pytest.approx(0.0, abs=1e-12)
+    assert schedule(70) == pytest.approx(0.0, abs=1e-12)
     assert values[35] == pytest.approx(0.0125)
 
 
 def test_step_schedule_decays_at_epochs_100_and_150_of_200() -> None:
     a = AdversarialTraining()
-    per_epoch = 5
+    schedule = lr_schedule(a, steps_per_epoch=5)
 
     def at_epoch(epoch: int) -> float:
-        return lr_at(a, epoch * per_epoch, per_epoch)
+        return schedule(epoch * 5)
 
     assert at_epoch(0) == at_epoch(99) == pytest.approx(0.1)
     assert at_epoch(100) == at_epoch(149) == pytest.approx(0.01)
@@ -187,7 +188,7 @@ def test_interrupted_training_resumes_bit_identical(
 KILL_SCRIPT = """
 import os, signal, sys, threading
 from neronet.data import load_dataset
-from neronet.posttrain import PostTrainConfig, train_seeds
+from neronet.train.posttrain import PostTrainConfig, train_seeds
 from neronet.spec import NetworkSpec
 
 spec = NetworkSpec.from_json(open(sys.argv[1]).read())
@@ -306,7 +307,7 @@ def test_unusable_final_files_are_retrained(
     assert callable(damage)
     damage(tmp_path / "out" / "seed-0")
     seen: list[int] = []
-    with caplog.at_level(logging.WARNING, logger="neronet.posttrain"):
+    with caplog.at_level(logging.WARNING, logger="neronet.train.posttrain"):
         [again] = train_seeds(
             spec, digits, config, tmp_path / "out", progress=lambda i: seen.append(i["epoch"])
         )

@@ -26,7 +26,6 @@ from neronet.errors import AttackError
 from neronet.evaluation.masking import MaskingLimits, masking_evidence
 from neronet.export import spec_from_safetensors
 from neronet.nn import build
-from neronet.posttrain import train_seeds
 from neronet.robustness import (
     AttackSettings,
     AuditSettings,
@@ -42,6 +41,7 @@ from neronet.robustness import (
     select_attacks,
     write_tables,
 )
+from neronet.train.posttrain import train_seeds
 
 torch.set_num_threads(1)
 EPS = 0.15

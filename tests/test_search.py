@@ -23,7 +23,7 @@ from neronet.execution.base import EvalRequest, Executor, ProgressFn
 from neronet.genotype import Genotype, structure_for
 from neronet.search.runner import SearchRun
 from neronet.store import RunStore
-from neronet.training import TrainState
+from neronet.train.budgeted import TrainState
 
 SMALL = [
     "search.generations=5",

@@ -11,27 +11,23 @@ from neronet.augment import DeviceData
 from neronet.config import TrainingConfig
 from neronet.data import load_dataset, make_splits
 from neronet.spec import LearningSpec
-from neronet.training import (
-    TrainState,
-    accuracy,
-    amp_dtype,
-    lr_at,
-    make_optimizer,
-    param_groups,
-    predict,
-    train,
-)
+from neronet.train.budgeted import TrainState, train
+from neronet.train.core import InverseTime, accuracy
 
 ADAM = LearningSpec(optimizer="adam", lr=0.01, batch_size=64, early_stop=100)
 CPU = torch.device("cpu")
 TRAIN = 900
 
 
-@pytest.fixture(scope="module")
-def digits() -> DeviceData:
+def digits_data() -> DeviceData:
     """Digits as uint8 (N, 1, 8, 8): TRAIN train, 250 control, 250 fitness images."""
     splits = make_splits(load_dataset("digits"), train=TRAIN, control=250, fitness=250, seed=0)
     return DeviceData.from_splits(splits, CPU)
+
+
+@pytest.fixture(scope="module")
+def digits() -> DeviceData:
+    return digits_data()
 
 
 def small_cnn(channels: int = 1, classes: int = 10) -> nn.Module:
@@ -106,7 +102,7 @@ def test_epoch_cap_and_history(digits: DeviceData) -> None:
     steps = TRAIN // ADAM.batch_size
     assert all(r.steps == steps for r in result.history)
     assert result.state.step == 2 * steps
-    assert result.history[-1].lr == pytest.approx(lr_at(ADAM, 2 * steps - 1))
+    assert result.history[-1].lr == pytest.approx(InverseTime(ADAM.lr, ADAM.decay)(2 * steps - 1))
     assert all(r.seconds > 0 and 0 <= r.control_accuracy <= 1 for r in result.history)
 
 
@@ -173,36 +169,6 @@ def test_best_control_weights_are_restored(digits: DeviceData) -> None:
     assert accuracy(model, digits.control, 100) == max(accs)
 
 
-def test_l2_only_on_conv_and_fc_kernels() -> None:
-    model = small_cnn()
-    groups = param_groups(model, 5e-4)
-    kernels = {id(model[0].weight), id(model[4].weight), id(model[9].weight)}
-    assert {id(p) for p in groups[0]["params"]} == kernels
-    assert groups[0]["weight_decay"] == 5e-4
-    assert groups[1]["weight_decay"] == 0.0
-    rest = {id(p) for p in groups[1]["params"]}
-    assert rest == {id(p) for p in model.parameters()} - kernels
-    assert id(model[1].weight) in rest and id(model[0].bias) in rest  # BN and biases
-    opt = make_optimizer(model, ADAM, 5e-4)
-    assert [g["weight_decay"] for g in opt.param_groups] == [5e-4, 0.0]
-
-
-def test_optimizer_hyper_parameters() -> None:
-    sgd = make_optimizer(small_cnn(), LearningSpec(optimizer="sgd", momentum=0.0, nesterov=True), 0)
-    assert isinstance(sgd, torch.optim.SGD)
-    assert sgd.defaults["nesterov"] is False  # torch refuses nesterov without momentum
-    adam = make_optimizer(small_cnn(), LearningSpec(optimizer="adam", beta1=1.0, beta2=0.6), 0)
-    assert adam.defaults["betas"] == (0.9999, 0.6)
-    rms = make_optimizer(small_cnn(), LearningSpec(optimizer="rmsprop", rho=0.8, momentum=0.5), 0)
-    assert (rms.defaults["alpha"], rms.defaults["momentum"]) == (0.8, 0.5)
-
-
-def test_inverse_time_decay() -> None:
-    learning = LearningSpec(lr=0.1, decay=0.01)
-    assert lr_at(learning, 0) == 0.1
-    assert lr_at(learning, 100) == pytest.approx(0.05)
-
-
 def test_deterministic_on_cpu(digits: DeviceData) -> None:
     def run() -> list[tuple[float, float | None]]:
         result = _train(_model(), digits, seed=3, cfg={"max_epochs": 2})
@@ -224,28 +190,10 @@ def test_resume_continues_steps_history_and_optimizer(digits: DeviceData) -> Non
     assert more.epochs == 1
     assert more.state.step == 3 * steps
     assert [r.epoch for r in more.history] == [1, 2, 3]
-    assert more.history[-1].lr == pytest.approx(lr_at(ADAM, 3 * steps - 1))
+    assert more.history[-1].lr == pytest.approx(InverseTime(ADAM.lr, ADAM.decay)(3 * steps - 1))
     assert more.state.elapsed_s == pytest.approx(first.state.elapsed_s + more.seconds)
     assert more.best_control_accuracy >= first.best_control_accuracy
     assert more.history[-1].train_loss < first.history[0].train_loss
-
-
-def test_predict_matches_manual_argmax(digits: DeviceData) -> None:
-    model = _model()
-    model.eval()
-    preds = predict(model, digits.fitness.x, batch_size=100)
-    with torch.no_grad():
-        expected = model(digits.fitness.x.float() / 255).argmax(1)
-    assert preds.dtype == torch.int64
-    assert torch.equal(preds, expected)
-    assert model.training is False
-
-
-def test_amp_modes() -> None:
-    assert amp_dtype("auto", CPU) is None
-    assert amp_dtype("auto", torch.device("cuda")) == torch.bfloat16
-    assert amp_dtype("fp16", CPU) == torch.float16
-    assert amp_dtype("off", torch.device("cuda")) is None
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])

@@ -35,7 +35,8 @@ from neronet.evaluation.result import Evaluation
 from neronet.evaluation.scores import ill_fitted_reason
 from neronet.nn import build
 from neronet.spec import LearningSpec, NetworkSpec
-from neronet.training import TrainState, amp_dtype, predict, resolve_device, seeded, train
+from neronet.train.budgeted import TrainState, train
+from neronet.train.core import amp_dtype, predict, resolve_device, seeded
 
 MAX_REASON = 300
 """Characters kept of an exception message used as a reason (CUDA OOM texts are long)."""

@@ -19,7 +19,7 @@ from neronet.data import DataSplits, load_dataset, make_splits, paper_split_size
 from neronet.evaluation.individual import EvalSettings, evaluate_individual
 from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, ProgressFn
-from neronet.training import resolve_device
+from neronet.train.core import resolve_device
 
 
 def load_splits(config: NeroConfig) -> DataSplits:

@@ -21,7 +21,7 @@ def warm_start_state(store: RunStore, individual_id: int | None) -> bytes | None
         return None
     data = path.read_bytes()
     # imported here: the runner and its modules import no torch until a warm start is due
-    from neronet.training import TrainState
+    from neronet.train.budgeted import TrainState
 
     try:
         TrainState.from_bytes(data)  # an unreadable state is treated as a missing one

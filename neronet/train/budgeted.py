@@ -11,11 +11,11 @@ early stopping, and the best-on-control weights are restored at the end.
 Choices the paper leaves open, made here and kept visible:
 
 * The learning rate decays inverse-time per optimisation step,
-  ``lr / (1 + decay * step)``; it is written into the optimizer before every
-  step from the global step count, so a resumed run simply continues the count.
-* L2 (``TrainingConfig.weight_decay``, the torch coefficient: ``grad += wd * w``)
-  applies to conv and fc kernels only, never to biases or BatchNorm, via
-  parameter groups.
+  ``lr / (1 + decay * step)`` (:class:`~neronet.train.core.InverseTime`), from
+  the global step count, so a resumed run simply continues the count.
+* L2 (``TrainingConfig.weight_decay``) applies to conv and fc kernels only
+  (:func:`~neronet.train.core.param_groups`). The step itself is the shared
+  :class:`~neronet.train.core.Trainer`'s, without gradient clipping.
 * A non-finite loss stops training at once (on CUDA within a few steps: the
   check is batched to avoid a host sync per step) and marks the run ill-fitted.
 * ``resume`` continues from a :class:`TrainState` (the search's train-longer
@@ -29,28 +29,21 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from neronet.augment import DeviceData, DeviceSplit, augment, batches, steps_per_epoch, to_float
+from neronet.augment import DeviceData, steps_per_epoch
 from neronet.config import TrainingConfig
-from neronet.errors import ConfigError, DataError, StoreError
-from neronet.spec import OPTIMIZERS, LearningSpec
-
-KERNEL_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
-"""Modules whose ``weight`` is a kernel that gets L2."""
+from neronet.errors import DataError, StoreError
+from neronet.spec import LearningSpec
+from neronet.train.core import InverseTime, Trainer, accuracy, seeded
 
 CUDA_CHECK_EVERY = 8
 """Steps between non-finite-loss checks on CUDA (each check is a host sync)."""
-
-BETA_MAX = 0.9999
-"""Adam needs betas < 1; the grammar's [0.5, 1] range (and mutation clamping) can hit 1."""
 
 
 @dataclass(frozen=True)
@@ -120,120 +113,6 @@ class TrainResult:
         return [record.train_loss for record in self.history]
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` picks CUDA when available; a CUDA device without CUDA is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(
-            f"unknown device '{name}'; set training.device to auto, cpu or cuda[:N]"
-        ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device '{name}' asked for but CUDA is unavailable; use auto or cpu")
-    return device
-
-
-def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for ``TrainingConfig.amp``: ``"auto"`` is bf16 on CUDA, off elsewhere."""
-    if mode == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
-    return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode]
-
-
-@contextmanager
-def seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch's global RNG (weight init, dropout) without leaking into the caller."""
-    devices = []
-    if device.type == "cuda":
-        devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Two groups: conv/fc kernels with ``weight_decay``, everything else without."""
-    kernels = {
-        id(module.weight)
-        for module in model.modules()
-        if isinstance(module, KERNEL_LAYERS) and module.weight is not None
-    }
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if id(p) in kernels], "weight_decay": weight_decay},
-        {"params": [p for p in params if id(p) not in kernels], "weight_decay": 0.0},
-    ]
-    return [group for group in groups if group["params"]]
-
-
-def make_optimizer(
-    model: nn.Module, learning: LearningSpec, weight_decay: float
-) -> torch.optim.Optimizer:
-    """The genotype's optimizer with its evolved hyper-parameters."""
-    groups = param_groups(model, weight_decay)
-    if learning.optimizer == "sgd":
-        return torch.optim.SGD(
-            groups,
-            lr=learning.lr,
-            momentum=learning.momentum,
-            nesterov=learning.nesterov and learning.momentum > 0,
-        )
-    if learning.optimizer == "adam":
-        betas = (min(learning.beta1, BETA_MAX), min(learning.beta2, BETA_MAX))
-        return torch.optim.Adam(groups, lr=learning.lr, betas=betas)
-    if learning.optimizer == "rmsprop":
-        return torch.optim.RMSprop(
-            groups, lr=learning.lr, alpha=learning.rho, momentum=learning.momentum
-        )
-    raise ConfigError(
-        f"unknown optimizer '{learning.optimizer}' in the learning unit; "
-        f"make the grammar produce one of {', '.join(OPTIMIZERS)}"
-    )
-
-
-def lr_at(learning: LearningSpec, step: int) -> float:
-    """Inverse-time decay: ``lr / (1 + decay * step)``."""
-    return learning.lr / (1.0 + learning.decay * step)
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    x: torch.Tensor,
-    batch_size: int,
-    *,
-    channels_last: bool = False,
-    amp: torch.dtype | None = None,
-) -> torch.Tensor:
-    """Class predictions (int64, on ``x``'s device) for uint8 images, in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        outputs = []
-        for start in range(0, x.shape[0], batch_size):
-            batch = to_float(x[start : start + batch_size], channels_last)
-            with torch.autocast(x.device.type, dtype=amp, enabled=amp is not None):
-                outputs.append(model(batch).argmax(dim=1))
-        return torch.cat(outputs) if outputs else x.new_zeros(0, dtype=torch.int64)
-    finally:
-        model.train(was_training)
-
-
-def accuracy(
-    model: nn.Module,
-    split: DeviceSplit,
-    batch_size: int,
-    *,
-    channels_last: bool = False,
-    amp: torch.dtype | None = None,
-) -> float:
-    """Clean accuracy of ``model`` on ``split`` (see :func:`predict`)."""
-    preds = predict(model, split.x, batch_size, channels_last=channels_last, amp=amp)
-    return float((preds == split.y).float().mean().item())
-
-
 def _to_cpu(obj: Any) -> Any:
     """Deep copy of a state structure with every tensor on the CPU."""
     if isinstance(obj, torch.Tensor):
@@ -260,15 +139,12 @@ class _Loop:
         self.learning = learning
         self.data = data
         self.settings = settings
-        self.amp = amp_dtype(settings.amp, device)
-        self.model = model.to(device)
-        if settings.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.optimizer = make_optimizer(self.model, learning, settings.weight_decay)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
-        self.gen = torch.Generator(device=device).manual_seed(seed)
+        schedule = InverseTime(learning.lr, learning.decay)
+        self.trainer = Trainer(
+            model, learning, schedule, settings, settings, device=device, seed=seed
+        )
+        self.model = self.trainer.model
         self.check_every = 1 if device.type == "cpu" else CUDA_CHECK_EVERY
-        self.step = 0
         self.epoch = 0
         self.prior_elapsed = 0.0
         self.history: list[EpochRecord] = []
@@ -284,12 +160,13 @@ class _Loop:
         from the current LearningSpec.
         """
         self.model.load_state_dict(state.model_state)
+        optimizer = self.trainer.optimizer
         if state.optimizer == self.learning.optimizer:
-            current = self.optimizer.state_dict()
-            self.optimizer.load_state_dict(
+            current = optimizer.state_dict()
+            optimizer.load_state_dict(
                 {"state": state.optimizer_state["state"], "param_groups": current["param_groups"]}
             )
-        self.step, self.epoch = state.step, state.epoch
+        self.trainer.step, self.epoch = state.step, state.epoch
         self.prior_elapsed = state.elapsed_s
         self.history = list(state.history)
         self.best_accuracy = state.best_control_accuracy
@@ -298,24 +175,6 @@ class _Loop:
 
     def _snapshot(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-
-    def _train_step(self, idx: torch.Tensor) -> torch.Tensor:
-        x = self.data.train.x[idx]
-        if self.settings.augment:
-            x = augment(x, self.gen, self.settings.augment_pad)
-        x = to_float(x, self.settings.channels_last)
-        lr = lr_at(self.learning, self.step)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        with torch.autocast(x.device.type, dtype=self.amp, enabled=self.amp is not None):
-            logits = self.model(x)
-        loss = F.cross_entropy(logits.float(), self.data.train.y[idx])
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.step += 1
-        return loss.detach()
 
     def run_epoch(
         self, interrupt: Callable[[], str | None]
@@ -328,11 +187,11 @@ class _Loop:
         done = checked = 0
         stop = bad = None
         self.model.train()
-        for idx in batches(n, bs, self.gen, self.data.device):
+        for idx in self.trainer.batches(n, bs):
             stop = interrupt()
             if stop is not None:
                 break
-            losses[done] = self._train_step(idx)
+            losses[done], _ = self.trainer.update(*self.trainer.batch(self.data.train, idx))
             done += 1
             if done - checked >= self.check_every or done == losses.numel():
                 finite = torch.isfinite(losses[checked:done])
@@ -351,7 +210,7 @@ class _Loop:
             train_loss=float(losses[:done].mean().item()),
             control_accuracy=control,
             seconds=time.perf_counter() - start,
-            lr=lr_at(self.learning, self.step - 1),
+            lr=self.trainer.last_lr,
             steps=done,
         )
         self.history.append(record)
@@ -365,7 +224,7 @@ class _Loop:
             self.data.control,
             self.settings.eval_batch_size,
             channels_last=self.settings.channels_last,
-            amp=self.amp,
+            amp=self.trainer.amp,
         )
 
     def _track_best(self, control: float) -> None:
@@ -386,8 +245,8 @@ class _Loop:
         return TrainState(
             model_state=_to_cpu(self.model.state_dict()),
             optimizer=self.learning.optimizer,
-            optimizer_state=_to_cpu(self.optimizer.state_dict()),
-            step=self.step,
+            optimizer_state=_to_cpu(self.trainer.optimizer.state_dict()),
+            step=self.trainer.step,
             epoch=self.epoch,
             elapsed_s=self.prior_elapsed + seconds,
             best_control_accuracy=self.best_accuracy,

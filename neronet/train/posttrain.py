@@ -40,7 +40,7 @@ independent of the search (a dataset with a real test split has no such leak).
 A finished seed's ``model.safetensors`` and ``history.json`` are checked
 before they are trusted (the JSON parses, the safetensors header is whole and
 names this spec and epoch count). Files that fail are discarded with a
-warning (logger ``neronet.posttrain``) and the seed retrains, from its
+warning (logger ``neronet.train.posttrain``) and the seed retrains, from its
 checkpoints if any are left, else from scratch: training is deterministic, so
 this recovers the lost result (bit for bit on the CPU) without user action.
 """
@@ -61,7 +61,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, ValidationError, field_validator
 from safetensors import safe_open
 from safetensors.torch import load_file, save
@@ -69,15 +68,23 @@ from torch import nn
 
 from neronet import __version__
 from neronet.attacks import pgd
-from neronet.augment import DeviceSplit, augment, batches, steps_per_epoch, to_float
+from neronet.augment import DeviceSplit, steps_per_epoch
 from neronet.config import StrictSection, format_validation_error
 from neronet.data.dataset import Dataset
 from neronet.data.splits import full_train_test, resolve_size
 from neronet.errors import ConfigError, DataError, NeronetError, StoreError
 from neronet.nn import build
-from neronet.spec import NetworkSpec
+from neronet.spec import LearningSpec, NetworkSpec
 from neronet.store import atomic_write
-from neronet.training import accuracy, amp_dtype, param_groups, resolve_device, seeded
+from neronet.train.core import (
+    Cosine,
+    LRSchedule,
+    StepDecay,
+    Trainer,
+    accuracy,
+    resolve_device,
+    seeded,
+)
 
 META_FILE = "train.json"
 RESULTS_FILE = "train_results.csv"
@@ -190,20 +197,17 @@ def parse_posttrain_config(data: dict[str, Any], source: str = "train config") -
         raise ConfigError(format_validation_error(err, source)) from None
 
 
-def lr_at(schedule: _Schedule, step: int, per_epoch: int) -> float:
-    """Learning rate of optimisation ``step`` (0-based) with ``per_epoch`` steps an epoch.
+def lr_schedule(schedule: _Schedule, steps_per_epoch: int) -> LRSchedule:
+    """The settings' lr schedule for a training of ``steps_per_epoch`` steps an epoch.
 
-    Cosine: ``lr * (1 + cos(pi * step / total)) / 2``, per step, reaching 0 at
-    the end. Step: ``lr * gamma^k`` where ``k`` counts the milestones
-    (``round(fraction * epochs)``) the current epoch has reached. Both are pure
-    functions of the global step, so a resumed run needs only the step count.
+    Cosine anneals per step to 0 at the end of the last epoch; step decays by
+    ``gamma`` at each milestone, a fraction of the epochs rounded to a whole
+    epoch (``round(fraction * epochs)``), so a shortened run keeps the shape.
     """
     if schedule.schedule == "cosine":
-        total = schedule.epochs * per_epoch
-        return schedule.lr * 0.5 * (1.0 + math.cos(math.pi * min(step / total, 1.0)))
-    epoch = step // per_epoch
-    passed = sum(epoch >= round(m * schedule.epochs) for m in schedule.milestones)
-    return schedule.lr * schedule.gamma**passed
+        return Cosine(schedule.lr, schedule.epochs * steps_per_epoch)
+    milestones = tuple(round(m * schedule.epochs) for m in schedule.milestones)
+    return StepDecay(schedule.lr, schedule.gamma, milestones, steps_per_epoch)
 
 
 @dataclass(frozen=True)
@@ -405,7 +409,6 @@ class _SeedRun:
         self.device = device
         self.dataset_name = dataset_name
         self.extra_metadata = extra_metadata
-        self.amp = amp_dtype(config.amp, device)
 
     # ------------------------------------------------------------ checkpoints
     @property
@@ -517,10 +520,9 @@ class _SeedRun:
         done = self._finished()
         if done is not None:
             return done
+        per_epoch = steps_per_epoch(len(train), self.schedule.batch_size)
         with seeded(self.seed, self.device):
-            loop = _Loop(
-                build(self.spec), self.schedule, self.config, self.device, self.seed, self.amp
-            )
+            loop = _Loop(build(self.spec), self.config, self.device, self.seed, per_epoch)
             claim()
             start = self._latest()
             if start:
@@ -559,33 +561,27 @@ def _result(seed: int, model_path: Path, history: list[EpochStats]) -> SeedResul
 
 
 class _Loop:
-    """Model, optimizer and RNG state of one seed's training, advanced epoch by epoch."""
+    """Model, :class:`~neronet.train.core.Trainer` and history of one seed's training,
+    advanced epoch by epoch; the schedule's SGD steps with its clip on every batch."""
 
     def __init__(
         self,
         model: nn.Module,
-        schedule: StandardTraining | AdversarialTraining,
         config: PostTrainConfig,
         device: torch.device,
         seed: int,
-        amp: torch.dtype | None,
+        per_epoch: int,
     ) -> None:
-        self.model = model.to(device)
-        if config.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.schedule = schedule
+        s = self.schedule = config.schedule
         self.config = config
         self.device = device
-        self.amp = amp
-        self.optimizer = torch.optim.SGD(
-            param_groups(self.model, schedule.weight_decay),
-            lr=schedule.lr,
-            momentum=schedule.momentum,
+        sgd = LearningSpec(optimizer="sgd", lr=s.lr, momentum=s.momentum)
+        schedule = lr_schedule(s, per_epoch)
+        self.trainer = Trainer(
+            model, sgd, schedule, s, config, device=device, seed=seed, grad_clip=s.grad_clip
         )
-        self.scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-        self.gen = torch.Generator(device=device).manual_seed(seed)
+        self.model = self.trainer.model
         self.epoch = 0
-        self.step = 0
         self.history: list[EpochStats] = []
 
     def weights(self) -> dict[str, torch.Tensor]:
@@ -594,12 +590,13 @@ class _Loop:
     def state_bytes(self) -> bytes:
         """Everything but the weights needed to continue exactly (tensors and plain data)."""
         cuda = self.device.type == "cuda"
+        trainer = self.trainer
         payload = {
             "epoch": self.epoch,
-            "step": self.step,
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "generator": self.gen.get_state(),
+            "step": trainer.step,
+            "optimizer": trainer.optimizer.state_dict(),
+            "scaler": trainer.scaler.state_dict(),
+            "generator": trainer.gen.get_state(),
             "cpu_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
             "history": [asdict(e) for e in self.history],
@@ -609,24 +606,22 @@ class _Loop:
         return buffer.getvalue()
 
     def restore(self, weights: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+        trainer = self.trainer
         self.model.load_state_dict(weights)
-        self.optimizer.load_state_dict(state["optimizer"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
         if state["scaler"]:
-            self.scaler.load_state_dict(state["scaler"])
-        self.gen.set_state(state["generator"])
+            trainer.scaler.load_state_dict(state["scaler"])
+        trainer.gen.set_state(state["generator"])
         torch.set_rng_state(state["cpu_rng"])
         if state["cuda_rng"] is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-        self.epoch, self.step = state["epoch"], state["step"]
+        self.epoch, trainer.step = state["epoch"], state["step"]
         self.history = [EpochStats(**e) for e in state["history"]]
 
     def _batch(self, train: DeviceSplit, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The (augmented; adversarial in that mode) float batch and its labels."""
         s = self.schedule
-        x, y = train.x[idx], train.y[idx]
-        if s.augment:
-            x = augment(x, self.gen, s.augment_pad)
-        x = to_float(x, self.config.channels_last)
+        x, y = self.trainer.batch(train, idx)
         if isinstance(s, AdversarialTraining):
             x = pgd(
                 self.model,
@@ -637,34 +632,21 @@ class _Loop:
                 s.steps,
                 "linf",
                 s.random_start,
-                generator=self.gen,
-                amp_dtype=self.amp,
+                generator=self.trainer.gen,
+                amp_dtype=self.trainer.amp,
             )
         return x, y
 
     def run_epoch(self, train: DeviceSplit, test: DeviceSplit) -> EpochStats:
         start = time.perf_counter()
-        per_epoch = steps_per_epoch(len(train), self.schedule.batch_size)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         seen = 0
         self.model.train()
-        for idx in batches(len(train), self.schedule.batch_size, self.gen, self.device):
+        for idx in self.trainer.batches(len(train), self.schedule.batch_size):
             x, y = self._batch(train, idx)
-            lr = lr_at(self.schedule, self.step, per_epoch)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
-                logits = self.model(x)
-            loss = F.cross_entropy(logits.float(), y)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.schedule.grad_clip)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.step += 1
-            loss_sum += loss.detach() * len(y)
+            loss, logits = self.trainer.update(x, y)
+            loss_sum += loss * len(y)
             correct += (logits.argmax(dim=1) == y).sum()
             seen += len(y)
         self.epoch += 1
@@ -683,9 +665,9 @@ class _Loop:
                 test,
                 self.config.eval_batch_size,
                 channels_last=self.config.channels_last,
-                amp=self.amp,
+                amp=self.trainer.amp,
             ),
-            lr=lr_at(self.schedule, self.step - 1, per_epoch),
+            lr=self.trainer.last_lr,
             seconds=time.perf_counter() - start,
         )
         self.history.append(stats)
