@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from neronet.errors import ConfigError
+from neronet.grammar import MAX_DEPTH
 
 PACKAGE_CONFIGS = "configs"
 DEFAULT_CONFIG = "quickstart.yaml"
@@ -63,7 +64,9 @@ class StructureConfig(StrictSection):
     grammar: str = "nero-net.grammar"
     modules: list[ModuleConfig] = Field(default_factory=_nero_modules, min_length=1)
     learning: str = "learning"
-    max_depth: int = Field(default=10, ge=1, description="DSGE recursion limit")
+    max_depth: int = Field(
+        default=10, ge=1, le=MAX_DEPTH, description="DSGE recursion limit (bounds the stack)"
+    )
 
 
 class DataConfig(StrictSection):
