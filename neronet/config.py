@@ -32,6 +32,9 @@ PACKAGE_CONFIGS = "configs"
 DEFAULT_CONFIG = "quickstart.yaml"
 
 MAX_INT = 2**31 - 1
+# Default cap on an architecture's trainable parameters (400 MB of fp32 weights,
+# 30x the NSGA-Net seed): a grammar range up to 1e8 filters reached 3.6e11.
+MAX_PARAMETERS = 100_000_000
 
 
 def _not_huge(value: int) -> int:
@@ -175,6 +178,11 @@ class TrainingConfig(StrictSection):
     channels_last: Bool = True
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
     eval_batch_size: Int = Field(default=512, ge=1)
+    max_parameters: Int = Field(
+        default=MAX_PARAMETERS,
+        ge=1,
+        description="architectures with more trainable parameters are invalid, never allocated",
+    )
 
 
 class StoreConfig(StrictSection):

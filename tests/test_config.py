@@ -46,6 +46,7 @@ def test_python_object_tag_is_named_as_refused(tmp_path: Path) -> None:
         ("fitness.beta=true", "'fitness.beta'"),
         ("training.augment=1", "'training.augment'"),
         ("structure.max_depth=101", "'structure.max_depth'"),
+        ("training.max_parameters=0", "'training.max_parameters'"),
     ],
 )
 def test_values_of_the_wrong_kind_are_refused(override: str, key: str) -> None:
