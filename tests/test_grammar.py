@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import math
 import time
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from neronet.cli import main
 from neronet.errors import GrammarError
 from neronet.grammar import (
     MAX_DEPTH,
@@ -269,3 +272,29 @@ def test_chain_at_the_depth_limit_derives() -> None:
     grammar = Grammar.parse(chain + f"\n<a{MAX_DEPTH - 1}> ::= x:1")
     derivation = grammar.derive("a0", np.random.default_rng(0), MAX_DEPTH)
     assert grammar.decode("a0", derivation) == [("x", 1)]
+
+
+DEEP_CHAIN = "\n".join(f"<deep{i}> ::= <deep{i + 1}>" for i in range(5000)) + "\n<deep5000> ::= x:1"
+
+
+@pytest.mark.parametrize(
+    ("lr_term", "more_rules"),
+    [
+        ("[lr,int_power10,1,400,500]", ""),
+        ("[lr,int_power10,100000000,-6,-1]", ""),
+        ("<deep0>", DEEP_CHAIN),
+    ],
+)
+def test_evolve_with_an_out_of_limits_grammar_is_one_line_and_creates_nothing(
+    lr_term: str, more_rules: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quick = (resources.files("neronet") / "grammars" / "nero-net-quick.grammar").read_text()
+    grammar = tmp_path / "bad.grammar"
+    grammar.write_text(quick.replace("[lr,int_power10,1,-3,-1]", lr_term) + "\n" + more_rules)
+    config = tmp_path / "cfg.yaml"
+    config.write_text(f"data:\n  dataset: digits\nstructure:\n  grammar: {grammar}\n")
+    run = tmp_path / "run"
+    assert main(["evolve", "--config", str(config), "--run", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"neronet: error: {grammar}:") and "\n" not in err
+    assert not run.exists()
