@@ -109,11 +109,12 @@ def _routed(name: str, log: logging.Logger, console: Console | None = None) -> I
 
 
 def _buildable(spec: NetworkSpec, origin: str) -> NetworkSpec:
-    """``spec`` if it can be built (planning only, no allocation); else a one-line error."""
-    from neronet.nn import infer_shapes
+    """``spec`` if it can be built within the parameter cap (planning only, no
+    allocation, so nothing is written first); else a one-line error."""
+    from neronet.nn import check_size
 
     try:
-        infer_shapes(spec)
+        check_size(spec)
     except InvalidArchitecture as err:
         raise NeronetError(
             f"the architecture of {origin} cannot be built ({err}); pass a valid architecture"

@@ -147,3 +147,14 @@ def test_a_second_train_on_one_out_is_refused(
     finally:
         holder.kill()
         holder.wait(timeout=30)
+
+
+def test_an_oversized_architecture_file_is_refused_before_out_exists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    huge = tmp_path / "huge.json"
+    huge.write_text(TINY_JSON.replace('"filters": 32', '"filters": 100000000'))
+    out = tmp_path / "out"
+    argv = ["train", "--spec", str(huge), "--dataset", "digits", "--out", str(out)]
+    assert "more than the limit of 100,000,000" in one_line_error(argv, capsys)
+    assert not out.exists()
