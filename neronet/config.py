@@ -47,7 +47,7 @@ def _not_huge(value: int) -> int:
 def _not_bool(value: object) -> object:
     """Refuse a YAML true/false where a number is expected (pydantic reads it as 1/0)."""
     if isinstance(value, bool):
-        raise ValueError(f"{str(value).lower()} is a boolean; write a number")
+        raise ValueError(f"{str(value).lower()} is a boolean, not a number")
     return value
 
 
@@ -225,10 +225,16 @@ class NeroConfig(StrictSection):
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
     def search_relevant(self) -> dict[str, Any]:
-        """The part of the config that must not change when a run is resumed."""
+        """The part of the config that must not change when a run is resumed.
+
+        Where and how big it may run is not: the executor, the device, and the
+        parameter cap (a memory limit of the machine; runs recorded before the
+        cap existed must resume without --allow-changed).
+        """
         data = self.model_dump(mode="json")
         data.pop("executor")
         data["training"].pop("device")
+        data["training"].pop("max_parameters")
         return data
 
 

@@ -3,12 +3,15 @@ object-constructing tags, and values of the wrong kind."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from neronet.cli import main
-from neronet.config import MAX_INT, load_config
+from neronet.config import MAX_INT, load_config, parse_config
 from neronet.errors import ConfigError
 
 
@@ -68,3 +71,14 @@ def test_cli_config_errors_exit_2_and_create_nothing(
     err = capsys.readouterr().err.strip()
     assert err.startswith("neronet: error:") and "'seed'" in err and "\n" not in err
     assert not run.exists()
+
+
+def test_runs_recorded_before_the_new_settings_still_resume() -> None:
+    """Stricter types and the parameter cap leave a 0.1.0 run's search config unchanged."""
+    db = Path(__file__).parent / "fixtures" / "v1-run" / "run.sqlite"
+    with closing(sqlite3.connect(db)) as conn:
+        meta = {
+            key: json.loads(value) for key, value in conn.execute("SELECT key, value FROM meta")
+        }
+    config = parse_config(meta["config"])
+    assert json.loads(json.dumps(config.search_relevant())) == meta["search_config"]
