@@ -76,7 +76,7 @@ def test_cli_config_errors_exit_2_and_create_nothing(
 def test_runs_recorded_before_the_new_settings_still_resume() -> None:
     """Stricter types and the parameter cap leave a 0.1.0 run's search config unchanged."""
     db = Path(__file__).parent / "fixtures" / "v1-run" / "run.sqlite"
-    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+    with closing(sqlite3.connect(f"file:{db}?immutable=1", uri=True)) as conn:
         meta = {
             key: json.loads(value) for key, value in conn.execute("SELECT key, value FROM meta")
         }
