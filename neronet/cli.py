@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from neronet.cli_eval import add_attack_command, add_train_command
-from neronet.errors import InvalidArchitecture, NeronetError
+from neronet.errors import InvalidArchitecture, NeronetError, StoreError
 
 EXIT_USAGE = 2
 
@@ -41,12 +41,43 @@ def _add_evolve(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_evolve)
 
 
+def _check_run_dir(run_dir: Path, config_given: bool) -> None:
+    """Refuse a --run directory that is not a run, before anything is read or written.
+
+    A directory holding other files would get the run's files mixed into it. One
+    holding only what an interrupted start-up leaves (the lock file, the store's
+    staging database) has no stored config, so resuming it without --config
+    would silently start the quickstart config instead of the user's.
+    """
+    from neronet.runlock import LOCK_NAME
+    from neronet.store import DB_NAME
+
+    if not run_dir.exists() or (run_dir / DB_NAME).exists():
+        return
+    if not run_dir.is_dir():
+        raise StoreError(f"--run '{run_dir}' is a file, not a directory; choose another path")
+    # what RunStore.create and the writer lock put there before the config is stored
+    startup = {LOCK_NAME, f".{DB_NAME}.creating"}
+    names = {p.name for p in run_dir.iterdir()}
+    if names - startup:
+        raise StoreError(
+            f"--run '{run_dir}' is a non-empty directory that holds no neronet run; "
+            "choose a new or empty --run directory"
+        )
+    if names and not config_given:
+        raise StoreError(
+            f"--run '{run_dir}' holds a start-up that was interrupted before its config was "
+            "stored; pass --config (and overrides) to start it again, or remove the directory"
+        )
+
+
 def cmd_evolve(args: argparse.Namespace) -> int:
     from neronet.config import grammar_text, load_config, parse_config, set_override
     from neronet.execution import make_executor
     from neronet.progress import Reporter
+    from neronet.runlock import writer_lock
     from neronet.search.runner import SearchRun
-    from neronet.store import RunStore
+    from neronet.store import DB_NAME, RunStore
 
     overrides = list(args.overrides)
     if args.seed is not None:
@@ -55,7 +86,9 @@ def cmd_evolve(args: argparse.Namespace) -> int:
         overrides.append(f"executor.kind={args.executor}")
     if args.address:
         overrides.append(f"executor.address={args.address}")
-    resuming = args.run is not None and (Path(args.run) / "run.sqlite").exists()
+    if args.run is not None:
+        _check_run_dir(Path(args.run), args.config is not None)
+    resuming = args.run is not None and (Path(args.run) / DB_NAME).exists()
     if resuming and args.config is None:
         stored = RunStore.open(args.run, readonly=True)
         data = stored.meta("config")
@@ -70,8 +103,10 @@ def cmd_evolve(args: argparse.Namespace) -> int:
         text, name = grammar_text(config, base)
     run_dir = Path(args.run or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}")
     # Everything that can fail on bad input (data, grammar, seed) fails before
-    # SearchRun.open creates the run directory.
-    with make_executor(config) as executor:
+    # SearchRun.open creates the run database; the lock, taken first so that a
+    # second writer is refused before it touches anything, removes the directory
+    # again when it created it and the start fails.
+    with writer_lock(run_dir, "--run"), make_executor(config) as executor:
         run = SearchRun.open(
             config,
             text,
@@ -112,6 +147,7 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
 
 def run_status(run_dir: str) -> dict[str, object]:
     """The facts `neronet status` prints, as a dict (also the --json output)."""
+    from neronet.runlock import lock_holder
     from neronet.store import RunStore
 
     store = RunStore.open(run_dir, readonly=True)
@@ -138,6 +174,7 @@ def run_status(run_dir: str) -> dict[str, object]:
             "train_seconds": sum(r.train_seconds or 0.0 for r in rows),
             "elapsed_seconds": max(last_time - started, 0.0),
             "finished": bool(store.meta("finished", False)),
+            "writer_pid": lock_holder(run_dir),
             "seed": store.meta("seed"),
         }
     finally:
@@ -157,7 +194,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    state = "finished" if info["finished"] else "in progress (resume with neronet evolve --run DIR)"
+    if info["writer_pid"] is not None:
+        state = f"running (pid {info['writer_pid']})"
+    elif info["finished"]:
+        state = "finished"
+    else:
+        state = "in progress (resume with neronet evolve --run DIR)"
     print(f"run {info['run']}: {state}")
     print(
         f"  generations {info['generation']}/{info['generations_total']}, "

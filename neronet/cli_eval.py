@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # torch and the evaluation modules load only when a command r
     from neronet.train.posttrain import PostTrainConfig
 
 SEED_ARCHS = ("nsga-net",)
+MAX_SEEDS = 1000
+MAX_EPOCHS = 100_000
 
 
 # ------------------------------------------------------------------------ shared helpers
@@ -107,23 +109,17 @@ def _routed(name: str, log: logging.Logger, console: Console | None = None) -> I
 
 
 def _buildable(spec: NetworkSpec, origin: str) -> NetworkSpec:
-    """``spec`` if it can be built (planning only, no allocation); else a one-line error."""
-    from neronet.nn import infer_shapes
+    """``spec`` if it can be built within the parameter cap (planning only, no
+    allocation, so nothing is written first); else a one-line error."""
+    from neronet.nn import check_size
 
     try:
-        infer_shapes(spec)
+        check_size(spec)
     except InvalidArchitecture as err:
         raise NeronetError(
             f"the architecture of {origin} cannot be built ({err}); pass a valid architecture"
         ) from None
     return spec
-
-
-def _read_metadata(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        return dict(handle.metadata() or {})
 
 
 def _run_spec(run_dir: str, individual_id: int | None) -> tuple[NetworkSpec, dict[str, Any]]:
@@ -211,7 +207,34 @@ def _train_config(args: argparse.Namespace) -> PostTrainConfig:
         if not isinstance(section, dict):
             raise ConfigError(f"'{mode}' must be a mapping of settings")
         section["epochs"] = args.epochs
-    return parse_posttrain_config(data, args.config or "train settings")
+    config = parse_posttrain_config(data, args.config or "train settings")
+    _check_ranges(config)
+    return config
+
+
+def _check_ranges(config: PostTrainConfig) -> None:
+    """Refuse seed counts and epochs no one means (a typo's extra zeros), before any work.
+
+    ``--seeds 1000000000`` built a billion-seed list (MemoryError); the bounds
+    are far above the paper's 10 seeds and 350 epochs.
+    """
+    from neronet.config import MAX_INT
+
+    if config.seeds > MAX_SEEDS:
+        raise ConfigError(
+            f"seeds={config.seeds} is more than {MAX_SEEDS:,} seeds; pass --seeds 1..{MAX_SEEDS} "
+            "(the paper uses 10)"
+        )
+    if config.first_seed + config.seeds - 1 > MAX_INT:
+        raise ConfigError(
+            f"first_seed={config.first_seed} puts the seeds beyond {MAX_INT}; pass a smaller "
+            "--first-seed"
+        )
+    if config.schedule.epochs > MAX_EPOCHS:
+        raise ConfigError(
+            f"{config.mode} epochs={config.schedule.epochs} is more than {MAX_EPOCHS:,}; pass "
+            f"--epochs 1..{MAX_EPOCHS} (the paper uses 350 standard, 200 adversarial)"
+        )
 
 
 def _train_source(args: argparse.Namespace) -> tuple[NetworkSpec, Dataset]:
@@ -234,32 +257,32 @@ def _train_source(args: argparse.Namespace) -> tuple[NetworkSpec, Dataset]:
 
 
 def _spec_file(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
-    from neronet.export import spec_from_safetensors
+    from neronet.artifact import read_model_file, spec_from_text
 
     if path.suffix == ".safetensors":
-        spec, _ = spec_from_safetensors(path)
-        return spec, {"dataset": _read_metadata(path).get("dataset")}
+        spec, meta = read_model_file(path)
+        return spec, {"dataset": meta.get("dataset")}
     try:
-        return NetworkSpec.from_json(path.read_text()), {}
-    except OSError:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
         raise NeronetError(f"spec file '{path}' cannot be read; pass an existing file") from None
-    except (ValueError, KeyError, TypeError) as err:
-        raise NeronetError(
-            f"'{path}' is not a NetworkSpec JSON ({type(err).__name__}); pass a .safetensors "
-            "export or a spec .json"
-        ) from None
+    return spec_from_text(text, f"'{path}'"), {}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from neronet.runlock import writer_lock
+    from neronet.train.core import resolve_device
     from neronet.train.posttrain import held_out_note, summarize, train_seeds
 
     config = _train_config(args)
+    resolve_device(config.device)  # a CUDA device on a CPU machine fails before --out exists
     spec, dataset = _train_source(args)
     out = Path(args.out or f"train-{spec.digest()[:8]}-{config.mode}")
     epochs = config.schedule.epochs
     console = Console(stderr=True)
     note = held_out_note(dataset, config.holdout, config.holdout_seed)
     with (
+        writer_lock(out, "--out"),
         _logged(out / "train.log", "train") as log,
         progress_bar(console) as bar,
         _routed("neronet.train.posttrain", log, console),
@@ -386,12 +409,13 @@ class _Source:
 
 def _sources(target: Path, individual: int | None) -> list[_Source]:
     """The models a MODEL argument stands for (a train output directory: all its seeds)."""
+    from neronet.artifact import read_metadata
     from neronet.export import load_individual, spec_from_safetensors
 
     if target.is_file():
         spec, weights = spec_from_safetensors(target)
+        meta = read_metadata(target)
         name = target.parent.name if target.name == "model.safetensors" else target.stem
-        meta = _read_metadata(target)
         hint = {key: meta[key] for key in ("dataset", "holdout", "holdout_seed") if key in meta}
         return [_Source(name, _buildable(spec, f"'{target}'"), weights, hint)]
     if (target / "run.sqlite").is_file():

@@ -8,24 +8,56 @@ one-line :class:`~neronet.errors.ConfigError` naming the key and the fix.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from neronet.errors import ConfigError
+from neronet.grammar import MAX_DEPTH
 
 PACKAGE_CONFIGS = "configs"
 DEFAULT_CONFIG = "quickstart.yaml"
+
+MAX_INT = 2**31 - 1
+# Default cap on an architecture's trainable parameters (400 MB of fp32 weights,
+# 30x the NSGA-Net seed): a grammar range up to 1e8 filters reached 3.6e11.
+MAX_PARAMETERS = 100_000_000
+
+
+def _not_huge(value: int) -> int:
+    """Refuse ints beyond 31 bits; a validator (not ``le``) so fields keep their own bounds."""
+    if abs(value) > MAX_INT:
+        raise ValueError(f"{value} is beyond the limit of {MAX_INT}")
+    return value
+
+
+def _not_bool(value: object) -> object:
+    """Refuse a YAML true/false where a number is expected (pydantic reads it as 1/0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is a boolean, not a number")
+    return value
+
+
+# Field types of every settings section. A bool, a string or a float where an
+# int is expected, or a number where a bool is, is surely a mistake (``seed:
+# true`` silently became seed 1), and no count or seed needs more than 31 bits.
+Int = Annotated[int, Strict(), AfterValidator(_not_huge)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
+Bool = Annotated[bool, Strict()]
 
 
 class StrictSection(BaseModel):
@@ -39,11 +71,11 @@ class ModuleConfig(StrictSection):
     """One outer-level module: the (type, min, max, skip) tuple plus levels back."""
 
     name: str = Field(min_length=1)
-    min: int = Field(ge=0)
-    max: int = Field(ge=1)
-    skip: bool = False
-    levels_back: int = Field(default=1, ge=1)
-    init_max: int | None = Field(
+    min: Int = Field(ge=0)
+    max: Int = Field(ge=1)
+    skip: Bool = False
+    levels_back: Int = Field(default=1, ge=1)
+    init_max: Int | None = Field(
         default=None, ge=1, description="most units at random initialisation (default: max)"
     )
 
@@ -70,47 +102,49 @@ class StructureConfig(StrictSection):
     grammar: str = "nero-net.grammar"
     modules: list[ModuleConfig] = Field(default_factory=_nero_modules, min_length=1)
     learning: str = "learning"
-    max_depth: int = Field(default=10, ge=1, description="DSGE recursion limit")
+    max_depth: Int = Field(
+        default=10, ge=1, le=MAX_DEPTH, description="DSGE recursion limit (bounds the stack)"
+    )
 
 
 class DataConfig(StrictSection):
     dataset: Literal["digits", "fashion-mnist", "cifar10"] = "cifar10"
     path: str | None = None
     cache_dir: str | None = None
-    download: bool = False
+    download: Bool = False
     # Counts (>= 1) or fractions (< 1) of the training set. Unset: the paper's
     # 43,000 / 3,500 / 3,500 of CIFAR-10's 50,000, scaled to the dataset's size.
-    train: float | None = Field(default=None, gt=0, description="evolutionary training set")
-    control: float | None = Field(default=None, gt=0, description="early-stopping set")
-    fitness: float | None = Field(default=None, gt=0, description="fitness-evaluation set")
+    train: Float | None = Field(default=None, gt=0, description="evolutionary training set")
+    control: Float | None = Field(default=None, gt=0, description="early-stopping set")
+    fitness: Float | None = Field(default=None, gt=0, description="fitness-evaluation set")
 
 
 class MutationRates(StrictSection):
     """Table 1 of NERO-Net."""
 
-    add_unit: float = Field(default=0.25, ge=0, le=1)
-    replicate_unit: float = Field(default=0.35, ge=0, le=1)
-    remove_unit: float = Field(default=0.25, ge=0, le=1)
-    add_connection: float = Field(default=0.15, ge=0, le=1)
-    remove_connection: float = Field(default=0.15, ge=0, le=1)
-    dsge_layer: float = Field(default=0.15, ge=0, le=1)
-    dsge_learning: float = Field(default=0.30, ge=0, le=1)
-    train_longer: float = Field(default=0.10, ge=0, le=1)
-    float_sigma: float = Field(default=0.15, gt=0, description="Gaussian sigma, x (max-min)")
+    add_unit: Float = Field(default=0.25, ge=0, le=1)
+    replicate_unit: Float = Field(default=0.35, ge=0, le=1)
+    remove_unit: Float = Field(default=0.25, ge=0, le=1)
+    add_connection: Float = Field(default=0.15, ge=0, le=1)
+    remove_connection: Float = Field(default=0.15, ge=0, le=1)
+    dsge_layer: Float = Field(default=0.15, ge=0, le=1)
+    dsge_learning: Float = Field(default=0.30, ge=0, le=1)
+    train_longer: Float = Field(default=0.10, ge=0, le=1)
+    float_sigma: Float = Field(default=0.15, gt=0, description="Gaussian sigma, x (max-min)")
 
 
 class SearchConfig(StrictSection):
     strategy: str = Field(default="one-plus-lambda", description="a registered strategy")
     objective: str = Field(default="nero-net", description="a registered objective")
-    generations: int = Field(default=100, ge=1)
-    offspring: int = Field(default=4, ge=1, description="lambda of the (1+lambda)-ES")
+    generations: Int = Field(default=100, ge=1)
+    offspring: Int = Field(default=4, ge=1, description="lambda of the (1+lambda)-ES")
     initial: Literal["seed", "random"] = "seed"
-    initial_size: int = Field(default=5, ge=1, description="individuals in generation 0")
+    initial_size: Int = Field(default=5, ge=1, description="individuals in generation 0")
     mutation: MutationRates = Field(default_factory=MutationRates)
-    default_train_time: float = Field(default=600.0, gt=0, description="seconds")
-    max_train_time: float = Field(default=1800.0, gt=0, description="seconds")
-    reevaluate_duplicates: bool = False
-    reevaluate_parent: bool = Field(
+    default_train_time: Float = Field(default=600.0, gt=0, description="seconds")
+    max_train_time: Float = Field(default=1800.0, gt=0, description="seconds")
+    reevaluate_duplicates: Bool = False
+    reevaluate_parent: Bool = Field(
         default=True,
         description="train the parent again from scratch every generation (Fast-DENSER, "
         "NERO-Net); false keeps its first measurement while it survives",
@@ -141,12 +175,12 @@ class MaskingConfig(StrictSection):
     """The in-search gradient-masking check (measurement ``masking``), on a subset of the
     fitness set's clean-correct images; shares are accuracies (0.1 = 10 points)."""
 
-    subset: int = Field(default=64, ge=1, description="clean-correct images probed")
-    pgd_steps: int = Field(default=5, ge=1, description="steps of the PGD probes")
-    large_eps: float = Field(default=0.5, gt=0, description="L-inf eps where accuracy must be ~0")
-    large_eps_max_accuracy: float = Field(default=0.1, ge=0, le=1)
-    tolerance: float = Field(default=0.1, ge=0, le=1, description="gap that counts")
-    min_images: int = Field(default=3, ge=1, description="a gap must be worth this many images")
+    subset: Int = Field(default=64, ge=1, description="clean-correct images probed")
+    pgd_steps: Int = Field(default=5, ge=1, description="steps of the PGD probes")
+    large_eps: Float = Field(default=0.5, gt=0, description="L-inf eps where accuracy must be ~0")
+    large_eps_max_accuracy: Float = Field(default=0.1, ge=0, le=1)
+    tolerance: Float = Field(default=0.1, ge=0, le=1, description="gap that counts")
+    min_images: Int = Field(default=3, ge=1, description="a gap must be worth this many images")
     credit: Literal["pgd", "zero"] = Field(
         default="pgd",
         description="robustness credited to a flagged individual: its PGD accuracy on the "
@@ -155,16 +189,16 @@ class MaskingConfig(StrictSection):
 
 
 class FitnessConfig(StrictSection):
-    warmup_tau: float = Field(default=0.80, ge=0, le=1)
-    beta: float = Field(default=4.0, gt=0)
-    attack_eps: float = Field(default=8 / 255, ge=0)
-    attack_batch_size: int = Field(default=128, ge=1)
-    ill_fitted_share: float = Field(
+    warmup_tau: Float = Field(default=0.80, ge=0, le=1)
+    beta: Float = Field(default=4.0, gt=0)
+    attack_eps: Float = Field(default=8 / 255, ge=0)
+    attack_batch_size: Int = Field(default=128, ge=1)
+    ill_fitted_share: Float = Field(
         default=0.5, gt=0, le=1, description="one class predicted for more than this share"
     )
-    ill_fitted_penalty: float = Field(default=0.0)
+    ill_fitted_penalty: Float = Field(default=0.0)
     masking: MaskingConfig = Field(default_factory=MaskingConfig)
-    reduced_precision: bool = Field(
+    reduced_precision: Bool = Field(
         default=False,
         description="measure clean and FGSM accuracy under the training autocast dtype "
         "(faster on GPU); off = fp32, since low-precision input gradients can weaken FGSM "
@@ -194,48 +228,53 @@ class EvaluationConfig(StrictSection):
 
 class TrainingConfig(StrictSection):
     device: str = "auto"
-    max_epochs: int | None = Field(default=None, ge=1, description="epoch cap on top of time")
-    weight_decay: float = Field(default=5e-4, ge=0, description="L2 on conv/fc kernels")
-    augment: bool = True
-    augment_pad: int | None = Field(
+    max_epochs: Int | None = Field(default=None, ge=1, description="epoch cap on top of time")
+    weight_decay: Float = Field(default=5e-4, ge=0, description="L2 on conv/fc kernels")
+    augment: Bool = True
+    augment_pad: Int | None = Field(
         default=None, ge=0, description="crop padding in pixels (default: round(H/8), 4 on 32x32)"
     )
-    channels_last: bool = True
+    channels_last: Bool = True
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
-    eval_batch_size: int = Field(default=512, ge=1)
+    eval_batch_size: Int = Field(default=512, ge=1)
+    max_parameters: Int = Field(
+        default=MAX_PARAMETERS,
+        ge=1,
+        description="architectures with more trainable parameters are invalid, never allocated",
+    )
 
 
 class StoreConfig(StrictSection):
-    keep_best: int = Field(default=5, ge=1, description="weights kept besides generation parents")
+    keep_best: Int = Field(default=5, ge=1, description="weights kept besides generation parents")
 
 
 class ExecutorConfig(StrictSection):
     kind: Literal["local", "workers", "ray"] = "local"
     devices: list[str] = Field(default_factory=list, description="worker devices (workers)")
     address: str | None = None
-    num_gpus: float = Field(default=1.0, ge=0)
-    num_cpus: float = Field(default=1.0, gt=0)
-    workers: int | None = Field(
+    num_gpus: Float = Field(default=1.0, ge=0)
+    num_cpus: Float = Field(default=1.0, gt=0)
+    workers: Int | None = Field(
         default=None,
         ge=1,
         description="worker processes / Ray actors (default: one per device or GPU; 2 on CPU)",
     )
-    threads: int | None = Field(
+    threads: Int | None = Field(
         default=None,
         ge=1,
         description="torch CPU threads per worker (default: cores shared out; Ray: num_cpus)",
     )
-    max_retries: int = Field(
+    max_retries: Int = Field(
         default=1, ge=0, description="re-queues of an individual whose worker died"
     )
-    ship_data: bool = Field(
+    ship_data: Bool = Field(
         default=False,
         description="Ray: load data in the search process, share it via the object store",
     )
 
 
 class NeroConfig(StrictSection):
-    seed: int = Field(default=0, ge=0)
+    seed: Int = Field(default=0, ge=0)
     structure: StructureConfig = Field(default_factory=StructureConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
@@ -260,10 +299,16 @@ class NeroConfig(StrictSection):
         return self
 
     def search_relevant(self) -> dict[str, Any]:
-        """The part of the config that must not change when a run is resumed."""
+        """The part of the config that must not change when a run is resumed.
+
+        Where and how big it may run is not: the executor, the device, and the
+        parameter cap (a memory limit of the machine; runs recorded before the
+        cap existed must resume without --allow-changed).
+        """
         data = self.model_dump(mode="json")
         data.pop("executor")
         data["training"].pop("device")
+        data["training"].pop("max_parameters")
         return data
 
 
@@ -297,7 +342,9 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
-        value = raw
+        value = raw  # not YAML: the value is the literal text
+    except RecursionError:
+        raise _too_deep(f"override '{key.strip()}'") from None
     node = data
     for part in parts[:-1]:
         child = node.setdefault(part, {})
@@ -317,6 +364,37 @@ def read_text(path: Path, what: str) -> str:
         raise ConfigError(f"cannot read {what} file '{path}' ({err.strerror}); check it") from None
 
 
+def _too_deep(source: str) -> ConfigError:
+    """PyYAML composes nested lists by recursion, so deep nesting ends in RecursionError."""
+    return ConfigError(
+        f"{source}: the YAML is nested too deeply to be a config; write settings as a "
+        "mapping of sections"
+    )
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` with a one-line error that says what was wrong.
+
+    Safe loading refuses tags that construct Python objects (``!!python/object``
+    and the like); that is a refusal, not a syntax error, so say so.
+    """
+    try:
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise _too_deep(source) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{source}: line {mark.line + 1}" if mark is not None else source
+        tag = re.search(r"tag '([^']+)'", str(getattr(err, "problem", "")))
+        if isinstance(err, yaml.constructor.ConstructorError) and tag is not None:
+            name = tag.group(1).replace("tag:yaml.org,2002:", "!!")
+            raise ConfigError(
+                f"{where}: the tag '{name}' is refused: configs are plain YAML (mappings, "
+                "lists, numbers, strings), never Python objects; remove the tag"
+            ) from None
+        raise ConfigError(f"{where} is not valid YAML; fix the syntax") from None
+
+
 def read_config_data(path: str | Path | None) -> tuple[dict[str, Any], str]:
     """Read a YAML file (or the packaged quickstart when ``path`` is None)."""
     if path is None:
@@ -328,13 +406,7 @@ def read_config_data(path: str | Path | None) -> tuple[dict[str, Any], str]:
         if not packaged.is_file():
             raise ConfigError(f"config file '{path}' not found; pass an existing YAML file")
         return yaml.safe_load(packaged.read_text()) or {}, str(path)
-    try:
-        data = yaml.safe_load(read_text(file, "config"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where} is not valid YAML; fix the syntax") from None
-    return data or {}, str(path)
+    return parse_yaml(read_text(file, "config"), str(path)) or {}, str(path)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> NeroConfig:

@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save
 
 from neronet import __version__
+from neronet.artifact import read_model_file
 from neronet.errors import NeronetError, StoreError
 from neronet.nn import build, export_source
 from neronet.spec import NetworkSpec
@@ -57,12 +58,13 @@ def load_individual(
         source = store.individual(row.cache_of) if row.cache_of is not None else row
         if "spec" not in row.record:
             raise StoreError(f"individual {row.id} has no network spec stored; choose another --id")
-        if source.weights_path is None or not (store.directory / source.weights_path).is_file():
+        path = store.blob_path(source, "weights")
+        if path is None or not path.is_file():
             raise StoreError(
                 f"weights of individual {row.id} are not kept (status {row.status}, or pruned "
                 "by the keep policy); export the best or a generation's parent instead"
             )
-        weights = _read_weights(store.directory / source.weights_path)
+        weights = _read_weights(path)
     finally:
         store.close()
     return row, NetworkSpec.from_dict(row.record["spec"]), weights
@@ -116,24 +118,7 @@ def export_individual(run_dir: str | Path, individual_id: int | None, out: Path)
 
 
 def spec_from_safetensors(path: str | Path) -> tuple[NetworkSpec, dict[str, torch.Tensor]]:
-    """Read back a ``.safetensors`` export: its spec (from metadata) and weights."""
-    from safetensors import safe_open
-
+    """Read back a ``.safetensors`` export: its validated spec (from metadata) and weights."""
     file = Path(path)
-    if not file.is_file():
-        raise NeronetError(
-            f"model file '{path}' not found; pass a .safetensors from neronet export"
-        )
-    try:
-        with safe_open(str(file), framework="pt") as handle:
-            meta = handle.metadata() or {}
-    except Exception as err:  # safetensors raises several types for corrupt files
-        raise NeronetError(
-            f"'{path}' is not a valid safetensors file ({err}); re-export it"
-        ) from None
-    weights = _read_weights(file)
-    if "spec" not in meta:
-        raise NeronetError(
-            f"'{path}' has no neronet spec in its metadata; export it with neronet export"
-        )
-    return NetworkSpec.from_json(meta["spec"]), weights
+    spec, _ = read_model_file(file)
+    return spec, _read_weights(file)

@@ -40,6 +40,13 @@ Term = tuple[str, Value]
 Number = int | float
 REAL_TYPES = ("int", "float", "int_power2", "int_power10")
 _POWER_BASE = {"int_power2": 2, "int_power10": 10}
+# Parse-time limits. Derivation, decoding and the search's start-up check walk
+# the grammar recursively and draw every gene of a real-valued terminal, so a
+# grammar beyond these limits would exhaust the stack, hang or overflow later,
+# far from the line that causes it; real grammars stay far below them.
+MAX_DEPTH = 100  # nested rules to the shallowest terminal string; also caps max_depth
+MAX_COUNT = 1000  # genes of one real-valued terminal
+MAX_MAGNITUDE = 10**18  # |bound| of a real-valued terminal, |value| of a power (int64-safe)
 
 
 def parse_value(text: str) -> Value:
@@ -502,7 +509,7 @@ def _parse_alternative(text: str, source: str, number: int) -> Production:
                 raise GrammarError(
                     f"{source}:{number}: terminal {term!r} must look like key:value; fix it"
                 )
-            symbols.append(Terminal(key, parse_value(raw)))
+            symbols.append(Terminal(key, _read_value(raw, f"{source}:{number}")))
         pos = match.end()
     if not symbols:
         raise GrammarError(f"{source}:{number}: empty alternative; remove the extra '|'")
@@ -517,9 +524,9 @@ def _parse_real(text: str, source: str, number: int) -> RealTerminal:
     name, kind, count, low, high = fields
     if kind not in REAL_TYPES:
         raise GrammarError(f"{where} has unknown type '{kind}'; use one of {', '.join(REAL_TYPES)}")
-    if not re.fullmatch(r"\d+", count) or int(count) < 1:
-        raise GrammarError(f"{where} has count '{count}'; use a positive integer")
-    bounds = [parse_value(low), parse_value(high)]
+    if not re.fullmatch(r"\d{1,9}", count) or not 1 <= int(count) <= MAX_COUNT:
+        raise GrammarError(f"{where} has count '{count}'; use an integer in 1..{MAX_COUNT}")
+    bounds = [_read_value(low, where), _read_value(high, where)]
     if kind == "float":
         if not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds):
             raise GrammarError(f"{where} needs numeric min and max; fix the bounds")
@@ -528,23 +535,72 @@ def _parse_real(text: str, source: str, number: int) -> RealTerminal:
         raise GrammarError(f"{where} needs integer min and max for type {kind}; fix the bounds")
     if bounds[0] > bounds[1]:
         raise GrammarError(f"{where} has min {low} > max {high}; swap them")
+    for bound in bounds:
+        if _beyond_limit(kind, bound):
+            shown = f"{_POWER_BASE[kind]}^{bound}" if kind in _POWER_BASE else bound
+            raise GrammarError(
+                f"{where} reaches {shown}, beyond the limit of 1e18 in magnitude; narrow the range"
+            )
     return RealTerminal(name, kind, int(count), bounds[0], bounds[1])
 
 
+def _beyond_limit(kind: str, bound: Number) -> bool:
+    """Whether a bound (an exponent for the power types) exceeds MAX_MAGNITUDE.
+
+    For the power types, 10^-k is as out of range as 10^k: it underflows to 0.
+    The exponent is tested first so that no huge power is ever computed.
+    """
+    base = _POWER_BASE.get(kind)
+    if base is None:
+        return abs(bound) > MAX_MAGNITUDE
+    return abs(bound) > 64 or base ** abs(bound) > MAX_MAGNITUDE
+
+
+def _read_value(raw: str, where: str) -> Value:
+    """parse_value, with numbers too long for Python's int() as a one-line error."""
+    try:
+        return parse_value(raw)
+    except ValueError:
+        raise GrammarError(f"{where}: the number {raw[:20]}... is too long; shorten it") from None
+
+
 def _heights(rules: dict[str, tuple[Production, ...]]) -> dict[str, float]:
-    """Height of each non-terminal's shallowest complete derivation tree (inf: none)."""
+    """Height of each non-terminal's shallowest complete derivation tree (inf: none).
+
+    Computed level by level (Knuth's shortest-derivation algorithm): a production
+    completes once every non-terminal in it has a height, one more than its
+    tallest child's, and children complete in order of height, so the first
+    production of a rule to complete is its shallowest. Linear in the grammar's
+    size, so a long chain of rules is checked as fast as a short one.
+    """
+    productions = [
+        (nt, {s.name for s in p if isinstance(s, NonTerminal)})
+        for nt, alternatives in rules.items()
+        for p in alternatives
+    ]
+    pending = [len(children) for _, children in productions]
+    users: dict[str, list[int]] = {}
+    for i, (_, children) in enumerate(productions):
+        for child in children:
+            users.setdefault(child, []).append(i)
     height = dict.fromkeys(rules, math.inf)
-    changed = True
-    while changed:
-        changed = False
-        for nt, productions in rules.items():
-            best = 1 + min(
-                max((height[s.name] for s in p if isinstance(s, NonTerminal)), default=0)
-                for p in productions
-            )
-            if best < height[nt]:
-                height[nt] = best
-                changed = True
+    frontier: list[str] = []
+    for nt, children in productions:
+        if not children and math.isinf(height[nt]):
+            height[nt] = 1
+            frontier.append(nt)
+    level = 1
+    while frontier:
+        level += 1
+        reached = []
+        for child in frontier:
+            for i in users.get(child, ()):
+                pending[i] -= 1
+                owner = productions[i][0]
+                if pending[i] == 0 and math.isinf(height[owner]):
+                    height[owner] = level
+                    reached.append(owner)
+        frontier = reached
     return height
 
 
@@ -556,4 +612,9 @@ def _check_finite(
             raise GrammarError(
                 f"{source}:{lines[nt]}: '<{nt}>' cannot derive a finite string (every "
                 "alternative recurses); add an alternative without recursion"
+            )
+        if h > MAX_DEPTH:
+            raise GrammarError(
+                f"{source}:{lines[nt]}: '<{nt}>' needs {h:.0f} nested rules to reach "
+                f"terminals, more than the limit of {MAX_DEPTH}; shorten the chain of rules"
             )

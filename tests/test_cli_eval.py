@@ -124,7 +124,8 @@ def make_run(directory: Path) -> None:
     spec = tiny_spec()
     store = RunStore.create(directory, {"config": {"data": {"dataset": "digits"}}})
     weights = {k: v.contiguous() for k, v in build(spec).state_dict().items()}
-    save_file(weights, str(directory / "w.safetensors"))
+    (directory / "weights").mkdir()
+    save_file(weights, str(directory / "weights" / "1.safetensors"))
     store.add_individual(
         {
             "id": 1,
@@ -138,7 +139,7 @@ def make_run(directory: Path) -> None:
             "metrics": {},
             "history": [],
             "record": {"spec": spec.to_dict()},
-            "weights_path": "w.safetensors",
+            "weights_path": "weights/1.safetensors",
         }
     )
     store.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +59,9 @@ def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real = imagefolder.decode_image
 
-    def counting(data: bytes, origin: str):
+    def counting(data: bytes, origin: str, like: imagefolder.Example | None = None):
         calls.append(origin)
-        return real(data, origin)
+        return real(data, origin, like)
 
     monkeypatch.setattr(imagefolder, "decode_image", counting)
     return calls
@@ -225,6 +226,54 @@ def test_mixed_image_sizes(tmp_path: Path) -> None:
     Image.new("RGB", (7, 5)).save(tmp_path / "img" / "train" / "frog" / "02.png")
     message = error_of(load_dataset, "cifar10", path=tmp_path / "img", cache_dir=tmp_path)
     assert "frog/02.png' is 7x5" in message and "6x5" in message
+
+
+def header_only_png(width: int, height: int) -> bytes:
+    """A PNG that declares ``width x height`` but holds no pixel data: decoding it fails,
+    so an error about its size proves the size was checked before decoding."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body).to_bytes(4, "big")
+        return len(body).to_bytes(4, "big") + kind + body + crc
+
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
+    make_folder(tmp_path / "img")
+    (tmp_path / "img" / "train" / "dog" / "01.png").write_bytes(header_only_png(6000, 6000))
+    archive = zip_folder(tmp_path / "img", tmp_path / "train.zip")
+    for source in (tmp_path / "img", archive):
+        message = error_of(load_dataset, "cifar10", path=source, cache_dir=tmp_path / "c")
+        assert "dog/01.png' declares 6000x6000 pixels, more than the limit of 1024" in message
+
+
+def test_image_of_another_size_is_refused_before_decoding(tmp_path: Path) -> None:
+    make_folder(tmp_path / "img", test=True)
+    (tmp_path / "img" / "test" / "cat" / "00.png").write_bytes(header_only_png(7, 5))
+    message = error_of(load_dataset, "cifar10", path=tmp_path / "img", cache_dir=tmp_path)
+    assert "test/cat/00.png' is 7x5 but 'train/cat/00.png' is 6x5" in message
+
+
+def test_oversized_files_are_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_folder(tmp_path / "img")
+    archive = zip_folder(tmp_path / "img", tmp_path / "train.zip")
+    monkeypatch.setattr(imagefolder, "MAX_IMAGE_BYTES", 16)
+    for source in (tmp_path / "img", archive):
+        message = error_of(load_dataset, "cifar10", path=source, cache_dir=tmp_path / "c")
+        assert "cat/00.png' is" in message and "more than the limit of 16 for one image" in message
+
+
+@pytest.mark.parametrize("name", ["../../tmp/pwned/train/cat/x.png", "/abs/train/cat/x.png"])
+def test_zip_members_leaving_the_archive_are_refused(tmp_path: Path, name: str) -> None:
+    make_folder(tmp_path / "img")
+    archive = zip_folder(tmp_path / "img", tmp_path / "train.zip")
+    with zipfile.ZipFile(archive, "a") as out:
+        out.writestr(zipfile.ZipInfo(name), (tmp_path / "img/train/cat/00.png").read_bytes())
+    message = error_of(load_dataset, "cifar10", path=archive, cache_dir=tmp_path / "c")
+    assert f"has a member named '{name}' that leaves the archive's folder" in message
+    assert not any((tmp_path / "c").rglob("*.npy"))  # nothing was cached
 
 
 def test_corrupt_image(tmp_path: Path) -> None:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from neronet.cli import main
 from neronet.errors import GrammarError
 from neronet.grammar import (
+    MAX_DEPTH,
     Codon,
     Derivation,
     Grammar,
@@ -219,3 +224,77 @@ def test_derivation_of_rejects_terms_outside_the_grammar() -> None:
         g.derivation_of("learning", parse_terms("learning:sgd lr:0.3"))
     with pytest.raises(GrammarError, match="cannot be derived"):
         g.derivation_of("softmax", parse_terms("block:softmax layer:fc bias:1"))
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("<s> ::= [lr,int_power10,1,400,500]", "reaches 10^400, beyond the limit"),
+        ("<s> ::= [lr,int_power10,1,-400,-1]", "reaches 10^-400, beyond the limit"),
+        ("<s> ::= [lr,int_power2,1,0,99999999999999999]", "reaches 2^99999999999999999"),
+        ("<s> ::= [x,float,1,0,1e400]", "reaches inf, beyond the limit"),
+        ("<s> ::= [x,int,1,0,10000000000000000000]", "beyond the limit of 1e18"),
+        ("<s> ::= [lr,int_power10,100000000,-6,-1]", "count '100000000'; use an integer in"),
+        ("<s> ::= [lr,int_power10,1001,-6,-1]", "count '1001'"),
+        ("<s> ::= x:" + "9" * 5000, "is too long"),
+        ("<s> ::= [x,int,1,0," + "9" * 5000 + "]", "is too long"),
+    ],
+)
+def test_parse_bounds_values_and_counts(text: str, fragment: str) -> None:
+    """Values that would overflow or hang later (decode check, derivation) fail at parse."""
+    with pytest.raises(GrammarError) as info:
+        Grammar.parse(text, "bad.grammar")
+    message = str(info.value)
+    assert message.startswith("bad.grammar:1: ") and fragment in message
+    assert "\n" not in message and ";" in message
+
+
+def test_parse_accepts_limits_themselves() -> None:
+    grammar = Grammar.parse("<s> ::= [lr,int_power10,1000,-18,18] [n,int,1,-1000000000000000000,0]")
+    genes = grammar.derive("s", np.random.default_rng(0), 3)
+    assert len(grammar.decode("s", genes)) == 1001
+
+
+def test_deep_chain_of_rules_fails_fast_at_parse() -> None:
+    """A 5,000-deep chain is refused by the depth limit, without recursion, in well under 1 s."""
+    chain = "\n".join(f"<a{i}> ::= <a{i + 1}>" for i in range(5000)) + "\n<a5000> ::= x:1"
+    started = time.perf_counter()
+    with pytest.raises(GrammarError) as info:
+        Grammar.parse(chain, "deep.grammar")
+    assert time.perf_counter() - started < 2.0
+    message = str(info.value)
+    assert message.startswith("deep.grammar:1: '<a0>' needs 5001 nested rules")
+    assert f"limit of {MAX_DEPTH}" in message and "\n" not in message
+
+
+def test_chain_at_the_depth_limit_derives() -> None:
+    chain = "\n".join(f"<a{i}> ::= <a{i + 1}>" for i in range(MAX_DEPTH - 1))
+    grammar = Grammar.parse(chain + f"\n<a{MAX_DEPTH - 1}> ::= x:1")
+    derivation = grammar.derive("a0", np.random.default_rng(0), MAX_DEPTH)
+    assert grammar.decode("a0", derivation) == [("x", 1)]
+
+
+DEEP_CHAIN = "\n".join(f"<deep{i}> ::= <deep{i + 1}>" for i in range(5000)) + "\n<deep5000> ::= x:1"
+
+
+@pytest.mark.parametrize(
+    ("lr_term", "more_rules"),
+    [
+        ("[lr,int_power10,1,400,500]", ""),
+        ("[lr,int_power10,100000000,-6,-1]", ""),
+        ("<deep0>", DEEP_CHAIN),
+    ],
+)
+def test_evolve_with_an_out_of_limits_grammar_is_one_line_and_creates_nothing(
+    lr_term: str, more_rules: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quick = (resources.files("neronet") / "grammars" / "nero-net-quick.grammar").read_text()
+    grammar = tmp_path / "bad.grammar"
+    grammar.write_text(quick.replace("[lr,int_power10,1,-3,-1]", lr_term) + "\n" + more_rules)
+    config = tmp_path / "cfg.yaml"
+    config.write_text(f"data:\n  dataset: digits\nstructure:\n  grammar: {grammar}\n")
+    run = tmp_path / "run"
+    assert main(["evolve", "--config", str(config), "--run", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"neronet: error: {grammar}:") and "\n" not in err
+    assert not run.exists()

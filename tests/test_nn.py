@@ -12,6 +12,7 @@ from neronet.errors import InvalidArchitecture, NeronetError
 from neronet.nn import (
     GraphNet,
     build,
+    check_size,
     count_parameters,
     estimate_flops,
     export_source,
@@ -521,3 +522,33 @@ def test_random_specs_build_and_run_or_are_rejected() -> None:
                 torch.testing.assert_close(exported(x), model.eval()(x), rtol=0, atol=0)
         outcomes["built"] += 1
     assert outcomes["built"] >= 60 and outcomes["rejected"] >= 20, outcomes
+
+
+# --- size limit -------------------------------------------------------------------------------
+
+
+def test_oversized_architecture_is_rejected_before_allocation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1e8 filters (3.6e11-style networks) fail on the count; no tensor is ever made."""
+    huge = net(node((-1,), conv(100_000_000)), node((0,), conv(100_000_000)), node((1,), fc(10)))
+
+    def no_allocation(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a parameter was allocated")
+
+    monkeypatch.setattr(torch, "empty", no_allocation)
+    with pytest.raises(InvalidArchitecture) as info:
+        build(huge)
+    message = str(info.value)
+    assert "more than the limit of 100,000,000 (training.max_parameters)" in message
+    assert f"{count_parameters(huge):,} parameters" in message and "\n" not in message
+    with pytest.raises(InvalidArchitecture, match="limit of 1,000"):
+        check_size(EVERYTHING, max_parameters=1_000)
+    with pytest.raises(InvalidArchitecture, match="limit of 1,000"):
+        build(EVERYTHING, max_parameters=1_000)
+
+
+def test_architecture_at_the_limit_builds() -> None:
+    limit = count_parameters(EVERYTHING)
+    check_size(EVERYTHING, max_parameters=limit)
+    assert sum(p.numel() for p in build(EVERYTHING, max_parameters=limit).parameters()) == limit

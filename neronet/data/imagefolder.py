@@ -30,11 +30,18 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLITS = ("train", "test")
 _GREY_MODES = ("1", "L", "LA")
 _LAYOUT_FIX = "lay it out as train/<class>/*.png|jpg (optionally test/<class>/...)"
+# Decoding limits, checked before anything is decompressed: neronet searches
+# small images (CIFAR-10 is 32x32), and a few hundred bytes can declare
+# gigabytes (a PNG header's size, a zip member's compression ratio).
+MAX_IMAGE_SIDE = 1024
+MAX_IMAGE_BYTES = 64 << 20
 _log = logging.getLogger(__name__)
 
 # split -> class -> sorted member names
 Index = dict[str, dict[str, list[str]]]
 Reader = Callable[[str], bytes]
+# an image's name and (width, height): the size the others must have
+Example = tuple[str, tuple[int, int]]
 
 
 def _index(names: list[str], source: Path) -> Index:
@@ -62,10 +69,26 @@ def _index(names: list[str], source: Path) -> Index:
     return index
 
 
-def decode_image(data: bytes, origin: str) -> tuple[np.ndarray, bool]:
-    """Decode one image to ``(H, W, 3)`` uint8 and say whether it was greyscale."""
+def decode_image(data: bytes, origin: str, like: Example | None = None) -> tuple[np.ndarray, bool]:
+    """Decode one image to ``(H, W, 3)`` uint8 and say whether it was greyscale.
+
+    The size in the header is checked before any pixel is decoded: a small file
+    can declare a huge image (a decompression bomb), and every image must have
+    the size of ``like``, the split's first image, since the dataset is one array.
+    """
     try:
         with Image.open(BytesIO(data)) as image:
+            width, height = image.size
+            if max(width, height) > MAX_IMAGE_SIDE:
+                raise DataError(
+                    f"'{origin}' declares {width}x{height} pixels, more than the limit of "
+                    f"{MAX_IMAGE_SIDE} per side (refused before decoding); resize the images"
+                )
+            if like is not None and (width, height) != like[1]:
+                raise DataError(
+                    f"'{origin}' is {width}x{height} but '{like[0]}' is {like[1][0]}x{like[1][1]}; "
+                    "resize all images to one size"
+                )
             grey = image.mode in _GREY_MODES
             return np.asarray(image.convert("RGB"), dtype=np.uint8), grey
     except (OSError, ValueError, Image.DecompressionBombError) as err:
@@ -73,27 +96,24 @@ def decode_image(data: bytes, origin: str) -> tuple[np.ndarray, bool]:
 
 
 def _decode_split(
-    files: dict[str, list[str]], classes: list[str], read: Reader
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Decode one split into ``(x (N, C, H, W), y, all_grey)``."""
+    files: dict[str, list[str]], classes: list[str], read: Reader, like: Example | None
+) -> tuple[np.ndarray, np.ndarray, bool, Example | None]:
+    """Decode one split into ``(x (N, C, H, W), y, all_grey, first image)``.
+
+    Every image must have the size of ``like`` (or of the split's first image).
+    """
     names = [(label, name) for label, cls in enumerate(classes) for name in files.get(cls, [])]
-    first_shape: tuple[int, ...] | None = None
     x = np.empty(0, dtype=np.uint8)
     all_grey = True
     for i, (_, name) in enumerate(names):
-        pixels, grey = decode_image(read(name), name)
-        if first_shape is None:
-            first_shape = pixels.shape
-            x = np.empty((len(names), *first_shape), dtype=np.uint8)
-        elif pixels.shape != first_shape:
-            raise DataError(
-                f"'{name}' is {pixels.shape[1]}x{pixels.shape[0]} but '{names[0][1]}' is "
-                f"{first_shape[1]}x{first_shape[0]}; resize all images to one size"
-            )
+        pixels, grey = decode_image(read(name), name, like)
+        if i == 0:
+            like = like or (name, (pixels.shape[1], pixels.shape[0]))
+            x = np.empty((len(names), *pixels.shape), dtype=np.uint8)
         x[i] = pixels
         all_grey &= grey
     y = np.array([label for label, _ in names], dtype=np.int64)
-    return x.transpose(0, 3, 1, 2), y, all_grey
+    return x.transpose(0, 3, 1, 2), y, all_grey, like
 
 
 def _decode(name: str, index: Index, read: Reader, limit: int | None) -> Dataset:
@@ -102,16 +122,11 @@ def _decode(name: str, index: Index, read: Reader, limit: int | None) -> Dataset
         index = {s: {c: f[:limit] for c, f in per.items()} for s, per in index.items()}
     total = sum(len(f) for per in index.values() for f in per.values())
     _log.info("decoding %d images for %s (cached afterwards)", total, name)
-    x_train, y_train, grey = _decode_split(index["train"], classes, read)
+    x_train, y_train, grey, like = _decode_split(index["train"], classes, read, None)
     x_test = y_test = None
     if "test" in index:
-        x_test, y_test, grey_test = _decode_split(index["test"], classes, read)
+        x_test, y_test, grey_test, _ = _decode_split(index["test"], classes, read, like)
         grey &= grey_test
-        if x_test.shape[1:] != x_train.shape[1:]:
-            raise DataError(
-                f"test images are {x_test.shape[2:]} but train images {x_train.shape[2:]}; "
-                "resize all images to one size"
-            )
     if grey:
         x_train = x_train[:, :1]
         x_test = None if x_test is None else x_test[:, :1]
@@ -125,9 +140,30 @@ def _decode(name: str, index: Index, read: Reader, limit: int | None) -> Dataset
     )
 
 
+def _check_bytes(origin: str, size: int) -> None:
+    """Refuse an image file too big to be one, before reading (or unzipping) it."""
+    if size > MAX_IMAGE_BYTES:
+        raise DataError(
+            f"'{origin}' is {size:,} bytes, more than the limit of {MAX_IMAGE_BYTES:,} for "
+            "one image; remove it or shrink it"
+        )
+
+
+def _read_file(file: Path) -> bytes:
+    _check_bytes(str(file), file.stat().st_size)
+    return file.read_bytes()
+
+
+def _outside(member: str) -> bool:
+    """Whether a zip member's name leaves the archive's tree (absolute, a drive, or '..')."""
+    parts = member.replace("\\", "/").split("/")
+    return member.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts
+
+
 @contextmanager
 def _open_zip(path: Path) -> Iterator[tuple[list[str], Reader]]:
     def read(member: str) -> bytes:
+        _check_bytes(f"{path}:{member}", archive.getinfo(member).file_size)
         try:
             return archive.read(member)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
@@ -138,7 +174,14 @@ def _open_zip(path: Path) -> Iterator[tuple[list[str], Reader]]:
     except (zipfile.BadZipFile, OSError) as err:
         raise DataError(f"'{path}' is not a readable zip archive ({err}); copy it again") from None
     with archive:
-        yield [info.filename for info in archive.infolist() if not info.is_dir()], read
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        for info in members:
+            if _outside(info.filename):
+                raise DataError(
+                    f"'{path}' has a member named '{info.filename}' that leaves the archive's "
+                    "folder; rebuild the archive with relative names (train/<class>/...)"
+                )
+        yield [info.filename for info in members], read
 
 
 def _walk(root: Path) -> list[str]:
@@ -157,7 +200,7 @@ def load_image_folder(name: str, path: Path, cache_dir: Path, limit: int | None)
         files = [path / f for per in index.values() for names in per.values() for f in names]
 
         def build() -> Dataset:
-            return _decode(name, index, lambda member: (path / member).read_bytes(), limit)
+            return _decode(name, index, lambda member: _read_file(path / member), limit)
 
         return cached(cache_dir, name, f"{options} {fingerprint(path, files)}", build)
 

@@ -33,7 +33,7 @@ from neronet.errors import InvalidArchitecture
 from neronet.evaluation.measurements import MEASUREMENTS, Measurement, Trained
 from neronet.evaluation.result import Evaluation
 from neronet.evaluation.scores import ill_fitted_reason
-from neronet.nn import build
+from neronet.nn import build, check_size
 from neronet.spec import LearningSpec, NetworkSpec
 from neronet.train.budgeted import TrainState, train
 from neronet.train.core import amp_dtype, predict, resolve_device, seeded
@@ -101,6 +101,7 @@ def evaluate_individual(
         # architecture-only measurements first: they describe invalid individuals too
         bare = Trained(spec, None, None, settings.fitness, settings.training, None, None)
         _measure([m for m in wanted if m.needs == "spec"], bare, metrics, seconds, data.device)
+        check_size(spec, settings.training.max_parameters)  # before anything is allocated
         trained, evaluation = _train(
             spec, learning, budget_s, data, settings, seed, warm_start, should_stop, progress
         )
@@ -169,10 +170,10 @@ def _elapsed(start: float, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def _build(spec: NetworkSpec) -> nn.Module:
+def _build(spec: NetworkSpec, max_parameters: int) -> nn.Module:
     """``build``, with any failure of it reported as an invalid architecture."""
     try:
-        return build(spec)
+        return build(spec, max_parameters=max_parameters)
     except InvalidArchitecture:
         raise
     except Exception as err:
@@ -194,7 +195,7 @@ def _train(
     and the evaluation without metrics (status ``ok`` or ``ill-fitted``)."""
     device = data.device
     with seeded(seed, device):
-        model = _build(spec)
+        model = _build(spec, settings.training.max_parameters)
     resume = TrainState.from_bytes(warm_start) if isinstance(warm_start, bytes) else warm_start
     result = train(
         model,

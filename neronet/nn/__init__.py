@@ -8,12 +8,13 @@ runtime module), ``builder`` and ``export``.
 from neronet.nn.builder import build
 from neronet.nn.export import export_source
 from neronet.nn.graph import GraphNet, Merge
-from neronet.nn.plan import count_parameters, estimate_flops, infer_shapes
+from neronet.nn.plan import check_size, count_parameters, estimate_flops, infer_shapes
 
 __all__ = [
     "GraphNet",
     "Merge",
     "build",
+    "check_size",
     "count_parameters",
     "estimate_flops",
     "export_source",

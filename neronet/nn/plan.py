@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from neronet.config import MAX_PARAMETERS
 from neronet.errors import InvalidArchitecture
 from neronet.nn.calls import Call, call
 from neronet.nn.layers import Shape, plan_layer
@@ -124,6 +125,26 @@ def infer_shapes(spec: NetworkSpec) -> list[tuple[int, ...]]:
 def count_parameters(spec: NetworkSpec) -> int:
     """Trainable parameters of ``build(spec)`` (BN running statistics excluded)."""
     return sum(plan.params for plan in plan_network(spec))
+
+
+def check_plans_size(plans: tuple[NodePlan, ...], max_parameters: int) -> None:
+    """Raise :class:`InvalidArchitecture` when the planned network is over the cap."""
+    params = sum(plan.params for plan in plans)
+    if params > max_parameters:
+        raise InvalidArchitecture(
+            f"{params:,} parameters, more than the limit of {max_parameters:,} "
+            "(training.max_parameters); narrow the grammar's filter and unit ranges"
+        )
+
+
+def check_size(spec: NetworkSpec, max_parameters: int = MAX_PARAMETERS) -> None:
+    """Reject ``spec`` when it has more than ``max_parameters`` trainable parameters.
+
+    Counting plans the network without allocating a tensor, so a grammar range
+    that allows a 3.6e11-parameter network fails here, with the count as the
+    reason, instead of in the allocator.
+    """
+    check_plans_size(plan_network(spec), max_parameters)
 
 
 def estimate_flops(spec: NetworkSpec) -> int:

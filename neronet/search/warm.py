@@ -14,10 +14,8 @@ def warm_start_state(store: RunStore, individual_id: int | None) -> bytes | None
     row = store.individual(individual_id)
     if row.cache_of is not None:
         row = store.individual(row.cache_of)
-    if row.state_path is None:
-        return None
-    path = store.directory / row.state_path
-    if not path.is_file():
+    path = store.blob_path(row, "state")
+    if path is None or not path.is_file():
         return None
     data = path.read_bytes()
     # imported here: the runner and its modules import no torch until a warm start is due

@@ -33,14 +33,22 @@ def prune(
     for elite in elites:
         row = store.individual(elite)
         keep_state.add(row.cache_of if row.cache_of is not None else row.id)
+    drops = []
     for r in rows:
         drop_weights = r.weights_path is not None and r.id not in keep_weights
         drop_state = r.state_path is not None and r.id not in keep_state
-        if not (drop_weights or drop_state):
-            continue
+        if drop_weights or drop_state:
+            # every path is confined to the run before any file is deleted
+            files = [
+                store.blob_path(r, kind)
+                for kind, drop in (("weights", drop_weights), ("state", drop_state))
+                if drop
+            ]
+            drops.append((r, drop_weights, drop_state, files))
+    for r, drop_weights, drop_state, files in drops:
         weights = None if drop_weights else r.weights_path
         state = None if drop_state else r.state_path
         store.set_paths(r.id, weights=weights, state=state)
-        for rel in (r.weights_path if drop_weights else None, r.state_path if drop_state else None):
-            if rel is not None:
-                (store.directory / rel).unlink(missing_ok=True)
+        for path in files:
+            if path is not None:
+                path.unlink(missing_ok=True)

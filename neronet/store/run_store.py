@@ -17,18 +17,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from neronet.errors import StoreError
+from neronet.paths import confined
 from neronet.store.records import GenerationRow, IndividualRow
 from neronet.store.schema import SCHEMA_VERSION, TABLES, migrate, version_of
 
 DB_NAME = "run.sqlite"
+BLOB_FILES = {
+    "weights": ("weights", re.compile(r"\d+\.safetensors")),
+    "state": ("states", re.compile(r"\d+\.pt")),
+}
+"""Sub-folder and file-name pattern of each kind of blob a run stores."""
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -175,6 +182,20 @@ class RunStore:
 
     def state_file(self, individual_id: int) -> Path:
         return self.directory / "states" / f"{individual_id}.pt"
+
+    def blob_path(self, row: IndividualRow, kind: Literal["weights", "state"]) -> Path | None:
+        """Where ``row``'s weights or training state lie, None when it has none.
+
+        The path comes from the database, which is just a file that may have been
+        edited: it is confined to ``weights/<id>.safetensors`` / ``states/<id>.pt``
+        inside this run (no ``..``, absolute path or symlink out) before anyone
+        reads or deletes it; anything else is a one-line error naming the row.
+        """
+        rel = row.weights_path if kind == "weights" else row.state_path
+        if rel is None:
+            return None
+        subdir, pattern = BLOB_FILES[kind]
+        return confined(self.directory, rel, subdir, pattern, f"individual {row.id} {kind}_path")
 
     def save_blob(self, path: Path, data: bytes) -> str:
         atomic_write(path, data)

@@ -1,0 +1,95 @@
+"""Reading model files (``.safetensors`` exports and trained models, spec ``.json``).
+
+A model file may come from anyone, so the NetworkSpec read from it is checked
+as strictly as one neronet builds: a size limit before parsing (a 99 MB
+metadata string is not a spec), JSON that may not nest deeper than the parser's
+stack, and a schema with exact types (no ``"3"`` for 3, no ``true`` for 1, no
+unknown keys). Every failure is one line naming the file; the architecture
+itself (layer parameters, wiring, shapes) is then checked by the planner of
+:mod:`neronet.nn` before anything is allocated. All readers of model files go
+through this module, so the checks cannot be skipped by one of them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from neronet.errors import NeronetError
+from neronet.spec import NetworkSpec, ParamValue
+
+# A NERO-Net spec is a few dozen nodes, tens of kilobytes of JSON.
+MAX_SPEC_BYTES = 1 << 20
+_FIX = "pass a model written by neronet export or neronet train"
+
+
+class _Exact(BaseModel):
+    """Schema base: exact JSON types, no unknown keys."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class _Layer(_Exact):
+    kind: str
+    params: dict[str, ParamValue] = {}
+
+
+class _Node(_Exact):
+    block: str
+    module: str = ""
+    inputs: list[int]
+    layers: list[_Layer]
+
+
+class _Spec(_Exact):
+    input_shape: list[int] = Field(min_length=3, max_length=3)
+    num_classes: int
+    nodes: list[_Node]
+
+
+def spec_from_text(text: str, origin: str) -> NetworkSpec:
+    """The NetworkSpec in ``text`` (JSON), or a one-line error naming ``origin``."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise NeronetError(
+            f"the network spec in {origin} is {len(text):,} bytes, more than the "
+            f"{MAX_SPEC_BYTES:,} a neronet spec can take; {_FIX}"
+        )
+    try:
+        data: Any = json.loads(text)
+    except RecursionError:
+        raise NeronetError(f"the network spec in {origin} is nested too deeply; {_FIX}") from None
+    except ValueError as err:
+        raise NeronetError(f"the network spec in {origin} is not JSON ({err}); {_FIX}") from None
+    try:
+        _Spec.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "top level"
+        raise NeronetError(
+            f"the network spec in {origin} is invalid at {where} ({first['msg']}); {_FIX}"
+        ) from None
+    return NetworkSpec.from_dict(data)
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The metadata of a ``.safetensors`` file, or a one-line error when it is not one."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise NeronetError(f"model file '{path}' not found; {_FIX}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except Exception as err:  # safetensors raises several types for corrupt files
+        raise NeronetError(f"'{path}' is not a valid safetensors file ({err}); {_FIX}") from None
+
+
+def read_model_file(path: Path) -> tuple[NetworkSpec, dict[str, str]]:
+    """The validated spec and the metadata of a ``.safetensors`` model file."""
+    meta = read_metadata(path)
+    if "spec" not in meta:
+        raise NeronetError(f"'{path}' has no neronet spec in its metadata; {_FIX}")
+    return spec_from_text(meta["spec"], f"'{path}'"), meta

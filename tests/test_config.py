@@ -1,0 +1,84 @@
+"""Config loading refuses hostile or mistaken YAML with one line: deep nesting,
+object-constructing tags, and values of the wrong kind."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from neronet.cli import main
+from neronet.config import MAX_INT, load_config, parse_config
+from neronet.errors import ConfigError
+
+
+def config_error(path: Path | None, overrides: list[str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    message = str(info.value)
+    assert "\n" not in message and ";" in message
+    return message
+
+
+def test_deeply_nested_yaml_is_one_line_error(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("seed: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert "nested too deeply" in config_error(deep)
+    assert "nested too deeply" in config_error(None, ["seed=" + "[" * 100_000])
+
+
+def test_python_object_tag_is_named_as_refused(tmp_path: Path) -> None:
+    hostile = tmp_path / "hostile.yaml"
+    hostile.write_text("seed: 1\nsearch: !!python/object/apply:os.system ['true']\n")
+    message = config_error(hostile)
+    assert "line 2" in message and "'!!python/object/apply:os.system' is refused" in message
+    assert "not valid YAML" not in message
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("seed=true", "'seed'"),
+        (f"seed={2**70}", "'seed'"),
+        (f"seed={MAX_INT + 1}", "'seed'"),
+        ("search.generations=false", "'search.generations'"),
+        ("search.offspring=2.5", "'search.offspring'"),
+        ("fitness.beta=true", "'fitness.beta'"),
+        ("training.augment=1", "'training.augment'"),
+        ("structure.max_depth=101", "'structure.max_depth'"),
+        ("training.max_parameters=0", "'training.max_parameters'"),
+    ],
+)
+def test_values_of_the_wrong_kind_are_refused(override: str, key: str) -> None:
+    assert key in config_error(None, [override])
+
+
+def test_sane_values_still_load() -> None:
+    config = load_config(None, [f"seed={MAX_INT}", "fitness.beta=4", "training.augment=false"])
+    assert (config.seed, config.fitness.beta, config.training.augment) == (MAX_INT, 4.0, False)
+
+
+def test_cli_config_errors_exit_2_and_create_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("seed: true\n")
+    run = tmp_path / "run"
+    assert main(["evolve", "--config", str(cfg), "--run", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("neronet: error:") and "'seed'" in err and "\n" not in err
+    assert not run.exists()
+
+
+def test_runs_recorded_before_the_new_settings_still_resume() -> None:
+    """Stricter types and the parameter cap leave a 0.1.0 run's search config unchanged."""
+    db = Path(__file__).parent / "fixtures" / "v1-run" / "run.sqlite"
+    with closing(sqlite3.connect(f"file:{db}?immutable=1", uri=True)) as conn:
+        meta = {
+            key: json.loads(value) for key, value in conn.execute("SELECT key, value FROM meta")
+        }
+    config = parse_config(meta["config"])
+    assert json.loads(json.dumps(config.search_relevant())) == meta["search_config"]
