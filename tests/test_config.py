@@ -3,9 +3,6 @@ object-constructing tags, and values of the wrong kind."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,8 @@ import pytest
 from neronet.cli import main
 from neronet.config import MAX_INT, load_config, parse_config
 from neronet.errors import ConfigError
+from neronet.search.resume import check_resumable
+from neronet.store import RunStore
 
 
 def config_error(path: Path | None, overrides: list[str] | None = None) -> str:
@@ -74,11 +73,12 @@ def test_cli_config_errors_exit_2_and_create_nothing(
 
 
 def test_runs_recorded_before_the_new_settings_still_resume() -> None:
-    """Stricter types and the parameter cap leave a 0.1.0 run's search config unchanged."""
-    db = Path(__file__).parent / "fixtures" / "v1-run" / "run.sqlite"
-    with closing(sqlite3.connect(f"file:{db}?immutable=1", uri=True)) as conn:
-        meta = {
-            key: json.loads(value) for key, value in conn.execute("SELECT key, value FROM meta")
-        }
-    config = parse_config(meta["config"])
-    assert json.loads(json.dumps(config.search_relevant())) == meta["search_config"]
+    """Stricter types and new settings leave a 0.1.0 run resumable: its stored config
+    (migrated with the settings that reproduce the old search) parses and matches."""
+    store = RunStore.open(Path(__file__).parent / "fixtures" / "v1-run", readonly=True)
+    try:
+        config = parse_config(store.meta("config"))
+        check_resumable(store, config, store.meta("grammar"), allow_changed=False)
+        assert config.search.reevaluate_parent is False  # the rule the run started with
+    finally:
+        store.close()

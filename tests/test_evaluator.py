@@ -160,7 +160,7 @@ def test_invalid_architecture_is_reported_not_raised(splits: DataSplits) -> None
 def test_constant_class_model_is_ill_fitted(
     splits: DataSplits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(evaluator, "build", lambda spec: Constant())
+    monkeypatch.setattr(evaluator, "build", lambda spec, **kw: Constant())
     frozen = LearningSpec(optimizer="sgd", lr=0.0, batch_size=64)
     ev = evaluate_individual(small_spec(), frozen, 60.0, splits, SETTINGS, seed=0)
     assert ev.status == "ill-fitted"
@@ -181,7 +181,7 @@ def test_non_finite_loss_is_ill_fitted(splits: DataSplits) -> None:
 
 def test_out_of_memory_is_invalid(splits: DataSplits, monkeypatch: pytest.MonkeyPatch) -> None:
     oom = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB\nmore text")
-    monkeypatch.setattr(evaluator, "build", lambda spec: Failing(oom))
+    monkeypatch.setattr(evaluator, "build", lambda spec, **kw: Failing(oom))
     ev = evaluate_individual(small_spec(), ADAM, 60.0, splits, SETTINGS, seed=0)
     assert ev.status == "invalid"
     assert ev.reason == "out of memory: CUDA out of memory. Tried to allocate 80.00 GiB"
@@ -189,7 +189,7 @@ def test_out_of_memory_is_invalid(splits: DataSplits, monkeypatch: pytest.Monkey
 
 
 def test_build_crash_is_invalid(splits: DataSplits, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(spec: NetworkSpec) -> nn.Module:
+    def broken(spec: NetworkSpec, **kw: object) -> nn.Module:
         raise ValueError("kernel larger than input")
 
     monkeypatch.setattr(evaluator, "build", broken)
@@ -200,6 +200,6 @@ def test_build_crash_is_invalid(splits: DataSplits, monkeypatch: pytest.MonkeyPa
 
 def test_other_errors_propagate(splits: DataSplits, monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug is not an invalid individual: it must surface."""
-    monkeypatch.setattr(evaluator, "build", lambda spec: Failing(RuntimeError("shape bug")))
+    monkeypatch.setattr(evaluator, "build", lambda spec, **kw: Failing(RuntimeError("shape bug")))
     with pytest.raises(RuntimeError, match="shape bug"):
         evaluate_individual(small_spec(), ADAM, 60.0, splits, SETTINGS, seed=0)
