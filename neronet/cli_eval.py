@@ -9,7 +9,7 @@ in their output directory; user errors are :class:`NeronetError` (one line).
 
 On a dataset without a test split both hold out the same stratified, seeded
 part of the training images as the test split (``holdout`` of
-:class:`neronet.train.posttrain.PostTrainConfig`, recorded in the model metadata)
+:class:`neronet.config.PostTrainConfig`, recorded in the model metadata)
 and say so; see :mod:`neronet.train.posttrain` for why such numbers are not fully
 independent of the search.
 """
@@ -17,8 +17,11 @@ independent of the search.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import itertools
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +33,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from neronet.config import format_validation_error, read_config_data, set_override
+from neronet.config import NeroConfig, parse_config, read_config_data, set_override
 from neronet.data import DATASETS, Dataset, load_dataset
 from neronet.errors import AttackError, ConfigError, InvalidArchitecture, NeronetError
 from neronet.progress import progress_bar
@@ -39,10 +42,13 @@ from neronet.spec import NetworkSpec
 if TYPE_CHECKING:  # torch and the evaluation modules load only when a command runs
     import torch
 
-    from neronet.robustness import AttackSettings
-    from neronet.train.posttrain import PostTrainConfig
+    from neronet.config import AttackSettings, PostTrainConfig
 
 SEED_ARCHS = ("nsga-net",)
+HINT_KEYS = ("dataset", "holdout", "holdout_seed")
+"""Model metadata that says which data (and held-out split) a model was tested on."""
+OVERRIDE = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*=")
+"""A ``key.sub=value`` config override among positional arguments."""
 MAX_SEEDS = 1000
 MAX_EPOCHS = 100_000
 
@@ -50,18 +56,45 @@ MAX_EPOCHS = 100_000
 # ------------------------------------------------------------------------ shared helpers
 
 
-def _settings_data(path: str | None, overrides: list[str]) -> dict[str, Any]:
-    """A YAML file of settings (or nothing) with ``key=value`` overrides applied."""
-    data: dict[str, Any] = {}
+def _command_config(
+    path: str | None, overrides: list[str], base: dict[str, Any] | None, flags: dict[str, Any]
+) -> tuple[NeroConfig, set[str]]:
+    """The one config tree for ``train`` / ``attack``: ``--config`` (a neronet config YAML,
+    the same file ``evolve`` reads), else ``base`` (the source run's stored config), else the
+    defaults; then ``key.sub=value`` overrides and the command's flags (dotted keys).
+
+    Also returns the dotted keys the user set explicitly (file, overrides, flags), so a
+    default that carries over from the run (its threat model) never overrides a choice.
+    """
     if path is not None:
         if not Path(path).is_file():
-            raise ConfigError(f"settings file '{path}' not found; pass an existing YAML file")
+            raise ConfigError(f"config file '{path}' not found; pass an existing YAML file")
         data, source = read_config_data(path)
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: top level must be a mapping of settings")
-    for assignment in overrides:
+        explicit = _leaf_keys(data)
+    else:
+        data, source = copy.deepcopy(base or {}), "the run's stored config" if base else "defaults"
+        explicit = set()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping of settings")
+    assignments = [*overrides, *(f"{key}={value}" for key, value in flags.items())]
+    for assignment in assignments:
         set_override(data, assignment)
-    return data
+        explicit.add(assignment.partition("=")[0].strip())
+    return parse_config(data, source), explicit
+
+
+def _leaf_keys(data: Any, prefix: str = "") -> set[str]:
+    """Dotted keys of every leaf value of a nested mapping."""
+    if not isinstance(data, dict):
+        return {prefix.rstrip(".")} if prefix else set()
+    return {k for key, value in data.items() for k in _leaf_keys(value, f"{prefix}{key}.")}
+
+
+def _search_eps(run_config: dict[str, Any] | None) -> float | None:
+    """The L-inf eps a run searched with (its threat model), if it is a run's config."""
+    if not run_config:
+        return None
+    return parse_config(run_config, "the run's stored config").fitness.attack_eps
 
 
 @contextmanager
@@ -123,7 +156,7 @@ def _buildable(spec: NetworkSpec, origin: str) -> NetworkSpec:
 
 
 def _run_spec(run_dir: str, individual_id: int | None) -> tuple[NetworkSpec, dict[str, Any]]:
-    """An individual's spec (default: the best) and the run's data config; no weights needed."""
+    """An individual's spec (default: the best) and the run's stored config; no weights."""
     from neronet.store import RunStore
 
     store = RunStore.open(run_dir, readonly=True)
@@ -138,7 +171,7 @@ def _run_spec(run_dir: str, individual_id: int | None) -> tuple[NetworkSpec, dic
         raise NeronetError(
             f"individual {row.id} has no network spec (status {row.status}); pick another --id"
         )
-    return NetworkSpec.from_dict(row.record["spec"]), config.get("data", {})
+    return NetworkSpec.from_dict(row.record["spec"]), config
 
 
 def _load_data(name: str | None, path: str | None, hint: dict[str, Any]) -> Dataset:
@@ -185,31 +218,52 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-path", help="local copy of the dataset")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--out", help="output directory (default: train-<arch digest>-<mode>)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="settings overrides")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="config overrides, as for evolve (e.g. posttrain.standard.lr=0.05)",
+    )
     p.set_defaults(func=cmd_train)
 
 
-def _train_config(args: argparse.Namespace) -> PostTrainConfig:
-    from neronet.train.posttrain import parse_posttrain_config
-
-    data = _settings_data(args.config, list(args.overrides))
-    for key, value in (
-        ("mode", args.mode),
-        ("seeds", args.seeds),
-        ("first_seed", args.first_seed),
-        ("device", args.device),
-    ):
-        if value is not None:
-            data[key] = value
-    if args.epochs is not None:
-        mode = data.get("mode", "standard")
-        section = data.setdefault(mode, {})
-        if not isinstance(section, dict):
-            raise ConfigError(f"'{mode}' must be a mapping of settings")
-        section["epochs"] = args.epochs
-    config = parse_posttrain_config(data, args.config or "train settings")
-    _check_ranges(config)
-    return config
+def _train_config(
+    args: argparse.Namespace, run_config: dict[str, Any] | None, console: Console
+) -> PostTrainConfig:
+    """``posttrain`` of the one config tree; trained from a run, adversarial training
+    defaults to the run's own threat model (its search eps), and says so."""
+    flags = {
+        f"posttrain.{key}": value
+        for key, value in (
+            ("mode", args.mode),
+            ("seeds", args.seeds),
+            ("first_seed", args.first_seed),
+            ("device", args.device),
+        )
+        if value is not None
+    }
+    eps = _search_eps(run_config)
+    if eps is not None:
+        flags["posttrain.search_eps"] = eps
+    config, explicit = _command_config(args.config, list(args.overrides), run_config, flags)
+    if args.epochs is not None:  # --epochs shortens the schedule of the mode chosen
+        flags[f"posttrain.{config.posttrain.mode}.epochs"] = args.epochs
+    config, explicit = _command_config(args.config, list(args.overrides), run_config, flags)
+    posttrain = config.posttrain
+    if eps is not None and posttrain.mode == "adversarial":
+        adversarial = posttrain.adversarial
+        if "posttrain.adversarial.eps" not in explicit:
+            alpha = adversarial.alpha
+            if "posttrain.adversarial.alpha" not in explicit:
+                alpha = eps / 4  # the schedule's 2/255 step at 8/255, scaled to the run's eps
+            adversarial = adversarial.model_copy(update={"eps": eps, "alpha": alpha})
+            posttrain = posttrain.model_copy(update={"adversarial": adversarial})
+            console.print(
+                f"adversarial training at the run's search eps {eps:g} (L-inf, step {alpha:g}); "
+                "set posttrain.adversarial.eps=... to choose another"
+            )
+    _check_ranges(posttrain)
+    return posttrain
 
 
 def _check_ranges(config: PostTrainConfig) -> None:
@@ -237,23 +291,28 @@ def _check_ranges(config: PostTrainConfig) -> None:
         )
 
 
-def _train_source(args: argparse.Namespace) -> tuple[NetworkSpec, Dataset]:
-    """The architecture to train and the dataset (a seed architecture is built for it)."""
+def _train_source(
+    args: argparse.Namespace,
+) -> tuple[NetworkSpec, Dataset, dict[str, Any] | None]:
+    """The architecture to train, the dataset (a seed architecture is built for it) and,
+    when it comes from a run, the run's stored config."""
     if args.id is not None and args.run is None:
         raise NeronetError("--id selects an individual of --run; pass --run DIR too")
     if args.run is not None:
-        spec, hint = _run_spec(args.run, args.id)
+        spec, run_config = _run_spec(args.run, args.id)
         origin = f"'{args.run}' ({'the best individual' if args.id is None else f'id {args.id}'})"
-        return _buildable(spec, origin), _load_data(args.dataset, args.data_path, hint)
+        data = _load_data(args.dataset, args.data_path, run_config.get("data", {}))
+        return _buildable(spec, origin), data, run_config
     if args.spec is not None:
         spec, hint = _spec_file(Path(args.spec))
-        return _buildable(spec, f"'{args.spec}'"), _load_data(args.dataset, args.data_path, hint)
+        data = _load_data(args.dataset, args.data_path, hint)
+        return _buildable(spec, f"'{args.spec}'"), data, None
     from neronet.phenotype import to_spec
     from neronet.seeds import nsga_net
 
     dataset = _load_data(args.dataset or "cifar10", args.data_path, {})
     spec = to_spec(nsga_net(), dataset.input_shape, len(dataset.classes))
-    return _buildable(spec, f"--seed-arch {args.seed_arch} on {dataset.name}"), dataset
+    return _buildable(spec, f"--seed-arch {args.seed_arch} on {dataset.name}"), dataset, None
 
 
 def _spec_file(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
@@ -274,12 +333,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from neronet.train.core import resolve_device
     from neronet.train.posttrain import held_out_note, summarize, train_seeds
 
-    config = _train_config(args)
+    console = Console(stderr=True)
+    spec, dataset, run_config = _train_source(args)
+    config = _train_config(args, run_config, console)
     resolve_device(config.device)  # a CUDA device on a CPU machine fails before --out exists
-    spec, dataset = _train_source(args)
     out = Path(args.out or f"train-{spec.digest()[:8]}-{config.mode}")
     epochs = config.schedule.epochs
-    console = Console(stderr=True)
     note = held_out_note(dataset, config.holdout, config.holdout_seed)
     with (
         writer_lock(out, "--out"),
@@ -346,14 +405,21 @@ def add_attack_command(sub: argparse._SubParsersAction) -> None:
         "(neronet export or neronet train), a neronet train output directory (all its seeds) "
         "or a search run directory (--id, default the best).",
     )
-    p.add_argument("models", nargs="+", metavar="MODEL")
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL|key=value",
+        help="models, and config overrides such as attack.audit.subset=500 (as for evolve)",
+    )
     p.add_argument("--id", type=int, help="individual id when MODEL is a run directory")
     p.add_argument("--suite", help="paper (default without --attacks), linf, l2 or fast")
     p.add_argument(
         "--attacks",
         help="comma-separated single attacks: fgsm, pgd-linf, autoattack, fgm, pgd-l2, apgd-l2",
     )
-    p.add_argument("--config", help="YAML file of attack settings (see neronet.robustness)")
+    p.add_argument(
+        "--config", help="neronet config YAML; its attack section is used (default: defaults)"
+    )
     p.add_argument("--linf-eps", type=float, help="L-inf radius (default 8/255)")
     p.add_argument("--l2-eps", type=float, help="L2 radius (default 0.5)")
     p.add_argument("--steps", type=int, help="PGD steps (default 20)")
@@ -364,37 +430,53 @@ def add_attack_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-path", help="local copy of the dataset")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--out", help="output directory for the tables and attack.log")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        dest="overrides",
-        metavar="KEY=VALUE",
-        help="settings override, repeatable (e.g. --set audit.subset=500)",
-    )
     p.set_defaults(func=cmd_attack)
 
 
-def _attack_settings(args: argparse.Namespace) -> AttackSettings:
-    from pydantic import ValidationError
-
-    from neronet.robustness import AttackSettings
-
-    data = _settings_data(args.config, list(args.overrides))
-    flags = {
-        "linf_eps": args.linf_eps,
-        "l2_eps": args.l2_eps,
-        "steps": args.steps,
-        "batch_size": args.batch_size,
-        "limit": args.limit,
+def _attack_settings(args: argparse.Namespace) -> tuple[AttackSettings, set[str]]:
+    """``attack`` of the one config tree (checked before any model loads), and the keys the
+    user set explicitly."""
+    flags: dict[str, Any] = {
+        f"attack.{key}": value
+        for key, value in (
+            ("linf_eps", args.linf_eps),
+            ("l2_eps", args.l2_eps),
+            ("steps", args.steps),
+            ("batch_size", args.batch_size),
+            ("limit", args.limit),
+        )
+        if value is not None
     }
-    data.update({k: v for k, v in flags.items() if v is not None})
     if args.no_audit:
-        data.setdefault("audit", {})["enabled"] = False
-    try:
-        return AttackSettings.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(format_validation_error(err, args.config or "attack settings")) from None
+        flags["attack.audit.enabled"] = False
+    config, explicit = _command_config(args.config, _overrides(args), None, flags)
+    return config.attack, explicit
+
+
+def _search_threat(
+    settings: AttackSettings, explicit: set[str], sources: list[_Source], console: Console
+) -> AttackSettings:
+    """The L-inf eps defaults to the models' own search threat model (when they all come
+    from searches with one eps) unless the user chose one; says which it uses."""
+    found = {s.hint.get("search_eps") for s in sources}
+    if "attack.linf_eps" not in explicit and len(found) == 1 and None not in found:
+        (eps,) = found
+        settings = settings.model_copy(update={"linf_eps": float(eps)})
+        console.print(
+            f"L-inf eps {float(eps):g}: the search's own threat model "
+            "(pass --linf-eps to attack at another radius)"
+        )
+    elif "attack.linf_eps" not in explicit and len(found - {None}) > 1:
+        console.print(
+            f"the models were searched at different eps ({sorted(found - {None})}); "
+            f"attacking at the default L-inf eps {settings.linf_eps:g}"
+        )
+    return settings
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """``key.sub=value`` arguments among ``attack``'s positional ones (models have no '=')."""
+    return [m for m in args.models if OVERRIDE.match(m)]
 
 
 @dataclass(frozen=True)
@@ -416,11 +498,15 @@ def _sources(target: Path, individual: int | None) -> list[_Source]:
         spec, weights = spec_from_safetensors(target)
         meta = read_metadata(target)
         name = target.parent.name if target.name == "model.safetensors" else target.stem
-        hint = {key: meta[key] for key in ("dataset", "holdout", "holdout_seed") if key in meta}
+        hint: dict[str, Any] = {k: meta[k] for k in HINT_KEYS if k in meta}
+        # trained from a run: its threat model (an unreadable value carries nothing)
+        with contextlib.suppress(KeyError, ValueError):
+            hint["search_eps"] = float(meta["search_eps"])
         return [_Source(name, _buildable(spec, f"'{target}'"), weights, hint)]
     if (target / "run.sqlite").is_file():
         row, spec, weights = load_individual(target, individual)
-        _, hint = _run_spec(str(target), row.id)
+        _, run_config = _run_spec(str(target), row.id)
+        hint = {**run_config.get("data", {}), "search_eps": _search_eps(run_config)}
         origin = f"individual {row.id} of '{target}'"
         return [_Source(f"individual-{row.id}", _buildable(spec, origin), weights, hint)]
     files = sorted(target.glob("seed-*/model.safetensors"), key=lambda p: int(p.parent.name[5:]))
@@ -434,8 +520,8 @@ def _sources(target: Path, individual: int | None) -> list[_Source]:
 
 def _load_models(
     paths: list[str], individual: int | None, device: torch.device
-) -> tuple[list[tuple[str, torch.nn.Module]], _Source]:
-    """Built models in eval mode on ``device``, plus the first source (spec, dataset hint)."""
+) -> tuple[list[tuple[str, torch.nn.Module]], list[_Source]]:
+    """Built models in eval mode on ``device``, and their sources (spec, dataset hint)."""
     from neronet.nn import build
     from neronet.train.posttrain import recorded_holdout
 
@@ -457,7 +543,7 @@ def _load_models(
                 f"the weights of {source.name} do not fit its spec; re-export it"
             ) from None
         models.append((source.name, model.to(device).eval()))
-    return models, sources[0]
+    return models, sources
 
 
 def _attack_choice(suite: str | None, attacks: str | None) -> tuple[str | None, list[str]]:
@@ -493,10 +579,16 @@ def cmd_attack(args: argparse.Namespace) -> int:
     from neronet.train.core import resolve_device
     from neronet.train.posttrain import check_compatible, held_out_note, recorded_holdout
 
-    settings = _attack_settings(args)
+    settings, explicit = _attack_settings(args)
     attacks = select_attacks(*_attack_choice(args.suite, args.attacks))
     device = resolve_device(args.device)
-    models, first = _load_models(args.models, args.id, device)
+    console = Console(stderr=True)
+    paths = [m for m in args.models if not OVERRIDE.match(m)]
+    if not paths:
+        raise NeronetError("no MODEL given; pass a .safetensors file, a run or a train output")
+    models, sources = _load_models(paths, args.id, device)
+    settings = _search_threat(settings, explicit, sources, console)
+    first = sources[0]
     dataset = _load_data(args.dataset, args.data_path, first.hint)
     check_compatible(first.spec, dataset)
     holdout, holdout_seed = recorded_holdout(first.hint)
@@ -504,10 +596,9 @@ def cmd_attack(args: argparse.Namespace) -> int:
     note = held_out_note(dataset, holdout, holdout_seed)
     x = to_float(torch.from_numpy(test.x).to(device))
     y = torch.from_numpy(test.y).to(device)
-    out = Path(args.out) if args.out else _default_out(args.models[0])
+    out = Path(args.out) if args.out else _default_out(paths[0])
     audits = settings.audit.enabled and bool(audited_threats(attacks))
     steps = len(models) * (len(attacks) + int(audits))
-    console = Console(stderr=True)
     with _logged(out / "attack.log", "attack") as log, progress_bar(console) as bar:
         log.info(
             f"attacks {[a.name for a in attacks]} on {[n for n, _ in models]}, "

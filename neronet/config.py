@@ -273,6 +273,157 @@ class ExecutorConfig(StrictSection):
     )
 
 
+# ---------------------------------------------------------------- post-search training
+class ScheduleSettings(StrictSection):
+    """Settings shared by both schedules (defaults overridden per schedule)."""
+
+    epochs: Int = Field(ge=1)
+    batch_size: Int = Field(ge=1)
+    lr: Float = Field(gt=0)
+    momentum: Float = Field(default=0.9, ge=0, lt=1)
+    weight_decay: Float = Field(ge=0, description="L2 on conv/fc kernels only")
+    grad_clip: Float = Field(default=5.0, gt=0, description="max global gradient L2 norm")
+    schedule: Literal["cosine", "step"]
+    milestones: tuple[float, ...] = Field(
+        default=(), description="step schedule: lr x gamma after these fractions of the epochs"
+    )
+    gamma: Float = Field(default=0.1, gt=0, le=1)
+    augment: Bool = True
+    augment_pad: Int | None = Field(
+        default=None, ge=0, description="crop padding (default: round(H/8), 4 on 32x32)"
+    )
+
+    @field_validator("milestones")
+    @classmethod
+    def _fractions(cls, milestones: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < m < 1 for m in milestones):
+            raise ValueError("milestones are fractions of the epochs, each in (0, 1)")
+        return milestones
+
+
+class StandardTraining(ScheduleSettings):
+    """Paper section 6, standard training (weight decay chosen: NSGA-Net's 3e-4)."""
+
+    epochs: Int = Field(default=350, ge=1)
+    batch_size: Int = Field(default=128, ge=1)
+    lr: Float = Field(default=0.025, gt=0)
+    weight_decay: Float = Field(default=3e-4, ge=0)
+    schedule: Literal["cosine", "step"] = "cosine"
+
+
+class AdversarialTraining(ScheduleSettings):
+    """Paper section 6, Madry PGD-7 adversarial training (weight decay chosen: 5e-4)."""
+
+    epochs: Int = Field(default=200, ge=1)
+    batch_size: Int = Field(default=64, ge=1)
+    lr: Float = Field(default=0.1, gt=0)
+    weight_decay: Float = Field(default=5e-4, ge=0)
+    schedule: Literal["cosine", "step"] = "step"
+    milestones: tuple[float, ...] = (0.5, 0.75)
+    eps: Float = Field(default=8 / 255, gt=0, description="L-inf radius of the PGD examples")
+    alpha: Float = Field(default=2 / 255, gt=0, description="PGD step size")
+    steps: Int = Field(default=7, ge=1, description="PGD iterations per batch")
+    random_start: Bool = True
+
+
+class PostTrainConfig(StrictSection):
+    """Everything ``neronet train`` needs besides the architecture and the data."""
+
+    mode: Literal["standard", "adversarial"] = "standard"
+    seeds: Int = Field(default=10, ge=1, description="number of seeds (the paper uses 10)")
+    first_seed: Int = Field(default=0, ge=0, description="seeds are first_seed, first_seed+1, ...")
+    device: str = "auto"
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    channels_last: Bool = Field(default=True, description="channels-last memory (faster on GPU)")
+    eval_batch_size: Int = Field(default=512, ge=1)
+    holdout: Float = Field(
+        default=0.2,
+        gt=0,
+        description="dataset without a test split: the fraction (or count) of its training "
+        "images held out as one (0.2 = 10,000 of CIFAR-10's 50,000)",
+    )
+    holdout_seed: Int = Field(default=0, ge=0, description="seed of the held-out draw")
+    search_eps: Float | None = Field(
+        default=None,
+        gt=0,
+        description="L-inf eps of the search the architecture came from (train --run sets "
+        "it); recorded in the model so neronet attack defaults to that threat model",
+    )
+    standard: StandardTraining = Field(default_factory=StandardTraining)
+    adversarial: AdversarialTraining = Field(default_factory=AdversarialTraining)
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML reads a bare ``off`` as False; mean "off" by it."""
+        return "off" if value is False else value
+
+    @property
+    def schedule(self) -> StandardTraining | AdversarialTraining:
+        """The settings of the selected mode."""
+        return self.standard if self.mode == "standard" else self.adversarial
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.seeds))
+
+
+# ------------------------------------------------------------------------- attacks
+class AuditSettings(StrictSection):
+    """The gradient-masking audit; thresholds are accuracy shares (0.02 = 2 points)."""
+
+    enabled: Bool = True
+    subset: Int = Field(default=200, ge=1, description="clean-correct images the audit attacks")
+    tolerance: Float = Field(
+        default=0.02, ge=0, le=1, description="accuracy gap beyond which a check fires"
+    )
+    min_images: Int = Field(
+        default=3, ge=1, description="a gap of fewer images never fires (small-subset noise)"
+    )
+    square_queries: Int = Field(default=1000, ge=1, description="Square attack query budget")
+    large_eps: Float = Field(default=0.5, gt=0, description="L-inf eps where accuracy must be ~0")
+    large_eps_max_accuracy: Float = Field(default=0.05, ge=0, le=1)
+    convergence_steps: Int = Field(default=100, ge=1, description="PGD steps of the strong run")
+    convergence_restarts: Int = Field(default=5, ge=1, description="random restarts of it")
+    fgsm_gap: Float = Field(
+        default=0.10, ge=0, le=1, description="FGSM above PGD by more: FGSM is optimistic"
+    )
+    single_step_probe_steps: Int = Field(
+        default=10, ge=1, description="PGD steps of the single-step row's masking probes"
+    )
+
+
+class AttackSettings(StrictSection):
+    """Settings of ``neronet attack``, defaults from the paper (or chosen where it lost them)."""
+
+    linf_eps: Float = Field(default=8 / 255, gt=0)
+    l2_eps: Float = Field(default=0.5, gt=0)
+    linf_step: Float | None = Field(
+        default=None, gt=0, description="PGD L-inf step (default eps/4: 2/255 at 8/255)"
+    )
+    l2_step: Float | None = Field(default=None, gt=0, description="PGD L2 step (default eps/4)")
+    steps: Int = Field(default=20, ge=1, description="PGD iterations")
+    random_start: Bool = True
+    batch_size: Int = Field(default=32, ge=1, description="attack batch size (paper: 32)")
+    limit: Int | None = Field(default=None, ge=1, description="attack only the first N test images")
+    seed: Int = Field(default=0, ge=0, description="seeds PGD random starts and AutoAttack")
+    autoattack_restarts: Int = Field(
+        default=1,
+        ge=1,
+        description="APGD-CE restarts of the L2 APGD-CE + APGD-T run (L-inf AutoAttack is "
+        "always the standard version)",
+    )
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+
+    def eps(self, threat: str) -> float:
+        return self.linf_eps if threat == "linf" else self.l2_eps
+
+    def step(self, threat: str) -> float:
+        """PGD step size: the explicit one, else a quarter of the radius."""
+        step = self.linf_step if threat == "linf" else self.l2_step
+        return step if step is not None else self.eps(threat) / 4
+
+
 class NeroConfig(StrictSection):
     seed: Int = Field(default=0, ge=0)
     structure: StructureConfig = Field(default_factory=StructureConfig)
@@ -283,6 +434,8 @@ class NeroConfig(StrictSection):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    posttrain: PostTrainConfig = Field(default_factory=PostTrainConfig)
+    attack: AttackSettings = Field(default_factory=AttackSettings)
 
     @model_validator(mode="after")
     def _objective_measured(self) -> NeroConfig:
@@ -303,10 +456,12 @@ class NeroConfig(StrictSection):
 
         Where and how big it may run is not: the executor, the device, and the
         parameter cap (a memory limit of the machine; runs recorded before the
-        cap existed must resume without --allow-changed).
+        cap existed must resume without --allow-changed); nor what happens after
+        the search (post-search training and attacks).
         """
         data = self.model_dump(mode="json")
-        data.pop("executor")
+        for after_search in ("executor", "posttrain", "attack"):
+            data.pop(after_search)
         data["training"].pop("device")
         data["training"].pop("max_parameters")
         return data

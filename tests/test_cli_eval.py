@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,14 @@ def spec_file(tmp_path: Path) -> Path:
     return path
 
 
-TRAIN = ("--dataset", "digits", "--device", "cpu", "amp=off", "standard.lr=0.05")
+TRAIN = (
+    "--dataset",
+    "digits",
+    "--device",
+    "cpu",
+    "posttrain.amp=off",
+    "posttrain.standard.lr=0.05",
+)
 
 
 def test_train_several_seeds_then_attack_them(
@@ -85,7 +93,9 @@ def test_settings_file_overrides_and_flags_reach_the_training(
     spec_file: Path, tmp_path: Path
 ) -> None:
     settings = tmp_path / "train.yaml"
-    settings.write_text("mode: adversarial\nadversarial:\n  eps: 0.1\n  steps: 2\n  lr: 0.05\n")
+    settings.write_text(
+        "posttrain:\n  mode: adversarial\n  adversarial: {eps: 0.1, steps: 2, lr: 0.05}\n"
+    )
     out = tmp_path / "adv"
     code = neronet(
         "train",
@@ -105,7 +115,7 @@ def test_settings_file_overrides_and_flags_reach_the_training(
         "digits",
         "--device",
         "cpu",
-        "adversarial.batch_size=256",
+        "posttrain.adversarial.batch_size=256",
     )
     assert code == 0
     config = json.loads((out / "train.json").read_text())["config"]
@@ -174,7 +184,10 @@ def test_run_individuals_train_and_attack_with_the_runs_dataset(tmp_path: Path) 
 
 
 def test_seed_architecture_is_built_for_the_dataset() -> None:
-    spec, dataset = _train_source(parse("train", "--seed-arch", "nsga-net", "--dataset", "digits"))
+    spec, dataset, run_config = _train_source(
+        parse("train", "--seed-arch", "nsga-net", "--dataset", "digits")
+    )
+    assert run_config is None
     assert dataset.name == "digits"
     assert spec.digest() == to_spec(nsga_net(), (1, 8, 8), 10).digest()
 
@@ -199,7 +212,7 @@ def test_user_errors_are_one_line(spec_file: Path, tmp_path: Path) -> None:
         neronet("attack", tmp_path)
     assert "neither a .safetensors" in one_line(err)
     with pytest.raises(ConfigError) as err:
-        neronet("attack", spec_file, "--set", "audit.subset=0")
+        neronet("attack", spec_file, "attack.audit.subset=0")
     assert "audit.subset" in one_line(err)
     export = tmp_path / "export.safetensors"  # `neronet export` output: no dataset recorded
     weights = {k: v.contiguous() for k, v in build(tiny_spec()).state_dict().items()}
@@ -274,3 +287,21 @@ def test_a_train_only_dataset_is_trained_and_attacked_on_the_same_held_out_image
     [clean, _] = csv.DictReader((out / "robustness" / "robustness.csv").open())
     assert clean["images"] == str(len(held))
     assert float(clean["clean_mean"]) == pytest.approx(float(trained["test_accuracy"]), abs=1e-6)
+
+
+def test_the_runs_threat_model_carries_over_to_train_and_attack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"  # searched at fitness.attack_eps 0.1 (8/255 is below a digit's grey)
+    shutil.copytree(Path(__file__).parent / "fixtures" / "v1-run", run)
+    out = tmp_path / "adv"
+    args = ("--run", run, "--mode", "adversarial", "--epochs", 1, "--seeds", 1, "--out", out)
+    assert neronet("train", *args, "--device", "cpu") == 0
+    assert "adversarial training at the run's search eps 0.1" in capsys.readouterr().err
+    adversarial = json.loads((out / "train.json").read_text())["config"]["adversarial"]
+    assert (adversarial["eps"], adversarial["alpha"]) == (0.1, 0.025)
+    limit = ("--attacks", "fgsm", "--limit", 10, "--no-audit", "--device", "cpu")
+    assert neronet("attack", out, *limit, "--out", tmp_path / "a") == 0
+    assert "L-inf eps 0.1: the search's own threat model" in capsys.readouterr().err
+    assert neronet("attack", out, *limit, "--linf-eps", 0.2, "--out", tmp_path / "b") == 0
+    assert "own threat model" not in capsys.readouterr().err  # an explicit choice wins

@@ -24,22 +24,14 @@ from safetensors.torch import load_file
 
 import neronet
 from neronet.augment import DeviceSplit
+from neronet.config import AdversarialTraining, PostTrainConfig, StandardTraining, parse_config
 from neronet.data import Dataset, full_train_test, load_dataset
 from neronet.errors import ConfigError, DataError, InvalidArchitecture, StoreError
 from neronet.export import spec_from_safetensors
 from neronet.nn import build
 from neronet.spec import LayerSpec, NetworkSpec, NodeSpec
 from neronet.train.core import accuracy
-from neronet.train.posttrain import (
-    AdversarialTraining,
-    PostTrainConfig,
-    StandardTraining,
-    held_out_note,
-    lr_schedule,
-    parse_posttrain_config,
-    summarize,
-    train_seeds,
-)
+from neronet.train.posttrain import held_out_note, lr_schedule, summarize, train_seeds
 
 torch.set_num_threads(1)
 
@@ -135,15 +127,15 @@ def test_step_schedule_decays_at_epochs_100_and_150_of_200() -> None:
 @pytest.mark.parametrize(
     ("data", "key"),
     [
-        ({"standard": {"epochs": 0}}, "standard.epochs"),
-        ({"adversarial": {"milestones": [1.5]}}, "adversarial.milestones"),
-        ({"standard": {"warmup": 3}}, "standard.warmup"),
-        ({"mode": "robust"}, "mode"),
+        ({"standard": {"epochs": 0}}, "posttrain.standard.epochs"),
+        ({"adversarial": {"milestones": [1.5]}}, "posttrain.adversarial.milestones"),
+        ({"standard": {"warmup": 3}}, "posttrain.standard.warmup"),
+        ({"mode": "robust"}, "posttrain.mode"),
     ],
 )
 def test_bad_settings_are_one_line_config_errors(data: dict, key: str) -> None:
     with pytest.raises(ConfigError) as err:
-        parse_posttrain_config(data, "train.yaml")
+        parse_config({"posttrain": data}, "train.yaml")
     message = str(err.value)
     assert key in message and "\n" not in message
 

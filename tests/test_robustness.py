@@ -21,14 +21,13 @@ from torch import nn
 
 from neronet.attacks import ATTACKS
 from neronet.augment import to_float
+from neronet.config import AttackSettings, AuditSettings
 from neronet.data import Dataset, load_dataset
 from neronet.errors import AttackError
 from neronet.evaluation.masking import MaskingLimits, masking_evidence
 from neronet.export import spec_from_safetensors
 from neronet.nn import build
 from neronet.robustness import (
-    AttackSettings,
-    AuditSettings,
     ModelReport,
     Outcome,
     SuiteReport,

@@ -38,9 +38,10 @@ from torch import nn
 
 from neronet.attacks import attack_correct, get_attack
 from neronet.attacks.catalogue import AttackSpec, Threat
+from neronet.config import AttackSettings
 from neronet.evaluation.masking import MaskingLimits, masking_evidence
 from neronet.evaluation.scores import conditional_adversarial_accuracy
-from neronet.robustness.suite import AttackSettings, attack_label, autoattack_correct
+from neronet.robustness.suite import attack_label, autoattack_correct
 
 
 def audited_threats(attacks: list[AttackSpec]) -> list[Threat]:

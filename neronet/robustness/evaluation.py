@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from neronet.attacks.catalogue import THREAT_LABELS, AttackSpec
+from neronet.config import AttackSettings
 from neronet.evaluation.scores import (
     clean_accuracy,
     conditional_adversarial_accuracy,
@@ -16,7 +17,6 @@ from neronet.evaluation.scores import (
 from neronet.robustness.audit import Audit, Flag, audited_threats
 from neronet.robustness.report import ModelReport, Outcome, SuiteReport
 from neronet.robustness.suite import (
-    AttackSettings,
     adversarial_correct,
     attack_label,
     predict,

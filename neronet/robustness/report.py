@@ -19,8 +19,9 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from neronet.config import AttackSettings
 from neronet.robustness.audit import Flag
-from neronet.robustness.suite import TARGET_CLASSES, AttackSettings
+from neronet.robustness.suite import TARGET_CLASSES
 from neronet.store import atomic_write
 
 

@@ -24,72 +24,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from pydantic import Field
 from torch import nn
 
 from neronet.attacks import ATTACKS, AttackSpec, attack_correct, get_attack
 from neronet.attacks.catalogue import Threat
-from neronet.config import StrictSection
+from neronet.config import AttackSettings
 from neronet.errors import AttackError
 
 AA_NORMS = {"linf": "Linf", "l2": "L2"}
 TARGET_CLASSES = 9
 """AutoAttack standard's APGD-T / FAB-T target classes (capped at classes - 1)."""
-
-
-class AuditSettings(StrictSection):
-    """The gradient-masking audit; thresholds are accuracy shares (0.02 = 2 points)."""
-
-    enabled: bool = True
-    subset: int = Field(default=200, ge=1, description="clean-correct images the audit attacks")
-    tolerance: float = Field(
-        default=0.02, ge=0, le=1, description="accuracy gap beyond which a check fires"
-    )
-    min_images: int = Field(
-        default=3, ge=1, description="a gap of fewer images never fires (small-subset noise)"
-    )
-    square_queries: int = Field(default=1000, ge=1, description="Square attack query budget")
-    large_eps: float = Field(default=0.5, gt=0, description="L-inf eps where accuracy must be ~0")
-    large_eps_max_accuracy: float = Field(default=0.05, ge=0, le=1)
-    convergence_steps: int = Field(default=100, ge=1, description="PGD steps of the strong run")
-    convergence_restarts: int = Field(default=5, ge=1, description="random restarts of it")
-    fgsm_gap: float = Field(
-        default=0.10, ge=0, le=1, description="FGSM above PGD by more: FGSM is optimistic"
-    )
-    single_step_probe_steps: int = Field(
-        default=10, ge=1, description="PGD steps of the single-step row's masking probes"
-    )
-
-
-class AttackSettings(StrictSection):
-    """Settings of ``neronet attack``, defaults from the paper (or chosen where it lost them)."""
-
-    linf_eps: float = Field(default=8 / 255, gt=0)
-    l2_eps: float = Field(default=0.5, gt=0)
-    linf_step: float | None = Field(
-        default=None, gt=0, description="PGD L-inf step (default eps/4: 2/255 at 8/255)"
-    )
-    l2_step: float | None = Field(default=None, gt=0, description="PGD L2 step (default eps/4)")
-    steps: int = Field(default=20, ge=1, description="PGD iterations")
-    random_start: bool = True
-    batch_size: int = Field(default=32, ge=1, description="attack batch size (paper: 32)")
-    limit: int | None = Field(default=None, ge=1, description="attack only the first N test images")
-    seed: int = Field(default=0, ge=0, description="seeds PGD random starts and AutoAttack")
-    autoattack_restarts: int = Field(
-        default=1,
-        ge=1,
-        description="APGD-CE restarts of the L2 APGD-CE + APGD-T run (L-inf AutoAttack is "
-        "always the standard version)",
-    )
-    audit: AuditSettings = Field(default_factory=AuditSettings)
-
-    def eps(self, threat: Threat) -> float:
-        return self.linf_eps if threat == "linf" else self.l2_eps
-
-    def step(self, threat: Threat) -> float:
-        """PGD step size: the explicit one, else a quarter of the radius."""
-        step = self.linf_step if threat == "linf" else self.l2_step
-        return step if step is not None else self.eps(threat) / 4
 
 
 def attack_label(attack: AttackSpec, settings: AttackSettings) -> str:

@@ -58,10 +58,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field, ValidationError, field_validator
 from safetensors import safe_open
 from safetensors.torch import load_file, save
 from torch import nn
@@ -69,10 +68,10 @@ from torch import nn
 from neronet import __version__
 from neronet.attacks import pgd
 from neronet.augment import DeviceSplit, steps_per_epoch
-from neronet.config import StrictSection, format_validation_error
+from neronet.config import AdversarialTraining, PostTrainConfig, ScheduleSettings
 from neronet.data.dataset import Dataset
 from neronet.data.splits import full_train_test, resolve_size
-from neronet.errors import ConfigError, DataError, NeronetError, StoreError
+from neronet.errors import DataError, NeronetError, StoreError
 from neronet.nn import build
 from neronet.spec import LearningSpec, NetworkSpec
 from neronet.store import atomic_write
@@ -99,105 +98,7 @@ ProgressFn = Callable[[dict[str, Any]], None]
 """Receives one dict per finished (and checkpointed) epoch."""
 
 
-class _Schedule(StrictSection):
-    """Settings shared by both schedules (defaults overridden per schedule)."""
-
-    epochs: int = Field(ge=1)
-    batch_size: int = Field(ge=1)
-    lr: float = Field(gt=0)
-    momentum: float = Field(default=0.9, ge=0, lt=1)
-    weight_decay: float = Field(ge=0, description="L2 on conv/fc kernels only")
-    grad_clip: float = Field(default=5.0, gt=0, description="max global gradient L2 norm")
-    schedule: Literal["cosine", "step"]
-    milestones: tuple[float, ...] = Field(
-        default=(), description="step schedule: lr x gamma after these fractions of the epochs"
-    )
-    gamma: float = Field(default=0.1, gt=0, le=1)
-    augment: bool = True
-    augment_pad: int | None = Field(
-        default=None, ge=0, description="crop padding (default: round(H/8), 4 on 32x32)"
-    )
-
-    @field_validator("milestones")
-    @classmethod
-    def _fractions(cls, milestones: tuple[float, ...]) -> tuple[float, ...]:
-        if any(not 0 < m < 1 for m in milestones):
-            raise ValueError("milestones are fractions of the epochs, each in (0, 1)")
-        return milestones
-
-
-class StandardTraining(_Schedule):
-    """Paper section 6, standard training (weight decay chosen: NSGA-Net's 3e-4)."""
-
-    epochs: int = Field(default=350, ge=1)
-    batch_size: int = Field(default=128, ge=1)
-    lr: float = Field(default=0.025, gt=0)
-    weight_decay: float = Field(default=3e-4, ge=0)
-    schedule: Literal["cosine", "step"] = "cosine"
-
-
-class AdversarialTraining(_Schedule):
-    """Paper section 6, Madry PGD-7 adversarial training (weight decay chosen: 5e-4)."""
-
-    epochs: int = Field(default=200, ge=1)
-    batch_size: int = Field(default=64, ge=1)
-    lr: float = Field(default=0.1, gt=0)
-    weight_decay: float = Field(default=5e-4, ge=0)
-    schedule: Literal["cosine", "step"] = "step"
-    milestones: tuple[float, ...] = (0.5, 0.75)
-    eps: float = Field(default=8 / 255, gt=0, description="L-inf radius of the PGD examples")
-    alpha: float = Field(default=2 / 255, gt=0, description="PGD step size")
-    steps: int = Field(default=7, ge=1, description="PGD iterations per batch")
-    random_start: bool = True
-
-
-class PostTrainConfig(StrictSection):
-    """Everything ``neronet train`` needs besides the architecture and the data."""
-
-    mode: Literal["standard", "adversarial"] = "standard"
-    seeds: int = Field(default=10, ge=1, description="number of seeds (the paper uses 10)")
-    first_seed: int = Field(default=0, ge=0, description="seeds are first_seed, first_seed+1, ...")
-    device: str = "auto"
-    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
-    channels_last: bool = Field(default=True, description="channels-last memory (faster on GPU)")
-    eval_batch_size: int = Field(default=512, ge=1)
-    holdout: float = Field(
-        default=0.2,
-        gt=0,
-        description="dataset without a test split: the fraction (or count) of its training "
-        "images held out as one (0.2 = 10,000 of CIFAR-10's 50,000)",
-    )
-    holdout_seed: int = Field(default=0, ge=0, description="seed of the held-out draw")
-    standard: StandardTraining = Field(default_factory=StandardTraining)
-    adversarial: AdversarialTraining = Field(default_factory=AdversarialTraining)
-
-    @field_validator("amp", mode="before")
-    @classmethod
-    def _yaml_off(cls, value: Any) -> Any:
-        """YAML reads a bare ``off`` as False; mean "off" by it."""
-        return "off" if value is False else value
-
-    @property
-    def schedule(self) -> StandardTraining | AdversarialTraining:
-        """The settings of the selected mode."""
-        return self.standard if self.mode == "standard" else self.adversarial
-
-    @property
-    def seed_list(self) -> list[int]:
-        return list(range(self.first_seed, self.first_seed + self.seeds))
-
-
-def parse_posttrain_config(data: dict[str, Any], source: str = "train config") -> PostTrainConfig:
-    """Validate a mapping (e.g. a YAML file plus CLI overrides); one-line ConfigError."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: top level must be a mapping of settings")
-    try:
-        return PostTrainConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(format_validation_error(err, source)) from None
-
-
-def lr_schedule(schedule: _Schedule, steps_per_epoch: int) -> LRSchedule:
+def lr_schedule(schedule: ScheduleSettings, steps_per_epoch: int) -> LRSchedule:
     """The settings' lr schedule for a training of ``steps_per_epoch`` steps an epoch.
 
     Cosine anneals per step to 0 at the end of the last epoch; step decays by
@@ -255,6 +156,11 @@ def holdout_metadata(dataset: Dataset, config: PostTrainConfig) -> dict[str, str
     return {"holdout": repr(config.holdout), "holdout_seed": str(config.holdout_seed)}
 
 
+def threat_metadata(config: PostTrainConfig) -> dict[str, str]:
+    """The search's threat model, when known, so ``neronet attack`` defaults to it."""
+    return {} if config.search_eps is None else {"search_eps": repr(config.search_eps)}
+
+
 def recorded_holdout(metadata: dict[str, Any]) -> tuple[float, int]:
     """The held-out draw a model was tested on: its metadata's, else the defaults."""
     defaults = PostTrainConfig()
@@ -309,7 +215,7 @@ def train_seeds(
     train_split, test_split = full_train_test(dataset, config.holdout, config.holdout_seed)
     train = DeviceSplit.from_split(train_split, device)
     test = DeviceSplit.from_split(test_split, device)
-    extra = holdout_metadata(dataset, config)
+    extra = holdout_metadata(dataset, config) | threat_metadata(config)
 
     def claim() -> None:
         _write_claim(out, identity, spec, config)
