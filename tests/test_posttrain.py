@@ -41,8 +41,6 @@ from neronet.posttrain import (
 from neronet.spec import LayerSpec, NetworkSpec, NodeSpec
 from neronet.training import accuracy
 
-torch.set_num_threads(1)
-
 
 def tiny_spec(input_shape: tuple[int, int, int] = (1, 8, 8)) -> NetworkSpec:
     """Two convs, BatchNorm, max-pool, dropout (so the global RNG matters) and an fc head."""

@@ -42,7 +42,6 @@ from neronet.robustness import (
     write_tables,
 )
 
-torch.set_num_threads(1)
 EPS = 0.15
 
 
