@@ -17,7 +17,7 @@ left is skipped and says so, and what finished is already on disk):
    foolbox and torchattacks (``pip install --no-deps torchattacks``; left out when
    not importable), as in ``bench/attack_throughput.py``;
 4. ``candidates``: one budgeted ``evaluate_individual`` per network (the seed with
-   its own evolved learning unit) with the CUDA peak memory it needed.
+   its own learning unit) with the CUDA peak memory it needed.
 
 On a machine without CUDA the same code paths run on a tiny budget (digits, 20
 images per class, one epoch, a few batches) in well under a minute; a test runs
@@ -324,7 +324,7 @@ def candidates(
 ) -> dict[str, Any]:
     """One budgeted candidate evaluation per network and the CUDA memory it peaked at.
 
-    The seed trains with its own evolved learning unit (its batch size included),
+    The seed trains with its own learning unit (its batch size included),
     as generation 0 of a search trains it; the small CNN with the fixed recipe.
     """
     learnings: dict[str, LearningSpec] = {
