@@ -133,7 +133,7 @@ CPU = Profile(
     max_epochs=1,
     reserve_s=10.0,
 )
-HARD_STOP_GRACE_S = 60.0
+HARD_STOP_GRACE_S = 25.0
 """After the time limit plus this, the process exits with what is on disk (a hang)."""
 
 
