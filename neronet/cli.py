@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from neronet import __version__
 from neronet.cli_eval import add_attack_command, add_train_command
 from neronet.errors import InvalidArchitecture, NeronetError, StoreError
 
@@ -338,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neronet", description="Evolve adversarially robust CNNs (NERO-Net)."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)

@@ -1,7 +1,7 @@
 """Run configuration: YAML validated by pydantic.
 
 Every setting of the method is here with the paper's value as default (Table 1
-of NERO-Net; see PROTOCOL.md), so ``NeroConfig()`` *is* the paper's setup apart
+of NERO-Net; see docs/METHOD.md), so ``NeroConfig()`` *is* the paper's setup apart
 from the dataset. Unknown keys and out-of-range values are rejected with a
 one-line :class:`~neronet.errors.ConfigError` naming the key and the fix.
 """

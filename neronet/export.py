@@ -1,9 +1,11 @@
 """Export an evaluated individual for use without neronet or the run directory.
 
 * ``*.safetensors``: the weights, with the NetworkSpec JSON in the metadata.
-* ``*.py``: a standalone PyTorch module definition (torch only) plus the weights
-  beside it as ``<name>.safetensors``, loadable with ``load_model()``.
-* ``*.onnx``: the network traced with its weights (needs ``neronet[onnx]``).
+* ``*.py``: a standalone PyTorch module definition plus the weights beside it as
+  ``<name>.safetensors``, loadable with the file's ``load_model()`` (needs torch and
+  safetensors, not neronet).
+* ``*.onnx``: the network traced with its weights (needs the ``onnx`` extra:
+  ``pip install 'neronet-evo[onnx]'``).
 """
 
 from __future__ import annotations
@@ -20,20 +22,6 @@ from neronet.errors import NeronetError, StoreError
 from neronet.nn import build, export_source
 from neronet.spec import NetworkSpec
 from neronet.store import IndividualRow, RunStore, atomic_write
-
-LOADER = '''
-
-def load_model(weights_path=None):
-    """Build the network and load its weights (default: the .safetensors beside this file)."""
-    from pathlib import Path
-
-    from safetensors.torch import load_file
-
-    path = weights_path or Path(__file__).with_suffix(".safetensors")
-    model = {class_name}()
-    model.load_state_dict(load_file(str(path)))
-    return model.eval()
-'''
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -76,7 +64,7 @@ def _export_onnx(spec: NetworkSpec, weights: dict[str, torch.Tensor], out: Path)
         import onnxscript  # noqa: F401  (the dynamo exporter writes through it)
     except ImportError:
         raise NeronetError(
-            "ONNX export needs the onnx extra: pip install 'neronet[onnx]'"
+            "ONNX export needs the onnx extra: pip install 'neronet-evo[onnx]'"
         ) from None
     model = build(spec)
     model.load_state_dict(weights)
@@ -112,8 +100,7 @@ def export_individual(run_dir: str | Path, individual_id: int | None, out: Path)
     if suffix == ".safetensors":
         return [weights_out]
     class_name = "NeroNet"
-    source = export_source(spec, class_name=class_name) + LOADER.format(class_name=class_name)
-    atomic_write(out, source.encode())
+    atomic_write(out, export_source(spec, class_name=class_name, loader=True).encode())
     return [out, weights_out]
 
 

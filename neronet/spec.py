@@ -129,6 +129,13 @@ class NetworkSpec:
 
 
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
+OPTIMIZER_FIELDS: dict[str, tuple[str, ...]] = {
+    "sgd": ("momentum", "nesterov"),
+    "adam": ("beta1", "beta2"),
+    "rmsprop": ("rho", "momentum"),
+}
+"""The LearningSpec fields each optimizer reads (see ``training.make_optimizer``); every
+learning unit carries all of them, so summaries show only the chosen optimizer's."""
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
-"""Human-readable summaries of a NetworkSpec (CLI `show-seed`, `best`)."""
+"""Human-readable summaries of a NetworkSpec and a learning unit (CLI `show-seed`, `best`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from neronet.spec import INPUT, LayerSpec, NetworkSpec
+from neronet.spec import INPUT, OPTIMIZER_FIELDS, LayerSpec, NetworkSpec
 
 
 def fmt_metric(value: float | None, digits: int = 3) -> str:
@@ -63,3 +64,16 @@ def describe_spec(spec: NetworkSpec) -> str:
         f"multiply-adds per image: {estimate_flops(spec):,}"
     )
     return "\n".join(lines)
+
+
+def describe_learning(learning: Mapping[str, Any]) -> str:
+    """The learning unit as ``key=value`` pairs, leaving out other optimizers' fields.
+
+    A stored learning unit (``LearningSpec.to_dict()``) holds every optimizer's
+    hyper-parameters; listing Adam's betas for an SGD individual would suggest they
+    matter. Unknown optimizers are shown with every field.
+    """
+    used = OPTIMIZER_FIELDS.get(str(learning.get("optimizer")))
+    optimizer_fields = {field for fields in OPTIMIZER_FIELDS.values() for field in fields}
+    unused = set() if used is None else optimizer_fields - set(used)
+    return ", ".join(f"{key}={value}" for key, value in learning.items() if key not in unused)

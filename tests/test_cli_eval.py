@@ -23,8 +23,6 @@ from neronet.phenotype import to_spec
 from neronet.seeds import nsga_net
 from neronet.store import RunStore
 
-torch.set_num_threads(1)
-
 
 def parse(*argv: object) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="neronet")

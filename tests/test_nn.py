@@ -21,9 +21,6 @@ from neronet.nn import (
 from neronet.nn.calls import Call
 from neronet.spec import ACTIVATIONS, LayerSpec, NetworkSpec, NodeSpec, ParamValue
 
-torch.set_num_threads(1)
-
-
 # --- spec helpers -----------------------------------------------------------------------------
 
 
@@ -387,6 +384,16 @@ def test_export_round_trip_loads_weights_and_matches_outputs() -> None:
     x = torch.rand(3, *EVERYTHING.input_shape)
     with torch.no_grad():
         torch.testing.assert_close(exported(x), model(x), rtol=0, atol=0)
+
+
+def test_export_states_its_requirements_for_users() -> None:
+    """The header names what the file needs; graph.py's notes for developers stay out."""
+    plain = export_source(EVERYTHING)
+    with_loader = export_source(EVERYTHING, loader=True)
+    assert "Requires torch only" in plain and "def load_model" not in plain
+    assert "Requires torch and safetensors" in with_loader and "def load_model" in with_loader
+    for source in (plain, with_loader):
+        assert "export_source" not in source and "Keep it free" not in source
 
 
 def test_export_rejects_a_bad_class_name() -> None:

@@ -33,8 +33,6 @@ from neronet.spec import LayerSpec, NetworkSpec, NodeSpec
 from neronet.train.core import accuracy
 from neronet.train.posttrain import held_out_note, lr_schedule, summarize, train_seeds
 
-torch.set_num_threads(1)
-
 
 def tiny_spec(input_shape: tuple[int, int, int] = (1, 8, 8)) -> NetworkSpec:
     """Two convs, BatchNorm, max-pool, dropout (so the global RNG matters) and an fc head."""

@@ -42,7 +42,6 @@ from neronet.robustness import (
 )
 from neronet.train.posttrain import train_seeds
 
-torch.set_num_threads(1)
 EPS = 0.15
 
 
