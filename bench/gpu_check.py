@@ -6,11 +6,11 @@ JSON and markdown after every section (a section that does not fit in the time
 left is skipped and says so, and what finished is already on disk):
 
 1. ``p1_seed_to_target``: the NSGA-Net seed evaluated as the search evaluates a
-   candidate (:func:`neronet.evaluator.evaluate_individual`: training, clean
+   candidate (:func:`neronet.evaluation.individual.evaluate_individual`: training, clean
    accuracy and FGSM on the fitness set, 3,500 CIFAR-10 images), training with a
    fixed recipe until its control-set accuracy reaches the target (85 %); the
    figure is the candidate's total time (target: 30 s on one H200);
-2. ``training_throughput``: training images/s of :func:`neronet.training.train`
+2. ``training_throughput``: training images/s of :func:`neronet.train.budgeted.train`
    under bf16 autocast and in fp32, and of the plain DataLoader reference loop of
    ``bench/eval_candidate.py``, for the seed and a small CNN;
 3. ``attacks``: FGSM and PGD-20 images/s of :mod:`neronet.attacks` against
@@ -48,12 +48,12 @@ import torch
 from neronet.augment import DeviceData, DeviceSplit
 from neronet.config import FitnessConfig, TrainingConfig
 from neronet.data import DataSplits, load_dataset, make_splits, paper_split_sizes
-from neronet.evaluator import EvalSettings, evaluate_individual
+from neronet.evaluation.individual import EvalSettings, evaluate_individual
 from neronet.nn import build, count_parameters
 from neronet.phenotype import to_learning, to_spec
 from neronet.seeds import nsga_net
 from neronet.spec import LearningSpec, NetworkSpec
-from neronet.training import resolve_device
+from neronet.train.core import resolve_device
 
 
 def _sibling(name: str) -> ModuleType | None:
@@ -237,7 +237,7 @@ def p1_seed_to_target(
         "reached": reached(),
         "cap_s": cap,
         "fitness_images": len(data.fitness.y),
-        "total_s": evaluation.train_seconds + evaluation.eval_seconds + evaluation.attack_seconds,
+        "total_s": sum(evaluation.seconds.values()),
         "peak_cuda_memory_bytes": peak,
         "learning": learning.to_dict(),
         "curve": curve,
@@ -376,16 +376,18 @@ def markdown(result: dict[str, Any]) -> str:
     p1 = result.get("p1_seed_to_target")
     if p1 is not None:
         ev = p1["evaluation"]
+        m, sec = ev["metrics"], ev["seconds"]
         lines += [
             "## P1: the NSGA-Net seed to the target accuracy, plus FGSM on the fitness set",
             "",
-            "| target (control) | reached | epochs | train s | clean eval s | FGSM s | total s "
-            "| fitness images | clean | FGSM conditional | peak MiB |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| target (control) | reached | epochs | train s | clean eval s | FGSM s "
+            "| masking check s | total s | fitness images | clean | FGSM conditional | peak MiB |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             f"| {p1['target_control_accuracy']:.2f} | {p1['reached']} | {ev['epochs']} "
-            f"| {ev['train_seconds']:.1f} | {ev['eval_seconds']:.2f} | {ev['attack_seconds']:.2f} "
-            f"| {p1['total_s']:.1f} | {p1['fitness_images']:,} | {_num(ev['clean_accuracy'])} "
-            f"| {_num(ev['adversarial_accuracy'])} | {_mib(p1['peak_cuda_memory_bytes'])} |",
+            f"| {sec.get('train', 0):.1f} | {sec.get('predict', 0):.2f} | {sec.get('fgsm', 0):.2f} "
+            f"| {sec.get('masking', 0):.2f} | {p1['total_s']:.1f} | {p1['fitness_images']:,} "
+            f"| {_num(m.get('clean_accuracy'))} | {_num(m.get('adversarial_accuracy'))} "
+            f"| {_mib(p1['peak_cuda_memory_bytes'])} |",
             "",
         ]
     throughput = result.get("training_throughput")
@@ -432,8 +434,9 @@ def markdown(result: dict[str, Any]) -> str:
             ev = row["evaluation"]
             lines.append(
                 f"| {name} | {row['batch_size']} | {row['budget_s']:.0f} | {ev['status']} "
-                f"| {ev['epochs']} | {_num(ev['clean_accuracy'])} "
-                f"| {_num(ev['adversarial_accuracy'])} | {_mib(row['peak_cuda_memory_bytes'])} |"
+                f"| {ev['epochs']} | {_num(ev['metrics'].get('clean_accuracy'))} "
+                f"| {_num(ev['metrics'].get('adversarial_accuracy'))} "
+                f"| {_mib(row['peak_cuda_memory_bytes'])} |"
             )
         lines.append("")
     if skipped:

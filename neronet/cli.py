@@ -229,7 +229,7 @@ def _add_best(sub: argparse._SubParsersAction) -> None:
 def cmd_best(args: argparse.Namespace) -> int:
     from neronet.reports.metrics import metrics_line
     from neronet.store import RunStore
-    from neronet.summary import describe_spec, fmt_metric
+    from neronet.summary import describe_learning, describe_spec, fmt_metric
 
     store = RunStore.open(args.run, readonly=True)
     try:
@@ -255,7 +255,7 @@ def cmd_best(args: argparse.Namespace) -> int:
         f"best individual {info['id']} (generation {info['generation']}): fitness "
         f"{fmt_metric(info['fitness'], 4)}, {metrics_line(info['metrics'])}"
     )
-    print(f"learning: {info['learning']}")
+    print(f"learning: {describe_learning(info['learning'])}")
     if spec_dict is not None:
         from neronet.spec import NetworkSpec
 

@@ -11,11 +11,8 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from neronet.config import NeroConfig, grammar_text, load_config
 from neronet.evaluation.result import Evaluation
@@ -48,17 +45,6 @@ CPU, also on machines with a GPU)."""
 
 def tiny_config(*overrides: str) -> NeroConfig:
     return load_config(None, [*OVERRIDES, *overrides])
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run in-process evaluations with one torch thread, as the test workers do."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def tiny_spec(filters: int = 8) -> NetworkSpec:
@@ -95,7 +81,7 @@ def outcome(evaluation: Evaluation) -> tuple[Any, ...]:
 
 def sequential(config: NeroConfig, requests: Sequence[EvalRequest]) -> dict[str, tuple[Any, ...]]:
     """Reference outcomes from the in-process executor."""
-    with one_thread(), LocalExecutor(config) as executor:
+    with LocalExecutor(config) as executor:
         return {req.key: outcome(ev) for req, ev in executor.evaluate(requests)}
 
 
@@ -150,7 +136,6 @@ def run_search(run_dir: Path, executor: Executor | None = None) -> None:
     text, name = grammar_text(config)
     run = SearchRun.open(config, text, name, run_dir)
     try:
-        with one_thread():
-            run.run(executor)
+        run.run(executor)
     finally:
         run.store.close()

@@ -14,7 +14,7 @@ one and its request re-queued, like a worker process of
 actor cannot push messages to the driver without an extra queue actor per
 epoch); the search still reports each individual as it completes.
 
-Ray is an optional extra (``pip install 'neronet[ray]'``) imported only here.
+Ray is an optional extra (``pip install 'neronet-evo[ray]'``) imported only here.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _import_ray() -> ModuleType:
         return importlib.import_module("ray")
     except ModuleNotFoundError:
         raise ConfigError(
-            "executor 'ray' needs Ray: pip install 'neronet[ray]' or use executor.kind=workers"
+            "executor 'ray' needs Ray: pip install 'neronet-evo[ray]' or use executor.kind=workers"
         ) from None
 
 

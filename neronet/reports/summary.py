@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from neronet.reports.data import GenerationStats, RunData
 from neronet.reports.document import Document, Image, Section, Table
@@ -38,7 +38,7 @@ def duration(seconds: float | None) -> str:
 def timestamp(value: float | None) -> str:
     if value is None:
         return NA
-    return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _warmup(row: GenerationRow) -> bool:
