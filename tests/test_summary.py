@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from neronet.training import make_optimizer
 from torch import nn
 
 from neronet.spec import OPTIMIZER_FIELDS, OPTIMIZERS, LearningSpec
 from neronet.summary import describe_learning
+from neronet.train.core import make_optimizer
 
 ALL_FIELDS = {field for fields in OPTIMIZER_FIELDS.values() for field in fields}
 CHANGED = {"momentum": 0.5, "nesterov": True, "beta1": 0.7, "beta2": 0.8, "rho": 0.6}

@@ -5,7 +5,7 @@ device it lands. It never raises for the architecture's or the training's
 sake: an unbuildable spec or an out-of-memory error becomes status
 ``"invalid"``, a non-finite loss or a degenerate classifier becomes
 ``"ill-fitted"`` (adversarial evaluation skipped, see
-:func:`neronet.fitness.score_individual`), so one bad individual cannot kill a
+:func:`neronet.evaluation.scores.ill_fitted_reason`), so one bad individual cannot kill a
 worker that holds the data resident. Errors that are bugs (or user errors such
 as an unknown optimizer) still propagate.
 
