@@ -1,4 +1,5 @@
-"""Reading model files (``.safetensors`` exports and trained models, spec ``.json``).
+"""Model files (``.safetensors`` exports and trained models, spec ``.json``): reading them
+safely, and writing them byte for byte reproducibly.
 
 A model file may come from anyone, so the NetworkSpec read from it is checked
 as strictly as one neronet builds: a size limit before parsing (a 99 MB
@@ -8,15 +9,22 @@ unknown keys). Every failure is one line naming the file; the architecture
 itself (layer parameters, wiring, shapes) is then checked by the planner of
 :mod:`neronet.nn` before anything is allocated. All readers of model files go
 through this module, so the checks cannot be skipped by one of them.
+
+Writers go through :func:`safetensors_bytes`: the safetensors library writes its
+metadata in hash-map order, so two identical trainings wrote files of different
+bytes; here the header is re-serialised with sorted keys.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from safetensors.torch import save
 
 from neronet.errors import NeronetError
 from neronet.spec import NetworkSpec, ParamValue
@@ -93,3 +101,14 @@ def read_model_file(path: Path) -> tuple[NetworkSpec, dict[str, str]]:
     if "spec" not in meta:
         raise NeronetError(f"'{path}' has no neronet spec in its metadata; {_FIX}")
     return spec_from_text(meta["spec"], f"'{path}'"), meta
+
+
+def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """``safetensors.torch.save`` with a canonical header (sorted keys, no blanks), so the
+    same tensors and metadata always give the same bytes."""
+    data = save(tensors, metadata=metadata)
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    canonical += b" " * (-len(canonical) % 8)  # the format pads the header to 8 bytes
+    return struct.pack("<Q", len(canonical)) + canonical + data[8 + length :]

@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 
 from neronet import __version__
-from neronet.artifact import read_model_file
+from neronet.artifact import read_model_file, safetensors_bytes
 from neronet.errors import NeronetError, StoreError
 from neronet.nn import build, export_source
 from neronet.spec import NetworkSpec
@@ -96,7 +96,7 @@ def export_individual(run_dir: str | Path, individual_id: int | None, out: Path)
         _export_onnx(spec, weights, out)
         return [out]
     weights_out = out if suffix == ".safetensors" else out.with_suffix(".safetensors")
-    atomic_write(weights_out, save(weights, metadata=metadata))
+    atomic_write(weights_out, safetensors_bytes(weights, metadata))
     if suffix == ".safetensors":
         return [weights_out]
     class_name = "NeroNet"

@@ -225,6 +225,21 @@ _RULE = re.compile(r"<([^<>\s]+)>\s*::=(.*)")
 _TOKEN = re.compile(r"\s*(?:<([^<>\s]+)>|(\[[^\[\]]*\])|([^\s<>\[\]]+))")
 
 
+def rule_text(line: str) -> str:
+    """A grammar line without its comment and surrounding blanks (what the parser reads)."""
+    return line.split("#", 1)[0].strip()
+
+
+def same_rules(a: str, b: str) -> bool:
+    """Whether two grammar texts differ only in comments, blank lines and indentation
+    (so a documentation edit never stops a run from resuming)."""
+
+    def rules(text: str) -> list[str]:
+        return [body for body in map(rule_text, text.splitlines()) if body]
+
+    return rules(a) == rules(b)
+
+
 class Grammar:
     """A parsed, validated grammar; see the module docstring for the syntax."""
 
@@ -252,7 +267,7 @@ class Grammar:
         lines: dict[str, int] = {}
         current: str | None = None
         for number, line in enumerate(text.splitlines(), start=1):
-            body = line.split("#", 1)[0].strip()
+            body = rule_text(line)
             if not body:
                 continue
             match = _RULE.fullmatch(body)

@@ -7,6 +7,7 @@ measurements must not.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ INDIVIDUAL_FIELDS = (
     "metrics",
     "fitness",
     "parent_id",
+    "weights_path",
+    "state_path",
 )
 GENERATION_FIELDS = ("elites", "best_fitness", "mean_fitness", "info")
 
@@ -30,6 +33,7 @@ def store_fingerprint(run_dir: str | Path) -> dict[str, Any]:
     try:
         individuals = [
             {name: getattr(row, name) for name in INDIVIDUAL_FIELDS}
+            | {"history": [_untimed(epoch) for epoch in row.history]}
             for row in sorted(store.individuals(), key=lambda row: row.id)
         ]
         generations = {
@@ -40,3 +44,20 @@ def store_fingerprint(run_dir: str | Path) -> dict[str, Any]:
     finally:
         store.close()
     return {"individuals": individuals, "generations": generations, "finished": finished}
+
+
+def _untimed(epoch: dict[str, Any]) -> dict[str, Any]:
+    """An epoch record without its wall-clock seconds (everything else is deterministic)."""
+    return {k: v for k, v in epoch.items() if k != "seconds"}
+
+
+def files_fingerprint(run_dir: str | Path) -> dict[str, str]:
+    """Every blob file of a run: weights by content (training is deterministic on the CPU),
+    training states by name only (they record elapsed time)."""
+    root = Path(run_dir)
+    out = {}
+    for sub in ("weights", "states"):
+        for path in sorted((root / sub).glob("*")) if (root / sub).is_dir() else []:
+            rel = str(path.relative_to(root))
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if sub == "weights" else ""
+    return out

@@ -298,3 +298,11 @@ def test_evolve_with_an_out_of_limits_grammar_is_one_line_and_creates_nothing(
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"neronet: error: {grammar}:") and "\n" not in err
     assert not run.exists()
+
+
+def test_comment_edits_are_not_grammar_changes() -> None:
+    from neronet.grammar import same_rules
+
+    text = "<a> ::= [x,int,1,1,3]  # the width\n"
+    assert same_rules(text, "# a note\n\n  <a> ::= [x,int,1,1,3]\n")
+    assert not same_rules(text, "<a> ::= [x,int,1,1,4]\n")

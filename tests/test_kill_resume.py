@@ -1,7 +1,9 @@
 """Crash safety for real: SIGKILL a search at several points, resume, repeat.
 
 The finished store must equal an uninterrupted run's (same genotypes, same
-selections, no duplicate or missing individual). Training is epoch-capped with
+selections, no duplicate or missing individual, the same stored paths and
+histories) and so must its files (no temporary or orphaned file, the same
+weights bytes). Training is epoch-capped with
 a budget far beyond what it needs, so it is deterministic on the CPU. The kills
 land on observed events (the number of stored individuals reaching a target),
 never on a timer, so the test exercises the same points of the run on a fast
@@ -16,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers_store import store_fingerprint
+from helpers_store import files_fingerprint, store_fingerprint
 
 from neronet.errors import StoreError
 from neronet.store import RunStore
@@ -46,9 +48,10 @@ def _evolve(run: Path) -> subprocess.Popen[bytes]:
     )
 
 
-TOTAL = 6
-"""Individuals of the finished run: 2 initial + 2 generations of 2 offspring."""
-KILL_AT = (1, 3, 5)
+TOTAL = 8
+"""Individuals of the finished run: 2 initial + 2 generations of the parent again and 2
+offspring."""
+KILL_AT = (1, 4, 7)
 """Stored-individual counts at which a run is killed: in the initial population, in the
 first generation of offspring and one individual before the end."""
 HUNG_S = 600.0
@@ -97,3 +100,5 @@ def test_sigkill_and_resume_ends_like_an_uninterrupted_run(tmp_path: Path) -> No
         assert target <= _kill_when_stored(killed, target) < TOTAL
     assert _evolve(killed).wait(timeout=HUNG_S) == 0
     assert store_fingerprint(killed) == store_fingerprint(full)
+    # the same files too: no temporary or orphaned blob left, the same weights bytes
+    assert files_fingerprint(killed) == files_fingerprint(full)

@@ -11,6 +11,7 @@ from typing import Any
 from neronet import __version__
 from neronet.config import NeroConfig, parse_config
 from neronet.errors import StoreError
+from neronet.grammar import same_rules
 from neronet.store import RunStore
 
 
@@ -35,7 +36,7 @@ def check_resumable(
     """Refuse to resume under a changed grammar or search config unless ``allow_changed``
     (then the run becomes the changed one: status, resume checks and reports see it)."""
     changed = []
-    if store.meta("grammar") != grammar_text:
+    if not same_rules(store.meta("grammar"), grammar_text):
         changed.append("the grammar")
     # the stored config under today's schema: settings added since it was written
     # take their defaults, which reproduce what the older release did

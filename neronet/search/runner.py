@@ -72,6 +72,7 @@ class SearchRun:
         path = Path(run_dir)
         if (path / "run.sqlite").exists():
             store = RunStore.open(path)
+            store.sweep()  # files a kill left behind, before anything new is written
             check_resumable(store, config, grammar_text, allow_changed)
             store.log_event(
                 "resume", f"resumed with {store.count_individuals()} individuals stored"
@@ -118,9 +119,10 @@ class SearchRun:
                 summary = strategy.tell(outcomes)
                 if summary is not None:
                     self._finish_generation(strategy, summary)
-            self.store.set_meta("finished", True)
-            self.store.set_meta("finished_at", time.time())
-            self.store.log_event("finish", "search finished")
+            if not self.store.meta("finished", False):  # a no-op resume keeps the record
+                self.store.set_meta("finished", True)
+                self.store.set_meta("finished_at", time.time())
+                self.store.log_event("finish", "search finished")
             self.reporter.finish(self.store)
         finally:
             if own:

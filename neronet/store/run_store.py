@@ -36,6 +36,8 @@ BLOB_FILES = {
     "state": ("states", re.compile(r"\d+\.pt")),
 }
 """Sub-folder and file-name pattern of each kind of blob a run stores."""
+TEMP_FILE = re.compile(r"\..+\.tmp\d+")
+"""A temporary file of :func:`atomic_write` (``.<name>.tmp<pid>``)."""
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -196,6 +198,36 @@ class RunStore:
             return None
         subdir, pattern = BLOB_FILES[kind]
         return confined(self.directory, rel, subdir, pattern, f"individual {row.id} {kind}_path")
+
+    def sweep(self) -> list[Path]:
+        """Delete what a killed writer left behind; returns what was deleted.
+
+        Temporary files of :func:`atomic_write` (a kill before the rename) and blobs
+        no row refers to (a kill between the blob and its row, or in pruning between
+        the row update and the delete) are never part of a finished run: a resumed
+        run ends with exactly the files of an uninterrupted one. Only the run's
+        single writer calls this (see ``neronet.runlock``).
+        """
+        referenced = set()
+        for row in self.individuals():
+            for kind in ("weights", "state"):
+                path = self.blob_path(row, kind)
+                if path is not None:
+                    referenced.add(path.name)
+        swept = []
+        for subdir, pattern in BLOB_FILES.values():
+            folder = self.directory / subdir
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                stale = TEMP_FILE.fullmatch(path.name) is not None
+                orphan = pattern.fullmatch(path.name) is not None and path.name not in referenced
+                if (stale or orphan) and path.is_file():
+                    path.unlink()
+                    swept.append(path)
+        if swept:
+            self.log_event("sweep", f"removed {len(swept)} file(s) left by an interrupted run")
+        return swept
 
     def save_blob(self, path: Path, data: bytes) -> str:
         atomic_write(path, data)

@@ -62,10 +62,11 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file
 from torch import nn
 
 from neronet import __version__
+from neronet.artifact import safetensors_bytes
 from neronet.attacks import pgd
 from neronet.augment import DeviceSplit, steps_per_epoch
 from neronet.config import AdversarialTraining, PostTrainConfig, ScheduleSettings
@@ -92,6 +93,8 @@ HISTORY_FILE = "history.json"
 _CHECKPOINT = re.compile(r"epoch-(\d+)\.safetensors")
 _OWN_FILE = re.compile(r"\.?epoch-\d+\.(safetensors|state\.pt)(\.tmp\d+)?")
 """Checkpoint files this module writes (with ``atomic_write``'s temporaries); others are left."""
+_FINAL_TEMP = re.compile(r"\.(model\.safetensors|history\.json)\.tmp\d+")
+"""``atomic_write``'s temporaries of a seed's final files (a kill before their rename)."""
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -360,7 +363,7 @@ class _SeedRun:
     def _save(self, loop: _Loop) -> None:
         weights_path, state_path = self._paths(loop.epoch)
         atomic_write(state_path, loop.state_bytes())
-        atomic_write(weights_path, save(loop.weights(), metadata=self._metadata(loop.epoch)))
+        atomic_write(weights_path, safetensors_bytes(loop.weights(), self._metadata(loop.epoch)))
         for old in self._own_files():
             if old not in (weights_path, state_path):
                 old.unlink()
@@ -425,6 +428,7 @@ class _SeedRun:
         """Train (or read back) the seed; ``claim`` runs once the model is built on the device."""
         done = self._finished()
         if done is not None:
+            self._clean()  # a kill at the very end left the last checkpoint pair
             return done
         per_epoch = steps_per_epoch(len(train), self.schedule.batch_size)
         with seeded(self.seed, self.device):
@@ -447,12 +451,20 @@ class _SeedRun:
         metadata = self._metadata(loop.epoch, test_accuracy=f"{final:.6f}")
         history = json.dumps([asdict(e) for e in loop.history], indent=1).encode()
         atomic_write(self.directory / HISTORY_FILE, history)
-        atomic_write(model_path, save(loop.weights(), metadata=metadata))
+        atomic_write(model_path, safetensors_bytes(loop.weights(), metadata))
+        self._clean()
+        return _result(self.seed, model_path, loop.history)
+
+    def _clean(self) -> None:
+        """Remove the checkpoints and interrupted temporaries of a finished seed: a seed
+        resumed after a kill ends with exactly the files of an uninterrupted one."""
         for old in self._own_files():
             old.unlink()
+        for temp in self.directory.glob(".*.tmp*"):
+            if _FINAL_TEMP.fullmatch(temp.name):
+                temp.unlink()
         if self.checkpoints.is_dir() and not any(self.checkpoints.iterdir()):
             self.checkpoints.rmdir()  # a stray file of the user's keeps the folder
-        return _result(self.seed, model_path, loop.history)
 
 
 def _result(seed: int, model_path: Path, history: list[EpochStats]) -> SeedResult:
