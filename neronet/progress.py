@@ -24,8 +24,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from neronet.reports.describe import fmt_metric as _fmt
 from neronet.reports.metrics import MetricView, table_metrics
-from neronet.summary import fmt_metric as _fmt
 
 if TYPE_CHECKING:  # keeps this module light for the CLI's other commands
     from neronet.search.base import Candidate, GenerationSummary, Strategy

@@ -14,10 +14,10 @@ from matplotlib.lines import Line2D
 from neronet.config import NeroConfig
 from neronet.errors import StoreError
 from neronet.evaluation.objectives import weighted_hrs
-from neronet.reports import write_report
 from neronet.reports.architecture import _skips, architecture_figure, node_detail, node_title
 from neronet.reports.data import load_run
 from neronet.reports.plots import accuracy_figure, fitness_figure
+from neronet.reports.run_report import write_report
 from neronet.spec import INPUT, LayerSpec, NetworkSpec, NodeSpec
 from neronet.store import GenerationRow, RunStore
 

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 from torch import nn
 
+from neronet.reports.describe import describe_learning
 from neronet.spec import OPTIMIZER_FIELDS, OPTIMIZERS, LearningSpec
-from neronet.summary import describe_learning
 from neronet.train.core import make_optimizer
 
 ALL_FIELDS = {field for fields in OPTIMIZER_FIELDS.values() for field in fields}

@@ -6,7 +6,7 @@ runtime module), ``builder`` and ``export``.
 """
 
 from neronet.nn.builder import build
-from neronet.nn.export import export_source
+from neronet.nn.codegen import export_source
 from neronet.nn.graph import GraphNet, Merge
 from neronet.nn.plan import check_size, count_parameters, estimate_flops, infer_shapes
 

@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path as MplPath
 
+from neronet.reports.describe import layer_text
 from neronet.spec import NetworkSpec, NodeSpec
-from neronet.summary import layer_text
 
 ROW = 0.62  # vertical distance between box centres
 BOX_H = 0.42

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from neronet.summary import fmt_metric
+from neronet.reports.describe import fmt_metric
 
 
 def count(value: float | None) -> str:

@@ -9,16 +9,6 @@
 
 from neronet.robustness.audit import Flag, audited_threats
 from neronet.robustness.evaluation import evaluate, evaluate_model
-from neronet.robustness.report import (
-    CSV_COLUMNS,
-    ModelReport,
-    Outcome,
-    Row,
-    SuiteReport,
-    markdown,
-    rich_report,
-    write_tables,
-)
 from neronet.robustness.suite import (
     AA_NORMS,
     SUITES,
@@ -27,6 +17,16 @@ from neronet.robustness.suite import (
     attack_label,
     autoattack_correct,
     select_attacks,
+)
+from neronet.robustness.tables import (
+    CSV_COLUMNS,
+    ModelReport,
+    Outcome,
+    Row,
+    SuiteReport,
+    markdown,
+    rich_report,
+    write_tables,
 )
 
 __all__ = [

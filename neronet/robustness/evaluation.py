@@ -15,12 +15,12 @@ from neronet.evaluation.scores import (
     overall_adversarial_accuracy,
 )
 from neronet.robustness.audit import Audit, Flag, audited_threats
-from neronet.robustness.report import ModelReport, Outcome, SuiteReport
 from neronet.robustness.suite import (
     adversarial_correct,
     attack_label,
     predict,
 )
+from neronet.robustness.tables import ModelReport, Outcome, SuiteReport
 
 
 def evaluate_model(

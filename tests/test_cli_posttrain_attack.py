@@ -14,8 +14,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from test_posttrain import tiny_spec, unbuildable_spec
 
-from neronet import cli_eval
-from neronet.cli_eval import _train_source, add_attack_command, add_train_command
+from neronet.cli import common as cli_common
+from neronet.cli.attack import add_attack_command
+from neronet.cli.posttrain import _train_source, add_train_command
 from neronet.data import Dataset, full_train_test, load_dataset
 from neronet.errors import AttackError, ConfigError, DataError, NeronetError, StoreError
 from neronet.nn import build
@@ -272,7 +273,7 @@ def test_a_train_only_dataset_is_trained_and_attacked_on_the_same_held_out_image
     """Like the offline CIFAR-10 zip: both commands hold out the same 20% of train."""
     digits = load_dataset("digits")
     train_only = Dataset("digits", digits.x_train, digits.y_train, digits.classes)
-    monkeypatch.setattr(cli_eval, "load_dataset", lambda name, path=None: train_only)
+    monkeypatch.setattr(cli_common, "load_dataset", lambda name, path=None: train_only)
     out = tmp_path / "out"
     once = ("--epochs", 2, "--seeds", 1)
     assert neronet("train", "--spec", spec_file, *once, "--out", out, *TRAIN) == 0

@@ -1,133 +1,15 @@
-"""The ``neronet`` command.
-
-Every user-caused problem ends as one line ``neronet: error: ...`` on stderr and
-exit code 2 (no traceback); an interrupted search says how to resume it.
-"""
+"""Read-only commands on a run: ``status``, ``best``, ``report``, ``export``, and
+``show-seed``; they open the store read-only, so they work while a search runs."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-from neronet import __version__
-from neronet.cli_eval import add_attack_command, add_train_command
-from neronet.errors import InvalidArchitecture, NeronetError, StoreError
-
-EXIT_USAGE = 2
-
-
-def _add_evolve(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evolve",
-        help="run (or resume) a NERO-Net search",
-        description="Run a NERO-Net search. With no --config it runs configs/quickstart.yaml "
-        "(digits, ~2 minutes on 2 CPU cores). An existing --run DIR is resumed.",
-    )
-    p.add_argument("--config", help="YAML config (default: quickstart, or the run's own on resume)")
-    p.add_argument("--run", help="run directory (default: runs/<time>-seed<N>)")
-    p.add_argument("--seed", type=int, help="run seed (overrides the config)")
-    p.add_argument("--executor", choices=["local", "workers", "ray"], help="where to evaluate")
-    p.add_argument("--address", help="Ray cluster address HOST:PORT (with --executor ray)")
-    p.add_argument(
-        "--allow-changed",
-        action="store_true",
-        help="resume even though the grammar or search config changed",
-    )
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    p.set_defaults(func=cmd_evolve)
-
-
-def _check_run_dir(run_dir: Path, config_given: bool) -> None:
-    """Refuse a --run directory that is not a run, before anything is read or written.
-
-    A directory holding other files would get the run's files mixed into it. One
-    holding only what an interrupted start-up leaves (the lock file, the store's
-    staging database) has no stored config, so resuming it without --config
-    would silently start the quickstart config instead of the user's.
-    """
-    from neronet.runlock import LOCK_NAME
-    from neronet.store import DB_NAME
-
-    if not run_dir.exists() or (run_dir / DB_NAME).exists():
-        return
-    if not run_dir.is_dir():
-        raise StoreError(f"--run '{run_dir}' is a file, not a directory; choose another path")
-    # what RunStore.create and the writer lock put there before the config is stored
-    startup = {LOCK_NAME, f".{DB_NAME}.creating"}
-    names = {p.name for p in run_dir.iterdir()}
-    if names - startup:
-        raise StoreError(
-            f"--run '{run_dir}' is a non-empty directory that holds no neronet run; "
-            "choose a new or empty --run directory"
-        )
-    if names and not config_given:
-        raise StoreError(
-            f"--run '{run_dir}' holds a start-up that was interrupted before its config was "
-            "stored; pass --config (and overrides) to start it again, or remove the directory"
-        )
-
-
-def cmd_evolve(args: argparse.Namespace) -> int:
-    from neronet.config import grammar_text, load_config, parse_config, set_override
-    from neronet.execution import make_executor
-    from neronet.progress import Reporter
-    from neronet.runlock import writer_lock
-    from neronet.search.runner import SearchRun
-    from neronet.store import DB_NAME, RunStore
-
-    overrides = list(args.overrides)
-    if args.seed is not None:
-        overrides.append(f"seed={args.seed}")
-    if args.executor:
-        overrides.append(f"executor.kind={args.executor}")
-    if args.address:
-        overrides.append(f"executor.address={args.address}")
-    if args.run is not None:
-        _check_run_dir(Path(args.run), args.config is not None)
-    resuming = args.run is not None and (Path(args.run) / DB_NAME).exists()
-    if resuming and args.config is None:
-        stored = RunStore.open(args.run, readonly=True)
-        data = stored.meta("config")
-        text, name = stored.meta("grammar"), stored.meta("grammar_name")
-        stored.close()
-        for assignment in overrides:
-            set_override(data, assignment)
-        config = parse_config(data, f"{args.run} (stored config)")
-    else:
-        config = load_config(args.config, overrides)
-        base = Path(args.config).parent if args.config else None
-        text, name = grammar_text(config, base)
-    run_dir = Path(args.run or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}")
-    # Everything that can fail on bad input (data, grammar, seed) fails before
-    # SearchRun.open creates the run database; the lock, taken first so that a
-    # second writer is refused before it touches anything, removes the directory
-    # again when it created it and the start fails.
-    with writer_lock(run_dir, "--run"), make_executor(config) as executor:
-        run = SearchRun.open(
-            config,
-            text,
-            name,
-            run_dir,
-            reporter=Reporter.terminal(),
-            allow_changed=args.allow_changed,
-        )
-        try:
-            run.run(executor)
-        except KeyboardInterrupt:
-            print(
-                "\ninterrupted; nothing evaluated is lost. Resume with: "
-                f"neronet evolve --run {run_dir}",
-                file=sys.stderr,
-            )
-            return 130
-        finally:
-            run.store.close()
-    return 0
+from neronet.errors import NeronetError
 
 
 def _add_run_view(
@@ -188,8 +70,8 @@ def _in_warmup(info: dict[str, object]) -> bool:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from neronet.reports.describe import fmt_metric
     from neronet.reports.metrics import metrics_line
-    from neronet.summary import fmt_metric
 
     info = run_status(args.run)
     if args.json:
@@ -227,9 +109,9 @@ def _add_best(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
+    from neronet.reports.describe import describe_learning, describe_spec, fmt_metric
     from neronet.reports.metrics import metrics_line
     from neronet.store import RunStore
-    from neronet.summary import describe_learning, describe_spec, fmt_metric
 
     store = RunStore.open(args.run, readonly=True)
     try:
@@ -288,7 +170,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from neronet.reports import write_report
+    from neronet.reports.run_report import write_report
 
     out = write_report(args.run, args.out)
     print(f"report written to {out}")
@@ -304,8 +186,8 @@ def _add_show_seed(sub: argparse._SubParsersAction) -> None:
 def cmd_show_seed(args: argparse.Namespace) -> int:
     from neronet.nn import count_parameters, estimate_flops
     from neronet.phenotype import to_spec
+    from neronet.reports.describe import describe_spec, spec_units
     from neronet.seeds import nsga_net
-    from neronet.summary import describe_spec, spec_units
 
     spec = to_spec(nsga_net())
     if args.json:
@@ -323,52 +205,7 @@ def cmd_show_seed(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _add_evolve,
-    _add_status,
-    _add_best,
-    _add_export,
-    _add_report,
-    _add_show_seed,
-    add_train_command,
-    add_attack_command,
-)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="neronet", description="Evolve adversarially robust CNNs (NERO-Net)."
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for add in COMMANDS:
+def add_view_commands(sub: argparse._SubParsersAction) -> None:
+    """Register the read-only commands."""
+    for add in (_add_status, _add_best, _add_export, _add_report, _add_show_seed):
         add(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except NeronetError as err:
-        print(f"neronet: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except InvalidArchitecture as err:
-        print(
-            f"neronet: error: the architecture cannot be built ({err}); "
-            "check the spec or model file",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    except sqlite3.DatabaseError as err:
-        print(
-            f"neronet: error: run database error ({err}); check the run directory "
-            "is intact and not used by another neronet process",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-
-
-if __name__ == "__main__":
-    sys.exit(main())

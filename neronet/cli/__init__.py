@@ -1,0 +1,57 @@
+"""The ``neronet`` command.
+
+Every user-caused problem ends as one line ``neronet: error: ...`` on stderr and
+exit code 2 (no traceback); an interrupted search says how to resume it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from collections.abc import Sequence
+
+from neronet import __version__
+from neronet.cli.attack import add_attack_command
+from neronet.cli.evolve import add_evolve_command
+from neronet.cli.posttrain import add_train_command
+from neronet.cli.views import add_view_commands
+from neronet.errors import InvalidArchitecture, NeronetError
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neronet", description="Evolve adversarially robust CNNs (NERO-Net)."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (add_evolve_command, add_view_commands, add_train_command, add_attack_command):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except NeronetError as err:
+        print(f"neronet: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except InvalidArchitecture as err:
+        print(
+            f"neronet: error: the architecture cannot be built ({err}); "
+            "check the spec or model file",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except sqlite3.DatabaseError as err:
+        print(
+            f"neronet: error: run database error ({err}); check the run directory "
+            "is intact and not used by another neronet process",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+

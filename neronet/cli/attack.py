@@ -1,0 +1,273 @@
+"""``neronet attack``: robustness of trained models under an attack suite, audited for
+gradient masking; the models' own search threat model is the default radius."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from neronet.cli.common import (
+    buildable,
+    command_config,
+    load_data,
+    logged,
+    routed,
+    run_spec,
+    search_eps,
+)
+from neronet.data import DATASETS
+from neronet.errors import AttackError, NeronetError
+from neronet.progress import progress_bar
+from neronet.spec import NetworkSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from neronet.config import AttackSettings
+
+HINT_KEYS = ("dataset", "holdout", "holdout_seed")
+"""Model metadata that says which data (and held-out split) a model was tested on."""
+OVERRIDE = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*=")
+"""A ``key.sub=value`` config override among positional arguments."""
+
+
+def add_attack_command(sub: argparse._SubParsersAction) -> None:
+    """Register ``neronet attack``."""
+    p = sub.add_parser(
+        "attack",
+        help="robustness of trained models under an attack suite, with a gradient-masking audit",
+        description="Attack trained models on the test split (or the images neronet train held "
+        "out when the dataset has none) and report clean, conditional "
+        "(robust among clean-correct, NERO-Net Table 2) and overall adversarial accuracy, mean "
+        "± std over the models, plus a gradient-masking audit. MODEL is a .safetensors "
+        "(neronet export or neronet train), a neronet train output directory (all its seeds) "
+        "or a search run directory (--id, default the best).",
+    )
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL|key=value",
+        help="models, and config overrides such as attack.audit.subset=500 (as for evolve)",
+    )
+    p.add_argument("--id", type=int, help="individual id when MODEL is a run directory")
+    p.add_argument("--suite", help="paper (default without --attacks), linf, l2 or fast")
+    p.add_argument(
+        "--attacks",
+        help="comma-separated single attacks: fgsm, pgd-linf, autoattack, fgm, pgd-l2, apgd-l2",
+    )
+    p.add_argument(
+        "--config", help="neronet config YAML; its attack section is used (default: defaults)"
+    )
+    p.add_argument("--linf-eps", type=float, help="L-inf radius (default 8/255)")
+    p.add_argument("--l2-eps", type=float, help="L2 radius (default 0.5)")
+    p.add_argument("--steps", type=int, help="PGD steps (default 20)")
+    p.add_argument("--batch-size", type=int, help="attack batch size (default 32)")
+    p.add_argument("--limit", type=int, help="attack only the first N test images")
+    p.add_argument("--no-audit", action="store_true", help="skip the gradient-masking audit")
+    p.add_argument("--dataset", choices=DATASETS, help="default: from the model's metadata")
+    p.add_argument("--data-path", help="local copy of the dataset")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--out", help="output directory for the tables and attack.log")
+    p.set_defaults(func=cmd_attack)
+
+
+def _attack_settings(args: argparse.Namespace) -> tuple[AttackSettings, set[str]]:
+    """``attack`` of the one config tree (checked before any model loads), and the keys the
+    user set explicitly."""
+    flags: dict[str, Any] = {
+        f"attack.{key}": value
+        for key, value in (
+            ("linf_eps", args.linf_eps),
+            ("l2_eps", args.l2_eps),
+            ("steps", args.steps),
+            ("batch_size", args.batch_size),
+            ("limit", args.limit),
+        )
+        if value is not None
+    }
+    if args.no_audit:
+        flags["attack.audit.enabled"] = False
+    config, explicit = command_config(args.config, _overrides(args), None, flags)
+    return config.attack, explicit
+
+
+def _search_threat(
+    settings: AttackSettings, explicit: set[str], sources: list[_Source], console: Console
+) -> AttackSettings:
+    """The L-inf eps defaults to the models' own search threat model (when they all come
+    from searches with one eps) unless the user chose one; says which it uses."""
+    found = {s.hint.get("search_eps") for s in sources}
+    if "attack.linf_eps" not in explicit and len(found) == 1 and None not in found:
+        (eps,) = found
+        settings = settings.model_copy(update={"linf_eps": float(eps)})
+        console.print(
+            f"L-inf eps {float(eps):g}: the search's own threat model "
+            "(pass --linf-eps to attack at another radius)"
+        )
+    elif "attack.linf_eps" not in explicit and len(found - {None}) > 1:
+        console.print(
+            f"the models were searched at different eps ({sorted(found - {None})}); "
+            f"attacking at the default L-inf eps {settings.linf_eps:g}"
+        )
+    return settings
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """``key.sub=value`` arguments among ``attack``'s positional ones (models have no '=')."""
+    return [m for m in args.models if OVERRIDE.match(m)]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A model to attack: display name, architecture, weights, dataset hint."""
+
+    name: str
+    spec: NetworkSpec
+    weights: dict[str, torch.Tensor]
+    hint: dict[str, Any]
+
+
+def _sources(target: Path, individual: int | None) -> list[_Source]:
+    """The models a MODEL argument stands for (a train output directory: all its seeds)."""
+    from neronet.artifact import read_metadata
+    from neronet.export import load_individual, spec_from_safetensors
+
+    if target.is_file():
+        spec, weights = spec_from_safetensors(target)
+        meta = read_metadata(target)
+        name = target.parent.name if target.name == "model.safetensors" else target.stem
+        hint: dict[str, Any] = {k: meta[k] for k in HINT_KEYS if k in meta}
+        # trained from a run: its threat model (an unreadable value carries nothing)
+        with contextlib.suppress(KeyError, ValueError):
+            hint["search_eps"] = float(meta["search_eps"])
+        return [_Source(name, buildable(spec, f"'{target}'"), weights, hint)]
+    if (target / "run.sqlite").is_file():
+        row, spec, weights = load_individual(target, individual)
+        _, run_config = run_spec(str(target), row.id)
+        hint = {**run_config.get("data", {}), "search_eps": search_eps(run_config)}
+        origin = f"individual {row.id} of '{target}'"
+        return [_Source(f"individual-{row.id}", buildable(spec, origin), weights, hint)]
+    files = sorted(target.glob("seed-*/model.safetensors"), key=lambda p: int(p.parent.name[5:]))
+    if not files:
+        raise NeronetError(
+            f"'{target}' is neither a .safetensors file, a run directory nor a neronet train "
+            "output with finished seeds; pass one of those"
+        )
+    return [source for f in files for source in _sources(f, None)]
+
+
+def _load_models(
+    paths: list[str], individual: int | None, device: torch.device
+) -> tuple[list[tuple[str, torch.nn.Module]], list[_Source]]:
+    """Built models in eval mode on ``device``, and their sources (spec, dataset hint)."""
+    from neronet.nn import build
+    from neronet.train.posttrain import recorded_holdout
+
+    sources = [s for p in paths for s in _sources(Path(p), individual)]
+    if len({(s.spec.input_shape, s.spec.num_classes) for s in sources}) > 1:
+        raise NeronetError("the models take different inputs; attack them in separate commands")
+    if len({recorded_holdout(s.hint) for s in sources}) > 1:
+        raise NeronetError(
+            "the models were tested on different held-out images (holdout settings differ); "
+            "attack them in separate commands"
+        )
+    models = []
+    for source in sources:
+        model = build(source.spec)
+        try:
+            model.load_state_dict(source.weights)
+        except RuntimeError:
+            raise NeronetError(
+                f"the weights of {source.name} do not fit its spec; re-export it"
+            ) from None
+        models.append((source.name, model.to(device).eval()))
+    return models, sources
+
+
+def _attack_choice(suite: str | None, attacks: str | None) -> tuple[str | None, list[str]]:
+    """``--suite`` and the ``--attacks`` names; neither given means the paper's suite."""
+    if attacks is None:
+        return suite or "paper", []
+    names = [n.strip() for n in attacks.split(",") if n.strip()]
+    if not names:
+        raise AttackError(
+            f"--attacks {attacks!r} names no attack; pass comma-separated names such as "
+            "fgsm,pgd-linf, or leave it out for --suite paper"
+        )
+    return suite, names
+
+
+def _default_out(first: str) -> Path:
+    path = Path(first)
+    return path / "robustness" if path.is_dir() else path.with_name(f"{path.stem}-robustness")
+
+
+def cmd_attack(args: argparse.Namespace) -> int:
+    import torch
+
+    from neronet.augment import to_float
+    from neronet.data import full_train_test
+    from neronet.robustness import (
+        audited_threats,
+        evaluate,
+        rich_report,
+        select_attacks,
+        write_tables,
+    )
+    from neronet.train.core import resolve_device
+    from neronet.train.posttrain import check_compatible, held_out_note, recorded_holdout
+
+    settings, explicit = _attack_settings(args)
+    attacks = select_attacks(*_attack_choice(args.suite, args.attacks))
+    device = resolve_device(args.device)
+    console = Console(stderr=True)
+    paths = [m for m in args.models if not OVERRIDE.match(m)]
+    if not paths:
+        raise NeronetError("no MODEL given; pass a .safetensors file, a run or a train output")
+    models, sources = _load_models(paths, args.id, device)
+    settings = _search_threat(settings, explicit, sources, console)
+    first = sources[0]
+    dataset = load_data(args.dataset, args.data_path, first.hint)
+    check_compatible(first.spec, dataset)
+    holdout, holdout_seed = recorded_holdout(first.hint)
+    _, test = full_train_test(dataset, holdout, holdout_seed)
+    note = held_out_note(dataset, holdout, holdout_seed)
+    x = to_float(torch.from_numpy(test.x).to(device))
+    y = torch.from_numpy(test.y).to(device)
+    out = Path(args.out) if args.out else _default_out(paths[0])
+    audits = settings.audit.enabled and bool(audited_threats(attacks))
+    steps = len(models) * (len(attacks) + int(audits))
+    with logged(out / "attack.log", "attack") as log, progress_bar(console) as bar:
+        log.info(
+            f"attacks {[a.name for a in attacks]} on {[n for n, _ in models]}, "
+            f"{dataset.name} test split, settings {settings.model_dump_json()}"
+        )
+        if note is not None:
+            log.info(note)
+            console.print(note)
+        task = bar.add_task("starting", total=steps)
+        started = itertools.count()
+
+        def on_step(description: str) -> None:
+            log.info(description)
+            bar.update(task, completed=next(started), description=description)
+
+        with routed("auto-attack", log):  # AutoAttack's warnings go to the log, not stderr
+            report = evaluate(models, x, y, attacks, settings, progress=on_step)
+        paths = write_tables(report, out)
+        log.info("\n" + (out / "robustness.md").read_text())
+    console.print(rich_report(report))
+    if report.flagged:
+        console.print(
+            "[bold red]gradient masking suspected[/]: see the audit column; the "
+            "flagged numbers overstate robustness"
+        )
+    console.print(f"tables: {', '.join(str(p) for p in paths)}")
+    return 0

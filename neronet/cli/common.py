@@ -1,0 +1,147 @@
+"""What ``neronet train`` and ``neronet attack`` share: the one config tree for a command,
+the run a model came from, data and logging helpers."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from neronet.config import NeroConfig, parse_config, read_config_data, set_override
+from neronet.data import DATASETS, Dataset, load_dataset
+from neronet.errors import ConfigError, InvalidArchitecture, NeronetError
+from neronet.spec import NetworkSpec
+
+
+def command_config(
+    path: str | None, overrides: list[str], base: dict[str, Any] | None, flags: dict[str, Any]
+) -> tuple[NeroConfig, set[str]]:
+    """The one config tree for ``train`` / ``attack``: ``--config`` (a neronet config YAML,
+    the same file ``evolve`` reads), else ``base`` (the source run's stored config), else the
+    defaults; then ``key.sub=value`` overrides and the command's flags (dotted keys).
+
+    Also returns the dotted keys the user set explicitly (file, overrides, flags), so a
+    default that carries over from the run (its threat model) never overrides a choice.
+    """
+    if path is not None:
+        if not Path(path).is_file():
+            raise ConfigError(f"config file '{path}' not found; pass an existing YAML file")
+        data, source = read_config_data(path)
+        explicit = leaf_keys(data)
+    else:
+        data, source = copy.deepcopy(base or {}), "the run's stored config" if base else "defaults"
+        explicit = set()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping of settings")
+    assignments = [*overrides, *(f"{key}={value}" for key, value in flags.items())]
+    for assignment in assignments:
+        set_override(data, assignment)
+        explicit.add(assignment.partition("=")[0].strip())
+    return parse_config(data, source), explicit
+
+
+def leaf_keys(data: Any, prefix: str = "") -> set[str]:
+    """Dotted keys of every leaf value of a nested mapping."""
+    if not isinstance(data, dict):
+        return {prefix.rstrip(".")} if prefix else set()
+    return {k for key, value in data.items() for k in leaf_keys(value, f"{prefix}{key}.")}
+
+
+def search_eps(run_config: dict[str, Any] | None) -> float | None:
+    """The L-inf eps a run searched with (its threat model), if it is a run's config."""
+    if not run_config:
+        return None
+    return parse_config(run_config, "the run's stored config").fitness.attack_eps
+
+
+@contextmanager
+def logged(path: Path, name: str) -> Iterator[logging.Logger]:
+    """A logger writing to ``path`` (appending, so a resumed job keeps its history)."""
+    out = path.parent
+    if out.exists() and not out.is_dir():
+        raise NeronetError(f"--out '{out}' is a file; pass --out a new or existing directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path)
+    except OSError as err:
+        raise NeronetError(
+            f"cannot write '{path}' ({err.strerror or type(err).__name__}); pass --out a "
+            "directory that can be created and written to"
+        ) from None
+    logger = logging.getLogger(f"neronet.{name}.{path.resolve()}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger.addHandler(handler)
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+@contextmanager
+def routed(name: str, log: logging.Logger, console: Console | None = None) -> Iterator[None]:
+    """Library logger ``name`` writes to the command's log (and ``console``), not bare stderr."""
+    library = logging.getLogger(name)
+    handlers = [*log.handlers]
+    if console is not None:
+        handlers.append(RichHandler(console=console, show_time=False, show_path=False))
+    propagate, library.propagate = library.propagate, False
+    for handler in handlers:
+        library.addHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            library.removeHandler(handler)
+        library.propagate = propagate
+
+
+def buildable(spec: NetworkSpec, origin: str) -> NetworkSpec:
+    """``spec`` if it can be built within the parameter cap (planning only, no
+    allocation, so nothing is written first); else a one-line error."""
+    from neronet.nn import check_size
+
+    try:
+        check_size(spec)
+    except InvalidArchitecture as err:
+        raise NeronetError(
+            f"the architecture of {origin} cannot be built ({err}); pass a valid architecture"
+        ) from None
+    return spec
+
+
+def run_spec(run_dir: str, individual_id: int | None) -> tuple[NetworkSpec, dict[str, Any]]:
+    """An individual's spec (default: the best) and the run's stored config; no weights."""
+    from neronet.store import RunStore
+
+    store = RunStore.open(run_dir, readonly=True)
+    try:
+        row = store.best() if individual_id is None else store.individual(individual_id)
+        config = store.meta("config") or {}
+    finally:
+        store.close()
+    if row is None:
+        raise NeronetError(f"'{run_dir}' has no finished generation yet; pass --id or let it run")
+    if "spec" not in row.record:
+        raise NeronetError(
+            f"individual {row.id} has no network spec (status {row.status}); pick another --id"
+        )
+    return NetworkSpec.from_dict(row.record["spec"]), config
+
+
+def load_data(name: str | None, path: str | None, hint: dict[str, Any]) -> Dataset:
+    """``--dataset``/``--data-path``, else what the model's source says."""
+    name = name or hint.get("dataset")
+    if name is None:
+        raise NeronetError(
+            f"the dataset is unknown for this model; pass --dataset ({', '.join(DATASETS)})"
+        )
+    return load_dataset(name, path if path is not None else hint.get("path"))

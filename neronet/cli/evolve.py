@@ -1,0 +1,120 @@
+"""``neronet evolve``: run or resume a search in a run directory (one writer per run)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from neronet.errors import StoreError
+
+
+def add_evolve_command(sub: argparse._SubParsersAction) -> None:
+    """Register ``neronet evolve``."""
+    p = sub.add_parser(
+        "evolve",
+        help="run (or resume) a NERO-Net search",
+        description="Run a NERO-Net search. With no --config it runs configs/quickstart.yaml "
+        "(digits, ~2 minutes on 2 CPU cores). An existing --run DIR is resumed.",
+    )
+    p.add_argument("--config", help="YAML config (default: quickstart, or the run's own on resume)")
+    p.add_argument("--run", help="run directory (default: runs/<time>-seed<N>)")
+    p.add_argument("--seed", type=int, help="run seed (overrides the config)")
+    p.add_argument("--executor", choices=["local", "workers", "ray"], help="where to evaluate")
+    p.add_argument("--address", help="Ray cluster address HOST:PORT (with --executor ray)")
+    p.add_argument(
+        "--allow-changed",
+        action="store_true",
+        help="resume even though the grammar or search config changed",
+    )
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    p.set_defaults(func=cmd_evolve)
+
+
+def _check_run_dir(run_dir: Path, config_given: bool) -> None:
+    """Refuse a --run directory that is not a run, before anything is read or written.
+
+    A directory holding other files would get the run's files mixed into it. One
+    holding only what an interrupted start-up leaves (the lock file, the store's
+    staging database) has no stored config, so resuming it without --config
+    would silently start the quickstart config instead of the user's.
+    """
+    from neronet.runlock import LOCK_NAME
+    from neronet.store import DB_NAME
+
+    if not run_dir.exists() or (run_dir / DB_NAME).exists():
+        return
+    if not run_dir.is_dir():
+        raise StoreError(f"--run '{run_dir}' is a file, not a directory; choose another path")
+    # what RunStore.create and the writer lock put there before the config is stored
+    startup = {LOCK_NAME, f".{DB_NAME}.creating"}
+    names = {p.name for p in run_dir.iterdir()}
+    if names - startup:
+        raise StoreError(
+            f"--run '{run_dir}' is a non-empty directory that holds no neronet run; "
+            "choose a new or empty --run directory"
+        )
+    if names and not config_given:
+        raise StoreError(
+            f"--run '{run_dir}' holds a start-up that was interrupted before its config was "
+            "stored; pass --config (and overrides) to start it again, or remove the directory"
+        )
+
+
+def cmd_evolve(args: argparse.Namespace) -> int:
+    from neronet.config import grammar_text, load_config, parse_config, set_override
+    from neronet.execution import make_executor
+    from neronet.progress import Reporter
+    from neronet.runlock import writer_lock
+    from neronet.search.runner import SearchRun
+    from neronet.store import DB_NAME, RunStore
+
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.executor:
+        overrides.append(f"executor.kind={args.executor}")
+    if args.address:
+        overrides.append(f"executor.address={args.address}")
+    if args.run is not None:
+        _check_run_dir(Path(args.run), args.config is not None)
+    resuming = args.run is not None and (Path(args.run) / DB_NAME).exists()
+    if resuming and args.config is None:
+        stored = RunStore.open(args.run, readonly=True)
+        data = stored.meta("config")
+        text, name = stored.meta("grammar"), stored.meta("grammar_name")
+        stored.close()
+        for assignment in overrides:
+            set_override(data, assignment)
+        config = parse_config(data, f"{args.run} (stored config)")
+    else:
+        config = load_config(args.config, overrides)
+        base = Path(args.config).parent if args.config else None
+        text, name = grammar_text(config, base)
+    run_dir = Path(args.run or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}")
+    # Everything that can fail on bad input (data, grammar, seed) fails before
+    # SearchRun.open creates the run database; the lock, taken first so that a
+    # second writer is refused before it touches anything, removes the directory
+    # again when it created it and the start fails.
+    with writer_lock(run_dir, "--run"), make_executor(config) as executor:
+        run = SearchRun.open(
+            config,
+            text,
+            name,
+            run_dir,
+            reporter=Reporter.terminal(),
+            allow_changed=args.allow_changed,
+        )
+        try:
+            run.run(executor)
+        except KeyboardInterrupt:
+            print(
+                "\ninterrupted; nothing evaluated is lost. Resume with: "
+                f"neronet evolve --run {run_dir}",
+                file=sys.stderr,
+            )
+            return 130
+        finally:
+            run.store.close()
+    return 0

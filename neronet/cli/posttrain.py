@@ -1,0 +1,244 @@
+"""``neronet train``: retrain an architecture with the paper's section-6 schedules.
+
+It retrains an individual of a run, an exported or trained ``.safetensors`` /
+spec ``.json``, or the NSGA-Net seed, with the standard or adversarial schedule
+for several seeds, resumably; progress bar on the terminal, ``train.log`` in
+the output directory. On a dataset without a test split it holds out a
+stratified, seeded part of the training images (``posttrain.holdout``,
+recorded in the model metadata) and says so; see :mod:`neronet.train.posttrain`
+for why such numbers are not fully independent of the search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from neronet.cli.common import (
+    buildable,
+    command_config,
+    load_data,
+    logged,
+    routed,
+    run_spec,
+    search_eps,
+)
+from neronet.data import DATASETS, Dataset
+from neronet.errors import ConfigError, NeronetError
+from neronet.progress import progress_bar
+from neronet.spec import NetworkSpec
+
+if TYPE_CHECKING:
+    from neronet.config import PostTrainConfig
+
+SEED_ARCHS = ("nsga-net",)
+MAX_SEEDS = 1000
+MAX_EPOCHS = 100_000
+
+
+def add_train_command(sub: argparse._SubParsersAction) -> None:
+    """Register ``neronet train``."""
+    p = sub.add_parser(
+        "train",
+        help="post-search training of an architecture (standard or adversarial, several seeds)",
+        description="Retrain an architecture from scratch on the full training set with the "
+        "paper's schedule (standard: 350 epochs SGD cosine; adversarial: Madry PGD-7, 200 epochs) "
+        "for several seeds, reporting held-out test accuracy (a dataset without a test split "
+        "gets a stratified 20% of its training images held out: setting holdout). Re-running "
+        "the same command resumes an interrupted training exactly.",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="search run directory (trains --id, default the best)")
+    source.add_argument(
+        "--spec", help="a .safetensors (export or model; its weights are not used) or a spec .json"
+    )
+    source.add_argument("--seed-arch", choices=SEED_ARCHS, help="a hand-written architecture")
+    p.add_argument("--id", type=int, help="individual id in --run (default: the best)")
+    p.add_argument("--mode", choices=["standard", "adversarial"], help="default: standard")
+    p.add_argument("--config", help="YAML file of training settings (see neronet.train.posttrain)")
+    p.add_argument("--epochs", type=int, help="shorten/lengthen the schedule (paper: 350 / 200)")
+    p.add_argument("--seeds", type=int, help="number of seeds (paper: 10)")
+    p.add_argument("--first-seed", type=int, help="first seed (default 0)")
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        help="default: the run's or the model's dataset; cifar10 for --seed-arch",
+    )
+    p.add_argument("--data-path", help="local copy of the dataset")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--out", help="output directory (default: train-<arch digest>-<mode>)")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="config overrides, as for evolve (e.g. posttrain.standard.lr=0.05)",
+    )
+    p.set_defaults(func=cmd_train)
+
+
+def _train_config(
+    args: argparse.Namespace, run_config: dict[str, Any] | None, console: Console
+) -> PostTrainConfig:
+    """``posttrain`` of the one config tree; trained from a run, adversarial training
+    defaults to the run's own threat model (its search eps), and says so."""
+    flags = {
+        f"posttrain.{key}": value
+        for key, value in (
+            ("mode", args.mode),
+            ("seeds", args.seeds),
+            ("first_seed", args.first_seed),
+            ("device", args.device),
+        )
+        if value is not None
+    }
+    eps = search_eps(run_config)
+    if eps is not None:
+        flags["posttrain.search_eps"] = eps
+    config, explicit = command_config(args.config, list(args.overrides), run_config, flags)
+    if args.epochs is not None:  # --epochs shortens the schedule of the mode chosen
+        flags[f"posttrain.{config.posttrain.mode}.epochs"] = args.epochs
+    config, explicit = command_config(args.config, list(args.overrides), run_config, flags)
+    posttrain = config.posttrain
+    if eps is not None and posttrain.mode == "adversarial":
+        adversarial = posttrain.adversarial
+        if "posttrain.adversarial.eps" not in explicit:
+            alpha = adversarial.alpha
+            if "posttrain.adversarial.alpha" not in explicit:
+                alpha = eps / 4  # the schedule's 2/255 step at 8/255, scaled to the run's eps
+            adversarial = adversarial.model_copy(update={"eps": eps, "alpha": alpha})
+            posttrain = posttrain.model_copy(update={"adversarial": adversarial})
+            console.print(
+                f"adversarial training at the run's search eps {eps:g} (L-inf, step {alpha:g}); "
+                "set posttrain.adversarial.eps=... to choose another"
+            )
+    _check_ranges(posttrain)
+    return posttrain
+
+
+def _check_ranges(config: PostTrainConfig) -> None:
+    """Refuse seed counts and epochs no one means (a typo's extra zeros), before any work.
+
+    ``--seeds 1000000000`` built a billion-seed list (MemoryError); the bounds
+    are far above the paper's 10 seeds and 350 epochs.
+    """
+    from neronet.config import MAX_INT
+
+    if config.seeds > MAX_SEEDS:
+        raise ConfigError(
+            f"seeds={config.seeds} is more than {MAX_SEEDS:,} seeds; pass --seeds 1..{MAX_SEEDS} "
+            "(the paper uses 10)"
+        )
+    if config.first_seed + config.seeds - 1 > MAX_INT:
+        raise ConfigError(
+            f"first_seed={config.first_seed} puts the seeds beyond {MAX_INT}; pass a smaller "
+            "--first-seed"
+        )
+    if config.schedule.epochs > MAX_EPOCHS:
+        raise ConfigError(
+            f"{config.mode} epochs={config.schedule.epochs} is more than {MAX_EPOCHS:,}; pass "
+            f"--epochs 1..{MAX_EPOCHS} (the paper uses 350 standard, 200 adversarial)"
+        )
+
+
+def _train_source(
+    args: argparse.Namespace,
+) -> tuple[NetworkSpec, Dataset, dict[str, Any] | None]:
+    """The architecture to train, the dataset (a seed architecture is built for it) and,
+    when it comes from a run, the run's stored config."""
+    if args.id is not None and args.run is None:
+        raise NeronetError("--id selects an individual of --run; pass --run DIR too")
+    if args.run is not None:
+        spec, run_config = run_spec(args.run, args.id)
+        origin = f"'{args.run}' ({'the best individual' if args.id is None else f'id {args.id}'})"
+        data = load_data(args.dataset, args.data_path, run_config.get("data", {}))
+        return buildable(spec, origin), data, run_config
+    if args.spec is not None:
+        spec, hint = _spec_file(Path(args.spec))
+        data = load_data(args.dataset, args.data_path, hint)
+        return buildable(spec, f"'{args.spec}'"), data, None
+    from neronet.phenotype import to_spec
+    from neronet.seeds import nsga_net
+
+    dataset = load_data(args.dataset or "cifar10", args.data_path, {})
+    spec = to_spec(nsga_net(), dataset.input_shape, len(dataset.classes))
+    return buildable(spec, f"--seed-arch {args.seed_arch} on {dataset.name}"), dataset, None
+
+
+def _spec_file(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
+    from neronet.artifact import read_model_file, spec_from_text
+
+    if path.suffix == ".safetensors":
+        spec, meta = read_model_file(path)
+        return spec, {"dataset": meta.get("dataset")}
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        raise NeronetError(f"spec file '{path}' cannot be read; pass an existing file") from None
+    return spec_from_text(text, f"'{path}'"), {}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from neronet.runlock import writer_lock
+    from neronet.train.core import resolve_device
+    from neronet.train.posttrain import held_out_note, summarize, train_seeds
+
+    console = Console(stderr=True)
+    spec, dataset, run_config = _train_source(args)
+    config = _train_config(args, run_config, console)
+    resolve_device(config.device)  # a CUDA device on a CPU machine fails before --out exists
+    out = Path(args.out or f"train-{spec.digest()[:8]}-{config.mode}")
+    epochs = config.schedule.epochs
+    note = held_out_note(dataset, config.holdout, config.holdout_seed)
+    with (
+        writer_lock(out, "--out"),
+        logged(out / "train.log", "train") as log,
+        progress_bar(console) as bar,
+        routed("neronet.train.posttrain", log, console),
+    ):
+        log.info(
+            f"{config.mode} training of {spec.digest()} on {dataset.name}, seeds "
+            f"{config.seed_list}, settings {config.schedule.model_dump_json()}"
+        )
+        if note is not None:
+            log.info(note)
+            console.print(note)
+        task = bar.add_task("starting", total=config.seeds * epochs)
+
+        def on_epoch(info: dict[str, Any]) -> None:
+            line = (
+                f"seed {info['seed']} ({info['seed_index'] + 1}/{info['seeds']}) epoch "
+                f"{info['epoch']}/{epochs} loss {info['train_loss']:.4f} train acc "
+                f"{info['train_accuracy']:.4f} test acc {info['test_accuracy']:.4f} "
+                f"lr {info['lr']:.5f} {info['seconds']:.1f}s"
+            )
+            log.info(line)
+            done = info["seed_index"] * epochs + info["epoch"]
+            bar.update(task, completed=done, description=line.split(" loss")[0])
+
+        try:
+            results = train_seeds(spec, dataset, config, out, progress=on_epoch)
+        except KeyboardInterrupt:
+            log.info("interrupted")
+            print(
+                f"\ninterrupted; run the same command again (--out {out}) to resume",
+                file=sys.stderr,
+            )
+            return 130
+        mean, std = summarize(results)
+        log.info(f"done: test accuracy {mean:.4f} +- {std:.4f} over {len(results)} seeds")
+    table = Table(title=f"{config.mode} training, {dataset.name} test accuracy")
+    for column in ("seed", "epochs", "test acc. (%)", "model"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(str(r.seed), str(r.epochs), f"{100 * r.test_accuracy:.2f}", str(r.model_path))
+    console.print(table)
+    console.print(
+        f"mean {100 * mean:.2f} ± {100 * std:.2f} % over {len(results)} seed(s); "
+        f"evaluate with: neronet attack {out} --suite paper"
+    )
+    return 0

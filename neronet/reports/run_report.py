@@ -1,0 +1,91 @@
+"""Plots and tables from a RunStore: what ``neronet report DIR`` writes.
+
+A report reads only the run's store (opened read-only), so it can be made at
+any time, also while the search is running, and an unfinished run gives a
+shorter report instead of an error.
+
+Files written to the report directory:
+
+* ``fitness.png``: best (parent) and mean fitness per generation, switch marked
+* ``accuracy.png``: clean and FGSM accuracy of each generation's parent
+* ``architecture.png``: the best individual's network as a box diagram
+* ``summary.md`` / ``summary.html``: run facts, best individual, generation table
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from neronet.errors import StoreError
+from neronet.reports.architecture import architecture_figure
+from neronet.reports.data import RunData, load_run
+from neronet.reports.document import Image, to_html, to_markdown
+from neronet.reports.plots import accuracy_figure, fitness_figure, save
+from neronet.reports.summary import build_summary
+
+__all__ = ["write_report"]
+
+
+def _figures(data: RunData) -> list[tuple[str, str, Callable[[], Figure] | None]]:
+    """Each figure's file, caption and drawing function (None when the run lacks its data)."""
+    has_generations = bool(data.generations)
+    spec = data.best_spec()
+    best = data.best
+
+    def architecture() -> Figure:
+        assert spec is not None and best is not None
+        n = best.metric("parameters")
+        params = "" if n is None else f", {int(n):,} parameters"
+        title = f"Best individual {best.id} ({best.key}): {len(spec.nodes)} nodes{params}"
+        return architecture_figure(spec, title)
+
+    return [
+        (
+            "fitness.png",
+            "best (parent) and population-mean fitness per generation",
+            (lambda: fitness_figure(data)) if has_generations else None,
+        ),
+        (
+            "accuracy.png",
+            "clean and FGSM accuracy of each generation's parent",
+            (lambda: accuracy_figure(data)) if has_generations else None,
+        ),
+        (
+            "architecture.png",
+            "architecture of the best individual",
+            architecture if spec is not None else None,
+        ),
+    ]
+
+
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Write the report of the run in ``run_dir``; returns the report directory.
+
+    ``out_dir`` defaults to ``run_dir/report``. Raises
+    :class:`~neronet.errors.StoreError` if ``run_dir`` is not a run or the
+    report cannot be written.
+    """
+    data = load_run(run_dir)
+    out = Path(run_dir) / "report" if out_dir is None else Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        images = []
+        for file, caption, draw in _figures(data):
+            if draw is None:
+                # A figure left from an older report would contradict the summary.
+                (out / file).unlink(missing_ok=True)
+                continue
+            save(draw(), out / file)
+            images.append(Image(file, caption))
+        doc = build_summary(data, images)
+        (out / "summary.md").write_text(to_markdown(doc), encoding="utf-8")
+        (out / "summary.html").write_text(to_html(doc, out), encoding="utf-8")
+    except OSError as err:
+        raise StoreError(
+            f"cannot write the report to '{out}' ({err.strerror or err}); "
+            "choose a writable directory"
+        ) from None
+    return out
