@@ -2,7 +2,7 @@
 
 The package reads like the pipeline it implements:
 grammar -> genotype -> phenotype (NetworkSpec) -> nn -> training -> attacks
--> fitness -> search -> store -> reports.
+-> measurements -> objective -> search -> store -> reports (see docs/ARCHITECTURE.md).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
