@@ -28,6 +28,7 @@ from neronet.reports.describe import fmt_metric as _fmt
 from neronet.reports.metrics import MetricView, table_metrics
 
 if TYPE_CHECKING:  # keeps this module light for the CLI's other commands
+    from neronet.config import NeroConfig
     from neronet.search.base import Candidate, GenerationSummary, Strategy
     from neronet.store import IndividualRow, RunStore
 
@@ -63,11 +64,32 @@ def row_line(row: IndividualRow, columns: Sequence[MetricView], cached: bool = F
     )
 
 
+def search_plan(config: NeroConfig, planned: int, device: str) -> list[str]:
+    """What a search will do and how long it may take, said before it starts; a warning
+    when a GPU-sized setup (time budgets of minutes, no epoch cap) runs on a CPU."""
+    search, training = config.search, config.training
+    cap = "" if training.max_epochs is None else f"{training.max_epochs} epochs or "
+    bound = planned * search.default_train_time / 3600
+    lines = [
+        f"plan: {planned} evaluations on {device}, each trained for at most {cap}"
+        f"{search.default_train_time:g} s (up to {search.max_train_time:g} s when trained "
+        f"longer): at most {bound:.1f} h of training by the time budgets"
+    ]
+    if device == "cpu" and training.max_epochs is None and search.default_train_time >= 300:
+        lines.append(
+            f"warning: this is a GPU-sized setup ({search.default_train_time:g} s per "
+            f"individual, no epoch cap) on a CPU: expect about {bound:.0f} h or more. Try the "
+            "quickstart first (neronet evolve), or set training.max_epochs"
+        )
+    return lines
+
+
 class Reporter:
     """Receives search events; renders them to a console and a log file."""
 
-    def __init__(self, console: Console | None) -> None:
+    def __init__(self, console: Console | None, results: Console | None = None) -> None:
         self._console = console
+        self._results = results
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._log: logging.Logger | None = None
@@ -82,14 +104,17 @@ class Reporter:
 
     @classmethod
     def terminal(cls) -> Reporter:
-        return cls(Console(stderr=True))
+        """Progress (bar, per-individual lines) on stderr, the result and the next commands
+        on stdout; never wrapped or cut when they go to a file or a pipe."""
+        return cls(Console(stderr=True, soft_wrap=True), Console(soft_wrap=True))
 
     # --------------------------------------------------------------- plumbing
-    def _emit(self, message: str) -> None:
+    def _emit(self, message: str, result: bool = False) -> None:
         if self._log is not None:
             self._log.info(Text.from_markup(message).plain)
-        if self._console is not None:
-            self._console.print(message, highlight=False)
+        console = self._results if result and self._results is not None else self._console
+        if console is not None:
+            console.print(message, highlight=False)
 
     def start(
         self, total: int, generations: int, directory: Path, measurements: Sequence[str]
@@ -137,7 +162,7 @@ class Reporter:
     def batch(self, strategy: Strategy, candidates: Sequence[Candidate]) -> None:
         first = candidates[0]
         objective = strategy.objective.describe()
-        self._header = f"gen {first.generation + 1}/{self._generations}"
+        self._header = f"gen {first.generation} of 0-{self._generations - 1}"
         self._emit(f"[bold]{self._header}[/]: {len(candidates)} candidates, {objective}")
         self._emit(row_header(self._columns))
 
@@ -163,7 +188,7 @@ class Reporter:
     def generation(self, summary: GenerationSummary, strategy: Strategy) -> None:
         best = "parent" if len(summary.elites) == 1 else f"{len(summary.elites)} elites, best"
         self._emit(
-            f"[bold]gen {summary.generation + 1}/{self._generations} done[/]: {best} id "
+            f"[bold]gen {summary.generation} of 0-{self._generations - 1} done[/]: {best} id "
             f"{summary.elites[0]}, best fitness {summary.best_fitness:.4f}, "
             f"mean {summary.mean_fitness:.4f}"
         )
@@ -180,6 +205,10 @@ class Reporter:
         shown = ", ".join(f"{c.header} {c.fmt(best.metric(c.name))}" for c in self._columns)
         self._emit(
             f"[bold green]done[/]: best id {best.id}, fitness {_fmt(store.best_fitness())} "
-            f"({shown})"
+            f"({shown})",
+            result=True,
         )
-        self._emit(f"next: neronet best {store.directory} | neronet report {store.directory}")
+        self._emit(
+            f"next: neronet best {store.directory} | neronet report {store.directory}",
+            result=True,
+        )

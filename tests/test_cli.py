@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -41,7 +42,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_evolve_writes_a_complete_run(run_dir: Path) -> None:
     assert (run_dir / "run.sqlite").is_file()
     log = (run_dir / "run.log").read_text()
-    assert "gen 2/2 done" in log and "done: best id" in log
+    assert "gen 1 of 0-1 done" in log and "done: best id" in log
     assert any((run_dir / "weights").iterdir())
 
 
@@ -213,3 +214,30 @@ def test_more_bad_inputs_are_one_line_errors(
         weights.write_bytes(b"\x00garbage")
     fails(["export", str(copy), "--out", str(tmp_path / "m.py")], "is corrupt")
     assert not (tmp_path / "r").exists()
+
+
+def test_results_go_to_stdout_progress_to_stderr_unwrapped_in_a_pipe(tmp_path: Path) -> None:
+    """A log file gets whole lines; generations are numbered as the keys are (from 0)."""
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "neronet.cli", "evolve", "--run", str(run), *TINY]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("done: best id") and "next: neronet best" in done.stdout
+    assert "done: best id" not in done.stderr
+    rows = [line for line in done.stderr.splitlines() if line.startswith("  g")]
+    assert rows and all(re.search(r"\d\.\ds  \S", line) for line in rows)  # mutations kept
+    assert "gen 0 of 0-1: " in done.stderr and "gen 1 of 0-1 done" in done.stderr
+    assert "  g1/" in done.stderr and "  g2/" not in done.stderr
+
+
+def test_no_clock_decides_the_quickstart(tmp_path: Path) -> None:
+    """Every individual stops at the epoch cap (or early stop), never the time budget, with a
+    wide margin: the same seed gives the same run on a loaded machine."""
+    from neronet.config import load_config
+    from neronet.store import RunStore
+
+    run = tmp_path / "q"
+    assert main(["evolve", "--run", str(run), "search.generations=2"]) == 0
+    budget = load_config(None).search.default_train_time
+    rows = [r for r in RunStore.open(run, readonly=True).individuals() if r.epochs]
+    assert rows and all(r.record["stop_reason"] != "budget" for r in rows)
+    assert max(r.train_seconds for r in rows) * 20 < budget

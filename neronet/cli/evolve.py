@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from neronet.config import NeroConfig
 from neronet.errors import StoreError
 
 
@@ -65,7 +66,7 @@ def _check_run_dir(run_dir: Path, config_given: bool) -> None:
 def cmd_evolve(args: argparse.Namespace) -> int:
     from neronet.config import grammar_text, load_config, parse_config, set_override
     from neronet.execution import make_executor
-    from neronet.progress import Reporter
+    from neronet.progress import Reporter, search_plan
     from neronet.runlock import writer_lock
     from neronet.search.runner import SearchRun
     from neronet.store import DB_NAME, RunStore
@@ -106,15 +107,28 @@ def cmd_evolve(args: argparse.Namespace) -> int:
             reporter=Reporter.terminal(),
             allow_changed=args.allow_changed,
         )
+        for line in search_plan(config, run.strategy.planned, _where(config)):
+            print(line, file=sys.stderr)
         try:
             run.run(executor)
         except KeyboardInterrupt:
+            stored = run.store.count_individuals()
             print(
-                "\ninterrupted; nothing evaluated is lost. Resume with: "
-                f"neronet evolve --run {run_dir}",
+                f"\ninterrupted; the {stored} individuals evaluated so far are stored, the "
+                "ones in training when you stopped are lost and will be trained again. "
+                f"Resume with: neronet evolve --run {run_dir}",
                 file=sys.stderr,
             )
             return 130
         finally:
             run.store.close()
     return 0
+
+
+def _where(config: NeroConfig) -> str:
+    """The device a local search trains on (``cpu``, ``cuda``), else the executor kind."""
+    if config.executor.kind != "local":
+        return f"the {config.executor.kind} executor's devices"
+    from neronet.train.core import resolve_device
+
+    return resolve_device(config.training.device).type
