@@ -79,17 +79,27 @@ class DataConfig(StrictSection):
 
 
 class MutationRates(StrictSection):
-    """Table 1 of NERO-Net."""
+    """Table 1 of NERO-Net, with Fast-DENSER's semantics (see neronet.mutation): add and
+    remove are each attempted randint(1, 2) times per module, and replicate is the share
+    of added units that copy an existing one (Fast-DENSER's "reuse"), not an operator
+    of its own."""
 
-    add_unit: float = Field(default=0.25, ge=0, le=1)
-    replicate_unit: float = Field(default=0.35, ge=0, le=1)
-    remove_unit: float = Field(default=0.25, ge=0, le=1)
+    add_unit: float = Field(default=0.25, ge=0, le=1, description="per add attempt")
+    replicate_unit: float = Field(
+        default=0.35, ge=0, le=1, description="probability that an added unit is a copy"
+    )
+    remove_unit: float = Field(default=0.25, ge=0, le=1, description="per remove attempt")
     add_connection: float = Field(default=0.15, ge=0, le=1)
     remove_connection: float = Field(default=0.15, ge=0, le=1)
     dsge_layer: float = Field(default=0.15, ge=0, le=1)
     dsge_learning: float = Field(default=0.30, ge=0, le=1)
     train_longer: float = Field(default=0.10, ge=0, le=1)
-    float_sigma: float = Field(default=0.15, gt=0, description="Gaussian sigma, x (max-min)")
+    float_sigma: float = Field(default=0.15, gt=0, description="Gaussian sigma of float steps")
+    float_sigma_mode: Literal["absolute", "range"] = Field(
+        default="absolute",
+        description="absolute: sigma in the terminal's own units (Fast-DENSER); "
+        "range: sigma x (max - min) of the terminal",
+    )
 
 
 class SearchConfig(StrictSection):
