@@ -13,10 +13,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from neronet.errors import ConfigError
 
+SEED_MODULES = ("stem", "features", "last-transition", "softmax")
+"""Modules the NSGA-Net seed fills; a structure without them starts from random units."""
 PACKAGE_CONFIGS = "configs"
 DEFAULT_CONFIG = "quickstart.yaml"
 
@@ -106,7 +116,11 @@ class SearchConfig(StrictSection):
     strategy: Literal["one-plus-lambda"] = "one-plus-lambda"
     generations: int = Field(default=100, ge=1)
     offspring: int = Field(default=4, ge=1, description="lambda of the (1+lambda)-ES")
-    initial: Literal["seed", "random"] = "seed"
+    initial: Literal["seed", "random"] = Field(
+        default="seed",
+        description="seed: the NSGA-Net seed plus mutants (needs NERO-Net's modules); "
+        "unset on a structure without them, random",
+    )
     initial_size: int = Field(default=5, ge=1, description="individuals in generation 0")
     mutation: MutationRates = Field(default_factory=MutationRates)
     default_train_time: float = Field(default=600.0, gt=0, description="seconds")
@@ -183,11 +197,31 @@ class NeroConfig(StrictSection):
     seed: int = Field(default=0, ge=0)
     structure: StructureConfig = Field(default_factory=StructureConfig)
     data: DataConfig = Field(default_factory=DataConfig)
-    search: SearchConfig = Field(default_factory=SearchConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig, validate_default=True)
     fitness: FitnessConfig = Field(default_factory=FitnessConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+
+    @field_validator("search")
+    @classmethod
+    def _initial_fits_structure(cls, search: SearchConfig, info: ValidationInfo) -> SearchConfig:
+        """Foreign grammars (Fast-DENSER, EvoDENSS) have no module for the NSGA-Net seed
+        to fill: their runs start from random individuals unless told otherwise, and an
+        explicit ``initial: seed`` is refused before anything is built."""
+        structure = info.data.get("structure")
+        if structure is None or search.initial != "seed":
+            return search
+        names = {m.name for m in structure.modules}
+        missing = [m for m in SEED_MODULES if m not in names]
+        if not missing:
+            return search
+        if "initial" not in search.model_fields_set:
+            return search.model_copy(update={"initial": "random"})
+        raise ValueError(
+            f"initial 'seed' needs modules {', '.join(missing)} (the NSGA-Net seed fills "
+            "them), which this structure lacks: use initial random"
+        )
 
     def search_relevant(self) -> dict[str, Any]:
         """The part of the config that must not change when a run is resumed."""
