@@ -154,7 +154,14 @@ class FitnessConfig(StrictSection):
 class TrainingConfig(StrictSection):
     device: str = "auto"
     max_epochs: int | None = Field(default=None, ge=1, description="epoch cap on top of time")
-    weight_decay: float = Field(default=5e-4, ge=0, description="L2 on conv/fc kernels")
+    # PyTorch convention: grad += w * theta. Keras' kernel_regularizer=l2(lam) adds
+    # lam * sum(theta^2) to the loss, i.e. w = 2 * lam. The paper's value is lost; its
+    # source of truth is Fast-DENSER's Keras l2(5e-4) on conv/fc kernels, so w = 1e-3.
+    weight_decay: float = Field(
+        default=1e-3,
+        ge=0,
+        description="L2 on conv/fc kernels as PyTorch weight_decay w (= 2 x Keras l2 lambda)",
+    )
     augment: bool = True
     augment_pad: int | None = Field(
         default=None, ge=0, description="crop padding in pixels (default: round(H/8), 4 on 32x32)"
