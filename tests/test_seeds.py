@@ -10,6 +10,7 @@ from neronet import nn
 from neronet.config import ModuleConfig, MutationRates, StructureConfig, parse_config
 from neronet.errors import ConfigError
 from neronet.genotype import Genotype, Structure, default_structure
+from neronet.grammar import Grammar
 from neronet.mutation import mutate
 from neronet.phenotype import to_learning, to_spec
 from neronet.seeds import NSGA_NET_MACRO, nsga_net, phase_wiring
@@ -163,3 +164,8 @@ def test_structures_without_the_seeds_modules_start_from_random_units() -> None:
     assert parse_config({"structure": FOREIGN_MODULES}).search.initial == "random"
     with pytest.raises(ConfigError, match="initial 'seed' needs modules stem, last-transition"):
         parse_config({"structure": FOREIGN_MODULES, "search": {"initial": "seed"}})
+
+
+def test_seed_fits_the_wide_stem_alternative_grammar() -> None:
+    wide = Structure.from_config(StructureConfig(), Grammar.shipped("nero-net-wide-stem.grammar"))
+    assert to_spec(nsga_net(wide)).digest() == to_spec(nsga_net()).digest()
