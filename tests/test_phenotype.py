@@ -144,7 +144,7 @@ LEARN = "<learning> ::= learning:sgd [lr,float,1,0.01,0.1]\n"
 @pytest.mark.parametrize(
     ("rule", "fragment"),
     [
-        ("<out> ::= layer:fc colour:red", "unknown key 'colour'"),
+        ("<out> ::= layer:fc colour:red", "'colour' is not used by layer:fc"),
         ("<out> ::= layer:fc layer:act", "does not end with layer:fc"),
         ("<out> ::= layer:conv layer:fc", "needs 'num-filters'"),
         ("<out> ::= layer:conv num-filters:8 padding:full layer:fc", "invalid padding:'full'"),
@@ -161,8 +161,11 @@ def test_semantic_grammar_errors_are_one_line(rule: str, fragment: str) -> None:
 
 
 def test_unknown_learning_key_is_a_grammar_error() -> None:
+    g = _one_unit_structure("<out> ::= layer:fc\n<learning> ::= learning:sgd colour:red")
+    with pytest.raises(GrammarError, match="<learning>: unknown learning key 'colour'"):
+        to_learning(g)
     g = _one_unit_structure("<out> ::= layer:fc\n<learning> ::= learning:sgd epochs:10")
-    with pytest.raises(GrammarError, match="unknown learning key 'epochs'"):
+    with pytest.raises(GrammarError, match="'epochs' has no per-individual setting"):
         to_learning(g)
 
 
