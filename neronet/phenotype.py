@@ -88,6 +88,10 @@ _LAYER_PARAMS: dict[str, tuple[tuple[str, str, Callable[[Value], bool], Any], ..
         ("bias", "bias", _is_bool, True),
     ),
 }
+Problems = dict[str, str]
+"""Problems found mapping terms, keyed by what each is about (rule, key, ...), so that a
+problem met again in another sample is listed once, with its first example."""
+
 # Keys a layer takes from the unit's defaults or its own terms.
 _PARAM_KEYS = {
     kind: {key for _, key, _, _ in params} | ({"filters-mult"} if kind == "conv" else set())
@@ -141,7 +145,7 @@ class _Unit:
 
     block: Value | None = None
     layers: list[LayerSpec] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: Problems = field(default_factory=dict)
 
 
 def to_spec(
@@ -159,7 +163,7 @@ def to_spec(
             traced = grammar.decode_traced(mod.name, unit.derivation)
             mapped = _map_unit(traced, mod.name, num_classes if unit is output else None)
             if mapped.problems:
-                raise GrammarError(f"{grammar.source}: {'; '.join(mapped.problems)}")
+                raise GrammarError(f"{grammar.source}: {'; '.join(mapped.problems.values())}")
             index[unit.id] = len(nodes)
             nodes.append(
                 NodeSpec(
@@ -179,7 +183,7 @@ def to_learning(genotype: Genotype) -> LearningSpec:
     structure = genotype.structure
     learning, problems = _map_learning(structure, genotype.learning)
     if learning is None:
-        raise GrammarError(f"{structure.grammar.source}: {'; '.join(problems)}")
+        raise GrammarError(f"{structure.grammar.source}: {'; '.join(problems.values())}")
     return learning
 
 
@@ -199,22 +203,26 @@ clear error instead of a torch traceback in the middle of a run."""
 
 def _map_learning(
     structure: Structure, derivation: Derivation
-) -> tuple[LearningSpec | None, list[str]]:
+) -> tuple[LearningSpec | None, Problems]:
     """The LearningSpec of a learning derivation (None if any problem) and the problems."""
     known = {f.name for f in fields(LearningSpec)}
     values: dict[str, Value] = {}
-    problems: list[str] = []
+    problems: Problems = {}
+    rules: dict[str, str] = {}
     for rule, (key, value) in structure.grammar.decode_traced(structure.learning, derivation):
         name = _LEARNING_KEY_ALIASES.get(key, key)
+        rules[name] = rule
         if key in _NO_PER_INDIVIDUAL:
-            problems.append(
+            problems.setdefault(
+                f"{rule}/{key}",
                 f"<{rule}>: learning key '{key}' has no per-individual setting in neronet; "
-                f"remove it and set {_NO_PER_INDIVIDUAL[key]}"
+                f"remove it and set {_NO_PER_INDIVIDUAL[key]}",
             )
         elif name not in known:
-            problems.append(
+            problems.setdefault(
+                f"{rule}/{key}",
                 f"<{rule}>: unknown learning key '{key}'; use learning, "
-                f"{', '.join(sorted(known - {'optimizer'}))}"
+                f"{', '.join(sorted(known - {'optimizer'}))}",
             )
         else:
             values[name] = (
@@ -222,20 +230,23 @@ def _map_learning(
             )
     where = f"<{structure.learning}>"
     if values.get("optimizer", "sgd") not in OPTIMIZERS:
-        problems.append(
-            f"{where}: optimizer {values['optimizer']!r} must be one of {', '.join(OPTIMIZERS)}"
+        problems.setdefault(
+            "optimizer",
+            f"{where}: optimizer {values['optimizer']!r} must be one of {', '.join(OPTIMIZERS)}",
         )
     if problems:
         return None, problems
     try:
         learning = LearningSpec(**_coerce_learning(values))
     except (TypeError, ValueError):
-        return None, [f"{where} decodes a value of the wrong type; fix the grammar"]
+        return None, {"type": f"{where} decodes a value of the wrong type; fix the grammar"}
     for name, (valid, meaning) in LEARNING_RANGES.items():
         value = getattr(learning, name)
         if not valid(value):
-            problems.append(
-                f"{where} decodes {name}={value}, but {name} must be {meaning}; fix its range"
+            problems.setdefault(
+                f"range/{name}",
+                f"<{rules.get(name, structure.learning)}> decodes {name}={value}, but {name} "
+                f"must be {meaning}; fix its range",
             )
     return (None if problems else learning), problems
 
@@ -270,9 +281,10 @@ def _map_unit(traced: list[tuple[str, Term]], module: str, num_classes: int | No
         if key == "layer":
             kind, implied = _KIND_ALIASES.get(str(value), (str(value), {}))
             if kind not in _LAYER_PARAMS:
-                unit.problems.append(
+                unit.problems.setdefault(
+                    f"{rule}/layer:{value}",
                     f"<{rule}> decodes unknown layer kind {value!r}; use "
-                    f"{', '.join(_LAYER_PARAMS)} (or Fast-DENSER's / EvoDENSS's names)"
+                    f"{', '.join(_LAYER_PARAMS)} (or Fast-DENSER's / EvoDENSS's names)",
                 )
             raw.append(_RawLayer(kind, str(value), rule, dict(implied)))
         elif key == "block" and not raw:
@@ -282,14 +294,17 @@ def _map_unit(traced: list[tuple[str, Term]], module: str, num_classes: int | No
         elif raw[-1].kind in _LAYER_PARAMS:
             _own_term(raw[-1], rule, key, value, unit.problems)
     if not raw:
-        unit.problems.append(f"<{module}> decodes no 'layer:' term; every unit needs a layer")
+        unit.problems.setdefault(
+            f"{module}/no-layer", f"<{module}> decodes no 'layer:' term; every unit needs a layer"
+        )
         return unit
     known = [layer for layer in raw if layer.kind in _LAYER_PARAMS]
     for name, (_, rule, key) in defaults.items():
         if not any(name in _PARAM_KEYS[layer.kind] for layer in known):
-            unit.problems.append(
+            unit.problems.setdefault(
+                f"{rule}/{key}/unit",
                 f"<{rule}>: '{key}' is used by no layer of the unit "
-                f"({', '.join(layer.written for layer in raw)}); remove it or add the layer"
+                f"({', '.join(layer.written for layer in raw)}); remove it or add the layer",
             )
     if num_classes is not None:
         _as_output(raw[-1], num_classes, module, unit.problems)
@@ -299,24 +314,26 @@ def _map_unit(traced: list[tuple[str, Term]], module: str, num_classes: int | No
     return unit
 
 
-def _own_term(layer: _RawLayer, rule: str, key: str, value: Value, problems: list[str]) -> None:
+def _own_term(layer: _RawLayer, rule: str, key: str, value: Value, problems: Problems) -> None:
     name = _KEY_ALIASES.get(key, key)
     if name in _PARAM_KEYS[layer.kind] or (name == "act" and layer.kind in _ACT_ATTRIBUTE):
         layer.params[name] = value
         return
     uses = sorted(_PARAM_KEYS[layer.kind] | ({"act"} if layer.kind in _ACT_ATTRIBUTE else set()))
-    problems.append(
+    problems.setdefault(
+        f"{rule}/{key}/{layer.written}",
         f"<{rule}>: '{key}' is not used by layer:{layer.written} (it takes "
-        f"{', '.join(uses) or 'no key'}); remove it or move it to the layer that uses it"
+        f"{', '.join(uses) or 'no key'}); remove it or move it to the layer that uses it",
     )
 
 
-def _as_output(layer: _RawLayer, num_classes: int, module: str, problems: list[str]) -> None:
+def _as_output(layer: _RawLayer, num_classes: int, module: str, problems: Problems) -> None:
     """Make ``layer`` the network's output: an fc of ``num_classes`` emitting logits."""
     if layer.kind != "fc":
-        problems.append(
+        problems.setdefault(
+            f"{module}/output",
             f"<{module}> is the network's last unit but does not end with layer:fc; "
-            "make the last module's productions end with an fc layer"
+            "make the last module's productions end with an fc layer",
         )
         return
     layer.params["units"] = num_classes
@@ -324,22 +341,31 @@ def _as_output(layer: _RawLayer, num_classes: int, module: str, problems: list[s
         del layer.params["act"]
 
 
-def _resolve(layer: _RawLayer, params: dict[str, Value], problems: list[str]) -> list[LayerSpec]:
+def _resolve(layer: _RawLayer, params: dict[str, Value], problems: Problems) -> list[LayerSpec]:
     """The layer's spec (and its activation, when written as its attribute)."""
     where = f"<{layer.rule}>"
     resolved: dict[str, Value] = {}
     for name, key, valid, default in _LAYER_PARAMS[layer.kind]:
         value = params.get(key, default)
         if value is _REQUIRED:
-            problems.append(f"{where}: a '{layer.kind}' layer needs '{key}'; add it to the grammar")
+            problems.setdefault(
+                f"{layer.rule}/{key}/needed",
+                f"{where}: a '{layer.kind}' layer needs '{key}'; add it to the grammar",
+            )
         elif not valid(value):
-            problems.append(f"{where}: invalid {key}:{value!r} for a '{layer.kind}' layer")
+            problems.setdefault(
+                f"{layer.rule}/{key}/invalid",
+                f"{where}: invalid {key}:{value!r} for a '{layer.kind}' layer",
+            )
         else:
             resolved[name] = value
     if layer.kind == "conv":
         mult = params.get("filters-mult", 1)
         if not _positive_int(mult):
-            problems.append(f"{where}: filters-mult must be a positive integer, not {mult!r}")
+            problems.setdefault(
+                f"{layer.rule}/filters-mult",
+                f"{where}: filters-mult must be a positive integer, not {mult!r}",
+            )
         elif "filters" in resolved:
             resolved["filters"] = int(resolved["filters"]) * int(mult)
     specs = [LayerSpec(layer.kind, resolved)]
@@ -347,7 +373,9 @@ def _resolve(layer: _RawLayer, params: dict[str, Value], problems: list[str]) ->
     if act is not None:
         act_layer = _RawLayer("act", "act", layer.rule, {"act": act})
         if act == _OUTPUT_ACT:
-            problems.append(f"{where}: act:softmax belongs on the output layer only")
+            problems.setdefault(
+                f"{layer.rule}/softmax", f"{where}: act:softmax belongs on the output layer only"
+            )
         else:
             specs.extend(_resolve(act_layer, act_layer.params, problems))
     return specs
@@ -364,17 +392,16 @@ def check_decodable(structure: Structure, samples: int = 128) -> None:
     RNG: the check never changes a run's random stream.
     """
     rng = np.random.default_rng(0)
-    problems: dict[str, None] = {}  # ordered and without repeats
+    problems: Problems = {}
     last = len(structure.modules) - 1
     for m, mod in enumerate(structure.modules):
         for _ in range(samples):
             traced = structure.grammar.decode_traced(mod.name, structure.derive(mod.name, rng))
-            problems.update(
-                dict.fromkeys(_map_unit(traced, mod.name, 1 if m == last else None).problems)
-            )
+            mapped = _map_unit(traced, mod.name, 1 if m == last else None)
+            problems |= {k: v for k, v in mapped.problems.items() if k not in problems}
     for _ in range(samples):
         _, found = _map_learning(structure, structure.derive(structure.learning, rng))
-        problems.update(dict.fromkeys(found))
+        problems |= {k: v for k, v in found.items() if k not in problems}
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
-        raise GrammarError(f"{structure.grammar.source}: {count}: {'; '.join(problems)}")
+        raise GrammarError(f"{structure.grammar.source}: {count}: {'; '.join(problems.values())}")
