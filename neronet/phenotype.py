@@ -15,8 +15,23 @@ missing optional key takes the default shown::
     fc      units <- units   bias <- bias (True)
     bn      (none)
 
+A conv or fc layer's own ``act:`` (written after ``layer:conv`` / ``layer:fc``,
+as Fast-DENSER and EvoDENSS write it) becomes an act layer right after it; a
+unit-level ``act`` only sets the unit's ``layer:act`` layers. Every term must be
+used: a key its layer does not take, or a unit default no layer takes, is an
+error naming the rule that wrote it.
+
+Foreign vocabulary is mapped onto neronet's: layer kinds ``batch-norm`` /
+``batch_norm`` -> bn, ``pool-max`` / ``pool_max`` / ``pool-avg`` / ``pool_avg``
+-> pool with that op; keys ``filter-shape`` / ``kernel_size`` -> kernel-size,
+``out_channels`` -> num-filters, ``num-units`` / ``out_features`` -> units;
+learning ``gradient-descent`` / ``gradient_descent`` -> sgd, ``alpha`` -> rho.
+Learning keys with no per-individual meaning in neronet (``epochs``, EvoDENSS's
+``weight_decay``) are refused, naming the setting to use instead.
+
 The network's last unit must end with an ``fc`` layer: its units are set to
-the number of classes and it emits the logits. Node inputs are node indices in
+the number of classes and it emits the logits (an ``act:softmax`` written on it
+is the loss's softmax and adds no layer). Node inputs are node indices in
 topological order, -1 being the network input; a module passes the output of
 its last unit (or, when empty, its own input) to the next module.
 """
