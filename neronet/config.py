@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     Strict,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,6 +30,8 @@ from pydantic import (
 from neronet.errors import ConfigError
 from neronet.grammar import MAX_DEPTH
 
+SEED_MODULES = ("stem", "features", "last-transition", "softmax")
+"""Modules the NSGA-Net seed fills; a structure without them starts from random units."""
 PACKAGE_CONFIGS = "configs"
 DEFAULT_CONFIG = "quickstart.yaml"
 
@@ -120,17 +123,27 @@ class DataConfig(StrictSection):
 
 
 class MutationRates(StrictSection):
-    """Table 1 of NERO-Net."""
+    """Table 1 of NERO-Net, with Fast-DENSER's semantics (see neronet.mutation): add and
+    remove are each attempted randint(1, 2) times per module, and replicate is the share
+    of added units that copy an existing one (Fast-DENSER's "reuse"), not an operator
+    of its own."""
 
-    add_unit: Float = Field(default=0.25, ge=0, le=1)
-    replicate_unit: Float = Field(default=0.35, ge=0, le=1)
-    remove_unit: Float = Field(default=0.25, ge=0, le=1)
+    add_unit: Float = Field(default=0.25, ge=0, le=1, description="per add attempt")
+    replicate_unit: Float = Field(
+        default=0.35, ge=0, le=1, description="probability that an added unit is a copy"
+    )
+    remove_unit: Float = Field(default=0.25, ge=0, le=1, description="per remove attempt")
     add_connection: Float = Field(default=0.15, ge=0, le=1)
     remove_connection: Float = Field(default=0.15, ge=0, le=1)
     dsge_layer: Float = Field(default=0.15, ge=0, le=1)
     dsge_learning: Float = Field(default=0.30, ge=0, le=1)
     train_longer: Float = Field(default=0.10, ge=0, le=1)
-    float_sigma: Float = Field(default=0.15, gt=0, description="Gaussian sigma, x (max-min)")
+    float_sigma: Float = Field(default=0.15, gt=0, description="Gaussian sigma of float steps")
+    float_sigma_mode: Literal["absolute", "range"] = Field(
+        default="absolute",
+        description="absolute: sigma in the terminal's own units (Fast-DENSER); "
+        "range: sigma x (max - min) of the terminal",
+    )
 
 
 class SearchConfig(StrictSection):
@@ -138,7 +151,11 @@ class SearchConfig(StrictSection):
     objective: str = Field(default="nero-net", description="a registered objective")
     generations: Int = Field(default=100, ge=1)
     offspring: Int = Field(default=4, ge=1, description="lambda of the (1+lambda)-ES")
-    initial: Literal["seed", "random"] = "seed"
+    initial: Literal["seed", "random"] = Field(
+        default="seed",
+        description="seed: the NSGA-Net seed plus mutants (needs NERO-Net's modules); "
+        "unset on a structure without them, random",
+    )
     initial_size: Int = Field(default=5, ge=1, description="individuals in generation 0")
     mutation: MutationRates = Field(default_factory=MutationRates)
     default_train_time: Float = Field(default=600.0, gt=0, description="seconds")
@@ -229,7 +246,14 @@ class EvaluationConfig(StrictSection):
 class TrainingConfig(StrictSection):
     device: str = "auto"
     max_epochs: Int | None = Field(default=None, ge=1, description="epoch cap on top of time")
-    weight_decay: Float = Field(default=5e-4, ge=0, description="L2 on conv/fc kernels")
+    # PyTorch convention: grad += w * theta. Keras' kernel_regularizer=l2(lam) adds
+    # lam * sum(theta^2) to the loss, i.e. w = 2 * lam. The paper's value is lost; its
+    # source of truth is Fast-DENSER's Keras l2(5e-4) on conv/fc kernels, so w = 1e-3.
+    weight_decay: Float = Field(
+        default=1e-3,
+        ge=0,
+        description="L2 on conv/fc kernels as PyTorch weight_decay w (= 2 x Keras l2 lambda)",
+    )
     augment: Bool = True
     augment_pad: Int | None = Field(
         default=None, ge=0, description="crop padding in pixels (default: round(H/8), 4 on 32x32)"
@@ -428,7 +452,7 @@ class NeroConfig(StrictSection):
     seed: Int = Field(default=0, ge=0)
     structure: StructureConfig = Field(default_factory=StructureConfig)
     data: DataConfig = Field(default_factory=DataConfig)
-    search: SearchConfig = Field(default_factory=SearchConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig, validate_default=True)
     fitness: FitnessConfig = Field(default_factory=FitnessConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
@@ -450,6 +474,26 @@ class NeroConfig(StrictSection):
                 "which no measurement in evaluation.measurements provides; add the measurement"
             )
         return self
+
+    @field_validator("search")
+    @classmethod
+    def _initial_fits_structure(cls, search: SearchConfig, info: ValidationInfo) -> SearchConfig:
+        """Foreign grammars (Fast-DENSER, EvoDENSS) have no module for the NSGA-Net seed
+        to fill: their runs start from random individuals unless told otherwise, and an
+        explicit ``initial: seed`` is refused before anything is built."""
+        structure = info.data.get("structure")
+        if structure is None or search.initial != "seed":
+            return search
+        names = {m.name for m in structure.modules}
+        missing = [m for m in SEED_MODULES if m not in names]
+        if not missing:
+            return search
+        if "initial" not in search.model_fields_set:
+            return search.model_copy(update={"initial": "random"})
+        raise ValueError(
+            f"initial 'seed' needs modules {', '.join(missing)} (the NSGA-Net seed fills "
+            "them), which this structure lacks: use initial random"
+        )
 
     def search_relevant(self) -> dict[str, Any]:
         """The part of the config that must not change when a run is resumed.

@@ -218,6 +218,7 @@ class Occurrence:
 class _Walk:
     codons: dict[str, list[Codon]] = field(default_factory=dict)
     terms: list[Term] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)  # per term: the rule that wrote it
     occurrences: list[Occurrence] = field(default_factory=list)
 
 
@@ -361,8 +362,11 @@ class Grammar:
                 self._visit(sym.name, depth + 1, draw, walk)
             elif isinstance(sym, Terminal):
                 walk.terms.append((sym.key, sym.value))
+                walk.rules.append(nt)
             else:
-                walk.terms.extend((sym.name, sym.express(g)) for g in next(genes))
+                values = next(genes)
+                walk.terms.extend((sym.name, sym.express(g)) for g in values)
+                walk.rules.extend([nt] * len(values))
         after = {k: len(v) for k, v in walk.codons.items()}
         occ = walk.occurrences[slot]
         walk.occurrences[slot] = Occurrence(nt, occ.index, depth, before, after)
@@ -407,6 +411,12 @@ class Grammar:
     def decode(self, start: str, derivation: Derivation) -> list[Term]:
         """The flat ``(key, value)`` terms of a derivation (power genes expressed)."""
         return self._replay(start, derivation).terms
+
+    def decode_traced(self, start: str, derivation: Derivation) -> list[tuple[str, Term]]:
+        """The terms of :meth:`decode`, each with the rule (non-terminal) whose production
+        wrote it, so that a term the phenotype cannot use is reported where to fix it."""
+        walk = self._replay(start, derivation)
+        return list(zip(walk.rules, walk.terms, strict=True))
 
     def occurrences(self, start: str, derivation: Derivation) -> list[Occurrence]:
         """Every non-terminal expansion of a derivation, in depth-first order."""

@@ -5,17 +5,29 @@ below the cap, the child is the parent with ``default_train_time`` more seconds
 and nothing else changes, so it can resume from the parent's weights. If it
 fires at the cap it is short-circuited: the time resets to the default and the
 other operators apply. Otherwise the child gets the default time (it trains
-from scratch) and, per module, each structural operator fires with its rate
-(add / replicate / remove a unit); per unit, the grammatical mutation fires with
-``dsge_layer`` and, in skip modules, add / remove connection with theirs; the
-learning unit mutates with ``dsge_learning``. A child identical to its parent
-gets one more randomly chosen operator, so offspring always differ.
+from scratch) and, per module, as in Fast-DENSER and EvoDENSS:
+
+* add a unit is attempted ``randint(1, 2)`` times, each attempt firing with
+  ``add_unit``; a unit so added is a copy of an existing unit of the module
+  with probability ``replicate_unit`` (their "reuse" rate), else a fresh random
+  one. Replicate is therefore not an operator of its own: firing it
+  independently at 35 % grew the seed by about +0.3 units per mutation and
+  drove runs towards the module's cap (``bench/mutation_growth.py``);
+* remove a unit is attempted ``randint(1, 2)`` times, each firing with
+  ``remove_unit``;
+* per unit, the grammatical mutation fires with ``dsge_layer`` and, in skip
+  modules, add / remove connection with theirs.
+
+The learning unit mutates with ``dsge_learning``. A child identical to its
+parent gets one more randomly chosen operator, so offspring always differ.
 
 A grammatical (DSGE) mutation picks uniformly among the derivation's mutation
 sites: a non-terminal occurrence with another usable production (switching it
 re-derives the subtree below), or one real-valued terminal. Floats move by a
-Gaussian of sigma ``float_sigma * (max - min)``, clipped; integer and power
-genes step by +-1 or are redrawn, each with probability 1/2.
+Gaussian, clipped to the range, whose sigma is ``float_sigma`` in the
+terminal's own units (Fast-DENSER's default, ``float_sigma_mode: absolute``)
+or ``float_sigma * (max - min)`` (``range``); integer and power genes are
+redrawn uniformly in their range, as Fast-DENSER redraws integers.
 """
 
 from __future__ import annotations
@@ -56,13 +68,12 @@ def mutate(
     child.train_time = default_train_time
     names: list[str] = []
     for m, mod in enumerate(structure.modules):
-        for name, rate in (
-            ("add_unit", rates.add_unit),
-            ("replicate_unit", rates.replicate_unit),
-            ("remove_unit", rates.remove_unit),
-        ):
-            if rng.random() < rate and _MODULE_OPS[name](child, m, rng):
-                names.append(name)
+        for _ in range(int(rng.integers(1, 3))):
+            if rng.random() < rates.add_unit:
+                names.extend(_grow(child, m, rng, rates.replicate_unit))
+        for _ in range(int(rng.integers(1, 3))):
+            if rng.random() < rates.remove_unit and remove_unit(child, m, rng):
+                names.append("remove_unit")
         for unit_index in range(len(child.modules[m])):
             if rng.random() < rates.dsge_layer and dsge_layer(child, m, unit_index, rng, rates):
                 names.append("dsge_layer")
@@ -97,6 +108,16 @@ def replicate_unit(genotype: Genotype, m: int, rng: np.random.Generator) -> bool
     source = units[int(rng.integers(len(units)))]
     _insert(genotype, m, Unit(genotype.take_id(), copy.deepcopy(source.derivation)), rng)
     return True
+
+
+def _grow(genotype: Genotype, m: int, rng: np.random.Generator, reuse: float) -> list[str]:
+    """One fired add: a copy of an existing unit with probability ``reuse``, else a new one.
+
+    Returns the name of the operator that changed the module ([] at its max).
+    """
+    if genotype.modules[m] and rng.random() < reuse:
+        return ["replicate_unit"] if replicate_unit(genotype, m, rng) else []
+    return ["add_unit"] if add_unit(genotype, m, rng) else []
 
 
 def remove_unit(genotype: Genotype, m: int, rng: np.random.Generator) -> bool:
@@ -160,7 +181,7 @@ def dsge_layer(
         unit.derivation,
         rng,
         structure.max_depth,
-        rates.float_sigma,
+        rates,
     )
     changed = new is not None and new != unit.derivation
     if new is not None:
@@ -177,7 +198,7 @@ def dsge_learning(genotype: Genotype, rng: np.random.Generator, rates: MutationR
         genotype.learning,
         rng,
         structure.max_depth,
-        rates.float_sigma,
+        rates,
     )
     changed = new is not None and new != genotype.learning
     if new is not None:
@@ -198,7 +219,7 @@ def mutate_derivation(
     derivation: Derivation,
     rng: np.random.Generator,
     max_depth: int,
-    float_sigma: float,
+    rates: MutationRates,
 ) -> Derivation | None:
     """One DSGE mutation of ``derivation``; None when it has nothing that can change."""
     occurrences = grammar.occurrences(start, derivation)
@@ -227,21 +248,26 @@ def mutate_derivation(
     term = grammar.reals(occ.nt, codon.choice)[site.real]
     genes = list(codon.values[site.real])
     j = int(rng.integers(len(genes)))
-    genes[j] = perturb(term, genes[j], rng, float_sigma)
+    genes[j] = perturb(term, genes[j], rng, float_step_sigma(term, rates))
     values = list(codon.values)
     values[site.real] = tuple(genes)
     return derivation.replace(occ.nt, occ.index, Codon(codon.choice, tuple(values)))
 
 
+def float_step_sigma(term: RealTerminal, rates: MutationRates) -> float:
+    """Sigma of a float gene's Gaussian step under ``rates.float_sigma_mode``."""
+    if rates.float_sigma_mode == "range":
+        return rates.float_sigma * (float(term.max) - float(term.min))
+    return rates.float_sigma
+
+
 def perturb(term: RealTerminal, gene: Number, rng: np.random.Generator, sigma: float) -> Number:
-    """A new gene for ``term``: Gaussian for floats; +-1 step or redraw for integers."""
+    """A new gene for ``term``: a Gaussian step of ``sigma`` for floats, clipped to the
+    range; integer and power genes redrawn uniformly in range (which may give the same
+    value back, as in Fast-DENSER; ``mutate`` then forces another change if needed)."""
     if term.type == "float":
-        return term.clip(gene + rng.normal(0.0, sigma * (term.max - term.min)))
-    if rng.random() < 0.5:
-        step = 1 if rng.random() < 0.5 else -1
-        return gene + step if term.contains(gene + step) else gene - step
-    drawn = int(rng.integers(term.min, term.max))  # one value fewer: skip the current one
-    return drawn + 1 if drawn >= gene else drawn
+        return term.clip(gene + rng.normal(0.0, sigma))
+    return term.sample(rng)
 
 
 # ---------------------------------------------------------------- fallback

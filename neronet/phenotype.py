@@ -15,8 +15,23 @@ missing optional key takes the default shown::
     fc      units <- units   bias <- bias (True)
     bn      (none)
 
+A conv or fc layer's own ``act:`` (written after ``layer:conv`` / ``layer:fc``,
+as Fast-DENSER and EvoDENSS write it) becomes an act layer right after it; a
+unit-level ``act`` only sets the unit's ``layer:act`` layers. Every term must be
+used: a key its layer does not take, or a unit default no layer takes, is an
+error naming the rule that wrote it.
+
+Foreign vocabulary is mapped onto neronet's: layer kinds ``batch-norm`` /
+``batch_norm`` -> bn, ``pool-max`` / ``pool_max`` / ``pool-avg`` / ``pool_avg``
+-> pool with that op; keys ``filter-shape`` / ``kernel_size`` -> kernel-size,
+``out_channels`` -> num-filters, ``num-units`` / ``out_features`` -> units;
+learning ``gradient-descent`` / ``gradient_descent`` -> sgd, ``alpha`` -> rho.
+Learning keys with no per-individual meaning in neronet (``epochs``, EvoDENSS's
+``weight_decay``) are refused, naming the setting to use instead.
+
 The network's last unit must end with an ``fc`` layer: its units are set to
-the number of classes and it emits the logits. Node inputs are node indices in
+the number of classes and it emits the logits (an ``act:softmax`` written on it
+is the loss's softmax and adds no layer). Node inputs are node indices in
 topological order, -1 being the network input; a module passes the output of
 its last unit (or, when empty, its own input) to the next module.
 """
@@ -24,14 +39,14 @@ its last unit (or, when empty, its own input) to the next module.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from neronet.errors import GrammarError
 from neronet.genotype import MODULE_INPUT, Genotype, Structure
-from neronet.grammar import Term, Value
+from neronet.grammar import Derivation, Term, Value
 from neronet.spec import (
     ACTIVATIONS,
     INPUT,
@@ -88,11 +103,64 @@ _LAYER_PARAMS: dict[str, tuple[tuple[str, str, Callable[[Value], bool], Any], ..
         ("bias", "bias", _is_bool, True),
     ),
 }
-_KNOWN_KEYS = {"block", "filters-mult"} | {
-    key for params in _LAYER_PARAMS.values() for _, key, _, _ in params
+Problems = dict[str, str]
+"""Problems found mapping terms, keyed by what each is about (rule, key, ...), so that a
+problem met again in another sample is listed once, with its first example."""
+
+# Keys a layer takes from the unit's defaults or its own terms.
+_PARAM_KEYS = {
+    kind: {key for _, key, _, _ in params} | ({"filters-mult"} if kind == "conv" else set())
+    for kind, params in _LAYER_PARAMS.items()
+}
+# Layers whose own `act:` (written after `layer:`) is an activation applied to their
+# output, as Fast-DENSER and EvoDENSS write it; a unit-level `act` only sets act layers.
+_ACT_ATTRIBUTE = ("conv", "fc")
+# The output layer's `act:softmax` (Fast-DENSER, EvoDENSS): the network emits logits
+# and the loss applies the softmax, so it adds no layer.
+_OUTPUT_ACT = "softmax"
+
+# Fast-DENSER (dashes) and EvoDENSS (underscores) vocabulary -> neronet's.
+_KIND_ALIASES: dict[str, tuple[str, dict[str, Value]]] = {
+    "batch-norm": ("bn", {}),
+    "batch_norm": ("bn", {}),
+    "pool-max": ("pool", {"pool-type": "max"}),
+    "pool_max": ("pool", {"pool-type": "max"}),
+    "pool-avg": ("pool", {"pool-type": "avg"}),
+    "pool_avg": ("pool", {"pool-type": "avg"}),
+}
+_KEY_ALIASES = {
+    "filter-shape": "kernel-size",
+    "kernel_size": "kernel-size",
+    "out_channels": "num-filters",
+    "num-units": "units",
+    "out_features": "units",
+}
+_OPTIMIZER_ALIASES = {"gradient-descent": "sgd", "gradient_descent": "sgd"}
+_LEARNING_KEY_ALIASES = {"learning": "optimizer", "alpha": "rho"}
+# Learning keys of those dialects that need a per-individual setting neronet lacks.
+_NO_PER_INDIVIDUAL = {
+    "epochs": "training.max_epochs",
+    "weight_decay": "training.weight_decay",
 }
 
-RawLayer = tuple[str, dict[str, Value]]
+
+@dataclass
+class _RawLayer:
+    """A layer as written: its kind, the rule that opened it, its own terms."""
+
+    kind: str
+    written: str
+    rule: str
+    params: dict[str, Value] = field(default_factory=dict)
+
+
+@dataclass
+class _Unit:
+    """One unit mapped to layers, with every problem found on the way."""
+
+    block: Value | None = None
+    layers: list[LayerSpec] = field(default_factory=list)
+    problems: Problems = field(default_factory=dict)
 
 
 def to_spec(
@@ -100,23 +168,24 @@ def to_spec(
 ) -> NetworkSpec:
     """The network a genotype encodes, for inputs of ``input_shape`` and ``num_classes``."""
     structure = genotype.structure
+    grammar = structure.grammar
     output = genotype.modules[-1][-1] if genotype.modules[-1] else None
     nodes: list[NodeSpec] = []
     module_input = INPUT
     for mod, units in zip(structure.modules, genotype.modules, strict=True):
-        where = f"{structure.grammar.source}: <{mod.name}>"
         index = {MODULE_INPUT: module_input}
         for unit in units:
-            block, raw = _split(structure.grammar.decode(mod.name, unit.derivation), where)
-            if unit is output:
-                raw = _as_output(raw, num_classes, where)
+            traced = grammar.decode_traced(mod.name, unit.derivation)
+            mapped = _map_unit(traced, mod.name, num_classes if unit is output else None)
+            if mapped.problems:
+                raise GrammarError(f"{grammar.source}: {'; '.join(mapped.problems.values())}")
             index[unit.id] = len(nodes)
             nodes.append(
                 NodeSpec(
-                    block=str(block or mod.name),
+                    block=str(mapped.block or mod.name),
                     module=mod.name,
                     inputs=tuple(index[i] for i in unit.inputs),
-                    layers=tuple(_resolve(kind, params, where) for kind, params in raw),
+                    layers=tuple(mapped.layers),
                 )
             )
         if units:
@@ -127,29 +196,9 @@ def to_spec(
 def to_learning(genotype: Genotype) -> LearningSpec:
     """The training hyper-parameters of the genotype's learning unit."""
     structure = genotype.structure
-    where = f"{structure.grammar.source}: <{structure.learning}>"
-    known = {f.name: f.type for f in fields(LearningSpec)}
-    values: dict[str, Value] = {}
-    for key, value in structure.grammar.decode(structure.learning, genotype.learning):
-        name = "optimizer" if key == "learning" else key
-        if name not in known:
-            raise GrammarError(
-                f"{where} decodes unknown learning key '{key}'; use learning, "
-                f"{', '.join(k for k in known if k != 'optimizer')}"
-            )
-        values[name] = value
-    if values.get("optimizer", "sgd") not in OPTIMIZERS:
-        raise GrammarError(f"{where}: optimizer must be one of {', '.join(OPTIMIZERS)}")
-    try:
-        learning = LearningSpec(**_coerce_learning(values))
-    except (TypeError, ValueError):
-        raise GrammarError(f"{where} decodes a value of the wrong type; fix the grammar") from None
-    for name, (valid, meaning) in LEARNING_RANGES.items():
-        value = getattr(learning, name)
-        if not valid(value):
-            raise GrammarError(
-                f"{where} decodes {name}={value}, but {name} must be {meaning}; fix its range"
-            )
+    learning, problems = _map_learning(structure, genotype.learning)
+    if learning is None:
+        raise GrammarError(f"{structure.grammar.source}: {'; '.join(problems.values())}")
     return learning
 
 
@@ -167,6 +216,56 @@ LEARNING_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
 clear error instead of a torch traceback in the middle of a run."""
 
 
+def _map_learning(
+    structure: Structure, derivation: Derivation
+) -> tuple[LearningSpec | None, Problems]:
+    """The LearningSpec of a learning derivation (None if any problem) and the problems."""
+    known = {f.name for f in fields(LearningSpec)}
+    values: dict[str, Value] = {}
+    problems: Problems = {}
+    rules: dict[str, str] = {}
+    for rule, (key, value) in structure.grammar.decode_traced(structure.learning, derivation):
+        name = _LEARNING_KEY_ALIASES.get(key, key)
+        rules[name] = rule
+        if key in _NO_PER_INDIVIDUAL:
+            problems.setdefault(
+                f"{rule}/{key}",
+                f"<{rule}>: learning key '{key}' has no per-individual setting in neronet; "
+                f"remove it and set {_NO_PER_INDIVIDUAL[key]}",
+            )
+        elif name not in known:
+            problems.setdefault(
+                f"{rule}/{key}",
+                f"<{rule}>: unknown learning key '{key}'; use learning, "
+                f"{', '.join(sorted(known - {'optimizer'}))}",
+            )
+        else:
+            values[name] = (
+                _OPTIMIZER_ALIASES.get(str(value), value) if name == "optimizer" else value
+            )
+    where = f"<{structure.learning}>"
+    if values.get("optimizer", "sgd") not in OPTIMIZERS:
+        problems.setdefault(
+            "optimizer",
+            f"{where}: optimizer {values['optimizer']!r} must be one of {', '.join(OPTIMIZERS)}",
+        )
+    if problems:
+        return None, problems
+    try:
+        learning = LearningSpec(**_coerce_learning(values))
+    except (TypeError, ValueError):
+        return None, {"type": f"{where} decodes a value of the wrong type; fix the grammar"}
+    for name, (valid, meaning) in LEARNING_RANGES.items():
+        value = getattr(learning, name)
+        if not valid(value):
+            problems.setdefault(
+                f"range/{name}",
+                f"<{rules.get(name, structure.learning)}> decodes {name}={value}, but {name} "
+                f"must be {meaning}; fix its range",
+            )
+    return (None if problems else learning), problems
+
+
 def _coerce_learning(values: dict[str, Value]) -> dict[str, Value]:
     """Match LearningSpec types: floats stay floats even when a power gives an int."""
     defaults = LearningSpec()
@@ -182,65 +281,142 @@ def _coerce_learning(values: dict[str, Value]) -> dict[str, Value]:
     return out
 
 
-def _split(terms: list[Term], where: str) -> tuple[Value | None, list[RawLayer]]:
-    """Unit defaults merged into each layer's own terms; returns (block, layers)."""
-    defaults: dict[str, Value] = {}
-    layers: list[RawLayer] = []
-    for key, value in terms:
+def _map_unit(traced: list[tuple[str, Term]], module: str, num_classes: int | None) -> _Unit:
+    """Map one unit's decoded terms to layers (``num_classes``: it is the output unit).
+
+    Terms before the first ``layer:`` are unit defaults, inherited by every layer
+    that takes that key; terms after a ``layer:`` belong to that layer. Each term
+    must be used: a key its layer does not take, or a default no layer of the unit
+    takes, is a problem naming the rule that wrote it, never dropped.
+    """
+    unit = _Unit()
+    defaults: dict[str, tuple[Value, str, str]] = {}  # key -> (value, rule, written key)
+    raw: list[_RawLayer] = []
+    for rule, (key, value) in traced:
         if key == "layer":
-            if value not in _LAYER_PARAMS:
-                raise GrammarError(
-                    f"{where} decodes unknown layer kind {value!r}; use {', '.join(_LAYER_PARAMS)}"
+            kind, implied = _KIND_ALIASES.get(str(value), (str(value), {}))
+            if kind not in _LAYER_PARAMS:
+                unit.problems.setdefault(
+                    f"{rule}/layer:{value}",
+                    f"<{rule}> decodes unknown layer kind {value!r}; use "
+                    f"{', '.join(_LAYER_PARAMS)} (or Fast-DENSER's / EvoDENSS's names)",
                 )
-            layers.append((str(value), {}))
-        elif key not in _KNOWN_KEYS:
-            raise GrammarError(
-                f"{where} decodes unknown key '{key}'; use {', '.join(sorted(_KNOWN_KEYS))}"
-            )
-        else:
-            (layers[-1][1] if layers else defaults)[key] = value
-    if not layers:
-        raise GrammarError(f"{where} decodes no 'layer:' term; every unit needs a layer")
-    block = defaults.pop("block", None)
-    return block, [(kind, {**defaults, **params}) for kind, params in layers]
-
-
-def _as_output(raw: list[RawLayer], num_classes: int, where: str) -> list[RawLayer]:
-    kind, params = raw[-1]
-    if kind != "fc":
-        raise GrammarError(
-            f"{where} is the network's last unit but does not end with layer:fc; "
-            "make the last module's productions end with an fc layer"
+            raw.append(_RawLayer(kind, str(value), rule, dict(implied)))
+        elif key == "block" and not raw:
+            unit.block = value
+        elif not raw:
+            defaults[_KEY_ALIASES.get(key, key)] = (value, rule, key)
+        elif raw[-1].kind in _LAYER_PARAMS:
+            _own_term(raw[-1], rule, key, value, unit.problems)
+    if not raw:
+        unit.problems.setdefault(
+            f"{module}/no-layer", f"<{module}> decodes no 'layer:' term; every unit needs a layer"
         )
-    return [*raw[:-1], (kind, {**params, "units": num_classes})]
+        return unit
+    known = [layer for layer in raw if layer.kind in _LAYER_PARAMS]
+    for name, (_, rule, key) in defaults.items():
+        if not any(name in _PARAM_KEYS[layer.kind] for layer in known):
+            unit.problems.setdefault(
+                f"{rule}/{key}/unit",
+                f"<{rule}>: '{key}' is used by no layer of the unit "
+                f"({', '.join(layer.written for layer in raw)}); remove it or add the layer",
+            )
+    if num_classes is not None:
+        _as_output(raw[-1], num_classes, module, unit.problems)
+    for layer in known:
+        inherited = {k: v for k, (v, _, _) in defaults.items() if k in _PARAM_KEYS[layer.kind]}
+        unit.layers.extend(_resolve(layer, {**inherited, **layer.params}, unit.problems))
+    return unit
 
 
-def _resolve(kind: str, params: dict[str, Value], where: str) -> LayerSpec:
+def _own_term(layer: _RawLayer, rule: str, key: str, value: Value, problems: Problems) -> None:
+    name = _KEY_ALIASES.get(key, key)
+    if name in _PARAM_KEYS[layer.kind] or (name == "act" and layer.kind in _ACT_ATTRIBUTE):
+        layer.params[name] = value
+        return
+    uses = sorted(_PARAM_KEYS[layer.kind] | ({"act"} if layer.kind in _ACT_ATTRIBUTE else set()))
+    problems.setdefault(
+        f"{rule}/{key}/{layer.written}",
+        f"<{rule}>: '{key}' is not used by layer:{layer.written} (it takes "
+        f"{', '.join(uses) or 'no key'}); remove it or move it to the layer that uses it",
+    )
+
+
+def _as_output(layer: _RawLayer, num_classes: int, module: str, problems: Problems) -> None:
+    """Make ``layer`` the network's output: an fc of ``num_classes`` emitting logits."""
+    if layer.kind != "fc":
+        problems.setdefault(
+            f"{module}/output",
+            f"<{module}> is the network's last unit but does not end with layer:fc; "
+            "make the last module's productions end with an fc layer",
+        )
+        return
+    layer.params["units"] = num_classes
+    if layer.params.get("act") == _OUTPUT_ACT:
+        del layer.params["act"]
+
+
+def _resolve(layer: _RawLayer, params: dict[str, Value], problems: Problems) -> list[LayerSpec]:
+    """The layer's spec (and its activation, when written as its attribute)."""
+    where = f"<{layer.rule}>"
     resolved: dict[str, Value] = {}
-    for name, key, valid, default in _LAYER_PARAMS[kind]:
+    for name, key, valid, default in _LAYER_PARAMS[layer.kind]:
         value = params.get(key, default)
         if value is _REQUIRED:
-            raise GrammarError(f"{where}: a '{kind}' layer needs '{key}'; add it to the grammar")
-        if not valid(value):
-            raise GrammarError(f"{where}: invalid {key}:{value!r} for a '{kind}' layer")
-        resolved[name] = value
-    if kind == "conv":
+            problems.setdefault(
+                f"{layer.rule}/{key}/needed",
+                f"{where}: a '{layer.kind}' layer needs '{key}'; add it to the grammar",
+            )
+        elif not valid(value):
+            problems.setdefault(
+                f"{layer.rule}/{key}/invalid",
+                f"{where}: invalid {key}:{value!r} for a '{layer.kind}' layer",
+            )
+        else:
+            resolved[name] = value
+    if layer.kind == "conv":
         mult = params.get("filters-mult", 1)
         if not _positive_int(mult):
-            raise GrammarError(f"{where}: filters-mult must be a positive integer, not {mult!r}")
-        resolved["filters"] = int(resolved["filters"]) * int(mult)
-    return LayerSpec(kind, resolved)
+            problems.setdefault(
+                f"{layer.rule}/filters-mult",
+                f"{where}: filters-mult must be a positive integer, not {mult!r}",
+            )
+        elif "filters" in resolved:
+            resolved["filters"] = int(resolved["filters"]) * int(mult)
+    specs = [LayerSpec(layer.kind, resolved)]
+    act = layer.params.get("act") if layer.kind in _ACT_ATTRIBUTE else None
+    if act is not None:
+        act_layer = _RawLayer("act", "act", layer.rule, {"act": act})
+        if act == _OUTPUT_ACT:
+            problems.setdefault(
+                f"{layer.rule}/softmax", f"{where}: act:softmax belongs on the output layer only"
+            )
+        else:
+            specs.extend(_resolve(act_layer, act_layer.params, problems))
+    return specs
 
 
-def check_decodable(structure: Structure, samples: int = 32) -> None:
-    """Decode ``samples`` random individuals, so that grammar mistakes (an unknown key,
-    an impossible range, a last module without an fc) fail now, before a run starts,
-    rather than hours in when the faulty production is first drawn.
+def check_decodable(structure: Structure, samples: int = 128) -> None:
+    """Decode ``samples`` random units of every module and learning units, and raise one
+    GrammarError listing every problem found (an unknown key or layer kind, a key its
+    layer does not use, an impossible range, a last module without an fc), so that a
+    grammar fails now, before a run starts, with all its incompatibilities at once
+    instead of one per edit, or hours in when the faulty production is first drawn.
 
-    Uses its own fixed RNG: the check never changes a run's random stream.
+    Units of the last module are checked as the network's output. Uses its own fixed
+    RNG: the check never changes a run's random stream.
     """
     rng = np.random.default_rng(0)
+    problems: Problems = {}
+    last = len(structure.modules) - 1
+    for m, mod in enumerate(structure.modules):
+        for _ in range(samples):
+            traced = structure.grammar.decode_traced(mod.name, structure.derive(mod.name, rng))
+            mapped = _map_unit(traced, mod.name, 1 if m == last else None)
+            problems |= {k: v for k, v in mapped.problems.items() if k not in problems}
     for _ in range(samples):
-        genotype = Genotype.random(structure, rng, train_time=1.0)
-        to_spec(genotype)
-        to_learning(genotype)
+        _, found = _map_learning(structure, structure.derive(structure.learning, rng))
+        problems |= {k: v for k, v in found.items() if k not in problems}
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise GrammarError(f"{structure.grammar.source}: {count}: {'; '.join(problems.values())}")

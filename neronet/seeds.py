@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neronet.config import SearchConfig
+from neronet.config import SEED_MODULES, SearchConfig
 from neronet.errors import ConfigError, GrammarError
 from neronet.genotype import MODULE_INPUT, Genotype, Structure, Unit, default_structure
 from neronet.grammar import Derivation, parse_terms
@@ -95,13 +95,19 @@ def phase_wiring(gene: PhaseGene) -> tuple[dict[int, list[int]], list[int]]:
 def nsga_net(
     structure: Structure | None = None, rng: np.random.Generator | None = None
 ) -> Genotype:
-    """The NSGA-Net macro model as a NERO-Net genotype (see the module docstring)."""
+    """The NSGA-Net macro model as a NERO-Net genotype (see the module docstring).
+
+    ``rng`` draws the learning unit at random, as NERO-Net seeds a run (the paper keeps
+    "the random initialization of other outer level units"): a search passes its run
+    RNG. Without it the learning unit is fixed (SGD 0.1, Nesterov), which is what
+    ``neronet show-seed`` and post-search training of the baseline use.
+    """
     structure = structure or default_structure()
     names = {mod.name for mod in structure.modules}
-    if not names >= {"stem", "features", "last-transition", "softmax"}:
+    if not names >= set(SEED_MODULES):
         raise ConfigError(
-            "the NSGA-Net seed needs modules stem, features, last-transition and softmax "
-            "in structure.modules; use NERO-Net's structure"
+            f"the NSGA-Net seed needs modules {', '.join(SEED_MODULES)} in "
+            "structure.modules; use NERO-Net's structure"
         )
     grammar = structure.grammar
     genotype = Genotype(

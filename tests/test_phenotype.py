@@ -97,7 +97,7 @@ def test_wiring_uses_node_indices_and_passes_empty_modules() -> None:
     spec = to_spec(hand_made([0, 1, 2, 3, 4]))
     assert [n.inputs for n in spec.nodes] == [(-1,), (0,), (-1, 1), (2,), (3,)]
     g = hand_made([0, 1, 2, 3, 4])
-    stem = "block:stem num-filters:16 kernel-size:3 padding:same act:relu layer:conv layer:act"
+    stem = "block:stem num-filters:16 kernel-size:3 padding:same act:linear layer:conv layer:act"
     g.modules[0] = [Unit(g.take_id(), GRAMMAR.derivation_of("stem", parse_terms(stem)), [-1])]
     g.check()
     spec = to_spec(g)
@@ -144,7 +144,7 @@ LEARN = "<learning> ::= learning:sgd [lr,float,1,0.01,0.1]\n"
 @pytest.mark.parametrize(
     ("rule", "fragment"),
     [
-        ("<out> ::= layer:fc colour:red", "unknown key 'colour'"),
+        ("<out> ::= layer:fc colour:red", "'colour' is not used by layer:fc"),
         ("<out> ::= layer:fc layer:act", "does not end with layer:fc"),
         ("<out> ::= layer:conv layer:fc", "needs 'num-filters'"),
         ("<out> ::= layer:conv num-filters:8 padding:full layer:fc", "invalid padding:'full'"),
@@ -161,8 +161,11 @@ def test_semantic_grammar_errors_are_one_line(rule: str, fragment: str) -> None:
 
 
 def test_unknown_learning_key_is_a_grammar_error() -> None:
+    g = _one_unit_structure("<out> ::= layer:fc\n<learning> ::= learning:sgd colour:red")
+    with pytest.raises(GrammarError, match="<learning>: unknown learning key 'colour'"):
+        to_learning(g)
     g = _one_unit_structure("<out> ::= layer:fc\n<learning> ::= learning:sgd epochs:10")
-    with pytest.raises(GrammarError, match="unknown learning key 'epochs'"):
+    with pytest.raises(GrammarError, match="'epochs' has no per-individual setting"):
         to_learning(g)
 
 
@@ -190,3 +193,39 @@ def test_fast_denser_grammar_builds_networks() -> None:
         assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
         built += 1
     assert built >= 10
+
+
+def test_figure_3_stem_and_last_transition() -> None:
+    """Stem: a plain conv with linear activation, no BN. Last transition: pooling with an
+    evolvable kernel and stride 1, or global pooling; a kernel beyond the map is invalid."""
+    rng = np.random.default_rng(0)
+    stems = {tuple(la.kind for la in _unit_layers("stem", rng)) for _ in range(20)}
+    assert stems == {("conv", "act")}
+    pools = [_unit_layers("last-transition", rng)[-1] for _ in range(40)]
+    assert {la.kind for la in pools} == {"pool", "gpool"}
+    kernels = {la.params["kernel"] for la in pools if la.kind == "pool"}
+    assert len(kernels) > 2 and all(la.params["stride"] == 1 for la in pools if la.kind == "pool")
+    g = hand_made([0, 1, 2, 3, 4])  # one stride-2 transition: 4x4 maps from 8x8 images
+    text = (
+        "block:last-transition num-filters:16 act:relu layer:conv kernel-size:1 layer:bn "
+        "layer:act layer:pool pool-type:max kernel-size:{} stride:1 padding:valid"
+    )
+    for kernel in (3, 5):
+        last = GRAMMAR.derivation_of("last-transition", parse_terms(text.format(kernel)))
+        g.modules[2] = [Unit(g.take_id(), last, [MODULE_INPUT])]
+        spec = to_spec(g, input_shape=(3, 8, 8))
+        if kernel == 3:
+            assert nn.infer_shapes(spec)[-3] == (16, 2, 2)
+        else:
+            with pytest.raises(InvalidArchitecture, match="kernel 5 is larger than the input"):
+                nn.infer_shapes(spec)
+
+
+def _unit_layers(module: str, rng: np.random.Generator) -> list[LayerSpec]:
+    """The layers of one random unit of ``module`` (as the network's inner node)."""
+    g = hand_made([0, 1, 2, 3, 4])
+    index = [m.name for m in STRUCTURE.modules].index(module)
+    g.modules[index] = [Unit(g.take_id(), STRUCTURE.derive(module, rng), [MODULE_INPUT])]
+    spec = to_spec(g)
+    (node,) = [n for n in spec.nodes if n.module == module]
+    return list(node.layers)

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from neronet import nn
-from neronet.config import ModuleConfig, MutationRates, StructureConfig
+from neronet.config import ModuleConfig, MutationRates, StructureConfig, parse_config
 from neronet.errors import ConfigError
 from neronet.genotype import Genotype, Structure, default_structure
+from neronet.grammar import Grammar
 from neronet.mutation import mutate
 from neronet.phenotype import to_learning, to_spec
 from neronet.seeds import NSGA_NET_MACRO, nsga_net, phase_wiring
@@ -112,10 +113,15 @@ def test_seed_builds_and_classifies_a_batch() -> None:
 
 
 def test_seed_with_rng_draws_its_learning_unit() -> None:
+    """The paper keeps the random outer-level units: a run's RNG draws the learning unit."""
     a = nsga_net(rng=np.random.default_rng(0))
     b = nsga_net(rng=np.random.default_rng(1))
     assert to_spec(a).digest() == to_spec(b).digest() == to_spec(nsga_net()).digest()
     assert a.learning != b.learning
+    assert nsga_net(rng=np.random.default_rng(0)).learning == a.learning
+    units = {to_learning(nsga_net(rng=np.random.default_rng(s))) for s in range(8)}
+    assert len(units) == 8 and to_learning(nsga_net()) not in units
+    assert to_learning(nsga_net()).optimizer == "sgd" and to_learning(nsga_net()).lr == 0.1
 
 
 def test_seed_mutants_are_valid() -> None:
@@ -146,3 +152,20 @@ def test_seed_refuses_structures_it_does_not_fit() -> None:
     )
     with pytest.raises(ConfigError, match="needs modules"):
         nsga_net(no_stem)
+
+
+FOREIGN_MODULES = {
+    "modules": [{"name": "features", "min": 1, "max": 3}, {"name": "softmax", "min": 1, "max": 1}]
+}
+
+
+def test_structures_without_the_seeds_modules_start_from_random_units() -> None:
+    assert parse_config({}).search.initial == "seed"
+    assert parse_config({"structure": FOREIGN_MODULES}).search.initial == "random"
+    with pytest.raises(ConfigError, match="initial 'seed' needs modules stem, last-transition"):
+        parse_config({"structure": FOREIGN_MODULES, "search": {"initial": "seed"}})
+
+
+def test_seed_fits_the_wide_stem_alternative_grammar() -> None:
+    wide = Structure.from_config(StructureConfig(), Grammar.shipped("nero-net-wide-stem.grammar"))
+    assert to_spec(nsga_net(wide)).digest() == to_spec(nsga_net()).digest()

@@ -86,7 +86,7 @@ class OnePlusLambda(Strategy):
         # Built now, not at the first ask(), so a seed the grammar cannot express is
         # reported before the run directory exists.
         self._seed = (
-            with_train_time(nsga_net(structure), self._search.default_train_time)
+            with_train_time(nsga_net(structure, rng=self._rng), self._search.default_train_time)
             if self._search.initial == "seed"
             else None
         )
