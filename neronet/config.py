@@ -139,6 +139,11 @@ class MutationRates(StrictSection):
     dsge_learning: Float = Field(default=0.30, ge=0, le=1)
     train_longer: Float = Field(default=0.10, ge=0, le=1)
     float_sigma: Float = Field(default=0.15, gt=0, description="Gaussian sigma of float steps")
+    scheme: Literal["fast-denser", "neronet-0.1"] = Field(
+        default="fast-denser",
+        description="fast-denser: replicate on add, add/remove tried 1-2 times, integers "
+        "redrawn; neronet-0.1: the operators of neronet 0.1 (runs made by it resume so)",
+    )
     float_sigma_mode: Literal["absolute", "range"] = Field(
         default="absolute",
         description="absolute: sigma in the terminal's own units (Fast-DENSER); "
@@ -157,6 +162,12 @@ class SearchConfig(StrictSection):
         "unset on a structure without them, random",
     )
     initial_size: Int = Field(default=5, ge=1, description="individuals in generation 0")
+    seed_learning: Literal["random", "fixed"] = Field(
+        default="random",
+        description="the NSGA-Net seed's learning unit: drawn at random per run (the paper "
+        "keeps the random initialisation of the other outer-level units) or SGD 0.1 "
+        "(neronet 0.1)",
+    )
     mutation: MutationRates = Field(default_factory=MutationRates)
     default_train_time: Float = Field(default=600.0, gt=0, description="seconds")
     max_train_time: Float = Field(default=1800.0, gt=0, description="seconds")

@@ -28,6 +28,11 @@ Gaussian, clipped to the range, whose sigma is ``float_sigma`` in the
 terminal's own units (Fast-DENSER's default, ``float_sigma_mode: absolute``)
 or ``float_sigma * (max - min)`` (``range``); integer and power genes are
 redrawn uniformly in their range, as Fast-DENSER redraws integers.
+
+``search.mutation.scheme: neronet-0.1`` keeps the operators of neronet 0.1
+(replicate as an operator of its own, one attempt each, integer genes stepped
+by one or redrawn to another value): a run made by 0.1 gets it when its store
+is migrated, so it resumes with the search it started.
 """
 
 from __future__ import annotations
@@ -68,12 +73,17 @@ def mutate(
     child.train_time = default_train_time
     names: list[str] = []
     for m, mod in enumerate(structure.modules):
-        for _ in range(int(rng.integers(1, 3))):
-            if rng.random() < rates.add_unit:
-                names.extend(_grow(child, m, rng, rates.replicate_unit))
-        for _ in range(int(rng.integers(1, 3))):
-            if rng.random() < rates.remove_unit and remove_unit(child, m, rng):
-                names.append("remove_unit")
+        if rates.scheme == "fast-denser":
+            for _ in range(int(rng.integers(1, 3))):
+                if rng.random() < rates.add_unit:
+                    names.extend(_grow(child, m, rng, rates.replicate_unit))
+            for _ in range(int(rng.integers(1, 3))):
+                if rng.random() < rates.remove_unit and remove_unit(child, m, rng):
+                    names.append("remove_unit")
+        else:  # neronet 0.1: each of add, replicate, remove once, as operators of their own
+            for name in ("add_unit", "replicate_unit", "remove_unit"):
+                if rng.random() < getattr(rates, name) and _MODULE_OPS[name](child, m, rng):
+                    names.append(name)
         for unit_index in range(len(child.modules[m])):
             if rng.random() < rates.dsge_layer and dsge_layer(child, m, unit_index, rng, rates):
                 names.append("dsge_layer")
@@ -248,7 +258,8 @@ def mutate_derivation(
     term = grammar.reals(occ.nt, codon.choice)[site.real]
     genes = list(codon.values[site.real])
     j = int(rng.integers(len(genes)))
-    genes[j] = perturb(term, genes[j], rng, float_step_sigma(term, rates))
+    legacy = rates.scheme == "neronet-0.1"
+    genes[j] = perturb(term, genes[j], rng, float_step_sigma(term, rates), legacy)
     values = list(codon.values)
     values[site.real] = tuple(genes)
     return derivation.replace(occ.nt, occ.index, Codon(codon.choice, tuple(values)))
@@ -261,13 +272,25 @@ def float_step_sigma(term: RealTerminal, rates: MutationRates) -> float:
     return rates.float_sigma
 
 
-def perturb(term: RealTerminal, gene: Number, rng: np.random.Generator, sigma: float) -> Number:
+def perturb(
+    term: RealTerminal,
+    gene: Number,
+    rng: np.random.Generator,
+    sigma: float,
+    legacy: bool = False,
+) -> Number:
     """A new gene for ``term``: a Gaussian step of ``sigma`` for floats, clipped to the
     range; integer and power genes redrawn uniformly in range (which may give the same
     value back, as in Fast-DENSER; ``mutate`` then forces another change if needed)."""
     if term.type == "float":
         return term.clip(gene + rng.normal(0.0, sigma))
-    return term.sample(rng)
+    if not legacy:
+        return term.sample(rng)
+    if rng.random() < 0.5:  # neronet 0.1: a +-1 step, or a redraw that skips the current value
+        step = 1 if rng.random() < 0.5 else -1
+        return gene + step if term.contains(gene + step) else gene - step
+    drawn = int(rng.integers(term.min, term.max))
+    return drawn + 1 if drawn >= gene else drawn
 
 
 # ---------------------------------------------------------------- fallback

@@ -86,10 +86,19 @@ class OnePlusLambda(Strategy):
         # Built now, not at the first ask(), so a seed the grammar cannot express is
         # reported before the run directory exists.
         self._seed = (
-            with_train_time(nsga_net(structure, rng=self._rng), self._search.default_train_time)
+            with_train_time(
+                nsga_net(
+                    structure, rng=self._rng if self._search.seed_learning == "random" else None
+                ),
+                self._search.default_train_time,
+            )
             if self._search.initial == "seed"
             else None
         )
+
+    def _seed_rng(self) -> np.random.Generator | None:
+        """The RNG the seed's learning unit is drawn from; None keeps 0.1's fixed SGD 0.1."""
+        return self._rng if self._search.seed_learning == "random" else None
 
     # ------------------------------------------------------------------ state
     @property

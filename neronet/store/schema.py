@@ -73,7 +73,11 @@ V1_METRICS = (
 """Version 1's measurement columns, which become metrics of the same names."""
 
 LEGACY_SETTINGS = {
-    "search": {"reevaluate_parent": False},
+    "search": {
+        "reevaluate_parent": False,
+        "seed_learning": "fixed",
+        "mutation": {"scheme": "neronet-0.1", "float_sigma_mode": "range"},
+    },
     "evaluation": {"measurements": ["clean", "fgsm", "parameters"]},
 }
 """Settings added after version 1 whose defaults changed the search: a version-1 run's
