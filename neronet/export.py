@@ -11,10 +11,12 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
+from torch import nn
 
 from neronet import __version__
 from neronet.artifact import read_model_file, safetensors_bytes
@@ -58,6 +60,58 @@ def load_individual(
     return row, NetworkSpec.from_dict(row.record["spec"]), weights
 
 
+class WindowMax(nn.Module):
+    """``AdaptiveMaxPool2d`` written as its explicit windows, which ONNX can express.
+
+    ONNX has no adaptive max pool, and a merge of maps whose sizes do not divide
+    uses one. Output row ``i`` of ``o`` takes input rows ``[floor(i*H/o),
+    ceil((i+1)*H/o))`` (likewise columns), exactly PyTorch's windows; a maximum
+    over a rectangle is the maximum over its columns of the maxima over its rows,
+    so the result is identical.
+    """
+
+    def __init__(self, in_hw: tuple[int, int], out_hw: tuple[int, int]) -> None:
+        super().__init__()
+        self.rows = _windows(in_hw[0], out_hw[0])
+        self.cols = _windows(in_hw[1], out_hw[1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([x[:, :, a:b].amax(dim=2, keepdim=True) for a, b in self.rows], dim=2)
+        return torch.cat([x[:, :, :, a:b].amax(dim=3, keepdim=True) for a, b in self.cols], dim=3)
+
+
+def _windows(size: int, out: int) -> list[tuple[int, int]]:
+    return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
+
+
+def _explicit_window_pools(model: nn.Module, example: torch.Tensor) -> None:
+    """Replace every ``AdaptiveMaxPool2d`` of ``model`` by its :class:`WindowMax`."""
+    found: dict[str, tuple[int, int]] = {}
+
+    def seen(name: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...]], None]:
+        def hook(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            found[name] = (int(args[0].shape[-2]), int(args[0].shape[-1]))
+
+        return hook
+
+    hooks = [
+        module.register_forward_pre_hook(seen(name))
+        for name, module in model.named_modules()
+        if isinstance(module, nn.AdaptiveMaxPool2d)
+    ]
+    with torch.no_grad():
+        model(example)
+    for hook in hooks:
+        hook.remove()
+    for name, in_hw in found.items():
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        pool = getattr(parent, attr)
+        out = pool.output_size
+        out_hw = (out, out) if isinstance(out, int) else tuple(out)
+        setattr(parent, attr, WindowMax(in_hw, out_hw))
+
+
 def _export_onnx(spec: NetworkSpec, weights: dict[str, torch.Tensor], out: Path) -> None:
     try:
         import onnx  # noqa: F401
@@ -70,6 +124,7 @@ def _export_onnx(spec: NetworkSpec, weights: dict[str, torch.Tensor], out: Path)
     model.load_state_dict(weights)
     model.eval()
     dummy = torch.zeros(1, *spec.input_shape)
+    _explicit_window_pools(model, dummy)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
         torch.onnx.export(

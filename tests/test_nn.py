@@ -559,3 +559,13 @@ def test_architecture_at_the_limit_builds() -> None:
     limit = count_parameters(EVERYTHING)
     check_size(EVERYTHING, max_parameters=limit)
     assert sum(p.numel() for p in build(EVERYTHING, max_parameters=limit).parameters()) == limit
+
+
+@pytest.mark.parametrize(("h", "w", "oh", "ow"), [(7, 5, 3, 2), (8, 8, 3, 3), (9, 3, 2, 1)])
+def test_the_onnx_form_of_adaptive_max_pool_has_its_exact_windows(
+    h: int, w: int, oh: int, ow: int
+) -> None:
+    from neronet.export import WindowMax
+
+    x = torch.randn(2, 3, h, w)
+    assert torch.equal(WindowMax((h, w), (oh, ow))(x), nn.AdaptiveMaxPool2d((oh, ow))(x))
