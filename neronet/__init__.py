@@ -1,8 +1,13 @@
 """neronet: neuroevolution of adversarially robust CNNs (NERO-Net).
 
-The package reads like the pipeline it implements:
-grammar -> genotype -> phenotype (NetworkSpec) -> nn -> training -> attacks
--> measurements -> objective -> search -> store -> reports (see docs/ARCHITECTURE.md).
+The package reads like the pipeline it implements: grammar -> genotype ->
+phenotype (NetworkSpec) -> nn -> training -> attacks -> measurements ->
+objective -> search -> store -> reports (see docs/ARCHITECTURE.md). The Python
+API (``create_run``, ``open_run``, ``evaluate``) is in :mod:`neronet.api`.
 """
 
 __version__ = "0.2.0"
+
+from neronet.api import Run, create_run, evaluate, open_run
+
+__all__ = ["Run", "__version__", "create_run", "evaluate", "open_run"]

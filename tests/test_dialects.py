@@ -91,7 +91,8 @@ def test_dialect_grammar_runs_a_two_generation_search(text: str, tmp_path: Path)
         assert [g.generation for g in store.generations()] == [0, 1]
         assert all(row.mutations[0] == "random" for row in rows if row.generation == 0)
         # Trained and measured (one epoch: most are still ill-fitted), none undecodable.
-        assert len(rows) == 4 and {row.status for row in rows} <= {"ok", "ill-fitted"}
+        # 2 initial, then the parent again and 2 offspring
+        assert len(rows) == 5 and {row.status for row in rows} <= {"ok", "ill-fitted"}
     finally:
         store.close()
 

@@ -1,0 +1,41 @@
+"""The Python API: the README's example runs as written, and the API's pieces."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import neronet
+from neronet.errors import ConfigError, NeronetError
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = re.search(r"## Python API.*?```python\n(.*?)```", README.read_text(), re.S)
+    assert code is not None
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(code.group(1), "README.md", "exec"), namespace)
+    run = namespace["run"]
+    assert isinstance(run, neronet.Run) and run.status()["finished"] is True
+    assert "FGSM" in str(namespace["markdown"](namespace["report"]))  # type: ignore[operator]
+
+
+def test_open_run_reads_what_create_run_wrote(tmp_path: Path) -> None:
+    tiny = ["search.generations=1", "search.initial_size=2", "data.train=200", "data.control=60"]
+    run = neronet.create_run(tmp_path / "r", overrides=[*tiny, "data.fitness=60"]).optimize()
+    again = neronet.open_run(tmp_path / "r")
+    assert again.config == run.config and again.best() == run.best()
+    assert [r.id for r in again.rows()] == [0, 1]
+    assert neronet.create_run(tmp_path / "r").config == run.config  # an existing run opens
+
+
+def test_api_errors_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"search\.generations"):
+        neronet.create_run(tmp_path / "x", config={"search": {"generations": 0}})
+    with pytest.raises(NeronetError, match="not a neronet run directory"):
+        neronet.open_run(tmp_path / "missing")
+    assert not (tmp_path / "x").exists()
