@@ -16,6 +16,7 @@ from pathlib import Path
 
 from neronet import __version__
 from neronet.cli_eval import add_attack_command, add_train_command
+from neronet.cli_table import add_table_command, pareto_front, show_front
 from neronet.errors import InvalidArchitecture, NeronetError, StoreError
 
 EXIT_USAGE = 2
@@ -223,7 +224,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _add_best(sub: argparse._SubParsersAction) -> None:
-    _add_run_view(sub, "best", "the best individual's metrics and architecture", cmd_best)
+    _add_run_view(
+        sub,
+        "best",
+        "the best individual's metrics and architecture (a Pareto search: its front)",
+        cmd_best,
+    )
 
 
 def cmd_best(args: argparse.Namespace) -> int:
@@ -231,6 +237,10 @@ def cmd_best(args: argparse.Namespace) -> int:
     from neronet.store import RunStore
     from neronet.summary import describe_learning, describe_spec, fmt_metric
 
+    front = pareto_front(args.run)
+    if front is not None:
+        show_front(front, args.json)
+        return 0
     store = RunStore.open(args.run, readonly=True)
     try:
         best = store.best()
@@ -332,6 +342,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_show_seed,
     add_train_command,
     add_attack_command,
+    add_table_command,
 )
 
 
