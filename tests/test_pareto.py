@@ -234,3 +234,30 @@ def test_random_search_with_the_pareto_objective_keeps_the_front_so_far(tmp_path
     costs = pareto.costs_of([r.fitness for r in rows])
     first = NonDominatedSorting().do(costs, only_non_dominated_front=True)
     assert sorted(store.generations()[-1].elites) == sorted(rows[i].id for i in first)
+
+
+def test_a_real_pareto_search_on_digits_exports_any_front_member(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "r"
+    tiny = [
+        "search.strategy=nsga2",
+        "search.objective=pareto",
+        "search.generations=2",
+        "search.offspring=2",
+        "search.initial_size=2",
+        "data.train=200",
+        "data.control=60",
+        "data.fitness=60",
+        "training.max_epochs=1",
+        "search.default_train_time=1000",
+        "search.max_train_time=3000",
+    ]
+    assert main(["evolve", "--run", str(run), *tiny]) == 0
+    capsys.readouterr()
+    assert main(["best", str(run), "--json"]) == 0
+    front = json.loads(capsys.readouterr().out)
+    for member in front:
+        out = tmp_path / f"m{member['id']}.safetensors"
+        assert main(["export", str(run), "--id", str(member["id"]), "--out", str(out)]) == 0
+        assert out.stat().st_size > 0
