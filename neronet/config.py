@@ -137,9 +137,13 @@ class SearchConfig(StrictSection):
     strategy: str = Field(default="one-plus-lambda", description="a registered strategy")
     objective: str = Field(default="nero-net", description="a registered objective")
     generations: Int = Field(default=100, ge=1)
-    offspring: Int = Field(default=4, ge=1, description="lambda of the (1+lambda)-ES")
+    offspring: Int = Field(
+        default=4, ge=1, description="lambda: children per generation ((1+lambda)-ES, nsga2)"
+    )
     initial: Literal["seed", "random"] = "seed"
-    initial_size: Int = Field(default=5, ge=1, description="individuals in generation 0")
+    initial_size: Int = Field(
+        default=5, ge=1, description="individuals in generation 0; nsga2: the population size"
+    )
     mutation: MutationRates = Field(default_factory=MutationRates)
     default_train_time: Float = Field(default=600.0, gt=0, description="seconds")
     max_train_time: Float = Field(default=1800.0, gt=0, description="seconds")
