@@ -50,8 +50,12 @@ class GenerationSummary:
     ``elites`` are the individuals the strategy carries forward, best first
     (the (1+lambda) parent; a niche's representatives; a Pareto set): the
     store keeps their weights, and the last generation's first elite is the
-    run's "best". ``info`` holds strategy/objective facts for the record
-    (e.g. NERO-Net's ``{"warmup": ..., "switched": ...}``).
+    run's "best". ``best_fitness`` / ``mean_fitness`` are floats for every
+    objective: ``Objective.summary`` of the elites and members (a scalar
+    objective: the first elite's fitness and the members' mean; ``pareto``: the
+    hypervolume of the front and the members' mean hypervolume). ``info`` holds
+    strategy/objective facts for the record (e.g. NERO-Net's
+    ``{"warmup": ..., "switched": ...}``).
     """
 
     generation: int

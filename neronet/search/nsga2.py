@@ -112,16 +112,12 @@ class NSGA2(Strategy):
     def _offspring(self) -> list[Candidate]:
         population = self._population
         rank, crowding = pareto.rank_and_crowding(self._costs(population))
-
-        def better(i: int, j: int) -> int:
-            key = lambda k: (rank[k], -crowding[k], population[k].id)  # noqa: E731
-            return i if key(i) <= key(j) else j
-
+        keys = [(rank[k], -crowding[k], m.id) for k, m in enumerate(population)]
         out = []
         for slot in range(self._search.offspring):
             size = len(population)
-            i, j = self._rng.choice(size, 2, replace=False) if size > 1 else (0, 0)
-            parent = population[better(int(i), int(j))]
+            pair = self._rng.choice(size, 2, replace=False) if size > 1 else (0, 0)
+            parent = population[min((int(k) for k in pair), key=keys.__getitem__)]
             child, names = mutant(
                 parent.candidate.genotype, self._structure, self._search, self._rng
             )
