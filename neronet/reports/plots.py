@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from neronet.reports.data import RunData
+from neronet.reports.metrics import view
 
 DPI = 120
 SWITCH_COLOR = "tab:red"
@@ -157,7 +158,8 @@ def hypervolume_figure(data: RunData) -> Figure:
 
 
 def front_figure(data: RunData) -> Figure:
-    """Each generation's front projected on the first two objectives (later: darker)."""
+    """Each generation's front projected on the first two objectives (later: lighter,
+    the last one large). Points only: a projection of a front is not a curve."""
     assert data.components is not None
     x_name, y_name = (data.components * 2)[:2]  # one objective: plotted against itself
     fig = Figure(figsize=(7.0, 5.0), layout="constrained")
@@ -165,27 +167,25 @@ def front_figure(data: RunData) -> Figure:
     colors = colormaps["viridis"]
     last = max(len(data.generations) - 1, 1)
     for g in data.generations:
-        points = sorted(
+        points = [
             (m.metric(x_name), m.metric(y_name))
             for m in data.front(g)
             if m.metric(x_name) is not None and m.metric(y_name) is not None
-        )
+        ]
         if not points:
             continue
-        xs, ys = zip(*points, strict=True)
-        color = colors(g.row.generation / last)
         final = g is data.generations[-1]
-        ax.plot(
-            xs,
-            ys,
-            "o-" if final else "o:",
-            color=color,
-            markersize=5 if final else 3,
+        ax.scatter(
+            *zip(*points, strict=True),
+            color=colors(g.row.generation / last),
+            s=40 if final else 12,
+            edgecolors="black" if final else "none",
             alpha=1.0 if final else 0.6,
             label=f"generation {g.row.generation}" if final or g.row.generation == 0 else None,
+            zorder=3 if final else 2,
         )
-    ax.set_xlabel(x_name.replace("_", " "))
-    ax.set_ylabel(y_name.replace("_", " "))
+    ax.set_xlabel(view(x_name).label)
+    ax.set_ylabel(view(y_name).label)
     ax.set_title("Pareto front per generation (first two objectives)")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=8)
