@@ -155,13 +155,17 @@ class SearchConfig(StrictSection):
     strategy: str = Field(default="one-plus-lambda", description="a registered strategy")
     objective: str = Field(default="nero-net", description="a registered objective")
     generations: Int = Field(default=100, ge=1)
-    offspring: Int = Field(default=4, ge=1, description="lambda of the (1+lambda)-ES")
+    offspring: Int = Field(
+        default=4, ge=1, description="lambda: children per generation ((1+lambda)-ES, nsga2)"
+    )
     initial: Literal["seed", "random"] = Field(
         default="seed",
         description="seed: the NSGA-Net seed plus mutants (needs NERO-Net's modules); "
         "unset on a structure without them, random",
     )
-    initial_size: Int = Field(default=5, ge=1, description="individuals in generation 0")
+    initial_size: Int = Field(
+        default=5, ge=1, description="individuals in generation 0; nsga2: the population size"
+    )
     seed_learning: Literal["random", "fixed"] = Field(
         default="random",
         description="the NSGA-Net seed's learning unit: drawn at random per run (the paper "
@@ -216,6 +220,51 @@ class MaskingConfig(StrictSection):
     )
 
 
+class ParetoTarget(StrictSection):
+    """One objective of the ``pareto`` objective: a metric, its direction, and the box
+    its hypervolume is measured in (``reference``: the worst value that still counts,
+    ``ideal``: the best one; the hypervolume is a share of that box, 1 at the ideal)."""
+
+    metric: str = Field(min_length=1, description="a metric a configured measurement provides")
+    goal: Literal["max", "min"]
+    reference: Float | None = Field(
+        default=None, description="worst value counted by the hypervolume (default 0 for max)"
+    )
+    ideal: Float | None = Field(
+        default=None, description="best value (default 1 for max, 0 for min)"
+    )
+
+    @model_validator(mode="after")
+    def _box(self) -> ParetoTarget:
+        if self.goal == "min" and self.reference is None:
+            raise ValueError(
+                f"pareto objective {self.metric!r} (goal min) needs a reference: the worst "
+                "value the hypervolume counts"
+            )
+        reference, ideal = self.bounds
+        if (ideal > reference) != (self.goal == "max"):
+            raise ValueError(
+                f"pareto objective {self.metric!r}: ideal {ideal} must be "
+                f"{'above' if self.goal == 'max' else 'below'} reference {reference}"
+            )
+        return self
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(reference, ideal)`` with the defaults filled in."""
+        default_ideal = 1.0 if self.goal == "max" else 0.0
+        reference = 0.0 if self.reference is None else self.reference
+        return reference, default_ideal if self.ideal is None else self.ideal
+
+
+DEFAULT_PARETO = (
+    ParetoTarget(metric="clean_accuracy", goal="max"),
+    ParetoTarget(metric="adversarial_accuracy", goal="max"),
+    # 10M parameters: three times the NSGA-Net seed; larger networks add no hypervolume
+    ParetoTarget(metric="parameters", goal="min", reference=1e7),
+)
+
+
 class FitnessConfig(StrictSection):
     warmup_tau: Float = Field(default=0.80, ge=0, le=1)
     beta: Float = Field(default=4.0, gt=0)
@@ -226,6 +275,11 @@ class FitnessConfig(StrictSection):
     )
     ill_fitted_penalty: Float = Field(default=0.0)
     masking: MaskingConfig = Field(default_factory=MaskingConfig)
+    pareto: tuple[ParetoTarget, ...] = Field(
+        default=DEFAULT_PARETO,
+        min_length=1,
+        description="objectives of search.objective: pareto, each {metric, goal: max|min}",
+    )
     reduced_precision: Bool = Field(
         default=False,
         description="measure clean and FGSM accuracy under the training autocast dtype "
@@ -476,13 +530,22 @@ class NeroConfig(StrictSection):
     def _objective_measured(self) -> NeroConfig:
         from neronet.evaluation.measurements import provided
         from neronet.evaluation.objectives import OBJECTIVES
+        from neronet.search.strategies import STRATEGIES
 
         objective = OBJECTIVES.get(self.search.objective)
-        missing = [m for m in objective.requires if m not in provided(self.evaluation.measurements)]
+        measured = provided(self.evaluation.measurements)
+        missing = [m for m in objective.required(self) if m not in measured]
         if missing:
             raise ValueError(
                 f"objective {self.search.objective!r} needs metric(s) {', '.join(missing)}, "
                 "which no measurement in evaluation.measurements provides; add the measurement"
+            )
+        strategy = STRATEGIES.get(self.search.strategy)
+        if not objective.scalar and not strategy.vector_objectives:
+            raise ValueError(
+                f"objective {self.search.objective!r} has several objectives and strategy "
+                f"{self.search.strategy!r} ranks by one number; choose a strategy that takes "
+                "a vector objective (nsga2, random)"
             )
         return self
 

@@ -64,14 +64,24 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _add_best(sub: argparse._SubParsersAction) -> None:
-    _add_run_view(sub, "best", "the best individual's metrics and architecture", cmd_best)
+    _add_run_view(
+        sub,
+        "best",
+        "the best individual's metrics and architecture (a Pareto search: its front)",
+        cmd_best,
+    )
 
 
 def cmd_best(args: argparse.Namespace) -> int:
+    from neronet.cli.table import pareto_front, show_front
     from neronet.reports.describe import describe_learning, describe_spec, fmt_metric
     from neronet.reports.metrics import metrics_line
     from neronet.store import RunStore
 
+    front = pareto_front(args.run)
+    if front is not None:
+        show_front(front, args.json)
+        return 0
     store = RunStore.open(args.run, readonly=True)
     try:
         best = store.best()

@@ -13,6 +13,7 @@ taking the run config; ``search.objective: name`` selects it.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -21,11 +22,10 @@ import numpy as np
 
 from neronet.evaluation.result import Outcome
 from neronet.registry import Registry
+from neronet.search.pareto import Fitness, costs_of, hypervolume
 
 if TYPE_CHECKING:
     from neronet.config import NeroConfig
-
-Fitness = float | tuple[float, ...]
 
 
 class Objective(ABC):
@@ -33,6 +33,13 @@ class Objective(ABC):
 
     requires: tuple[str, ...] = ()
     scalar: bool = True
+
+    @classmethod
+    def required(cls, config: NeroConfig) -> tuple[str, ...]:
+        """The metrics this objective reads under ``config`` (checked against the configured
+        measurements before a run starts); a configurable objective overrides it."""
+        del config
+        return cls.requires
 
     @abstractmethod
     def fitness(self, outcome: Outcome) -> Fitness:
@@ -49,6 +56,12 @@ class Objective(ABC):
     def describe(self) -> str:
         """The current objective in words, for progress lines and reports."""
         return type(self).__name__
+
+    def summary(self, elites: Sequence[Fitness], members: Sequence[Fitness]) -> tuple[float, float]:
+        """A generation's ``(best_fitness, mean_fitness)`` from its elites' fitness (best
+        first) and its members': the first elite's and the members' mean, for a scalar
+        objective."""
+        return float(elites[0]), float(np.mean([float(f) for f in members]))
 
 
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")
@@ -129,6 +142,66 @@ class AccuracyObjective(Objective):
         return "clean accuracy"
 
 
+@OBJECTIVES.register("pareto")
+class ParetoObjective(Objective):
+    """Several metrics at once (``fitness.pareto``), for a Pareto search (NSGA-II).
+
+    The fitness is a tuple, higher is better: a ``max`` metric as measured, a ``min``
+    metric negated (``parameters: 483800`` is ``-483800``). Individuals that are not
+    ``ok`` get ``-inf`` everywhere, worse than any measured network. A generation is
+    summarised by hypervolumes (see :meth:`summary`).
+    """
+
+    scalar = False
+
+    def __init__(self, config: NeroConfig) -> None:
+        self.targets = config.fitness.pareto
+        self.signs = np.array([1.0 if t.goal == "max" else -1.0 for t in self.targets])
+        reference, ideal = np.array([t.bounds for t in self.targets]).T
+        self.reference = self.signs * reference  # in fitness units
+        self.extent = np.abs(ideal - reference)
+
+    @classmethod
+    def required(cls, config: NeroConfig) -> tuple[str, ...]:
+        return tuple(t.metric for t in config.fitness.pareto)
+
+    def fitness(self, outcome: Outcome) -> tuple[float, ...]:
+        if outcome.status != "ok":
+            return tuple(-math.inf for _ in self.targets)
+        return tuple(
+            float(sign * outcome.metric(t.metric))
+            for sign, t in zip(self.signs, self.targets, strict=True)
+        )
+
+    def components(self) -> tuple[str, ...]:
+        return tuple(t.metric for t in self.targets)
+
+    def hypervolume(self, fitnesses: Sequence[Fitness]) -> float:
+        """The share of the box between each objective's reference and ideal value that
+        ``fitnesses`` dominate (0: nothing better than the references; 1: the ideal)."""
+        gains = -costs_of(fitnesses).reshape(-1, len(self.targets)) - self.reference
+        return hypervolume(-gains / self.extent, np.zeros(len(self.targets)))
+
+    def summary(self, elites: Sequence[Fitness], members: Sequence[Fitness]) -> tuple[float, float]:
+        """``best_fitness``: the hypervolume of the elites (the front); ``mean_fitness``:
+        the members' mean hypervolume each on its own (how good a typical member is)."""
+        return self.hypervolume(elites), float(np.mean([self.hypervolume([f]) for f in members]))
+
+    def describe(self) -> str:
+        return "Pareto: " + ", ".join(f"{t.goal} {t.metric}" for t in self.targets)
+
+
 def make_objective(config: NeroConfig) -> Objective:
     """A fresh objective named by ``search.objective`` (its state at the run's start)."""
     return OBJECTIVES.get(config.search.objective)(config)
+
+
+def stored_components(config: dict[str, Any]) -> tuple[str, ...] | None:
+    """The fitness components of a run from its stored config (JSON), None when its
+    objective is scalar (or not registered here, e.g. a test's toy objective)."""
+    from neronet.config import parse_config
+
+    name = config.get("search", {}).get("objective", "nero-net")
+    if name not in OBJECTIVES or OBJECTIVES.get(name).scalar:
+        return None
+    return make_objective(parse_config(config, "the run's stored config")).components()

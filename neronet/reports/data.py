@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neronet.evaluation.objectives import stored_components
 from neronet.spec import NetworkSpec
 from neronet.store import GenerationRow, IndividualRow, RunStore
 
@@ -35,6 +36,8 @@ class RunData:
     individuals: tuple[IndividualRow, ...]
     generations: tuple[GenerationStats, ...]
     best: IndividualRow | None
+    components: tuple[str, ...] | None = None
+    """The metrics of a vector objective (a Pareto search), None for a scalar one."""
 
     @property
     def config(self) -> dict[str, Any]:
@@ -75,6 +78,11 @@ class RunData:
             )
         )
 
+    def front(self, generation: GenerationStats) -> list[IndividualRow]:
+        """A generation's elites (for a Pareto search: its first front), best first."""
+        by_id = {r.id: r for r in self.individuals}
+        return [by_id[i] for i in generation.row.elites]
+
     def best_spec(self) -> NetworkSpec | None:
         """The best individual's architecture, when its record holds one."""
         if self.best is None or "spec" not in self.best.record:
@@ -104,6 +112,7 @@ def load_run(run_dir: str | Path) -> RunData:
             individuals=tuple(individuals),
             generations=generations,
             best=store.best(),
+            components=stored_components(store.meta("config") or {}),
         )
     finally:
         store.close()

@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from neronet.reports.data import RunData
+from neronet.reports.metrics import view
 
 DPI = 120
 SWITCH_COLOR = "tab:red"
@@ -128,5 +130,63 @@ def accuracy_figure(data: RunData) -> Figure:
         label="FGSM (overall)",
     )
     ax.set_ylim(0, 100)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def hypervolume_figure(data: RunData) -> Figure:
+    """A Pareto search's progress: the hypervolume of each generation's front, and the
+    mean hypervolume of its members each on its own (``fitness.pareto``'s box)."""
+    fig = Figure(figsize=(7.0, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    gens = [g.row.generation for g in data.generations]
+    ax.plot(gens, [g.row.best_fitness for g in data.generations], "o-", label="front")
+    ax.plot(
+        gens,
+        [g.row.mean_fitness for g in data.generations],
+        "s--",
+        markersize=3,
+        label="members (mean, each alone)",
+    )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("generation")
+    ax.set_ylabel("hypervolume (share of the reference box)")
+    ax.set_title("Hypervolume per generation")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def front_figure(data: RunData) -> Figure:
+    """Each generation's front projected on the first two objectives (later: lighter,
+    the last one large). Points only: a projection of a front is not a curve."""
+    assert data.components is not None
+    x_name, y_name = (data.components * 2)[:2]  # one objective: plotted against itself
+    fig = Figure(figsize=(7.0, 5.0), layout="constrained")
+    ax = fig.add_subplot()
+    colors = colormaps["viridis"]
+    last = max(len(data.generations) - 1, 1)
+    for g in data.generations:
+        points = [
+            (m.metric(x_name), m.metric(y_name))
+            for m in data.front(g)
+            if m.metric(x_name) is not None and m.metric(y_name) is not None
+        ]
+        if not points:
+            continue
+        final = g is data.generations[-1]
+        ax.scatter(
+            *zip(*points, strict=True),
+            color=colors(g.row.generation / last),
+            s=40 if final else 12,
+            edgecolors="black" if final else "none",
+            alpha=1.0 if final else 0.6,
+            label=f"generation {g.row.generation}" if final or g.row.generation == 0 else None,
+            zorder=3 if final else 2,
+        )
+    ax.set_xlabel(view(x_name).label)
+    ax.set_ylabel(view(y_name).label)
+    ax.set_title("Pareto front per generation (first two objectives)")
+    ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     return fig

@@ -7,6 +7,8 @@ shorter report instead of an error.
 Files written to the report directory:
 
 * ``fitness.png``: best (parent) and mean fitness per generation, switch marked
+  (a Pareto search instead: ``hypervolume.png``, the hypervolume per generation,
+  and ``front.png``, each generation's front on the first two objectives)
 * ``accuracy.png``: clean and FGSM accuracy of each generation's parent
 * ``architecture.png``: the best individual's network as a box diagram
 * ``summary.md`` / ``summary.html``: run facts, best individual, generation table
@@ -23,7 +25,13 @@ from neronet.errors import StoreError
 from neronet.reports.architecture import architecture_figure
 from neronet.reports.data import RunData, load_run
 from neronet.reports.document import Image, to_html, to_markdown
-from neronet.reports.plots import accuracy_figure, fitness_figure, save
+from neronet.reports.plots import (
+    accuracy_figure,
+    fitness_figure,
+    front_figure,
+    hypervolume_figure,
+    save,
+)
 from neronet.reports.summary import build_summary
 
 __all__ = ["write_report"]
@@ -42,11 +50,22 @@ def _figures(data: RunData) -> list[tuple[str, str, Callable[[], Figure] | None]
         title = f"Best individual {best.id} ({best.key}): {len(spec.nodes)} nodes{params}"
         return architecture_figure(spec, title)
 
+    vector = data.components is not None
     return [
         (
             "fitness.png",
             "best (parent) and population-mean fitness per generation",
-            (lambda: fitness_figure(data)) if has_generations else None,
+            (lambda: fitness_figure(data)) if has_generations and not vector else None,
+        ),
+        (
+            "hypervolume.png",
+            "hypervolume of each generation's front and of its members alone",
+            (lambda: hypervolume_figure(data)) if has_generations and vector else None,
+        ),
+        (
+            "front.png",
+            "each generation's Pareto front, first two objectives",
+            (lambda: front_figure(data)) if has_generations and vector else None,
         ),
         (
             "accuracy.png",

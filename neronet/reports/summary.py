@@ -96,7 +96,7 @@ def _run_facts(data: RunData) -> Table:
             " / ".join(str(data.count(s)) for s in ("ok", "ill-fitted", "invalid")),
         ),
         ("cache hits (duplicates not retrained)", str(data.cache_hits)),
-        ("warm-up", _warmup_fact(data)),
+        ("warm-up", "none (Pareto search)" if data.components else _warmup_fact(data)),
         ("total training time", duration(sum(r.train_seconds or 0.0 for r in data.individuals))),
         ("total FGSM time", duration(data.total_seconds("fgsm"))),
         ("started", timestamp(data.meta.get("started_at"))),
@@ -124,10 +124,26 @@ def _best_table(data: RunData) -> Table:
     return Table(("metric", "value"), tuple(rows))
 
 
-def _generation_row(g: GenerationStats) -> tuple[str, ...]:
+def _front_table(data: RunData) -> Table:
+    """The last generation's front: a row per member, its objectives as measured."""
+    assert data.components is not None
+    front = data.front(data.generations[-1])
+    names = data.components
+    rows = tuple(
+        (
+            str(m.id),
+            m.key,
+            *(NA if m.metric(n) is None else _shown(n, m.metric(n)) for n in names),
+        )
+        for m in front
+    )
+    return Table(("id", "key", *(view(n).label for n in names)), rows)
+
+
+def _generation_row(g: GenerationStats, vector: bool) -> tuple[str, ...]:
     return (
         str(g.row.generation),
-        "clean" if _warmup(g.row) else "HRS",
+        "Pareto" if vector else "clean" if _warmup(g.row) else "HRS",
         f"{g.parent.id} ({g.parent.key})",
         number(g.row.best_fitness),
         number(g.row.mean_fitness),
@@ -158,7 +174,22 @@ _GENERATION_HEADERS = (
 def build_summary(data: RunData, images: list[Image]) -> Document:
     """The report's text; ``images`` are the figures actually written next to it."""
     sections = [Section("Run", (_progress(data), _run_facts(data)))]
-    if data.generations:
+    vector = data.components is not None
+    if data.generations and vector:
+        sections.append(
+            Section(
+                "Pareto front",
+                (
+                    "The last generation's first front, ordered by the first objective "
+                    "(`neronet export RUN --id N` exports a member). In the generation "
+                    "table, best fitness is the front's hypervolume and mean fitness the "
+                    "members' mean hypervolume each alone (shares of the fitness.pareto box); "
+                    "the parent is the front's first member.",
+                    _front_table(data),
+                ),
+            )
+        )
+    elif data.generations:
         sections.append(
             Section(
                 "Best individual",
@@ -169,13 +200,17 @@ def build_summary(data: RunData, images: list[Image]) -> Document:
                 ),
             )
         )
+    if data.generations:
         sections.append(
             Section(
                 "Generations",
                 (
                     "Generation 0 is the initial population; each row's parent is the "
                     "generation's selected (best) individual.",
-                    Table(_GENERATION_HEADERS, tuple(_generation_row(g) for g in data.generations)),
+                    Table(
+                        _GENERATION_HEADERS,
+                        tuple(_generation_row(g, vector) for g in data.generations),
+                    ),
                 ),
             )
         )

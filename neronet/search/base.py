@@ -17,6 +17,7 @@ from typing import Any
 from neronet.evaluation.objectives import Fitness, Objective
 from neronet.evaluation.result import Outcome
 from neronet.genotype import Genotype
+from neronet.search import pareto
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,12 @@ class GenerationSummary:
     ``elites`` are the individuals the strategy carries forward, best first
     (the (1+lambda) parent; a niche's representatives; a Pareto set): the
     store keeps their weights, and the last generation's first elite is the
-    run's "best". ``info`` holds strategy/objective facts for the record
-    (e.g. NERO-Net's ``{"warmup": ..., "switched": ...}``).
+    run's "best". ``best_fitness`` / ``mean_fitness`` are floats for every
+    objective: ``Objective.summary`` of the elites and members (a scalar
+    objective: the first elite's fitness and the members' mean; ``pareto``: the
+    hypervolume of the front and the members' mean hypervolume). ``info`` holds
+    strategy/objective facts for the record (e.g. NERO-Net's
+    ``{"warmup": ..., "switched": ...}``).
     """
 
     generation: int
@@ -61,8 +66,25 @@ class GenerationSummary:
     members: tuple[int, ...] = field(default_factory=tuple)
 
 
+def in_order(pending: Sequence[Candidate], outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """The outcomes of ``pending``, in its order (a runner may finish them in any order);
+    a missing one is a bug of the caller."""
+    by_id = {o.id: o for o in outcomes}
+    missing = [c.key for c in pending if c.id not in by_id]
+    if missing:
+        raise ValueError(f"tell() lacks outcomes for {missing}")
+    return [by_id[c.id] for c in pending]
+
+
 class Strategy(ABC):
-    """Ask/tell search strategy over an objective."""
+    """Ask/tell search strategy over an objective.
+
+    ``vector_objectives``: whether the strategy can search a multi-objective
+    objective (``Objective.scalar = False``); config validation refuses the
+    combination otherwise.
+    """
+
+    vector_objectives: bool = False
 
     def __init__(self, objective: Objective) -> None:
         self.objective = objective
@@ -92,6 +114,10 @@ class Strategy(ABC):
     def best_first(self, outcomes: Sequence[Outcome]) -> list[int]:
         """Ids of ``outcomes`` from best to worst (ties by id): the keep policy's ranking.
 
-        Scalar objectives rank by fitness; a multi-objective strategy overrides this.
+        Scalar objectives rank by fitness; vector ones by front, then crowding
+        distance (NSGA-II's order: the lonelier of two equally good points first).
         """
+        if not self.objective.scalar:
+            costs = pareto.costs_of([self.fitness(o) for o in outcomes])
+            return pareto.best_first(costs, [o.id for o in outcomes])
         return [o.id for o in sorted(outcomes, key=lambda o: (-float(self.fitness(o)), o.id))]

@@ -20,7 +20,6 @@ parent carried across the warm-up switch is compared fairly with its offspring.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,12 +28,16 @@ from neronet.config import NeroConfig
 from neronet.evaluation.objectives import Objective
 from neronet.evaluation.result import Outcome
 from neronet.genotype import Genotype, Structure
-from neronet.mutation import mutate
-from neronet.search.base import Candidate, GenerationSummary, Strategy
+from neronet.search.base import Candidate, GenerationSummary, Strategy, in_order
 from neronet.search.strategies import STRATEGIES
-from neronet.seeds import nsga_net
+from neronet.search.variation import (
+    TRAIN_LONGER,
+    initial_population,
+    mutant,
+    seed_genotype,
+    with_train_time,
+)
 
-TRAIN_LONGER = "train_longer"
 FAIR_RETRAIN = "fair_retrain"
 REEVALUATE = "reevaluate"
 
@@ -51,13 +54,6 @@ class _Member:
     @property
     def train_time(self) -> float:
         return float(self.candidate.genotype.train_time)
-
-
-def with_train_time(genotype: Genotype, seconds: float) -> Genotype:
-    """A copy of ``genotype`` that trains for ``seconds`` (architecture unchanged)."""
-    child = copy.deepcopy(genotype)
-    child.train_time = float(seconds)
-    return child
 
 
 def _continues(child: _Member, parent: _Member) -> bool:
@@ -83,22 +79,7 @@ class OnePlusLambda(Strategy):
         self._pending: list[Candidate] = []
         self._winner: _Member | None = None
         self._fair: list[_Member] = []
-        # Built now, not at the first ask(), so a seed the grammar cannot express is
-        # reported before the run directory exists.
-        self._seed = (
-            with_train_time(
-                nsga_net(
-                    structure, rng=self._rng if self._search.seed_learning == "random" else None
-                ),
-                self._search.default_train_time,
-            )
-            if self._search.initial == "seed"
-            else None
-        )
-
-    def _seed_rng(self) -> np.random.Generator | None:
-        """The RNG the seed's learning unit is drawn from; None keeps 0.1's fixed SGD 0.1."""
-        return self._rng if self._search.seed_learning == "random" else None
+        self._seed = seed_genotype(self._search, structure, self._rng)
 
     # ------------------------------------------------------------------ state
     @property
@@ -147,34 +128,12 @@ class OnePlusLambda(Strategy):
             cacheable=cacheable,
         )
 
-    def _mutant(self, parent: Genotype, *, initial: bool = False) -> tuple[Genotype, list[str]]:
-        rates = self._search.mutation
-        if initial:  # an initial "mutant" that only trains longer (from scratch) is no mutant
-            rates = rates.model_copy(update={"train_longer": 0.0})
-        return mutate(
-            parent,
-            self._structure,
-            rates,
-            self._rng,
-            default_train_time=self._search.default_train_time,
-            max_train_time=self._search.max_train_time,
-        )
-
     def _initial(self) -> list[Candidate]:
-        size = self._search.initial_size
-        default = self._search.default_train_time
-        out = []
-        if self._seed is not None:
-            seed = self._seed
-            out.append(self._candidate("i", 0, seed, None, ["seed"]))
-            for slot in range(1, size):
-                child, names = self._mutant(seed, initial=True)
-                out.append(self._candidate("i", slot, child, None, ["seed", *names]))
-        else:
-            for slot in range(size):
-                genotype = Genotype.random(self._structure, self._rng, train_time=default)
-                out.append(self._candidate("i", slot, genotype, None, ["random"]))
-        return out
+        made = initial_population(self._search, self._structure, self._rng, self._seed)
+        return [
+            self._candidate("i", slot, genotype, None, names)
+            for slot, (genotype, names) in enumerate(made)
+        ]
 
     def _offspring(self) -> list[Candidate]:
         assert self._parent is not None
@@ -184,7 +143,9 @@ class OnePlusLambda(Strategy):
             genotype = parent.candidate.genotype
             out.append(self._candidate("p", 0, genotype, parent, [REEVALUATE], cacheable=False))
         for slot in range(self._search.offspring):
-            child, names = self._mutant(parent.candidate.genotype)
+            child, names = mutant(
+                parent.candidate.genotype, self._structure, self._search, self._rng
+            )
             warm = parent if TRAIN_LONGER in names else None
             out.append(self._candidate("o", slot, child, parent, names, warm_from=warm))
         return out
@@ -203,11 +164,8 @@ class OnePlusLambda(Strategy):
 
     # ------------------------------------------------------------------- tell
     def tell(self, outcomes: list[Outcome]) -> GenerationSummary | None:
-        by_id = {o.id: o for o in outcomes}
-        missing = [c.key for c in self._pending if c.id not in by_id]
-        if missing:
-            raise ValueError(f"tell() lacks outcomes for {missing}")
-        members = [_Member(c, by_id[c.id]) for c in self._pending]
+        told = in_order(self._pending, outcomes)
+        members = [_Member(c, o) for c, o in zip(self._pending, told, strict=True)]
         self._pending = []
         if self._phase == "fair":
             self._fair = members

@@ -1,0 +1,107 @@
+"""Random search: the baseline a search strategy has to beat, at the same budget.
+
+Every generation draws fresh random genotypes (``Genotype.random`` over the
+run's structure, default training time), as many as the (1+lambda) evaluates:
+``search.initial_size`` in generation 0, then ``search.offspring`` (plus one
+where the (1+lambda) re-evaluates its parent, ``search.reevaluate_parent``) per
+generation, so both spend the same number of trainings and their reports line
+up generation by generation. Nothing is learnt from the outcomes except which
+individual is best so far: the elites are the best individual evaluated up to
+now under the objective's current state (ties: the earliest), or for a vector
+objective the first front of everything evaluated so far (ordered as in
+:func:`neronet.search.pareto.front_order`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neronet.config import NeroConfig
+from neronet.evaluation.objectives import Objective
+from neronet.evaluation.result import Outcome
+from neronet.genotype import Genotype, Structure
+from neronet.search import pareto
+from neronet.search.base import Candidate, GenerationSummary, Strategy, in_order
+from neronet.search.strategies import STRATEGIES
+
+
+@STRATEGIES.register("random")
+class RandomSearch(Strategy):
+    """Random genotypes under the (1+lambda)'s budget; deterministic given the seed."""
+
+    vector_objectives = True
+
+    def __init__(self, config: NeroConfig, structure: Structure, objective: Objective) -> None:
+        super().__init__(objective)
+        self._search = config.search
+        self._structure = structure
+        self._rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0xA11D0]))
+        self._generation = 0
+        self._next_id = 0
+        self._pending: list[Candidate] = []
+        self._seen: list[Outcome] = []
+
+    @property
+    def finished(self) -> bool:
+        return self._generation >= self._search.generations
+
+    @property
+    def planned(self) -> int:
+        return sum(self._size(g) for g in range(self._search.generations))
+
+    def _size(self, generation: int) -> int:
+        """Candidates of ``generation``: what the (1+lambda) evaluates in it."""
+        if generation == 0:
+            return self._search.initial_size
+        return self._search.offspring + int(self._search.reevaluate_parent)
+
+    def ask(self) -> list[Candidate]:
+        if self.finished:
+            return []
+        if not self._pending:
+            self._pending = [self._random(slot) for slot in range(self._size(self._generation))]
+        return list(self._pending)
+
+    def _random(self, slot: int) -> Candidate:
+        train_time = self._search.default_train_time
+        genotype = Genotype.random(self._structure, self._rng, train_time=train_time)
+        cid = self._next_id
+        self._next_id += 1
+        return Candidate(
+            id=cid,
+            key=f"g{self._generation}/r{slot}",
+            generation=self._generation,
+            genotype=genotype,
+            parent_id=None,
+            mutations=("random",),
+            budget_s=float(train_time),
+        )
+
+    def tell(self, outcomes: list[Outcome]) -> GenerationSummary:
+        batch = in_order(self._pending, outcomes)
+        self._pending = []
+        self._seen.extend(batch)
+        elites = self._best_so_far()
+        fitness = {o.id: self.fitness(o) for o in self._seen}
+        members = [o.id for o in batch]
+        best, mean = self.objective.summary(
+            [fitness[i] for i in elites], [fitness[i] for i in members]
+        )
+        summary = GenerationSummary(
+            generation=self._generation,
+            elites=tuple(elites),
+            best_fitness=best,
+            mean_fitness=mean,
+            info=self.objective.end_generation([fitness[i] for i in members]),
+            members=tuple(members + [i for i in elites if i not in members]),
+        )
+        self._generation += 1
+        return summary
+
+    def _best_so_far(self) -> list[int]:
+        """The best individual so far (a scalar objective) or the front so far (a vector one)."""
+        ids = [o.id for o in self._seen]
+        costs = pareto.costs_of([self.fitness(o) for o in self._seen])
+        if self.objective.scalar:
+            return [ids[int(np.argmin(costs[:, 0]))]]  # the first of equals: the earliest
+        return pareto.front_order(costs, ids)
