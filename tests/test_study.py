@@ -173,6 +173,10 @@ def test_compare_refuses_other_datasets_and_warns_on_other_objectives(tmp_path: 
     assert any(
         "different objectives (a: nero-net, acc: accuracy)" in w for w in comparison.warnings
     )
+    _study(tmp_path / "two", 2)
+    assert compare([tmp_path / "a", tmp_path / "two"]).warnings == (
+        "different numbers of runs (a: 1, two: 2): the std bands differ in reliability",
+    )
     other = tmp_path / "other"
     shutil.copytree(tmp_path / "a", other)
     data = json.loads((other / STUDY_FILE).read_text())
@@ -202,11 +206,12 @@ def test_bad_studies_are_refused_in_one_line(
     shutil.rmtree(tmp_path / "s" / "run-1")
     fails(
         ["report", str(tmp_path / "s")],
-        "run-1 of 2 runs missing; re-run `neronet study --dir",
+        "run-1 of 2 runs missing; re-running `neronet study --dir",
         capsys,
     )
     fails(["compare", str(tmp_path / "s"), str(tmp_path / "s")], "run-1 of 2 runs missing", capsys)
     fails(["train", "--study", str(tmp_path / "s")], "run-1 of 2 runs missing", capsys)
+    fails(["train", "--study", str(tmp_path / "s"), "--id", "1"], "fittest individual", capsys)
     assert main(["status", str(tmp_path / "s")]) == 0
     assert "run-1: missing" in capsys.readouterr().out
     # another config for an existing study, a directory that is not a study

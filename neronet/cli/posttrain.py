@@ -153,6 +153,11 @@ def _train_source(
 ) -> tuple[NetworkSpec, Dataset, dict[str, Any] | None]:
     """The architecture to train, the dataset (a seed architecture is built for it) and,
     when it comes from a run, the run's stored config."""
+    if args.id is not None and args.study is not None:
+        raise NeronetError(
+            "--study trains the study's fittest individual; to pick another, pass "
+            "--run STUDY/run-N --id ID"
+        )
     if args.id is not None and args.run is None:
         raise NeronetError("--id selects an individual of --run; pass --run DIR too")
     if args.study is not None:  # the study's fittest: a run and an individual of it

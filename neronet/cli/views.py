@@ -98,7 +98,10 @@ def _print_study_status(info: dict[str, Any]) -> None:
     )
     for index, run in enumerate(info["run_status"]):
         if run is None:
-            print(f"  run-{index}: missing (re-running `neronet study --dir DIR` creates it)")
+            print(
+                f"  run-{index}: missing (re-running "
+                f"`neronet study --dir {info['study']}` creates it)"
+            )
             continue
         phase = "finished" if run["finished"] else "in progress"
         print(

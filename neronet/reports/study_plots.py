@@ -63,21 +63,26 @@ def fitness_figure(
         label, run = best
         gens = [g.row.generation for g in run.generations]
         ax.plot(gens, [best_fitness(g) for g in run.generations], "k--", lw=1.2, label=label)
-    for k, (name, first_hrs) in enumerate(switches):
+    by_generation: dict[int, list[str]] = {}
+    for name, first_hrs in switches:
+        by_generation.setdefault(first_hrs, []).append(name)
+    for k, (first_hrs, names) in enumerate(sorted(by_generation.items())):
         ax.axvline(
-            first_hrs + 0.04 * k,  # runs switching at the same generation stay visible
+            first_hrs,
             color=SWITCH_COLOR,
             linestyle=":",
             linewidth=1.5,
-            label="first weighted-HRS generation of each run" if k == 0 else None,
+            label="first weighted-HRS generation" if k == 0 else None,
         )
         ax.text(
-            first_hrs + 0.04 * k,
-            0.02 + 0.06 * k,
-            f" {name}",
+            first_hrs,
+            0.02,
+            " " + ", ".join(names),
             transform=ax.get_xaxis_transform(),
             color=SWITCH_COLOR,
             fontsize=7,
+            rotation=90,
+            va="bottom",
         )
     ax.legend(loc="best", fontsize=8)
     return fig

@@ -88,7 +88,8 @@ class Study:
         return (self.run_dir(index) / DB_NAME).is_file()
 
     def resume_hint(self) -> str:
-        return f"re-run `neronet study --dir {self.directory}` to create it"
+        """How missing runs come into being."""
+        return f"re-running `neronet study --dir {self.directory}` creates missing runs"
 
     def write(self) -> None:
         data = {
