@@ -226,3 +226,30 @@ def test_bad_studies_are_refused_in_one_line(
     fails(["study", "--dir", str(tmp_path / "new"), "--runs", "0"], "at least one run", capsys)
     assert not (tmp_path / "new").exists()
     fails(["study", "--dir", str(tmp_path / "s"), "--runs", "1"], "has 2 runs", capsys)
+
+
+def test_study_command_defaults_to_five_runs_and_resumes_after_an_interrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import neronet.execution
+
+    executors = iter([StubExecutor(crash_after=12), StubExecutor()])
+    monkeypatch.setattr(neronet.execution, "make_executor", lambda config: next(executors))
+    argv = ["study", "--dir", str(tmp_path / "s"), *SMALL, "search.generations=2"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert (
+        "run 1 of 5 (run-0, seed" in err
+        and f"Resume with: neronet study --dir {tmp_path / 's'}" in err
+    )
+    assert main(["study", "--dir", str(tmp_path / "s")]) == 0  # the stored config, 5 runs
+    out = capsys.readouterr()
+    assert "run 1 of 5 (run-0, seed" in out.err and ": finished" in out.err
+    assert "study done: 5 runs; fittest: run-" in out.out
+    assert main(["status", str(tmp_path / "s"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["finished_runs"] == 5 and info["seeds"] == run_seeds(0, 5)
+    # a run of another config inside the study: one line, exit 2, before anything runs
+    shutil.rmtree(tmp_path / "s" / "run-3")
+    shutil.copytree(tmp_path / "s" / "run-0", tmp_path / "s" / "run-3")
+    fails(["study", "--dir", str(tmp_path / "s")], "run-3 was made with another config", capsys)

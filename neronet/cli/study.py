@@ -79,8 +79,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     else:
         config = load_config(args.config, overrides)
         text, name = grammar_text(config, Path(args.config).parent if args.config else None)
-    runs = args.runs if args.runs is not None or args.dir is not None else DEFAULT_RUNS
     directory = Path(args.dir or f"studies/{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}")
+    runs = args.runs if args.runs is not None or is_study(directory) else DEFAULT_RUNS
 
     def announce(line: str) -> None:
         print(f"study {directory}: {line}", file=sys.stderr)
