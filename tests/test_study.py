@@ -233,8 +233,10 @@ def test_study_command_defaults_to_five_runs_and_resumes_after_an_interrupt(
 ) -> None:
     import neronet.execution
 
-    executors = iter([StubExecutor(crash_after=12), StubExecutor()])
-    monkeypatch.setattr(neronet.execution, "make_executor", lambda config: next(executors))
+    first = iter([StubExecutor(crash_after=12)])  # then uninterrupted ones
+    monkeypatch.setattr(
+        neronet.execution, "make_executor", lambda config: next(first, StubExecutor())
+    )
     argv = ["study", "--dir", str(tmp_path / "s"), *SMALL, "search.generations=2"]
     assert main(argv) == 130
     err = capsys.readouterr().err
