@@ -142,14 +142,12 @@ def test_study_views_and_train_source(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_compare_table_and_csv_on_two_studies(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # the sets are named as they are passed
     _study(tmp_path / "a", 2)
     _study(tmp_path / "b", 2, "seed=5")
-    assert (
-        main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c")])
-        == 0
-    )
+    assert main(["compare", "a", "b", "--out", "c"]) == 0
     out = capsys.readouterr()
     assert out.out.startswith("| set | runs |") and "warning" not in out.err
     rows = (tmp_path / "c" / "compare.csv").read_text().splitlines()
@@ -166,25 +164,31 @@ def test_compare_table_and_csv_on_two_studies(
     }
 
 
-def test_compare_refuses_other_datasets_and_warns_on_other_objectives(tmp_path: Path) -> None:
-    _study(tmp_path / "a", 1)
-    _study(tmp_path / "acc", 1, "search.objective=accuracy")
-    comparison = compare([tmp_path / "a", tmp_path / "acc"])
+def test_compare_refuses_other_datasets_and_warns_on_other_objectives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _study(Path("a"), 1)
+    _study(Path("acc"), 1, "search.objective=accuracy")
+    comparison = compare([Path("a"), Path("acc")])
     assert any(
         "different objectives (a: nero-net, acc: accuracy)" in w for w in comparison.warnings
     )
-    _study(tmp_path / "two", 2)
-    assert compare([tmp_path / "a", tmp_path / "two"]).warnings == (
+    _study(Path("two"), 2)
+    assert compare([Path("a"), Path("two")]).warnings == (
         "different numbers of runs (a: 1, two: 2): the std bands differ in reliability",
     )
-    other = tmp_path / "other"
-    shutil.copytree(tmp_path / "a", other)
+    other = Path("other")
+    shutil.copytree(Path("a"), other)
     data = json.loads((other / STUDY_FILE).read_text())
     data["config"]["data"]["dataset"] = "fashion-mnist"
     (other / STUDY_FILE).write_text(json.dumps(data))
+    with pytest.raises(StudyError, match="twice"):
+        compare([Path("a"), tmp_path / "a"])
     with pytest.raises(StudyError, match=r"different datasets .*a: digits, other: fashion-mnist"):
-        compare([tmp_path / "a", other])
-    write_comparison(comparison, tmp_path / "out")
+        compare([Path("a"), other])
+    write_comparison(comparison, Path("out"))
+    assert "different objectives" in (Path("out") / "compare.md").read_text()
 
 
 def fails(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -116,11 +116,12 @@ class Comparison:
 def compare(directories: Sequence[str | Path]) -> Comparison:
     """Read the sets and check they can be compared (raises on a meaningless comparison)."""
     sets = tuple(load_runs(d) for d in directories)
-    names = [s.name for s in sets]
-    if len(set(names)) < len(names):
-        raise StudyError(
-            f"compare got two sets named alike ({', '.join(names)}); pass distinct directories"
-        )
+    seen: set[Path] = set()
+    for s in sets:
+        where = s.directory.resolve()
+        if where in seen:
+            raise StudyError(f"compare got '{s.name}' twice; pass each study or run once")
+        seen.add(where)
     return Comparison(sets, tuple(check_comparable(sets)))
 
 

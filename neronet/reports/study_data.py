@@ -112,7 +112,8 @@ class RunSet:
 
     @property
     def name(self) -> str:
-        return self.directory.resolve().name
+        """The directory as the user wrote it: ``a/run-0`` and ``b/run-0`` stay apart."""
+        return str(self.directory)
 
     def run_label(self, index: int) -> str:
         return self.runs[index].directory.name

@@ -212,4 +212,4 @@ def study_summary(runs: RunSet, best: Fittest | None, images: list[Image]) -> Do
         ),
         Section("Figures", tuple(images) or ("No figures yet.",)),
     )
-    return Document(f"neronet study report: {runs.name}", sections)
+    return Document(f"neronet study report: {runs.directory.resolve().name}", sections)
