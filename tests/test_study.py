@@ -259,3 +259,16 @@ def test_study_command_defaults_to_five_runs_and_resumes_after_an_interrupt(
     shutil.rmtree(tmp_path / "s" / "run-3")
     shutil.copytree(tmp_path / "s" / "run-0", tmp_path / "s" / "run-3")
     fails(["study", "--dir", str(tmp_path / "s")], "run-3 was made with another config", capsys)
+
+
+def test_train_study_trains_the_fittest_individual(tmp_path: Path) -> None:
+    """One epoch of one seed on digits: the spec trained is the fittest's (stub specs are
+    real networks for 1x8x8 inputs)."""
+    _study(tmp_path / "s", 2, "fitness.warmup_tau=0.3")
+    best = fittest(load_runs(tmp_path / "s").runs)
+    assert best is not None
+    out = tmp_path / "trained"
+    argv = ["train", "--study", str(tmp_path / "s"), "--epochs", "1", "--seeds", "1"]
+    assert main([*argv, "--out", str(out), "posttrain.device=cpu"]) == 0
+    record = json.loads((out / "train.json").read_text())
+    assert record["spec_digest"] == best.individual.spec_hash
