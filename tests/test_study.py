@@ -216,6 +216,7 @@ def test_bad_studies_are_refused_in_one_line(
     fails(["compare", str(tmp_path / "s"), str(tmp_path / "s")], "run-1 of 2 runs missing", capsys)
     fails(["train", "--study", str(tmp_path / "s")], "run-1 of 2 runs missing", capsys)
     fails(["train", "--study", str(tmp_path / "s"), "--id", "1"], "fittest individual", capsys)
+    fails(["compare", str(tmp_path / "s/run-0"), str(tmp_path / "nope")], "neither a", capsys)
     assert main(["status", str(tmp_path / "s")]) == 0
     assert "run-1: missing" in capsys.readouterr().out
     # another config for an existing study, a directory that is not a study

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from neronet.errors import StudyError
 from neronet.reports.data import GenerationStats, RunData, load_run
-from neronet.search.study import Study, is_study, read_study
-from neronet.store import IndividualRow
+from neronet.search.study import STUDY_FILE, Study, is_study, read_study
+from neronet.store import DB_NAME, IndividualRow
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -132,6 +132,11 @@ def load_runs(directory: str | Path) -> RunSet:
     """
     path = Path(directory)
     if not is_study(path):
+        if not (path / DB_NAME).is_file():
+            raise StudyError(
+                f"'{path}' is neither a study (no {STUDY_FILE}) nor a run (no {DB_NAME}); "
+                "check the path"
+            )
         return RunSet(path, (load_run(path),), None)
     study = read_study(path)
     missing = study.missing()
