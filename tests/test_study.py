@@ -159,6 +159,7 @@ def test_compare_table_and_csv_on_two_studies(
         assert cells[:3] == [name, "2", "nero-net"]
         assert float(cells[3]) == pytest.approx(np.mean(finals))
         assert float(cells[4]) == pytest.approx(np.std(finals, ddof=1))
+        assert cells[5] == "2"
     assert {"fitness.png", "accuracy.png", "compare.md"} <= {
         p.name for p in (tmp_path / "c").iterdir()
     }

@@ -24,9 +24,9 @@ from pathlib import Path
 from neronet.errors import StoreError, StudyError
 from neronet.reports.document import Document, Image, Section, Table, to_markdown
 from neronet.reports.plots import save
-from neronet.reports.study_data import RunSet, load_runs
+from neronet.reports.study_data import RunSet, load_runs, mean_std
 from neronet.reports.study_plots import accuracy_figure, fitness_figure
-from neronet.reports.study_report import final_stat, plus_minus
+from neronet.reports.study_report import final_cell, final_values
 
 METRICS = (
     ("fitness", None, 1.0, 4),
@@ -83,17 +83,15 @@ class Comparison:
                 s.name,
                 str(len(s.runs)),
                 str(_setting(s, "search", "objective")),
-                *(
-                    plus_minus(final_stat(s, metric), scale, digits)
-                    for _, metric, scale, digits in METRICS
-                ),
+                *(final_cell(s, metric, scale, digits) for _, metric, scale, digits in METRICS),
             )
             for s in self.sets
         )
         return Table(HEADERS, rows)
 
     def csv(self) -> str:
-        """The table with plain numbers (mean and std columns, empty when not measured)."""
+        """The table with plain numbers: mean, std (empty when no run has the value) and
+        the number of runs that have it."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(
@@ -101,14 +99,19 @@ class Comparison:
                 "set",
                 "runs",
                 "objective",
-                *(f"{stem}_{k}" for stem, *_ in METRICS for k in ("mean", "std")),
+                *(f"{stem}_{k}" for stem, *_ in METRICS for k in ("mean", "std", "n")),
             ]
         )
         for s in self.sets:
             cells: list[object] = [s.name, len(s.runs), _setting(s, "search", "objective")]
             for _, metric, scale, _digits in METRICS:
-                stat = final_stat(s, metric)
-                cells += ["", ""] if stat is None else [scale * stat[0], scale * stat[1]]
+                values = final_values(s, metric)
+                mean, std = mean_std(values) if values else (None, None)
+                cells += [
+                    "" if mean is None else scale * mean,
+                    "" if std is None else scale * std,
+                    len(values),
+                ]
             writer.writerow(cells)
         return buffer.getvalue()
 

@@ -43,8 +43,9 @@ def plus_minus(stat: tuple[float, float] | None, scale: float = 1.0, digits: int
     return f"{scale * mean:.{digits}f} ± {scale * std:.{digits}f}"
 
 
-def final_stat(runs: RunSet, metric: str | None) -> tuple[float, float] | None:
-    """Mean ± std over runs of the final parent's ``metric`` (None: its fitness)."""
+def final_values(runs: RunSet, metric: str | None) -> list[float]:
+    """Each run's final parent's ``metric`` (None: its fitness), where it was measured
+    (an ill-fitted parent is not attacked: no FGSM accuracy)."""
     values = []
     for run in runs.runs:
         final = final_fitness(run)
@@ -53,7 +54,15 @@ def final_stat(runs: RunSet, metric: str | None) -> tuple[float, float] | None:
         value = final[0] if metric is None else run.best.metric(metric)
         if value is not None:
             values.append(float(value))
-    return mean_std(values) if values else None
+    return values
+
+
+def final_cell(runs: RunSet, metric: str | None, scale: float = 1.0, digits: int = 4) -> str:
+    """``mean ± std`` of :func:`final_values`, saying over how many runs when not all
+    runs have the value, so a mean over fewer runs is never read as one over all."""
+    values = final_values(runs, metric)
+    text = plus_minus(mean_std(values) if values else None, scale, digits)
+    return text if not values or len(values) == len(runs.runs) else f"{text} (n={len(values)})"
 
 
 def _fittest_section(runs: RunSet, best: Fittest | None) -> Section:
@@ -188,11 +197,11 @@ def study_summary(runs: RunSet, best: Fittest | None, images: list[Image]) -> Do
         ("runs", f"{len(runs.runs)} ({finished} finished)"),
         ("dataset", str(data.get("dataset", NA) if isinstance(data, dict) else NA)),
         ("objective", str(search.get("objective", NA) if isinstance(search, dict) else NA)),
-        ("final fitness", plus_minus(final_stat(runs, None))),
-        ("final clean accuracy (%)", plus_minus(final_stat(runs, "clean_accuracy"), 100, 2)),
+        ("final fitness", final_cell(runs, None)),
+        ("final clean accuracy (%)", final_cell(runs, "clean_accuracy", 100, 2)),
         (
             "final FGSM accuracy (cond., %)",
-            plus_minus(final_stat(runs, "adversarial_accuracy"), 100, 2),
+            final_cell(runs, "adversarial_accuracy", 100, 2),
         ),
     )
     sections = (
