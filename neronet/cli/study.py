@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -71,7 +72,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         _check_study_dir(Path(args.dir))
     if args.dir is not None and is_study(args.dir) and args.config is None:
         stored = read_study(args.dir)
-        data = dict(stored.config)
+        data = copy.deepcopy(stored.config)  # overrides write into nested sections
         for assignment in overrides:
             set_override(data, assignment)
         config = parse_config(data, f"{args.dir} (study config)")
@@ -125,8 +126,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for warning in comparison.warnings:
         print(f"neronet: warning: {warning}", file=sys.stderr)
     written = write_comparison(comparison, Path(args.out))
-    table = comparison.table()
-    print(md_block(table))
+    print(md_block(comparison.table()))
     for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0
