@@ -27,6 +27,10 @@ class StoreError(NeronetError):
     """A run directory or checkpoint cannot be used as asked."""
 
 
+class StudyError(NeronetError):
+    """A study directory, or a set of runs to compare, cannot be used as asked."""
+
+
 class AttackError(NeronetError):
     """An unknown attack or suite name, or invalid attack settings."""
 

@@ -15,6 +15,7 @@ from neronet import __version__
 from neronet.cli.attack import add_attack_command
 from neronet.cli.evolve import add_evolve_command
 from neronet.cli.posttrain import add_train_command
+from neronet.cli.study import add_study_commands
 from neronet.cli.table import add_table_command
 from neronet.cli.views import add_view_commands
 from neronet.errors import InvalidArchitecture, NeronetError
@@ -28,8 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    commands = (add_evolve_command, add_view_commands, add_train_command, add_attack_command)
-    for add in (*commands, add_table_command):
+    for add in (
+        add_evolve_command,
+        add_study_commands,
+        add_view_commands,
+        add_train_command,
+        add_attack_command,
+        add_table_command,
+    ):
         add(sub)
     return parser
 
@@ -56,4 +63,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-

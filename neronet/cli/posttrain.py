@@ -55,6 +55,9 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="search run directory (trains --id, default the best)")
     source.add_argument(
+        "--study", help="study directory (trains the fittest individual over all its runs)"
+    )
+    source.add_argument(
         "--spec", help="a .safetensors (export or model; its weights are not used) or a spec .json"
     )
     source.add_argument("--seed-arch", choices=SEED_ARCHS, help="a hand-written architecture")
@@ -150,8 +153,17 @@ def _train_source(
 ) -> tuple[NetworkSpec, Dataset, dict[str, Any] | None]:
     """The architecture to train, the dataset (a seed architecture is built for it) and,
     when it comes from a run, the run's stored config."""
+    if args.id is not None and args.study is not None:
+        raise NeronetError(
+            "--study trains the study's fittest individual; to pick another, pass "
+            "--run STUDY/run-N --id ID"
+        )
     if args.id is not None and args.run is None:
         raise NeronetError("--id selects an individual of --run; pass --run DIR too")
+    if args.study is not None:  # the study's fittest: a run and an individual of it
+        from neronet.cli.views import study_fittest
+
+        args.run, args.id = study_fittest(args.study)
     if args.run is not None:
         spec, run_config = run_spec(args.run, args.id)
         origin = f"'{args.run}' ({'the best individual' if args.id is None else f'id {args.id}'})"

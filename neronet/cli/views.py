@@ -7,6 +7,7 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from neronet.errors import NeronetError
 
@@ -16,7 +17,7 @@ def _add_run_view(
 ) -> None:
     """A read-only command on a run directory, with ``--json`` for scripts."""
     p = sub.add_parser(name, help=help_text)
-    p.add_argument("run", help="run directory")
+    p.add_argument("run", help="run or study directory")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=func)
 
@@ -27,14 +28,60 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def study_status(study_dir: str) -> dict[str, object]:
+    """`neronet status` of a study: its seeds and each run's status (None: not created)."""
+    from neronet.reports.status import run_status
+    from neronet.runlock import lock_holder
+    from neronet.search.study import read_study
+
+    study = read_study(study_dir)
+    runs = [
+        run_status(str(study.run_dir(i))) if study.present(i) else None for i in range(study.runs)
+    ]
+    return {
+        "study": str(study_dir),
+        "runs": study.runs,
+        "seeds": list(study.seeds),
+        "finished_runs": sum(bool(r and r["finished"]) for r in runs),
+        "writer_pid": lock_holder(study_dir),
+        "run_status": runs,
+    }
+
+
+def _print_study_status(info: dict[str, Any]) -> None:
+    from neronet.reports.describe import fmt_metric
+
+    state = "running" if info["writer_pid"] is not None else "idle"
+    print(
+        f"study {info['study']}: {info['finished_runs']} of {info['runs']} runs finished ({state})"
+    )
+    for index, run in enumerate(info["run_status"]):
+        if run is None:
+            print(
+                f"  run-{index}: missing (re-running "
+                f"`neronet study --dir {info['study']}` creates it)"
+            )
+            continue
+        phase = "finished" if run["finished"] else "in progress"
+        print(
+            f"  run-{index}: seed {run['seed']}, generations {run['generation']}/"
+            f"{run['generations_total']}, {phase}, "
+            f"best fitness {fmt_metric(run['best_fitness'], 4)}"
+        )
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from neronet.reports.describe import fmt_metric
     from neronet.reports.metrics import metrics_line
     from neronet.reports.status import run_status
+    from neronet.search.study import is_study
 
-    info = run_status(args.run)
+    info = study_status(args.run) if is_study(args.run) else run_status(args.run)
     if args.json:
         print(json.dumps(info, indent=2))
+        return 0
+    if "study" in info:
+        _print_study_status(info)
         return 0
     if info["writer_pid"] is not None:
         state = f"running (pid {info['writer_pid']})"
@@ -72,23 +119,39 @@ def _add_best(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def study_fittest(study_dir: str) -> tuple[str, int]:
+    """The run directory and id of a study's fittest individual (see reports.study_data)."""
+    from neronet.reports.study_data import fittest, load_runs
+
+    runs = load_runs(study_dir)
+    best = fittest(runs.runs)
+    if best is None:
+        raise NeronetError(f"study '{study_dir}' has no finished generation yet; let it run")
+    return str(runs.runs[best.run].directory), best.individual.id
+
+
 def cmd_best(args: argparse.Namespace) -> int:
     from neronet.cli.table import pareto_front, show_front
     from neronet.reports.describe import describe_learning, describe_spec, fmt_metric
     from neronet.reports.metrics import metrics_line
+    from neronet.search.study import is_study
     from neronet.store import RunStore
 
-    front = pareto_front(args.run)
+    front = pareto_front(args.run) if not is_study(args.run) else None
     if front is not None:
         show_front(front, args.json)
         return 0
-    store = RunStore.open(args.run, readonly=True)
+    run_dir = args.run
+    if is_study(args.run):
+        run_dir, _ = study_fittest(args.run)
+    store = RunStore.open(run_dir, readonly=True)
     try:
         best = store.best()
         if best is None:
             raise NeronetError(f"'{args.run}' has no finished generation yet; let the search run")
         spec_dict = best.record.get("spec")
         info = {
+            "run": str(run_dir),
             "id": best.id,
             "generation": best.generation,
             "fitness": store.best_fitness(),
@@ -102,6 +165,8 @@ def cmd_best(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
+    if run_dir != args.run:
+        print(f"fittest of study {args.run}: {run_dir} (the best final parent over its runs)")
     print(
         f"best individual {info['id']} (generation {info['generation']}): fitness "
         f"{fmt_metric(info['fitness'], 4)}, {metrics_line(info['metrics'])}"
@@ -132,16 +197,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="plots and a summary of a run (PNG + markdown/HTML)")
-    p.add_argument("run", help="run directory")
-    p.add_argument("--out", help="output directory (default: RUN/report)")
+    p = sub.add_parser(
+        "report", help="plots and a summary of a run or a study (PNG + markdown/HTML)"
+    )
+    p.add_argument("run", help="run or study directory")
+    p.add_argument("--out", help="output directory (default: DIR/report)")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from neronet.reports.run_report import write_report
+    from neronet.reports.study_report import write_study_report
+    from neronet.search.study import is_study
 
-    out = write_report(args.run, args.out)
+    write = write_study_report if is_study(args.run) else write_report
+    out = write(args.run, args.out)
     print(f"report written to {out}")
     return 0
 

@@ -45,7 +45,7 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _md_block(block: Block) -> str:
+def md_block(block: Block) -> str:
     if isinstance(block, Table):
         lines = [
             "| " + " | ".join(map(_md_cell, block.headers)) + " |",
@@ -62,7 +62,7 @@ def to_markdown(doc: Document) -> str:
     parts = [f"# {doc.title}"]
     for section in doc.sections:
         parts.append(f"## {section.title}")
-        parts += [_md_block(block) for block in section.blocks]
+        parts += [md_block(block) for block in section.blocks]
     return "\n\n".join(parts) + "\n"
 
 

@@ -44,7 +44,7 @@ def check_resumable(
     stored = json.loads(json.dumps(stored))
     current = json.loads(json.dumps(config.search_relevant()))
     if stored != current:
-        keys = sorted(_diff_keys(stored, current))
+        keys = sorted(diff_keys(stored, current))
         changed.append("config keys " + ", ".join(keys[:5]))
     if not changed:
         return
@@ -61,11 +61,11 @@ def check_resumable(
     store.set_meta("finished", False)
 
 
-def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+def diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two JSON-like trees."""
     if isinstance(a, dict) and isinstance(b, dict):
         out: list[str] = []
         for key in sorted(set(a) | set(b)):
-            out += _diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")
+            out += diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")
         return out
     return [] if a == b else [prefix.rstrip(".") or "(root)"]
