@@ -8,13 +8,16 @@ its delete), and a finished seed's checkpoint pair and final-file temporaries.
 
 from __future__ import annotations
 
+import errno
 import shutil
 from pathlib import Path
 
+import pytest
 from helpers_store import files_fingerprint
 from test_posttrain import quick, tiny_spec
 from test_search import StubExecutor, _config, _run
 
+from neronet.cli import main
 from neronet.data import load_dataset
 from neronet.store import RunStore
 from neronet.train.posttrain import train_seeds
@@ -65,3 +68,38 @@ def test_two_trainings_write_identical_model_bytes(tmp_path: Path) -> None:
         train_seeds(tiny_spec(), digits, quick("standard", epochs=1), out)
     model = Path("seed-0") / "model.safetensors"
     assert (tmp_path / "a" / model).read_bytes() == (tmp_path / "b" / model).read_bytes()
+
+
+def _full_disk(path: Path, data: bytes) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+
+def test_a_full_disk_is_one_line_and_the_run_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    tiny = ["search.generations=2", "search.initial_size=2", "search.offspring=1"]
+    monkeypatch.setattr("neronet.store.run_store.atomic_write", _full_disk)
+    assert main(["evolve", "--run", str(run), *tiny]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("neronet: error: the disk is full") and "run the same command" in err
+    monkeypatch.undo()  # space came back
+    assert main(["evolve", "--run", str(run)]) == 0
+    assert RunStore.open(run, readonly=True).meta("finished") is True
+
+
+def test_a_full_disk_while_training_is_one_line_and_training_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(tiny_spec().to_json())
+    args = ["train", "--spec", str(spec), "--dataset", "digits", "--epochs", "1", "--seeds", "1"]
+    args += ["--device", "cpu", "--out", str(tmp_path / "out")]
+    monkeypatch.setattr("neronet.train.posttrain.atomic_write", _full_disk)
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        "neronet: error: the disk is full"
+    )
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert (tmp_path / "out" / "seed-0" / "model.safetensors").is_file()

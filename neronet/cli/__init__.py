@@ -7,6 +7,7 @@ exit code 2 (no traceback); an interrupted search says how to resume it.
 from __future__ import annotations
 
 import argparse
+import errno
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -57,9 +58,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_USAGE
     except sqlite3.DatabaseError as err:
+        if "full" in str(err).lower():  # SQLITE_FULL: the disk filled while committing
+            return _disk_full(str(err))
         print(
             f"neronet: error: run database error ({err}); check the run directory "
             "is intact and not used by another neronet process",
             file=sys.stderr,
         )
         return EXIT_USAGE
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return _disk_full(f"{err.strerror}: {err.filename}" if err.filename else str(err))
+        raise
+
+
+def _disk_full(what: str) -> int:
+    """A full disk mid-write: every write is atomic (temporary file, then rename; one
+    transaction per row), so nothing is half-written and the same command resumes."""
+    print(
+        f"neronet: error: the disk is full ({what}); free some space and run the same "
+        "command again: it resumes where it stopped",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
