@@ -8,6 +8,7 @@ one-line :class:`~neronet.errors.ConfigError` naming the key and the fix.
 
 from __future__ import annotations
 
+import difflib
 import re
 from importlib import resources
 from pathlib import Path
@@ -585,11 +586,34 @@ class NeroConfig(StrictSection):
         return data
 
 
-def format_validation_error(err: ValidationError, source: str) -> str:
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The setting names valid where ``loc`` (a validation error's path) points."""
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        inner = field.annotation
+        candidates = [inner, *getattr(inner, "__args__", ())]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
+
+
+def format_validation_error(
+    err: ValidationError, source: str, model: type[BaseModel] | None = None
+) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{key}'; remove it or check its spelling"
+        known = _keys_at(model or NeroConfig, tuple(first["loc"]))
+        close = difflib.get_close_matches(str(first["loc"][-1]), known, n=1)
+        near = ".".join([*(str(p) for p in first["loc"][:-1]), close[0]]) if close else ""
+        hint = f"did you mean '{near}'?" if close else "remove it or check its spelling"
+        return f"{source}: unknown key '{key}'; {hint}"
     msg = first["msg"].removeprefix("Value error, ")
     return f"{source}: invalid value for '{key}': {msg}; fix it in the config or override"
 

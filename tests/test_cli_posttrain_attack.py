@@ -304,3 +304,23 @@ def test_the_runs_threat_model_carries_over_to_train_and_attack(
     assert "L-inf eps 0.1: the search's own threat model" in capsys.readouterr().err
     assert neronet("attack", out, *limit, "--linf-eps", 0.2, "--out", tmp_path / "b") == 0
     assert "own threat model" not in capsys.readouterr().err  # an explicit choice wins
+
+
+def test_train_shows_defaults_its_plan_and_names_flags_in_errors(
+    spec_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        neronet("train", "--help")
+    helptext = " ".join(capsys.readouterr().out.split())
+    assert "default: the paper's 10" in helptext and "350 standard, 200 adversarial" in helptext
+    out = tmp_path / "o"
+    assert (
+        neronet("train", "--spec", spec_file, "--epochs", 1, "--seeds", 1, "--out", out, *TRAIN)
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "plan: standard training, 1 seed(s) x 1 epochs" in err and "estimate: about" in err
+    with pytest.raises(ConfigError, match=r"--epochs \(posttrain.standard.epochs\)"):
+        neronet("train", "--spec", spec_file, "--epochs", 0, *TRAIN)
+    with pytest.raises(ConfigError, match=r"did you mean 'posttrain\.standard\.lr'"):
+        neronet("train", "--spec", spec_file, *TRAIN, "posttrain.standard.lrr=0.1")

@@ -20,7 +20,11 @@ from neronet.spec import NetworkSpec
 
 
 def command_config(
-    path: str | None, overrides: list[str], base: dict[str, Any] | None, flags: dict[str, Any]
+    path: str | None,
+    overrides: list[str],
+    base: dict[str, Any] | None,
+    flags: dict[str, Any],
+    flag_names: dict[str, str] | None = None,
 ) -> tuple[NeroConfig, set[str]]:
     """The one config tree for ``train`` / ``attack``: ``--config`` (a neronet config YAML,
     the same file ``evolve`` reads), else ``base`` (the source run's stored config), else the
@@ -43,7 +47,20 @@ def command_config(
     for assignment in assignments:
         set_override(data, assignment)
         explicit.add(assignment.partition("=")[0].strip())
-    return parse_config(data, source), explicit
+    try:
+        return parse_config(data, source), explicit
+    except ConfigError as err:
+        raise ConfigError(_name_the_flag(str(err), flags, flag_names or {})) from None
+
+
+def _name_the_flag(message: str, flags: dict[str, Any], names: dict[str, str]) -> str:
+    """An error about a setting the user gave as a flag names the flag (``--epochs``),
+    not the config key behind it."""
+    for key, flag in names.items():
+        if key in flags and f"'{key}'" in message:
+            message = message.replace(f"'{key}'", f"{flag} ({key})")
+            return message.replace("fix it in the config or override", f"pass a valid {flag}")
+    return message
 
 
 def leaf_keys(data: Any, prefix: str = "") -> set[str]:

@@ -28,6 +28,7 @@ from neronet.cli.common import (
     run_spec,
     search_eps,
 )
+from neronet.config import PostTrainConfig as PostTrainDefaults
 from neronet.data import DATASETS, Dataset
 from neronet.errors import ConfigError, NeronetError
 from neronet.progress import progress_bar
@@ -37,6 +38,15 @@ if TYPE_CHECKING:
     from neronet.config import PostTrainConfig
 
 SEED_ARCHS = ("nsga-net",)
+FLAGS = {
+    "posttrain.mode": "--mode",
+    "posttrain.seeds": "--seeds",
+    "posttrain.first_seed": "--first-seed",
+    "posttrain.device": "--device",
+    "posttrain.standard.epochs": "--epochs",
+    "posttrain.adversarial.epochs": "--epochs",
+}
+"""Config keys the flags set: an error about one names the flag the user typed."""
 MAX_SEEDS = 1000
 MAX_EPOCHS = 100_000
 
@@ -62,11 +72,24 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     )
     source.add_argument("--seed-arch", choices=SEED_ARCHS, help="a hand-written architecture")
     p.add_argument("--id", type=int, help="individual id in --run (default: the best)")
-    p.add_argument("--mode", choices=["standard", "adversarial"], help="default: standard")
-    p.add_argument("--config", help="YAML file of training settings (see neronet.train.posttrain)")
-    p.add_argument("--epochs", type=int, help="shorten/lengthen the schedule (paper: 350 / 200)")
-    p.add_argument("--seeds", type=int, help="number of seeds (paper: 10)")
-    p.add_argument("--first-seed", type=int, help="first seed (default 0)")
+    defaults = PostTrainDefaults()
+    p.add_argument("--mode", choices=["standard", "adversarial"], help=f"default: {defaults.mode}")
+    p.add_argument(
+        "--config",
+        help="neronet config YAML; its posttrain section is used (default: the run's own)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help=f"epochs of the schedule (default: the paper's {defaults.standard.epochs} standard, "
+        f"{defaults.adversarial.epochs} adversarial)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        help=f"number of seeds, each a full training (default: the paper's {defaults.seeds})",
+    )
+    p.add_argument("--first-seed", type=int, help=f"first seed (default {defaults.first_seed})")
     p.add_argument(
         "--dataset",
         choices=DATASETS,
@@ -102,10 +125,10 @@ def _train_config(
     eps = search_eps(run_config)
     if eps is not None:
         flags["posttrain.search_eps"] = eps
-    config, explicit = command_config(args.config, list(args.overrides), run_config, flags)
+    config, explicit = command_config(args.config, list(args.overrides), run_config, flags, FLAGS)
     if args.epochs is not None:  # --epochs shortens the schedule of the mode chosen
         flags[f"posttrain.{config.posttrain.mode}.epochs"] = args.epochs
-    config, explicit = command_config(args.config, list(args.overrides), run_config, flags)
+    config, explicit = command_config(args.config, list(args.overrides), run_config, flags, FLAGS)
     posttrain = config.posttrain
     if eps is not None and posttrain.mode == "adversarial":
         adversarial = posttrain.adversarial
@@ -220,6 +243,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             log.info(note)
             console.print(note)
         task = bar.add_task("starting", total=config.seeds * epochs)
+        plan = (
+            f"plan: {config.mode} training, {config.seeds} seed(s) x {epochs} epochs = "
+            f"{config.seeds * epochs} epochs on {config.device}; an estimate follows the first "
+            "epoch (finished seeds and epochs are kept: re-run to resume)"
+        )
+        log.info(plan)
+        console.print(plan)
+        timed = {"first": True}
 
         def on_epoch(info: dict[str, Any]) -> None:
             line = (
@@ -230,6 +261,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
             log.info(line)
             done = info["seed_index"] * epochs + info["epoch"]
+            if timed["first"]:
+                timed["first"] = False
+                left = info["seconds"] * (config.seeds * epochs - done)
+                estimate = (
+                    f"estimate: about {left / 60:.1f} min more ({info['seconds']:.1f} s/epoch)"
+                )
+                log.info(estimate)
+                console.print(estimate)
             bar.update(task, completed=done, description=line.split(" loss")[0])
 
         try:
