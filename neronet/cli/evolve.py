@@ -17,7 +17,7 @@ def add_evolve_command(sub: argparse._SubParsersAction) -> None:
         "evolve",
         help="run (or resume) a NERO-Net search",
         description="Run a NERO-Net search. With no --config it runs configs/quickstart.yaml "
-        "(digits, ~2 minutes on 2 CPU cores). An existing --run DIR is resumed.",
+        "(digits, about 1.5 minutes on 2 CPU cores). An existing --run DIR is resumed.",
     )
     p.add_argument("--config", help="YAML config (default: quickstart, or the run's own on resume)")
     p.add_argument("--run", help="run directory (default: runs/<time>-seed<N>)")
