@@ -36,6 +36,7 @@ class Step:
 
     model: str
     step: str
+    label: str
     pair: int
     pairs: int
     tick: Tick | None = None
@@ -76,9 +77,11 @@ def evaluate_model(
     steps = [a.name for a in attacks] + ([AUDIT] if threats else [])
     first = number * len(steps)
 
-    def run(step: str, compute: Callable[[Ticker | None], dict[str, Any]]) -> dict[str, Any]:
+    def run(
+        step: str, label: str, compute: Callable[[Ticker | None], dict[str, Any]]
+    ) -> dict[str, Any]:
         """``step``'s result: loaded when an earlier run saved it, else computed and saved."""
-        where = Step(name, step, first + steps.index(step) + 1, models * len(steps))
+        where = Step(name, step, label, first + steps.index(step) + 1, models * len(steps))
         saved = results.load(number, step) if results is not None else None
         if saved is not None:
             if progress is not None:
@@ -101,13 +104,14 @@ def evaluate_model(
             adv = adversarial_correct(model, x, y, clean, attack, settings, ticker)
             return {"adv_correct": mask_text(adv)}
 
-        adv = text_mask(run(attack.name, attacked)["adv_correct"], x.device)
+        label, threat = attack_label(attack, settings), THREAT_LABELS[attack.threat]
+        adv = text_mask(run(attack.name, f"{label} ({threat})", attacked)["adv_correct"], x.device)
         masks[attack.name] = adv
         outcomes.append(
             Outcome(
                 attack=attack.name,
-                label=attack_label(attack, settings),
-                threat=THREAT_LABELS[attack.threat],
+                label=label,
+                threat=threat,
                 eps=settings.eps(attack.threat),
                 clean=clean_accuracy(clean),
                 conditional=conditional_adversarial_accuracy(clean, adv),
@@ -122,7 +126,7 @@ def evaluate_model(
             found = Audit(model, x, y, clean, settings, ticker).run(attacks, masks, clean)
             return {"flags": [asdict(f) for f in found]}
 
-        flags = [Flag(**f) for f in run(AUDIT, audited)["flags"]]
+        flags = [Flag(**f) for f in run(AUDIT, "gradient-masking audit", audited)["flags"]]
     return ModelReport(name, outcomes, flags, tuple(THREAT_LABELS[t] for t in threats))
 
 
