@@ -146,7 +146,7 @@ def test_a_resume_with_other_settings_is_refused_naming_the_change(
 def test_quick_sizes_the_suite_and_flags_still_win(models: list[Path]) -> None:
     parser = argparse.ArgumentParser()
     cli_attack.add_attack_command(parser.add_subparsers())
-    args = parser.parse_args(["attack", str(models[0]), "--quick", "--limit", "30", "--device", "cpu"])
+    args = parser.parse_args(["attack", str(models[0]), "--quick", "--limit", "30"])
     settings, _ = cli_attack._attack_settings(args)
     assert settings.limit == 30
     assert settings.audit.subset == cli_attack.QUICK["audit.subset"]

@@ -322,6 +322,26 @@ def test_an_audit_that_checked_nothing_says_so() -> None:
     assert "audit not run" not in terminal
 
 
+def test_the_terminal_table_splits_clean_and_conditional_accuracy() -> None:
+    """As the markdown does: one column holding two different accuracies misreads."""
+    outcomes = [Outcome("clean", "clean", "-", None, 0.9, None, None, 10)]
+    report = SuiteReport([ModelReport("m", [*outcomes, outcome("pgd-linf", "L-inf")])], settings())
+    _, terminal = report_text(report)
+    header = next(line for line in terminal.splitlines() if "threat" in line)
+    cells = [cell.strip() for cell in header.strip(" ┃").split("┃")]
+    assert cells == [
+        "threat",
+        "attack",
+        "eps",
+        "clean",
+        "conditional adv.",
+        "overall adv.",
+        "audit",
+    ]
+    row = next(line for line in terminal.splitlines() if "PGD-LINF" in line)
+    assert [cell.strip() for cell in row.strip(" │").split("│")][3:6] == ["90.00", "50.00", "45.00"]
+
+
 def test_evaluate_model_records_which_threats_the_audit_checked(
     models: dict[str, nn.Module], test_data: Data
 ) -> None:
