@@ -90,7 +90,7 @@ def test_progress_reads_in_a_log_and_stderr_when_not_a_terminal(
     log = (out / "attack.log").read_text()
     for text in (err, log):
         assert "[1/3] m0: PGD-2 (L-inf) started" in text
-        assert "[2/3] m0: AutoAttack (L-inf) apgd-t: 0/1" in text
+        assert "[2/3] m0: AutoAttack (L-inf) apgd-t: 0/1 batches" in text
         assert "still robust" in text and "[2/3] m0: AutoAttack (L-inf) done, saved" in text
         assert "[3/3] m0: audit 2/3: L-inf PGD-4 convergence, restart 2/2" in text
     assert "\x1b[" not in err  # no bar or colour codes in a file

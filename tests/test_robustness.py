@@ -31,6 +31,7 @@ from neronet.robustness import (
     ModelReport,
     Outcome,
     SuiteReport,
+    Tick,
     adversarial_correct,
     autoattack_correct,
     evaluate,
@@ -40,6 +41,7 @@ from neronet.robustness import (
     select_attacks,
     write_tables,
 )
+from neronet.robustness.suite import configured_autoattack
 from neronet.train.posttrain import train_seeds
 
 EPS = 0.15
@@ -248,6 +250,31 @@ def test_autoattack_adapter_is_seeded_and_leaves_the_global_rng_alone(
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(runs[0], runs[1])
     assert runs[0].float().mean() < 1.0
+
+
+def test_autoattack_driven_one_attack_at_a_time_equals_its_own_loop(
+    models: dict[str, nn.Module], test_data: Data
+) -> None:
+    """Same attacks, order, batches and seeds as ``run_standard_evaluation``: the same
+    images survive; the ticks name each attack and count the images still robust."""
+    model = models["adversarial"]
+    x, y = test_data[0][:48], test_data[1][:48]
+    ok = model(x).argmax(1) == y
+    x, y = x[ok], y[ok]
+    common = {"threat": "linf", "eps": EPS, "seed": 0, "square_queries": 50}
+    ticks: list[Tick] = []
+    ours = autoattack_correct(
+        model, x, y, attacks=None, batch_size=16, on_tick=ticks.append, **common
+    )
+    aa = configured_autoattack(
+        model, attacks=None, device=x.device, num_classes=10, **{**common, "restarts": 1}
+    )
+    with torch.random.fork_rng():
+        x_adv, _ = aa.run_standard_evaluation(x, y, batch_size=16)
+    assert torch.equal(ours, model(x_adv).argmax(1) == y)
+    assert next(t.task for t in ticks if t.done == 0) == "AutoAttack apgd-ce"
+    assert {t.task.split()[-1] for t in ticks} == {"apgd-ce", "apgd-t", "fab-t", "square"}
+    assert ticks[-1].robust == int(ours.sum()) and ticks[-1].images == len(y)
 
 
 def test_tables_aggregate_mean_and_std_over_models(

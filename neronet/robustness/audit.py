@@ -151,7 +151,7 @@ class Audit:
         for number, (check, run) in enumerate(plan, start=1):
             self.task = f"audit {number}/{len(plan)}: {check}"
             if self.on_tick is not None:
-                self.on_tick(Tick(self.task, 0, 1, images=len(self.index)))
+                self.on_tick(Tick(self.task, 0, 1, images=len(self.index), unit="check"))
             flags += run()
         return flags
 

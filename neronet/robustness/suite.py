@@ -80,9 +80,9 @@ class Tick:
     """How far one attack (or audit check) has got, for a progress display.
 
     AutoAttack on a CPU can run for hours inside one call; without these a log
-    shows nothing between "starting" and the result. ``done`` of ``total`` units
-    (batches, or checks for the audit) are finished; ``robust`` of ``images`` are
-    still classified correctly when the attack says so.
+    shows nothing between "starting" and the result. ``done`` of ``total``
+    ``unit`` s are finished; ``robust`` of ``images`` are still classified
+    correctly when the attack says so.
     """
 
     task: str
@@ -90,6 +90,7 @@ class Tick:
     total: int
     robust: int | None = None
     images: int | None = None
+    unit: str = "batches"
 
 
 Ticker = Callable[[Tick], None]
