@@ -3,9 +3,10 @@
 The paper's suite takes minutes on a GPU and can take many hours on a CPU
 (AutoAttack's APGD-T and FAB-T run 100 iterations per target class, Square
 thousands of queries). Nearly all of that time is gradient steps and forward
-passes on the attacked images, so a probe times a few PGD steps and a forward
-pass on one batch of the first model, and the estimate multiplies those by the
-steps and queries each attack makes (counted from the attacks' own settings,
+passes on the attacked images, so a probe times a few PGD steps, a few APGD
+iterations (AutoAttack's own code costs several times a plain PGD step) and a
+forward pass on one batch of the first model, and the estimate multiplies those
+by the steps and queries each attack makes (counted from the attacks' own settings,
 AutoAttack's read from the configured object) and by images x models.
 
 The honest uncertainty is AutoAttack's: its later attacks (and extra PGD
@@ -36,8 +37,8 @@ PROBE_STEPS = 3
 HOURS = 3600.0
 """From this many seconds on (the high end), the estimate comes with a warning."""
 
-Work = tuple[float, float]
-"""Per attacked image: (gradient steps, forward-only queries)."""
+Work = tuple[float, float, float]
+"""Per attacked image: (PGD gradient steps, AutoAttack gradient steps, forward queries)."""
 
 
 def duration(seconds: float) -> str:
@@ -60,6 +61,7 @@ class Estimate:
     images: int
     device: str
     step_seconds: float
+    autoattack_step_seconds: float
 
     def line(self) -> str:
         spread = (
@@ -72,6 +74,11 @@ class Estimate:
             f"estimate: about {duration(self.likely)} for {self.models} model(s) x "
             f"{self.images} images on {self.device}{spread}; probe: "
             f"{1000 * self.step_seconds:.2f} ms per image per gradient step"
+            + (
+                f" ({1000 * self.autoattack_step_seconds:.2f} ms in AutoAttack)"
+                if self.autoattack_step_seconds
+                else ""
+            )
         )
 
     def warning(self) -> str | None:
@@ -89,10 +96,10 @@ def _autoattack_work(aa: Any) -> list[Work]:
     """Per attack of the ensemble, in order: gradient steps and queries per image."""
     targeted = aa.apgd_targeted
     work: dict[str, Work] = {
-        "apgd-ce": (aa.apgd.n_iter * aa.apgd.n_restarts, 0),
-        "apgd-t": (targeted.n_iter * targeted.n_target_classes * targeted.n_restarts, 0),
-        "fab-t": (aa.fab.n_iter * aa.fab.n_target_classes, 0),  # FAB-T: one restart
-        "square": (0, aa.square.n_queries * aa.square.n_restarts),
+        "apgd-ce": (0, aa.apgd.n_iter * aa.apgd.n_restarts, 0),
+        "apgd-t": (0, targeted.n_iter * targeted.n_target_classes * targeted.n_restarts, 0),
+        "fab-t": (0, aa.fab.n_iter * aa.fab.n_target_classes, 0),  # FAB-T: one restart
+        "square": (0, 0, aa.square.n_queries * aa.square.n_restarts),
     }
     return [work[name] for name in aa.attacks_to_run]
 
@@ -103,20 +110,30 @@ def _attack_work(
     """The work of ``attack`` per image: its parts in order, each but the first only on the
     images the earlier parts left robust."""
     if attack.family == "single":
-        return [(1, 0)]
+        return [(1, 0, 0)]
     if attack.family == "pgd":
-        return [(settings.steps, 0)]
-    aa = configured_autoattack(
+        return [(settings.steps, 0, 0)]
+    return _autoattack_work(_autoattack(model, attack, settings, torch.device("cpu"), classes))
+
+
+def _autoattack(
+    model: nn.Module,
+    attack: AttackSpec,
+    settings: AttackSettings,
+    device: torch.device,
+    classes: int,
+) -> Any:
+    """The AutoAttack object :func:`~neronet.robustness.suite.adversarial_correct` runs."""
+    return configured_autoattack(
         model,
         threat=attack.threat,
         eps=settings.eps(attack.threat),
         attacks=None if attack.threat == "linf" else ["apgd-ce", "apgd-t"],
         seed=settings.seed,
-        device=torch.device("cpu"),
+        device=device,
         num_classes=classes,
         restarts=settings.autoattack_restarts,
     )
-    return _autoattack_work(aa)
 
 
 def _audit_work(attacks: list[AttackSpec], settings: AttackSettings) -> list[list[Work]]:
@@ -126,13 +143,31 @@ def _audit_work(attacks: list[AttackSpec], settings: AttackSettings) -> list[lis
     for threat in audited_threats(attacks):
         if any(at.threat == threat and at.family == "single" for at in attacks):
             # masking probes: a single step, two short PGD runs, noise
-            checks.append([(1 + 2 * a.single_step_probe_steps, 1)])
-        checks.append([(0, a.square_queries)])
-        restarts = [(a.convergence_steps, 0)] * a.convergence_restarts
+            checks.append([(1 + 2 * a.single_step_probe_steps, 0, 1)])
+        checks.append([(0, 0, a.square_queries)])
+        restarts = [(a.convergence_steps, 0, 0)] * a.convergence_restarts
         checks.append(restarts)
         if threat == "linf":
-            checks.append([(a.convergence_steps, 0)])
+            checks.append([(a.convergence_steps, 0, 0)])
     return checks
+
+
+def _apgd_step(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: AttackSpec,
+    settings: AttackSettings,
+    classes: int,
+) -> float:
+    """Seconds per image per APGD iteration, timed on ``x`` with AutoAttack's own code."""
+    aa = _autoattack(model, attack, settings, x.device, classes)
+    aa.apgd.n_iter, aa.apgd.n_restarts = PROBE_STEPS, 1
+    cuda = [x.device.index or 0] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):  # AutoAttack seeds the global RNG
+        start = time.perf_counter()
+        aa.apgd.perturb(x, y)
+    return (time.perf_counter() - start) / (PROBE_STEPS * len(x))
 
 
 def estimate_suite(
@@ -168,12 +203,14 @@ def estimate_suite(
     share = float(survived.float().mean())
     with torch.no_grad():
         classes = int(model(xb[:1]).shape[1])
+    ensemble = [a for a in attacks if a.family == "autoattack"]
+    aa_step = _apgd_step(model, xb, yb, ensemble[0], settings, classes) if ensemble else 0.0
 
     def seconds(parts: list[Work], images: int, later: float) -> float:
         """Work on ``images``; parts after the first on the ``later`` share of them."""
         return sum(
-            images * (1 if i == 0 else later) * (grads * step + queries * query)
-            for i, (grads, queries) in enumerate(parts)
+            images * (1 if i == 0 else later) * (grads * step + aa * aa_step + queries * query)
+            for i, (grads, aa, queries) in enumerate(parts)
         )
 
     audited = min(settings.audit.subset, correct) if settings.audit.enabled else 0
@@ -183,4 +220,4 @@ def estimate_suite(
         models * sum(seconds(parts, images, later) for images, parts in work)
         for later in (0.0, share, 1.0)
     )
-    return Estimate(low, likely, high, models, len(y), x.device.type, step)
+    return Estimate(low, likely, high, models, len(y), x.device.type, step, aa_step)
