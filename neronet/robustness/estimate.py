@@ -20,6 +20,7 @@ early on images it fools, so the high end is an upper bound for it too.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,8 @@ from neronet.robustness.suite import configured_autoattack, predict
 
 PROBE_STEPS = 3
 """PGD steps the probe times: enough to average out, short enough for any model on a CPU."""
+REPEATS = 3
+"""Timed runs per probe; the fastest counts (a busy machine's bursts are not the model's cost)."""
 HOURS = 3600.0
 """From this many seconds on (the high end), the estimate comes with a warning."""
 
@@ -152,6 +155,16 @@ def _audit_work(attacks: list[AttackSpec], settings: AttackSettings) -> list[lis
     return checks
 
 
+def _fastest(run: Callable[[], object]) -> float:
+    """Seconds of the fastest of :data:`REPEATS` calls of ``run``."""
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def _apgd_step(
     model: nn.Module,
     x: torch.Tensor,
@@ -165,9 +178,7 @@ def _apgd_step(
     aa.apgd.n_iter, aa.apgd.n_restarts = PROBE_STEPS, 1
     cuda = [x.device.index or 0] if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):  # AutoAttack seeds the global RNG
-        start = time.perf_counter()
-        aa.apgd.perturb(x, y)
-    return (time.perf_counter() - start) / (PROBE_STEPS * len(x))
+        return _fastest(lambda: aa.apgd.perturb(x, y)) / (PROBE_STEPS * len(x))
 
 
 def estimate_suite(
@@ -193,13 +204,10 @@ def estimate_suite(
     fn = get_attack(
         f"pgd-{threat}", eps=eps, alpha=settings.step(threat), steps=PROBE_STEPS, generator=gen
     )
-    fn(model, xb, yb)  # warm-up: lazy initialisation and kernel choice are not attack time
-    start = time.perf_counter()
+    step = _fastest(lambda: fn(model, xb, yb)) / (PROBE_STEPS * len(xb))
     adv = fn(model, xb, yb)
-    step = (time.perf_counter() - start) / (PROBE_STEPS * len(xb))
-    start = time.perf_counter()
+    query = _fastest(lambda: predict(model, adv, len(xb))) / len(xb)
     survived = predict(model, adv, len(xb)) == yb
-    query = (time.perf_counter() - start) / len(xb)
     share = float(survived.float().mean())
     with torch.no_grad():
         classes = int(model(xb[:1]).shape[1])
