@@ -31,6 +31,7 @@ from neronet.robustness import (
     ModelReport,
     Outcome,
     SuiteReport,
+    Tick,
     adversarial_correct,
     autoattack_correct,
     evaluate,
@@ -40,6 +41,7 @@ from neronet.robustness import (
     select_attacks,
     write_tables,
 )
+from neronet.robustness.suite import configured_autoattack
 from neronet.train.posttrain import train_seeds
 
 EPS = 0.15
@@ -250,6 +252,31 @@ def test_autoattack_adapter_is_seeded_and_leaves_the_global_rng_alone(
     assert runs[0].float().mean() < 1.0
 
 
+def test_autoattack_driven_one_attack_at_a_time_equals_its_own_loop(
+    models: dict[str, nn.Module], test_data: Data
+) -> None:
+    """Same attacks, order, batches and seeds as ``run_standard_evaluation``: the same
+    images survive; the ticks name each attack and count the images still robust."""
+    model = models["adversarial"]
+    x, y = test_data[0][:48], test_data[1][:48]
+    ok = model(x).argmax(1) == y
+    x, y = x[ok], y[ok]
+    common = {"threat": "linf", "eps": EPS, "seed": 0, "square_queries": 50}
+    ticks: list[Tick] = []
+    ours = autoattack_correct(
+        model, x, y, attacks=None, batch_size=16, on_tick=ticks.append, **common
+    )
+    aa = configured_autoattack(
+        model, attacks=None, device=x.device, num_classes=10, **{**common, "restarts": 1}
+    )
+    with torch.random.fork_rng():
+        x_adv, _ = aa.run_standard_evaluation(x, y, batch_size=16)
+    assert torch.equal(ours, model(x_adv).argmax(1) == y)
+    assert next(t.task for t in ticks if t.done == 0) == "AutoAttack apgd-ce"
+    assert {t.task.split()[-1] for t in ticks} == {"apgd-ce", "apgd-t", "fab-t", "square"}
+    assert ticks[-1].robust == int(ours.sum()) and ticks[-1].images == len(y)
+
+
 def test_tables_aggregate_mean_and_std_over_models(
     models: dict[str, nn.Module], test_data: Data, tmp_path: Path
 ) -> None:
@@ -320,6 +347,26 @@ def test_an_audit_that_checked_nothing_says_so() -> None:
     assert "| PGD-LINF | 0.1 | 90.00 | 50.00 | 45.00 | ok |" in md
     assert "| FGM | 0.1 | 90.00 | 50.00 | 45.00 | not audited |" in md
     assert "audit not run" not in terminal
+
+
+def test_the_terminal_table_splits_clean_and_conditional_accuracy() -> None:
+    """As the markdown does: one column holding two different accuracies misreads."""
+    outcomes = [Outcome("clean", "clean", "-", None, 0.9, None, None, 10)]
+    report = SuiteReport([ModelReport("m", [*outcomes, outcome("pgd-linf", "L-inf")])], settings())
+    _, terminal = report_text(report)
+    header = next(line for line in terminal.splitlines() if "threat" in line)
+    cells = [cell.strip() for cell in header.strip(" ┃").split("┃")]
+    assert cells == [
+        "threat",
+        "attack",
+        "eps",
+        "clean",
+        "conditional adv.",
+        "overall adv.",
+        "audit",
+    ]
+    row = next(line for line in terminal.splitlines() if "PGD-LINF" in line)
+    assert [cell.strip() for cell in row.strip(" │").split("│")][3:6] == ["90.00", "50.00", "45.00"]
 
 
 def test_evaluate_model_records_which_threats_the_audit_checked(

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
+import hashlib
+import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.progress import Progress
 
 from neronet.cli.common import (
     buildable,
@@ -27,13 +30,25 @@ from neronet.errors import AttackError, NeronetError
 from neronet.progress import progress_bar
 from neronet.spec import NetworkSpec
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch and the suite load only when a command runs
     import torch
 
+    from neronet.attacks.catalogue import AttackSpec
     from neronet.config import AttackSettings
+    from neronet.robustness import Step, SuiteResults, Tick
 
 HINT_KEYS = ("dataset", "holdout", "holdout_seed")
 """Model metadata that says which data (and held-out split) a model was tested on."""
+QUICK: dict[str, Any] = {
+    "limit": 200,
+    "audit.subset": 50,
+    "audit.square_queries": 200,
+    "audit.convergence_steps": 50,
+    "audit.convergence_restarts": 2,
+}
+"""``--quick``'s attack settings: minutes, not hours, for the quickstart's model on a CPU."""
+PAIRS = "pairs"
+"""Subdirectory of --out holding each finished (model, attack) result, for resuming."""
 OVERRIDE = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*=")
 """A ``key.sub=value`` config override among positional arguments."""
 
@@ -70,6 +85,19 @@ def add_attack_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="PGD steps (default 20)")
     p.add_argument("--batch-size", type=int, help="attack batch size (default 32)")
     p.add_argument("--limit", type=int, help="attack only the first N test images")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a suite a CPU can afford: the first {QUICK['limit']} images, an audit on "
+        f"{QUICK['audit.subset']} of them with Square {QUICK['audit.square_queries']} queries "
+        f"and PGD-{QUICK['audit.convergence_steps']} x {QUICK['audit.convergence_restarts']} "
+        "restarts (flags and key=value overrides still win)",
+    )
+    p.add_argument(
+        "--estimate-only",
+        action="store_true",
+        help="print the suite's expected duration (from a short timed probe) and exit",
+    )
     p.add_argument("--no-audit", action="store_true", help="skip the gradient-masking audit")
     p.add_argument("--dataset", choices=DATASETS, help="default: from the model's metadata")
     p.add_argument("--data-path", help="local copy of the dataset")
@@ -95,7 +123,18 @@ def _attack_settings(args: argparse.Namespace) -> tuple[AttackSettings, set[str]
     if args.no_audit:
         flags["attack.audit.enabled"] = False
     config, explicit = command_config(args.config, _overrides(args), None, flags)
-    return config.attack, explicit
+    settings = config.attack
+    if args.quick:
+        data = settings.model_dump()
+        for key, value in QUICK.items():
+            if f"attack.{key}" not in explicit:
+                *parents, leaf = key.split(".")
+                section = data
+                for parent in parents:
+                    section = section[parent]
+                section[leaf] = value
+        settings = type(settings).model_validate(data)
+    return settings, explicit
 
 
 def _search_threat(
@@ -209,13 +248,106 @@ def _default_out(first: str) -> Path:
     return path / "robustness" if path.is_dir() else path.with_name(f"{path.stem}-robustness")
 
 
+class _Display:
+    """Progress of the suite: a rich bar on a terminal; elsewhere (a file, a pipe) one plain
+    line per step and per attacked batch on stderr. attack.log always gets the lines, so a
+    suite running for hours can be followed with ``tail -f``: which attack runs, how many
+    images are still robust, and an ETA for the attack in progress."""
+
+    def __init__(self, console: Console, log: logging.Logger, bar: Progress | None) -> None:
+        self.console, self.log, self.bar = console, log, bar
+        self.started: dict[tuple[int, str], float] = {}
+        if bar is not None:
+            self.suite = bar.add_task("starting", total=None)
+            self.task = bar.add_task("", total=None, visible=False)
+
+    def _eta(self, step: Step, tick: Tick) -> str:
+        """Remaining time of ``tick``'s task, from its own pace so far (display only)."""
+        from neronet.robustness.estimate import duration
+
+        key = (step.pair, tick.task)
+        now = time.monotonic()
+        began = self.started.setdefault(key, now)
+        if tick.done == 0 or tick.done >= tick.total:
+            return ""
+        left = (now - began) / tick.done * (tick.total - tick.done)
+        return f", ETA {duration(left)}"
+
+    def __call__(self, step: Step) -> None:
+        head = f"[{step.pair}/{step.pairs}] {step.model}"
+        tick = step.tick
+        if step.cached:
+            text = f"{head}: {step.label} finished in an earlier run (loaded)"
+        elif step.finished:
+            text = f"{head}: {step.label} done, saved"
+        elif tick is None:
+            text = f"{head}: {step.label} started"
+        else:
+            robust = "" if tick.robust is None else f", {tick.robust}/{tick.images} still robust"
+            text = f"{head}: {tick.task}: {tick.done}/{tick.total} {tick.unit}{robust}"
+            if self.bar is not None:
+                self.bar.update(
+                    self.task, description=text, completed=tick.done, total=tick.total, visible=True
+                )
+            text += self._eta(step, tick)
+        self.log.info(text)
+        if self.bar is None:
+            self.console.print(text, highlight=False, markup=False)
+        elif tick is None:
+            done = step.pair - (0 if step.finished else 1)
+            self.bar.update(self.suite, description=text, completed=done, total=step.pairs)
+
+
+def _identity(
+    sources: list[_Source], attacks: list[AttackSpec], settings: AttackSettings, data: dict
+) -> dict[str, Any]:
+    """What a suite's saved results belong to: a resume with anything else would mix two
+    experiments in one table (weights by digest: a retrained seed is another model)."""
+    import torch
+
+    models = {}
+    for source in sources:
+        digest = hashlib.sha256()
+        for key in sorted(source.weights):
+            digest.update(key.encode())
+            digest.update(source.weights[key].detach().cpu().reshape(-1).view(torch.uint8).numpy())
+        models[source.name] = digest.hexdigest()
+    return {
+        "models": models,
+        "attacks": [a.name for a in attacks],
+        "settings": settings.model_dump(mode="json"),
+        "data": data,
+    }
+
+
 def cmd_attack(args: argparse.Namespace) -> int:
+    """``neronet attack``; Ctrl-C keeps every finished (model, attack) and exits 130."""
+    console = Console(stderr=True, soft_wrap=True)
+    opened: list[SuiteResults] = []  # the saved results, once the suite has started
+    try:
+        return _attack(args, console, opened)
+    except KeyboardInterrupt:
+        kept = (
+            f"{opened[0].kept} finished step(s) kept in '{opened[0].directory}'"
+            if opened
+            else "nothing had finished"
+        )
+        console.print(
+            f"interrupted: {kept}; re-run the same command to resume",
+            highlight=False,
+            markup=False,
+        )
+        return 130
+
+
+def _attack(args: argparse.Namespace, console: Console, opened: list[SuiteResults]) -> int:
     import torch
 
     from neronet.augment import to_float
     from neronet.data import full_train_test
     from neronet.robustness import (
-        audited_threats,
+        SuiteResults,
+        estimate_suite,
         evaluate,
         rich_report,
         select_attacks,
@@ -227,7 +359,6 @@ def cmd_attack(args: argparse.Namespace) -> int:
     settings, explicit = _attack_settings(args)
     attacks = select_attacks(*_attack_choice(args.suite, args.attacks))
     device = resolve_device(args.device)
-    console = Console(stderr=True)
     paths = [m for m in args.models if not OVERRIDE.match(m)]
     if not paths:
         raise NeronetError("no MODEL given; pass a .safetensors file, a run or a train output")
@@ -241,26 +372,28 @@ def cmd_attack(args: argparse.Namespace) -> int:
     note = held_out_note(dataset, holdout, holdout_seed)
     x = to_float(torch.from_numpy(test.x).to(device))
     y = torch.from_numpy(test.y).to(device)
+    estimate = estimate_suite(models[0][1], x, y, attacks, settings, len(models))
+    for line in filter(None, (estimate.line(), estimate.warning())):
+        console.print(line, highlight=False, markup=False)
+    if args.estimate_only:
+        return 0
     out = Path(args.out) if args.out else _default_out(paths[0])
-    audits = settings.audit.enabled and bool(audited_threats(attacks))
-    steps = len(models) * (len(attacks) + int(audits))
-    with logged(out / "attack.log", "attack") as log, progress_bar(console) as bar:
+    data = {"dataset": dataset.name, "holdout": holdout, "holdout_seed": holdout_seed}
+    with logged(out / "attack.log", "attack") as log:
         log.info(
             f"attacks {[a.name for a in attacks]} on {[n for n, _ in models]}, "
             f"{dataset.name} test split, settings {settings.model_dump_json()}"
         )
+        log.info(estimate.line())
         if note is not None:
             log.info(note)
             console.print(note)
-        task = bar.add_task("starting", total=steps)
-        started = itertools.count()
-
-        def on_step(description: str) -> None:
-            log.info(description)
-            bar.update(task, completed=next(started), description=description)
-
-        with routed("auto-attack", log):  # AutoAttack's warnings go to the log, not stderr
-            report = evaluate(models, x, y, attacks, settings, progress=on_step)
+        opened.append(SuiteResults(out / PAIRS, _identity(sources, attacks, settings, data)))
+        bar = progress_bar(console) if console.is_terminal else None
+        with bar or contextlib.nullcontext(), routed("auto-attack", log):
+            # AutoAttack's warnings go to the log, not stderr
+            show = _Display(console, log, bar)
+            report = evaluate(models, x, y, attacks, settings, progress=show, results=opened[0])
         paths = write_tables(report, out)
         log.info("\n" + (out / "robustness.md").read_text())
     console.print(rich_report(report))

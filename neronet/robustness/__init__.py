@@ -3,16 +3,22 @@
 * ``suite``: attack settings, the catalogue and its suites, the AutoAttack adapter,
   running one attack;
 * ``audit``: the gradient-masking checks and their findings (``Flag``);
-* ``report``: per-model outcomes, the mean/std table, terminal / CSV / markdown output;
-* ``evaluation``: the whole suite plus the audit over one or several models.
+* ``tables``: per-model outcomes, the mean/std table, terminal / CSV / markdown output;
+* ``evaluation``: the whole suite plus the audit over one or several models, with
+  progress (``Step``, ``Tick``) and results saved per (model, attack) as they finish;
+* ``results``: those saved results, so an interrupted suite resumes;
+* ``estimate``: the suite's expected duration from a short timed probe.
 """
 
 from neronet.robustness.audit import Flag, audited_threats
-from neronet.robustness.evaluation import evaluate, evaluate_model
+from neronet.robustness.estimate import Estimate, estimate_suite
+from neronet.robustness.evaluation import AUDIT, Step, evaluate, evaluate_model
+from neronet.robustness.results import SuiteResults
 from neronet.robustness.suite import (
     AA_NORMS,
     SUITES,
     TARGET_CLASSES,
+    Tick,
     adversarial_correct,
     attack_label,
     autoattack_correct,
@@ -31,18 +37,24 @@ from neronet.robustness.tables import (
 
 __all__ = [
     "AA_NORMS",
+    "AUDIT",
     "CSV_COLUMNS",
     "SUITES",
     "TARGET_CLASSES",
+    "Estimate",
     "Flag",
     "ModelReport",
     "Outcome",
     "Row",
+    "Step",
     "SuiteReport",
+    "SuiteResults",
+    "Tick",
     "adversarial_correct",
     "attack_label",
     "audited_threats",
     "autoattack_correct",
+    "estimate_suite",
     "evaluate",
     "evaluate_model",
     "markdown",

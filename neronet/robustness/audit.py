@@ -30,18 +30,26 @@ must then say so instead of "no flag" (:func:`audited_threats`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import torch
 from torch import nn
 
-from neronet.attacks import attack_correct, get_attack
-from neronet.attacks.catalogue import AttackSpec, Threat
+from neronet.attacks import get_attack
+from neronet.attacks.catalogue import THREAT_LABELS, AttackSpec, Threat
 from neronet.config import AttackSettings
 from neronet.evaluation.masking import MaskingLimits, masking_evidence
 from neronet.evaluation.scores import conditional_adversarial_accuracy
-from neronet.robustness.suite import attack_label, autoattack_correct
+from neronet.robustness.suite import (
+    Tick,
+    Ticker,
+    attack_label,
+    autoattack_correct,
+    ticking_attack_correct,
+)
 
 
 def audited_threats(attacks: list[AttackSpec]) -> list[Threat]:
@@ -70,8 +78,12 @@ class Audit:
         y: torch.Tensor,
         clean_correct: torch.Tensor,
         settings: AttackSettings,
+        on_tick: Ticker | None = None,
     ) -> None:
         self.model = model
+        self.on_tick = on_tick
+        self.task = "audit"
+        """The check running now: the label of its attacks' ticks."""
         self.settings = settings
         self.audit = settings.audit
         self.index = clean_correct.nonzero().flatten()[: self.audit.subset]
@@ -95,26 +107,52 @@ class Audit:
             f"pgd-{threat}", eps=eps, alpha=alpha, steps=steps, random_start=True, generator=gen
         )
         robust = torch.ones(len(self.index), dtype=torch.bool, device=self.x.device)
-        for _ in range(restarts):  # each restart attacks only the images still robust
-            robust = attack_correct(
-                self.model, self.x, self.y, fn, self.settings.batch_size, clean_correct=robust
-            )[1]
+        for restart in range(restarts):  # each restart attacks only the images still robust
+            task = f"{self.task}, restart {restart + 1}/{restarts}" if restarts > 1 else self.task
+            robust = ticking_attack_correct(
+                self.model, self.x, self.y, fn, self.settings.batch_size, robust, task, self.on_tick
+            )
         return robust
 
     def run(
         self, attacks: list[AttackSpec], masks: dict[str, torch.Tensor], clean: torch.Tensor
     ) -> list[Flag]:
-        flags: list[Flag] = []
+        """Every check of every audited threat, in order, each announced by a :class:`Tick`
+        (the checks' own attacks tick too: the audit alone can take longer than the suite)."""
+        audit = self.audit
+        plan: list[tuple[str, Callable[[], list[Flag]]]] = []
         for threat in audited_threats(attacks):
-            by_family = {a.family: a for a in attacks if a.threat == threat}
+            by_family = {at.family: at for at in attacks if at.threat == threat}
             single, iterative = by_family.get("single"), by_family["pgd"]
+            name = THREAT_LABELS[threat]
             if single is not None:
-                flags += self._single_vs_iterative(single, iterative, masks, clean)
-                flags += self._single_step(single)
-            flags += self._square(threat, [a for a in (single, iterative) if a], masks, iterative)
-            flags += self._convergence(threat, masks, iterative)
+                plan += [
+                    (
+                        f"{name} single-step vs iterative",
+                        partial(self._single_vs_iterative, single, iterative, masks, clean),
+                    ),
+                    (f"{name} single-step probes", partial(self._single_step, single)),
+                ]
+            whitebox = [attack for attack in (single, iterative) if attack]
+            plan += [
+                (
+                    f"{name} Square {audit.square_queries} queries",
+                    partial(self._square, threat, whitebox, masks, iterative),
+                ),
+                (
+                    f"{name} PGD-{audit.convergence_steps} convergence",
+                    partial(self._convergence, threat, masks, iterative),
+                ),
+            ]
             if threat == "linf":
-                flags += self._large_eps(iterative)
+                check = f"{name} large eps {audit.large_eps}"
+                plan.append((check, partial(self._large_eps, iterative)))
+        flags: list[Flag] = []
+        for number, (check, run) in enumerate(plan, start=1):
+            self.task = f"audit {number}/{len(plan)}: {check}"
+            if self.on_tick is not None:
+                self.on_tick(Tick(self.task, 0, 1, images=len(self.index), unit="check"))
+            flags += run()
         return flags
 
     def _single_vs_iterative(
@@ -189,6 +227,8 @@ class Audit:
             batch_size=max(self.settings.batch_size, len(self.index)),
             seed=self.settings.seed,
             square_queries=self.audit.square_queries,
+            label=self.task,
+            on_tick=self.on_tick,
         )
         beaten = int((robust & ~square).sum().item())
         if not self._exceeds(beaten, len(self.index)):

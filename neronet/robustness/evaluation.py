@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -15,12 +17,35 @@ from neronet.evaluation.scores import (
     overall_adversarial_accuracy,
 )
 from neronet.robustness.audit import Audit, Flag, audited_threats
+from neronet.robustness.results import SuiteResults, mask_text, text_mask
 from neronet.robustness.suite import (
+    Tick,
+    Ticker,
     adversarial_correct,
     attack_label,
     predict,
 )
 from neronet.robustness.tables import ModelReport, Outcome, SuiteReport
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where the suite is, for a progress display: ``pair`` of ``pairs`` (model, attack or
+    audit) steps; ``tick`` inside the step (None when it starts); ``finished`` once its
+    result is saved (``cached``: loaded from an earlier, interrupted run)."""
+
+    model: str
+    step: str
+    label: str
+    pair: int
+    pairs: int
+    tick: Tick | None = None
+    finished: bool = False
+    cached: bool = False
+
+
+AUDIT = "audit"
+"""The step name of a model's gradient-masking audit."""
 
 
 def evaluate_model(
@@ -31,30 +56,62 @@ def evaluate_model(
     settings: AttackSettings,
     *,
     name: str = "model",
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[Step], None] | None = None,
+    results: SuiteResults | None = None,
+    number: int = 0,
+    models: int = 1,
 ) -> ModelReport:
     """Clean accuracy, every attack's accuracies and the audit for one model.
 
     ``x`` floats in [0, 1] and ``y`` labels on the model's device; the model is
-    put in eval mode (evaluation never trains).
+    put in eval mode (evaluation never trains). With ``results``, model
+    ``number`` (of ``models``) saves each finished step there and loads the ones
+    an earlier run finished, so an interrupt loses at most the step in progress.
     """
     model.eval()
     if settings.limit is not None:
         x, y = x[: settings.limit], y[: settings.limit]
     clean = predict(model, x, max(settings.batch_size, 256)) == y
     outcomes = [Outcome("clean", "clean", "-", None, clean_accuracy(clean), None, None, len(y))]
+    threats = audited_threats(attacks) if settings.audit.enabled else []
+    steps = [a.name for a in attacks] + ([AUDIT] if threats else [])
+    first = number * len(steps)
+
+    def run(
+        step: str, label: str, compute: Callable[[Ticker | None], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """``step``'s result: loaded when an earlier run saved it, else computed and saved."""
+        where = Step(name, step, label, first + steps.index(step) + 1, models * len(steps))
+        saved = results.load(number, step) if results is not None else None
+        if saved is not None:
+            if progress is not None:
+                progress(replace(where, finished=True, cached=True))
+            return saved
+        if progress is not None:
+            progress(where)
+        ticker = None if progress is None else lambda t: progress(replace(where, tick=t))
+        result = compute(ticker)
+        if results is not None:
+            results.save(number, step, result)
+        if progress is not None:
+            progress(replace(where, finished=True))
+        return result
+
     masks: dict[str, torch.Tensor] = {}
     for attack in attacks:
-        label = attack_label(attack, settings)
-        if progress is not None:
-            progress(f"{name}: {label} ({THREAT_LABELS[attack.threat]})")
-        adv = adversarial_correct(model, x, y, clean, attack, settings)
+
+        def attacked(ticker: Ticker | None, attack: AttackSpec = attack) -> dict[str, Any]:
+            adv = adversarial_correct(model, x, y, clean, attack, settings, ticker)
+            return {"adv_correct": mask_text(adv)}
+
+        label, threat = attack_label(attack, settings), THREAT_LABELS[attack.threat]
+        adv = text_mask(run(attack.name, f"{label} ({threat})", attacked)["adv_correct"], x.device)
         masks[attack.name] = adv
         outcomes.append(
             Outcome(
                 attack=attack.name,
                 label=label,
-                threat=THREAT_LABELS[attack.threat],
+                threat=threat,
                 eps=settings.eps(attack.threat),
                 clean=clean_accuracy(clean),
                 conditional=conditional_adversarial_accuracy(clean, adv),
@@ -63,11 +120,13 @@ def evaluate_model(
             )
         )
     flags: list[Flag] = []
-    threats = audited_threats(attacks) if settings.audit.enabled else []
     if threats:
-        if progress is not None:
-            progress(f"{name}: gradient-masking audit")
-        flags = Audit(model, x, y, clean, settings).run(attacks, masks, clean)
+
+        def audited(ticker: Ticker | None) -> dict[str, Any]:
+            found = Audit(model, x, y, clean, settings, ticker).run(attacks, masks, clean)
+            return {"flags": [asdict(f) for f in found]}
+
+        flags = [Flag(**f) for f in run(AUDIT, "gradient-masking audit", audited)["flags"]]
     return ModelReport(name, outcomes, flags, tuple(THREAT_LABELS[t] for t in threats))
 
 
@@ -78,11 +137,26 @@ def evaluate(
     attacks: list[AttackSpec],
     settings: AttackSettings,
     *,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[Step], None] | None = None,
+    results: SuiteResults | None = None,
 ) -> SuiteReport:
-    """:func:`evaluate_model` for each ``(name, model)`` (e.g. the seeds of one training)."""
+    """:func:`evaluate_model` for each ``(name, model)`` (e.g. the seeds of one training);
+    with ``results``, the suite resumes where an interrupted run stopped."""
     reports = [
-        evaluate_model(model, x, y, attacks, settings, name=name, progress=progress)
-        for name, model in models
+        evaluate_model(
+            model,
+            x,
+            y,
+            attacks,
+            settings,
+            name=name,
+            progress=progress,
+            results=results,
+            number=number,
+            models=len(models),
+        )
+        for number, (name, model) in enumerate(models)
     ]
+    if results is not None:
+        results.finish()
     return SuiteReport(reports, settings)

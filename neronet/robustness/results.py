@@ -1,0 +1,105 @@
+"""Finished (model, attack) results on disk, so an interrupted ``neronet attack`` resumes.
+
+A suite on a CPU can take hours; an interrupt must not throw away the attacks
+that finished. Each finished pair is one small JSON file, written atomically
+as it finishes (an attack's per-image robustness, or the audit's findings), next
+to a manifest saying what was attacked with which settings. A re-run with the
+same models and settings loads the finished pairs instead of recomputing them;
+different ones would mix two experiments in one table, so an unfinished suite
+refuses them, naming what changed. A finished suite is simply replaced.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neronet.errors import AttackError
+from neronet.store import atomic_write
+
+MANIFEST = "manifest.json"
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` as ``{"a.b": 1}``: a changed setting is named by its key."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _changes(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs, as ``key old -> new`` (values cut short: digests are long)."""
+    old, new = _flat(before), _flat(now)
+
+    def show(value: Any) -> str:
+        text = json.dumps(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    return [
+        f"{key} {show(old.get(key))} -> {show(new.get(key))}"
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    ]
+
+
+def mask_text(mask: torch.Tensor) -> str:
+    """A per-image boolean mask as ``0``/``1`` characters (small, exact, readable)."""
+    return "".join("1" if v else "0" for v in mask.tolist())
+
+
+def text_mask(text: str, device: torch.device) -> torch.Tensor:
+    return torch.tensor([c == "1" for c in text], dtype=torch.bool, device=device)
+
+
+class SuiteResults:
+    """The finished pairs of one suite in ``directory``; ``identity`` says what the suite
+    is (models' weight digests, attacks, settings, data) and must match to resume."""
+
+    def __init__(self, directory: Path, identity: dict[str, Any]) -> None:
+        self.directory = directory
+        manifest = directory / MANIFEST
+        stored = json.loads(manifest.read_text()) if manifest.is_file() else None
+        if stored is not None and stored["identity"] != identity:
+            if not stored["complete"]:
+                changed = "; ".join(_changes(stored["identity"], identity))
+                raise AttackError(
+                    f"'{directory}' holds an unfinished attack with other models or settings "
+                    f"({changed}); re-run its command to resume it, or pass another --out"
+                )
+            stored = None
+        if stored is None:
+            for old in directory.glob("pair-*.json"):
+                old.unlink()
+            self._write_manifest(identity, complete=False)
+        self.identity = identity
+
+    def _write_manifest(self, identity: dict[str, Any], complete: bool) -> None:
+        text = json.dumps({"identity": identity, "complete": complete}, indent=1)
+        atomic_write(self.directory / MANIFEST, text.encode())
+
+    def _path(self, model: int, step: str) -> Path:
+        return self.directory / f"pair-{model}-{step}.json"
+
+    def load(self, model: int, step: str) -> dict[str, Any] | None:
+        """The saved result of model number ``model`` under ``step``, if it finished."""
+        path = self._path(model, step)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def save(self, model: int, step: str, result: dict[str, Any]) -> None:
+        atomic_write(self._path(model, step), json.dumps(result).encode())
+
+    def finish(self) -> None:
+        """Marks the suite complete: a later command with other settings replaces it."""
+        self._write_manifest(self.identity, complete=True)
+
+    @property
+    def kept(self) -> int:
+        """How many finished pairs are on disk."""
+        return len(list(self.directory.glob("pair-*.json")))
