@@ -64,9 +64,7 @@ def small_cnn(filters: int) -> NetworkSpec:
 def requests(count: int, filters: int) -> list[EvalRequest]:
     learning = LearningSpec(optimizer="adam", lr=0.01, batch_size=64, early_stop=50)
     spec = small_cnn(filters)
-    return [
-        EvalRequest(f"c{i}", spec, learning, 1000.0, seed=i) for i in range(count)
-    ]
+    return [EvalRequest(f"c{i}", spec, learning, 1000.0, seed=i) for i in range(count)]
 
 
 def measure(config: NeroConfig, batch: list[EvalRequest]) -> Row:

@@ -97,8 +97,11 @@ def test_a_full_disk_while_training_is_one_line_and_training_resumes(
     args += ["--device", "cpu", "--out", str(tmp_path / "out")]
     monkeypatch.setattr("neronet.train.posttrain.atomic_write", _full_disk)
     assert main(args) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
-        "neronet: error: the disk is full"
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .startswith("neronet: error: the disk is full")
     )
     monkeypatch.undo()
     assert main(args) == 0

@@ -44,9 +44,7 @@ def test_install_hints_name_the_distribution() -> None:
     """An extra outside a checkout must be requested from our distribution, not 'neronet'."""
     wrong = re.compile(r"pip install [\"']?neronet\[")
     offenders = [
-        str(path.relative_to(ROOT))
-        for path in USER_FILES
-        if wrong.search(path.read_text())
+        str(path.relative_to(ROOT)) for path in USER_FILES if wrong.search(path.read_text())
     ]
     assert offenders == []
 

@@ -10,7 +10,9 @@ gradient, the textbook case the audit must catch.
 from __future__ import annotations
 
 import csv
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pyautoattack
 import pytest
@@ -47,28 +49,18 @@ from neronet.train.posttrain import train_seeds
 EPS = 0.15
 
 
-class Rounded(nn.Module):
-    """Gradient masking by quantisation: ``round`` has a zero derivative everywhere."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(torch.round(x * 4) / 4)
-
-
-class Saturated(nn.Module):
-    """Gradient masking by saturation: logits x 1e4, so softmax is one-hot in fp32."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x) * 1e4
+def _masked_models() -> ModuleType:
+    """The masked-model wrappers of ``bench/masking_guard.py`` (bench/ is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "bench" / "masking_guard.py"
+    spec = importlib.util.spec_from_file_location("masking_guard", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
+_GUARD = _masked_models()
+Rounded, Saturated = _GUARD.Quantised, _GUARD.Saturated
 MASKED = {"quantised input": Rounded, "saturated softmax": Saturated}
 
 
