@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from neronet.errors import StoreError
 from neronet.reports.architecture import architecture_figure
 from neronet.reports.data import RunData, load_run
-from neronet.reports.document import Image, to_html, to_markdown
+from neronet.reports.document import Document, Image, to_html, to_markdown
 from neronet.reports.plots import (
     accuracy_figure,
     fitness_figure,
@@ -37,7 +37,7 @@ from neronet.reports.summary import build_summary
 __all__ = ["write_report"]
 
 
-def _figures(data: RunData) -> list[tuple[str, str, Callable[[], Figure] | None]]:
+def _figures(data: RunData) -> list[ReportFigure]:
     """Each figure's file, caption and drawing function (None when the run lacks its data)."""
     has_generations = bool(data.generations)
     spec = data.best_spec()
@@ -89,17 +89,30 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     """
     data = load_run(run_dir)
     out = Path(run_dir) / "report" if out_dir is None else Path(out_dir)
+    return write_report_files(out, _figures(data), lambda images: build_summary(data, images))
+
+
+ReportFigure = tuple[str, str, Callable[[], Figure] | None]
+"""A report figure: file name, caption, and how to draw it (None: not drawable now)."""
+
+
+def write_report_files(
+    out: Path, figures: list[ReportFigure], summary: Callable[[list[Image]], Document]
+) -> Path:
+    """Write ``figures`` and the summary built over the written ones (markdown, HTML) to
+    ``out``; a figure that cannot be drawn removes its stale file. One place for run and
+    study reports, with one one-line error when ``out`` is not writable."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         images = []
-        for file, caption, draw in _figures(data):
+        for file, caption, draw in figures:
             if draw is None:
                 # A figure left from an older report would contradict the summary.
                 (out / file).unlink(missing_ok=True)
                 continue
             save(draw(), out / file)
             images.append(Image(file, caption))
-        doc = build_summary(data, images)
+        doc = summary(images)
         (out / "summary.md").write_text(to_markdown(doc), encoding="utf-8")
         (out / "summary.html").write_text(to_html(doc, out), encoding="utf-8")
     except OSError as err:

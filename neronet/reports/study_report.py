@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neronet.errors import StoreError
-from neronet.reports.document import Document, Image, Section, Table, to_html, to_markdown
-from neronet.reports.plots import save
+from neronet.reports.document import Document, Image, Section, Table
+from neronet.reports.run_report import write_report_files
 from neronet.reports.study_data import (
     Fittest,
     RunSet,
@@ -168,21 +167,7 @@ def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None)
                 lambda: accuracy_figure(group),
             ),
         ]
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        images = []
-        for file, caption, draw in figures:
-            save(draw(), out / file)
-            images.append(Image(file, caption))
-        doc = study_summary(runs, best, images)
-        (out / "summary.md").write_text(to_markdown(doc), encoding="utf-8")
-        (out / "summary.html").write_text(to_html(doc, out), encoding="utf-8")
-    except OSError as err:
-        raise StoreError(
-            f"cannot write the report to '{out}' ({err.strerror or err}); "
-            "choose a writable directory"
-        ) from None
-    return out
+    return write_report_files(out, figures, lambda images: study_summary(runs, best, images))
 
 
 def study_summary(runs: RunSet, best: Fittest | None, images: list[Image]) -> Document:
