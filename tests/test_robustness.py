@@ -269,6 +269,30 @@ def test_autoattack_driven_one_attack_at_a_time_equals_its_own_loop(
     assert ticks[-1].robust == int(ours.sum()) and ticks[-1].images == len(y)
 
 
+def test_autoattack_stops_when_every_image_is_broken(
+    models: dict[str, nn.Module], test_data: Data
+) -> None:
+    """A weak model loses every image to APGD-CE: the later attacks get no batch (an empty
+    batch crashed FAB), and the result says nothing survived."""
+    model = models["standard"]
+    x, y = test_data[0][:32], test_data[1][:32]
+    ok = model(x).argmax(1) == y
+    ticks: list[Tick] = []
+    robust = autoattack_correct(
+        model,
+        x[ok],
+        y[ok],
+        threat="linf",
+        eps=0.5,
+        attacks=None,
+        batch_size=16,
+        seed=0,
+        on_tick=ticks.append,
+    )
+    assert not robust.any()
+    assert {t.task.split()[-1] for t in ticks} == {"apgd-ce"}
+
+
 def test_tables_aggregate_mean_and_std_over_models(
     models: dict[str, nn.Module], test_data: Data, tmp_path: Path
 ) -> None:

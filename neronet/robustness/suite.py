@@ -181,6 +181,8 @@ def autoattack_correct(
             square_queries=square_queries,
         )
         for name in list(aa.attacks_to_run):
+            if not robust.any():  # every image already broken: the later attacks have none
+                break  # (an empty split is one empty batch, which AutoAttack cannot take)
             batches = robust.nonzero().flatten().split(batch_size)
             task = f"{label} {name}"
             for done, index in enumerate(batches):
