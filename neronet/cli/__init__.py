@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from neronet import __version__
 from neronet.cli.attack import add_attack_command
 from neronet.cli.evolve import add_evolve_command
+from neronet.cli.experiment import add_experiment_command
 from neronet.cli.posttrain import add_train_command
 from neronet.cli.study import add_study_commands
 from neronet.cli.table import add_table_command
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (
         add_evolve_command,
         add_study_commands,
+        add_experiment_command,
         add_view_commands,
         add_train_command,
         add_attack_command,
