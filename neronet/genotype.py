@@ -21,13 +21,16 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from neronet.config import NeroConfig, StructureConfig, grammar_text
 from neronet.errors import ConfigError
 from neronet.grammar import Derivation, Grammar
+
+if TYPE_CHECKING:
+    from neronet.spec import LearningSpec, NetworkSpec
 
 MODULE_INPUT = -1
 
@@ -162,6 +165,16 @@ class Genotype:
                 [(u.derivation.to_dict(), [position[i] for i in u.inputs]) for u in units]
             )
         return {"modules": modules, "learning": self.learning.to_dict()}
+
+    def decode(
+        self, input_shape: tuple[int, int, int], num_classes: int
+    ) -> tuple[NetworkSpec, LearningSpec]:
+        """The network and training hyper-parameters this genotype encodes (the runner's
+        :class:`~neronet.search.base.Encoding` call); GrammarError if a derivation does not
+        map."""
+        from neronet.phenotype import to_learning, to_spec  # phenotype imports this module
+
+        return to_spec(self, input_shape, num_classes), to_learning(self)
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:

@@ -143,7 +143,12 @@ class LearningSpec:
     """Training hyper-parameters decoded from the genotype's learning unit.
 
     ``lr`` decays inverse-time per optimisation step: ``lr / (1 + decay * step)``.
-    ``early_stop`` is the patience in epochs on the control set.
+    ``early_stop`` is the patience in epochs on the control set; an epoch resets it
+    only when control accuracy rises by more than ``min_delta`` (RAS: 0.001).
+    ``train_subset``: train on this many images of the training split, drawn with
+    the individual's seed (RAS's cheap generations); None: all of them. The two
+    appear in ``to_dict`` (and so in the digest) only when set, so every existing
+    learning digest stays what it was.
     """
 
     optimizer: str = "sgd"
@@ -156,8 +161,11 @@ class LearningSpec:
     rho: float = 0.9
     batch_size: int = 128
     early_stop: int = 5
+    min_delta: float = 0.0
+    train_subset: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        optional = {"min_delta": self.min_delta, "train_subset": self.train_subset}
         return {
             "optimizer": self.optimizer,
             "lr": self.lr,
@@ -169,11 +177,11 @@ class LearningSpec:
             "rho": self.rho,
             "batch_size": self.batch_size,
             "early_stop": self.early_stop,
-        }
+        } | {k: v for k, v in optional.items() if v != getattr(LearningSpec, k)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LearningSpec:
-        return cls(**{k: data[k] for k in cls().to_dict() if k in data})
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     def digest(self) -> str:
         text = json.dumps(self.to_dict(), sort_keys=True)

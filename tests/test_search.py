@@ -403,7 +403,7 @@ def test_an_undecodable_individual_is_invalid_not_a_crash(
     def broken(*args: object, **kwargs: object) -> None:
         raise GrammarError("g.grammar: <stem> decodes unknown layer kind 'warp'; fix the grammar")
 
-    monkeypatch.setattr("neronet.search.runner.to_spec", broken)
+    monkeypatch.setattr("neronet.phenotype.to_spec", broken)
     executor = StubExecutor()
     run.run(executor)
     rows = RunStore.open(tmp_path / "r", readonly=True).individuals()

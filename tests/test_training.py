@@ -217,3 +217,34 @@ def test_fashion_mnist_subset_learns_in_two_epochs(tmp_path: Path) -> None:
 def test_model_device_must_match_data(digits: DeviceData) -> None:
     with pytest.raises(ValueError, match="data is on cpu"):
         train(_model(), ADAM, digits, settings(), 1.0, seed=0, device="cuda")
+
+
+def test_train_subset_trains_on_that_many_images_drawn_by_the_seed(digits: DeviceData) -> None:
+    """RAS's cheap generations: 200 images in full batches of 64 are 3 steps per epoch;
+    the same seed draws the same images (same weights), another seed others."""
+    learning = LearningSpec(optimizer="adam", lr=0.01, batch_size=64, train_subset=200)
+    runs = [_train(_model(), digits, learning, seed=s, cfg={"max_epochs": 1}) for s in (0, 0, 1)]
+    assert [r.history[0].steps for r in runs] == [3, 3, 3]  # all 1257: 19
+    same = [torch.equal(a, b) for a, b in zip(*(r.state.model_state.values() for r in runs[:2]))]
+    assert all(same)
+    other = runs[2].state.model_state
+    assert any(not torch.equal(a, other[k]) for k, a in runs[0].state.model_state.items())
+
+
+def test_min_delta_gains_do_not_restart_the_patience(digits: DeviceData) -> None:
+    """A control accuracy that keeps creeping up by less than min_delta stops after
+    ``early_stop`` epochs (the best weights are still kept); with min_delta 0 it runs on."""
+    base = {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "early_stop": 2}
+    strict = _train(_model(), digits, LearningSpec(**base, min_delta=1.0), cfg={"max_epochs": 6})
+    assert strict.stop_reason == "early_stop" and strict.epochs == 3
+    loose = _train(_model(), digits, LearningSpec(**base), cfg={"max_epochs": 6})
+    assert loose.epochs > 3
+
+
+def test_new_learning_fields_leave_old_digests_alone() -> None:
+    """min_delta and train_subset enter the dict (and digest) only when set."""
+    plain = LearningSpec()
+    assert "min_delta" not in plain.to_dict() and "train_subset" not in plain.to_dict()
+    ras = LearningSpec(min_delta=0.001, train_subset=1000)
+    assert ras.to_dict()["train_subset"] == 1000 and ras.digest() != plain.digest()
+    assert LearningSpec.from_dict(ras.to_dict()) == ras

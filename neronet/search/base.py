@@ -12,12 +12,34 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from neronet.evaluation.objectives import Fitness, Objective
 from neronet.evaluation.result import Outcome
-from neronet.genotype import Genotype
 from neronet.search import pareto
+from neronet.spec import LearningSpec, NetworkSpec
+
+
+class Encoding(Protocol):
+    """What a candidate carries: any representation the runner can store and decode.
+
+    NERO-Net's :class:`~neronet.genotype.Genotype` (grammar derivations) and RAS's
+    resolved model are two; the runner, the store and replay use only this.
+    ``to_json`` must be canonical (replay compares it to the stored text);
+    ``decode`` raises GrammarError or InvalidArchitecture for a candidate that
+    cannot become a network (recorded as an invalid individual, never trained).
+    """
+
+    @property
+    def train_time(self) -> float:
+        """Seconds of training this candidate asks for (the stored ``train_time``)."""
+        ...
+
+    def to_json(self) -> str: ...
+
+    def decode(
+        self, input_shape: tuple[int, int, int], num_classes: int
+    ) -> tuple[NetworkSpec, LearningSpec]: ...
 
 
 @dataclass(frozen=True)
@@ -35,7 +57,7 @@ class Candidate:
     id: int
     key: str
     generation: int
-    genotype: Genotype
+    genotype: Encoding
     parent_id: int | None
     mutations: tuple[str, ...]
     budget_s: float

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from neronet.config import NeroConfig
-from neronet.errors import GrammarError
+from neronet.errors import GrammarError, InvalidArchitecture
 from neronet.evaluation.result import Outcome
 from neronet.execution.base import EvalRequest, Executor, make_executor
 from neronet.genotype import Structure
 from neronet.grammar import Grammar
-from neronet.phenotype import check_decodable, to_learning, to_spec
+from neronet.phenotype import check_decodable
 from neronet.progress import Reporter
 from neronet.search import replay
 from neronet.search.base import Candidate, GenerationSummary, Strategy
@@ -147,9 +147,9 @@ class SearchRun:
                 self.reporter.replayed(row)
                 continue
             try:
-                spec = to_spec(cand.genotype, input_shape=input_shape, num_classes=num_classes)
-                learning = to_learning(cand.genotype)
-            except GrammarError as err:  # a production the start-up check never drew
+                spec, learning = cand.genotype.decode(input_shape, num_classes)
+            except (GrammarError, InvalidArchitecture) as err:
+                # a production the start-up check never drew; a RAS model whose shapes fail
                 rows[cand.id] = record_undecodable(self.store, strategy, cand, str(err))
                 self.reporter.evaluated(rows[cand.id])
                 continue

@@ -28,6 +28,7 @@ Choices the paper leaves open, made here and kept visible:
 from __future__ import annotations
 
 import io
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -36,7 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neronet.augment import DeviceData, steps_per_epoch
+from neronet.augment import DeviceData, DeviceSplit, steps_per_epoch
 from neronet.config import TrainingConfig
 from neronet.errors import DataError, StoreError
 from neronet.spec import LearningSpec
@@ -124,6 +125,16 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
+def _subset(split: DeviceSplit, size: int | None, seed: int) -> DeviceSplit:
+    """``size`` images of ``split`` drawn without replacement with ``seed`` (all of them
+    when ``size`` is None or not smaller)."""
+    if size is None or size >= len(split):
+        return split
+    gen = torch.Generator().manual_seed(seed)
+    index = torch.randperm(len(split), generator=gen)[:size].to(split.x.device)
+    return DeviceSplit(split.x[index], split.y[index])
+
+
 class _Loop:
     """State of one training call; :func:`train` drives it epoch by epoch."""
 
@@ -138,6 +149,7 @@ class _Loop:
     ) -> None:
         self.learning = learning
         self.data = data
+        self.train = _subset(data.train, learning.train_subset, seed)
         self.settings = settings
         schedule = InverseTime(learning.lr, learning.decay)
         self.trainer = Trainer(
@@ -181,7 +193,7 @@ class _Loop:
     ) -> tuple[EpochRecord | None, str | None, str | None]:
         """One epoch; returns (record or None if no step ran, stop reason, ill-fitted reason)."""
         start = time.perf_counter()
-        n = len(self.data.train)
+        n = len(self.train)
         bs = self.learning.batch_size
         losses = torch.zeros(steps_per_epoch(n, bs), device=self.data.device)
         done = checked = 0
@@ -191,7 +203,7 @@ class _Loop:
             stop = interrupt()
             if stop is not None:
                 break
-            losses[done], _ = self.trainer.update(*self.trainer.batch(self.data.train, idx))
+            losses[done], _ = self.trainer.update(*self.trainer.batch(self.train, idx))
             done += 1
             if done - checked >= self.check_every or done == losses.numel():
                 finite = torch.isfinite(losses[checked:done])
@@ -228,12 +240,12 @@ class _Loop:
         )
 
     def _track_best(self, control: float) -> None:
-        if self.best_accuracy is None or control > self.best_accuracy:
+        """Keep the best weights; the patience restarts only on a gain above ``min_delta``."""
+        gain = math.inf if self.best_accuracy is None else control - self.best_accuracy
+        if gain > 0:
             self.best_accuracy = control
             self.best_state = self._snapshot()
-            self.since_best = 0
-        else:
-            self.since_best += 1
+        self.since_best = 0 if gain > self.learning.min_delta else self.since_best + 1
 
     def early_stop_due(self) -> bool:
         return self.since_best >= max(1, self.learning.early_stop)
