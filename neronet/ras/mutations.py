@@ -81,10 +81,14 @@ def _set_layer(model: Model, population: RasPopulation, slot: Target, layer: int
     return _with_block(model, population, b, _block(model, population, b).with_node(index, layer))
 
 
-def _change(field: str, options: tuple[int, ...]):
+def _change(
+    field: str, options: tuple[int, ...]
+) -> Callable[[Model, RasPopulation, np.random.Generator, Target], Model]:
     """Act: a new layer equal to the target except ``field``, set to another of ``options``."""
 
-    def act(model: Model, population: RasPopulation, rng: np.random.Generator, slot: Target):
+    def act(
+        model: Model, population: RasPopulation, rng: np.random.Generator, slot: Target
+    ) -> Model:
         b, index = slot
         layer = population.layers[_block(model, population, b).nodes[index]]
         value = _pick(rng, [o for o in options if o != getattr(layer, field)])
@@ -98,7 +102,9 @@ def _swap_layer_targets(model: Model, population: RasPopulation) -> list[Target]
     return _layer_slots(None)(model, population) if len(population.layers) > 1 else []
 
 
-def _swap_layer(model: Model, population: RasPopulation, rng: np.random.Generator, slot: Target):
+def _swap_layer(
+    model: Model, population: RasPopulation, rng: np.random.Generator, slot: Target
+) -> Model:
     b, index = slot
     current = _block(model, population, b).nodes[index]
     other = _pick(rng, [i for i in population.layers if i != current])
@@ -112,7 +118,9 @@ def _all_blocks(model: Model, population: RasPopulation) -> list[Target]:
     return list(range(len(model.nodes)))
 
 
-def _add_layer(model: Model, population: RasPopulation, rng: np.random.Generator, b: Target):
+def _add_layer(
+    model: Model, population: RasPopulation, rng: np.random.Generator, b: Target
+) -> Model:
     """A random member of the layer population joins the block (see ``Dag.inserted``)."""
     layer = _pick(rng, list(population.layers))
     return _with_block(model, population, b, _block(model, population, b).inserted(layer, rng))
@@ -122,7 +130,9 @@ def _remove_layer_targets(model: Model, population: RasPopulation) -> list[Targe
     return [b for b in range(len(model.nodes)) if len(_block(model, population, b).nodes) > 1]
 
 
-def _remove_layer(model: Model, population: RasPopulation, rng: np.random.Generator, b: Target):
+def _remove_layer(
+    model: Model, population: RasPopulation, rng: np.random.Generator, b: Target
+) -> Model:
     block = _block(model, population, b)
     return _with_block(model, population, b, block.removed(int(rng.integers(len(block.nodes)))))
 
@@ -150,7 +160,9 @@ def _toggled(dag: Dag[int], edge: tuple[int, int]) -> Dag[int]:
     return dag.with_edges(tuple(edges))
 
 
-def _toggle_layer_edge(model: Model, population: RasPopulation, rng: np.random.Generator, target):
+def _toggle_layer_edge(
+    model: Model, population: RasPopulation, rng: np.random.Generator, target: Target
+) -> Model:
     b, edge = target
     return _with_block(model, population, b, _toggled(_block(model, population, b), edge))
 
@@ -159,14 +171,18 @@ def _swap_block_targets(model: Model, population: RasPopulation) -> list[Target]
     return _all_blocks(model, population) if len(population.blocks) > 1 else []
 
 
-def _swap_block(model: Model, population: RasPopulation, rng: np.random.Generator, b: Target):
+def _swap_block(
+    model: Model, population: RasPopulation, rng: np.random.Generator, b: Target
+) -> Model:
     return model.with_node(b, _pick(rng, [i for i in population.blocks if i != model.nodes[b]]))
 
 
 # --- model mutations ---------------------------------------------------------------------------
 
 
-def _add_block(model: Model, population: RasPopulation, rng: np.random.Generator, _: Target):
+def _add_block(
+    model: Model, population: RasPopulation, rng: np.random.Generator, _: Target
+) -> Model:
     """A random member of the block population joins the model (see ``Dag.inserted``)."""
     return model.inserted(_pick(rng, list(population.blocks)), rng)
 
@@ -175,7 +191,9 @@ def _remove_block_targets(model: Model, population: RasPopulation) -> list[Targe
     return list(range(len(model.nodes))) if len(model.nodes) > 1 else []
 
 
-def _remove_block(model: Model, population: RasPopulation, rng: np.random.Generator, b: Target):
+def _remove_block(
+    model: Model, population: RasPopulation, rng: np.random.Generator, b: Target
+) -> Model:
     return model.removed(b)
 
 
@@ -183,7 +201,9 @@ def _model_edge_targets(missing: bool) -> Callable[[Model, RasPopulation], list[
     return lambda model, population: _edges(missing)(model)
 
 
-def _toggle_block_edge(model: Model, population: RasPopulation, rng: np.random.Generator, edge):
+def _toggle_block_edge(
+    model: Model, population: RasPopulation, rng: np.random.Generator, edge: Target
+) -> Model:
     return _toggled(model, edge)
 
 
