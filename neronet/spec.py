@@ -16,6 +16,9 @@ Primitive layer vocabulary (``LayerSpec.kind`` -> ``params``):
 * ``gpool``: ``op`` "max"|"avg" (global pooling to C x 1 x 1)
 * ``dropout``: ``rate`` float in [0, 1)
 * ``fc``: ``units`` int, ``bias`` bool (a 4-D input is flattened first)
+* ``reshape``: ``channels``, ``height``, ``width`` ints; views the input (flat or
+  ``(C, H, W)``) as a ``channels x height x width`` feature map of the same size, so
+  a spatial layer can follow an fc (RAS connects dense layers into convolutions)
 
 Node inputs are node indices; ``INPUT`` (-1) is the network input. Nodes are in
 topological order and the last node's output is the logits.
@@ -31,7 +34,7 @@ from typing import Any
 ParamValue = int | float | str | bool
 
 INPUT = -1
-LAYER_KINDS = ("conv", "bn", "act", "pool", "gpool", "dropout", "fc")
+LAYER_KINDS = ("conv", "bn", "act", "pool", "gpool", "dropout", "fc", "reshape")
 ACTIVATIONS = ("relu", "silu", "linear", "sigmoid", "tanh", "elu", "gelu")
 
 

@@ -95,6 +95,7 @@ SCHEMA: dict[str, dict[str, Param]] = {
     "gpool": {"op": _choice(POOL_OPS)},
     "dropout": {"rate": RATE},
     "fc": {"units": POSITIVE, "bias": BOOL},
+    "reshape": {"channels": POSITIVE, "height": POSITIVE, "width": POSITIVE},
 }
 
 
@@ -234,6 +235,19 @@ def _fc(p: dict[str, ParamValue], shape: Shape, where: str) -> LayerPlan:
     )
 
 
+def _reshape(p: dict[str, ParamValue], shape: Shape, where: str) -> LayerPlan:
+    target = (int(p["channels"]), int(p["height"]), int(p["width"]))
+    if math.prod(target) != math.prod(shape):
+        raise InvalidArchitecture(
+            f"{where}: cannot reshape {shape} ({math.prod(shape)} values) into {target} "
+            f"({math.prod(target)} values); the sizes must match"
+        )
+    unflatten = call("Unflatten", dim=1, unflattened_size=target)
+    return LayerPlan(
+        shape=target, calls=(unflatten,) if len(shape) == 1 else (call("Flatten"), unflatten)
+    )
+
+
 PLANNERS: dict[str, Callable[[dict[str, ParamValue], Shape, str], LayerPlan]] = {
     "conv": _conv,
     "bn": _bn,
@@ -242,6 +256,7 @@ PLANNERS: dict[str, Callable[[dict[str, ParamValue], Shape, str], LayerPlan]] = 
     "gpool": _gpool,
     "dropout": _dropout,
     "fc": _fc,
+    "reshape": _reshape,
 }
 assert set(PLANNERS) == set(SCHEMA), "every layer kind needs a schema and a planner"
 
