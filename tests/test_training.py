@@ -225,8 +225,8 @@ def test_train_subset_trains_on_that_many_images_drawn_by_the_seed(digits: Devic
     learning = LearningSpec(optimizer="adam", lr=0.01, batch_size=64, train_subset=200)
     runs = [_train(_model(), digits, learning, seed=s, cfg={"max_epochs": 1}) for s in (0, 0, 1)]
     assert [r.history[0].steps for r in runs] == [3, 3, 3]  # all 1257: 19
-    same = [torch.equal(a, b) for a, b in zip(*(r.state.model_state.values() for r in runs[:2]))]
-    assert all(same)
+    first, again = (r.state.model_state for r in runs[:2])
+    assert all(torch.equal(a, again[k]) for k, a in first.items())
     other = runs[2].state.model_state
     assert any(not torch.equal(a, other[k]) for k, a in runs[0].state.model_state.items())
 
