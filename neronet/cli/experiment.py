@@ -111,9 +111,22 @@ def _manifest(args: argparse.Namespace, methods: list[Method]) -> dict[str, obje
     }
 
 
+def _refuse_foreign(directory: Path) -> None:
+    """A --dir holding something else than an experiment is refused before anything (the
+    lock file included) is written into it."""
+    from neronet.runlock import LOCK_NAME
+
+    if (directory / MANIFEST).is_file() or not directory.exists():
+        return
+    if not directory.is_dir() or {p.name for p in directory.iterdir()} - {LOCK_NAME}:
+        raise StudyError(
+            f"--dir '{directory}' is not an experiment directory (no {MANIFEST}); "
+            "choose a new or empty --dir"
+        )
+
+
 def _check_manifest(directory: Path, manifest: dict[str, object]) -> dict[str, float]:
     """Refuse a directory started with other settings; returns the step times so far."""
-    from neronet.runlock import LOCK_NAME
     from neronet.store import atomic_write
 
     path = directory / MANIFEST
@@ -132,11 +145,6 @@ def _check_manifest(directory: Path, manifest: dict[str, object]) -> dict[str, f
                 "re-run its original command or choose a new --dir"
             )
         return seconds
-    if directory.exists() and {p.name for p in directory.iterdir()} - {LOCK_NAME}:
-        raise StudyError(
-            f"--dir '{directory}' is not an experiment directory (no {MANIFEST}); "
-            "choose a new or empty --dir"
-        )
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps({**manifest, "seconds": {}}, indent=2).encode())
     return {}
@@ -255,6 +263,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         raise ConfigError(f"--method names repeat ({', '.join(names)}); give each a new name")
     directory = Path(args.dir)
     manifest = _manifest(args, methods)
+    _refuse_foreign(directory)
     with writer_lock(directory, "--dir"):
         seconds = _check_manifest(directory, manifest)
         log = (directory / "experiment.log").open("a", encoding="utf-8")

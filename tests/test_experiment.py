@@ -1,0 +1,160 @@
+"""``neronet experiment``: the per-method table against numbers worked by hand, the
+method syntax and refusals, and one tiny end-to-end experiment that resumes to itself."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from neronet.cli import main
+from neronet.cli.experiment import MANIFEST, parse_method
+from neronet.errors import ConfigError, StudyError
+from neronet.reports.experiment import method_table, read_run_result
+
+CONFIG = Path(__file__).parents[1] / "neronet" / "configs" / "experiment-digits.yaml"
+TINY = [
+    "search.generations=1",
+    "search.initial_size=2",
+    "search.offspring=1",
+    "training.max_epochs=1",
+    "executor.kind=local",
+    "posttrain.standard.epochs=1",
+    "attack.limit=24",
+    "attack.audit.subset=8",
+    "attack.audit.square_queries=10",
+    "attack.audit.convergence_steps=3",
+]
+HEADER = ["model", "threat", "attack", "clean", "conditional", "overall", "flags"]
+
+
+def _per_model(path: Path, rows: list[list[str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([HEADER, *rows])
+    return path
+
+
+def _run(tmp_path: Path, name: str, seeds: list[tuple[float, float, str]]) -> Path:
+    """A per_model.csv of one run: per seed (clean, PGD overall, audit flag)."""
+    rows = []
+    for i, (clean, pgd, flag) in enumerate(seeds):
+        rows.append([f"seed-{i}", "clean", "clean", str(clean), "", "", ""])
+        rows.append([f"seed-{i}", "linf", "PGD-20", str(clean), "0.5", str(pgd), flag])
+    return _per_model(tmp_path / name / "per_model.csv", rows)
+
+
+def test_a_run_is_the_mean_of_its_seeds_and_a_method_the_mean_and_std_of_its_runs(
+    tmp_path: Path,
+) -> None:
+    runs = [
+        read_run_result("a", 0, _run(tmp_path, "a0", [(0.9, 0.2, ""), (0.8, 0.4, "")])),
+        read_run_result("a", 1, _run(tmp_path, "a1", [(0.7, 0.6, "masking")])),
+        read_run_result("b", 0, _run(tmp_path, "b0", [(0.5, 0.1, "")])),
+    ]
+    assert runs[0].accuracy == pytest.approx({"clean": 0.85, "PGD-20": 0.3})
+    table = method_table(["a", "b"], runs)
+    mean, std, n = table.stats("a", "PGD-20")
+    assert (mean, n) == (pytest.approx(0.45), 2)
+    assert std == pytest.approx(((0.3 - 0.45) ** 2 + (0.6 - 0.45) ** 2) ** 0.5)  # n - 1 = 1
+    assert table.stats("b", "clean") == (pytest.approx(0.5), 0.0, 1)
+    rows = table.table().rows
+    assert rows[0] == ("a", "2", "77.50 ± 10.61", "45.00 ± 21.21", "1/2 runs")
+    assert rows[1][-1] == "0/1 runs"
+    lines = list(csv.reader(table.csv().splitlines()))
+    assert lines[0] == ["method", "run", "clean", "PGD-20", "flags"]
+    assert lines[2] == ["a", "1", "0.700000", "0.600000", "PGD-20: masking"]
+
+
+def test_a_table_that_is_not_an_attack_table_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "per_model.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(StudyError, match="not a neronet attack table"):
+        read_run_result("a", 0, path)
+
+
+def test_method_syntax() -> None:
+    assert parse_method("nero-net").overrides == ()
+    m = parse_method("wide:search.offspring=8, fitness.beta=2")
+    assert m.name == "wide" and m.overrides == ("search.offspring=8", "fitness.beta=2")
+    for bad, match in (("a b", "the name must be"), ("x:search.offspring", "is not key=value")):
+        with pytest.raises(ConfigError, match=match):
+            parse_method(bad)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--runs", "0"], "pass 1 or more runs"),
+        (["--method", "a", "--method", "a"], "--method names repeat"),
+        (["--method", "a:search.offspring"], "is not key=value"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code = main(["experiment", "--config", str(CONFIG), "--dir", str(tmp_path / "e"), *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "e" / MANIFEST).exists()
+
+
+def test_a_directory_of_something_else_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "notes.txt").write_text("mine")
+    assert main(["experiment", "--config", str(CONFIG), "--dir", str(tmp_path / "e")]) == 2
+    assert "not an experiment directory" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "e").iterdir()) == ["notes.txt"]
+
+
+def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "e"
+    argv = [
+        "experiment",
+        "--config",
+        str(CONFIG),
+        "--dir",
+        str(directory),
+        "--runs",
+        "1",
+        "--method",
+        "nero-net",
+        "--method",
+        "random:search.strategy=random",
+        "--attacks",
+        "fgsm,pgd-linf",
+        *TINY,
+    ]
+    assert main(argv) == 0
+    report = (directory / "EXPERIMENT.md").read_text()
+    per_run = list(csv.DictReader((directory / "experiment.csv").open()))
+    assert [r["method"] for r in per_run] == ["nero-net", "random"]
+    for r in per_run:  # the table's numbers are the attack steps' own
+        rows = list(
+            csv.DictReader(
+                (directory / "attacked" / f"{r['method']}-run-0" / "per_model.csv").open()
+            )
+        )
+        pgd = next(row for row in rows if row["attack"] == "PGD-20")
+        assert float(r["PGD-20"]) == pytest.approx(float(pgd["overall"]))
+        assert f"| {r['method']} | 1 |" in report
+    assert (directory / "robustness.png").stat().st_size > 0
+    assert (directory / "compare" / "compare.md").is_file()
+    assert "--method random:search.strategy=random" in report
+    seconds = json.loads((directory / MANIFEST).read_text())["seconds"]
+    assert set(seconds) >= {"search nero-net", "retrain random run-0", "attack nero-net run-0"}
+    capsys.readouterr()
+    # the same command again: every step finds its work done, the table is the same
+    assert main(argv) == 0
+    assert "finished" in capsys.readouterr().err
+    again = (directory / "EXPERIMENT.md").read_text()
+    assert again.split("## The searches")[0] == report.split("## The searches")[0]
+    # the same directory with another method list is another experiment
+    assert main([*argv[:7], "--method", "nero-net", *argv[11:]]) == 2
+    assert "other methods" in capsys.readouterr().err
