@@ -17,7 +17,7 @@ _GENERATION_HEADERS = (
     "generation",
     "mean clean (evaluated)",
     "mean clean (representatives)",
-    "representatives",
+    "representatives with a RAS genotype",
     "mean blocks",
     "mean layers",
     "mean connections per block",
