@@ -30,7 +30,8 @@ def save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _percent(value: float | None) -> float:
+def to_percent(value: float | None) -> float:
+    """An accuracy share as a percentage; NaN (a gap in the line) where it is unknown."""
     return math.nan if value is None else 100.0 * value
 
 
@@ -107,7 +108,7 @@ def accuracy_figure(data: RunData) -> Figure:
     parents = [g.parent for g in data.generations]
     ax.plot(
         gens,
-        [_percent(p.metric("clean_accuracy")) for p in parents],
+        [to_percent(p.metric("clean_accuracy")) for p in parents],
         "o-",
         color="tab:blue",
         markersize=4,
@@ -115,7 +116,7 @@ def accuracy_figure(data: RunData) -> Figure:
     )
     ax.plot(
         gens,
-        [_percent(p.metric("adversarial_accuracy")) for p in parents],
+        [to_percent(p.metric("adversarial_accuracy")) for p in parents],
         "^-",
         color="tab:green",
         markersize=4,
@@ -123,7 +124,7 @@ def accuracy_figure(data: RunData) -> Figure:
     )
     ax.plot(
         gens,
-        [_percent(p.metric("overall_adversarial_accuracy")) for p in parents],
+        [to_percent(p.metric("overall_adversarial_accuracy")) for p in parents],
         ":",
         color="tab:green",
         alpha=0.7,

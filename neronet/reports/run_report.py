@@ -11,6 +11,9 @@ Files written to the report directory:
   and ``front.png``, each generation's front on the first two objectives)
 * ``accuracy.png``: clean and FGSM accuracy of each generation's parent
 * ``architecture.png``: the best individual's network as a box diagram
+* a RAS run only: ``ras_accuracy.png``, ``ras_structure.png`` and ``ras_spectrum.png``
+  (the paper's Figures 3 and 4, and the final representatives' spectra), shown with
+  their tables in the summary's "RAS" section
 * ``summary.md`` / ``summary.html``: run facts, best individual, generation table
 """
 
@@ -32,6 +35,9 @@ from neronet.reports.plots import (
     hypervolume_figure,
     save,
 )
+from neronet.reports.ras_data import RasSeries, is_ras, ras_series
+from neronet.reports.ras_plots import ras_accuracy_figure, ras_spectrum_figure, ras_structure_figure
+from neronet.reports.ras_summary import ras_section
 from neronet.reports.summary import build_summary
 
 __all__ = ["write_report"]
@@ -80,6 +86,46 @@ def _figures(data: RunData) -> list[ReportFigure]:
     ]
 
 
+def _ras_figures(series: RasSeries | None) -> list[ReportFigure]:
+    """The RAS section's figures; none drawable for another strategy's run (so a stale
+    file from an earlier report of the directory is removed like any other)."""
+    generations = series is not None and bool(series.generations)
+    spectra = series is not None and bool(series.spectra)
+
+    def draw(figure: Callable[[RasSeries], Figure]) -> Callable[[], Figure]:
+        assert series is not None
+        return lambda: figure(series)
+
+    return [
+        (
+            "ras_accuracy.png",
+            "mean clean accuracy per generation: all evaluated individuals and the representatives",
+            draw(ras_accuracy_figure) if generations else None,
+        ),
+        (
+            "ras_structure.png",
+            "mean blocks, layers and connections per block of each generation's "
+            "representatives (the population carried forward)",
+            draw(ras_structure_figure) if generations else None,
+        ),
+        (
+            "ras_spectrum.png",
+            "spectrum of the final representatives (colour scaled per feature)",
+            draw(ras_spectrum_figure) if spectra else None,
+        ),
+    ]
+
+
+def _summary(data: RunData, series: RasSeries | None, images: list[Image]) -> Document:
+    """The summary, with a RAS run's own figures in its RAS section instead of under
+    Figures."""
+    if series is None or not series.generations:
+        return build_summary(data, images)
+    own = {file for file, _, _ in _ras_figures(None)}  # the names, drawable or not
+    section = ras_section(series, [i for i in images if i.file in own])
+    return build_summary(data, [i for i in images if i.file not in own], (section,))
+
+
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write the report of the run in ``run_dir``; returns the report directory.
 
@@ -89,7 +135,9 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     """
     data = load_run(run_dir)
     out = Path(run_dir) / "report" if out_dir is None else Path(out_dir)
-    return write_report_files(out, _figures(data), lambda images: build_summary(data, images))
+    series = ras_series(data) if is_ras(data) else None
+    figures = _figures(data) + _ras_figures(series)
+    return write_report_files(out, figures, lambda images: _summary(data, series, images))
 
 
 ReportFigure = tuple[str, str, Callable[[], Figure] | None]

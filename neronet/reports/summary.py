@@ -171,8 +171,9 @@ _GENERATION_HEADERS = (
 )
 
 
-def build_summary(data: RunData, images: list[Image]) -> Document:
-    """The report's text; ``images`` are the figures actually written next to it."""
+def build_summary(data: RunData, images: list[Image], extra: tuple[Section, ...] = ()) -> Document:
+    """The report's text; ``images`` are the figures actually written next to it, and
+    ``extra`` a strategy's own sections (RAS), placed before the figures."""
     sections = [Section("Run", (_progress(data), _run_facts(data)))]
     vector = data.components is not None
     if data.generations and vector:
@@ -214,6 +215,7 @@ def build_summary(data: RunData, images: list[Image]) -> Document:
                 ),
             )
         )
+    sections += extra
     sections.append(Section("Figures", tuple(images) or ("No figures yet.",)))
     name = data.directory.resolve().name
     return Document(f"neronet run report: {name}", tuple(sections))
