@@ -12,6 +12,7 @@ The SHA-256 of the file is what a run records.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -181,6 +182,14 @@ def read_transfer_set(path: str | Path) -> tuple[TransferSet, str]:
             "pass an existing file built by neronet transfer-set"
         ) from None
     return TransferSet.from_bytes(data, str(path)), sha256(data)
+
+
+@functools.lru_cache(maxsize=4)
+def resident_transfer_set(path: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and labels of the set at ``path`` on ``device``, read once per worker process
+    (the run checked the set when it opened; this reads what it checked)."""
+    tset, _ = read_transfer_set(path)
+    return tset.images.to(device), tset.labels.to(device)
 
 
 def check_fits(
