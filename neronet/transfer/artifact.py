@@ -200,7 +200,7 @@ def check_fits(
         raise TransferSetError(
             f"transfer set '{origin}' holds {tset.image_shape} images of {tset.num_classes} "
             f"classes ({tset.dataset}) but the run's dataset '{dataset}' has "
-            f"{tuple(image_shape)} and {num_classes}; build a set on this dataset"
+            f"{tuple(image_shape)} and {num_classes}; build one on it with neronet transfer-set"
         )
 
 
