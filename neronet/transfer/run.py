@@ -6,7 +6,8 @@ before the search starts (a kill mid-build leaves no half file: the set is
 written atomically, and the sources' trainings resume). The set's SHA-256 is
 recorded in the run's meta; reopening the run with another set is refused.
 Every problem is one :class:`~neronet.errors.TransferSetError` raised before
-the run's database exists (see :class:`neronet.search.runner.SearchRun`).
+the run's database exists (see :class:`neronet.search.runner.SearchRun`). Imports
+no torch at module level: the runner must not (``tests/test_plugins.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path
 from neronet.config import NeroConfig
 from neronet.errors import TransferSetError
 from neronet.store import DB_NAME, RunStore
-from neronet.transfer.artifact import check_fits, read_transfer_set
 
 RUN_SET = "transfer-set.safetensors"
 META_KEY = "transfer_set_sha256"
@@ -45,6 +45,8 @@ def check_transfer_set(config: NeroConfig, run_dir: Path) -> str | None:
     run's own set is not built yet). ``config`` is :func:`workers_config`'s."""
     if not measured(config):
         return None
+    from neronet.transfer.artifact import check_fits, read_transfer_set  # torch: not at import
+
     assert config.evaluation.transfer_set is not None
     path = Path(config.evaluation.transfer_set)
     if not path.exists() and path == (run_dir / RUN_SET).resolve():
