@@ -246,3 +246,19 @@ def test_transfer_set_command_end_to_end(
     assert sha in captured.err
     assert "resnet: linf th=10 cmaes: " in (tmp_path / "t.safetensors.log").read_text()
     assert len(tset) > 0 and table.splitlines()[-1].endswith(f"| {len(tset)} |")
+
+
+def test_an_interrupted_build_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neronet.transfer import build
+
+    def interrupted(self: TransferSet) -> bytes:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build, "build_transfer_set", lambda config, work, progress: hand_set())
+    monkeypatch.setattr(TransferSet, "to_bytes", interrupted)
+    out = tmp_path / "set.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        build.make_transfer_set(NeroConfig(), out)
+    assert list(tmp_path.iterdir()) == []

@@ -94,10 +94,9 @@ class SearchRun:
                 },
             )
             store.log_event("start", f"new run, seed {config.seed}")
-        ensure_transfer_set(workers, store, transfer_sha)
-        return cls(
-            workers, grammar_text, grammar_name, store, strategy, reporter or Reporter.quiet()
-        )
+        reporter = reporter or Reporter.quiet()
+        ensure_transfer_set(workers, store, transfer_sha, reporter.console)
+        return cls(workers, grammar_text, grammar_name, store, strategy, reporter)
 
     # -------------------------------------------------------------- running
     def run(self, executor: Executor | None = None) -> None:

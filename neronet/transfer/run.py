@@ -12,16 +12,18 @@ no torch at module level: the runner must not (``tests/test_plugins.py``).
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from neronet.config import NeroConfig
 from neronet.errors import TransferSetError
 from neronet.store import DB_NAME, RunStore
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 RUN_SET = "transfer-set.safetensors"
 META_KEY = "transfer_set_sha256"
-log = logging.getLogger("neronet.transfer")
 
 
 def measured(config: NeroConfig) -> bool:
@@ -80,18 +82,33 @@ def _recorded(run_dir: Path) -> str | None:
         store.close()
 
 
-def ensure_transfer_set(config: NeroConfig, store: RunStore, sha: str | None) -> None:
-    """After the run is opened: build the run's own set if it is missing, and record the
-    checksum ``sha`` (:func:`check_transfer_set`'s, None: just built) at the first opening."""
+def ensure_transfer_set(
+    config: NeroConfig, store: RunStore, sha: str | None, console: Console | None = None
+) -> None:
+    """After the run is opened: build the run's own set if it is missing (progress on
+    ``console``), and record the checksum ``sha`` (:func:`check_transfer_set`'s, None: just
+    built) at the first opening."""
     if not measured(config):
         return
     if sha is None:
+        from neronet.progress import progress_bar
         from neronet.transfer.build import make_transfer_set
 
         assert config.evaluation.transfer_set is not None
         path = Path(config.evaluation.transfer_set)
-        log.warning("building the run's transfer set %s (transfer section)", path)
         store.log_event("transfer-set", f"building {path.name} from the transfer section")
-        sha = make_transfer_set(config, path)
+        if console is None:
+            sha = make_transfer_set(config, path)
+        else:
+            with progress_bar(console) as bar:
+                task = bar.add_task("transfer set", total=None)
+                sha = make_transfer_set(
+                    config,
+                    path,
+                    lambda what, done, total: bar.update(
+                        task, description=what, completed=done, total=total
+                    ),
+                )
+        store.log_event("transfer-set", f"built {path.name}, sha256 {sha}")
     if store.meta(META_KEY) is None:
         store.set_meta(META_KEY, sha)
