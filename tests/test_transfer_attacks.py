@@ -15,16 +15,16 @@ GREY = 100
 
 
 class Brightness(nn.Module):
-    """Class 0 unless the image is brighter than the attacked one by more than ``margin``
-    grey levels summed over its pixels: one pixel set high (L0) or all pixels raised a
-    little (L-inf) flips it."""
+    """Class 0 unless the image is brighter than the attacked one (all ``GREY``) by more
+    than ``margin`` grey levels summed over its pixels: one pixel set high (L0) or all
+    pixels raised a little (L-inf) flips it."""
 
     def __init__(self, margin: float) -> None:
         super().__init__()
         self.margin = margin
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        excess = x.flatten(1).sum(1) * 255 - GREY * 64 - self.margin
+        excess = x.flatten(1).sum(1) * 255 - GREY * x[0].numel() - self.margin
         return torch.stack([torch.zeros_like(excess), excess / 10], dim=1)
 
 
@@ -53,6 +53,21 @@ def test_attack_fools_a_weak_model_within_its_budget(
         assert 1 <= changed_pixels(adv, image) <= th
     else:
         assert 1 <= linf(adv, image) <= th
+
+
+@pytest.mark.parametrize("optimiser", ["de", "cmaes"])
+def test_high_dimensional_linf_attack_succeeds_within_budget(optimiser: str) -> None:
+    """3 x 10 x 10 = 300 shifts: CMA-ES runs separable above FULL_CMA_MAX_DIMS."""
+    from neronet.attacks.blackbox import FULL_CMA_MAX_DIMS
+
+    image = torch.full((3, 10, 10), GREY, dtype=torch.uint8)
+    assert image.numel() > FULL_CMA_MAX_DIMS
+    model = Brightness(margin=200)
+    adv = blackbox_attack(
+        model, image, 0, norm="linf", th=5, optimiser=optimiser, budget=Budget(20, 40), seed=0
+    )
+    assert adv is not None and int(model(adv[None].float() / 255).argmax()) == 1
+    assert 1 <= linf(adv, image) <= 5
 
 
 @pytest.mark.parametrize("optimiser", ["de", "cmaes"])
