@@ -32,7 +32,7 @@ def cmd_transfer_set(args: argparse.Namespace) -> int:
     from neronet.config import load_config
     from neronet.progress import progress_bar
     from neronet.transfer.artifact import read_transfer_set
-    from neronet.transfer.build import make_transfer_set, md_path
+    from neronet.transfer.build import make_transfer_set, md_path, on_bar, sources_dir
 
     config = load_config(args.config, list(args.overrides))
     out = Path(args.out)
@@ -46,13 +46,17 @@ def cmd_transfer_set(args: argparse.Namespace) -> int:
         routed("neronet.train.posttrain", log),
         progress_bar(console) as bar,
     ):
-        task = bar.add_task("starting", total=None)
-
-        def progress(what: str, done: int, total: int) -> None:
-            bar.update(task, description=what, completed=done, total=total)
-
         log.info("building %s from %s", out, args.config or "the quickstart config")
-        make_transfer_set(config, out, progress)
+        try:
+            make_transfer_set(config, out, on_bar(bar))
+        except KeyboardInterrupt:
+            log.info("interrupted")
+            print(
+                f"\ninterrupted; nothing was written to {out}. Source trainings are kept in "
+                f"{sources_dir(out)}: run the same command again to resume them",
+                file=sys.stderr,
+            )
+            return 130
     tset, sha = read_transfer_set(out)
     print(md_path(out).read_text(), end="")
     print(

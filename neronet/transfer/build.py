@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.progress import Progress as RichProgress
 from torch import nn
 
 from neronet import __version__
@@ -93,6 +94,12 @@ def build_transfer_set(
     return TransferSet.from_samples(
         samples, dataset.input_shape, tables, dataset.name, len(dataset.classes), info
     )
+
+
+def on_bar(bar: RichProgress) -> Progress:
+    """A :data:`Progress` drawing on a rich progress bar (one task: what runs, how far, ETA)."""
+    task = bar.add_task("transfer set", total=None)
+    return lambda what, done, total: bar.update(task, description=what, completed=done, total=total)
 
 
 def _report(progress: Progress | None, what: str, done: int, total: int) -> None:

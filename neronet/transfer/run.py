@@ -92,7 +92,7 @@ def ensure_transfer_set(
         return
     if sha is None:
         from neronet.progress import progress_bar
-        from neronet.transfer.build import make_transfer_set
+        from neronet.transfer.build import make_transfer_set, on_bar
 
         assert config.evaluation.transfer_set is not None
         path = Path(config.evaluation.transfer_set)
@@ -101,14 +101,7 @@ def ensure_transfer_set(
             sha = make_transfer_set(config, path)
         else:
             with progress_bar(console) as bar:
-                task = bar.add_task("transfer set", total=None)
-                sha = make_transfer_set(
-                    config,
-                    path,
-                    lambda what, done, total: bar.update(
-                        task, description=what, completed=done, total=total
-                    ),
-                )
+                sha = make_transfer_set(config, path, on_bar(bar))
         store.log_event("transfer-set", f"built {path.name}, sha256 {sha}")
     if store.meta(META_KEY) is None:
         store.set_meta(META_KEY, sha)
