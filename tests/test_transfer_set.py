@@ -262,3 +262,11 @@ def test_an_interrupted_build_leaves_no_file(
     with pytest.raises(KeyboardInterrupt):
         build.make_transfer_set(NeroConfig(), out)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_study_needs_an_explicit_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    study = tmp_path / "study"
+    assert main(["study", "--dir", str(study), *RAS]) == 2
+    err = capsys.readouterr().err
+    assert "share one transfer set" in err and err.count("\n") == 1
+    assert not study.exists()
