@@ -218,36 +218,6 @@ def test_run_builds_its_own_set_once_and_records_it(
         transfer_run.check_transfer_set(config, run)
 
 
-def test_transfer_set_command_end_to_end(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "t.safetensors"
-    tiny = [
-        "transfer.sources=[resnet]",
-        "transfer.epochs=3",
-        "transfer.whitebox=true",
-        "transfer.images=3",
-        "transfer.thresholds=[10]",
-        "transfer.de.popsize=10",
-        "transfer.de.iterations=3",
-        "transfer.cmaes.popsize=10",
-        "transfer.cmaes.iterations=3",
-        "posttrain.standard.batch_size=32",
-        "posttrain.standard.lr=0.1",
-    ]
-    assert main(["transfer-set", "--out", str(out), *tiny]) == 0
-    captured = capsys.readouterr()
-    tset, sha = read_transfer_set(out)
-    assert tset.dataset == "digits" and tset.image_shape == (1, 8, 8) and tset.num_classes == 10
-    assert tset.tables["source"] == ["resnet"] and set(tset.threshold.tolist()) <= {10}
-    assert tset.tables["optimiser"] == ["de", "cmaes", "pgd"]
-    table = composition_table(tset)
-    assert table in captured.out and table in (tmp_path / "t.safetensors.md").read_text()
-    assert sha in captured.err
-    assert "resnet: linf th=10 cmaes: " in (tmp_path / "t.safetensors.log").read_text()
-    assert len(tset) > 0 and table.splitlines()[-1].endswith(f"| {len(tset)} |")
-
-
 def test_an_interrupted_build_leaves_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -270,3 +240,62 @@ def test_a_study_needs_an_explicit_set(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert "share one transfer set" in err and err.count("\n") == 1
     assert not study.exists()
+
+
+TINY_SET = [
+    "transfer.sources=[resnet]",
+    "transfer.epochs=3",
+    "transfer.images=3",
+    "transfer.thresholds=[10]",
+    "transfer.de.popsize=10",
+    "transfer.de.iterations=3",
+    "transfer.cmaes.popsize=10",
+    "transfer.cmaes.iterations=3",
+    "posttrain.standard.batch_size=32",
+    "posttrain.standard.lr=0.1",
+]
+
+
+def test_transfer_set_command_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "t.safetensors"
+    assert main(["transfer-set", "--out", str(out), *TINY_SET, "transfer.whitebox=true"]) == 0
+    captured = capsys.readouterr()
+    tset, sha = read_transfer_set(out)
+    assert tset.dataset == "digits" and tset.image_shape == (1, 8, 8) and tset.num_classes == 10
+    assert tset.tables["source"] == ["resnet"] and set(tset.threshold.tolist()) <= {10}
+    assert tset.tables["optimiser"] == ["de", "cmaes", "pgd"]
+    table = composition_table(tset)
+    assert table in captured.out and table in (tmp_path / "t.safetensors.md").read_text()
+    assert sha in captured.err
+    assert "resnet: linf th=10 cmaes: " in (tmp_path / "t.safetensors.log").read_text()
+    assert len(tset) > 0 and table.splitlines()[-1].endswith(f"| {len(tset)} |")
+
+
+def test_evolve_builds_the_runs_own_set_and_a_resume_checks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    tiny_search = [
+        "search.generations=1",
+        "search.offspring=1",
+        "search.initial_size=1",
+        "training.max_epochs=1",
+        "transfer.attacks=[l0]",
+        "transfer.optimisers=[de]",
+    ]
+    assert main(["evolve", "--run", str(run), *RAS, *tiny_search, *TINY_SET]) == 0
+    own = run / transfer_run.RUN_SET
+    store = RunStore.open(run, readonly=True)
+    recorded, stored = store.meta(transfer_run.META_KEY), store.meta("config")
+    rows = store.individuals()
+    store.close()
+    assert recorded == read_transfer_set(own)[1]
+    assert stored["evaluation"]["transfer_set"] is None  # the run can move
+    measured = [row for row in rows if row.status != "invalid"]  # ill-fitted ones too
+    assert measured and all("transfer_accuracy" in row.metrics for row in measured)
+    write_transfer_set(own, hand_set())  # another set where the run's was
+    capsys.readouterr()
+    assert main(["evolve", "--run", str(run)]) == 2
+    assert "is not the set this run was measured with" in capsys.readouterr().err
