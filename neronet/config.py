@@ -296,6 +296,11 @@ class EvaluationConfig(StrictSection):
     """What is measured of every trained individual (registered measurement names)."""
 
     measurements: tuple[str, ...] = Field(default=DEFAULT_MEASUREMENTS, min_length=1)
+    transfer_set: str | None = Field(
+        default=None,
+        description="the stored adversarial set of the transfer measurement (neronet "
+        "transfer-set); unset: evolve builds one into the run from the transfer section",
+    )
 
     @field_validator("measurements")
     @classmethod
@@ -514,6 +519,62 @@ class AttackSettings(StrictSection):
         return step if step is not None else self.eps(threat) / 4
 
 
+# ------------------------------------------------------------------ transfer set
+TRANSFER_SOURCES = ("resnet", "nsga-net", "adversarial")
+
+
+def _distinct(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    if len(set(values)) != len(values):
+        raise ValueError("a value is listed twice; list each once")
+    return values
+
+
+class BlackBoxBudget(StrictSection):
+    """One optimiser's budget per attacked image (the run stops at the first success)."""
+
+    popsize: Int = Field(default=100, ge=5, description="candidates per generation")
+    iterations: Int = Field(default=100, ge=1, description="generations at most")
+
+
+class TransferConfig(StrictSection):
+    """How ``neronet transfer-set`` (and a run without ``evaluation.transfer_set``) builds
+    RAS's stored adversarial set: black-box attacks on source models (paper, Table 1).
+
+    Thresholds, attacks and optimisers are the paper's; its sources (CapsNet, ResNet,
+    adversarial training, feature squeezing) become neronet's: a ResNet-style net, the
+    NSGA-Net seed and a PGD-adversarially-trained ResNet-style net. Images per source,
+    budgets and epochs are not in the paper (chosen)."""
+
+    sources: Annotated[
+        tuple[Literal["resnet", "nsga-net", "adversarial"], ...], AfterValidator(_distinct)
+    ] = Field(default=TRANSFER_SOURCES, min_length=1)
+    attacks: Annotated[tuple[Literal["l0", "linf"], ...], AfterValidator(_distinct)] = Field(
+        default=("l0", "linf"), min_length=1
+    )
+    thresholds: Annotated[
+        tuple[Annotated[Int, Field(ge=1, le=255)], ...], AfterValidator(_distinct)
+    ] = Field(default=(1, 3, 5, 10), min_length=1, description="pixels (l0) or grey levels")
+    optimisers: Annotated[tuple[Literal["de", "cmaes"], ...], AfterValidator(_distinct)] = Field(
+        default=("de", "cmaes"), min_length=1
+    )
+    images: Int = Field(
+        default=100, ge=1, description="test images attacked per source (correctly classified)"
+    )
+    de: BlackBoxBudget = Field(default_factory=BlackBoxBudget)
+    cmaes: BlackBoxBudget = Field(default_factory=BlackBoxBudget)
+    epochs: Int = Field(default=30, ge=1, description="standard training of the sources")
+    adversarial_epochs: Int = Field(default=30, ge=1, description="PGD training of 'adversarial'")
+    whitebox: Bool = Field(
+        default=False,
+        description="also PGD (L-inf, each threshold) against the sources: faster, white-box, "
+        "recorded as optimiser 'pgd'",
+    )
+    pgd_steps: Int = Field(default=10, ge=1)
+    seed: Int = Field(default=0, ge=0, description="source training seed and attack seeds")
+    device: str = "auto"
+    batch_size: Int = Field(default=1024, ge=1, description="images per forward pass")
+
+
 class NeroConfig(StrictSection):
     seed: Int = Field(default=0, ge=0)
     structure: StructureConfig = Field(default_factory=StructureConfig)
@@ -526,6 +587,7 @@ class NeroConfig(StrictSection):
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     posttrain: PostTrainConfig = Field(default_factory=PostTrainConfig)
     attack: AttackSettings = Field(default_factory=AttackSettings)
+    transfer: TransferConfig = Field(default_factory=TransferConfig)
 
     @model_validator(mode="after")
     def _objective_measured(self) -> NeroConfig:
@@ -576,11 +638,13 @@ class NeroConfig(StrictSection):
         Where and how big it may run is not: the executor, the device, and the
         parameter cap (a memory limit of the machine; runs recorded before the
         cap existed must resume without --allow-changed); nor what happens after
-        the search (post-search training and attacks).
+        the search (post-search training and attacks); nor how the transfer set is
+        named or built: the run records its checksum instead (``neronet.transfer``).
         """
         data = self.model_dump(mode="json")
-        for after_search in ("executor", "posttrain", "attack"):
+        for after_search in ("executor", "posttrain", "attack", "transfer"):
             data.pop(after_search)
+        data["evaluation"].pop("transfer_set")
         data["training"].pop("device")
         data["training"].pop("max_parameters")
         return data

@@ -41,3 +41,7 @@ class InvalidArchitecture(Exception):
     Not a user error: the search turns it into an invalid individual with the
     message as the reason.
     """
+
+
+class TransferSetError(NeronetError):
+    """A transfer set (RAS's stored adversarial samples) is missing, corrupt or mismatched."""

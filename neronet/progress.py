@@ -108,6 +108,11 @@ class Reporter:
         on stdout; never wrapped or cut when they go to a file or a pipe."""
         return cls(Console(stderr=True, soft_wrap=True), Console(soft_wrap=True))
 
+    @property
+    def console(self) -> Console | None:
+        """Where progress goes (None: quiet), for work shown before the search starts."""
+        return self._console
+
     # --------------------------------------------------------------- plumbing
     def _emit(self, message: str, result: bool = False) -> None:
         if self._log is not None:

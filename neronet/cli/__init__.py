@@ -19,6 +19,7 @@ from neronet.cli.experiment import add_experiment_command
 from neronet.cli.posttrain import add_train_command
 from neronet.cli.study import add_study_commands
 from neronet.cli.table import add_table_command
+from neronet.cli.transfer import add_transfer_command
 from neronet.cli.views import add_view_commands
 from neronet.errors import InvalidArchitecture, NeronetError
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_train_command,
         add_attack_command,
         add_table_command,
+        add_transfer_command,
     ):
         add(sub)
     return parser

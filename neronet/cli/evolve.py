@@ -70,6 +70,7 @@ def cmd_evolve(args: argparse.Namespace) -> int:
     from neronet.runlock import writer_lock
     from neronet.search.runner import SearchRun
     from neronet.store import DB_NAME, RunStore
+    from neronet.transfer.run import workers_config
 
     overrides = list(args.overrides)
     if args.seed is not None:
@@ -94,11 +95,12 @@ def cmd_evolve(args: argparse.Namespace) -> int:
         base = Path(args.config).parent if args.config else None
         text, name = grammar_text(config, base)
     run_dir = Path(args.run or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}")
+    workers = workers_config(config, run_dir)  # the run's own transfer set, if it needs one
     # Everything that can fail on bad input (data, grammar, seed) fails before
     # SearchRun.open creates the run database; the lock, taken first so that a
     # second writer is refused before it touches anything, removes the directory
     # again when it created it and the start fails.
-    with writer_lock(run_dir, "--run"), make_executor(config) as executor:
+    with writer_lock(run_dir, "--run"), make_executor(workers) as executor:
         run = SearchRun.open(
             config,
             text,

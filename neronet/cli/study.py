@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from neronet.errors import StudyError
+from neronet.errors import ConfigError, StudyError
 
 DEFAULT_RUNS = 5  # the paper's number of evolutionary runs
 
@@ -59,6 +59,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     from neronet.progress import Reporter
     from neronet.runlock import writer_lock
     from neronet.search.study import is_study, open_study, read_study, run_study
+    from neronet.transfer.run import measured
 
     overrides = list(args.overrides)
     for flag, key in (
@@ -81,6 +82,11 @@ def cmd_study(args: argparse.Namespace) -> int:
         config = load_config(args.config, overrides)
         text, name = grammar_text(config, Path(args.config).parent if args.config else None)
     directory = Path(args.dir or f"studies/{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}")
+    if measured(config) and config.evaluation.transfer_set is None:
+        raise ConfigError(
+            "a study's runs share one executor, so they must share one transfer set: build "
+            "it with neronet transfer-set and set evaluation.transfer_set"
+        )
     runs = args.runs if args.runs is not None or is_study(directory) else DEFAULT_RUNS
 
     def announce(line: str) -> None:

@@ -49,10 +49,14 @@ class EvalSettings:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     fitness: FitnessConfig = field(default_factory=FitnessConfig)
     measurements: tuple[str, ...] = DEFAULT_MEASUREMENTS
+    transfer_set: str | None = None
 
     @classmethod
     def from_config(cls, config: NeroConfig) -> EvalSettings:
-        return cls(config.training, config.fitness, tuple(config.evaluation.measurements))
+        evaluation = config.evaluation
+        return cls(
+            config.training, config.fitness, tuple(evaluation.measurements), evaluation.transfer_set
+        )
 
 
 def weights_to_bytes(model: nn.Module) -> bytes:
@@ -223,7 +227,16 @@ def _train(
     reason = result.ill_fitted_reason or ill_fitted_reason(
         result.losses, predictions, spec.num_classes, settings.fitness.ill_fitted_share
     )
-    trained = Trained(spec, model, data, settings.fitness, settings.training, amp, predictions)
+    trained = Trained(
+        spec,
+        model,
+        data,
+        settings.fitness,
+        settings.training,
+        amp,
+        predictions,
+        settings.transfer_set,
+    )
     return trained, Evaluation(
         status="ok" if reason is None else "ill-fitted",
         reason=reason,

@@ -28,11 +28,13 @@ from torch import nn
 from neronet.attacks import attack_correct, fgsm
 from neronet.augment import DeviceData, to_float
 from neronet.config import FitnessConfig, MaskingConfig, TrainingConfig
+from neronet.errors import ConfigError
 from neronet.evaluation import scores
 from neronet.evaluation.masking import MaskingEvidence, MaskingLimits, masking_evidence
 from neronet.nn import count_parameters, estimate_flops
 from neronet.registry import Registry
 from neronet.spec import NetworkSpec
+from neronet.train.core import predict
 
 Needs = Literal["spec", "model", "healthy"]
 
@@ -50,6 +52,8 @@ class Trained:
     amp: torch.dtype | None
     """Autocast dtype for measurements (None: fp32, see ``fitness.reduced_precision``)."""
     predictions: torch.Tensor | None
+    transfer_set: str | None = None
+    """Path of the transfer set (``evaluation.transfer_set``), for the ``transfer`` measurement."""
 
     @property
     def clean_correct(self) -> torch.Tensor:
@@ -183,6 +187,29 @@ def masking_check(ind: Trained) -> dict[str, float]:
         "masking_random_accuracy": evidence.random,
         "masking_images": float(evidence.images),
     }
+
+
+@measurement("transfer", provides=("transfer_accuracy",))
+def transfer_accuracy(ind: Trained) -> dict[str, float]:
+    """RAS's robustness: accuracy on the stored adversarial samples crafted against other
+    models (``evaluation.transfer_set``, see :mod:`neronet.transfer`)."""
+    from neronet.transfer.artifact import resident_transfer_set
+
+    assert ind.model is not None and ind.data is not None
+    if ind.transfer_set is None:
+        raise ConfigError(
+            "measurement 'transfer' needs a transfer set; set evaluation.transfer_set "
+            "(neronet transfer-set builds one)"
+        )
+    x, y = resident_transfer_set(ind.transfer_set, ind.data.device)
+    predictions = predict(
+        ind.model,
+        x,
+        ind.training.eval_batch_size,
+        channels_last=ind.training.channels_last,
+        amp=ind.amp,
+    )
+    return {"transfer_accuracy": scores.clean_accuracy(predictions == y)}
 
 
 @measurement("parameters", provides=("parameters",), needs="spec")

@@ -142,6 +142,25 @@ class AccuracyObjective(Objective):
         return "clean accuracy"
 
 
+@OBJECTIVES.register("ras")
+class RasObjective(Objective):
+    """RAS (Kotyan and Vargas): fitness = clean accuracy + accuracy on the transfer set of
+    adversarial samples crafted against other models (``transfer`` measurement)."""
+
+    requires = ("clean_accuracy", "transfer_accuracy")
+
+    def __init__(self, config: NeroConfig) -> None:
+        self.penalty = config.fitness.ill_fitted_penalty
+
+    def fitness(self, outcome: Outcome) -> float:
+        if outcome.status != "ok":
+            return self.penalty
+        return outcome.metric("clean_accuracy") + outcome.metric("transfer_accuracy")
+
+    def describe(self) -> str:
+        return "RAS (clean + transfer accuracy)"
+
+
 @OBJECTIVES.register("pareto")
 class ParetoObjective(Objective):
     """Several metrics at once (``fitness.pareto``), for a Pareto search (NSGA-II).

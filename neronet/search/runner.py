@@ -34,6 +34,7 @@ from neronet.search.warm import warm_start_state
 from neronet.spec import LearningSpec, NetworkSpec
 from neronet.store import GenerationRow, IndividualRow, RunStore
 from neronet.store.keep import prune
+from neronet.transfer.run import check_transfer_set, ensure_transfer_set, workers_config
 
 
 def individual_seed(run_seed: int, individual_id: int) -> int:
@@ -70,6 +71,8 @@ class SearchRun:
         check_decodable(structure)  # grammar mistakes fail before the run directory exists
         strategy = make_strategy(config, structure)  # fails early, e.g. on a bad seed
         path = Path(run_dir)
+        workers = workers_config(config, path)
+        transfer_sha = check_transfer_set(workers, path)  # before the run database exists
         if (path / "run.sqlite").exists():
             store = RunStore.open(path)
             store.sweep()  # files a kill left behind, before anything new is written
@@ -91,9 +94,9 @@ class SearchRun:
                 },
             )
             store.log_event("start", f"new run, seed {config.seed}")
-        return cls(
-            config, grammar_text, grammar_name, store, strategy, reporter or Reporter.quiet()
-        )
+        reporter = reporter or Reporter.quiet()
+        ensure_transfer_set(workers, store, transfer_sha, reporter.console)
+        return cls(workers, grammar_text, grammar_name, store, strategy, reporter)
 
     # -------------------------------------------------------------- running
     def run(self, executor: Executor | None = None) -> None:

@@ -1,0 +1,84 @@
+"""The source models the transfer set's attacks are crafted against, trained by
+:func:`neronet.train.posttrain.train_seeds` on the dataset's training split.
+
+* ``resnet``: a small ResNet-style network as a NetworkSpec. The spec vocabulary
+  merges inputs by concatenation, not addition, so each residual block ends in
+  a 1x1 convolution over ``concat(x, F(x))``: ``W1 x + W2 F(x)``, which holds the
+  identity shortcut ``x + F(x)`` as the case ``W1 = W2 = I`` (a learned shortcut,
+  as in ResNet's projection blocks). Chosen over a hand-written torch module so
+  that training, checkpoints, resume and model files are neronet's own.
+* ``nsga-net``: the NSGA-Net macro model (neronet's seed), fixed learning unit.
+* ``adversarial``: the ``resnet`` network trained with Madry PGD
+  (``posttrain.adversarial``): the paper's "AT" row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors.torch import load_file
+from torch import nn
+
+from neronet.config import NeroConfig, PostTrainConfig
+from neronet.data.dataset import Dataset
+from neronet.nn import build
+from neronet.spec import INPUT, LayerSpec, NetworkSpec, NodeSpec
+from neronet.train.posttrain import train_seeds
+
+
+def _conv(filters: int, kernel: int) -> tuple[LayerSpec, ...]:
+    conv = {"filters": filters, "kernel": kernel, "stride": 1, "padding": "same", "bias": False}
+    return (LayerSpec("conv", conv), LayerSpec("bn"))
+
+
+RELU = LayerSpec("act", {"fn": "relu"})
+
+
+def resnet_spec(input_shape: tuple[int, int, int], num_classes: int) -> NetworkSpec:
+    """Stem, two residual blocks (16 and 32 filters, a 2x2 max pool between), global
+    average pooling and a linear classifier: small enough for a CPU quickstart."""
+    nodes: list[NodeSpec] = [NodeSpec("stem", (INPUT,), (*_conv(16, 3), RELU))]
+    for width, downsample in ((16, False), (32, True)):
+        if downsample:
+            pool = {"op": "max", "kernel": 2, "stride": 2, "padding": "valid"}
+            nodes.append(NodeSpec("pool", (len(nodes) - 1,), (LayerSpec("pool", pool),)))
+        x = len(nodes) - 1
+        nodes.append(NodeSpec("residual", (x,), (*_conv(width, 3), RELU, *_conv(width, 3))))
+        nodes.append(NodeSpec("shortcut", (x, x + 1), (*_conv(width, 1), RELU)))
+    head = (
+        LayerSpec("gpool", {"op": "avg"}),
+        LayerSpec("fc", {"units": num_classes, "bias": True}),
+    )
+    nodes.append(NodeSpec("softmax", (len(nodes) - 1,), head))
+    return NetworkSpec(input_shape, num_classes, tuple(nodes))
+
+
+def source_spec(name: str, input_shape: tuple[int, int, int], num_classes: int) -> NetworkSpec:
+    """The architecture of source ``name`` for the dataset's images and classes."""
+    if name == "nsga-net":
+        from neronet.phenotype import to_spec
+        from neronet.seeds import nsga_net
+
+        return to_spec(nsga_net(), input_shape, num_classes)
+    return resnet_spec(input_shape, num_classes)
+
+
+def source_training(config: NeroConfig, name: str) -> PostTrainConfig:
+    """``posttrain`` settings for one seed of source ``name``, epochs from ``transfer``."""
+    t = config.transfer
+    post = config.posttrain
+    update = {"seeds": 1, "first_seed": t.seed, "device": t.device}
+    if name == "adversarial":
+        schedule = post.adversarial.model_copy(update={"epochs": t.adversarial_epochs})
+        return post.model_copy(update={**update, "mode": "adversarial", "adversarial": schedule})
+    schedule = post.standard.model_copy(update={"epochs": t.epochs})
+    return post.model_copy(update={**update, "mode": "standard", "standard": schedule})
+
+
+def train_source(config: NeroConfig, name: str, dataset: Dataset, work_dir: Path) -> nn.Module:
+    """Train source ``name`` in ``work_dir/name`` (resumed if there) and load it, in eval mode."""
+    spec = source_spec(name, dataset.input_shape, len(dataset.classes))
+    (result,) = train_seeds(spec, dataset, source_training(config, name), work_dir / name)
+    model = build(spec)
+    model.load_state_dict(load_file(str(result.model_path)))
+    return model.eval()
