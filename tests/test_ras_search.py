@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers_store import store_fingerprint
+from helpers_store import files_fingerprint, store_fingerprint
+from test_kill_resume import HUNG_S, _evolve, _kill_when_stored
 from test_search import StubExecutor, _run
 
 from neronet.cli import main
@@ -162,29 +163,26 @@ def test_an_interrupted_ras_run_resumes_to_the_uninterrupted_result(tmp_path: Pa
     assert store_fingerprint(tmp_path / "resumed") == store_fingerprint(tmp_path / "full")
 
 
+TINY = [
+    "--config",
+    "configs/ras-quickstart.yaml",
+    "search.generations=2",
+    "ras.initial_models=2",
+    "ras.train_subset=100",
+    "ras.blocks_per_model=[1, 2]",
+    "ras.layers_per_block=[1, 2]",
+    "data.train=300",
+    "data.control=100",
+    "data.fitness=100",
+    "training.max_epochs=1",
+    "executor.threads=1",
+]
+"""The RAS quickstart cut to 2 + 4 one-epoch evaluations of tiny networks (seconds)."""
+
+
 def test_ras_quickstart_runs_end_to_end_through_the_cli(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    code = main(
-        [
-            "evolve",
-            "--config",
-            "configs/ras-quickstart.yaml",
-            "--run",
-            str(run),
-            "search.generations=2",
-            "ras.initial_models=2",
-            "ras.children=1",
-            "ras.train_subset=100",
-            "ras.blocks_per_model=[1, 2]",
-            "ras.layers_per_block=[1, 2]",
-            "data.train=300",
-            "data.control=100",
-            "data.fitness=100",
-            "training.max_epochs=1",
-            "executor.threads=1",
-        ]
-    )
-    assert code in (0, None)
+    assert main(["evolve", *TINY, "ras.children=1", "--run", str(run)]) in (0, None)
     store = RunStore.open(run, readonly=True)
     assert store.meta("finished") is True
     rows = store.individuals()
@@ -193,3 +191,17 @@ def test_ras_quickstart_runs_end_to_end_through_the_cli(tmp_path: Path) -> None:
     assert any(r.status == "ok" for r in rows)
     best = store.best()
     assert best is not None and best.metrics["clean_accuracy"] > 0
+
+
+def test_a_sigkilled_ras_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+    """Real training, killed on observed store counts as test_kill_resume does."""
+    args = ["evolve", *TINY]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert _evolve(full, args).wait(timeout=HUNG_S) == 0
+    total = len(_genotypes(full))
+    assert total == 2 + 2 * 2
+    for target in (1, 3, 5):  # in generation 0, at the start of 1, late in 1
+        assert target <= _kill_when_stored(killed, target, args) < total
+    assert _evolve(killed, args).wait(timeout=HUNG_S) == 0
+    assert store_fingerprint(killed) == store_fingerprint(full)
+    assert files_fingerprint(killed) == files_fingerprint(full)
