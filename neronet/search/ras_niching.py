@@ -186,8 +186,6 @@ class RasNiching(Strategy):
         returns how many replacements happened."""
         replacements = 0
         for child in sorted(children, key=lambda m: m.candidate.id):
-            if child.outcome.status != "ok":
-                continue  # never replaces, so its distance does not matter
             spectra = [r.genotype.spectrum() for r in self._representatives]
             cluster = closest(child.genotype.spectrum(), spectra)
             if self._fitter(child, self._representatives[cluster]):
