@@ -575,6 +575,48 @@ class TransferConfig(StrictSection):
     batch_size: Int = Field(default=1024, ge=1, description="images per forward pass")
 
 
+class RasConfig(StrictSection):
+    """RAS's search (``search.strategy: ras``), the paper's settings as defaults (Kotyan &
+    Vargas, section 6). ``search.generations`` counts generations as for every strategy;
+    the other ``search`` settings (offspring, initial_size, ...) are not RAS's."""
+
+    initial_models: Int = Field(
+        default=25, ge=1, description="random models of generation 0, one cluster each"
+    )
+    blocks_per_model: tuple[Int, Int] = Field(
+        default=(2, 5), description="[min, max] blocks of an initial model"
+    )
+    layers_per_block: tuple[Int, Int] = Field(
+        default=(2, 5), description="[min, max] layers of an initial block"
+    )
+    children: Int = Field(default=2, ge=1, description="children per representative")
+    mutations: Int = Field(default=5, ge=1, description="random mutations per child")
+    layer_cap: Int = Field(
+        default=100, ge=1, description="above this many layers only swap_layer is offered"
+    )
+    block_cap: Int = Field(
+        default=100, ge=1, description="above this many blocks only swap_block is offered"
+    )
+    train_subset: Int = Field(
+        default=1000, ge=1, description="training images per candidate between full trainings"
+    )
+    full_training_period: Int = Field(
+        default=10, ge=1, description="generations g with g % period == 0 train on the full split"
+    )
+    min_delta: Float = Field(
+        default=0.001, ge=0, description="early stopping counts only control gains above this"
+    )
+    patience: Int = Field(default=15, ge=1, description="early stopping patience in epochs")
+
+    @field_validator("blocks_per_model", "layers_per_block")
+    @classmethod
+    def _range(cls, bounds: tuple[int, int]) -> tuple[int, int]:
+        low, high = bounds
+        if low < 1 or low > high:
+            raise ValueError(f"[{low}, {high}] must be [min, max] with 1 <= min <= max")
+        return bounds
+
+
 class NeroConfig(StrictSection):
     seed: Int = Field(default=0, ge=0)
     structure: StructureConfig = Field(default_factory=StructureConfig)
@@ -588,6 +630,7 @@ class NeroConfig(StrictSection):
     posttrain: PostTrainConfig = Field(default_factory=PostTrainConfig)
     attack: AttackSettings = Field(default_factory=AttackSettings)
     transfer: TransferConfig = Field(default_factory=TransferConfig)
+    ras: RasConfig = Field(default_factory=RasConfig)
 
     @model_validator(mode="after")
     def _objective_measured(self) -> NeroConfig:

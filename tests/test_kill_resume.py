@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from helpers_store import files_fingerprint, store_fingerprint
@@ -40,9 +41,9 @@ ARGS = [
 ]
 
 
-def _evolve(run: Path) -> subprocess.Popen[bytes]:
+def _evolve(run: Path, args: Sequence[str] = ARGS) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "neronet.cli", *ARGS, "--run", str(run)],
+        [sys.executable, "-m", "neronet.cli", *args, "--run", str(run)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -76,12 +77,12 @@ def _stored(run: Path) -> int:
         store.close()
 
 
-def _kill_when_stored(run: Path, target: int) -> int:
+def _kill_when_stored(run: Path, target: int, args: Sequence[str] = ARGS) -> int:
     """Start the search, SIGKILL it as soon as ``target`` individuals are stored.
 
     Returns the count observed at the kill; fails if the run ends before it.
     """
-    proc = _evolve(run)
+    proc = _evolve(run, args)
     deadline = time.monotonic() + HUNG_S
     try:
         while (stored := _stored(run)) < target:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 from neronet.config import MAX_PARAMETERS
 from neronet.errors import InvalidArchitecture
-from neronet.nn import check_size
 from neronet.ras.dag import Dag
 from neronet.ras.genome import Conv, Dense, Layer
 from neronet.spec import INPUT, LayerSpec, NetworkSpec, NodeSpec
@@ -95,6 +94,10 @@ def to_network_spec(
     max_parameters: int = MAX_PARAMETERS,
 ) -> NetworkSpec:
     """The checked NetworkSpec of ``model``; InvalidArchitecture, with why, if unbuildable."""
+    # imported here: neronet.nn's package imports torch, and the search process (which
+    # decodes candidates through RasGenotype) must stay torch-free
+    from neronet.nn import check_size
+
     if not model.nodes:
         raise InvalidArchitecture("the RAS model has no blocks")
     nodes = _Nodes(input_shape)

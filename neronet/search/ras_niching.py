@@ -1,0 +1,224 @@
+"""RAS's search (Kotyan & Vargas): niching over representatives by spectrum.
+
+Generation 0 evaluates ``ras.initial_models`` random models; each becomes the
+representative of a cluster. Every later generation gives each representative,
+in cluster order, ``ras.children`` children of ``ras.mutations`` random
+mutations each (:func:`neronet.ras.mutate`), evaluates them all, and then lets
+each child, taken by ascending candidate id (the order they were asked in),
+challenge the representative closest to it by spectrum: it replaces that
+representative when it is ``ok`` and strictly fitter under the objective (ties
+keep the representative; invalid and ill-fitted children never replace).
+Distances use :func:`neronet.ras.closest`: spectra scaled by their standard
+deviation over the child and the CURRENT representatives, i.e. after the
+replacements of children earlier in the order. So two children nearest one
+representative both work: the second is compared with whichever of the old
+representative and the first child holds the cluster by then.
+
+After a generation, layers and blocks that no representative uses are pruned
+from the shared populations (children that lost are gone with them).
+
+Training data follows the paper's schedule: generation ``g`` trains on the full
+training split when ``g % ras.full_training_period == 0`` (generation 0
+included) and on ``ras.train_subset`` images otherwise; the subset is part of
+the candidate's LearningSpec, so its digest (and the evaluation cache key)
+differs between the two. Fitness is the configured objective's, recomputed
+under its current state at every comparison, as the (1+lambda) does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from neronet.config import NeroConfig
+from neronet.evaluation.objectives import Objective
+from neronet.evaluation.result import Outcome
+from neronet.genotype import Structure
+from neronet.ras import (
+    RAS_LEARNING,
+    Model,
+    RasGenotype,
+    RasPopulation,
+    closest,
+    initial_population,
+    mutate,
+)
+from neronet.search.base import Candidate, GenerationSummary, Strategy, in_order
+from neronet.search.strategies import STRATEGIES
+from neronet.spec import LearningSpec
+
+
+@dataclass(frozen=True)
+class _Member:
+    """An evaluated candidate with its model (ids into the shared population)."""
+
+    candidate: Candidate
+    model: Model
+    outcome: Outcome
+
+    @property
+    def genotype(self) -> RasGenotype:
+        genotype = self.candidate.genotype
+        assert isinstance(genotype, RasGenotype)
+        return genotype
+
+
+@STRATEGIES.register("ras")
+class RasNiching(Strategy):
+    """RAS's niching search, deterministic given the seed and the outcomes told.
+
+    ``structure`` is ignored: RAS evolves its own representation, not the grammar's.
+    """
+
+    def __init__(self, config: NeroConfig, structure: Structure, objective: Objective) -> None:
+        del structure
+        super().__init__(objective)
+        self._ras = config.ras
+        self._generations = config.search.generations
+        self._train_time = config.search.default_train_time
+        self._rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5A5]))
+        self._population, self._initial = initial_population(
+            self._rng,
+            self._ras.initial_models,
+            self._ras.blocks_per_model,
+            self._ras.layers_per_block,
+        )
+        self._generation = 0
+        self._next_id = 0
+        self._representatives: list[_Member] = []
+        self._pending: list[tuple[Candidate, Model]] = []
+
+    # ------------------------------------------------------------------ state
+    @property
+    def finished(self) -> bool:
+        return self._generation >= self._generations
+
+    @property
+    def planned(self) -> int:
+        children = self._ras.initial_models * self._ras.children
+        return self._ras.initial_models + (self._generations - 1) * children
+
+    @property
+    def representatives(self) -> list[_Member]:
+        """The clusters' representatives, in cluster order (for tests and reports)."""
+        return list(self._representatives)
+
+    @property
+    def population(self) -> RasPopulation:
+        """The shared layer and block populations (pruned after every generation)."""
+        return self._population
+
+    def learning(self, generation: int) -> LearningSpec:
+        """The training recipe of ``generation``'s candidates: full split or subset."""
+        full = generation % self._ras.full_training_period == 0
+        return replace(
+            RAS_LEARNING,
+            early_stop=self._ras.patience,
+            min_delta=self._ras.min_delta,
+            train_subset=None if full else self._ras.train_subset,
+        )
+
+    # -------------------------------------------------------------------- ask
+    def ask(self) -> list[Candidate]:
+        if self.finished:
+            return []
+        if not self._pending:
+            self._pending = self._initial_batch() if self._generation == 0 else self._children()
+        return [candidate for candidate, _ in self._pending]
+
+    def _candidate(
+        self, key: str, model: Model, parent: _Member | None, names: list[str]
+    ) -> tuple[Candidate, Model]:
+        learning = self.learning(self._generation)
+        genotype = RasGenotype.resolve(model, self._population, self._train_time, learning)
+        cid = self._next_id
+        self._next_id += 1
+        candidate = Candidate(
+            id=cid,
+            key=f"g{self._generation}/{key}",
+            generation=self._generation,
+            genotype=genotype,
+            parent_id=None if parent is None else parent.candidate.id,
+            mutations=tuple(names),
+            budget_s=float(self._train_time),
+        )
+        return candidate, model
+
+    def _initial_batch(self) -> list[tuple[Candidate, Model]]:
+        return [self._candidate(f"i{slot}", m, None, []) for slot, m in enumerate(self._initial)]
+
+    def _children(self) -> list[tuple[Candidate, Model]]:
+        out = []
+        for cluster, parent in enumerate(self._representatives):
+            for slot in range(self._ras.children):
+                child, names = mutate(
+                    parent.model,
+                    self._population,
+                    self._rng,
+                    self._ras.mutations,
+                    layer_cap=self._ras.layer_cap,
+                    block_cap=self._ras.block_cap,
+                )
+                out.append(self._candidate(f"c{cluster}.{slot}", child, parent, names))
+        return out
+
+    # ------------------------------------------------------------------- tell
+    def tell(self, outcomes: list[Outcome]) -> GenerationSummary:
+        told = in_order([c for c, _ in self._pending], outcomes)
+        batch = [_Member(c, m, o) for (c, m), o in zip(self._pending, told, strict=True)]
+        self._pending = []
+        if self._generation == 0:
+            self._representatives = batch
+            replacements = 0
+        else:
+            replacements = self._niche(batch)
+        return self._finish_generation(batch, replacements)
+
+    def _fitter(self, child: _Member, representative: _Member) -> bool:
+        """Whether ``child`` takes the cluster: valid and strictly fitter (ties keep it)."""
+        if child.outcome.status != "ok":
+            return False
+        return float(self.fitness(child.outcome)) > float(self.fitness(representative.outcome))
+
+    def _niche(self, children: list[_Member]) -> int:
+        """Each child, by candidate id, against its closest current representative;
+        returns how many replacements happened."""
+        replacements = 0
+        for child in sorted(children, key=lambda m: m.candidate.id):
+            spectra = [r.genotype.spectrum() for r in self._representatives]
+            cluster = closest(child.genotype.spectrum(), spectra)
+            if self._fitter(child, self._representatives[cluster]):
+                self._representatives[cluster] = child
+                replacements += 1
+        return replacements
+
+    def _finish_generation(self, batch: list[_Member], replacements: int) -> GenerationSummary:
+        representatives = self._representatives
+        self._population.prune(r.model for r in representatives)
+        elites = self.best_first([r.outcome for r in representatives])
+        fitness = {m.candidate.id: self.fitness(m.outcome) for m in [*batch, *representatives]}
+        members = [m.candidate.id for m in batch]
+        best, mean = self.objective.summary(
+            [fitness[i] for i in elites], [fitness[i] for i in members]
+        )
+        info = {
+            "replacements": replacements,
+            "train_subset": self.learning(self._generation).train_subset,
+            "representatives": [r.candidate.id for r in representatives],
+            "spectra": [list(r.genotype.spectrum()) for r in representatives],
+            "layers": len(self._population.layers),
+            "blocks": len(self._population.blocks),
+            # after scoring: the objective may switch state (NERO-Net's warm-up)
+            **self.objective.end_generation([fitness[i] for i in members]),
+        }
+        summary = GenerationSummary(
+            generation=self._generation,
+            elites=tuple(elites),
+            best_fitness=best,
+            mean_fitness=mean,
+            info=info,
+            members=tuple(members + [i for i in elites if i not in members]),
+        )
+        self._generation += 1
+        return summary
