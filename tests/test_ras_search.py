@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from helpers_store import files_fingerprint, store_fingerprint
 from test_kill_resume import HUNG_S, _evolve, _kill_when_stored
 from test_search import StubExecutor, _run
@@ -165,7 +166,7 @@ def test_an_interrupted_ras_run_resumes_to_the_uninterrupted_result(tmp_path: Pa
 
 TINY = [
     "--config",
-    "configs/ras-quickstart.yaml",
+    str(Path(__file__).parents[1] / "neronet" / "configs" / "ras-quickstart.yaml"),
     "search.generations=2",
     "ras.initial_models=2",
     "ras.train_subset=100",
@@ -176,8 +177,14 @@ TINY = [
     "data.fitness=100",
     "training.max_epochs=1",
     "executor.threads=1",
+    "transfer.epochs=2",
+    "transfer.images=4",
+    "transfer.thresholds=[3, 10]",
+    "transfer.de.iterations=3",
+    "transfer.cmaes.iterations=3",
 ]
-"""The RAS quickstart cut to 2 + 4 one-epoch evaluations of tiny networks (seconds)."""
+"""The RAS quickstart cut to 2 + 4 one-epoch evaluations of tiny networks (seconds), its
+transfer set (built on the fly, as the quickstart's) to a few samples."""
 
 
 def test_ras_quickstart_runs_end_to_end_through_the_cli(tmp_path: Path) -> None:
@@ -191,6 +198,12 @@ def test_ras_quickstart_runs_end_to_end_through_the_cli(tmp_path: Path) -> None:
     assert any(r.status == "ok" for r in rows)
     best = store.best()
     assert best is not None and best.metrics["clean_accuracy"] > 0
+    # the quickstart's fitness: clean + transfer accuracy on the set built into the run
+    assert best.fitness == pytest.approx(
+        best.metrics["clean_accuracy"] + best.metrics["transfer_accuracy"]
+    )
+    assert "adversarial_accuracy" in best.metrics or best.status != "ok"
+    assert (run / "transfer-set.safetensors").is_file() and store.meta("transfer_set_sha256")
 
 
 def test_a_sigkilled_ras_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
