@@ -28,7 +28,7 @@ EXIT_USAGE = 2
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="neronet", description="Evolve adversarially robust CNNs (NERO-Net)."
+        prog="neronet", description="Evolve adversarially robust CNNs (NERO-Net, RAS)."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -15,9 +15,10 @@ def add_evolve_command(sub: argparse._SubParsersAction) -> None:
     """Register ``neronet evolve``."""
     p = sub.add_parser(
         "evolve",
-        help="run (or resume) a NERO-Net search",
-        description="Run a NERO-Net search. With no --config it runs configs/quickstart.yaml "
-        "(digits, about 1.5 minutes on 2 CPU cores). An existing --run DIR is resumed.",
+        help="run (or resume) a search: NERO-Net, RAS, NSGA-II or random (search.strategy)",
+        description="Run a search. With no --config it runs configs/quickstart.yaml "
+        "(NERO-Net on digits, about 1.5 minutes on 2 CPU cores); configs/ras-quickstart.yaml "
+        "runs RAS. An existing --run DIR is resumed.",
     )
     p.add_argument("--config", help="YAML config (default: quickstart, or the run's own on resume)")
     p.add_argument("--run", help="run directory (default: runs/<time>-seed<N>)")
