@@ -12,7 +12,8 @@ import pytest
 from neronet.cli import main
 from neronet.cli.experiment import MANIFEST, parse_method
 from neronet.errors import ConfigError, StudyError
-from neronet.reports.experiment import method_table, read_run_result
+from neronet.reports.experiment import method_table, read_run_result, search_budget
+from neronet.store import RunStore
 
 CONFIG = Path(__file__).parents[1] / "neronet" / "configs" / "experiment-digits.yaml"
 TINY = [
@@ -147,6 +148,10 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     assert (directory / "robustness.png").stat().st_size > 0
     assert (directory / "compare" / "compare.md").is_file()
     assert "--method random:search.strategy=random" in report
+    rows = RunStore.open(directory / "random" / "run-0", readonly=True).individuals()
+    epochs = [r.epochs for r in rows if r.cache_of is None and r.epochs]
+    assert search_budget(directory / "random" / "run-0") == (len(epochs), sum(epochs))
+    assert f"| random | {len(epochs):.1f} ± 0.0 | {sum(epochs):.1f} ± 0.0 |" in report
     seconds = json.loads((directory / MANIFEST).read_text())["seconds"]
     assert set(seconds) >= {"search nero-net", "retrain random run-0", "attack nero-net run-0"}
     capsys.readouterr()

@@ -147,6 +147,31 @@ def robustness_figure(table: MethodTable) -> Figure:
     return fig
 
 
+def search_budget(run_dir: Path) -> tuple[int, int]:
+    """What a run's search spent: individuals trained (cache hits excluded) and their
+    training epochs. Methods share generations and candidates per generation; these
+    say how equal the spending really was (the (1+lambda) adds re-evaluations of its
+    parent and trains train-longer children further)."""
+    from neronet.store import RunStore
+
+    rows = RunStore.open(run_dir, readonly=True).individuals()
+    trained = [r for r in rows if r.cache_of is None and r.epochs]
+    return len(trained), sum(r.epochs or 0 for r in trained)
+
+
+def budget_table(directory: Path, methods: Sequence[str], runs: int) -> Table:
+    """Per method: individuals trained and training epochs per run, mean ± std."""
+    rows = []
+    for m in methods:
+        spent = [search_budget(directory / m / f"run-{r}") for r in range(runs)]
+        cells = []
+        for values in zip(*spent, strict=True):
+            mean, std = mean_std([float(v) for v in values])
+            cells.append(f"{mean:.1f} ± {std:.1f}")
+        rows.append((m, *cells))
+    return Table(("method", "individuals trained per run", "training epochs per run"), tuple(rows))
+
+
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
@@ -195,7 +220,12 @@ def write_experiment(
             ),
             Section(
                 "The searches",
-                ("Final parents, mean ± std over runs: compare/compare.md.", *figures),
+                (
+                    "What each search spent (mean ± std over runs; cache hits are not "
+                    "trained). Final parents, mean ± std over runs: compare/compare.md.",
+                    budget_table(directory, methods, runs),
+                    *figures,
+                ),
             ),
             Section(
                 "Reproduce",
