@@ -52,8 +52,8 @@ def test_a_run_is_the_mean_of_its_seeds_and_a_method_the_mean_and_std_of_its_run
 ) -> None:
     runs = [
         read_run_result("a", 0, _run(tmp_path, "a0", [(0.9, 0.2, ""), (0.8, 0.4, "")])),
-        read_run_result("a", 1, _run(tmp_path, "a1", [(0.7, 0.6, "masking")])),
-        read_run_result("b", 0, _run(tmp_path, "b0", [(0.5, 0.1, "")])),
+        read_run_result("a", 1, _run(tmp_path, "a1", [(0.7, 0.6, "masking: Square wins")])),
+        read_run_result("b", 0, _run(tmp_path, "b0", [(0.5, 0.1, "note: FGSM high")])),
     ]
     assert runs[0].accuracy == pytest.approx({"clean": 0.85, "PGD-20": 0.3})
     table = method_table(["a", "b"], runs)
@@ -63,10 +63,11 @@ def test_a_run_is_the_mean_of_its_seeds_and_a_method_the_mean_and_std_of_its_run
     assert table.stats("b", "clean") == (pytest.approx(0.5), 0.0, 1)
     rows = table.table().rows
     assert rows[0] == ("a", "2", "77.50 ± 10.61", "45.00 ± 21.21", "1/2 runs")
-    assert rows[1][-1] == "0/1 runs"
+    assert rows[1][-1] == "0/1 runs"  # a note qualifies a number, it does not flag it
     lines = list(csv.reader(table.csv().splitlines()))
-    assert lines[0] == ["method", "run", "clean", "PGD-20", "flags"]
-    assert lines[2] == ["a", "1", "0.700000", "0.600000", "PGD-20: masking"]
+    assert lines[0] == ["method", "run", "clean", "PGD-20", "masking flags", "notes"]
+    assert lines[2] == ["a", "1", "0.700000", "0.600000", "PGD-20: Square wins", ""]
+    assert lines[3][-2:] == ["", "PGD-20: FGSM high"]
 
 
 def test_a_table_that_is_not_an_attack_table_is_refused(tmp_path: Path) -> None:

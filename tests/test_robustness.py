@@ -312,6 +312,8 @@ def test_tables_aggregate_mean_and_std_over_models(
     assert "std:" not in rows["PGD-20"]["masking_flags"]
     lines = list(csv.reader(paths[1].open()))
     assert len(lines) == 1 + 2 * 3  # header + (clean, FGSM, PGD) per model
+    masked_pgd = next(line for line in lines if line[0] == "masked" and line[2] == "PGD-20")
+    assert masked_pgd[-1].startswith("masking: ")  # the kind first: a flag, not a note
     text = paths[2].read_text()
     assert "| L-inf | PGD-20 | 0.15 |" in text and "FLAG: masked:" in text
 

@@ -32,13 +32,15 @@ CLEAN = "clean"
 
 @dataclass(frozen=True)
 class RunResult:
-    """One run's retrained best under each attack: {column: overall accuracy}, and the
-    audit's flags (empty: no gradient-masking suspicion)."""
+    """One run's retrained best under each attack: {column: overall accuracy}, the
+    audit's masking flags (empty: no gradient-masking suspicion) and its notes (e.g.
+    FGSM far above PGD: FGSM is an optimistic estimate; they do not discredit a row)."""
 
     method: str
     run: int
     accuracy: dict[str, float]
     flags: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
 
 def read_run_result(method: str, run: int, per_model_csv: Path) -> RunResult:
@@ -50,20 +52,22 @@ def read_run_result(method: str, run: int, per_model_csv: Path) -> RunResult:
             f"cannot read '{per_model_csv}' ({err}); re-run the experiment to redo its attack step"
         ) from None
     values: dict[str, list[float]] = defaultdict(list)
-    flags = []
+    found: dict[str, list[str]] = {"masking": [], "note": []}
     try:
         for row in rows:
             column = CLEAN if row["threat"] == CLEAN else row["attack"]
             values[column].append(float(row["clean" if column == CLEAN else "overall"]))
-            if row["flags"]:
-                flags.append(f"{row['attack']}: {row['flags']}")
+            for reason in filter(None, row["flags"].split(" | ")):
+                kind, _, text = reason.partition(": ")
+                found["note" if kind == "note" else "masking"].append(f"{row['attack']}: {text}")
     except (KeyError, ValueError):
         raise StudyError(
             f"'{per_model_csv}' is not a neronet attack table; delete it and re-run the experiment"
         ) from None
     if not values:
         raise StudyError(f"'{per_model_csv}' holds no results; delete it and re-run the experiment")
-    return RunResult(method, run, {k: statistics.fmean(v) for k, v in values.items()}, tuple(flags))
+    accuracy = {k: statistics.fmean(v) for k, v in values.items()}
+    return RunResult(method, run, accuracy, tuple(found["masking"]), tuple(found["note"]))
 
 
 @dataclass(frozen=True)
@@ -110,10 +114,10 @@ class MethodTable:
         """One row per run with plain fractions: the numbers behind the table."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["method", "run", *self.columns, "flags"])
+        writer.writerow(["method", "run", *self.columns, "masking flags", "notes"])
         for r in self.results:
             cells = ["" if c not in r.accuracy else f"{r.accuracy[c]:.6f}" for c in self.columns]
-            writer.writerow([r.method, r.run, *cells, " | ".join(r.flags)])
+            writer.writerow([r.method, r.run, *cells, " | ".join(r.flags), " | ".join(r.notes)])
         return buffer.getvalue()
 
 
@@ -213,7 +217,8 @@ def write_experiment(
                     "retraining seeds); adversarial columns are overall accuracy (correct "
                     "after the attack among all test images). Masking flags: runs whose "
                     "gradient-masking audit flagged an attack (those numbers overstate "
-                    "robustness). Per-run numbers: experiment.csv; each run's attack "
+                    "robustness); the audit's notes (e.g. FGSM far above PGD) are in "
+                    "experiment.csv. Per-run numbers: experiment.csv; each run's attack "
                     "tables: attacked/.",
                     table.table(),
                 ),

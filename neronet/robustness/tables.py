@@ -254,7 +254,8 @@ def _per_model_csv(report: SuiteReport) -> str:
     writer.writerow(["model", "threat", "attack", "clean", "conditional", "overall", "flags"])
     for m in report.models:
         for o in m.outcomes:
-            reasons = " | ".join(f.reason for f in m.flags if f.attack == o.attack)
+            # kind first: a masking flag discredits the number, a note only qualifies it
+            reasons = " | ".join(f"{f.kind}: {f.reason}" for f in m.flags if f.attack == o.attack)
             cond, overall = _fmt((o.conditional, o.overall))
             writer.writerow([m.name, o.threat, o.label, f"{o.clean:.6f}", cond, overall, reasons])
     return buffer.getvalue()
