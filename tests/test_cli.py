@@ -241,3 +241,17 @@ def test_no_clock_decides_the_quickstart(tmp_path: Path) -> None:
     rows = [r for r in RunStore.open(run, readonly=True).individuals() if r.epochs]
     assert rows and all(r.record["stop_reason"] != "budget" for r in rows)
     assert max(r.train_seconds for r in rows) * 20 < budget
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``neronet best RUN | head -1``: the write after head exits raised BrokenPipeError
+    with a traceback; now the command stops silently with SIGPIPE's status."""
+
+    def reader_gone(args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("neronet.cli.views.cmd_status", reader_gone)
+    assert main(["status", "anywhere"]) == 128 + 13
+    assert capsys.readouterr().err == ""

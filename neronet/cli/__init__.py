@@ -7,7 +7,10 @@ exit code 2 (no traceback); an interrupted search says how to resume it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import io
+import os
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -24,6 +27,7 @@ from neronet.cli.views import add_view_commands
 from neronet.errors import InvalidArchitecture, NeronetError
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 128 + 13  # as if killed by SIGPIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,10 +74,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    except BrokenPipeError:
+        return _reader_gone()
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             return _disk_full(f"{err.strerror}: {err.filename}" if err.filename else str(err))
         raise
+
+
+def _reader_gone() -> int:
+    """The reader of stdout went away (``neronet best RUN | head -1``): stop quietly, as
+    Unix tools do, with the status of a process killed by SIGPIPE. Later writes (the
+    interpreter's final flush) go to /dev/null instead of raising again."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 def _disk_full(what: str) -> int:
