@@ -17,6 +17,7 @@ from test_reports import _assert_image, create_run, individual, run_dir  # noqa:
 from neronet.cli import main
 from neronet.ras import FEATURES, RasGenotype, initial_population
 from neronet.reports.data import load_run
+from neronet.reports.plots import fitness_figure
 from neronet.reports.ras_data import is_ras, parse_genotype, ras_series
 from neronet.reports.ras_plots import ras_accuracy_figure, ras_structure_figure
 from neronet.store import GenerationRow, IndividualRow, RunStore
@@ -51,6 +52,7 @@ def _make_ras(path: Path, generations: dict[int, tuple[int, ...]]) -> RunStore:
     store = create_run(path, generations=len(ELITES))
     config = store.meta("config")
     config["search"]["strategy"] = "ras"
+    config["search"]["objective"] = "ras"
     store.set_meta("config", config)
     genotypes = _genotypes()
     for i, (generation, status, clean) in MEMBERS.items():
@@ -167,6 +169,10 @@ def test_report_writes_the_ras_section_and_figures(ras_run: Path, tmp_path: Path
     assert "(fitness.png)" in md[md.index("## Figures") :]
     html = (out / "summary.html").read_text()
     assert "<h2>RAS</h2>" in html and html.count('src="data:image/png;base64,') == 6
+    # RAS's objective has no warm-up: none claimed in the facts, none shaded in the figure
+    assert "| warm-up | none (ras) |" in md and "clean accuracy (warm-up)" not in md
+    legend = fitness_figure(load_run(ras_run)).axes[0].get_legend_handles_labels()[1]
+    assert not any("warm-up" in label for label in legend)
 
 
 def test_ras_run_without_a_finished_generation_has_no_ras_section(tmp_path: Path) -> None:

@@ -14,6 +14,9 @@ from neronet.evaluation.objectives import stored_components
 from neronet.spec import NetworkSpec
 from neronet.store import GenerationRow, IndividualRow, RunStore
 
+WARMUP_OBJECTIVE = "nero-net"
+"""The objective whose first generations score clean accuracy only (its warm-up)."""
+
 
 @dataclass(frozen=True)
 class GenerationStats:
@@ -51,6 +54,17 @@ class RunData:
     @property
     def finished(self) -> bool:
         return bool(self.meta.get("finished"))
+
+    @property
+    def objective(self) -> str:
+        """The run's objective (runs from before objectives were named: NERO-Net's)."""
+        return str(self.config.get("search", {}).get("objective", WARMUP_OBJECTIVE))
+
+    @property
+    def has_warmup(self) -> bool:
+        """Whether the objective has NERO-Net's warm-up phase; the accuracy baseline,
+        RAS and Pareto searches have none, and their reports must not shade one."""
+        return self.objective == WARMUP_OBJECTIVE
 
     @property
     def switch_generation(self) -> int | None:

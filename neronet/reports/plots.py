@@ -36,7 +36,8 @@ def to_percent(value: float | None) -> float:
 
 
 def _generation_axes(data: RunData, title: str, ylabel: str) -> tuple[Figure, Axes]:
-    """Axes over the finished generations with the warm-up shaded and the switch marked.
+    """Axes over the finished generations with the warm-up shaded and the switch marked
+    (objectives without a warm-up get neither).
 
     As in the paper, the dotted line sits on the first generation whose
     fitness is the weighted HRS, i.e. one after the generation whose population
@@ -49,7 +50,10 @@ def _generation_axes(data: RunData, title: str, ylabel: str) -> tuple[Figure, Ax
     first_hrs = None if switch is None else switch + 1
     right = last if first_hrs is None else max(last, first_hrs)
     warmup_end = right + 0.5 if first_hrs is None else first_hrs
-    ax.axvspan(-0.5, warmup_end, color="0.92", zorder=0, label="warm-up: fitness = clean accuracy")
+    if data.has_warmup:
+        ax.axvspan(
+            -0.5, warmup_end, color="0.92", zorder=0, label="warm-up: fitness = clean accuracy"
+        )
     if first_hrs is not None:
         ax.axvline(
             first_hrs,

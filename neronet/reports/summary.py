@@ -53,8 +53,11 @@ def _shown(name: str, value: float) -> str:
     return count(int(value)) if float(value).is_integer() else number(value)
 
 
-def _objective(warmup: bool) -> str:
-    return "clean accuracy (warm-up)" if warmup else "weighted HRS"
+def _objective(data: RunData, row: GenerationRow) -> str:
+    """What the generation's fitness was: NERO-Net's phase, else the objective's name."""
+    if not data.has_warmup:
+        return f"objective {data.objective}"
+    return "clean accuracy (warm-up)" if _warmup(row) else "weighted HRS"
 
 
 def _progress(data: RunData) -> str:
@@ -96,7 +99,7 @@ def _run_facts(data: RunData) -> Table:
             " / ".join(str(data.count(s)) for s in ("ok", "ill-fitted", "invalid")),
         ),
         ("cache hits (duplicates not retrained)", str(data.cache_hits)),
-        ("warm-up", "none (Pareto search)" if data.components else _warmup_fact(data)),
+        ("warm-up", _warmup_fact(data) if data.has_warmup else f"none ({data.objective})"),
         ("total training time", duration(sum(r.train_seconds or 0.0 for r in data.individuals))),
         ("total FGSM time", duration(data.total_seconds("fgsm"))),
         ("started", timestamp(data.meta.get("started_at"))),
@@ -113,7 +116,7 @@ def _best_table(data: RunData) -> Table:
     rows = [
         ("id (key)", f"{best.id} ({best.key})"),
         ("born in generation", str(best.generation)),
-        ("fitness", f"{number(last.best_fitness)} ({_objective(_warmup(last))})"),
+        ("fitness", f"{number(last.best_fitness)} ({_objective(data, last)})"),
         *((view(name).label, _shown(name, value)) for name, value in best.metrics.items()),
         ("epochs", count(best.epochs)),
         ("training time", f"{duration(best.train_seconds)} (budget {duration(best.train_time)})"),
@@ -140,10 +143,11 @@ def _front_table(data: RunData) -> Table:
     return Table(("id", "key", *(view(n).label for n in names)), rows)
 
 
-def _generation_row(g: GenerationStats, vector: bool) -> tuple[str, ...]:
+def _generation_row(data: RunData, g: GenerationStats, vector: bool) -> tuple[str, ...]:
+    phase = "clean" if _warmup(g.row) else "HRS"
     return (
         str(g.row.generation),
-        "Pareto" if vector else "clean" if _warmup(g.row) else "HRS",
+        "Pareto" if vector else phase if data.has_warmup else data.objective,
         f"{g.parent.id} ({g.parent.key})",
         number(g.row.best_fitness),
         number(g.row.mean_fitness),
@@ -195,8 +199,13 @@ def build_summary(data: RunData, images: list[Image], extra: tuple[Section, ...]
             Section(
                 "Best individual",
                 (
-                    "The parent chosen by the last finished generation (fitness values from "
-                    "warm-up and after it are not comparable, so this is the strategy's choice).",
+                    "The parent chosen by the last finished generation"
+                    + (
+                        " (fitness values from warm-up and after it are not comparable, so "
+                        "this is the strategy's choice)."
+                        if data.has_warmup
+                        else "."
+                    ),
                     _best_table(data),
                 ),
             )
@@ -210,7 +219,7 @@ def build_summary(data: RunData, images: list[Image], extra: tuple[Section, ...]
                     "generation's selected (best) individual.",
                     Table(
                         _GENERATION_HEADERS,
-                        tuple(_generation_row(g, vector) for g in data.generations),
+                        tuple(_generation_row(data, g, vector) for g in data.generations),
                     ),
                 ),
             )
