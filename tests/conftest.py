@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,3 +37,15 @@ def _fixed_global_state() -> None:
     torch.manual_seed(SEED)
     np.random.seed(SEED)
     random.seed(SEED)
+
+
+@pytest.fixture(scope="session")
+def quickstart_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The quickstart cut to 2 generations, searched once per session (its slowest part:
+    about 40 s): the README's Python example and the no-clock check read this one run.
+    Tests copy it before writing to it."""
+    from neronet.cli import main
+
+    run = tmp_path_factory.mktemp("quickstart") / "run"
+    assert main(["evolve", "--run", str(run), "search.generations=2"]) == 0
+    return run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,22 @@ from neronet.errors import ConfigError, NeronetError
 README = Path(__file__).parent.parent / "README.md"
 
 
-def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_readme_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quickstart_run: Path
+) -> None:
+    """The example's search is the CLI quickstart at 2 generations: the session's copy
+    stands in for it, so ``optimize`` takes the example's own "run it again and it
+    resumes" path (create_run + optimize from scratch: test_open_run_reads_...)."""
     code = re.search(r"## Python API.*?```python\n(.*?)```", README.read_text(), re.S)
     assert code is not None
+    assert 'create_run("runs/api-demo", overrides=["search.generations=2"])' in code.group(1)
+    shutil.copytree(quickstart_run, tmp_path / "runs" / "api-demo")
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
     exec(compile(code.group(1), "README.md", "exec"), namespace)
     run = namespace["run"]
     assert isinstance(run, neronet.Run) and run.status()["finished"] is True
+    assert run.config == neronet.open_run(quickstart_run).config  # the same search
     assert "FGSM" in str(namespace["markdown"](namespace["report"]))  # type: ignore[operator]
 
 

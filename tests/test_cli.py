@@ -229,14 +229,13 @@ def test_results_go_to_stdout_progress_to_stderr_unwrapped_in_a_pipe(tmp_path: P
     assert "  g1/" in done.stderr and "  g2/" not in done.stderr
 
 
-def test_no_clock_decides_the_quickstart(tmp_path: Path) -> None:
+def test_no_clock_decides_the_quickstart(quickstart_run: Path) -> None:
     """Every individual stops at the epoch cap (or early stop), never the time budget, with a
     wide margin: the same seed gives the same run on a loaded machine."""
     from neronet.config import load_config
     from neronet.store import RunStore
 
-    run = tmp_path / "q"
-    assert main(["evolve", "--run", str(run), "search.generations=2"]) == 0
+    run = quickstart_run
     budget = load_config(None).search.default_train_time
     rows = [r for r in RunStore.open(run, readonly=True).individuals() if r.epochs]
     assert rows and all(r.record["stop_reason"] != "budget" for r in rows)

@@ -213,7 +213,7 @@ def test_a_sigkilled_ras_run_resumes_to_the_uninterrupted_result(tmp_path: Path)
     assert _evolve(full, args).wait(timeout=HUNG_S) == 0
     total = len(_genotypes(full))
     assert total == 2 + 2 * 2
-    for target in (1, 3, 5):  # in generation 0, at the start of 1, late in 1
+    for target in (1, 4):  # in generation 0, in the middle of generation 1
         assert target <= _kill_when_stored(killed, target, args) < total
     assert _evolve(killed, args).wait(timeout=HUNG_S) == 0
     assert store_fingerprint(killed) == store_fingerprint(full)
