@@ -140,13 +140,28 @@ def _export_onnx(spec: NetworkSpec, weights: dict[str, torch.Tensor], out: Path)
         atomic_write(out, path.read_bytes())
 
 
+def _run_threat(run_dir: str | Path) -> dict[str, str]:
+    """The run's dataset and search radius, so ``neronet attack FILE`` needs no
+    ``--dataset`` and attacks at the search's own eps by default, as it does for the run."""
+    from neronet.config import parse_config
+
+    stored = RunStore.open(run_dir, readonly=True).meta("config") or {}
+    config = parse_config(stored, "the run's stored config")
+    return {"dataset": config.data.dataset, "search_eps": repr(config.fitness.attack_eps)}
+
+
 def export_individual(run_dir: str | Path, individual_id: int | None, out: Path) -> list[Path]:
     """Write the export ``out`` asks for (by suffix); returns the files written."""
     suffix = out.suffix.lower()
     if suffix not in (".py", ".safetensors", ".onnx"):
         raise NeronetError(f"--out '{out}' must end in .py, .safetensors or .onnx")
     row, spec, weights = load_individual(run_dir, individual_id)
-    metadata = {"spec": spec.to_json(), "neronet_version": __version__, "individual": str(row.id)}
+    metadata = {
+        "spec": spec.to_json(),
+        "neronet_version": __version__,
+        "individual": str(row.id),
+        **_run_threat(run_dir),
+    }
     if suffix == ".onnx":
         _export_onnx(spec, weights, out)
         return [out]

@@ -14,7 +14,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from test_posttrain import tiny_spec, unbuildable_spec
 
+from neronet.artifact import read_metadata
 from neronet.cli import common as cli_common
+from neronet.cli import main
 from neronet.cli.attack import add_attack_command
 from neronet.cli.posttrain import _train_source, add_train_command
 from neronet.data import Dataset, full_train_test, load_dataset
@@ -324,3 +326,19 @@ def test_train_shows_defaults_its_plan_and_names_flags_in_errors(
         neronet("train", "--spec", spec_file, "--epochs", 0, *TRAIN)
     with pytest.raises(ConfigError, match=r"did you mean 'posttrain\.standard\.lr'"):
         neronet("train", "--spec", spec_file, *TRAIN, "posttrain.standard.lrr=0.1")
+
+
+def test_an_exported_individual_is_attacked_without_naming_its_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The export carries the run's dataset and search eps, as the run directory does:
+    ``attack FILE`` needed ``--dataset`` before."""
+    run = tmp_path / "run"  # digits, searched at fitness.attack_eps 0.1
+    shutil.copytree(Path(__file__).parent / "fixtures" / "v1-run", run)
+    model = tmp_path / "best.safetensors"
+    assert main(["export", str(run), "--out", str(model)]) == 0
+    meta = read_metadata(model)
+    assert (meta["dataset"], float(meta["search_eps"])) == ("digits", 0.1)
+    limit = ("--attacks", "fgsm", "--limit", 10, "--no-audit", "--device", "cpu")
+    assert neronet("attack", model, *limit, "--out", tmp_path / "a") == 0
+    assert "L-inf eps 0.1: the search's own threat model" in capsys.readouterr().err
