@@ -15,7 +15,7 @@ from rich.logging import RichHandler
 
 from neronet.config import NeroConfig, parse_config, read_config_data, set_override
 from neronet.data import DATASETS, Dataset, load_dataset
-from neronet.errors import ConfigError, InvalidArchitecture, NeronetError
+from neronet.errors import ConfigError, InvalidArchitecture, NeronetError, StudyError
 from neronet.spec import NetworkSpec
 
 
@@ -162,3 +162,17 @@ def load_data(name: str | None, path: str | None, hint: dict[str, Any]) -> Datas
             f"the dataset is unknown for this model; pass --dataset ({', '.join(DATASETS)})"
         )
     return load_dataset(name, path if path is not None else hint.get("path"))
+
+
+def refuse_foreign_dir(path: Path, marker: str, what: str) -> None:
+    """Refuse a --dir that holds something else than a ``what`` directory (no ``marker``
+    file, other files than a lock), before anything, the lock included, is written into
+    it: a study's or an experiment's runs would mix with what is there."""
+    from neronet.runlock import LOCK_NAME
+
+    if not path.exists() or (path / marker).is_file():
+        return
+    if not path.is_dir() or {p.name for p in path.iterdir()} - {LOCK_NAME}:
+        raise StudyError(
+            f"--dir '{path}' is not {what} directory (no {marker}); choose a new or empty --dir"
+        )

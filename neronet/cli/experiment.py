@@ -111,20 +111,6 @@ def _manifest(args: argparse.Namespace, methods: list[Method]) -> dict[str, obje
     }
 
 
-def _refuse_foreign(directory: Path) -> None:
-    """A --dir holding something else than an experiment is refused before anything (the
-    lock file included) is written into it."""
-    from neronet.runlock import LOCK_NAME
-
-    if (directory / MANIFEST).is_file() or not directory.exists():
-        return
-    if not directory.is_dir() or {p.name for p in directory.iterdir()} - {LOCK_NAME}:
-        raise StudyError(
-            f"--dir '{directory}' is not an experiment directory (no {MANIFEST}); "
-            "choose a new or empty --dir"
-        )
-
-
 def _check_manifest(directory: Path, manifest: dict[str, object]) -> dict[str, float]:
     """Refuse a directory started with other settings; returns the step times so far."""
     from neronet.store import atomic_write
@@ -251,6 +237,7 @@ def run_steps(
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
+    from neronet.cli.common import refuse_foreign_dir
     from neronet.reports.experiment import write_experiment
     from neronet.runlock import writer_lock
     from neronet.store import atomic_write
@@ -263,7 +250,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         raise ConfigError(f"--method names repeat ({', '.join(names)}); give each a new name")
     directory = Path(args.dir)
     manifest = _manifest(args, methods)
-    _refuse_foreign(directory)
+    refuse_foreign_dir(directory, MANIFEST, "an experiment")
     with writer_lock(directory, "--dir"):
         seconds = _check_manifest(directory, manifest)
         log = (directory / "experiment.log").open("a", encoding="utf-8")

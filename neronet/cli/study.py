@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from neronet.errors import ConfigError, StudyError
+from neronet.errors import ConfigError
 
 DEFAULT_RUNS = 5  # the paper's number of evolutionary runs
 
@@ -40,25 +40,13 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=cmd_compare)
 
 
-def _check_study_dir(path: Path) -> None:
-    """Refuse a --dir that holds something else than a study (its runs would mix in)."""
-    from neronet.runlock import LOCK_NAME
-    from neronet.search.study import is_study
-
-    if not path.exists() or is_study(path):
-        return
-    if not path.is_dir() or {p.name for p in path.iterdir()} - {LOCK_NAME}:
-        raise StudyError(
-            f"--dir '{path}' is not a study directory (no study.json); choose a new or empty --dir"
-        )
-
-
 def cmd_study(args: argparse.Namespace) -> int:
+    from neronet.cli.common import refuse_foreign_dir
     from neronet.config import grammar_text, load_config, parse_config, set_override
     from neronet.execution import make_executor
     from neronet.progress import Reporter
     from neronet.runlock import writer_lock
-    from neronet.search.study import is_study, open_study, read_study, run_study
+    from neronet.search.study import STUDY_FILE, is_study, open_study, read_study, run_study
     from neronet.transfer.run import measured
 
     overrides = list(args.overrides)
@@ -70,7 +58,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         if flag is not None:
             overrides.append(f"{key}={flag}")
     if args.dir is not None:
-        _check_study_dir(Path(args.dir))
+        refuse_foreign_dir(Path(args.dir), STUDY_FILE, "a study")
     if args.dir is not None and is_study(args.dir) and args.config is None:
         stored = read_study(args.dir)
         data = copy.deepcopy(stored.config)  # overrides write into nested sections
