@@ -185,11 +185,13 @@ class RasNiching(Strategy):
         """Each child, by candidate id, against its closest current representative;
         returns how many replacements happened."""
         replacements = 0
+        spectra = [r.genotype.spectrum() for r in self._representatives]
         for child in sorted(children, key=lambda m: m.candidate.id):
-            spectra = [r.genotype.spectrum() for r in self._representatives]
-            cluster = closest(child.genotype.spectrum(), spectra)
+            spectrum = child.genotype.spectrum()
+            cluster = closest(spectrum, spectra)
             if self._fitter(child, self._representatives[cluster]):
                 self._representatives[cluster] = child
+                spectra[cluster] = spectrum  # the next child meets the cluster as it is now
                 replacements += 1
         return replacements
 
