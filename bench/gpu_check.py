@@ -2,25 +2,35 @@
 
 A session with a GPU gets a few minutes of device time in all, so the figures
 are measured by one script with a global time guard, written to ``--out`` as
-JSON and markdown after every section (a section that does not fit in the time
-left is skipped and says so, and what finished is already on disk):
+three flat files (``gpu_check.json``, ``gpu_check.md``, ``gpu_check.log``: the
+device tool brings back few files, two folders deep) after every section. A
+section that does not fit in the time left is skipped and says so; what
+finished is already on disk. The sections, most wanted first:
 
-1. ``p1_seed_to_target``: the NSGA-Net seed evaluated as the search evaluates a
-   candidate (:func:`neronet.evaluation.individual.evaluate_individual`: training, clean
-   accuracy and FGSM on the fitness set, 3,500 CIFAR-10 images), training with a
-   fixed recipe until its control-set accuracy reaches the target (85 %); the
-   figure is the candidate's total time (target: 30 s on one H200);
-2. ``training_throughput``: training images/s of :func:`neronet.train.budgeted.train`
-   under bf16 autocast and in fp32, and of the plain DataLoader reference loop of
-   ``bench/eval_candidate.py``, for the seed and a small CNN;
-3. ``attacks``: FGSM and PGD-20 images/s of :mod:`neronet.attacks` against
-   foolbox and torchattacks (``pip install --no-deps torchattacks``; left out when
-   not importable), as in ``bench/attack_throughput.py``;
-4. ``candidates``: one budgeted ``evaluate_individual`` per network (the seed with
-   its own learning unit) with the CUDA peak memory it needed.
+1. ``step_modes``: training images/s of :func:`neronet.train.budgeted.train` for
+   the NSGA-Net seed and a small CNN, eager vs CUDA-graph steps
+   (``training.compile``), fp32 vs bf16, beside the plain DataLoader reference
+   loop of ``bench/eval_candidate.py``; and what a graph capture costs per
+   candidate (the first steps' time against the steady step time);
+2. ``concurrency``: aggregate training images/s of the seed with K = 1, 2, 4, 8
+   candidates training at once in separate processes on one GPU (what
+   ``executor.workers_per_device`` does), each process's peak memory;
+3. ``p1_seed_to_target``: the seed evaluated as the search evaluates a candidate
+   (:func:`neronet.evaluation.individual.evaluate_individual`: training, clean
+   accuracy and FGSM on the fitness set of 3,500 images), trained with a fixed
+   recipe until its control accuracy reaches 85 %; the figure is the total time;
+4. ``gpu_quickstart``: generation 0 of ``configs/cifar10-gpu-quick.yaml`` run by
+   ``neronet evolve`` (5 candidates sharing the GPU): wall time, statuses, parent;
+5. ``learning_units``: the share of the paper grammar's random learning units
+   (the seed's architecture, one random unit each) that train healthily within
+   a short epoch budget;
+6. ``compile``: ``training.compile=compile`` (torch.compile) on the seed: its
+   compilation cost per candidate and its steady images/s;
+7. ``attacks``: FGSM and PGD-20 images/s against foolbox (and torchattacks when
+   importable), as in ``bench/attack_throughput.py``.
 
-On a machine without CUDA the same code paths run on a tiny budget (digits, 20
-images per class, one epoch, a few batches) in well under a minute; a test runs
+On a machine without CUDA the same code paths run on a tiny budget (digits,
+20 images per class, a few batches; the graph modes are left out); a test runs
 that mode, so the script cannot rot before a GPU session uses it.
 
     python bench/gpu_check.py --out gpu-check [--data PATH/cifar10/train.zip]
@@ -31,10 +41,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import multiprocessing
 import os
 import platform
+import sqlite3
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +57,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import torch
 
 from neronet.augment import DeviceData, DeviceSplit
@@ -52,13 +67,22 @@ from neronet.evaluation.individual import EvalSettings, evaluate_individual
 from neronet.nn import build, count_parameters
 from neronet.phenotype import to_learning, to_spec
 from neronet.seeds import nsga_net
-from neronet.spec import LearningSpec, NetworkSpec
-from neronet.train.core import resolve_device
+from neronet.spec import NetworkSpec
+from neronet.train.budgeted import Budget, train
+from neronet.train.core import resolve_device, seeded
+from neronet.train.graphs import WARMUP_STEPS
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))  # spawned concurrency workers import this script by name
 
 
 def _sibling(name: str) -> ModuleType | None:
     """A script of bench/ (not a package) as a module; None when its imports are missing."""
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up there
@@ -76,7 +100,16 @@ EVAL = _sibling("eval_candidate")
 ATTACKS = _sibling("attack_throughput")  # None without foolbox (the test extra)
 assert EVAL is not None
 
-FIGURES = ("p1_seed_to_target", "training_throughput", "attacks", "candidates")
+FIGURES = (
+    "step_modes",
+    "graphs_match",
+    "concurrency",
+    "p1_seed_to_target",
+    "gpu_quickstart",
+    "learning_units",
+    "compile",
+    "attacks",
+)
 """The sections, in the order they run (most wanted first, in case time runs out)."""
 
 
@@ -91,12 +124,17 @@ class Profile:
     warmup_batches: int
     timed_batches: int
     rounds: int
+    concurrency: tuple[int, ...]
+    concurrency_batches: int
     attack_batch: int
     attack_repeats: int
     target_accuracy: float
     target_cap_s: float
-    candidate_budget_s: float
-    max_epochs: int | None
+    learning_units: int
+    learning_unit_epochs: int
+    quickstart_overrides: tuple[str, ...]
+    cuda_only: tuple[str, ...]
+    """Sections too slow for the CPU pass (skipped there, and said so)."""
     reserve_s: float
     """Time kept for the sections after P1 when sizing its cap."""
 
@@ -104,33 +142,52 @@ class Profile:
 GPU = Profile(
     dataset="cifar10",
     limit_per_class=None,
-    time_limit_s=450.0,
+    time_limit_s=420.0,
     batch_size=128,
     warmup_batches=20,
     timed_batches=100,
-    rounds=3,
+    rounds=2,
+    concurrency=(1, 2, 4, 8),
+    concurrency_batches=300,
     attack_batch=128,
     attack_repeats=5,
     target_accuracy=0.85,
-    target_cap_s=240.0,
-    candidate_budget_s=30.0,
-    max_epochs=None,
+    target_cap_s=75.0,
+    learning_units=16,
+    learning_unit_epochs=2,
+    quickstart_overrides=("search.generations=1",),
+    cuda_only=(),
     reserve_s=150.0,
 )
 CPU = Profile(
     dataset="digits",
     limit_per_class=20,
-    time_limit_s=50.0,
+    time_limit_s=120.0,
     batch_size=16,
     warmup_batches=1,
     timed_batches=2,
     rounds=1,
+    concurrency=(1, 2),
+    concurrency_batches=2,
     attack_batch=8,
     attack_repeats=1,
     target_accuracy=0.0,
     target_cap_s=10.0,
-    candidate_budget_s=3.0,
-    max_epochs=1,
+    learning_units=2,
+    learning_unit_epochs=1,
+    quickstart_overrides=(
+        "search.generations=1",
+        "search.initial_size=2",
+        "search.default_train_time=1",
+        "search.max_train_time=1",
+        "data.dataset=digits",
+        "data.path=null",
+        "data.train=0.7",
+        "data.control=0.15",
+        "data.fitness=0.15",
+        "executor.workers_per_device=2",
+    ),
+    cuda_only=("graphs_match", "compile"),  # no graphs; torch.compile takes minutes here
     reserve_s=10.0,
 )
 HARD_STOP_GRACE_S = 25.0
@@ -195,6 +252,198 @@ def networks(splits: DataSplits) -> dict[str, NetworkSpec]:
     }
 
 
+def step_settings(device: torch.device) -> dict[str, TrainingConfig]:
+    """The (step mode, precision) pairs measured: graphs only where CUDA can capture them."""
+    base = TrainingConfig(device=str(device))
+    modes = ["off", "graphs"] if device.type == "cuda" else ["off"]
+    return {
+        f"{'eager' if mode == 'off' else mode} {name}": base.model_copy(
+            update={"compile": mode, "amp": amp}
+        )
+        for mode in modes
+        for name, amp in (("fp32", "off"), ("bf16", "bf16"))
+    }
+
+
+# ---------------------------------------------------------------------- 1. step modes
+def step_modes(
+    profile: Profile,
+    nets: dict[str, NetworkSpec],
+    data: DeviceData,
+    host_train: DeviceSplit,
+    seed: int,
+) -> dict[str, Any]:
+    """Steady training images/s per step mode and precision, alternating over rounds
+    (medians), the reference loop in bf16 beside them; then each mode's start-up: the
+    first ``WARMUP_STEPS + 2`` steps from a fresh model (the capture included)."""
+    learning = replace(EVAL.FIXED_LEARNING, batch_size=profile.batch_size)
+    timing = argparse.Namespace(warmup_batches=profile.warmup_batches, seed=seed)
+    startup = argparse.Namespace(warmup_batches=0, seed=seed)
+    first_steps = WARMUP_STEPS + 2
+    settings = step_settings(data.device)
+    rows: dict[str, Any] = {}
+    for name, spec in nets.items():
+
+        def ours(cfg: TrainingConfig, spec: NetworkSpec = spec) -> float:
+            count = profile.timed_batches
+            return EVAL.train_throughput(spec, learning, data, cfg, count, timing)[0]
+
+        def reference(spec: NetworkSpec = spec) -> float:
+            cfg = TrainingConfig(device=str(data.device), amp="bf16")
+            count = profile.timed_batches
+            return EVAL.reference_throughput(
+                spec, learning, host_train, data.device, cfg, count, timing
+            )
+
+        measures: dict[str, Callable[[], float]] = {
+            key: (lambda cfg=cfg: ours(cfg)) for key, cfg in settings.items()
+        }
+        measures["reference bf16"] = reference
+        rounds = EVAL.alternating(measures, profile.rounds)
+        median = {key: statistics.median(values) for key, values in rounds.items()}
+        first = {
+            key: EVAL.train_throughput(spec, learning, data, cfg, first_steps, startup)[0]
+            for key, cfg in settings.items()
+        }
+        startup_s = {key: first_steps * learning.batch_size / ips for key, ips in first.items()}
+        steady_step_s = {key: learning.batch_size / median[key] for key in settings}
+        rows[name] = {
+            "parameters": count_parameters(spec),
+            "images_per_s": median,
+            "rounds": rounds,
+            "first_steps": first_steps,
+            "first_steps_s": startup_s,
+            "startup_overhead_s": {
+                key: startup_s[key] - first_steps * steady_step_s[key] for key in settings
+            },
+        }
+    return rows
+
+
+def graphs_match(
+    profile: Profile, spec: NetworkSpec, data: DeviceData, seed: int
+) -> dict[str, Any]:
+    """Eager and CUDA-graph steps train the same weights: ``steps`` fp32 steps from one
+    initialisation each way, with cuDNN's deterministic algorithms, then the largest weight
+    difference (graphs change how kernels are launched, not what they compute)."""
+    learning = replace(EVAL.FIXED_LEARNING, batch_size=profile.batch_size)
+    steps = 30
+    startup = argparse.Namespace(warmup_batches=0, seed=seed)
+    deterministic = torch.backends.cudnn.deterministic
+    torch.backends.cudnn.deterministic = True
+    try:
+        weights = {}
+        for mode in ("off", "graphs"):
+            cfg = TrainingConfig(device=str(data.device), amp="off", compile=mode)
+            model = EVAL.train_throughput(spec, learning, data, cfg, steps, startup)[1]
+            weights[mode] = {k: v.float() for k, v in model.state_dict().items()}
+    finally:
+        torch.backends.cudnn.deterministic = deterministic
+    diffs = [(weights["off"][k] - weights["graphs"][k]).abs().max().item() for k in weights["off"]]
+    scale = max(v.abs().max().item() for v in weights["off"].values())
+    return {"steps": steps, "max_abs_difference": max(diffs), "max_abs_weight": scale}
+
+
+# --------------------------------------------------------------------- 2. concurrency
+def concurrency(profile: Profile, spec: NetworkSpec, device: torch.device) -> dict[str, Any]:
+    """Aggregate images/s with K processes training the seed at once on ``device``.
+
+    Each process builds the seed, trains ``warmup_batches`` steps (graph capture
+    included) on its own random uint8 data (throughput does not depend on pixel
+    values), waits at a barrier, then times ``concurrency_batches`` steps. The
+    aggregate is all images over the span from the first start to the last end.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    rows: dict[str, Any] = {}
+    for k in profile.concurrency:
+        barrier = ctx.Barrier(k)
+        queue = ctx.Queue()
+        args = (spec.to_dict(), str(device), profile, barrier, queue)
+        procs = [ctx.Process(target=_concurrent_worker, args=(*args, i)) for i in range(k)]
+        for proc in procs:
+            proc.start()
+        results = [queue.get(timeout=300) for _ in procs]
+        for proc in procs:
+            proc.join()
+        errors = [r["error"] for r in results if "error" in r]
+        if errors:
+            rows[str(k)] = {"error": errors[0]}
+            continue
+        span = max(r["end"] for r in results) - min(r["start"] for r in results)
+        images = sum(r["images"] for r in results)
+        rows[str(k)] = {
+            "aggregate_images_per_s": images / span,
+            "per_process_images_per_s": [r["images"] / (r["end"] - r["start"]) for r in results],
+            "peak_memory_bytes": [r["peak"] for r in results],
+        }
+        print(f"  K={k}: {images / span:,.0f} images/s", flush=True)
+    return rows
+
+
+def _concurrent_worker(
+    spec_data: dict[str, Any],
+    device_name: str,
+    profile: Profile,
+    barrier: Any,
+    queue: Any,
+    index: int,
+) -> None:
+    """One of K concurrent trainings (a spawned process); reports its timed window."""
+    try:
+        queue.put(_timed_window(spec_data, device_name, profile, barrier, index))
+    except Exception as err:  # reported to the parent, which records it in the results
+        barrier.abort()
+        queue.put({"error": f"{type(err).__name__}: {err}"})
+
+
+def _timed_window(
+    spec_data: dict[str, Any], device_name: str, profile: Profile, barrier: Any, index: int
+) -> dict[str, Any]:
+    device = torch.device(device_name)
+    spec = NetworkSpec.from_dict(spec_data)
+    learning = replace(EVAL.FIXED_LEARNING, batch_size=profile.batch_size)
+    steps = profile.warmup_batches + profile.concurrency_batches + 1
+    gen = np.random.default_rng(index)
+    n = steps * learning.batch_size
+    x = gen.integers(0, 256, (n, *spec.input_shape), dtype=np.uint8)
+    y = gen.integers(0, spec.num_classes, n).astype(np.int64)
+    train_split = DeviceSplit(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
+    small = DeviceSplit(train_split.x[: learning.batch_size], train_split.y[: learning.batch_size])
+    data = DeviceData(train=train_split, control=small, fitness=small)
+    clock = _BarrierClock(profile.warmup_batches, profile.concurrency_batches, device, barrier)
+    with seeded(index, device):
+        model = build(spec)
+    settings = TrainingConfig(device=device_name, max_epochs=1)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    train(model, learning, data, settings, EVAL.NEVER, seed=index, device=device, should_stop=clock)
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    images = profile.concurrency_batches * learning.batch_size
+    return {"images": images, "start": clock.start, "end": clock.end, "peak": peak}
+
+
+class _BarrierClock:
+    """``should_stop`` for :func:`train`: after the warm-up steps, wait for every
+    process, then time ``count`` steps (queued CUDA work waited for at both ends)."""
+
+    def __init__(self, warmup: int, count: int, device: torch.device, barrier: Any) -> None:
+        self.warmup, self.count, self.device, self.barrier = warmup, count, device, barrier
+        self.calls = 0
+        self.start = self.end = 0.0
+
+    def __call__(self) -> bool:
+        if self.calls == self.warmup:
+            EVAL.synced_clock(self.device)
+            self.barrier.wait(timeout=300)
+            self.start = time.perf_counter()
+        if self.calls == self.warmup + self.count:
+            self.end = EVAL.synced_clock(self.device)
+            return True
+        self.calls += 1
+        return False
+
+
+# ---------------------------------------------------------------------------- 3. P1
 def p1_seed_to_target(
     profile: Profile,
     seed_spec: NetworkSpec,
@@ -245,54 +494,121 @@ def p1_seed_to_target(
     }
 
 
-def training_throughput(
-    profile: Profile,
-    nets: dict[str, NetworkSpec],
-    data: DeviceData,
-    host_train: DeviceSplit,
-    seed: int,
+# ---------------------------------------------------------------------- 4. quickstart
+def gpu_quickstart(profile: Profile, data_path: Path, guard: Guard) -> dict[str, Any]:
+    """Generation 0 of the GPU quickstart through the real command, timed from the outside
+    (its run directory is temporary: only the three result files travel back)."""
+    with tempfile.TemporaryDirectory(prefix="gpu-quickstart-") as work:
+        return _quickstart_in(Path(work) / "run", profile, data_path, guard)
+
+
+def _quickstart_in(run: Path, profile: Profile, data_path: Path, guard: Guard) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        "-m",
+        "neronet.cli",
+        "evolve",
+        "--config",
+        str(ROOT / "configs" / "cifar10-gpu-quick.yaml"),
+        "--run",
+        str(run),
+        f"data.path={data_path}",
+        *profile.quickstart_overrides,
+    ]
+    start = time.perf_counter()
+    proc = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=max(guard.left() - 5, 10),
+        cwd=ROOT,
+    )
+    wall = time.perf_counter() - start
+    with sqlite3.connect(f"file:{run / 'run.sqlite'}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "SELECT id, key, status, reason, fitness, metrics, epochs, train_seconds, record "
+            "FROM individuals ORDER BY id"
+        ).fetchall()
+        elites = db.execute("SELECT elites FROM generations ORDER BY generation").fetchall()
+    individuals = [
+        {
+            "key": key,
+            "status": status,
+            "reason": reason,
+            "fitness": None if fitness is None else json.loads(fitness),
+            "metrics": json.loads(metrics),
+            "epochs": epochs,
+            "train_seconds": train_seconds,
+            "peak_memory_bytes": json.loads(record).get("peak_memory_bytes"),
+        }
+        for _, key, status, reason, fitness, metrics, epochs, train_seconds, record in rows
+    ]
+    statuses = {row[0]: row[2] for row in rows}
+    parent = json.loads(elites[-1][0])[0] if elites else None
+    return {
+        "command": " ".join(["neronet", *command[3:]]),
+        "exit_code": proc.returncode,
+        "wall_s": wall,
+        "individuals": individuals,
+        "parent_id": parent,
+        "parent_healthy": statuses.get(parent) == "ok",
+        "output_tail": (proc.stdout + proc.stderr)[-3000:],
+    }
+
+
+# ------------------------------------------------------------------ 5. learning units
+def learning_units(
+    profile: Profile, seed_spec: NetworkSpec, data: DeviceData, seed: int
 ) -> dict[str, Any]:
-    """Training images/s of ours in bf16 and in fp32, and of the reference loop.
+    """Random learning units of the paper's grammar, each training the seed's architecture
+    for a short epoch budget: how many give a healthy (``ok``) network."""
+    rng = np.random.default_rng(seed)
+    training = TrainingConfig(device=str(data.device))
+    settings = EvalSettings(training=training, fitness=FitnessConfig(), measurements=("clean",))
+    budget = Budget(profile.learning_unit_epochs, "epochs")
+    units = []
+    for _ in range(profile.learning_units):
+        learning = to_learning(nsga_net(rng=rng))
+        evaluation = evaluate_individual(seed_spec, learning, budget, data, settings, seed=seed)
+        units.append(
+            {
+                "learning": learning.to_dict(),
+                "status": evaluation.status,
+                "reason": evaluation.reason,
+                "clean_accuracy": evaluation.metrics.get("clean_accuracy"),
+            }
+        )
+        print(f"  {learning.optimizer} lr {learning.lr:.3g}: {evaluation.status}", flush=True)
+    healthy = sum(unit["status"] == "ok" for unit in units)
+    return {
+        "epochs": profile.learning_unit_epochs,
+        "units": units,
+        "healthy": healthy,
+        "share_healthy": healthy / len(units),
+    }
 
-    The three alternate over ``rounds`` (medians reported) so load changes hit all
-    alike. The reference runs in the precision ``amp: auto`` picks (bf16 on CUDA,
-    fp32 on the CPU) and is compared with ours in that same precision.
-    """
-    timing = argparse.Namespace(warmup_batches=profile.warmup_batches, seed=seed)
+
+# ------------------------------------------------------------------------ 6. compile
+def compile_mode(
+    profile: Profile, spec: NetworkSpec, data: DeviceData, seed: int
+) -> dict[str, Any]:
+    """torch.compile on the seed (bf16): the first steps (compilation) and steady images/s."""
     learning = replace(EVAL.FIXED_LEARNING, batch_size=profile.batch_size)
-    auto = TrainingConfig(device=str(data.device))
-    same_as_reference = "bf16" if data.device.type == "cuda" else "fp32"
-    rows: dict[str, Any] = {}
-    for name, spec in nets.items():
-
-        def ours(amp: str, spec: NetworkSpec = spec) -> float:
-            settings = auto.model_copy(update={"amp": amp})
-            count = profile.timed_batches
-            return EVAL.train_throughput(spec, learning, data, settings, count, timing)[0]
-
-        def reference(spec: NetworkSpec = spec) -> float:
-            count = profile.timed_batches
-            return EVAL.reference_throughput(
-                spec, learning, host_train, data.device, auto, count, timing
-            )
-
-        measures = {
-            "bf16": lambda: ours("bf16"),
-            "fp32": lambda: ours("off"),
-            "reference": reference,
-        }
-        rounds = EVAL.alternating(measures, profile.rounds)
-        median = {key: statistics.median(values) for key, values in rounds.items()}
-        rows[name] = {
-            "parameters": count_parameters(spec),
-            "images_per_s": median,
-            "bf16_over_fp32": median["bf16"] / median["fp32"],
-            "ours_over_reference": median[same_as_reference] / median["reference"],
-            "rounds": rounds,
-        }
-    return rows
+    cfg = TrainingConfig(device=str(data.device), amp="bf16", compile="compile")
+    first_steps = 2
+    first = EVAL.train_throughput(
+        spec, learning, data, cfg, first_steps, argparse.Namespace(warmup_batches=0, seed=seed)
+    )[0]
+    timing = argparse.Namespace(warmup_batches=profile.warmup_batches, seed=seed)
+    steady = EVAL.train_throughput(spec, learning, data, cfg, profile.timed_batches, timing)[0]
+    return {
+        "first_steps": first_steps,
+        "first_steps_s": first_steps * learning.batch_size / first,
+        "images_per_s": steady,
+    }
 
 
+# ------------------------------------------------------------------------ 7. attacks
 def attacks(profile: Profile, nets: dict[str, NetworkSpec], device: torch.device) -> dict[str, Any]:
     """Images/s of FGSM and PGD-20 per implementation, on one random batch per network
     (throughput does not depend on pixel values or on training)."""
@@ -310,41 +626,6 @@ def attacks(profile: Profile, nets: dict[str, NetworkSpec], device: torch.device
         rows[name] = {
             attack: ATTACKS.throughputs(impls, x, y, profile.attack_repeats)
             for attack, impls in ATTACKS.implementations(model, device).items()
-        }
-    return rows
-
-
-def candidates(
-    profile: Profile,
-    nets: dict[str, NetworkSpec],
-    data: DeviceData,
-    settings: EvalSettings,
-    guard: Guard,
-    seed: int,
-) -> dict[str, Any]:
-    """One budgeted candidate evaluation per network and the CUDA memory it peaked at.
-
-    The seed trains with its own learning unit (its batch size included),
-    as generation 0 of a search trains it; the small CNN with the fixed recipe.
-    """
-    learnings: dict[str, LearningSpec] = {
-        "nsga-net-seed": to_learning(nsga_net()),
-        "small": replace(EVAL.FIXED_LEARNING, batch_size=profile.batch_size),
-    }
-    budget = max(min(profile.candidate_budget_s, guard.left() / 3), 1.0)
-    rows: dict[str, Any] = {}
-    for name, spec in nets.items():
-        evaluation, peak = peak_memory(
-            data.device,
-            lambda spec=spec, name=name: evaluate_individual(
-                spec, learnings[name], budget, data, settings, seed=seed
-            ),
-        )
-        rows[name] = {
-            "budget_s": budget,
-            "batch_size": learnings[name].batch_size,
-            "peak_cuda_memory_bytes": peak,
-            "evaluation": evaluation.to_record(),
         }
     return rows
 
@@ -372,76 +653,159 @@ def markdown(result: dict[str, Any]) -> str:
         f"Command: `{result['command']}`",
         "",
     ]
-    skipped = result["skipped"]
-    p1 = result.get("p1_seed_to_target")
-    if p1 is not None:
-        ev = p1["evaluation"]
-        m, sec = ev["metrics"], ev["seconds"]
-        lines += [
-            "## P1: the NSGA-Net seed to the target accuracy, plus FGSM on the fitness set",
-            "",
-            "| target (control) | reached | epochs | train s | clean eval s | FGSM s "
-            "| masking check s | total s | fitness images | clean | FGSM conditional | peak MiB |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {p1['target_control_accuracy']:.2f} | {p1['reached']} | {ev['epochs']} "
-            f"| {sec.get('train', 0):.1f} | {sec.get('predict', 0):.2f} | {sec.get('fgsm', 0):.2f} "
-            f"| {sec.get('masking', 0):.2f} | {p1['total_s']:.1f} | {p1['fitness_images']:,} "
-            f"| {_num(m.get('clean_accuracy'))} | {_num(m.get('adversarial_accuracy'))} "
-            f"| {_mib(p1['peak_cuda_memory_bytes'])} |",
-            "",
-        ]
-    throughput = result.get("training_throughput")
-    if throughput is not None:
-        lines += [
-            "## Training throughput (images/s, medians of alternating rounds)",
-            "",
-            "| network | params | ours bf16 | ours fp32 | reference | bf16 / fp32 "
-            "| ours / reference |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-        ]
-        for name, row in throughput.items():
-            ips = row["images_per_s"]
-            lines.append(
-                f"| {name} | {row['parameters']:,} | {ips['bf16']:,.0f} | {ips['fp32']:,.0f} "
-                f"| {ips['reference']:,.0f} | {row['bf16_over_fp32']:.2f} "
-                f"| {row['ours_over_reference']:.2f} |"
-            )
-        lines.append("")
-    attack_rows = result.get("attacks")
-    if attack_rows is not None and "skipped" not in attack_rows:
-        lines += [
-            "## Attacks (images/s, L-inf eps 8/255; PGD-20 step 2/255)",
-            "",
-            "| network | attack | implementation | images/s | neronet / this |",
-            "|---|---|---|---:|---:|",
-        ]
-        for name, by_attack in attack_rows.items():
-            for attack, rates in by_attack.items():
-                for impl, rate in rates.items():
-                    ratio = "" if impl.startswith("neronet") else f"{rates['neronet'] / rate:.2f}x"
-                    lines.append(f"| {name} | {attack} | {impl} | {rate:,.1f} | {ratio} |")
-        lines.append("")
-    rows = result.get("candidates")
-    if rows is not None:
-        lines += [
-            "## One candidate evaluation per network",
-            "",
-            "| network | batch | budget s | status | epochs | clean | FGSM conditional "
-            "| peak MiB |",
-            "|---|---:|---:|---|---:|---:|---:|---:|",
-        ]
-        for name, row in rows.items():
-            ev = row["evaluation"]
-            lines.append(
-                f"| {name} | {row['batch_size']} | {row['budget_s']:.0f} | {ev['status']} "
-                f"| {ev['epochs']} | {_num(ev['metrics'].get('clean_accuracy'))} "
-                f"| {_num(ev['metrics'].get('adversarial_accuracy'))} "
-                f"| {_mib(row['peak_cuda_memory_bytes'])} |"
-            )
-        lines.append("")
-    if skipped:
+    for name, render in RENDERERS.items():
+        if isinstance(result.get(name), dict):
+            lines += render(result[name])
+    if result["skipped"]:
+        skipped = result["skipped"]
         lines += ["Skipped: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()), ""]
     return "\n".join(lines)
+
+
+def _md_step_modes(rows: dict[str, Any]) -> list[str]:
+    keys = list(next(iter(rows.values()))["images_per_s"])
+    lines = [
+        "## Training images/s by step mode (medians of alternating rounds)",
+        "",
+        "| network | params | " + " | ".join(keys) + " |",
+        "|---|---:|" + "---:|" * len(keys),
+    ]
+    for name, row in rows.items():
+        ips = row["images_per_s"]
+        cells = " | ".join(f"{ips[key]:,.0f}" for key in keys)
+        lines.append(f"| {name} | {row['parameters']:,} | {cells} |")
+    lines += ["", "Start-up: seconds of the first steps from a fresh model, and their overhead", ""]
+    lines.append("| network | mode | first steps | seconds | overhead s |")
+    lines.append("|---|---|---:|---:|---:|")
+    for name, row in rows.items():
+        for key, seconds in row["first_steps_s"].items():
+            lines.append(
+                f"| {name} | {key} | {row['first_steps']} | {seconds:.3f} "
+                f"| {row['startup_overhead_s'][key]:.3f} |"
+            )
+    return [*lines, ""]
+
+
+def _md_graphs_match(row: dict[str, Any]) -> list[str]:
+    return [
+        "## Eager vs CUDA-graph steps (fp32, deterministic cuDNN)",
+        "",
+        f"After {row['steps']} steps from one initialisation: largest weight difference "
+        f"{row['max_abs_difference']:.3g} (largest weight {row['max_abs_weight']:.3g}).",
+        "",
+    ]
+
+
+def _md_concurrency(rows: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Concurrent candidates on one device (seed, default step mode and precision)",
+        "",
+        "| K | aggregate images/s | per process | peak MiB each |",
+        "|---:|---:|---|---|",
+    ]
+    for k, row in rows.items():
+        if "error" in row:
+            lines.append(f"| {k} | error: {row['error']} | | |")
+            continue
+        each = ", ".join(f"{v:,.0f}" for v in row["per_process_images_per_s"])
+        peaks = ", ".join(_mib(v) for v in row["peak_memory_bytes"])
+        lines.append(f"| {k} | {row['aggregate_images_per_s']:,.0f} | {each} | {peaks} |")
+    return [*lines, ""]
+
+
+def _md_p1(p1: dict[str, Any]) -> list[str]:
+    ev = p1["evaluation"]
+    m, sec = ev["metrics"], ev["seconds"]
+    return [
+        "## P1: the NSGA-Net seed to the target accuracy, plus FGSM on the fitness set",
+        "",
+        "| target (control) | reached | epochs | train s | clean eval s | FGSM s "
+        "| masking check s | total s | fitness images | clean | FGSM conditional | peak MiB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {p1['target_control_accuracy']:.2f} | {p1['reached']} | {ev['epochs']} "
+        f"| {sec.get('train', 0):.1f} | {sec.get('predict', 0):.2f} | {sec.get('fgsm', 0):.2f} "
+        f"| {sec.get('masking', 0):.2f} | {p1['total_s']:.1f} | {p1['fitness_images']:,} "
+        f"| {_num(m.get('clean_accuracy'))} | {_num(m.get('adversarial_accuracy'))} "
+        f"| {_mib(p1['peak_cuda_memory_bytes'])} |",
+        "",
+    ]
+
+
+def _md_quickstart(q: dict[str, Any]) -> list[str]:
+    lines = [
+        "## GPU quickstart, generation 0",
+        "",
+        f"`{q['command']}`: exit {q['exit_code']}, wall {q['wall_s']:.1f} s, "
+        f"parent id {q['parent_id']} (healthy: {q['parent_healthy']})",
+        "",
+        "| key | status | epochs | train s | clean | FGSM | fitness | peak MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for ind in q["individuals"]:
+        m = ind["metrics"]
+        fitness = ind["fitness"] if isinstance(ind["fitness"], float) else None
+        lines.append(
+            f"| {ind['key']} | {ind['status']} | {ind['epochs']} | {ind['train_seconds'] or 0:.1f} "
+            f"| {_num(m.get('clean_accuracy'))} | {_num(m.get('adversarial_accuracy'))} "
+            f"| {_num(fitness)} | {_mib(ind['peak_memory_bytes'])} |"
+        )
+    return [*lines, ""]
+
+
+def _md_learning_units(u: dict[str, Any]) -> list[str]:
+    lines = [
+        f"## Random learning units of the paper grammar ({u['epochs']} epochs, seed architecture)",
+        "",
+        f"Healthy: {u['healthy']} of {len(u['units'])} ({u['share_healthy']:.0%}).",
+        "",
+        "| optimizer | lr | status | clean |",
+        "|---|---:|---|---:|",
+    ]
+    for unit in u["units"]:
+        lines.append(
+            f"| {unit['learning']['optimizer']} | {unit['learning']['lr']:.3g} "
+            f"| {unit['status']} | {_num(unit['clean_accuracy'])} |"
+        )
+    return [*lines, ""]
+
+
+def _md_compile(c: dict[str, Any]) -> list[str]:
+    return [
+        "## torch.compile (seed, bf16)",
+        "",
+        f"First {c['first_steps']} steps (compilation included): {c['first_steps_s']:.1f} s; "
+        f"steady {c['images_per_s']:,.0f} images/s.",
+        "",
+    ]
+
+
+def _md_attacks(rows: dict[str, Any]) -> list[str]:
+    if "skipped" in rows:
+        return []
+    lines = [
+        "## Attacks (images/s, L-inf eps 8/255; PGD-20 step 2/255)",
+        "",
+        "| network | attack | implementation | images/s | neronet / this |",
+        "|---|---|---|---:|---:|",
+    ]
+    for name, by_attack in rows.items():
+        for attack, rates in by_attack.items():
+            for impl, rate in rates.items():
+                ratio = "" if impl.startswith("neronet") else f"{rates['neronet'] / rate:.2f}x"
+                lines.append(f"| {name} | {attack} | {impl} | {rate:,.1f} | {ratio} |")
+    return [*lines, ""]
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "step_modes": _md_step_modes,
+    "graphs_match": _md_graphs_match,
+    "concurrency": _md_concurrency,
+    "p1_seed_to_target": _md_p1,
+    "gpu_quickstart": _md_quickstart,
+    "learning_units": _md_learning_units,
+    "compile": _md_compile,
+    "attacks": _md_attacks,
+}
 
 
 def _num(value: float | None) -> str:
@@ -454,13 +818,16 @@ def _mib(value: int | None) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder for the JSON and markdown")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the three files")
     parser.add_argument(
         "--data", type=Path, default=EVAL.DEFAULT_DATA, help="CIFAR-10 zip (default: %(default)s)"
     )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument(
-        "--time-limit", type=float, default=None, help="seconds (default: 450 GPU, 50 CPU)"
+        "--time-limit", type=float, default=None, help="seconds (default: 420 GPU, 120 CPU)"
+    )
+    parser.add_argument(
+        "--only", nargs="+", choices=FIGURES, default=None, help="run these sections only"
     )
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
@@ -474,8 +841,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.time_limit is not None:
         profile = replace(profile, time_limit_s=args.time_limit)
     args.out.mkdir(parents=True, exist_ok=True)
-    with Guard(profile.time_limit_s) as guard:
+    with Guard(profile.time_limit_s) as guard, _Tee(args.out / "gpu_check.log"):
         return run_all(args, sys.argv[1:] if argv is None else argv, device, profile, guard)
+
+
+class _Tee:
+    """Everything printed also goes to ``path`` (the third file that travels back)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("w")
+        self._stdout = sys.stdout
+
+    def write(self, text: str) -> int:
+        self._file.write(text)
+        self._file.flush()
+        return self._stdout.write(text)
+
+    def flush(self) -> None:
+        self._stdout.flush()
+
+    def __enter__(self) -> _Tee:
+        sys.stdout = self  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout = self._stdout
+        self._file.close()
 
 
 def run_all(
@@ -498,7 +889,7 @@ def run_all(
     splits = load_splits(profile, args.data, args.seed)
     data = DeviceData.from_splits(splits, device)
     host_train = DeviceSplit.from_split(splits.train, "cpu")
-    training = TrainingConfig(device=str(device), max_epochs=profile.max_epochs)
+    training = TrainingConfig(device=str(device))
     settings = EvalSettings(training=training, fitness=FitnessConfig())
     result["data"] = {
         "dataset": profile.dataset,
@@ -507,23 +898,35 @@ def run_all(
         "fitness": len(splits.fitness.y),
     }
     nets = networks(splits)
+    seed_spec = nets["nsga-net-seed"]
     sections: dict[str, Callable[[], dict[str, Any]]] = {
+        "step_modes": lambda: step_modes(profile, nets, data, host_train, args.seed),
+        "graphs_match": lambda: graphs_match(profile, seed_spec, data, args.seed),
+        "concurrency": lambda: concurrency(profile, seed_spec, device),
         "p1_seed_to_target": lambda: p1_seed_to_target(
-            profile, nets["nsga-net-seed"], data, settings, guard, args.seed
+            profile, seed_spec, data, settings, guard, args.seed
         ),
-        "training_throughput": lambda: training_throughput(
-            profile, nets, data, host_train, args.seed
-        ),
+        "gpu_quickstart": lambda: gpu_quickstart(profile, args.data, guard),
+        "learning_units": lambda: learning_units(profile, seed_spec, data, args.seed),
+        "compile": lambda: compile_mode(profile, seed_spec, data, args.seed),
         "attacks": lambda: attacks(profile, nets, device),
-        "candidates": lambda: candidates(profile, nets, data, settings, guard, args.seed),
     }
     assert tuple(sections) == FIGURES
     for name, run in sections.items():
+        if args.only is not None and name not in args.only:
+            continue
+        if name in profile.cuda_only:
+            result["skipped"][name] = "CUDA only: too slow for the CPU pass"
+            continue
         if guard.left() <= 0:
             result["skipped"][name] = f"time limit of {profile.time_limit_s:.0f} s reached"
             continue
         print(f"[{name}] {guard.left():.0f} s left", flush=True)
-        result[name] = run()
+        try:
+            result[name] = run()
+        except Exception as err:  # one broken section must not cost the others' figures
+            result["skipped"][name] = f"failed: {type(err).__name__}: {str(err)[:300]}"
+            print(f"[{name}] failed: {err!r}", flush=True)
         result["elapsed_s"] = guard.elapsed()
         write(args.out, result)
     result["elapsed_s"] = guard.elapsed()

@@ -59,6 +59,11 @@ def _not_bool(value: object) -> object:
 # Field types of every settings section. A bool, a string or a float where an
 # int is expected, or a number where a bool is, is surely a mistake (``seed:
 # true`` silently became seed 1), and no count or seed needs more than 31 bits.
+def _yaml_off(value: object) -> object:
+    """YAML 1.1 reads a bare ``off`` as False; where a mode is expected, mean "off" by it."""
+    return "off" if value is False else value
+
+
 Int = Annotated[int, Strict(), AfterValidator(_not_huge)]
 Float = Annotated[float, BeforeValidator(_not_bool)]
 Bool = Annotated[bool, Strict()]
@@ -174,8 +179,18 @@ class SearchConfig(StrictSection):
         "(neronet 0.1)",
     )
     mutation: MutationRates = Field(default_factory=MutationRates)
-    default_train_time: Float = Field(default=600.0, gt=0, description="seconds")
-    max_train_time: Float = Field(default=1800.0, gt=0, description="seconds")
+    budget: Literal["seconds", "epochs", "images"] = Field(
+        default="seconds",
+        description="what default_train_time and max_train_time count: wall-clock seconds "
+        "(the paper's; shrinks on a slower or shared device), epochs, or training images "
+        "seen (the same work on any machine)",
+    )
+    default_train_time: Float = Field(
+        default=600.0, gt=0, description="training per candidate, in search.budget's unit"
+    )
+    max_train_time: Float = Field(
+        default=1800.0, gt=0, description="most training after train-longer mutations (same unit)"
+    )
     reevaluate_duplicates: Bool = False
     reevaluate_parent: Bool = Field(
         default=True,
@@ -187,6 +202,18 @@ class SearchConfig(StrictSection):
     def _times(self) -> SearchConfig:
         if self.max_train_time < self.default_train_time:
             raise ValueError("max_train_time must be >= default_train_time")
+        if self.budget != "seconds":
+            unset = {"default_train_time", "max_train_time"} - self.model_fields_set
+            if unset:
+                raise ValueError(
+                    f"search.budget={self.budget} counts {self.budget}, so the defaults in "
+                    f"seconds do not apply: set search.{' and search.'.join(sorted(unset))} "
+                    f"in {self.budget}"
+                )
+        if self.budget == "epochs" and not all(
+            float(v).is_integer() for v in (self.default_train_time, self.max_train_time)
+        ):
+            raise ValueError("with search.budget=epochs the train times are whole epochs")
         return self
 
     @field_validator("strategy")
@@ -330,7 +357,15 @@ class TrainingConfig(StrictSection):
         default=None, ge=0, description="crop padding in pixels (default: round(H/8), 4 on 32x32)"
     )
     channels_last: Bool = True
-    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    amp: Annotated[Literal["auto", "off", "bf16", "fp16"], BeforeValidator(_yaml_off)] = "auto"
+    compile: Annotated[Literal["auto", "off", "graphs", "compile"], BeforeValidator(_yaml_off)] = (
+        Field(
+            default="auto",
+            description="how a training step reaches the device: graphs = forward and backward "
+            "replayed as one CUDA graph, compile = torch.compile, off = eager; auto: graphs on "
+            "CUDA, off on the CPU",
+        )
+    )
     eval_batch_size: Int = Field(default=512, ge=1)
     max_parameters: Int = Field(
         default=MAX_PARAMETERS,
@@ -354,6 +389,13 @@ class ExecutorConfig(StrictSection):
         ge=1,
         description="worker processes / Ray actors (default: one per device or GPU; 2 on CPU)",
     )
+    workers_per_device: Int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="workers: candidates evaluated at once on each device (several share a "
+        "GPU under a memory guard; see docs/DISTRIBUTED.md)",
+    )
     threads: Int | None = Field(
         default=None,
         ge=1,
@@ -366,6 +408,15 @@ class ExecutorConfig(StrictSection):
         default=False,
         description="Ray: load data in the search process, share it via the object store",
     )
+
+    @model_validator(mode="after")
+    def _one_count(self) -> ExecutorConfig:
+        if self.workers is not None and self.workers_per_device is not None:
+            raise ValueError(
+                "executor.workers and executor.workers_per_device both set; set one: the "
+                "total number of workers, or how many share each device"
+            )
+        return self
 
 
 # ---------------------------------------------------------------- post-search training
@@ -428,7 +479,7 @@ class PostTrainConfig(StrictSection):
     seeds: Int = Field(default=10, ge=1, description="number of seeds (the paper uses 10)")
     first_seed: Int = Field(default=0, ge=0, description="seeds are first_seed, first_seed+1, ...")
     device: str = "auto"
-    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    amp: Annotated[Literal["auto", "off", "bf16", "fp16"], BeforeValidator(_yaml_off)] = "auto"
     channels_last: Bool = Field(default=True, description="channels-last memory (faster on GPU)")
     eval_batch_size: Int = Field(default=512, ge=1)
     holdout: Float = Field(
@@ -446,12 +497,6 @@ class PostTrainConfig(StrictSection):
     )
     standard: StandardTraining = Field(default_factory=StandardTraining)
     adversarial: AdversarialTraining = Field(default_factory=AdversarialTraining)
-
-    @field_validator("amp", mode="before")
-    @classmethod
-    def _yaml_off(cls, value: Any) -> Any:
-        """YAML reads a bare ``off`` as False; mean "off" by it."""
-        return "off" if value is False else value
 
     @property
     def schedule(self) -> StandardTraining | AdversarialTraining:

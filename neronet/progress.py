@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -64,24 +65,53 @@ def row_line(row: IndividualRow, columns: Sequence[MetricView], cached: bool = F
     )
 
 
+STEP_NAMES = {"graphs": "CUDA graphs", "compile": "torch.compile", "eager": "eager"}
+
+
 def search_plan(config: NeroConfig, planned: int, device: str) -> list[str]:
-    """What a search will do and how long it may take, said before it starts; a warning
-    when a GPU-sized setup (time budgets of minutes, no epoch cap) runs on a CPU."""
+    """What a search will do and how long it may take, said before it starts: the budget
+    and its unit, how training steps run; a warning when a GPU-sized setup (time
+    budgets of minutes, no epoch cap) runs on a CPU."""
     search, training = config.search, config.training
     cap = "" if training.max_epochs is None else f"{training.max_epochs} epochs or "
-    bound = planned * search.default_train_time / 3600
+    unit = {"seconds": "s", "epochs": "epochs", "images": "images"}[search.budget]
+    budget = (
+        f"each trained for at most {cap}{search.default_train_time:g} {unit} (up to "
+        f"{search.max_train_time:g} {unit} when trained longer; search.budget={search.budget})"
+    )
+    if search.budget == "seconds":
+        bound = planned * search.default_train_time / 3600
+        budget += f": at most {bound:.1f} h of training by the time budgets"
     lines = [
-        f"plan: {planned} evaluations on {device}, each trained for at most {cap}"
-        f"{search.default_train_time:g} s (up to {search.max_train_time:g} s when trained "
-        f"longer): at most {bound:.1f} h of training by the time budgets"
+        f"plan: {planned} evaluations on {device}, {budget}; training steps: "
+        f"{_steps(training.compile, training.amp, device)}"
     ]
-    if device == "cpu" and training.max_epochs is None and search.default_train_time >= 300:
+    if (
+        device == "cpu"
+        and search.budget == "seconds"
+        and training.max_epochs is None
+        and search.default_train_time >= 300
+    ):
+        bound = planned * search.default_train_time / 3600
         lines.append(
             f"warning: this is a GPU-sized setup ({search.default_train_time:g} s per "
             f"individual, no epoch cap) on a CPU: expect about {bound:.0f} h or more. Try the "
             "quickstart first (neronet evolve), or set training.max_epochs"
         )
     return lines
+
+
+def _steps(setting: str, amp: str, device: str) -> str:
+    """How training steps run on ``device`` (a device type, or an executor's description)."""
+    if device not in ("cpu", "cuda"):
+        return f"training.compile={setting} (auto: CUDA graphs on a GPU, eager on a CPU)"
+    import torch  # here, not at import: the CLI's other commands stay light
+
+    from neronet.train.core import amp_dtype, resolve_step_mode
+
+    where = torch.device(device)
+    mode = resolve_step_mode(setting, where, amp_dtype(amp, where))
+    return f"{STEP_NAMES[mode]} (training.compile={setting})"
 
 
 class Reporter:
@@ -201,6 +231,10 @@ class Reporter:
             self._emit(
                 f"[bold]warm-up over[/]: from now on fitness is: {strategy.objective.describe()}"
             )
+
+    def warning(self, message: str) -> None:
+        """Something the user must not miss (e.g. a dead generation): progress output and log."""
+        self._emit(f"[bold yellow]warning[/]: {escape(message)}")
 
     def finish(self, store: RunStore) -> None:
         best = store.best()

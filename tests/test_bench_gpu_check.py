@@ -29,24 +29,41 @@ def test_cpu_pass_writes_every_figure(gpu_check: ModuleType, tmp_path: Path) -> 
     returned = gpu_check.main(["--out", str(tmp_path), "--device", "cpu"])
     result = json.loads((tmp_path / "gpu_check.json").read_text())
     assert result == json.loads(json.dumps(returned))
-    assert result["skipped"] == {}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "gpu_check.json",
+        "gpu_check.log",
+        "gpu_check.md",
+    ]  # three flat files: what the device tool brings back
+    assert set(result["skipped"]) == set(gpu_check.CPU.cuda_only)
     assert result["environment"]["device"] == "cpu"
     assert result["elapsed_s"] < result["profile"]["time_limit_s"]
-    p1 = result["p1_seed_to_target"]
-    assert p1["reached"] and p1["fitness_images"] == result["data"]["fitness"]
-    assert p1["evaluation"]["epochs"] == 1
     for name in ("nsga-net-seed", "small"):
-        throughput = result["training_throughput"][name]
-        assert set(throughput["images_per_s"]) == {"bf16", "fp32", "reference"}
-        assert throughput["bf16_over_fp32"] > 0 and throughput["ours_over_reference"] > 0
+        modes = result["step_modes"][name]
+        assert set(modes["images_per_s"]) == {"eager fp32", "eager bf16", "reference bf16"}
+        assert min(modes["images_per_s"].values()) > 0
+        assert set(modes["first_steps_s"]) == {"eager fp32", "eager bf16"}
         assert set(result["attacks"][name]) == {"FGSM", "PGD-20"}
         rates = [rate for by_impl in result["attacks"][name].values() for rate in by_impl.values()]
         assert rates and min(rates) > 0
-        candidate = result["candidates"][name]
-        assert candidate["peak_cuda_memory_bytes"] is None  # measured on CUDA only
-        assert candidate["evaluation"]["status"] in {"ok", "ill-fitted"}
+    concurrency = result["concurrency"]
+    assert set(concurrency) == {"1", "2"}
+    assert all(row["aggregate_images_per_s"] > 0 for row in concurrency.values())
+    assert len(concurrency["2"]["per_process_images_per_s"]) == 2
+    p1 = result["p1_seed_to_target"]
+    assert p1["reached"] and p1["fitness_images"] == result["data"]["fitness"]
+    assert p1["evaluation"]["epochs"] == 1
+    quick = result["gpu_quickstart"]
+    assert quick["exit_code"] == 0 and quick["command"].startswith("neronet evolve --config")
+    assert [ind["key"] for ind in quick["individuals"]] == ["g0/i0", "g0/i1"]
+    assert quick["parent_id"] is not None
+    units = result["learning_units"]
+    assert len(units["units"]) == gpu_check.CPU.learning_units
+    assert units["share_healthy"] == units["healthy"] / len(units["units"])
     markdown = (tmp_path / "gpu_check.md").read_text()
-    assert "Device: cpu" in markdown and "## P1" in markdown and "## Attacks" in markdown
+    for heading in ("## Training images/s", "## Concurrent", "## P1", "## GPU quickstart"):
+        assert heading in markdown
+    assert "Device: cpu" in markdown
+    assert "[gpu_quickstart]" in (tmp_path / "gpu_check.log").read_text()
 
 
 def test_time_guard_skips_what_does_not_fit(gpu_check: ModuleType, tmp_path: Path) -> None:
@@ -54,4 +71,4 @@ def test_time_guard_skips_what_does_not_fit(gpu_check: ModuleType, tmp_path: Pat
     assert set(result["skipped"]) == set(gpu_check.FIGURES)
     written = json.loads((tmp_path / "gpu_check.json").read_text())
     assert written["skipped"] == result["skipped"]
-    assert "Skipped: p1_seed_to_target" in (tmp_path / "gpu_check.md").read_text()
+    assert "Skipped: step_modes" in (tmp_path / "gpu_check.md").read_text()

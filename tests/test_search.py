@@ -173,7 +173,7 @@ def test_train_longer_child_continues_from_the_parents_state(tmp_path: Path) -> 
         assert child_g.canonical() == parent_g.canonical()  # only the training time differs
         request = by_key[row.key]
         assert request.warm_start == state_of(parent.key)
-        assert request.budget_s == pytest.approx(10.0)  # only the extra time is spent
+        assert request.budget == pytest.approx(10.0)  # only the extra time is spent
 
 
 def test_fair_retrain_when_the_winner_trained_longer(tmp_path: Path) -> None:
@@ -195,7 +195,7 @@ def test_fair_retrain_when_the_winner_trained_longer(tmp_path: Path) -> None:
 
 
 def by_key_budget(executor: StubExecutor, key: str) -> float:
-    return next(r.budget_s for r in executor.requests if r.key == key)
+    return next(r.budget for r in executor.requests if r.key == key)
 
 
 def test_duplicates_are_not_trained_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -387,7 +387,7 @@ def test_a_missing_warm_start_state_means_full_training(
     monkeypatch.setattr("neronet.search.runner.warm_start_state", lambda store, i: None)
     run.run(executor)
     longer = [r for r in executor.requests if r.key.startswith("g1/o")]
-    assert longer and all(r.warm_start is None and r.budget_s == 20.0 for r in longer)
+    assert longer and all(r.warm_start is None and r.budget == 20.0 for r in longer)
     store = RunStore.open(tmp_path / "r", readonly=True)
     assert all(r.warm_start_from is None for r in store.individuals(1))
     assert any(kind == "warm-start-missing" for _, kind, _ in store.events())
@@ -416,7 +416,7 @@ def test_an_unreadable_warm_start_state_means_full_training(tmp_path: Path) -> N
     executor = StubExecutor(bad_states=True)
     _run(tmp_path / "r", config, executor)
     longer = [r for r in executor.requests if r.key.startswith("g1/o")]
-    assert longer and all(r.warm_start is None and r.budget_s == 20.0 for r in longer)
+    assert longer and all(r.warm_start is None and r.budget == 20.0 for r in longer)
 
 
 class MaskingStub(StubExecutor):

@@ -31,11 +31,11 @@ from neronet.augment import DeviceData, SplitsLike
 from neronet.config import DEFAULT_MEASUREMENTS, FitnessConfig, NeroConfig, TrainingConfig
 from neronet.errors import InvalidArchitecture
 from neronet.evaluation.measurements import MEASUREMENTS, Measurement, Trained
-from neronet.evaluation.result import Evaluation
+from neronet.evaluation.result import OUT_OF_MEMORY, Evaluation
 from neronet.evaluation.scores import ill_fitted_reason
 from neronet.nn import build, check_size
 from neronet.spec import LearningSpec, NetworkSpec
-from neronet.train.budgeted import TrainState, train
+from neronet.train.budgeted import Budget, TrainState, train
 from neronet.train.core import amp_dtype, predict, resolve_device, seeded
 
 MAX_REASON = 300
@@ -50,12 +50,18 @@ class EvalSettings:
     fitness: FitnessConfig = field(default_factory=FitnessConfig)
     measurements: tuple[str, ...] = DEFAULT_MEASUREMENTS
     transfer_set: str | None = None
+    budget_unit: str = "seconds"
+    """What a request's budget counts (``search.budget``)."""
 
     @classmethod
     def from_config(cls, config: NeroConfig) -> EvalSettings:
         evaluation = config.evaluation
         return cls(
-            config.training, config.fitness, tuple(evaluation.measurements), evaluation.transfer_set
+            config.training,
+            config.fitness,
+            tuple(evaluation.measurements),
+            evaluation.transfer_set,
+            config.search.budget,
         )
 
 
@@ -75,7 +81,7 @@ def load_weights(spec: NetworkSpec, weights: bytes) -> nn.Module:
 def evaluate_individual(
     spec: NetworkSpec,
     learning: LearningSpec,
-    budget_s: float,
+    budget: Budget | float,
     splits: SplitsLike | DeviceData,
     settings: EvalSettings,
     *,
@@ -85,13 +91,16 @@ def evaluate_individual(
     should_stop: Callable[[], bool] | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> Evaluation:
-    """Train ``spec`` with ``learning`` for ``budget_s`` seconds and run the measurements.
+    """Train ``spec`` with ``learning`` for ``budget`` and run the measurements.
+
+    ``budget`` is a :class:`~neronet.train.budgeted.Budget`; a bare number is an
+    amount in ``settings.budget_unit`` (seconds unless the run says otherwise).
 
     ``splits`` is a ``DataSplits`` (moved to the device here) or, in a
     long-lived worker, a ready :class:`DeviceData` (whose device wins over
     ``device``). ``warm_start`` is a parent's :attr:`Evaluation.train_state`
-    (the train-longer mutation): training continues from it for ``budget_s``
-    more seconds. ``should_stop`` and ``progress`` go to :func:`train`.
+    (the train-longer mutation): training continues from it for ``budget``
+    more. ``should_stop`` and ``progress`` go to :func:`train`.
     """
     if isinstance(splits, DeviceData):
         data = splits
@@ -107,7 +116,7 @@ def evaluate_individual(
         _measure([m for m in wanted if m.needs == "spec"], bare, metrics, seconds, data.device)
         check_size(spec, settings.training.max_parameters)  # before anything is allocated
         trained, evaluation = _train(
-            spec, learning, budget_s, data, settings, seed, warm_start, should_stop, progress
+            spec, learning, budget, data, settings, seed, warm_start, should_stop, progress
         )
         # attacks measure nothing on a degenerate classifier: healthy individuals only
         healthy = evaluation.status == "ok"
@@ -125,7 +134,7 @@ def evaluate_individual(
     except Exception as err:
         if not _out_of_memory(err):
             raise
-        reason = f"out of memory: {_one_line(err)}"
+        reason = f"{OUT_OF_MEMORY}: {_one_line(err)}"
     # the failed attempt's tensors died with the exception frame; give memory back now
     gc.collect()
     if data.device.type == "cuda":
@@ -187,7 +196,7 @@ def _build(spec: NetworkSpec, max_parameters: int) -> nn.Module:
 def _train(
     spec: NetworkSpec,
     learning: LearningSpec,
-    budget_s: float,
+    budget: Budget | float,
     data: DeviceData,
     settings: EvalSettings,
     seed: int,
@@ -206,7 +215,7 @@ def _train(
         learning,
         data,
         settings.training,
-        budget_s,
+        budget if isinstance(budget, Budget) else Budget(float(budget), settings.budget_unit),
         seed=seed,
         device=device,
         resume=resume,

@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+OUT_OF_MEMORY = "out of memory"
+"""How an invalid evaluation's reason starts when an allocation failed."""
+
 STATUSES = ("ok", "ill-fitted", "invalid")
 """``ok``: trained and measured; ``ill-fitted``: trained but degenerate (not attacked);
 ``invalid``: not trainable (unbuildable, out of memory, undecodable)."""
@@ -52,10 +55,17 @@ class Evaluation:
     history: list[dict[str, Any]] = field(default_factory=list)
     weights: bytes | None = None
     train_state: bytes | None = None
+    peak_memory_bytes: int | None = None
+    """CUDA memory the evaluation peaked at (None off CUDA): what decides how many fit."""
 
     @property
     def train_seconds(self) -> float:
         return self.seconds.get("train", 0.0)
+
+    @property
+    def out_of_memory(self) -> bool:
+        """Whether the evaluation failed for want of device memory."""
+        return self.status == "invalid" and (self.reason or "").startswith(OUT_OF_MEMORY)
 
     def to_record(self) -> dict[str, Any]:
         """JSON-able summary for the run store: no blobs, non-finite floats as None."""
@@ -67,6 +77,7 @@ class Evaluation:
             "epochs": self.epochs,
             "stop_reason": self.stop_reason,
             "seconds": dict(self.seconds),
+            "peak_memory_bytes": self.peak_memory_bytes,
             "history": [{k: finite(v) for k, v in rec.items()} for rec in self.history],
         }
 

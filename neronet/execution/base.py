@@ -29,9 +29,12 @@ class EvalRequest:
     key: str
     spec: NetworkSpec
     learning: LearningSpec
-    budget_s: float
+    budget: float
     seed: int
     warm_start: bytes | None = None
+    memory_fraction: float | None = None
+    """Share of the GPU's memory this evaluation may allocate (set by the scheduler when
+    workers share a GPU: a candidate over its share fails alone, never its neighbours)."""
 
 
 class Executor(ABC):

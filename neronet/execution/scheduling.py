@@ -12,6 +12,16 @@ can never be mistaken for the next batch's.
 Backends implement only three things: start a slot's worker, submit one
 request to it, and wait for something to happen (:class:`Done`, :class:`Died`
 or :class:`Progress` events).
+
+Several slots may share one GPU (``executor.workers_per_device``). The memory
+guard: each of the K slots on a GPU evaluates under a hard cap of
+:data:`MEMORY_HEADROOM` / K of the card (the caching allocator refuses beyond
+it), so a candidate that needs more fails with an out-of-memory error in its
+own process and can never take memory its neighbours hold. Such a candidate
+is then run again *alone* on that GPU, under the whole headroom: its slot
+waits until the others on the GPU are idle and no new work goes there
+meanwhile. The failed attempt is discarded, so the outcome is the one a
+one-at-a-time run gives; each evaluation reports the peak it measured.
 """
 
 from __future__ import annotations
@@ -19,9 +29,9 @@ from __future__ import annotations
 import os
 import time
 from abc import abstractmethod
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -34,6 +44,10 @@ from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
 from neronet.execution.worker import EvaluationContext
 
+MEMORY_HEADROOM = 0.9
+"""Share of a GPU's memory the evaluations on it may allocate in all (the rest: CUDA
+contexts, cuDNN workspaces outside the caching allocator, fragmentation)."""
+
 
 class WorkerStartError(NeronetError):
     """A worker could not load the data or open its device."""
@@ -41,12 +55,17 @@ class WorkerStartError(NeronetError):
 
 @dataclass
 class Task:
-    """A request in flight; ``batch`` tells results of an abandoned batch apart."""
+    """A request in flight; ``batch`` tells results of an abandoned batch apart.
+
+    ``alone``: the task ran out of memory under a shared GPU's cap and is run
+    again with the GPU to itself.
+    """
 
     request: EvalRequest
     batch: int
     deaths: int = 0
     submitted: float = 0.0
+    alone: bool = False
 
 
 @dataclass(eq=False)
@@ -120,6 +139,8 @@ class SlotExecutor(Executor):
         self._batches = 0
         self._shape: tuple[tuple[int, int, int], int] | None = None
         self.stats = SchedulingStats()
+        self._sharing: Counter[str] = Counter()
+        """Slots per GPU, for the memory guard (CPU slots are not counted)."""
 
     # ------------------------------------------------------------ backend hooks
     @abstractmethod
@@ -146,6 +167,7 @@ class SlotExecutor(Executor):
     def _launch(self, slots: Sequence[Slot]) -> None:
         """Start every slot's worker and wait until all hold their data."""
         self._slots = list(slots)
+        self._sharing = Counter(s.label for s in self._slots if s.label.startswith("cuda"))
         for slot in self._slots:
             self._start(slot)
         while not all(slot.ready for slot in self._slots):
@@ -181,14 +203,33 @@ class SlotExecutor(Executor):
                     yield answer
 
     def _dispatch(self, queue: deque[Task]) -> None:
+        """Hand queued tasks to idle slots; a task that must run alone waits for its GPU."""
         for slot in self._slots:
             if not queue:
                 return
-            if slot.ready and slot.task is None:
-                task = queue.popleft()
-                task.submitted = time.perf_counter()
-                slot.task = task
-                self._submit(slot, task.request)
+            if not slot.ready or slot.task is not None or self._reserved(slot.label):
+                continue
+            task = queue[0]
+            if task.alone and self._busy(slot.label):
+                continue  # the GPU's other slots finish first
+            queue.popleft()
+            task.submitted = time.perf_counter()
+            slot.task = task
+            self._submit(slot, replace(task.request, memory_fraction=self._share(slot, task)))
+
+    def _busy(self, label: str) -> bool:
+        return any(s.task is not None for s in self._slots if s.label == label)
+
+    def _reserved(self, label: str) -> bool:
+        """Whether a task running alone holds ``label``'s GPU."""
+        return any(s.task is not None and s.task.alone for s in self._slots if s.label == label)
+
+    def _share(self, slot: Slot, task: Task) -> float | None:
+        """The memory cap of ``task`` on ``slot``: None unless the GPU is shared."""
+        sharing = self._sharing[slot.label]
+        if sharing <= 1:
+            return None
+        return MEMORY_HEADROOM if task.alone else MEMORY_HEADROOM / sharing
 
     def _handle(
         self, event: Event, batch: _Batch, progress: ProgressFn | None
@@ -203,6 +244,11 @@ class SlotExecutor(Executor):
             task = event.slot.task
             event.slot.task = None
             if task is None or task.batch != batch.number:
+                return None
+            shared = self._sharing[event.slot.label] > 1
+            if event.evaluation.out_of_memory and shared and not task.alone:
+                task.alone = True  # over its share of a shared GPU: again, alone
+                batch.queue.appendleft(task)
                 return None
             self.stats.tasks += 1
             self.stats.worker_seconds += event.seconds

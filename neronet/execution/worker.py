@@ -8,7 +8,8 @@ their own context from the config, so data is never shipped per task.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -19,7 +20,7 @@ from neronet.data import DataSplits, load_dataset, make_splits, paper_split_size
 from neronet.evaluation.individual import EvalSettings, evaluate_individual
 from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, ProgressFn
-from neronet.train.core import resolve_device
+from neronet.train.core import amp_dtype, resolve_device, resolve_step_mode
 
 
 def load_splits(config: NeroConfig) -> DataSplits:
@@ -43,11 +44,14 @@ class EvaluationContext:
     splits: DataSplits
     data: DeviceData
     device: torch.device
+    memory_fraction: float | None = field(default=None, init=False)
 
     @classmethod
     def from_config(cls, config: NeroConfig, device: str | None = None) -> EvaluationContext:
-        splits = load_splits(config)
         dev = resolve_device(device or config.training.device)
+        # a step mode the device cannot run fails here, before data loads or a run is created
+        resolve_step_mode(config.training.compile, dev, amp_dtype(config.training.amp, dev))
+        splits = load_splits(config)
         return cls(config, splits, DeviceData.from_splits(splits, dev), dev)
 
     def run(self, request: EvalRequest, progress: ProgressFn | None = None) -> Evaluation:
@@ -57,10 +61,34 @@ class EvaluationContext:
             if progress is not None:
                 progress(request.key, info)
 
+        if self.device.type != "cuda":
+            return self._evaluate(request, settings, report)
+        self._limit_memory(request.memory_fraction)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        evaluation = self._evaluate(request, settings, report)
+        evaluation.peak_memory_bytes = int(torch.cuda.max_memory_allocated(self.device))
+        return evaluation
+
+    def _limit_memory(self, fraction: float | None) -> None:
+        """Cap this process's share of the GPU (the caching allocator refuses beyond it)."""
+        fraction = 1.0 if fraction is None else fraction
+        if fraction == self.memory_fraction:
+            return
+        if self.memory_fraction is not None and fraction < self.memory_fraction:
+            torch.cuda.empty_cache()  # cached blocks above the new cap go back first
+        torch.cuda.set_per_process_memory_fraction(fraction, self.device)
+        self.memory_fraction = fraction
+
+    def _evaluate(
+        self,
+        request: EvalRequest,
+        settings: EvalSettings,
+        report: Callable[[dict[str, Any]], None],
+    ) -> Evaluation:
         return evaluate_individual(
             request.spec,
             request.learning,
-            request.budget_s,
+            request.budget,
             self.data,
             settings,
             seed=request.seed,

@@ -53,7 +53,8 @@ CLOSE_TIMEOUT_S = 5.0
 
 
 def pool_devices(cfg: ExecutorConfig) -> list[str]:
-    """The device of each worker: ``devices`` (or every CUDA GPU, or the CPU) cycled to ``workers``.
+    """The device of each worker: ``devices`` (or every CUDA GPU, or the CPU) cycled to
+    ``workers``, or each taken ``workers_per_device`` times.
 
     Without a GPU the default is :data:`CPU_WORKERS` CPU workers sharing the cores.
     Devices are checked here, before any process starts, so a typo fails at once.
@@ -62,6 +63,8 @@ def pool_devices(cfg: ExecutorConfig) -> list[str]:
     for name in cfg.devices:
         _check_device(name, len(gpus))
     base = cfg.devices or gpus or ["cpu"]
+    if cfg.workers_per_device is not None:
+        return [name for name in base for _ in range(cfg.workers_per_device)]
     count = cfg.workers or (len(base) if cfg.devices or gpus else CPU_WORKERS)
     return [base[i % len(base)] for i in range(count)]
 

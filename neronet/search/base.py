@@ -32,7 +32,8 @@ class Encoding(Protocol):
 
     @property
     def train_time(self) -> float:
-        """Seconds of training this candidate asks for (the stored ``train_time``)."""
+        """Training this candidate asks for, in the run's budget unit (the stored
+        ``train_time``; seconds unless ``search.budget`` says otherwise)."""
         ...
 
     def to_json(self) -> str: ...
@@ -48,8 +49,9 @@ class Candidate:
 
     ``key`` names the candidate's place in the search ("g3/o1": generation 3,
     offspring 1) and is stable across resumes; ``id`` is the individual id.
-    ``budget_s`` is the training time to spend now: the whole ``train_time`` for
-    a fresh start, or the extra time when continuing from ``warm_start_from``.
+    ``budget`` is the training to spend now, in the run's budget unit
+    (``search.budget``: seconds, epochs or images): the whole ``train_time`` for
+    a fresh start, or the extra amount when continuing from ``warm_start_from``.
     ``cacheable``: whether an earlier evaluation of the same architecture and
     training may stand in for this one (False for a deliberate re-evaluation).
     """
@@ -60,7 +62,7 @@ class Candidate:
     genotype: Encoding
     parent_id: int | None
     mutations: tuple[str, ...]
-    budget_s: float
+    budget: float
     warm_start_from: int | None = None
     cacheable: bool = True
 

@@ -105,7 +105,7 @@ class NSGA2(Strategy):
             genotype=genotype,
             parent_id=None if parent is None else parent.id,
             mutations=tuple(names),
-            budget_s=budget,
+            budget=budget,
             warm_start_from=warm,
         )
 

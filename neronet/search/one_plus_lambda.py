@@ -123,7 +123,7 @@ class OnePlusLambda(Strategy):
             genotype=genotype,
             parent_id=None if parent is None else parent.id,
             mutations=tuple(mutations),
-            budget_s=budget,
+            budget=budget,
             warm_start_from=warm_id,
             cacheable=cacheable,
         )

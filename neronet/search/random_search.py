@@ -74,7 +74,7 @@ class RandomSearch(Strategy):
             genotype=genotype,
             parent_id=None,
             mutations=("random",),
-            budget_s=float(train_time),
+            budget=float(train_time),
         )
 
     def tell(self, outcomes: list[Outcome]) -> GenerationSummary:

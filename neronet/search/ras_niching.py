@@ -141,7 +141,7 @@ class RasNiching(Strategy):
             genotype=genotype,
             parent_id=None if parent is None else parent.candidate.id,
             mutations=tuple(names),
-            budget_s=float(self._train_time),
+            budget=float(self._train_time),
         )
         return candidate, model
 

@@ -52,7 +52,7 @@ def record_evaluated(
     record.update(
         spec=request.spec.to_dict(),
         learning=request.learning.to_dict(),
-        budget_s=request.budget_s,
+        budget=request.budget,
         seed=request.seed,
     )
     return _add(

@@ -27,6 +27,7 @@ from neronet.progress import Reporter
 from neronet.search import replay
 from neronet.search.base import Candidate, GenerationSummary, Strategy
 from neronet.search.dedup import BatchDedup, cache_key
+from neronet.search.health import OTHER_ADVICE, SEED_ADVICE, dead_generation_note
 from neronet.search.recording import record_cache_hit, record_evaluated, record_undecodable
 from neronet.search.resume import check_resumable, package_versions
 from neronet.search.strategies import make_strategy
@@ -180,7 +181,7 @@ class SearchRun:
 
     def _request(self, cand: Candidate, spec: NetworkSpec, learning: LearningSpec) -> EvalRequest:
         warm = warm_start_state(self.store, cand.warm_start_from)
-        budget = cand.budget_s
+        budget = cand.budget
         if cand.warm_start_from is not None and warm is None:
             # e.g. a cache hit whose source's state was pruned, or a damaged state
             # file: train from scratch for the whole time, not only the extra seconds
@@ -193,7 +194,7 @@ class SearchRun:
             key=cand.key,
             spec=spec,
             learning=learning,
-            budget_s=budget,
+            budget=budget,
             seed=individual_seed(self.config.seed, cand.id),
             warm_start=warm,
         )
@@ -220,6 +221,16 @@ class SearchRun:
                     f"fitness is now: {strategy.objective.describe()}",
                 )
             self.reporter.generation(summary, strategy)
+            search = self.config.search
+            random_seed = search.initial == "seed" and search.seed_learning == "random"
+            note = dead_generation_note(
+                summary.generation,
+                self.store.individuals(summary.generation),
+                SEED_ADVICE if random_seed else OTHER_ADVICE,
+            )
+            if note is not None:
+                self.store.log_event("dead-generation", note)
+                self.reporter.warning(note)
         prune(
             self.store,
             summary.generation,

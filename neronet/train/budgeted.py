@@ -1,12 +1,14 @@
-"""The fast search-time training loop: wall-clock budget, early stopping, history.
+"""The fast search-time training loop: a budget, early stopping, history.
 
 Every individual of the search is trained by :func:`train` with the
 hyper-parameters its genotype evolved (:class:`~neronet.spec.LearningSpec`)
-for a wall-clock budget (seconds, checked between batches so a long epoch
-cannot overshoot by more than one batch and one control evaluation) and an
-optional epoch cap (``TrainingConfig.max_epochs``, which keeps tests bounded by
-work rather than by a noisy clock). After each epoch the control set decides
-early stopping, and the best-on-control weights are restored at the end.
+for a :class:`Budget`: wall-clock seconds (the paper's; checked between batches
+so a long epoch cannot overshoot by more than one batch and one control
+evaluation), epochs, or training images seen (both mean the same work on any
+machine and however many candidates share a GPU), plus an optional epoch cap
+(``TrainingConfig.max_epochs``, which keeps tests bounded by work rather than
+by a noisy clock). After each epoch the control set decides early stopping,
+and the best-on-control weights are restored at the end.
 
 Choices the paper leaves open, made here and kept visible:
 
@@ -19,7 +21,7 @@ Choices the paper leaves open, made here and kept visible:
 * A non-finite loss stops training at once (on CUDA within a few steps: the
   check is batched to avoid a host sync per step) and marks the run ill-fitted.
 * ``resume`` continues from a :class:`TrainState` (the search's train-longer
-  mutation): weights, optimizer state and step count carry over, ``budget_s``
+  mutation): weights, optimizer state and step count carry over, the budget
   and ``max_epochs`` are *additional* to what was already spent. The stored
   weights are the best-on-control ones; the optimizer state is from the last
   step before they were restored.
@@ -41,10 +43,46 @@ from neronet.augment import DeviceData, DeviceSplit, steps_per_epoch
 from neronet.config import TrainingConfig
 from neronet.errors import DataError, StoreError
 from neronet.spec import LearningSpec
-from neronet.train.core import InverseTime, Trainer, accuracy, seeded
+from neronet.train.core import (
+    InverseTime,
+    Trainer,
+    accuracy,
+    amp_dtype,
+    resolve_step_mode,
+    seeded,
+)
 
 CUDA_CHECK_EVERY = 8
 """Steps between non-finite-loss checks on CUDA (each check is a host sync)."""
+
+BUDGET_UNITS = ("seconds", "epochs", "images")
+"""What a search budget counts (``search.budget``)."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much one training call may spend: ``amount`` of ``unit``.
+
+    ``seconds`` is wall-clock time (the paper's budget: it shrinks when the
+    device is slower or shared), ``epochs`` whole passes over the training
+    split, ``images`` training images seen (checked between batches, so the
+    last batch may pass the amount by less than one batch).
+    """
+
+    amount: float
+    unit: str = "seconds"
+
+    def __post_init__(self) -> None:
+        if self.unit not in BUDGET_UNITS:
+            raise ValueError(f"budget unit {self.unit!r} is not one of {', '.join(BUDGET_UNITS)}")
+
+    @classmethod
+    def of(cls, budget: Budget | float) -> Budget:
+        """A :class:`Budget`; a bare number is seconds."""
+        return budget if isinstance(budget, Budget) else cls(float(budget))
+
+    def __str__(self) -> str:
+        return f"{self.amount:g} {self.unit}"
 
 
 @dataclass(frozen=True)
@@ -152,11 +190,21 @@ class _Loop:
         self.train = _subset(data.train, learning.train_subset, seed)
         self.settings = settings
         schedule = InverseTime(learning.lr, learning.decay)
+        step_mode = resolve_step_mode(settings.compile, device, amp_dtype(settings.amp, device))
         self.trainer = Trainer(
-            model, learning, schedule, settings, settings, device=device, seed=seed
+            model,
+            learning,
+            schedule,
+            settings,
+            settings,
+            device=device,
+            seed=seed,
+            step_mode=step_mode,
         )
         self.model = self.trainer.model
         self.check_every = 1 if device.type == "cpu" else CUDA_CHECK_EVERY
+        self.images = 0
+        """Training images seen in this call (the ``images`` budget)."""
         self.epoch = 0
         self.prior_elapsed = 0.0
         self.history: list[EpochRecord] = []
@@ -205,6 +253,7 @@ class _Loop:
                 break
             losses[done], _ = self.trainer.update(*self.trainer.batch(self.train, idx))
             done += 1
+            self.images += len(idx)
             if done - checked >= self.check_every or done == losses.numel():
                 finite = torch.isfinite(losses[checked:done])
                 if not bool(finite.all()):
@@ -271,7 +320,7 @@ def train(
     learning: LearningSpec,
     data: DeviceData,
     settings: TrainingConfig,
-    budget_s: float,
+    budget: Budget | float,
     *,
     seed: int,
     device: torch.device | str,
@@ -279,8 +328,9 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place on ``data.train`` for ``budget_s`` seconds (and at most
-    ``settings.max_epochs`` epochs), early-stopping on ``data.control``.
+    """Train ``model`` in place on ``data.train`` for ``budget`` (a :class:`Budget`; a
+    number is seconds) and at most ``settings.max_epochs`` epochs, early-stopping on
+    ``data.control``.
 
     ``stop_reason`` is one of "budget", "max_epochs", "early_stop", "non_finite"
     or "stopped" (``should_stop`` returned True, checked between batches).
@@ -293,10 +343,14 @@ def train(
     if device.type != data.device.type or device.index not in (None, data.device.index):
         raise ValueError(f"data is on {data.device}, not {device}; build DeviceData on {device}")
     device = data.device
+    budget = Budget.of(budget)
     start = time.perf_counter()
+    epochs = 0
 
     def interrupt() -> str | None:
-        if time.perf_counter() - start >= budget_s:
+        if budget.unit == "seconds" and time.perf_counter() - start >= budget.amount:
+            return "budget"
+        if budget.unit == "images" and loop.images >= budget.amount:
             return "budget"
         if should_stop is not None and should_stop():
             return "stopped"
@@ -306,9 +360,11 @@ def train(
         loop = _Loop(model, learning, data, settings, device, seed)
         if resume is not None:
             loop.restore(resume)
-        epochs = 0
         stop = bad = None
         while stop is None:
+            if budget.unit == "epochs" and epochs >= budget.amount:
+                stop = "budget"
+                break
             if settings.max_epochs is not None and epochs >= settings.max_epochs:
                 stop = "max_epochs"
                 break

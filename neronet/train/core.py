@@ -24,7 +24,7 @@ Choices kept visible:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -36,6 +36,7 @@ from torch import nn
 from neronet.augment import DeviceSplit, augment, batches, to_float
 from neronet.errors import ConfigError
 from neronet.spec import OPTIMIZERS, LearningSpec
+from neronet.train.graphs import GraphedStep
 
 KERNEL_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 """Modules whose ``weight`` is a kernel that gets L2."""
@@ -65,6 +66,34 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     if mode == "auto":
         return torch.bfloat16 if device.type == "cuda" else None
     return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode]
+
+
+STEP_MODES = ("auto", "off", "graphs", "compile")
+"""``training.compile``: how a training step is issued to the device."""
+
+
+def resolve_step_mode(setting: str, device: torch.device, amp: torch.dtype | None) -> str:
+    """The step mode a ``training.compile`` setting means on ``device``: eager, graphs or compile.
+
+    ``auto`` captures CUDA graphs on a GPU (capture costs three ordinary steps and no
+    compilation; BENCHMARKS.md has the measured gain) and runs eagerly on the CPU,
+    where launches are cheap next to the arithmetic. ``compile`` is ``torch.compile``
+    (Inductor): faster kernels, paid for by a compilation per candidate.
+    """
+    if setting == "auto":
+        return "graphs" if device.type == "cuda" and amp != torch.float16 else "eager"
+    if setting == "off":
+        return "eager"
+    if setting == "graphs" and device.type != "cuda":
+        raise ConfigError(
+            f"training.compile=graphs needs a CUDA device, not {device.type}; use auto or off"
+        )
+    if setting == "graphs" and amp == torch.float16:
+        raise ConfigError(
+            "training.compile=graphs cannot capture fp16 training (its loss scaling skips "
+            "steps on overflow); use training.amp=bf16 or training.compile=off"
+        )
+    return setting
 
 
 @contextmanager
@@ -101,18 +130,22 @@ def make_optimizer(
 
     The search passes a genotype's evolved learning unit; post-search training
     passes its fixed SGD recipe as a LearningSpec, so both build optimizers here.
+    On CUDA, SGD and Adam use torch's fused kernels (a few launches for all
+    parameters instead of several per parameter tensor; same update rule).
     """
     groups = param_groups(model, weight_decay)
+    fused = True if _on_cuda(model) else None
     if learning.optimizer == "sgd":
         return torch.optim.SGD(
             groups,
             lr=learning.lr,
             momentum=learning.momentum,
             nesterov=learning.nesterov and learning.momentum > 0,
+            fused=fused,
         )
     if learning.optimizer == "adam":
         betas = (min(learning.beta1, BETA_MAX), min(learning.beta2, BETA_MAX))
-        return torch.optim.Adam(groups, lr=learning.lr, betas=betas)
+        return torch.optim.Adam(groups, lr=learning.lr, betas=betas, fused=fused)
     if learning.optimizer == "rmsprop":
         return torch.optim.RMSprop(
             groups, lr=learning.lr, alpha=learning.rho, momentum=learning.momentum
@@ -121,6 +154,10 @@ def make_optimizer(
         f"unknown optimizer '{learning.optimizer}' in the learning unit; "
         f"make the grammar produce one of {', '.join(OPTIMIZERS)}"
     )
+
+
+def _on_cuda(model: nn.Module) -> bool:
+    return any(p.is_cuda for p in model.parameters())
 
 
 # --------------------------------------------------------------------------- lr schedules
@@ -218,6 +255,7 @@ class Trainer:
         device: torch.device,
         seed: int,
         grad_clip: float | None = None,
+        step_mode: str = "eager",
     ) -> None:
         self.channels_last = placement.channels_last
         self.model = model.to(device)
@@ -233,6 +271,19 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         self.gen = torch.Generator(device=device).manual_seed(seed)
         self.step = 0
+        self.step_mode = step_mode
+        self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model
+        self._graphed: GraphedStep | None = None
+        if step_mode == "compile":
+            self._forward = torch.compile(self.model)
+        elif step_mode == "graphs":
+            self._graphed = GraphedStep(
+                self.model,
+                self.amp,
+                self._eager_update,
+                self._apply_gradients,
+                lambda: self.optimizer.zero_grad(set_to_none=True),
+            )
 
     def batches(self, n: int, batch_size: int) -> Iterator[torch.Tensor]:
         """One epoch's shuffled index batches of ``n`` samples (the trainer's generator)."""
@@ -253,24 +304,38 @@ class Trainer:
     def update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step on ``(x, y)``; returns the (detached) loss and logits.
 
-        The lr is written before the forward pass, the loss is fp32 cross-entropy;
-        with ``grad_clip`` the gradients are unscaled and clipped before the step.
+        The lr is written before the step, the loss is fp32 cross-entropy; with
+        ``grad_clip`` the gradients are unscaled and clipped before the step.
+        In ``graphs`` mode forward and backward are a CUDA-graph replay
+        (:mod:`neronet.train.graphs`) and the returned tensors are its static
+        outputs, valid until the next step.
         """
+        if self._graphed is not None:
+            return self._graphed.step(x, y)
+        return self._eager_update(x, y)
+
+    def _eager_update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(x.device.type, dtype=self.amp, enabled=self.amp is not None):
+            logits = self._forward(x)
+        loss = F.cross_entropy(logits.float(), y)
+        # once captured, the gradients are the graph's outputs: zero them, never drop them
+        captured = self._graphed is not None and self._graphed.captured
+        self.optimizer.zero_grad(set_to_none=not captured)
+        self.scaler.scale(loss).backward()
+        self._apply_gradients()
+        return loss.detach(), logits.detach()
+
+    def _apply_gradients(self) -> None:
+        """Clip (when asked), step the optimizer at the schedule's lr, count the step."""
         lr = self.schedule(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        with torch.autocast(x.device.type, dtype=self.amp, enabled=self.amp is not None):
-            logits = self.model(x)
-        loss = F.cross_entropy(logits.float(), y)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
         if self.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.step += 1
-        return loss.detach(), logits.detach()
 
 
 # ---------------------------------------------------------------------------- evaluation
