@@ -153,7 +153,7 @@ GPU = Profile(
     attack_repeats=5,
     target_accuracy=0.85,
     target_cap_s=75.0,
-    learning_units=16,
+    learning_units=10,
     learning_unit_epochs=2,
     quickstart_overrides=("search.generations=1",),
     cuda_only=(),
@@ -253,16 +253,20 @@ def networks(splits: DataSplits) -> dict[str, NetworkSpec]:
 
 
 def step_settings(device: torch.device) -> dict[str, TrainingConfig]:
-    """The (step mode, precision) pairs measured: graphs only where CUDA can capture them."""
-    base = TrainingConfig(device=str(device))
+    """The (step mode, precision) pairs measured with cuDNN's heuristics, and the default
+    (graphs, bf16, cuDNN autotuning) on CUDA; graphs only where CUDA can capture them."""
+    base = TrainingConfig(device=str(device), cudnn_benchmark=False)
     modes = ["off", "graphs"] if device.type == "cuda" else ["off"]
-    return {
+    settings = {
         f"{'eager' if mode == 'off' else mode} {name}": base.model_copy(
             update={"compile": mode, "amp": amp}
         )
         for mode in modes
         for name, amp in (("fp32", "off"), ("bf16", "bf16"))
     }
+    if device.type == "cuda":
+        settings["graphs bf16 autotuned"] = TrainingConfig(device=str(device))
+    return settings
 
 
 # ---------------------------------------------------------------------- 1. step modes
