@@ -65,10 +65,10 @@ from neronet.config import FitnessConfig, TrainingConfig
 from neronet.data import DataSplits, load_dataset, make_splits, paper_split_sizes
 from neronet.evaluation.individual import EvalSettings, evaluate_individual
 from neronet.nn import build, count_parameters
-from neronet.phenotype import to_learning, to_spec
+from neronet.phenotype import to_spec
 from neronet.seeds import nsga_net
 from neronet.spec import NetworkSpec
-from neronet.train.budgeted import Budget, train
+from neronet.train.budgeted import train
 from neronet.train.core import resolve_device, seeded
 from neronet.train.graphs import WARMUP_STEPS
 
@@ -98,7 +98,8 @@ def _sibling(name: str) -> ModuleType | None:
 # single-purpose benchmarks, so a figure here means what it means there.
 EVAL = _sibling("eval_candidate")
 ATTACKS = _sibling("attack_throughput")  # None without foolbox (the test extra)
-assert EVAL is not None
+UNITS = _sibling("learning_units")
+assert EVAL is not None and UNITS is not None
 
 FIGURES = (
     "step_modes",
@@ -253,9 +254,8 @@ def networks(splits: DataSplits) -> dict[str, NetworkSpec]:
 
 
 def step_settings(device: torch.device) -> dict[str, TrainingConfig]:
-    """The (step mode, precision) pairs measured with cuDNN's heuristics, and the default
-    (graphs, bf16, cuDNN autotuning) on CUDA; graphs only where CUDA can capture them."""
-    base = TrainingConfig(device=str(device), cudnn_benchmark=False)
+    """The (step mode, precision) pairs measured; graphs only where CUDA can capture them."""
+    base = TrainingConfig(device=str(device))
     modes = ["off", "graphs"] if device.type == "cuda" else ["off"]
     settings = {
         f"{'eager' if mode == 'off' else mode} {name}": base.model_copy(
@@ -264,8 +264,6 @@ def step_settings(device: torch.device) -> dict[str, TrainingConfig]:
         for mode in modes
         for name, amp in (("fp32", "off"), ("bf16", "bf16"))
     }
-    if device.type == "cuda":
-        settings["graphs bf16 autotuned"] = TrainingConfig(device=str(device))
     return settings
 
 
@@ -564,32 +562,11 @@ def _quickstart_in(run: Path, profile: Profile, data_path: Path, guard: Guard) -
 def learning_units(
     profile: Profile, seed_spec: NetworkSpec, data: DeviceData, seed: int
 ) -> dict[str, Any]:
-    """Random learning units of the paper's grammar, each training the seed's architecture
-    for a short epoch budget: how many give a healthy (``ok``) network."""
-    rng = np.random.default_rng(seed)
-    training = TrainingConfig(device=str(data.device))
-    settings = EvalSettings(training=training, fitness=FitnessConfig(), measurements=("clean",))
-    budget = Budget(profile.learning_unit_epochs, "epochs")
-    units = []
-    for _ in range(profile.learning_units):
-        learning = to_learning(nsga_net(rng=rng))
-        evaluation = evaluate_individual(seed_spec, learning, budget, data, settings, seed=seed)
-        units.append(
-            {
-                "learning": learning.to_dict(),
-                "status": evaluation.status,
-                "reason": evaluation.reason,
-                "clean_accuracy": evaluation.metrics.get("clean_accuracy"),
-            }
-        )
-        print(f"  {learning.optimizer} lr {learning.lr:.3g}: {evaluation.status}", flush=True)
-    healthy = sum(unit["status"] == "ok" for unit in units)
-    return {
-        "epochs": profile.learning_unit_epochs,
-        "units": units,
-        "healthy": healthy,
-        "share_healthy": healthy / len(units),
-    }
+    """The share of random learning units that train the seed healthily
+    (``bench/learning_units.py``, on the full split)."""
+    return UNITS.survey_units(
+        profile.learning_units, profile.learning_unit_epochs, seed_spec, data, seed
+    )
 
 
 # ------------------------------------------------------------------------ 6. compile
@@ -760,7 +737,8 @@ def _md_learning_units(u: dict[str, Any]) -> list[str]:
     lines = [
         f"## Random learning units of the paper grammar ({u['epochs']} epochs, seed architecture)",
         "",
-        f"Healthy: {u['healthy']} of {len(u['units'])} ({u['share_healthy']:.0%}).",
+        f"Healthy: {u['healthy']} of {len(u['units'])} ({u['share_healthy']:.0%}); the fixed "
+        f"unit (SGD 0.1): {u['fixed_unit']['status']}.",
         "",
         "| optimizer | lr | status | clean |",
         "|---|---:|---|---:|",

@@ -366,11 +366,6 @@ class TrainingConfig(StrictSection):
             "CUDA, off on the CPU",
         )
     )
-    cudnn_benchmark: Bool = Field(
-        default=True,
-        description="CUDA: let cuDNN time its convolution algorithms for each new shape "
-        "(during a candidate's first, eager steps) and keep the fastest",
-    )
     eval_batch_size: Int = Field(default=512, ge=1)
     max_parameters: Int = Field(
         default=MAX_PARAMETERS,

@@ -191,8 +191,6 @@ class _Loop:
         self.settings = settings
         schedule = InverseTime(learning.lr, learning.decay)
         step_mode = resolve_step_mode(settings.compile, device, amp_dtype(settings.amp, device))
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = settings.cudnn_benchmark
         self.trainer = Trainer(
             model,
             learning,
