@@ -104,12 +104,21 @@ class RunData:
         return NetworkSpec.from_dict(self.best.record["spec"])
 
 
-_META_KEYS = ("config", "seed", "versions", "started_at", "finished", "finished_at")
+_META_KEYS = (
+    "config",
+    "grammar",
+    "seed",
+    "versions",
+    "started_at",
+    "finished",
+    "finished_at",
+)
 
 
-def load_run(run_dir: str | Path) -> RunData:
-    """Read a run directory; raises :class:`~neronet.errors.StoreError` if it is not one."""
-    store = RunStore.open(run_dir, readonly=True)
+def load_run(run_dir: str | Path, timeout: float = 30.0) -> RunData:
+    """Read a run directory; raises :class:`~neronet.errors.StoreError` if it is not one.
+    ``timeout``: seconds to wait for a lock (the dashboard polls and waits briefly)."""
+    store = RunStore.open(run_dir, readonly=True, timeout=timeout)
     try:
         individuals = store.individuals()
         generations = tuple(
