@@ -11,9 +11,7 @@ the browser).
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,39 +24,20 @@ from test_search import StubExecutor
 
 from neronet.config import grammar_text, load_config
 from neronet.dashboard import Dashboard
+from neronet.dashboard.browser import headless_chromium, missing
 from neronet.search.study import open_study, run_study
 
-CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT_S = 120  # only a bound on "never": each wait ends as soon as the page shows it
-
-
-def _browser_missing() -> str | None:
-    if importlib.util.find_spec("selenium") is None:
-        return "selenium is not installed (pip install -e '.[test]')"
-    if shutil.which("chromium") is None or not Path(CHROMEDRIVER).is_file():
-        return "chromium is not installed (apt-get install chromium chromium-driver)"
-    return None
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    missing = _browser_missing()
-    if missing is not None:
+    reason = missing()
+    if reason is not None:
         if os.environ.get("CI"):
-            pytest.fail(f"the browser tests must run in CI: {missing}")
-        pytest.skip(missing)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+            pytest.fail(f"the browser tests must run in CI: {reason}")
+        pytest.skip(reason)
+    driver = headless_chromium()
     try:
         yield driver
     finally:

@@ -39,11 +39,6 @@ def add_dashboard_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_dashboard)
 
 
-def dashboard_hint(path: Path | str) -> str:
-    """The next-step line ``evolve``, ``study`` and ``experiment`` print."""
-    return f"watch: neronet dashboard {path}"
-
-
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from neronet.dashboard import Dashboard
     from neronet.dashboard.sources import check_path

@@ -112,6 +112,7 @@ def cmd_evolve(args: argparse.Namespace) -> int:
         )
         for line in search_plan(config, run.strategy.planned, _where(config)):
             print(line, file=sys.stderr)
+        print(f"watch it live: neronet dashboard {run_dir}", file=sys.stderr)
         try:
             run.run(executor)
         except KeyboardInterrupt:

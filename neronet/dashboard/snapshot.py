@@ -20,7 +20,7 @@ from typing import Any
 from neronet.dashboard.sources import RunRef
 from neronet.errors import NeronetError
 from neronet.reports.data import RunData, load_run
-from neronet.reports.metrics import VIEWS, count, view
+from neronet.reports.metrics import count, in_order, view
 from neronet.store import DB_NAME, IndividualRow
 
 READ_TIMEOUT_S = 0.5
@@ -72,10 +72,8 @@ def metric_columns(rows: tuple[IndividualRow, ...]) -> list[dict[str, str]]:
     """The metrics measured in the run, in the order the progress table uses, with how
     each reads (header, long label, format: ``acc``, ``count`` or ``flag``) and whether
     the individuals table shows it (the others show in an individual's panel)."""
-    names = list(dict.fromkeys(n for r in rows for n in r.metrics))
-    names.sort(key=lambda n: list(VIEWS).index(n) if n in VIEWS else len(VIEWS))
     out = []
-    for name in names:
+    for name in in_order(n for r in rows for n in r.metrics):
         v = view(name)
         fmt = "flag" if name == FLAG else "count" if v.fmt is count else "acc"
         out.append(

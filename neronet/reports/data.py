@@ -74,6 +74,16 @@ class RunData:
             (g.row.generation for g in self.generations if g.row.info.get("switched")), None
         )
 
+    @property
+    def warmup_only(self) -> bool:
+        """Whether a warm-up objective never scored a generation by robustness: the
+        warm-up never ended, or ended with the last generation (an accuracy-only search
+        in effect)."""
+        if not self.has_warmup or not self.generations:
+            return False
+        switch = self.switch_generation
+        return switch is None or switch >= self.generations[-1].row.generation
+
     def count(self, status: str) -> int:
         return sum(1 for r in self.individuals if r.status == status)
 
