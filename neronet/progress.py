@@ -172,10 +172,15 @@ class Reporter:
             self._progress.start()
             self._task = self._progress.add_task("starting", total=total)
 
-    def stop(self) -> None:
+    def _stop_bar(self) -> None:
+        """Take the bar off the terminal: a line printed after it (the result, on stdout)
+        would otherwise be glued to its last frame."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+    def stop(self) -> None:
+        self._stop_bar()
         if self._log is not None:
             for handler in list(self._log.handlers):
                 handler.close()
@@ -227,7 +232,7 @@ class Reporter:
             f"{summary.elites[0]}, best fitness {summary.best_fitness:.4f}, "
             f"mean {summary.mean_fitness:.4f}"
         )
-        if summary.info.get("switched"):
+        if summary.info.get("switched") and summary.generation < self._generations - 1:
             self._emit(
                 f"[bold]warm-up over[/]: from now on fitness is: {strategy.objective.describe()}"
             )
@@ -237,6 +242,7 @@ class Reporter:
         self._emit(f"[bold yellow]warning[/]: {escape(message)}")
 
     def finish(self, store: RunStore) -> None:
+        self._stop_bar()
         best = store.best()
         if best is None:
             self._emit("search finished without a valid individual")
@@ -247,7 +253,20 @@ class Reporter:
             f"({shown})",
             result=True,
         )
+        generations = store.generations()
+        if (
+            generations
+            and generations[-1].info.get("warmup")
+            and not any(g.info.get("switched") for g in generations[:-1])
+        ):
+            self._emit(
+                "note: the warm-up never ended (every generation's fitness was clean "
+                "accuracy), so this search ran as an accuracy-only one; run more generations "
+                "or lower fitness.warmup_tau for the robustness objective to act",
+                result=True,
+            )
+        where = store.directory
         self._emit(
-            f"next: neronet best {store.directory} | neronet report {store.directory}",
+            f"next: neronet best {where} | neronet report {where} | neronet dashboard {where}",
             result=True,
         )

@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from neronet.errors import NeronetError
 from neronet.evaluation.objectives import stored_components
+from neronet.reports.document import Table
+from neronet.reports.metrics import in_order, table_metrics
+from neronet.results import Tabular
 from neronet.store import IndividualRow, RunStore
 
 if TYPE_CHECKING:
@@ -38,8 +41,10 @@ class MissingExtra(NeronetError):
 
 
 @dataclass(frozen=True)
-class RunTable:
-    """The individuals of one run, read once (the store is closed afterwards)."""
+class RunTable(Tabular):
+    """The individuals of one run, read once (the store is closed afterwards).
+    ``print(table)`` shows a row per individual as the search's progress lines do;
+    ``to_frame()`` is :meth:`individuals`, ``to_markdown()`` the printed table."""
 
     directory: Path
     rows: tuple[IndividualRow, ...]
@@ -84,10 +89,29 @@ class RunTable:
             out.append({c: values.get(c) for c in columns})
         return out
 
+    def table(self) -> Table:
+        """Place, status, fitness and the progress table's metrics, as a person reads them."""
+        views = table_metrics(in_order(n for r in self.rows for n in r.metrics))
+        headers = ("id", "key", "status", "fitness", *(v.header for v in views), "mutations")
+        rows = tuple(
+            (
+                str(r.id),
+                r.key,
+                r.status,
+                fmt_fitness(r.fitness),
+                *(v.fmt(r.metric(v.name)) for v in views),
+                ",".join(r.mutations),
+            )
+            for r in self.rows
+        )
+        return Table(headers, rows)
+
     def individuals(self) -> pd.DataFrame:
         """The table as a pandas DataFrame (needs the ``table`` extra)."""
-        pandas = _require("pandas", "a DataFrame")
+        pandas = require("pandas", "a DataFrame")
         return pandas.DataFrame(self.records(), columns=self.columns)
+
+    to_frame = individuals
 
     def to_csv(self) -> str:
         """CSV text with a header row; empty cells where a value is missing."""
@@ -108,7 +132,7 @@ class RunTable:
         if fmt == "parquet":
             if out is None:
                 raise NeronetError("parquet is binary: pass --out FILE.parquet")
-            _require("pyarrow", "Parquet")
+            require("pyarrow", "Parquet")
             self.individuals().to_parquet(out, index=False)
             return
         text = self.to_csv() if fmt == "csv" else self.to_json() + "\n"
@@ -118,11 +142,18 @@ class RunTable:
             out.write_text(text, encoding="utf-8")
 
 
+def fmt_fitness(fitness: float | tuple[float, ...] | None) -> str:
+    """A scalar fitness to 4 places, a vector one as a tuple of 4-place values."""
+    if isinstance(fitness, tuple):
+        return "(" + ", ".join(f"{v:.4g}" for v in fitness) + ")"
+    return "-" if fitness is None else f"{fitness:.4f}"
+
+
 def _json_value(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _require(module: str, what: str) -> Any:
+def require(module: str, what: str) -> Any:
     """Import an optional dependency, or a one-line error naming the extra."""
     try:
         return importlib.import_module(module)

@@ -65,7 +65,7 @@ def test_train_several_seeds_then_attack_them(
         neronet("train", "--spec", spec_file, "--epochs", 2, "--seeds", 2, "--out", out, *TRAIN)
         == 0
     )
-    assert "mean" in capsys.readouterr().err
+    assert "mean" in capsys.readouterr().out  # the result on stdout, the progress on stderr
     for seed in (0, 1):
         with safe_open(str(out / f"seed-{seed}" / "model.safetensors"), "pt") as f:
             meta = f.metadata()
@@ -81,8 +81,9 @@ def test_train_several_seeds_then_attack_them(
 
     attack = ("--attacks", "fgsm,pgd-linf", "--linf-eps", 0.15, "--limit", 60, "--device", "cpu")
     assert neronet("attack", out, *attack, "--no-audit") == 0  # dataset from the metadata
-    err = capsys.readouterr().err
-    assert "robustness over 2 model(s), 60 test images" in err and "PGD-20" in err
+    out_text = capsys.readouterr().out  # not a terminal: the table whole, never cut at 80
+    assert "robustness over 2 model(s), 60 test images" in out_text and "PGD-20" in out_text
+    assert "conditional adv." in out_text and "…" not in out_text
     rows = {r["attack"]: r for r in csv.DictReader((out / "robustness" / "robustness.csv").open())}
     assert set(rows) == {"clean", "FGSM", "PGD-20"}
     assert rows["PGD-20"]["models"] == "2" and rows["PGD-20"]["images"] == "60"

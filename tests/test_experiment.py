@@ -11,6 +11,7 @@ import pytest
 
 from neronet.cli import main
 from neronet.cli.experiment import MANIFEST, parse_method
+from neronet.dashboard.view import SourceView
 from neronet.errors import ConfigError, StudyError
 from neronet.reports.experiment import method_table, read_run_result, search_budget
 from neronet.store import RunStore
@@ -135,6 +136,12 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     ]
     assert main(argv) == 0
     report = (directory / "EXPERIMENT.md").read_text()
+    view = SourceView(directory).state()  # the dashboard's page of the experiment
+    assert [r["label"] for r in view["runs"]] == ["nero-net/run-0", "random/run-0"]
+    retrained, summary, each = view["tables"]
+    assert [row[:2] for row in retrained["rows"]] == [["nero-net", "run-0"], ["random", "run-0"]]
+    assert [row[0] for row in summary["rows"]] == ["nero-net", "random"]
+    assert each["headers"][2:4] == ["clean (%)", "FGSM (%)"]
     per_run = list(csv.DictReader((directory / "experiment.csv").open()))
     assert [r["method"] for r in per_run] == ["nero-net", "random"]
     for r in per_run:  # the table's numbers are the attack steps' own

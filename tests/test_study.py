@@ -169,13 +169,18 @@ def test_compare_refuses_other_datasets_and_warns_on_other_objectives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    _study(Path("a"), 1)
+    _study(Path("a"), 1, "fitness.warmup_tau=0.3")
     _study(Path("acc"), 1, "search.objective=accuracy")
     comparison = compare([Path("a"), Path("acc")])
     assert any(
         "different objectives (a: nero-net, acc: accuracy)" in w for w in comparison.warnings
     )
-    _study(Path("two"), 2)
+    # a warm-up that never ends scores clean accuracy only: the methods cannot differ
+    _study(Path("stuck"), 1, "fitness.warmup_tau=0.99")
+    stuck, identical, _ = compare([Path("stuck"), Path("acc")]).warnings
+    assert stuck.startswith("stuck: the warm-up never ended in any run")
+    assert identical.startswith("stuck and acc have identical histories")
+    _study(Path("two"), 2, "fitness.warmup_tau=0.3")
     assert compare([Path("a"), Path("two")]).warnings == (
         "different numbers of runs (a: 1, two: 2): the std bands differ in reliability",
     )

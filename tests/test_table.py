@@ -109,3 +109,40 @@ def test_csv_needs_no_pandas_and_parquet_names_the_extra(scalar_run: Path) -> No
     assert done.stdout.startswith("id,key,generation,status")
     assert done.stderr.strip().count("\n") == 0
     assert "pip install 'neronet-evo[table]'" in done.stderr
+
+
+def test_a_run_table_prints_as_a_readable_table(scalar_run: Path) -> None:
+    table = neronet.load_run(scalar_run)
+    lines = str(table).splitlines()
+    assert lines[0].split() == ["id", "key", "status", "fitness", "clean", "FGSM", "mutations"]
+    assert len(lines) == 2 + len(table.rows)  # header, rule, a line per individual
+    starts = {line.find(table.rows[0].key) for line in lines[2:3]}
+    assert starts == {lines[0].index("key")}  # columns aligned under their headers
+    markdown = table.to_markdown().splitlines()
+    assert markdown[0].startswith("| id | key |") and len(markdown) == len(lines)
+    assert table.to_frame().equals(table.individuals())
+
+
+def test_suite_results_print_as_a_table_and_convert(monkeypatch: pytest.MonkeyPatch) -> None:
+    from neronet.config import AttackSettings
+    from neronet.robustness.audit import Flag
+    from neronet.robustness.tables import CSV_COLUMNS, ModelReport, Outcome, SuiteReport
+
+    outcomes = [
+        Outcome("clean", "clean", "clean", None, 0.9, None, None, 100),
+        Outcome("fgsm", "FGSM", "L-inf", 0.1, 0.9, 0.5, 0.45, 100),
+    ]
+    flag = Flag("fgsm", "masking", "large eps not ~0", "eps 0.5 leaves 53% correct")
+    report = SuiteReport([ModelReport("model", outcomes, [flag], ("L-inf",))], AttackSettings())
+    text = str(report)
+    assert "ModelReport(" not in text and max(map(len, text.splitlines())) < 200
+    header, rule, clean, fgsm = text.splitlines()[1:]
+    assert header.split()[:4] == ["threat", "attack", "eps", "clean"] and set(rule) <= {"-", " "}
+    assert "90.00" in clean and "50.00" in fgsm and "FLAG: eps 0.5 leaves 53%" in fgsm
+    assert "| threat | attack |" in report.to_markdown()
+    frame = report.to_frame()
+    assert list(frame.columns) == list(CSV_COLUMNS)
+    assert frame["overall_mean"].tolist()[1] == pytest.approx(0.45)
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(neronet.errors.NeronetError, match=r"to_frame\(\) needs pandas: pip"):
+        report.to_frame()

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from neronet import __version__
 from neronet.cli.attack import add_attack_command
+from neronet.cli.dashboard import add_dashboard_command
 from neronet.cli.evolve import add_evolve_command
 from neronet.cli.experiment import add_experiment_command
 from neronet.cli.posttrain import add_train_command
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_attack_command,
         add_table_command,
         add_transfer_command,
+        add_dashboard_command,
     ):
         add(sub)
     return parser

@@ -21,6 +21,7 @@ from neronet.cli.common import (
     command_config,
     load_data,
     logged,
+    results_console,
     routed,
     run_spec,
     search_eps,
@@ -80,7 +81,11 @@ def add_attack_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config", help="neronet config YAML; its attack section is used (default: defaults)"
     )
-    p.add_argument("--linf-eps", type=float, help="L-inf radius (default 8/255)")
+    p.add_argument(
+        "--linf-eps",
+        type=float,
+        help="L-inf radius (default: the search's eps for a model from a run, else 8/255)",
+    )
     p.add_argument("--l2-eps", type=float, help="L2 radius (default 0.5)")
     p.add_argument("--steps", type=int, help="PGD steps (default 20)")
     p.add_argument("--batch-size", type=int, help="attack batch size (default 32)")
@@ -396,11 +401,12 @@ def _attack(args: argparse.Namespace, console: Console, opened: list[SuiteResult
             report = evaluate(models, x, y, attacks, settings, progress=show, results=opened[0])
         paths = write_tables(report, out)
         log.info("\n" + (out / "robustness.md").read_text())
-    console.print(rich_report(report))
+    result = results_console()
+    result.print(rich_report(report))
     if report.flagged:
-        console.print(
+        result.print(
             "[bold red]gradient masking suspected[/]: see the audit column; the "
             "flagged numbers overstate robustness"
         )
-    console.print(f"tables: {', '.join(str(p) for p in paths)}")
+    result.print(f"tables: {', '.join(str(p) for p in paths)}")
     return 0

@@ -121,6 +121,18 @@ def routed(name: str, log: logging.Logger, console: Console | None = None) -> It
         library.propagate = propagate
 
 
+WIDE = 10_000
+"""Console width off a terminal: a table is as wide as its cells, never cut at 80."""
+
+
+def results_console() -> Console:
+    """Where a command's result goes: stdout (``> out.txt`` captures it), at the terminal's
+    width on a terminal, uncut in a file or a pipe."""
+    import sys
+
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else WIDE)
+
+
 def buildable(spec: NetworkSpec, origin: str) -> NetworkSpec:
     """``spec`` if it can be built within the parameter cap (planning only, no
     allocation, so nothing is written first); else a one-line error."""

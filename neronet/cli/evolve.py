@@ -110,8 +110,10 @@ def cmd_evolve(args: argparse.Namespace) -> int:
             reporter=Reporter.terminal(),
             allow_changed=args.allow_changed,
         )
-        for line in search_plan(config, run.strategy.planned, _where(config)):
-            print(line, file=sys.stderr)
+        if not run.store.meta("finished", False):  # a finished run only reprints its result
+            for line in search_plan(config, run.strategy.planned, _where(config)):
+                print(line, file=sys.stderr)
+            print(f"watch it live: neronet dashboard {run_dir}", file=sys.stderr)
         try:
             run.run(executor)
         except KeyboardInterrupt:

@@ -265,6 +265,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             atomic_write(directory / MANIFEST, json.dumps(data, indent=2).encode())
 
         with log:
+            say(f"watch it live: neronet dashboard {directory}")
             code = run_steps(_steps(args, methods, directory), seconds, save, say)
             if code == 130:
                 say("interrupted; run the same command again to resume")
@@ -274,4 +275,5 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             for path in written:
                 say(f"wrote {path}")
     print((directory / "EXPERIMENT.md").read_text(encoding="utf-8"))
+    print(f"next: neronet dashboard {directory}")
     return 0

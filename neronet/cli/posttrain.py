@@ -24,6 +24,7 @@ from neronet.cli.common import (
     command_config,
     load_data,
     logged,
+    results_console,
     routed,
     run_spec,
     search_eps,
@@ -287,8 +288,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         table.add_column(column)
     for r in results:
         table.add_row(str(r.seed), str(r.epochs), f"{100 * r.test_accuracy:.2f}", str(r.model_path))
-    console.print(table)
-    console.print(
+    result = results_console()
+    result.print(table)
+    result.print(
         f"mean {100 * mean:.2f} ± {100 * std:.2f} % over {len(results)} seed(s); "
         f"evaluate with: neronet attack {out} --suite paper"
     )

@@ -83,6 +83,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     with writer_lock(directory, "--dir"), make_executor(config) as executor:
         study = open_study(directory, config, text, name, runs)
         announce(f"{study.runs} runs, seeds {', '.join(map(str, study.seeds))}")
+        announce(f"watch it live: neronet dashboard {directory}")
         try:
             run_study(study, executor, reporter=Reporter.terminal, announce=announce)
         except KeyboardInterrupt:
@@ -109,7 +110,10 @@ def _print_fittest(directory: Path) -> None:
         f"{best.individual.id}, fitness {best.fitness:.4f}"
         f"{'' if best.post_warmup else ' (warm-up)'}"
     )
-    print(f"next: neronet report {directory} | neronet train --study {directory}")
+    print(
+        f"next: neronet report {directory} | neronet train --study {directory} | "
+        f"neronet dashboard {directory}"
+    )
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

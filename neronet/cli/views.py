@@ -105,7 +105,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{metrics_line(info['best_metrics'])}"
         )
     print(
-        f"  time: {info['elapsed_seconds']:.0f} s elapsed, {info['train_seconds']:.0f} s training"
+        f"  time: {info['elapsed_seconds']:.0f} s elapsed, {info['train_seconds']:.0f} s "
+        "training summed over individuals (more than elapsed with parallel workers)"
     )
     return 0
 

@@ -56,7 +56,7 @@ def check_comparable(sets: Sequence[RunSet]) -> list[str]:
                 f"cannot compare runs of different {what}s ({named}); compare sets that "
                 f"share the {what}"
             )
-    warnings = []
+    warnings = cannot_differ(sets)
     objectives = {s.name: _setting(s, "search", "objective") for s in sets}
     if len(set(objectives.values())) > 1:
         named = ", ".join(f"{name}: {value}" for name, value in objectives.items())
@@ -69,6 +69,39 @@ def check_comparable(sets: Sequence[RunSet]) -> list[str]:
         named = ", ".join(f"{name}: {n}" for name, n in counts.items())
         warnings.append(f"different numbers of runs ({named}): the std bands differ in reliability")
     return warnings
+
+
+def _history(runs: RunSet) -> tuple[object, ...]:
+    """Every run's individuals, what they were and what they measured, in order."""
+    return tuple(
+        tuple((r.genotype, r.status, tuple(sorted(r.metrics.items()))) for r in run.individuals)
+        for run in runs.runs
+    )
+
+
+def cannot_differ(sets: Sequence[RunSet]) -> list[str]:
+    """Why sets that look like different methods measured the same thing: searches whose
+    warm-up never ended (NERO-Net scored clean accuracy only, as the accuracy baseline
+    does), and sets whose runs evaluated the very same individuals."""
+    out = []
+    for s in sets:
+        stuck = [run.directory.name for run in s.runs if run.warmup_only]
+        if stuck and len(stuck) == len(s.runs):
+            out.append(
+                f"{s.name}: the warm-up never ended in any run (no generation's fitness was "
+                "the weighted HRS), so it searched as accuracy-only would; run more "
+                "generations or lower fitness.warmup_tau"
+            )
+    histories: dict[tuple[object, ...], list[str]] = {}
+    for s in sets:
+        histories.setdefault(_history(s), []).append(s.name)
+    for names in histories.values():
+        if len(names) > 1:
+            out.append(
+                f"{' and '.join(names)} have identical histories (every individual and "
+                "measurement the same): these runs cannot tell the methods apart"
+            )
+    return out
 
 
 @dataclass(frozen=True)

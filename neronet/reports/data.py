@@ -74,6 +74,16 @@ class RunData:
             (g.row.generation for g in self.generations if g.row.info.get("switched")), None
         )
 
+    @property
+    def warmup_only(self) -> bool:
+        """Whether a warm-up objective never scored a generation by robustness: the
+        warm-up never ended, or ended with the last generation (an accuracy-only search
+        in effect)."""
+        if not self.has_warmup or not self.generations:
+            return False
+        switch = self.switch_generation
+        return switch is None or switch >= self.generations[-1].row.generation
+
     def count(self, status: str) -> int:
         return sum(1 for r in self.individuals if r.status == status)
 
@@ -104,12 +114,21 @@ class RunData:
         return NetworkSpec.from_dict(self.best.record["spec"])
 
 
-_META_KEYS = ("config", "seed", "versions", "started_at", "finished", "finished_at")
+_META_KEYS = (
+    "config",
+    "grammar",
+    "seed",
+    "versions",
+    "started_at",
+    "finished",
+    "finished_at",
+)
 
 
-def load_run(run_dir: str | Path) -> RunData:
-    """Read a run directory; raises :class:`~neronet.errors.StoreError` if it is not one."""
-    store = RunStore.open(run_dir, readonly=True)
+def load_run(run_dir: str | Path, timeout: float = 30.0) -> RunData:
+    """Read a run directory; raises :class:`~neronet.errors.StoreError` if it is not one.
+    ``timeout``: seconds to wait for a lock (the dashboard polls and waits briefly)."""
+    store = RunStore.open(run_dir, readonly=True, timeout=timeout)
     try:
         individuals = store.individuals()
         generations = tuple(

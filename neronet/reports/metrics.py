@@ -72,6 +72,13 @@ def view(name: str) -> MetricView:
     return VIEWS.get(name) or MetricView(name, name[:8], name.replace("_", " "), width=8)
 
 
+def in_order(names: Iterable[str]) -> list[str]:
+    """``names`` once each, the known metrics first in the order of VIEWS."""
+    known = list(VIEWS)
+    unique = list(dict.fromkeys(names))
+    return sorted(unique, key=lambda n: known.index(n) if n in VIEWS else len(known))
+
+
 def table_metrics(names: Iterable[str]) -> list[MetricView]:
     """The views of ``names`` that belong in the one-line-per-individual table."""
     return [v for v in map(view, names) if v.in_table]

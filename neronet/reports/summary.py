@@ -47,7 +47,10 @@ def _warmup(row: GenerationRow) -> bool:
 
 
 def _shown(name: str, value: float) -> str:
-    """A metric in the report: accuracies as percentages, counts exact, others as numbers."""
+    """A metric in the report: accuracies as percentages, the masking flag as yes / no,
+    counts exact, others as numbers."""
+    if name == "masking_flag":
+        return view(name).fmt(value)
     if name.endswith("accuracy"):
         return percent(value)
     return count(int(value)) if float(value).is_integer() else number(value)

@@ -20,6 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from neronet.config import AttackSettings
+from neronet.reports.document import Table as DocTable
+from neronet.results import Tabular, text_table
 from neronet.robustness.audit import Flag
 from neronet.robustness.suite import TARGET_CLASSES
 from neronet.store import atomic_write
@@ -72,8 +74,10 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 @dataclass
-class SuiteReport:
-    """All models' outcomes; ``rows()`` aggregates them for the table."""
+class SuiteReport(Tabular):
+    """All models' outcomes; ``rows()`` aggregates them for the table. ``print(report)``
+    shows the table, ``to_markdown()`` / ``to_frame()`` convert it (accuracies in %
+    as shown; the frame holds the fractions of ``robustness.csv``)."""
 
     models: list[ModelReport]
     settings: AttackSettings
@@ -110,6 +114,44 @@ class SuiteReport:
             notes=texts("note"),
             audited=all(first.threat in m.audited for m in self.models),
         )
+
+    def table(self) -> DocTable:
+        """The terminal and markdown table: accuracies in %, the audit's verdict per row."""
+        cells = []
+        for r in self.rows():
+            numbers = [_pct(v, r.models) for v in (r.clean, r.conditional, r.overall)]
+            cells.append((r.threat, r.label, _eps(r.eps), *numbers, _audit_text(r)))
+        return DocTable(COLUMNS, tuple(cells))
+
+    def records(self) -> list[dict[str, object]]:
+        """One dict per row under ``CSV_COLUMNS``: fractions, None where not measured."""
+        out = []
+        for r in self.rows():
+            cond = r.conditional or (None, None)
+            overall = r.overall or (None, None)
+            values = (
+                r.threat,
+                r.label,
+                r.eps,
+                *r.clean,
+                *cond,
+                *overall,
+                r.models,
+                r.images,
+                " | ".join(r.flags),
+                " | ".join(r.notes),
+            )
+            out.append(dict(zip(CSV_COLUMNS, values, strict=True)))
+        return out
+
+    def __str__(self) -> str:
+        first = self.rows()[0]
+        title = f"robustness over {first.models} model(s), {first.images} test images (%)"
+        return f"{title}\n{text_table(self.table())}"
+
+    def to_markdown(self) -> str:
+        """The table and the settings it was measured with (``robustness.md``)."""
+        return markdown(self)
 
     @property
     def flagged(self) -> bool:
@@ -216,27 +258,11 @@ CSV_COLUMNS = (
 def write_tables(report: SuiteReport, out_dir: str | Path) -> list[Path]:
     """``robustness.csv`` (aggregate), ``per_model.csv`` and ``robustness.md``."""
     out = Path(out_dir)
-    rows = report.rows()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for r in rows:
-        cond = r.conditional or (None, None)
-        overall = r.overall or (None, None)
-        writer.writerow(
-            [
-                r.threat,
-                r.label,
-                "" if r.eps is None else f"{r.eps:.6g}",
-                *_fmt(r.clean),
-                *_fmt(cond),
-                *_fmt(overall),
-                r.models,
-                r.images,
-                " | ".join(r.flags),
-                " | ".join(r.notes),
-            ]
-        )
+    for record in report.records():
+        writer.writerow([_csv_cell(column, record[column]) for column in CSV_COLUMNS])
     paths = [out / "robustness.csv", out / "per_model.csv", out / "robustness.md"]
     atomic_write(paths[0], buffer.getvalue().encode())
     atomic_write(paths[1], _per_model_csv(report).encode())
@@ -246,6 +272,15 @@ def write_tables(report: SuiteReport, out_dir: str | Path) -> list[Path]:
 
 def _fmt(pair: tuple[float | None, float | None]) -> list[str]:
     return ["" if v is None else f"{v:.6f}" for v in pair]
+
+
+def _csv_cell(column: str, value: object) -> object:
+    """CSV text of a record value: eps to 6 significant digits, accuracies to 6 places."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}" if column == "eps" else f"{value:.6f}"
+    return value
 
 
 def _per_model_csv(report: SuiteReport) -> str:
@@ -276,10 +311,10 @@ def markdown(report: SuiteReport) -> str:
         "| " + " | ".join(COLUMNS) + " |",
         "|" + " --- |" * len(COLUMNS),
     ]
-    for r in rows:
-        numbers = [_pct(v, r.models) for v in (r.clean, r.conditional, r.overall)]
-        cells = [r.threat, r.label, _eps(r.eps), *numbers, _audit_text(r)]
-        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
+    lines += [
+        "| " + " | ".join(cell.replace("|", "/") for cell in row) + " |"
+        for row in report.table().rows
+    ]
     lines += [
         "",
         f"Settings: PGD {s.steps} steps, step {_eps(s.step('linf'))} (L-inf) / "

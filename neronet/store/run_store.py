@@ -88,8 +88,11 @@ class RunStore:
         return cls(path, cls._connect(path / DB_NAME))
 
     @classmethod
-    def open(cls, directory: str | Path, *, readonly: bool = False) -> RunStore:
-        """Open an existing run directory, checking that it is one."""
+    def open(
+        cls, directory: str | Path, *, readonly: bool = False, timeout: float = 30.0
+    ) -> RunStore:
+        """Open an existing run directory, checking that it is one; ``timeout``: seconds to
+        wait for a lock (a live view reading every few seconds waits briefly instead)."""
         path = Path(directory)
         db_path = path / DB_NAME
         if not db_path.is_file():
@@ -97,7 +100,7 @@ class RunStore:
                 f"'{path}' is not a neronet run directory (no {DB_NAME}); check the path"
             )
         try:
-            conn = cls._connect(db_path, readonly=readonly)
+            conn = cls._connect(db_path, readonly=readonly, timeout=timeout)
             tables = {
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
@@ -131,9 +134,11 @@ class RunStore:
         return conn
 
     @staticmethod
-    def _connect(db_path: Path, readonly: bool = False) -> sqlite3.Connection:
+    def _connect(
+        db_path: Path, readonly: bool = False, timeout: float = 30.0
+    ) -> sqlite3.Connection:
         uri = f"file:{db_path}?mode=ro" if readonly else f"file:{db_path}"
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
         conn.row_factory = sqlite3.Row
         if not readonly:
             conn.execute("PRAGMA journal_mode=WAL")
