@@ -64,16 +64,27 @@ def row_line(row: IndividualRow, columns: Sequence[MetricView], cached: bool = F
     )
 
 
-def search_plan(config: NeroConfig, planned: int, device: str) -> list[str]:
+def search_plan(
+    config: NeroConfig, planned: int, device: str, own_epochs: bool = False
+) -> list[str]:
     """What a search will do and how long it may take, said before it starts; a warning
-    when a GPU-sized setup (time budgets of minutes, no epoch cap) runs on a CPU."""
+    when a GPU-sized setup (time budgets of minutes, no epoch cap) runs on a CPU.
+    ``own_epochs``: the grammar's learning unit sets each individual's epoch cap."""
     search, training = config.search, config.training
     cap = "" if training.max_epochs is None else f"{training.max_epochs} epochs or "
+    if own_epochs:
+        cap = "its learning unit's epochs or "
     bound = planned * search.default_train_time / 3600
+    head = config.structure.head
+    output = (
+        ""
+        if head == "grammar"
+        else f"; output layer: neronet's {head} after the last module (structure.head: {head})"
+    )
     lines = [
         f"plan: {planned} evaluations on {device}, each trained for at most {cap}"
         f"{search.default_train_time:g} s (up to {search.max_train_time:g} s when trained "
-        f"longer): at most {bound:.1f} h of training by the time budgets"
+        f"longer): at most {bound:.1f} h of training by the time budgets{output}"
     ]
     if device == "cpu" and training.max_epochs is None and search.default_train_time >= 300:
         lines.append(

@@ -67,6 +67,7 @@ def _check_run_dir(run_dir: Path, config_given: bool) -> None:
 def cmd_evolve(args: argparse.Namespace) -> int:
     from neronet.config import grammar_text, load_config, parse_config, set_override
     from neronet.execution import make_executor
+    from neronet.grammar import Grammar
     from neronet.progress import Reporter, search_plan
     from neronet.runlock import writer_lock
     from neronet.search.runner import SearchRun
@@ -110,7 +111,8 @@ def cmd_evolve(args: argparse.Namespace) -> int:
             reporter=Reporter.terminal(),
             allow_changed=args.allow_changed,
         )
-        for line in search_plan(config, run.strategy.planned, _where(config)):
+        own_epochs = Grammar.parse(text, name).writes("epochs")
+        for line in search_plan(config, run.strategy.planned, _where(config), own_epochs):
             print(line, file=sys.stderr)
         try:
             run.run(executor)

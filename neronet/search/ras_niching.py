@@ -23,6 +23,14 @@ included) and on ``ras.train_subset`` images otherwise; the subset is part of
 the candidate's LearningSpec, so its digest (and the evaluation cache key)
 differs between the two. Fitness is the configured objective's, recomputed
 under its current state at every comparison, as the (1+lambda) does.
+
+Like with like (``ras.rescore``, default on): a generation whose regime differs
+from the one a representative was scored under (the first subset generation
+after a full one, and back) first trains that representative again under the
+generation's regime (key ``g<g>/r<cluster>``, mutations ``rescore``, never served
+from the cache), and its children meet that score. Without it a subset-trained
+child meets a fully trained representative and almost never wins, which froze
+the search between full generations (docs/METHOD.md has the measurement).
 """
 
 from __future__ import annotations
@@ -43,10 +51,14 @@ from neronet.ras import (
     closest,
     initial_population,
     mutate,
+    sizes_of,
 )
 from neronet.search.base import Candidate, GenerationSummary, Strategy, in_order
 from neronet.search.strategies import STRATEGIES
 from neronet.spec import LearningSpec
+
+RESCORE = "rescore"
+"""The mutations entry of a representative trained again under a new regime."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +96,15 @@ class RasNiching(Strategy):
             self._ras.blocks_per_model,
             self._ras.layers_per_block,
         )
+        # The caps restrict growth beyond where the search started: the paper's own
+        # initial population (about 300 layers at its sizes) would exceed its cap of 100.
+        layers, blocks = sizes_of(self._population)
+        self.caps = (max(self._ras.layer_cap, layers), max(self._ras.block_cap, blocks))
         self._generation = 0
         self._next_id = 0
         self._representatives: list[_Member] = []
         self._pending: list[tuple[Candidate, Model]] = []
+        self._rescoring: dict[int, int] = {}  # candidate id -> the cluster it re-scores
 
     # ------------------------------------------------------------------ state
     @property
@@ -96,8 +113,13 @@ class RasNiching(Strategy):
 
     @property
     def planned(self) -> int:
-        children = self._ras.initial_models * self._ras.children
-        return self._ras.initial_models + (self._generations - 1) * children
+        models = self._ras.initial_models
+        switches = sum(self._switches(g) for g in range(1, self._generations))
+        return models + (self._generations - 1) * models * self._ras.children + switches * models
+
+    def _switches(self, generation: int) -> bool:
+        """Whether ``generation`` re-scores every representative (its regime is new)."""
+        return self._ras.rescore and self.learning(generation) != self.learning(generation - 1)
 
     @property
     def representatives(self) -> list[_Member]:
@@ -124,11 +146,19 @@ class RasNiching(Strategy):
         if self.finished:
             return []
         if not self._pending:
-            self._pending = self._initial_batch() if self._generation == 0 else self._children()
+            if self._generation == 0:
+                self._pending = self._initial_batch()
+            else:
+                self._pending = self._rescores() + self._children()
         return [candidate for candidate, _ in self._pending]
 
     def _candidate(
-        self, key: str, model: Model, parent: _Member | None, names: list[str]
+        self,
+        key: str,
+        model: Model,
+        parent: _Member | None,
+        names: list[str],
+        cacheable: bool = True,
     ) -> tuple[Candidate, Model]:
         learning = self.learning(self._generation)
         genotype = RasGenotype.resolve(model, self._population, self._train_time, learning)
@@ -142,14 +172,27 @@ class RasNiching(Strategy):
             parent_id=None if parent is None else parent.candidate.id,
             mutations=tuple(names),
             budget_s=float(self._train_time),
+            cacheable=cacheable,
         )
         return candidate, model
 
     def _initial_batch(self) -> list[tuple[Candidate, Model]]:
         return [self._candidate(f"i{slot}", m, None, []) for slot, m in enumerate(self._initial)]
 
+    def _rescores(self) -> list[tuple[Candidate, Model]]:
+        """Representatives scored under another regime, trained again under this one."""
+        out = []
+        learning = self.learning(self._generation)
+        for cluster, rep in enumerate(self._representatives):
+            if self._ras.rescore and rep.genotype.learning != learning:
+                pair = self._candidate(f"r{cluster}", rep.model, rep, [RESCORE], cacheable=False)
+                self._rescoring[pair[0].id] = cluster
+                out.append(pair)
+        return out
+
     def _children(self) -> list[tuple[Candidate, Model]]:
         out = []
+        sizes = sizes_of(self._population)  # the caps see the generation's population
         for cluster, parent in enumerate(self._representatives):
             for slot in range(self._ras.children):
                 child, names = mutate(
@@ -157,8 +200,9 @@ class RasNiching(Strategy):
                     self._population,
                     self._rng,
                     self._ras.mutations,
-                    layer_cap=self._ras.layer_cap,
-                    block_cap=self._ras.block_cap,
+                    layer_cap=self.caps[0],
+                    block_cap=self.caps[1],
+                    sizes=sizes,
                 )
                 out.append(self._candidate(f"c{cluster}.{slot}", child, parent, names))
         return out
@@ -172,8 +216,14 @@ class RasNiching(Strategy):
             self._representatives = batch
             replacements = 0
         else:
-            replacements = self._niche(batch)
-        return self._finish_generation(batch, replacements)
+            for member in batch:  # re-scored representatives first: children meet them
+                if member.candidate.id in self._rescoring:
+                    self._representatives[self._rescoring[member.candidate.id]] = member
+            children = [m for m in batch if m.candidate.id not in self._rescoring]
+            replacements = self._niche(children)
+        info = {"rescored": len(self._rescoring)}
+        self._rescoring = {}
+        return self._finish_generation(batch, replacements, info)
 
     def _fitter(self, child: _Member, representative: _Member) -> bool:
         """Whether ``child`` takes the cluster: valid and strictly fitter (ties keep it)."""
@@ -195,7 +245,9 @@ class RasNiching(Strategy):
                 replacements += 1
         return replacements
 
-    def _finish_generation(self, batch: list[_Member], replacements: int) -> GenerationSummary:
+    def _finish_generation(
+        self, batch: list[_Member], replacements: int, extra: dict[str, int]
+    ) -> GenerationSummary:
         representatives = self._representatives
         self._population.prune(r.model for r in representatives)
         elites = self.best_first([r.outcome for r in representatives])
@@ -206,6 +258,7 @@ class RasNiching(Strategy):
         )
         info = {
             "replacements": replacements,
+            **extra,
             "train_subset": self.learning(self._generation).train_subset,
             "representatives": [r.candidate.id for r in representatives],
             "spectra": [list(r.genotype.spectrum()) for r in representatives],

@@ -280,7 +280,8 @@ def train(
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``data.train`` for ``budget_s`` seconds (and at most
-    ``settings.max_epochs`` epochs), early-stopping on ``data.control``.
+    ``settings.max_epochs`` epochs, or the individual's own ``learning.epochs`` when its
+    grammar evolves them), early-stopping on ``data.control``.
 
     ``stop_reason`` is one of "budget", "max_epochs", "early_stop", "non_finite"
     or "stopped" (``should_stop`` returned True, checked between batches).
@@ -308,8 +309,9 @@ def train(
             loop.restore(resume)
         epochs = 0
         stop = bad = None
+        cap = settings.max_epochs if learning.epochs is None else learning.epochs
         while stop is None:
-            if settings.max_epochs is not None and epochs >= settings.max_epochs:
+            if cap is not None and epochs >= cap:
                 stop = "max_epochs"
                 break
             record, stop, bad = loop.run_epoch(interrupt)
