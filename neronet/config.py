@@ -614,6 +614,12 @@ class RasConfig(StrictSection):
         default=0.001, ge=0, description="early stopping counts only control gains above this"
     )
     patience: Int = Field(default=15, ge=1, description="early stopping patience in epochs")
+    redraws: Int = Field(
+        default=10,
+        ge=0,
+        description="an invalid (unbuildable) initial model or child is drawn again up to "
+        "this many times in the same generation, as the authors' code retries",
+    )
     rescore: Bool = Field(
         default=True,
         description="train a representative again under the generation's regime (full "

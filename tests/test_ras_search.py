@@ -77,7 +77,11 @@ def test_a_fitter_child_replaces_its_closest_representative_and_a_worse_one_does
 def test_invalid_and_ill_fitted_children_never_replace() -> None:
     # a penalty above every accuracy: a non-ok child would win if only fitness counted
     strategy = _strategy(
-        "ras.initial_models=1", "ras.children=2", "fitness.ill_fitted_penalty=2.0", FULL
+        "ras.initial_models=1",
+        "ras.children=2",
+        "fitness.ill_fitted_penalty=2.0",
+        FULL,
+        "ras.redraws=0",
     )
     strategy.tell(_scored(strategy.ask(), [0.5]))
     children = strategy.ask()
@@ -85,6 +89,31 @@ def test_invalid_and_ill_fitted_children_never_replace() -> None:
         [Outcome(children[0].id, "invalid", {}), *_scored(children[1:], [0.9], "ill-fitted")]
     )
     assert _ids(strategy) == [0]
+
+
+def test_invalid_models_are_drawn_again_in_their_slot_up_to_the_limit() -> None:
+    """As the authors' code retries: an invalid initial model or child is redrawn in a
+    further batch of its generation; the redraw competes in the slot's place."""
+    strategy = _strategy("ras.initial_models=2", "ras.children=2", "ras.redraws=2", FULL)
+    batch = strategy.ask()
+    assert strategy.tell([Outcome(0, "invalid", {}), *_scored(batch[1:], [0.5])]) is None
+    (redraw,) = strategy.ask()
+    assert redraw.key == "g0/i0-1" and redraw.parent_id is None
+    summary = strategy.tell(_scored([redraw], [0.4]))
+    assert summary is not None and summary.info["redrawn"] == 1
+    assert _ids(strategy) == [redraw.id, 1]  # the redraw holds slot 0
+    children = strategy.ask()
+    outcomes = [Outcome(children[0].id, "invalid", {}), *_scored(children[1:], [0.1] * 3)]
+    assert strategy.tell(outcomes) is None
+    for attempt in (1, 2):  # the first child is invalid every time: 2 redraws, then it stays
+        (first,) = strategy.ask()
+        assert first.key == f"g1/c0.0-{attempt}" and first.parent_id == redraw.id
+        if attempt == 1:
+            assert strategy.tell([Outcome(first.id, "invalid", {})]) is None
+    summary = strategy.tell([Outcome(first.id, "invalid", {})])
+    assert summary is not None and summary.info["redrawn"] == 2
+    # every attempt is a member of the generation: 4 children, 2 redraws (then the elites)
+    assert summary.members[:6] == tuple(range(3, 9))
 
 
 def test_two_children_of_one_cluster_meet_the_representative_as_updated() -> None:

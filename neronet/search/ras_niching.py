@@ -4,10 +4,14 @@ Generation 0 evaluates ``ras.initial_models`` random models; each becomes the
 representative of a cluster. Every later generation gives each representative,
 in cluster order, ``ras.children`` children of ``ras.mutations`` random
 mutations each (:func:`neronet.ras.mutate`), evaluates them all, and then lets
-each child, taken by ascending candidate id (the order they were asked in),
-challenge the representative closest to it by spectrum: it replaces that
-representative when it is ``ok`` and strictly fitter under the objective (ties
-keep the representative; invalid and ill-fitted children never replace).
+each child, taken in the order they were asked in, challenge the representative
+closest to it by spectrum: it replaces that representative when it is ``ok`` and
+strictly fitter under the objective (ties keep the representative; invalid and
+ill-fitted children never replace). An invalid initial model or child (one that
+cannot be built: too many parameters, ...) is drawn again, up to ``ras.redraws``
+times, in a further batch of the same generation under a key ``<slot>-<n>``, as
+the authors' code retries until a model trains; the redraw takes the slot's
+place in the order. Ill-fitted ones are trained models with fitness 0 and stay.
 Distances use :func:`neronet.ras.closest`: spectra scaled by their standard
 deviation over the child and the CURRENT representatives, i.e. after the
 replacements of children earlier in the order. So two children nearest one
@@ -105,6 +109,11 @@ class RasNiching(Strategy):
         self._representatives: list[_Member] = []
         self._pending: list[tuple[Candidate, Model]] = []
         self._rescoring: dict[int, int] = {}  # candidate id -> the cluster it re-scores
+        # The generation so far: every member told (redrawn invalid ones included), and
+        # each slot's latest attempt, in the order the slots were asked.
+        self._told: list[_Member] = []
+        self._slots: dict[str, _Member] = {}
+        self._sizes = sizes_of(self._population)
 
     # ------------------------------------------------------------------ state
     @property
@@ -191,39 +200,74 @@ class RasNiching(Strategy):
         return out
 
     def _children(self) -> list[tuple[Candidate, Model]]:
-        out = []
-        sizes = sizes_of(self._population)  # the caps see the generation's population
-        for cluster, parent in enumerate(self._representatives):
-            for slot in range(self._ras.children):
-                child, names = mutate(
-                    parent.model,
-                    self._population,
-                    self._rng,
-                    self._ras.mutations,
-                    layer_cap=self.caps[0],
-                    block_cap=self.caps[1],
-                    sizes=sizes,
-                )
-                out.append(self._candidate(f"c{cluster}.{slot}", child, parent, names))
-        return out
+        self._sizes = sizes_of(self._population)  # the caps see the generation's population
+        return [
+            self._child(f"c{cluster}.{slot}", parent)
+            for cluster, parent in enumerate(self._representatives)
+            for slot in range(self._ras.children)
+        ]
+
+    def _child(self, key: str, parent: _Member) -> tuple[Candidate, Model]:
+        child, names = mutate(
+            parent.model,
+            self._population,
+            self._rng,
+            self._ras.mutations,
+            layer_cap=self.caps[0],
+            block_cap=self.caps[1],
+            sizes=self._sizes,
+        )
+        return self._candidate(key, child, parent, names)
+
+    def _redraw(self, member: _Member) -> tuple[Candidate, Model] | None:
+        """Another attempt at an invalid member's slot (a new random model, or the same
+        parent mutated again), as the authors' code retries; None once the slot has had
+        ``ras.redraws`` redraws, or for a re-scored representative."""
+        if member.candidate.id in self._rescoring:
+            return None
+        slot, _, tries = member.candidate.key.split("/")[1].partition("-")
+        attempt = int(tries or 0) + 1
+        if attempt > self._ras.redraws:
+            return None
+        key = f"{slot}-{attempt}"
+        if member.candidate.parent_id is None:
+            model = self._population.random_model(
+                self._rng, self._ras.blocks_per_model, self._ras.layers_per_block
+            )
+            return self._candidate(key, model, None, [])
+        parent = next(
+            r for r in self._representatives if r.candidate.id == member.candidate.parent_id
+        )
+        return self._child(key, parent)
 
     # ------------------------------------------------------------------- tell
-    def tell(self, outcomes: list[Outcome]) -> GenerationSummary:
+    def tell(self, outcomes: list[Outcome]) -> GenerationSummary | None:
+        """Invalid members are redrawn in a further batch of the same generation (None is
+        returned); the generation is decided once no slot is waiting for a redraw."""
         told = in_order([c for c, _ in self._pending], outcomes)
         batch = [_Member(c, m, o) for (c, m), o in zip(self._pending, told, strict=True)]
-        self._pending = []
+        self._told.extend(batch)
+        for member in batch:
+            self._slots[member.candidate.key.partition("-")[0]] = member
+        redraws = [self._redraw(m) for m in batch if m.outcome.status == "invalid"]
+        self._pending = [pair for pair in redraws if pair is not None]
+        if self._pending:
+            return None
+        latest = list(self._slots.values())
         if self._generation == 0:
-            self._representatives = batch
+            self._representatives = latest
             replacements = 0
         else:
-            for member in batch:  # re-scored representatives first: children meet them
+            for member in latest:  # re-scored representatives first: children meet them
                 if member.candidate.id in self._rescoring:
                     self._representatives[self._rescoring[member.candidate.id]] = member
-            children = [m for m in batch if m.candidate.id not in self._rescoring]
-            replacements = self._niche(children)
-        info = {"rescored": len(self._rescoring)}
-        self._rescoring = {}
-        return self._finish_generation(batch, replacements, info)
+            replacements = self._niche([m for m in latest if m.candidate.id not in self._rescoring])
+        redrawn = sum("-" in m.candidate.key for m in self._told)
+        summary = self._finish_generation(
+            self._told, replacements, {"rescored": len(self._rescoring), "redrawn": redrawn}
+        )
+        self._rescoring, self._told, self._slots = {}, [], {}
+        return summary
 
     def _fitter(self, child: _Member, representative: _Member) -> bool:
         """Whether ``child`` takes the cluster: valid and strictly fitter (ties keep it)."""
@@ -232,11 +276,11 @@ class RasNiching(Strategy):
         return float(self.fitness(child.outcome)) > float(self.fitness(representative.outcome))
 
     def _niche(self, children: list[_Member]) -> int:
-        """Each child, by candidate id, against its closest current representative;
-        returns how many replacements happened."""
+        """Each child, in the order its slot was asked, against its closest current
+        representative; returns how many replacements happened."""
         replacements = 0
         spectra = [r.genotype.spectrum() for r in self._representatives]
-        for child in sorted(children, key=lambda m: m.candidate.id):
+        for child in children:
             spectrum = child.genotype.spectrum()
             cluster = closest(spectrum, spectra)
             if self._fitter(child, self._representatives[cluster]):
