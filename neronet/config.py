@@ -114,6 +114,13 @@ class StructureConfig(StrictSection):
     max_depth: Int = Field(
         default=10, ge=1, le=MAX_DEPTH, description="DSGE recursion limit (bounds the stack)"
     )
+    head: Literal["grammar", "fc", "gpool-fc"] = Field(
+        default="grammar",
+        description="the output layer: grammar (the last module's last unit ends in an fc), "
+        "or neronet's own appended after the last module, for a grammar whose modules are "
+        "all feature extractors (EvoDENSS's features_1..5): fc (flatten, fc) or gpool-fc "
+        "(global average pooling, fc)",
+    )
 
 
 class DataConfig(StrictSection):
@@ -652,6 +659,18 @@ class RasConfig(StrictSection):
         default=0.001, ge=0, description="early stopping counts only control gains above this"
     )
     patience: Int = Field(default=15, ge=1, description="early stopping patience in epochs")
+    redraws: Int = Field(
+        default=10,
+        ge=0,
+        description="an invalid (unbuildable) initial model or child is drawn again up to "
+        "this many times in the same generation, as the authors' code retries",
+    )
+    rescore: Bool = Field(
+        default=True,
+        description="train a representative again under the generation's regime (full "
+        "split or subset) when it was scored under the other, so children compete with "
+        "fitness measured alike; false: compare across regimes",
+    )
 
     @field_validator("blocks_per_model", "layers_per_block")
     @classmethod

@@ -59,6 +59,7 @@ class Structure:
     modules: tuple[ModuleDef, ...]
     learning: str
     max_depth: int
+    head: str = "grammar"  # StructureConfig.head: who makes the output layer
 
     @classmethod
     def from_config(cls, cfg: StructureConfig, grammar: Grammar) -> Structure:
@@ -71,12 +72,12 @@ class Structure:
                 ModuleDef(m.name, m.min, m.max, m.skip, m.levels_back, max(init_max, m.min))
             )
         grammar.check_start(cfg.learning)
-        if modules[-1].min < 1:
+        if cfg.head == "grammar" and modules[-1].min < 1:
             raise ConfigError(
                 f"structure.modules: the last module '{modules[-1].name}' has min 0; "
                 "give it min >= 1 so that every network ends in its output layer"
             )
-        return cls(grammar, tuple(modules), cfg.learning, cfg.max_depth)
+        return cls(grammar, tuple(modules), cfg.learning, cfg.max_depth, cfg.head)
 
     def derive(self, name: str, rng: np.random.Generator) -> Derivation:
         return self.grammar.derive(name, rng, self.max_depth)

@@ -321,6 +321,16 @@ class Grammar:
                 "in the grammar or fix the module name"
             )
 
+    def writes(self, key: str) -> bool:
+        """Whether any production writes ``key`` (a ``key:value`` or a real-valued terminal)."""
+        return any(
+            (isinstance(s, Terminal) and s.key == key)
+            or (isinstance(s, RealTerminal) and s.name == key)
+            for productions in self.rules.values()
+            for production in productions
+            for s in production
+        )
+
     # ------------------------------------------------------------------ depth
     def allowed(self, nt: str, depth: int, max_depth: int) -> list[int]:
         """Production indices of ``nt`` usable at ``depth`` (the start symbol is depth 1).

@@ -23,17 +23,24 @@ error naming the rule that wrote it.
 
 Foreign vocabulary is mapped onto neronet's: layer kinds ``batch-norm`` /
 ``batch_norm`` -> bn, ``pool-max`` / ``pool_max`` / ``pool-avg`` / ``pool_avg``
--> pool with that op; keys ``filter-shape`` / ``kernel_size`` -> kernel-size,
-``out_channels`` -> num-filters, ``num-units`` / ``out_features`` -> units;
-learning ``gradient-descent`` / ``gradient_descent`` -> sgd, ``alpha`` -> rho.
-Learning keys with no per-individual meaning in neronet (``epochs``, EvoDENSS's
-``weight_decay``) are refused, naming the setting to use instead.
+-> pool with that op, ``identity`` -> act linear, ``relu_agg`` (EvoDENSS's
+residual join, the unit's first layer) -> act relu on the SUM of the unit's
+inputs, to which the module's input is added as EvoDENSS adds it; keys
+``filter-shape`` / ``kernel_size`` -> kernel-size, ``out_channels`` ->
+num-filters, ``num-units`` / ``out_features`` -> units; learning
+``gradient-descent`` / ``gradient_descent`` -> sgd, ``alpha`` -> rho,
+``lr_weights`` -> lr (LARS). The learning keys ``epochs`` and ``weight_decay``
+are the individual's own epoch cap and L2, replacing ``training.max_epochs`` and
+``training.weight_decay`` for it.
 
 The network's last unit must end with an ``fc`` layer: its units are set to
 the number of classes and it emits the logits (an ``act:softmax`` written on it
-is the loss's softmax and adds no layer). Node inputs are node indices in
-topological order, -1 being the network input; a module passes the output of
-its last unit (or, when empty, its own input) to the next module.
+is the loss's softmax and adds no layer). With ``structure.head`` other than
+``grammar`` (a grammar whose last module is a feature extractor, as EvoDENSS's
+``features_1..5``), neronet appends its own output node instead: ``fc`` flattens
+and classifies, ``gpool-fc`` average-pools globally first. Node inputs are node
+indices in topological order, -1 being the network input; a module passes the
+output of its last unit (or, when empty, its own input) to the next module.
 """
 
 from __future__ import annotations
@@ -56,6 +63,13 @@ from neronet.spec import (
     NetworkSpec,
     NodeSpec,
 )
+
+HEADS: dict[str, tuple[LayerSpec, ...]] = {
+    "fc": (),
+    "gpool-fc": (LayerSpec("gpool", {"op": "avg"}),),
+}
+"""``structure.head`` -> the layers neronet's output node puts before its fc of
+``num_classes`` units ("grammar": the grammar's last unit is the output)."""
 
 _REQUIRED = object()
 
@@ -119,6 +133,8 @@ _ACT_ATTRIBUTE = ("conv", "fc")
 # and the loss applies the softmax, so it adds no layer.
 _OUTPUT_ACT = "softmax"
 
+# EvoDENSS's residual join: ReLU of the sum of the unit's inputs and its module's input.
+_SUM_KIND = "relu_agg"
 # Fast-DENSER (dashes) and EvoDENSS (underscores) vocabulary -> neronet's.
 _KIND_ALIASES: dict[str, tuple[str, dict[str, Value]]] = {
     "batch-norm": ("bn", {}),
@@ -127,6 +143,8 @@ _KIND_ALIASES: dict[str, tuple[str, dict[str, Value]]] = {
     "pool_max": ("pool", {"pool-type": "max"}),
     "pool-avg": ("pool", {"pool-type": "avg"}),
     "pool_avg": ("pool", {"pool-type": "avg"}),
+    "identity": ("act", {"act": "linear"}),
+    _SUM_KIND: ("act", {"act": "relu"}),
 }
 _KEY_ALIASES = {
     "filter-shape": "kernel-size",
@@ -136,11 +154,13 @@ _KEY_ALIASES = {
     "out_features": "units",
 }
 _OPTIMIZER_ALIASES = {"gradient-descent": "sgd", "gradient_descent": "sgd"}
-_LEARNING_KEY_ALIASES = {"learning": "optimizer", "alpha": "rho"}
-# Learning keys of those dialects that need a per-individual setting neronet lacks.
-_NO_PER_INDIVIDUAL = {
-    "epochs": "training.max_epochs",
-    "weight_decay": "training.weight_decay",
+_LEARNING_KEY_ALIASES = {"learning": "optimizer", "alpha": "rho", "lr_weights": "lr"}
+# LearningSpec fields that default to None (not set by the grammar): their value type.
+_OPTIONAL_TYPES: dict[str, type] = {
+    "train_subset": int,
+    "epochs": int,
+    "weight_decay": float,
+    "lr_biases": float,
 }
 
 
@@ -161,6 +181,7 @@ class _Unit:
     block: Value | None = None
     layers: list[LayerSpec] = field(default_factory=list)
     problems: Problems = field(default_factory=dict)
+    merge: str = "concat"
 
 
 def to_spec(
@@ -169,7 +190,8 @@ def to_spec(
     """The network a genotype encodes, for inputs of ``input_shape`` and ``num_classes``."""
     structure = genotype.structure
     grammar = structure.grammar
-    output = genotype.modules[-1][-1] if genotype.modules[-1] else None
+    last = genotype.modules[-1][-1] if genotype.modules[-1] else None
+    output = last if structure.head == "grammar" else None
     nodes: list[NodeSpec] = []
     module_input = INPUT
     for mod, units in zip(structure.modules, genotype.modules, strict=True):
@@ -179,17 +201,24 @@ def to_spec(
             mapped = _map_unit(traced, mod.name, num_classes if unit is output else None)
             if mapped.problems:
                 raise GrammarError(f"{grammar.source}: {'; '.join(mapped.problems.values())}")
+            inputs = [index[i] for i in unit.inputs]
+            if mapped.merge == "sum" and module_input not in inputs:
+                inputs.insert(0, module_input)  # EvoDENSS: relu_agg adds its module's input
             index[unit.id] = len(nodes)
             nodes.append(
                 NodeSpec(
                     block=str(mapped.block or mod.name),
                     module=mod.name,
-                    inputs=tuple(index[i] for i in unit.inputs),
+                    inputs=tuple(inputs),
                     layers=tuple(mapped.layers),
+                    merge=mapped.merge,
                 )
             )
         if units:
             module_input = len(nodes) - 1
+    if structure.head != "grammar":
+        head = (*HEADS[structure.head], LayerSpec("fc", {"units": num_classes, "bias": True}))
+        nodes.append(NodeSpec("head", (len(nodes) - 1,), head, module="head"))
     return NetworkSpec(tuple(input_shape), num_classes, tuple(nodes))  # type: ignore[arg-type]
 
 
@@ -211,6 +240,9 @@ LEARNING_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "rho": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "batch_size": (lambda v: v >= 1, ">= 1"),
     "early_stop": (lambda v: v >= 1, ">= 1"),
+    "epochs": (lambda v: v >= 1, ">= 1"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "lr_biases": (lambda v: v > 0, "> 0"),
 }
 """What the optimizers accept; checked at decode time so a bad grammar range is a
 clear error instead of a torch traceback in the middle of a run."""
@@ -227,13 +259,7 @@ def _map_learning(
     for rule, (key, value) in structure.grammar.decode_traced(structure.learning, derivation):
         name = _LEARNING_KEY_ALIASES.get(key, key)
         rules[name] = rule
-        if key in _NO_PER_INDIVIDUAL:
-            problems.setdefault(
-                f"{rule}/{key}",
-                f"<{rule}>: learning key '{key}' has no per-individual setting in neronet; "
-                f"remove it and set {_NO_PER_INDIVIDUAL[key]}",
-            )
-        elif name not in known:
+        if name not in known:
             problems.setdefault(
                 f"{rule}/{key}",
                 f"<{rule}>: unknown learning key '{key}'; use learning, "
@@ -257,7 +283,7 @@ def _map_learning(
         return None, {"type": f"{where} decodes a value of the wrong type; fix the grammar"}
     for name, (valid, meaning) in LEARNING_RANGES.items():
         value = getattr(learning, name)
-        if not valid(value):
+        if value is not None and not valid(value):
             problems.setdefault(
                 f"range/{name}",
                 f"<{rules.get(name, structure.learning)}> decodes {name}={value}, but {name} "
@@ -271,7 +297,7 @@ def _coerce_learning(values: dict[str, Value]) -> dict[str, Value]:
     defaults = LearningSpec()
     out: dict[str, Value] = {}
     for name, value in values.items():
-        kind = type(getattr(defaults, name))
+        kind = _OPTIONAL_TYPES.get(name) or type(getattr(defaults, name))
         if kind is float and not isinstance(value, bool):
             out[name] = float(value)
         elif type(value) is kind:
@@ -295,6 +321,8 @@ def _map_unit(traced: list[tuple[str, Term]], module: str, num_classes: int | No
     for rule, (key, value) in traced:
         if key == "layer":
             kind, implied = _KIND_ALIASES.get(str(value), (str(value), {}))
+            if value == _SUM_KIND:
+                _sum_join(unit, rule, first=not raw)
             if kind not in _LAYER_PARAMS:
                 unit.problems.setdefault(
                     f"{rule}/layer:{value}",
@@ -329,6 +357,18 @@ def _map_unit(traced: list[tuple[str, Term]], module: str, num_classes: int | No
     return unit
 
 
+def _sum_join(unit: _Unit, rule: str, first: bool) -> None:
+    """Make ``unit`` add its inputs (``relu_agg``); only its first layer can be the join."""
+    if first:
+        unit.merge = "sum"
+    else:
+        unit.problems.setdefault(
+            f"{rule}/{_SUM_KIND}",
+            f"<{rule}>: layer:{_SUM_KIND} joins the unit's inputs, so it must be the unit's "
+            "first layer; start a unit with it",
+        )
+
+
 def _own_term(layer: _RawLayer, rule: str, key: str, value: Value, problems: Problems) -> None:
     name = _KEY_ALIASES.get(key, key)
     if name in _PARAM_KEYS[layer.kind] or (name == "act" and layer.kind in _ACT_ATTRIBUTE):
@@ -348,7 +388,8 @@ def _as_output(layer: _RawLayer, num_classes: int, module: str, problems: Proble
         problems.setdefault(
             f"{module}/output",
             f"<{module}> is the network's last unit but does not end with layer:fc; "
-            "make the last module's productions end with an fc layer",
+            "make the last module's productions end with an fc layer, or set "
+            "structure.head: fc (or gpool-fc) to give the network neronet's output layer",
         )
         return
     layer.params["units"] = num_classes
@@ -408,7 +449,7 @@ def check_decodable(structure: Structure, samples: int = 128) -> None:
     """
     rng = np.random.default_rng(0)
     problems: Problems = {}
-    last = len(structure.modules) - 1
+    last = len(structure.modules) - 1 if structure.head == "grammar" else -1
     for m, mod in enumerate(structure.modules):
         for _ in range(samples):
             traced = structure.grammar.decode_traced(mod.name, structure.derive(mod.name, rng))

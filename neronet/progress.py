@@ -68,12 +68,17 @@ def row_line(row: IndividualRow, columns: Sequence[MetricView], cached: bool = F
 STEP_NAMES = {"graphs": "CUDA graphs", "compile": "torch.compile", "eager": "eager"}
 
 
-def search_plan(config: NeroConfig, planned: int, device: str) -> list[str]:
+def search_plan(
+    config: NeroConfig, planned: int, device: str, own_epochs: bool = False
+) -> list[str]:
     """What a search will do and how long it may take, said before it starts: the budget
-    and its unit, how training steps run; a warning when a GPU-sized setup (time
-    budgets of minutes, no epoch cap) runs on a CPU."""
+    and its unit, how training steps run, the output layer when neronet adds it; a
+    warning when a GPU-sized setup (time budgets of minutes, no epoch cap) runs on a
+    CPU. ``own_epochs``: the grammar's learning unit sets each individual's epoch cap."""
     search, training = config.search, config.training
     cap = "" if training.max_epochs is None else f"{training.max_epochs} epochs or "
+    if own_epochs:
+        cap = "its learning unit's epochs or "
     unit = {"seconds": "s", "epochs": "epochs", "images": "images"}[search.budget]
     budget = (
         f"each trained for at most {cap}{search.default_train_time:g} {unit} (up to "
@@ -82,9 +87,15 @@ def search_plan(config: NeroConfig, planned: int, device: str) -> list[str]:
     if search.budget == "seconds":
         bound = planned * search.default_train_time / 3600
         budget += f": at most {bound:.1f} h of training by the time budgets"
+    head = config.structure.head
+    output = (
+        ""
+        if head == "grammar"
+        else f"; output layer: neronet's {head} after the last module (structure.head: {head})"
+    )
     lines = [
         f"plan: {planned} evaluations on {device}, {budget}; training steps: "
-        f"{_steps(training.compile, training.amp, device)}"
+        f"{_steps(training.compile, training.amp, device)}{output}"
     ]
     if (
         device == "cpu"

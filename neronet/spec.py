@@ -21,7 +21,9 @@ Primitive layer vocabulary (``LayerSpec.kind`` -> ``params``):
   a spatial layer can follow an fc (RAS connects dense layers into convolutions)
 
 Node inputs are node indices; ``INPUT`` (-1) is the network input. Nodes are in
-topological order and the last node's output is the logits.
+topological order and the last node's output is the logits. A node with several
+inputs concatenates them (``merge: "concat"``, the default) or adds them
+(``merge: "sum"``, EvoDENSS's ``relu_agg`` residual join; see :mod:`neronet.nn.plan`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ ParamValue = int | float | str | bool
 INPUT = -1
 LAYER_KINDS = ("conv", "bn", "act", "pool", "gpool", "dropout", "fc", "reshape")
 ACTIVATIONS = ("relu", "silu", "linear", "sigmoid", "tanh", "elu", "gelu")
+MERGES = ("concat", "sum")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class NodeSpec:
     inputs: tuple[int, ...]
     layers: tuple[LayerSpec, ...]
     module: str = ""
+    merge: str = "concat"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,7 +76,12 @@ class NodeSpec:
             "module": self.module,
             "inputs": list(self.inputs),
             "layers": [layer.to_dict() for layer in self.layers],
-        }
+        } | self._merge_entry()
+
+    def _merge_entry(self) -> dict[str, str]:
+        """``{"merge": ...}`` only for a non-default merge, so every existing spec (and
+        its digest) reads as before."""
+        return {} if self.merge == "concat" else {"merge": self.merge}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NodeSpec:
@@ -81,6 +90,7 @@ class NodeSpec:
             module=str(data.get("module", "")),
             inputs=tuple(int(i) for i in data["inputs"]),
             layers=tuple(LayerSpec.from_dict(layer) for layer in data["layers"]),
+            merge=str(data.get("merge", "concat")),
         )
 
 
@@ -124,6 +134,7 @@ class NetworkSpec:
             "num_classes": self.num_classes,
             "nodes": [
                 {"inputs": sorted(n.inputs), "layers": [la.to_dict() for la in n.layers]}
+                | n._merge_entry()
                 for n in self.nodes
             ],
         }
@@ -131,11 +142,12 @@ class NetworkSpec:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-OPTIMIZERS = ("sgd", "adam", "rmsprop")
+OPTIMIZERS = ("sgd", "adam", "rmsprop", "lars")
 OPTIMIZER_FIELDS: dict[str, tuple[str, ...]] = {
     "sgd": ("momentum", "nesterov"),
     "adam": ("beta1", "beta2"),
     "rmsprop": ("rho", "momentum"),
+    "lars": ("momentum", "lr_biases"),
 }
 """The LearningSpec fields each optimizer reads (see ``training.make_optimizer``); every
 learning unit carries all of them, so summaries show only the chosen optimizer's."""
@@ -149,9 +161,15 @@ class LearningSpec:
     ``early_stop`` is the patience in epochs on the control set; an epoch resets it
     only when control accuracy rises by more than ``min_delta`` (RAS: 0.001).
     ``train_subset``: train on this many images of the training split, drawn with
-    the individual's seed (RAS's cheap generations); None: all of them. The two
-    appear in ``to_dict`` (and so in the digest) only when set, so every existing
-    learning digest stays what it was.
+    the individual's seed (RAS's cheap generations); None: all of them.
+
+    Evolved by Fast-DENSER / EvoDENSS grammars, None when the grammar does not
+    write them: ``epochs`` replaces ``training.max_epochs`` for this individual,
+    ``weight_decay`` replaces ``training.weight_decay`` (neronet's L2 on conv and fc
+    kernels), ``lr_biases`` is LARS's learning rate of biases and BatchNorm (``lr``
+    being its ``lr_weights``). The optional fields appear in ``to_dict`` (and so in
+    the digest and the stored record) only when set, so every existing learning
+    digest stays what it was.
     """
 
     optimizer: str = "sgd"
@@ -166,9 +184,18 @@ class LearningSpec:
     early_stop: int = 5
     min_delta: float = 0.0
     train_subset: int | None = None
+    epochs: int | None = None
+    weight_decay: float | None = None
+    lr_biases: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        optional = {"min_delta": self.min_delta, "train_subset": self.train_subset}
+        optional = {
+            "min_delta": self.min_delta,
+            "train_subset": self.train_subset,
+            "epochs": self.epochs,
+            "weight_decay": self.weight_decay,
+            "lr_biases": self.lr_biases,
+        }
         return {
             "optimizer": self.optimizer,
             "lr": self.lr,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -234,6 +236,32 @@ def test_mixed_flat_and_spatial_inputs_flatten_and_concatenate() -> None:
     x = torch.rand(2, 1, 8, 8)
     flat, merged, _ = node_outputs(model, x)
     torch.testing.assert_close(merged, torch.cat([flat, x.flatten(1)], 1))
+
+
+def test_sum_merge_pads_channels_with_zeros_and_adds() -> None:
+    """EvoDENSS's relu_agg join: inputs pooled to the smallest map as for concat, then
+    zero channels (features) appended up to the widest, then added; export keeps it."""
+    spec = net(
+        node((-1,), conv(5, 3, 2)),  # 5x4x4
+        NodeSpec("sum", (-1, 0), (act("relu"),), merge="sum"),  # 1x8x8 + 5x4x4 -> 5x4x4
+        node((1,), fc(6)),
+        NodeSpec("sum", (2, 1), (), merge="sum"),  # 6 + 80 features -> 80
+        node((3,), fc(10)),
+        shape=(1, 8, 8),
+    )
+    assert infer_shapes(spec)[1] == (5, 4, 4) and infer_shapes(spec)[3] == (80,)
+    assert spec.digest() != net(*(replace(n, merge="concat") for n in spec.nodes)).digest()
+    assert NetworkSpec.from_json(spec.to_json()) == spec
+    model = check_against_module(spec)
+    x = torch.rand(2, 1, 8, 8)
+    first, joined, dense, flat, _ = node_outputs(model, x)
+    image = F.pad(F.max_pool2d(x, 2), (0, 0, 0, 0, 0, 4))
+    torch.testing.assert_close(joined, torch.relu(first + image))
+    torch.testing.assert_close(flat, joined.flatten(1) + F.pad(dense, (0, 74)))
+    exported = _exported_class(spec, "Summed")().eval()
+    exported.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), model.eval()(x), rtol=0, atol=0)
 
 
 def test_intermediate_outputs_are_released_after_last_use() -> None:

@@ -164,9 +164,19 @@ def test_unknown_learning_key_is_a_grammar_error() -> None:
     g = _one_unit_structure("<out> ::= layer:fc\n<learning> ::= learning:sgd colour:red")
     with pytest.raises(GrammarError, match="<learning>: unknown learning key 'colour'"):
         to_learning(g)
-    g = _one_unit_structure("<out> ::= layer:fc\n<learning> ::= learning:sgd epochs:10")
-    with pytest.raises(GrammarError, match="'epochs' has no per-individual setting"):
-        to_learning(g)
+
+
+def test_evolved_epochs_and_weight_decay_are_the_individuals_own() -> None:
+    """Fast-DENSER's epochs and EvoDENSS's weight_decay decode into the LearningSpec (and so
+    its digest); an impossible value is the grammar's range error."""
+    text = "<out> ::= layer:fc\n<learning> ::= learning:sgd epochs:10 weight_decay:0.001"
+    learning = to_learning(_one_unit_structure(text))
+    assert (learning.epochs, learning.weight_decay) == (10, 0.001)
+    assert learning.digest() != LearningSpec().digest()
+    for bad, fragment in (("epochs:0", "epochs=0"), ("weight_decay:-1.0", "weight_decay=-1.0")):
+        g = _one_unit_structure(f"<out> ::= layer:fc\n<learning> ::= learning:sgd {bad}")
+        with pytest.raises(GrammarError, match=fragment):
+            to_learning(g)
 
 
 def test_fast_denser_grammar_builds_networks() -> None:

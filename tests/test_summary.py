@@ -12,7 +12,14 @@ from neronet.spec import OPTIMIZER_FIELDS, OPTIMIZERS, LearningSpec
 from neronet.train.core import make_optimizer
 
 ALL_FIELDS = {field for fields in OPTIMIZER_FIELDS.values() for field in fields}
-CHANGED = {"momentum": 0.5, "nesterov": True, "beta1": 0.7, "beta2": 0.8, "rho": 0.6}
+CHANGED = {
+    "momentum": 0.5,
+    "nesterov": True,
+    "beta1": 0.7,
+    "beta2": 0.8,
+    "rho": 0.6,
+    "lr_biases": 0.02,
+}
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
@@ -30,7 +37,8 @@ def test_optimizer_fields_are_exactly_those_the_optimizer_reads(optimizer: str) 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_describe_learning_lists_only_the_chosen_optimizers_fields(optimizer: str) -> None:
-    text = describe_learning(LearningSpec(optimizer=optimizer).to_dict())
+    # lr_biases is set (EvoDENSS's LARS units write it), to be listed for lars only
+    text = describe_learning(LearningSpec(optimizer=optimizer, lr_biases=0.01).to_dict())
     keys = {item.split("=")[0] for item in text.split(", ")}
     assert keys & ALL_FIELDS == set(OPTIMIZER_FIELDS[optimizer])
     assert {"optimizer", "lr", "decay", "batch_size", "early_stop"} <= keys

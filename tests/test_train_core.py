@@ -19,6 +19,7 @@ from neronet.train.core import (
     param_groups,
     predict,
 )
+from neronet.train.lars import ETA, Lars
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,34 @@ def test_optimizer_hyper_parameters() -> None:
     assert adam.defaults["betas"] == (0.9999, 0.6)
     rms = make_optimizer(small_cnn(), LearningSpec(optimizer="rmsprop", rho=0.8, momentum=0.5), 0)
     assert (rms.defaults["alpha"], rms.defaults["momentum"]) == (0.8, 0.5)
+
+
+def test_an_individual_weight_decay_replaces_the_configs() -> None:
+    learning = LearningSpec(optimizer="adam", weight_decay=3e-5)
+    opt = make_optimizer(small_cnn(), learning, 5e-4)
+    assert [g["weight_decay"] for g in opt.param_groups] == [3e-5, 0.0]
+
+
+def test_lars_scales_kernels_by_trust_and_biases_by_their_own_lr() -> None:
+    """One LARS step by hand: a kernel moves by lr * eta * ||w|| / ||g + wd w|| times its
+    L2-augmented gradient, a bias by lr_biases times its plain gradient; momentum after."""
+    layer = torch.nn.Linear(3, 2)
+    learning = LearningSpec(optimizer="lars", lr=0.2, lr_biases=0.01, momentum=0.5)
+    opt = make_optimizer(torch.nn.Sequential(layer), learning, 1e-2)
+    assert isinstance(opt, Lars)
+    w0, b0 = layer.weight.detach().clone(), layer.bias.detach().clone()
+    steps = []
+    for _ in range(2):
+        opt.zero_grad()
+        layer(torch.ones(1, 3)).square().sum().backward()
+        g = layer.weight.grad + 1e-2 * layer.weight.detach()
+        steps.append((ETA * layer.weight.detach().norm() / g.norm() * g, layer.bias.grad.clone()))
+        opt.step()
+    (kernel_1, bias_1), (kernel_2, bias_2) = steps
+    expected_w = w0 - 0.2 * kernel_1 - 0.2 * (0.5 * kernel_1 + kernel_2)
+    expected_b = b0 - 0.01 * bias_1 - 0.01 * (0.5 * bias_1 + bias_2)
+    torch.testing.assert_close(layer.weight.detach(), expected_w)
+    torch.testing.assert_close(layer.bias.detach(), expected_b)
 
 
 def test_inverse_time_decay() -> None:

@@ -67,6 +67,7 @@ def _check_run_dir(run_dir: Path, config_given: bool) -> None:
 def cmd_evolve(args: argparse.Namespace) -> int:
     from neronet.config import grammar_text, load_config, parse_config, set_override
     from neronet.execution import make_executor
+    from neronet.grammar import Grammar
     from neronet.progress import Reporter, search_plan
     from neronet.runlock import writer_lock
     from neronet.search.runner import SearchRun
@@ -111,7 +112,8 @@ def cmd_evolve(args: argparse.Namespace) -> int:
             allow_changed=args.allow_changed,
         )
         if not run.store.meta("finished", False):  # a finished run only reprints its result
-            for line in search_plan(config, run.strategy.planned, _where(config)):
+            own_epochs = Grammar.parse(text, name).writes("epochs")
+            for line in search_plan(config, run.strategy.planned, _where(config), own_epochs):
                 print(line, file=sys.stderr)
             print(f"watch it live: neronet dashboard {run_dir}", file=sys.stderr)
         try:

@@ -24,7 +24,7 @@ def build(spec: NetworkSpec, max_parameters: int = MAX_PARAMETERS) -> GraphNet:
     check_plans_size(plans, max_parameters)
     model = GraphNet(
         nodes=[nn.Sequential(*(c.make() for c in plan.layers)) for plan in plans],
-        merges=[Merge([c.make() for c in plan.adapters]) for plan in plans],
+        merges=[Merge([c.make() for c in plan.adapters], plan.pads) for plan in plans],
         sources=[plan.sources for plan in plans],
     )
     model.spec = spec

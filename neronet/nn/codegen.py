@@ -51,7 +51,8 @@ def _sequential(plan: NodePlan) -> str:
 
 
 def _merge(plan: NodePlan) -> str:
-    return "Merge([" + ", ".join(c.source() for c in plan.adapters) + "])"
+    pads = "" if plan.pads is None else f", pads={plan.pads!r}"
+    return "Merge([" + ", ".join(c.source() for c in plan.adapters) + f"]{pads})"
 
 
 def _argument(name: str, items: list[str]) -> str:

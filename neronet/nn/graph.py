@@ -16,20 +16,30 @@ from torch import nn
 
 
 class Merge(nn.Module):
-    """Joins a node's inputs: each goes through its adapter, then all are concatenated.
+    """Joins a node's inputs: each goes through its adapter, then all are concatenated on
+    channels; or, with ``pads``, each gets that many zero channels (features) appended and
+    all are added (a residual join between inputs of different widths).
 
     Adapters are parameter-free (identity, max pooling to the common spatial
     size, or flatten), so merges add nothing to the state_dict.
     """
 
-    def __init__(self, adapters: list[nn.Module]) -> None:
+    def __init__(self, adapters: list[nn.Module], pads: tuple[int, ...] | None = None) -> None:
         super().__init__()
         self.adapters = nn.ModuleList(adapters)
+        self.pads = pads
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         if len(self.adapters) == 1:
             return self.adapters[0](inputs[0])
-        return torch.cat([adapt(x) for adapt, x in zip(self.adapters, inputs, strict=True)], 1)
+        adapted = [adapt(x) for adapt, x in zip(self.adapters, inputs, strict=True)]
+        if self.pads is None:
+            return torch.cat(adapted, 1)
+        widened = [
+            nn.functional.pad(x, (0, 0) * (x.dim() - 2) + (0, pad)) if pad else x
+            for x, pad in zip(adapted, self.pads, strict=True)
+        ]
+        return torch.stack(widened).sum(0)
 
 
 class GraphNet(nn.Module):

@@ -10,7 +10,10 @@ any input is already flat, every input is flattened and the results are
 concatenated; otherwise all inputs are max-pooled down to the smallest height
 and width among them (a plain ``kernel = stride = ratio`` max pool when the
 sizes divide, adaptive max pooling when they do not) and concatenated on
-channels, DenseNet style.
+channels, DenseNet style. A node whose ``merge`` is ``"sum"`` adapts its inputs the
+same way, then appends zero channels (features) to each up to the widest and adds
+them: a residual join that never fails on a width mismatch (ResNet's zero-padded
+shortcut, "option A").
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from neronet.config import MAX_PARAMETERS
 from neronet.errors import InvalidArchitecture
 from neronet.nn.calls import Call, call
 from neronet.nn.layers import Shape, plan_layer
-from neronet.spec import INPUT, NetworkSpec, NodeSpec
+from neronet.spec import INPUT, MERGES, NetworkSpec, NodeSpec
 
 IDENTITY = call("Identity")
 
@@ -37,6 +40,7 @@ class NodePlan:
     shape: Shape
     params: int
     macs: int
+    pads: tuple[int, ...] | None = None  # a sum merge: zero channels appended per source
 
 
 def _shrink(shape: Shape, height: int, width: int) -> Call:
@@ -62,6 +66,22 @@ def _merge(shapes: list[Shape], flatten: bool) -> tuple[Shape, tuple[Call, ...]]
     return (channels, height, width), tuple(_shrink(s, height, width) for s in shapes)
 
 
+def _sum_merge(
+    shapes: list[Shape], flatten: bool
+) -> tuple[Shape, tuple[Call, ...], tuple[int, ...]]:
+    """A sum merge: the concat merge's adapters, then zero padding up to the widest."""
+    _, adapters = _merge(shapes, flatten)
+    if len(shapes) == 1:
+        return shapes[0], adapters, (0,)
+    if flatten or any(len(shape) == 1 for shape in shapes):
+        widths = [math.prod(s) for s in shapes]
+        merged: Shape = (max(widths),)
+    else:
+        widths = [s[0] for s in shapes]
+        merged = (max(widths), min(s[1] for s in shapes), min(s[2] for s in shapes))
+    return merged, adapters, tuple(merged[0] - w for w in widths)
+
+
 def _check_inputs(node: NodeSpec, index: int) -> None:
     where = f"node {index}"
     if not node.inputs:
@@ -74,6 +94,8 @@ def _check_inputs(node: NodeSpec, index: int) -> None:
             )
     if len(set(node.inputs)) != len(node.inputs):
         raise InvalidArchitecture(f"{where} lists the same input twice: {node.inputs}")
+    if node.merge not in MERGES:
+        raise InvalidArchitecture(f"{where}: merge {node.merge!r} must be one of {MERGES}")
 
 
 def _check_header(spec: NetworkSpec) -> None:
@@ -88,7 +110,12 @@ def _check_header(spec: NetworkSpec) -> None:
 def _plan_node(node: NodeSpec, index: int, shapes: list[Shape]) -> NodePlan:
     _check_inputs(node, index)
     flatten = bool(node.layers) and node.layers[0].kind == "fc"
-    shape, adapters = _merge([shapes[s - INPUT] for s in node.inputs], flatten)
+    inputs = [shapes[s - INPUT] for s in node.inputs]
+    pads = None
+    if node.merge == "sum":
+        shape, adapters, pads = _sum_merge(inputs, flatten)
+    else:
+        shape, adapters = _merge(inputs, flatten)
     calls: list[Call] = []
     params = macs = 0
     for position, layer in enumerate(node.layers):
@@ -97,7 +124,7 @@ def _plan_node(node: NodeSpec, index: int, shapes: list[Shape]) -> NodePlan:
         calls.extend(step.calls)
         params += step.params
         macs += step.macs
-    return NodePlan(node.inputs, adapters, tuple(calls), shape, params, macs)
+    return NodePlan(node.inputs, adapters, tuple(calls), shape, params, macs, pads)
 
 
 def plan_network(spec: NetworkSpec) -> tuple[NodePlan, ...]:

@@ -10,9 +10,10 @@ Public API::
         -> (RasPopulation, list[Model])
     RasPopulation.prune(live_models)            # drop layers/blocks no live model uses
     RasPopulation.layer_utility(models) / .block_utility(models) -> Counter[id]
-    mutate(model, population, rng, count=5, *, layer_cap=100, block_cap=100)
+    mutate(model, population, rng, count=5, *, layer_cap=100, block_cap=100, sizes=None)
         -> (child Model, [mutation names])
-    applicable(model, population, *, layer_cap, block_cap) -> [names]
+    applicable(model, population, *, layer_cap, block_cap, sizes=None) -> [names]
+    sizes_of(population) -> (layers, blocks)     # what the caps compare, at a moment
     apply_mutation(name, model, population, rng) -> Model      # one of MUTATIONS
     RasGenotype.resolve(model, population, train_time) -> RasGenotype
     RasGenotype.to_json() / from_json(text) / train_time / stats() / spectrum()
@@ -28,7 +29,7 @@ Modules: ``dag`` (the DAG both levels use), ``genome`` (members, population),
 
 from neronet.ras.encoding import RAS_LEARNING, RasGenotype
 from neronet.ras.genome import Conv, Dense, Layer, Model, RasPopulation, initial_population
-from neronet.ras.mutations import MUTATIONS, applicable, apply_mutation, mutate
+from neronet.ras.mutations import MUTATIONS, applicable, apply_mutation, mutate, sizes_of
 from neronet.ras.spectrum import FEATURES, closest, scale, spectrum
 
 __all__ = [
@@ -47,5 +48,6 @@ __all__ = [
     "initial_population",
     "mutate",
     "scale",
+    "sizes_of",
     "spectrum",
 ]

@@ -18,7 +18,11 @@ Population caps (paper, section 5.2): while the layer population holds more
 than ``layer_cap`` members, ``swap_layer`` is the only layer mutation offered;
 while the block population holds more than ``block_cap``, ``swap_block`` is the
 only block mutation offered. Swaps reuse members instead of creating layers,
-which lets the pruning of unused members shrink the population again.
+which lets the pruning of unused members shrink the population again. The
+sizes compared with the caps are ``sizes`` when given: the search passes the
+population's sizes at the start of the generation, so the cap is a property of
+the population, the same for every child of the generation, and not of how
+many members the children made before it created.
 """
 
 from __future__ import annotations
@@ -232,15 +236,27 @@ MUTATIONS: dict[str, Mutation] = {
 SWAPS = {"layer": "swap_layer", "block": "swap_block"}
 
 
+Sizes = tuple[int, int]
+"""(layers, blocks) of a population, as the caps see them."""
+
+
+def sizes_of(population: RasPopulation) -> Sizes:
+    """The population's (layers, blocks) now."""
+    return len(population.layers), len(population.blocks)
+
+
 def applicable(
-    model: Model, population: RasPopulation, *, layer_cap: int = 100, block_cap: int = 100
+    model: Model,
+    population: RasPopulation,
+    *,
+    layer_cap: int = 100,
+    block_cap: int = 100,
+    sizes: Sizes | None = None,
 ) -> list[str]:
-    """Names of the mutations that can act on ``model`` now, caps applied (in MUTATIONS order)."""
-    over = {
-        "layer": len(population.layers) > layer_cap,
-        "block": len(population.blocks) > block_cap,
-        "model": False,
-    }
+    """Names of the mutations that can act on ``model`` now, caps applied (in MUTATIONS order)
+    to ``sizes`` (default: the population's current sizes)."""
+    layers, blocks = sizes_of(population) if sizes is None else sizes
+    over = {"layer": layers > layer_cap, "block": blocks > block_cap, "model": False}
     return [
         m.name
         for m in MUTATIONS.values()
@@ -267,11 +283,15 @@ def mutate(
     *,
     layer_cap: int = 100,
     block_cap: int = 100,
+    sizes: Sizes | None = None,
 ) -> tuple[Model, list[str]]:
-    """A child of ``model`` after ``count`` random mutations, and their names in order."""
+    """A child of ``model`` after ``count`` random mutations, and their names in order;
+    ``sizes``: what the caps are checked against (default: the population as it grows)."""
     names: list[str] = []
     for _ in range(count):
-        options = applicable(model, population, layer_cap=layer_cap, block_cap=block_cap)
+        options = applicable(
+            model, population, layer_cap=layer_cap, block_cap=block_cap, sizes=sizes
+        )
         name = options[int(rng.integers(len(options)))]
         model = apply_mutation(name, model, population, rng)
         names.append(name)

@@ -4,10 +4,14 @@ Generation 0 evaluates ``ras.initial_models`` random models; each becomes the
 representative of a cluster. Every later generation gives each representative,
 in cluster order, ``ras.children`` children of ``ras.mutations`` random
 mutations each (:func:`neronet.ras.mutate`), evaluates them all, and then lets
-each child, taken by ascending candidate id (the order they were asked in),
-challenge the representative closest to it by spectrum: it replaces that
-representative when it is ``ok`` and strictly fitter under the objective (ties
-keep the representative; invalid and ill-fitted children never replace).
+each child, taken in the order they were asked in, challenge the representative
+closest to it by spectrum: it replaces that representative when it is ``ok`` and
+strictly fitter under the objective (ties keep the representative; invalid and
+ill-fitted children never replace). An invalid initial model or child (one that
+cannot be built: too many parameters, ...) is drawn again, up to ``ras.redraws``
+times, in a further batch of the same generation under a key ``<slot>-<n>``, as
+the authors' code retries until a model trains; the redraw takes the slot's
+place in the order. Ill-fitted ones are trained models with fitness 0 and stay.
 Distances use :func:`neronet.ras.closest`: spectra scaled by their standard
 deviation over the child and the CURRENT representatives, i.e. after the
 replacements of children earlier in the order. So two children nearest one
@@ -23,6 +27,14 @@ included) and on ``ras.train_subset`` images otherwise; the subset is part of
 the candidate's LearningSpec, so its digest (and the evaluation cache key)
 differs between the two. Fitness is the configured objective's, recomputed
 under its current state at every comparison, as the (1+lambda) does.
+
+Like with like (``ras.rescore``, default on): a generation whose regime differs
+from the one a representative was scored under (the first subset generation
+after a full one, and back) first trains that representative again under the
+generation's regime (key ``g<g>/r<cluster>``, mutations ``rescore``, never served
+from the cache), and its children meet that score. Without it a subset-trained
+child meets a fully trained representative and almost never wins, which froze
+the search between full generations (docs/METHOD.md has the measurement).
 """
 
 from __future__ import annotations
@@ -43,10 +55,14 @@ from neronet.ras import (
     closest,
     initial_population,
     mutate,
+    sizes_of,
 )
 from neronet.search.base import Candidate, GenerationSummary, Strategy, in_order
 from neronet.search.strategies import STRATEGIES
 from neronet.spec import LearningSpec
+
+RESCORE = "rescore"
+"""The mutations entry of a representative trained again under a new regime."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +100,20 @@ class RasNiching(Strategy):
             self._ras.blocks_per_model,
             self._ras.layers_per_block,
         )
+        # The caps restrict growth beyond where the search started: the paper's own
+        # initial population (about 300 layers at its sizes) would exceed its cap of 100.
+        layers, blocks = sizes_of(self._population)
+        self.caps = (max(self._ras.layer_cap, layers), max(self._ras.block_cap, blocks))
         self._generation = 0
         self._next_id = 0
         self._representatives: list[_Member] = []
         self._pending: list[tuple[Candidate, Model]] = []
+        self._rescoring: dict[int, int] = {}  # candidate id -> the cluster it re-scores
+        # The generation so far: every member told (redrawn invalid ones included), and
+        # each slot's latest attempt, in the order the slots were asked.
+        self._told: list[_Member] = []
+        self._slots: dict[str, _Member] = {}
+        self._sizes = sizes_of(self._population)
 
     # ------------------------------------------------------------------ state
     @property
@@ -96,8 +122,13 @@ class RasNiching(Strategy):
 
     @property
     def planned(self) -> int:
-        children = self._ras.initial_models * self._ras.children
-        return self._ras.initial_models + (self._generations - 1) * children
+        models = self._ras.initial_models
+        switches = sum(self._switches(g) for g in range(1, self._generations))
+        return models + (self._generations - 1) * models * self._ras.children + switches * models
+
+    def _switches(self, generation: int) -> bool:
+        """Whether ``generation`` re-scores every representative (its regime is new)."""
+        return self._ras.rescore and self.learning(generation) != self.learning(generation - 1)
 
     @property
     def representatives(self) -> list[_Member]:
@@ -124,11 +155,19 @@ class RasNiching(Strategy):
         if self.finished:
             return []
         if not self._pending:
-            self._pending = self._initial_batch() if self._generation == 0 else self._children()
+            if self._generation == 0:
+                self._pending = self._initial_batch()
+            else:
+                self._pending = self._rescores() + self._children()
         return [candidate for candidate, _ in self._pending]
 
     def _candidate(
-        self, key: str, model: Model, parent: _Member | None, names: list[str]
+        self,
+        key: str,
+        model: Model,
+        parent: _Member | None,
+        names: list[str],
+        cacheable: bool = True,
     ) -> tuple[Candidate, Model]:
         learning = self.learning(self._generation)
         genotype = RasGenotype.resolve(model, self._population, self._train_time, learning)
@@ -142,38 +181,93 @@ class RasNiching(Strategy):
             parent_id=None if parent is None else parent.candidate.id,
             mutations=tuple(names),
             budget=float(self._train_time),
+            cacheable=cacheable,
         )
         return candidate, model
 
     def _initial_batch(self) -> list[tuple[Candidate, Model]]:
         return [self._candidate(f"i{slot}", m, None, []) for slot, m in enumerate(self._initial)]
 
-    def _children(self) -> list[tuple[Candidate, Model]]:
+    def _rescores(self) -> list[tuple[Candidate, Model]]:
+        """Representatives scored under another regime, trained again under this one."""
         out = []
-        for cluster, parent in enumerate(self._representatives):
-            for slot in range(self._ras.children):
-                child, names = mutate(
-                    parent.model,
-                    self._population,
-                    self._rng,
-                    self._ras.mutations,
-                    layer_cap=self._ras.layer_cap,
-                    block_cap=self._ras.block_cap,
-                )
-                out.append(self._candidate(f"c{cluster}.{slot}", child, parent, names))
+        learning = self.learning(self._generation)
+        for cluster, rep in enumerate(self._representatives):
+            if self._ras.rescore and rep.genotype.learning != learning:
+                pair = self._candidate(f"r{cluster}", rep.model, rep, [RESCORE], cacheable=False)
+                self._rescoring[pair[0].id] = cluster
+                out.append(pair)
         return out
 
+    def _children(self) -> list[tuple[Candidate, Model]]:
+        self._sizes = sizes_of(self._population)  # the caps see the generation's population
+        return [
+            self._child(f"c{cluster}.{slot}", parent)
+            for cluster, parent in enumerate(self._representatives)
+            for slot in range(self._ras.children)
+        ]
+
+    def _child(self, key: str, parent: _Member) -> tuple[Candidate, Model]:
+        child, names = mutate(
+            parent.model,
+            self._population,
+            self._rng,
+            self._ras.mutations,
+            layer_cap=self.caps[0],
+            block_cap=self.caps[1],
+            sizes=self._sizes,
+        )
+        return self._candidate(key, child, parent, names)
+
+    def _redraw(self, member: _Member) -> tuple[Candidate, Model] | None:
+        """Another attempt at an invalid member's slot (a new random model, or the same
+        parent mutated again), as the authors' code retries; None once the slot has had
+        ``ras.redraws`` redraws, or for a re-scored representative."""
+        if member.candidate.id in self._rescoring:
+            return None
+        slot, _, tries = member.candidate.key.split("/")[1].partition("-")
+        attempt = int(tries or 0) + 1
+        if attempt > self._ras.redraws:
+            return None
+        key = f"{slot}-{attempt}"
+        if member.candidate.parent_id is None:
+            model = self._population.random_model(
+                self._rng, self._ras.blocks_per_model, self._ras.layers_per_block
+            )
+            return self._candidate(key, model, None, [])
+        parent = next(
+            r for r in self._representatives if r.candidate.id == member.candidate.parent_id
+        )
+        return self._child(key, parent)
+
     # ------------------------------------------------------------------- tell
-    def tell(self, outcomes: list[Outcome]) -> GenerationSummary:
+    def tell(self, outcomes: list[Outcome]) -> GenerationSummary | None:
+        """Invalid members are redrawn in a further batch of the same generation (None is
+        returned); the generation is decided once no slot is waiting for a redraw."""
         told = in_order([c for c, _ in self._pending], outcomes)
         batch = [_Member(c, m, o) for (c, m), o in zip(self._pending, told, strict=True)]
-        self._pending = []
+        self._told.extend(batch)
+        for member in batch:
+            self._slots[member.candidate.key.partition("-")[0]] = member
+        redraws = [self._redraw(m) for m in batch if m.outcome.status == "invalid"]
+        self._pending = [pair for pair in redraws if pair is not None]
+        if self._pending:
+            return None
+        latest = list(self._slots.values())
         if self._generation == 0:
-            self._representatives = batch
+            self._representatives = latest
             replacements = 0
         else:
-            replacements = self._niche(batch)
-        return self._finish_generation(batch, replacements)
+            for member in latest:  # re-scored representatives first: children meet them
+                if member.candidate.id in self._rescoring:
+                    self._representatives[self._rescoring[member.candidate.id]] = member
+            replacements = self._niche([m for m in latest if m.candidate.id not in self._rescoring])
+        redrawn = sum("-" in m.candidate.key for m in self._told)
+        summary = self._finish_generation(
+            self._told, replacements, {"rescored": len(self._rescoring), "redrawn": redrawn}
+        )
+        self._rescoring, self._told, self._slots = {}, [], {}
+        return summary
 
     def _fitter(self, child: _Member, representative: _Member) -> bool:
         """Whether ``child`` takes the cluster: valid and strictly fitter (ties keep it)."""
@@ -182,11 +276,11 @@ class RasNiching(Strategy):
         return float(self.fitness(child.outcome)) > float(self.fitness(representative.outcome))
 
     def _niche(self, children: list[_Member]) -> int:
-        """Each child, by candidate id, against its closest current representative;
-        returns how many replacements happened."""
+        """Each child, in the order its slot was asked, against its closest current
+        representative; returns how many replacements happened."""
         replacements = 0
         spectra = [r.genotype.spectrum() for r in self._representatives]
-        for child in sorted(children, key=lambda m: m.candidate.id):
+        for child in children:
             spectrum = child.genotype.spectrum()
             cluster = closest(spectrum, spectra)
             if self._fitter(child, self._representatives[cluster]):
@@ -195,7 +289,9 @@ class RasNiching(Strategy):
                 replacements += 1
         return replacements
 
-    def _finish_generation(self, batch: list[_Member], replacements: int) -> GenerationSummary:
+    def _finish_generation(
+        self, batch: list[_Member], replacements: int, extra: dict[str, int]
+    ) -> GenerationSummary:
         representatives = self._representatives
         self._population.prune(r.model for r in representatives)
         elites = self.best_first([r.outcome for r in representatives])
@@ -206,6 +302,7 @@ class RasNiching(Strategy):
         )
         info = {
             "replacements": replacements,
+            **extra,
             "train_subset": self.learning(self._generation).train_subset,
             "representatives": [r.candidate.id for r in representatives],
             "spectra": [list(r.genotype.spectrum()) for r in representatives],

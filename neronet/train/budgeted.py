@@ -329,7 +329,8 @@ def train(
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``data.train`` for ``budget`` (a :class:`Budget`; a
-    number is seconds) and at most ``settings.max_epochs`` epochs, early-stopping on
+    number is seconds) and at most ``settings.max_epochs`` epochs (or the individual's
+    own ``learning.epochs`` when its grammar evolves them), early-stopping on
     ``data.control``.
 
     ``stop_reason`` is one of "budget", "max_epochs", "early_stop", "non_finite"
@@ -361,11 +362,12 @@ def train(
         if resume is not None:
             loop.restore(resume)
         stop = bad = None
+        cap = settings.max_epochs if learning.epochs is None else learning.epochs
         while stop is None:
             if budget.unit == "epochs" and epochs >= budget.amount:
                 stop = "budget"
                 break
-            if settings.max_epochs is not None and epochs >= settings.max_epochs:
+            if cap is not None and epochs >= cap:
                 stop = "max_epochs"
                 break
             record, stop, bad = loop.run_epoch(interrupt)

@@ -37,6 +37,7 @@ from neronet.augment import DeviceSplit, augment, batches, to_float
 from neronet.errors import ConfigError
 from neronet.spec import OPTIMIZERS, LearningSpec
 from neronet.train.graphs import GraphedStep
+from neronet.train.lars import Lars
 
 KERNEL_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 """Modules whose ``weight`` is a kernel that gets L2."""
@@ -131,8 +132,12 @@ def make_optimizer(
     The search passes a genotype's evolved learning unit; post-search training
     passes its fixed SGD recipe as a LearningSpec, so both build optimizers here.
     On CUDA, SGD and Adam use torch's fused kernels (a few launches for all
-    parameters instead of several per parameter tensor; same update rule).
+    parameters instead of several per parameter tensor; same update rule). An
+    individual's own ``weight_decay`` (Fast-DENSER / EvoDENSS evolve it) replaces
+    ``weight_decay``.
     """
+    if learning.weight_decay is not None:
+        weight_decay = learning.weight_decay
     groups = param_groups(model, weight_decay)
     fused = True if _on_cuda(model) else None
     if learning.optimizer == "sgd":
@@ -149,6 +154,11 @@ def make_optimizer(
     if learning.optimizer == "rmsprop":
         return torch.optim.RMSprop(
             groups, lr=learning.lr, alpha=learning.rho, momentum=learning.momentum
+        )
+    if learning.optimizer == "lars":
+        biases = learning.lr if learning.lr_biases is None else learning.lr_biases
+        return Lars(
+            groups, learning.lr, momentum=learning.momentum, bias_lr_ratio=biases / learning.lr
         )
     raise ConfigError(
         f"unknown optimizer '{learning.optimizer}' in the learning unit; "
