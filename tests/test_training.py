@@ -11,7 +11,7 @@ from neronet.augment import DeviceData
 from neronet.config import TrainingConfig
 from neronet.data import load_dataset, make_splits
 from neronet.spec import LearningSpec
-from neronet.train.budgeted import TrainState, train
+from neronet.train.budgeted import Budget, TrainState, train
 from neronet.train.core import InverseTime, accuracy
 
 ADAM = LearningSpec(optimizer="adam", lr=0.01, batch_size=64, early_stop=100)
@@ -248,3 +248,22 @@ def test_new_learning_fields_leave_old_digests_alone() -> None:
     ras = LearningSpec(min_delta=0.001, train_subset=1000)
     assert ras.to_dict()["train_subset"] == 1000 and ras.digest() != plain.digest()
     assert LearningSpec.from_dict(ras.to_dict()) == ras
+
+
+def test_an_epoch_budget_stops_after_its_epochs_whatever_the_clock(digits: DeviceData) -> None:
+    learning = LearningSpec(optimizer="adam", lr=1e-3, batch_size=64, early_stop=10_000)
+    result = _train(
+        _model(), digits, learning, budget_s=Budget(2, "epochs"), cfg={"max_epochs": 10}
+    )
+    assert (result.stop_reason, result.epochs) == ("budget", 2)
+
+
+def test_an_image_budget_stops_at_the_first_batch_past_it(digits: DeviceData) -> None:
+    learning = LearningSpec(optimizer="adam", lr=1e-3, batch_size=64, early_stop=10_000)
+    result = _train(
+        _model(), digits, learning, budget_s=Budget(300, "images"), cfg={"max_epochs": 10}
+    )
+    assert result.stop_reason == "budget"
+    assert result.state.step == 5  # 5 x 64 = 320 images: the first count of batches >= 300
+    with pytest.raises(ValueError, match="budget unit 'hours'"):
+        Budget(1, "hours")
