@@ -240,10 +240,10 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     from neronet.cli.common import refuse_foreign_dir
     from neronet.reports.experiment import write_experiment
     from neronet.runlock import writer_lock
+    from neronet.search.study import check_run_count
     from neronet.store import atomic_write
 
-    if args.runs < 1:
-        raise ConfigError(f"--runs {args.runs}: pass 1 or more runs per method")
+    check_run_count(args.runs)
     methods = [parse_method(t) for t in (args.method or DEFAULT_METHODS)]
     names = [m.name for m in methods]
     if len(set(names)) < len(names):
