@@ -22,6 +22,7 @@ from neronet import __version__
 from neronet.artifact import read_model_file, safetensors_bytes
 from neronet.errors import NeronetError, StoreError
 from neronet.nn import build, export_source
+from neronet.outputs import check_output
 from neronet.spec import NetworkSpec
 from neronet.store import IndividualRow, RunStore, atomic_write
 
@@ -150,11 +151,17 @@ def _run_threat(run_dir: str | Path) -> dict[str, str]:
     return {"dataset": config.data.dataset, "search_eps": repr(config.fitness.attack_eps)}
 
 
-def export_individual(run_dir: str | Path, individual_id: int | None, out: Path) -> list[Path]:
-    """Write the export ``out`` asks for (by suffix); returns the files written."""
+def export_individual(
+    run_dir: str | Path, individual_id: int | None, out: Path, *, force: bool = False
+) -> list[Path]:
+    """Write the export ``out`` asks for (by suffix); returns the files written. An
+    existing file is replaced only with ``force``; a run's own files never are."""
     suffix = out.suffix.lower()
     if suffix not in (".py", ".safetensors", ".onnx"):
         raise NeronetError(f"--out '{out}' must end in .py, .safetensors or .onnx")
+    weights_out = out if suffix != ".py" else out.with_suffix(".safetensors")
+    for path in dict.fromkeys((out, weights_out)):
+        check_output(path, force=force)
     row, spec, weights = load_individual(run_dir, individual_id)
     metadata = {
         "spec": spec.to_json(),
@@ -165,7 +172,6 @@ def export_individual(run_dir: str | Path, individual_id: int | None, out: Path)
     if suffix == ".onnx":
         _export_onnx(spec, weights, out)
         return [out]
-    weights_out = out if suffix == ".safetensors" else out.with_suffix(".safetensors")
     atomic_write(weights_out, safetensors_bytes(weights, metadata))
     if suffix == ".safetensors":
         return [weights_out]

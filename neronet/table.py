@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from neronet.errors import NeronetError
 from neronet.evaluation.objectives import stored_components
-from neronet.store import IndividualRow, RunStore
+from neronet.store import IndividualRow, RunStore, atomic_write
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,13 +109,15 @@ class RunTable:
             if out is None:
                 raise NeronetError("parquet is binary: pass --out FILE.parquet")
             _require("pyarrow", "Parquet")
-            self.individuals().to_parquet(out, index=False)
+            buffer = io.BytesIO()
+            self.individuals().to_parquet(buffer, index=False)
+            atomic_write(out, buffer.getvalue())
             return
         text = self.to_csv() if fmt == "csv" else self.to_json() + "\n"
         if out is None:
             print(text, end="")
         else:
-            out.write_text(text, encoding="utf-8")
+            atomic_write(out, text.encode("utf-8"))
 
 
 def _json_value(value: Any) -> Any:

@@ -15,13 +15,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from neronet.config import NeroConfig
+from neronet.config import NeroConfig, grammar_text, load_config
 from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
 from neronet.search.runner import SearchRun
 from neronet.store import RunStore
 from neronet.train.budgeted import TrainState
 
+GOLDEN = Path(__file__).parent / "fixtures" / "golden-quickstart.json"
+"""Two shortened quickstart runs, recorded by ``tests/fixtures/make_golden.py``."""
 EVALUATED = ("status", "reason", "metrics", "epochs")
 """What an executor returns that the search may read (blobs aside)."""
 
@@ -185,3 +187,12 @@ def first_difference(got: dict[str, Any], want: dict[str, Any]) -> str | None:
         if len(got[part]) != len(want[part]):
             return f"{len(got[part])} {part}, recorded {len(want[part])}"
     return None if got == want else "the finished flag differs"
+
+
+def golden_run(run_dir: Path, seed: int = 0) -> Path:
+    """A finished 12-individual quickstart run in a fraction of a second: a golden run's
+    outcomes replayed (its weights files are placeholders, not safetensors)."""
+    golden = json.loads(GOLDEN.read_text())
+    config = load_config(None, [*golden["args"], f"seed={seed}"])
+    replay(run_dir, config, grammar_text(config), golden["runs"][str(seed)])
+    return run_dir
