@@ -115,8 +115,10 @@ def test_creation_is_atomic_and_a_crashed_creation_is_redone(tmp_path: Path) -> 
     run = tmp_path / "r"
     run.mkdir()
     (run / ".run.sqlite.creating").write_bytes(b"half-written by a crashed create")
+    (run / ".run.sqlite.creating-journal").write_bytes(b"its hot journal")
     with pytest.raises(StoreError, match="not a neronet run directory"):
         RunStore.open(run)  # a crashed creation is not a run
     store = RunStore.create(run, {"seed": 1})
     assert store.meta("seed") == 1 and store.meta("schema_version") == SCHEMA_VERSION
     assert not (run / ".run.sqlite.creating").exists()
+    assert not (run / ".run.sqlite.creating-journal").exists()

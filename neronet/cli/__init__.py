@@ -27,6 +27,7 @@ from neronet.cli.views import add_view_commands
 from neronet.errors import InvalidArchitecture, NeronetError
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 EXIT_BROKEN_PIPE = 128 + 13  # as if killed by SIGPIPE
 
 
@@ -76,9 +77,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         return _reader_gone()
+    except KeyboardInterrupt:  # Ctrl-C outside a command's own handler (e.g. at start-up)
+        print(
+            "\nneronet: interrupted; every write is atomic, so nothing is half-written: run "
+            "the same command again to resume or restart",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             return _disk_full(f"{err.strerror}: {err.filename}" if err.filename else str(err))
+        if err.errno == errno.ENAMETOOLONG:
+            name = str(err.filename or "")
+            shown = f"'{name[:60]}...' ({len(name)} characters)" if name else "a path"
+            print(
+                f"neronet: error: {shown} is too long for the file system; choose a "
+                "shorter path or name",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         raise
 
 

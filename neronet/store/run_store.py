@@ -31,6 +31,10 @@ from neronet.store.records import GenerationRow, IndividualRow
 from neronet.store.schema import SCHEMA_VERSION, TABLES, migrate, version_of
 
 DB_NAME = "run.sqlite"
+STAGING = f".{DB_NAME}.creating"
+"""The database while :meth:`RunStore.create` builds it, renamed to ``DB_NAME`` when whole."""
+STARTUP_FILES = (STAGING, f"{STAGING}-journal")
+"""What a creation killed before the rename leaves (SQLite's rollback journal too)."""
 BLOB_FILES = {
     "weights": ("weights", re.compile(r"\d+\.safetensors")),
     "state": ("states", re.compile(r"\d+\.pt")),
@@ -70,8 +74,9 @@ class RunStore:
         path.mkdir(parents=True, exist_ok=True)
         # Build the database under a temporary name and rename it into place, so a
         # crash during creation never leaves a run.sqlite without schema or metadata.
-        staging = path / f".{DB_NAME}.creating"
-        staging.unlink(missing_ok=True)
+        staging = path / STAGING
+        for name in STARTUP_FILES:  # a stale journal would be rolled into the new database
+            (path / name).unlink(missing_ok=True)
         conn = sqlite3.connect(staging, isolation_level=None)
         try:
             conn.executescript(TABLES)
