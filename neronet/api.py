@@ -130,10 +130,11 @@ def open_run(directory: str | Path, overrides: Sequence[str] = ()) -> Run:
     """The run in ``directory`` with the config and grammar it was started with."""
     store = RunStore.open(directory, readonly=True)
     try:
-        data, text, name = store.meta("config"), store.meta("grammar"), store.meta("grammar_name")
+        data = store.config_data()
+        text, name = store.grammar()
     finally:
         store.close()
-    if data is None:
+    if not data:
         raise ConfigError(f"'{directory}' holds no stored config; pass config= to start it")
     config, _ = _config(data, overrides)
     return Run(Path(directory), config, text, name)

@@ -146,8 +146,12 @@ def _run_threat(run_dir: str | Path) -> dict[str, str]:
     ``--dataset`` and attacks at the search's own eps by default, as it does for the run."""
     from neronet.config import parse_config
 
-    stored = RunStore.open(run_dir, readonly=True).meta("config") or {}
-    config = parse_config(stored, "the run's stored config")
+    store = RunStore.open(run_dir, readonly=True)
+    try:
+        stored = store.config_data()
+    finally:
+        store.close()
+    config = parse_config(stored, f"{run_dir} (stored config)")
     return {"dataset": config.data.dataset, "search_eps": repr(config.fitness.attack_eps)}
 
 

@@ -30,7 +30,7 @@ def _row(i: int, generation: int = 0, **extra: object) -> dict[str, object]:
         "epochs": 2,
         "train_seconds": 1.0,
         "history": [{"epoch": 1, "loss": 1.0}],
-        "record": {"spec": None},
+        "record": {},
         "cache_of": None,
         "warm_start_from": None,
         "weights_path": None,

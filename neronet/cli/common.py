@@ -142,7 +142,7 @@ def run_spec(run_dir: str, individual_id: int | None) -> tuple[NetworkSpec, dict
     store = RunStore.open(run_dir, readonly=True)
     try:
         row = store.best() if individual_id is None else store.individual(individual_id)
-        config = store.meta("config") or {}
+        config = store.config_data()
     finally:
         store.close()
     if row is None:

@@ -84,9 +84,11 @@ def cmd_evolve(args: argparse.Namespace) -> int:
     resuming = args.run is not None and (Path(args.run) / DB_NAME).exists()
     if resuming and args.config is None:
         stored = RunStore.open(args.run, readonly=True)
-        data = stored.meta("config")
-        text, name = stored.meta("grammar"), stored.meta("grammar_name")
-        stored.close()
+        try:
+            data = stored.config_data()
+            text, name = stored.grammar()
+        finally:
+            stored.close()
         for assignment in overrides:
             set_override(data, assignment)
         config = parse_config(data, f"{args.run} (stored config)")

@@ -184,7 +184,7 @@ def check_runs(study: Study) -> None:
             continue
         store = RunStore.open(study.run_dir(index), readonly=True)
         try:
-            data = store.meta("config")
+            data = store.config_data()
         finally:
             store.close()
         changed = _changed_keys(
