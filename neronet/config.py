@@ -67,12 +67,21 @@ def _not_bool(value: object) -> object:
     return value
 
 
+def _device(name: str) -> str:
+    """Refuse a device neronet cannot train on (``mps``, ``meta``, a typo) at parse time;
+    torch accepted the names and failed deep inside the first training step."""
+    if name in ("auto", "cpu") or re.fullmatch(r"cuda(:\d+)?", name):
+        return name
+    raise ValueError(f"unknown device '{name}'; use auto, cpu or cuda[:N]")
+
+
 # Field types of every settings section. A bool, a string or a float where an
 # int is expected, or a number where a bool is, is surely a mistake (``seed:
 # true`` silently became seed 1), and no count or seed needs more than 31 bits.
 Int = Annotated[int, Strict(), AfterValidator(_not_huge)]
 Float = Annotated[float, BeforeValidator(_not_bool)]
 Bool = Annotated[bool, Strict()]
+Device = Annotated[str, AfterValidator(_device)]
 
 
 class StrictSection(BaseModel):
@@ -338,7 +347,7 @@ class EvaluationConfig(StrictSection):
 
 
 class TrainingConfig(StrictSection):
-    device: str = "auto"
+    device: Device = "auto"
     max_epochs: Int | None = Field(default=None, ge=1, description="epoch cap on top of time")
     # PyTorch convention: grad += w * theta. Keras' kernel_regularizer=l2(lam) adds
     # lam * sum(theta^2) to the loss, i.e. w = 2 * lam. The paper's value is lost; its
@@ -368,7 +377,7 @@ class StoreConfig(StrictSection):
 
 class ExecutorConfig(StrictSection):
     kind: Literal["local", "workers", "ray"] = "local"
-    devices: list[str] = Field(default_factory=list, description="worker devices (workers)")
+    devices: list[Device] = Field(default_factory=list, description="worker devices (workers)")
     address: str | None = None
     num_gpus: Float = Field(default=1.0, ge=0)
     num_cpus: Float = Field(default=1.0, gt=0)
@@ -450,7 +459,7 @@ class PostTrainConfig(StrictSection):
     mode: Literal["standard", "adversarial"] = "standard"
     seeds: Int = Field(default=10, ge=1, description="number of seeds (the paper uses 10)")
     first_seed: Int = Field(default=0, ge=0, description="seeds are first_seed, first_seed+1, ...")
-    device: str = "auto"
+    device: Device = "auto"
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
     channels_last: Bool = Field(default=True, description="channels-last memory (faster on GPU)")
     eval_batch_size: Int = Field(default=512, ge=1)
@@ -514,7 +523,9 @@ class AuditSettings(StrictSection):
 class AttackSettings(StrictSection):
     """Settings of ``neronet attack``, defaults from the paper (or chosen where it lost them)."""
 
-    linf_eps: Float = Field(default=8 / 255, gt=0)
+    linf_eps: Float = Field(
+        default=8 / 255, gt=0, le=1, description="L-inf radius (images in [0, 1])"
+    )
     l2_eps: Float = Field(default=0.5, gt=0)
     linf_step: Float | None = Field(
         default=None, gt=0, description="PGD L-inf step (default eps/4: 2/255 at 8/255)"
@@ -594,7 +605,7 @@ class TransferConfig(StrictSection):
     )
     pgd_steps: Int = Field(default=10, ge=1)
     seed: Int = Field(default=0, ge=0, description="source training seed and attack seeds")
-    device: str = "auto"
+    device: Device = "auto"
     batch_size: Int = Field(default=1024, ge=1, description="images per forward pass")
 
 

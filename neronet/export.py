@@ -61,6 +61,20 @@ def load_individual(
     return row, NetworkSpec.from_dict(row.record["spec"]), weights
 
 
+def fitted_model(spec: NetworkSpec, weights: dict[str, torch.Tensor], origin: str) -> nn.Module:
+    """``spec`` built with ``weights`` loaded, in eval mode; a one-line error when the
+    weights are another network's (a weights file swapped or copied over)."""
+    model = build(spec)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError:
+        raise StoreError(
+            f"the weights of {origin} do not fit its architecture (they are another "
+            "network's); restore or re-export them"
+        ) from None
+    return model.eval()
+
+
 class WindowMax(nn.Module):
     """``AdaptiveMaxPool2d`` written as its explicit windows, which ONNX can express.
 
@@ -121,9 +135,7 @@ def _export_onnx(spec: NetworkSpec, weights: dict[str, torch.Tensor], out: Path)
         raise NeronetError(
             "ONNX export needs the onnx extra: pip install 'neronet-evo[onnx]'"
         ) from None
-    model = build(spec)
-    model.load_state_dict(weights)
-    model.eval()
+    model = fitted_model(spec, weights, "the individual")
     dummy = torch.zeros(1, *spec.input_shape)
     _explicit_window_pools(model, dummy)
     with tempfile.TemporaryDirectory() as tmp:
@@ -167,6 +179,7 @@ def export_individual(
     for path in dict.fromkeys((out, weights_out)):
         check_output(path, force=force)
     row, spec, weights = load_individual(run_dir, individual_id)
+    fitted_model(spec, weights, f"individual {row.id} of '{run_dir}'")  # never export a misfit
     metadata = {
         "spec": spec.to_json(),
         "neronet_version": __version__,

@@ -93,6 +93,7 @@ def test_method_syntax() -> None:
         (["--runs", "1000000000"], "pass --runs 1..1000"),
         (["--method", "a", "--method", "a"], "--method names repeat"),
         (["--method", "a:search.offspring"], "is not key=value"),
+        (["--method", "a:search.offsprng=3"], "--method a: "),  # wrote the manifest first
     ],
 )
 def test_bad_arguments_are_one_line_errors(

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 from neronet.config import NeroConfig
-from neronet.errors import StoreError
 
 
 def add_evolve_command(sub: argparse._SubParsersAction) -> None:
@@ -34,42 +33,13 @@ def add_evolve_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_evolve)
 
 
-def _check_run_dir(run_dir: Path) -> None:
-    """Refuse a --run directory that is not a run, before anything is read or written.
-
-    A directory holding other files would get the run's files mixed into it. One
-    holding only what a start-up killed before its database was complete leaves (the
-    lock file, the store's staging database and its journal) stored nothing: the same
-    command starts it again, as if the directory were new.
-    """
-    from neronet.runlock import LOCK_NAME
-    from neronet.store import DB_NAME, STARTUP_FILES
-
-    if not run_dir.exists() or (run_dir / DB_NAME).exists():
-        return
-    if not run_dir.is_dir():
-        raise StoreError(f"--run '{run_dir}' is a file, not a directory; choose another path")
-    names = {p.name for p in run_dir.iterdir()}
-    if names - {LOCK_NAME, *STARTUP_FILES}:
-        raise StoreError(
-            f"--run '{run_dir}' is a non-empty directory that holds no neronet run; "
-            "choose a new or empty --run directory"
-        )
-    if names:
-        print(
-            f"--run '{run_dir}': its start-up was interrupted before the run was stored; "
-            "starting it again",
-            file=sys.stderr,
-        )
-
-
 def cmd_evolve(args: argparse.Namespace) -> int:
     from neronet.config import grammar_text, load_config, parse_config, set_override
     from neronet.execution import make_executor
     from neronet.progress import Reporter, search_plan
     from neronet.runlock import writer_lock
     from neronet.search.runner import SearchRun
-    from neronet.store import DB_NAME, STARTUP_FILES, RunStore
+    from neronet.store import DB_NAME, STARTUP_FILES, RunStore, check_run_directory
     from neronet.transfer.run import workers_config
 
     overrides = list(args.overrides)
@@ -79,8 +49,12 @@ def cmd_evolve(args: argparse.Namespace) -> int:
         overrides.append(f"executor.kind={args.executor}")
     if args.address:
         overrides.append(f"executor.address={args.address}")
-    if args.run is not None:
-        _check_run_dir(Path(args.run))
+    if args.run is not None and check_run_directory(Path(args.run), "--run"):
+        print(
+            f"--run '{args.run}': its start-up was interrupted before the run was stored; "
+            "starting it again",
+            file=sys.stderr,
+        )
     resuming = args.run is not None and (Path(args.run) / DB_NAME).exists()
     if resuming and args.config is None:
         stored = RunStore.open(args.run, readonly=True)

@@ -5,7 +5,13 @@
 """
 
 from neronet.store.records import GenerationRow, IndividualRow
-from neronet.store.run_store import DB_NAME, STARTUP_FILES, RunStore, atomic_write
+from neronet.store.run_store import (
+    DB_NAME,
+    STARTUP_FILES,
+    RunStore,
+    atomic_write,
+    check_run_directory,
+)
 
 __all__ = [
     "DB_NAME",
@@ -14,4 +20,5 @@ __all__ = [
     "IndividualRow",
     "RunStore",
     "atomic_write",
+    "check_run_directory",
 ]

@@ -58,6 +58,29 @@ def atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def check_run_directory(path: Path, what: str) -> bool:
+    """Refuse a directory to search in that is not a run, before anything is written.
+
+    A directory holding other files would get the run's files mixed into it. One
+    holding only what a start-up killed before its database was whole leaves (the lock
+    file, the staging database and its journal) stored nothing: it is started again as
+    if new, and True says so. ``what`` names the directory in messages (``--run``).
+    """
+    from neronet.runlock import LOCK_NAME
+
+    if not path.exists() or (path / DB_NAME).exists():
+        return False
+    if not path.is_dir():
+        raise StoreError(f"{what} '{path}' is a file, not a directory; choose another path")
+    names = {p.name for p in path.iterdir()}
+    if names - {LOCK_NAME, *STARTUP_FILES}:
+        raise StoreError(
+            f"{what} '{path}' is a non-empty directory that holds no neronet run; "
+            "choose a new or empty directory"
+        )
+    return bool(names)
+
+
 def _tables(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
