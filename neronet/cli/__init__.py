@@ -69,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except sqlite3.DatabaseError as err:
         if "full" in str(err).lower():  # SQLITE_FULL: the disk filled while committing
             return _disk_full(str(err))
+        if "disk i/o error" in str(err).lower():  # SQLITE_IOERR: a WAL write on a full disk
+            return _disk_full(f"{err}; or the disk is failing")
         print(
             f"neronet: error: run database error ({err}); check the run directory "
             "is intact and not used by another neronet process",
