@@ -377,7 +377,7 @@ class StoreConfig(StrictSection):
 
 class ExecutorConfig(StrictSection):
     kind: Literal["local", "workers", "ray"] = "local"
-    devices: list[Device] = Field(default_factory=list, description="worker devices (workers)")
+    devices: list[str] = Field(default_factory=list, description="worker devices (workers)")
     address: str | None = None
     num_gpus: Float = Field(default=1.0, ge=0)
     num_cpus: Float = Field(default=1.0, gt=0)

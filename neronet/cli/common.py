@@ -177,5 +177,6 @@ def refuse_foreign_dir(
         return
     if not path.is_dir() or {p.name for p in path.iterdir()} - {LOCK_NAME, *scratch}:
         raise StudyError(
-            f"{flag} '{path}' is not {what} directory (no {marker}); choose a new or empty {flag}"
+            f"{flag} '{path}' is not {what} directory (no {marker}); pass {flag} a new or "
+            "empty directory"
         )
