@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neronet.config import NeroConfig, grammar_text, load_config, parse_config, set_override
-from neronet.errors import ConfigError
+from neronet.errors import ConfigError, InputError
 from neronet.store import DB_NAME, IndividualRow, RunStore
 
 if TYPE_CHECKING:
@@ -42,6 +42,11 @@ def _config(config: ConfigLike, overrides: Sequence[str]) -> tuple[NeroConfig, P
     if config is None or isinstance(config, str | Path):
         base = None if config is None else Path(config).parent
         return load_config(config, list(overrides)), base
+    if not isinstance(config, NeroConfig | Mapping):
+        raise InputError(
+            f"config must be a YAML file path, a mapping of settings, a NeroConfig or None; "
+            f"got {type(config).__name__}"
+        )
     data = config.model_dump(mode="json") if isinstance(config, NeroConfig) else dict(config)
     for assignment in overrides:
         set_override(data, assignment)
@@ -62,8 +67,10 @@ class Run:
         to the one the config names (``executor.kind``)."""
         from neronet.runlock import writer_lock
         from neronet.search.runner import SearchRun
+        from neronet.store import STARTUP_FILES, check_run_directory
 
-        with writer_lock(self.directory, "the run directory"):
+        check_run_directory(self.directory, "the run directory")
+        with writer_lock(self.directory, "the run directory", STARTUP_FILES):
             search = SearchRun.open(
                 self.config,
                 self.grammar,
@@ -104,13 +111,10 @@ class Run:
 
     def model(self, individual_id: int | None = None) -> nn.Module:
         """An individual's network (default: the best) with its trained weights, eval mode."""
-        from neronet.export import load_individual
-        from neronet.nn import build
+        from neronet.export import fitted_model, load_individual
 
-        _, spec, weights = load_individual(self.directory, individual_id)
-        model = build(spec)
-        model.load_state_dict(weights)
-        return model.eval()
+        row, spec, weights = load_individual(self.directory, individual_id)
+        return fitted_model(spec, weights, f"individual {row.id} of '{self.directory}'")
 
 
 def create_run(
@@ -130,10 +134,11 @@ def open_run(directory: str | Path, overrides: Sequence[str] = ()) -> Run:
     """The run in ``directory`` with the config and grammar it was started with."""
     store = RunStore.open(directory, readonly=True)
     try:
-        data, text, name = store.meta("config"), store.meta("grammar"), store.meta("grammar_name")
+        data = store.config_data()
+        text, name = store.grammar()
     finally:
         store.close()
-    if data is None:
+    if not data:
         raise ConfigError(f"'{directory}' holds no stored config; pass config= to start it")
     config, _ = _config(data, overrides)
     return Run(Path(directory), config, text, name)
@@ -153,13 +158,23 @@ def evaluate(
     ``l2``, ``fast``) and/or named ``attacks``, with the gradient-masking audit.
     ``settings`` are those of the config's ``attack`` section (``linf_eps``, ``steps``,
     ``limit``, ``audit={"enabled": False}``, ...)."""
-    from neronet.config import AttackSettings
+    import torch
+    from pydantic import ValidationError
+
+    from neronet.config import AttackSettings, format_validation_error
     from neronet.robustness import evaluate as run_suite
     from neronet.robustness import select_attacks
+    from neronet.robustness.inputs import check_inputs
 
     try:
         attack_settings = AttackSettings.model_validate(settings)
-    except ValueError as err:
-        raise ConfigError(f"invalid attack settings: {str(err).splitlines()[0]}") from None
+    except ValidationError as err:
+        message = format_validation_error(err, "evaluate()", AttackSettings)
+        fixed = message.replace("fix it in the config or override", "pass another value")
+        raise ConfigError(fixed) from None
     chosen = select_attacks(suite, list(attacks))
+    limit = attack_settings.limit
+    if limit is not None and isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
+        x, y = x[:limit], y[:limit]  # only the images evaluated are checked
+    check_inputs(model, x, y, attack_settings.batch_size)
     return run_suite([("model", model.eval())], x, y, chosen, attack_settings)

@@ -23,39 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors.torch import save
 
 from neronet.errors import NeronetError
-from neronet.spec import NetworkSpec, ParamValue
+from neronet.spec import NetworkSpec
+from neronet.spec_check import spec_from_data
 
 # A NERO-Net spec is a few dozen nodes, tens of kilobytes of JSON.
 MAX_SPEC_BYTES = 1 << 20
 _FIX = "pass a model written by neronet export or neronet train"
-
-
-class _Exact(BaseModel):
-    """Schema base: exact JSON types, no unknown keys."""
-
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-
-class _Layer(_Exact):
-    kind: str
-    params: dict[str, ParamValue] = {}
-
-
-class _Node(_Exact):
-    block: str
-    module: str = ""
-    inputs: list[int]
-    layers: list[_Layer]
-
-
-class _Spec(_Exact):
-    input_shape: list[int] = Field(min_length=3, max_length=3)
-    num_classes: int
-    nodes: list[_Node]
 
 
 def spec_from_text(text: str, origin: str) -> NetworkSpec:
@@ -72,14 +48,9 @@ def spec_from_text(text: str, origin: str) -> NetworkSpec:
     except ValueError as err:
         raise NeronetError(f"the network spec in {origin} is not JSON ({err}); {_FIX}") from None
     try:
-        _Spec.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "top level"
-        raise NeronetError(
-            f"the network spec in {origin} is invalid at {where} ({first['msg']}); {_FIX}"
-        ) from None
-    return NetworkSpec.from_dict(data)
+        return spec_from_data(data)
+    except ValueError as err:
+        raise NeronetError(f"the network spec in {origin} is {err}; {_FIX}") from None
 
 
 def read_metadata(path: Path) -> dict[str, str]:

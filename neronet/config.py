@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -37,6 +38,16 @@ PACKAGE_CONFIGS = "configs"
 DEFAULT_CONFIG = "quickstart.yaml"
 
 MAX_INT = 2**31 - 1
+MAX_BATCH = 10_000
+"""Most candidates one generation may ask for (search.initial_size, search.offspring,
+ras.initial_models x ras.children): a generation's candidates are drawn at once, so a
+typo's extra digits would hang before anything is printed (10,000 draw in seconds)."""
+MAX_EVALUATIONS = 1_000_000
+"""Most evaluations a search may plan (the paper's: 401)."""
+MAX_RAS_PARTS = 1_000
+"""Most blocks per initial RAS model, and layers per initial block."""
+MAX_YAML_VALUES = 100_000
+"""Most values a config's YAML may hold once its aliases are expanded (billion laughs)."""
 # Default cap on an architecture's trainable parameters (400 MB of fp32 weights,
 # 30x the NSGA-Net seed): a grammar range up to 1e8 filters reached 3.6e11.
 MAX_PARAMETERS = 100_000_000
@@ -56,6 +67,14 @@ def _not_bool(value: object) -> object:
     return value
 
 
+def _device(name: str) -> str:
+    """Refuse a device neronet cannot train on (``mps``, ``meta``, a typo) at parse time;
+    torch accepted the names and failed deep inside the first training step."""
+    if name in ("auto", "cpu") or re.fullmatch(r"cuda(:\d+)?", name):
+        return name
+    raise ValueError(f"unknown device '{name}'; use auto, cpu or cuda[:N]")
+
+
 # Field types of every settings section. A bool, a string or a float where an
 # int is expected, or a number where a bool is, is surely a mistake (``seed:
 # true`` silently became seed 1), and no count or seed needs more than 31 bits.
@@ -67,6 +86,7 @@ def _yaml_off(value: object) -> object:
 Int = Annotated[int, Strict(), AfterValidator(_not_huge)]
 Float = Annotated[float, BeforeValidator(_not_bool)]
 Bool = Annotated[bool, Strict()]
+Device = Annotated[str, AfterValidator(_device)]
 
 
 class StrictSection(BaseModel):
@@ -167,9 +187,12 @@ class MutationRates(StrictSection):
 class SearchConfig(StrictSection):
     strategy: str = Field(default="one-plus-lambda", description="a registered strategy")
     objective: str = Field(default="nero-net", description="a registered objective")
-    generations: Int = Field(default=100, ge=1)
+    generations: Int = Field(default=100, ge=1, le=MAX_EVALUATIONS)
     offspring: Int = Field(
-        default=4, ge=1, description="lambda: children per generation ((1+lambda)-ES, nsga2)"
+        default=4,
+        ge=1,
+        le=MAX_BATCH,
+        description="lambda: children per generation ((1+lambda)-ES, nsga2)",
     )
     initial: Literal["seed", "random"] = Field(
         default="seed",
@@ -177,7 +200,10 @@ class SearchConfig(StrictSection):
         "unset on a structure without them, random",
     )
     initial_size: Int = Field(
-        default=5, ge=1, description="individuals in generation 0; nsga2: the population size"
+        default=5,
+        ge=1,
+        le=MAX_BATCH,
+        description="individuals in generation 0; nsga2: the population size",
     )
     seed_learning: Literal["random", "fixed"] = Field(
         default="random",
@@ -209,6 +235,12 @@ class SearchConfig(StrictSection):
     def _times(self) -> SearchConfig:
         if self.max_train_time < self.default_train_time:
             raise ValueError("max_train_time must be >= default_train_time")
+        planned = self.initial_size + self.generations * (self.offspring + 1)
+        if planned > MAX_EVALUATIONS:
+            raise ValueError(
+                f"initial_size + generations x (offspring + 1) plans {planned:,} evaluations, "
+                f"more than {MAX_EVALUATIONS:,}; choose fewer generations or offspring"
+            )
         if self.budget != "seconds":
             unset = {"default_train_time", "max_train_time"} - self.model_fields_set
             if unset:
@@ -349,7 +381,7 @@ class EvaluationConfig(StrictSection):
 
 
 class TrainingConfig(StrictSection):
-    device: str = "auto"
+    device: Device = "auto"
     max_epochs: Int | None = Field(default=None, ge=1, description="epoch cap on top of time")
     # PyTorch convention: grad += w * theta. Keras' kernel_regularizer=l2(lam) adds
     # lam * sum(theta^2) to the loss, i.e. w = 2 * lam. The paper's value is lost; its
@@ -485,7 +517,7 @@ class PostTrainConfig(StrictSection):
     mode: Literal["standard", "adversarial"] = "standard"
     seeds: Int = Field(default=10, ge=1, description="number of seeds (the paper uses 10)")
     first_seed: Int = Field(default=0, ge=0, description="seeds are first_seed, first_seed+1, ...")
-    device: str = "auto"
+    device: Device = "auto"
     amp: Annotated[Literal["auto", "off", "bf16", "fp16"], BeforeValidator(_yaml_off)] = "auto"
     channels_last: Bool = Field(default=True, description="channels-last memory (faster on GPU)")
     eval_batch_size: Int = Field(default=512, ge=1)
@@ -543,7 +575,9 @@ class AuditSettings(StrictSection):
 class AttackSettings(StrictSection):
     """Settings of ``neronet attack``, defaults from the paper (or chosen where it lost them)."""
 
-    linf_eps: Float = Field(default=8 / 255, gt=0)
+    linf_eps: Float = Field(
+        default=8 / 255, gt=0, le=1, description="L-inf radius (images in [0, 1])"
+    )
     l2_eps: Float = Field(default=0.5, gt=0)
     linf_step: Float | None = Field(
         default=None, gt=0, description="PGD L-inf step (default eps/4: 2/255 at 8/255)"
@@ -623,7 +657,7 @@ class TransferConfig(StrictSection):
     )
     pgd_steps: Int = Field(default=10, ge=1)
     seed: Int = Field(default=0, ge=0, description="source training seed and attack seeds")
-    device: str = "auto"
+    device: Device = "auto"
     batch_size: Int = Field(default=1024, ge=1, description="images per forward pass")
 
 
@@ -633,7 +667,10 @@ class RasConfig(StrictSection):
     the other ``search`` settings (offspring, initial_size, ...) are not RAS's."""
 
     initial_models: Int = Field(
-        default=25, ge=1, description="random models of generation 0, one cluster each"
+        default=25,
+        ge=1,
+        le=MAX_BATCH,
+        description="random models of generation 0, one cluster each",
     )
     blocks_per_model: tuple[Int, Int] = Field(
         default=(2, 5), description="[min, max] blocks of an initial model"
@@ -641,8 +678,8 @@ class RasConfig(StrictSection):
     layers_per_block: tuple[Int, Int] = Field(
         default=(2, 5), description="[min, max] layers of an initial block"
     )
-    children: Int = Field(default=2, ge=1, description="children per representative")
-    mutations: Int = Field(default=5, ge=1, description="random mutations per child")
+    children: Int = Field(default=2, ge=1, le=MAX_BATCH, description="children per representative")
+    mutations: Int = Field(default=5, ge=1, le=MAX_BATCH, description="random mutations per child")
     layer_cap: Int = Field(
         default=100, ge=1, description="above this many layers only swap_layer is offered"
     )
@@ -676,9 +713,20 @@ class RasConfig(StrictSection):
     @classmethod
     def _range(cls, bounds: tuple[int, int]) -> tuple[int, int]:
         low, high = bounds
-        if low < 1 or low > high:
-            raise ValueError(f"[{low}, {high}] must be [min, max] with 1 <= min <= max")
+        if low < 1 or low > high or high > MAX_RAS_PARTS:
+            raise ValueError(
+                f"[{low}, {high}] must be [min, max] with 1 <= min <= max <= {MAX_RAS_PARTS}"
+            )
         return bounds
+
+    @model_validator(mode="after")
+    def _batch(self) -> RasConfig:
+        if self.initial_models * self.children > MAX_BATCH:
+            raise ValueError(
+                f"initial_models x children asks for {self.initial_models * self.children:,} "
+                f"candidates per generation, more than {MAX_BATCH:,}; choose fewer"
+            )
+        return self
 
 
 class NeroConfig(StrictSection):
@@ -808,11 +856,9 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
     if not parts:
         raise ConfigError(f"override '{assignment}' has an empty key")
     try:
-        value = yaml.safe_load(raw)
+        value = load_yaml(raw, f"override '{key.strip()}'")
     except yaml.YAMLError:
         value = raw  # not YAML: the value is the literal text
-    except RecursionError:
-        raise _too_deep(f"override '{key.strip()}'") from None
     node = data
     for part in parts[:-1]:
         child = node.setdefault(part, {})
@@ -840,16 +886,55 @@ def _too_deep(source: str) -> ConfigError:
     )
 
 
+def load_yaml(text: str, source: str) -> Any:
+    """The package's one YAML loader: ``yaml.safe_load`` (no Python objects), refusing a
+    document too deep or too big once its aliases are expanded, and one that contains
+    itself. PyYAML builds an alias as a shared reference, so a "billion laughs" of nine
+    anchors loads at once and hangs whatever walks it next (validation, a copy, JSON);
+    the expanded size is counted here, each shared value once. Raises ``yaml.YAMLError``
+    for text that is not YAML (the caller words that) and ConfigError for the rest."""
+    try:
+        data = yaml.safe_load(text)
+        _expanded_size(data, {}, set(), source)
+    except RecursionError:
+        raise _too_deep(source) from None
+    return data
+
+
+def _expanded_size(value: Any, sizes: dict[int, int], open_: set[int], source: str) -> int:
+    """How many values ``value`` holds with every alias written out (refused beyond
+    :data:`MAX_YAML_VALUES`); ``sizes`` remembers shared values, ``open_`` the path."""
+    if not isinstance(value, dict | list):
+        return 1
+    key = id(value)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        raise ConfigError(
+            f"{source}: the YAML contains itself through an alias (*name inside its own "
+            "&name); write the values out"
+        )
+    open_.add(key)
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    total = 1 + sum(_expanded_size(item, sizes, open_, source) for item in items)
+    open_.discard(key)
+    if total > MAX_YAML_VALUES:
+        raise ConfigError(
+            f"{source}: the YAML expands to more than {MAX_YAML_VALUES:,} values through its "
+            "aliases (&name / *name); a config is small: write the values out"
+        )
+    sizes[key] = total
+    return total
+
+
 def parse_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load`` with a one-line error that says what was wrong.
+    """:func:`load_yaml` with a one-line error that says what was wrong.
 
     Safe loading refuses tags that construct Python objects (``!!python/object``
     and the like); that is a refusal, not a syntax error, so say so.
     """
     try:
-        return yaml.safe_load(text)
-    except RecursionError:
-        raise _too_deep(source) from None
+        return load_yaml(text, source)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{source}: line {mark.line + 1}" if mark is not None else source
@@ -867,14 +952,23 @@ def read_config_data(path: str | Path | None) -> tuple[dict[str, Any], str]:
     """Read a YAML file (or the packaged quickstart when ``path`` is None)."""
     if path is None:
         ref = resources.files("neronet").joinpath(PACKAGE_CONFIGS, DEFAULT_CONFIG)
-        return yaml.safe_load(ref.read_text()) or {}, DEFAULT_CONFIG
+        return parse_yaml(ref.read_text(), DEFAULT_CONFIG) or {}, DEFAULT_CONFIG
     file = Path(path)
     if not file.is_file():
-        packaged = resources.files("neronet").joinpath(PACKAGE_CONFIGS, str(path))
-        if not packaged.is_file():
+        packaged = _packaged(PACKAGE_CONFIGS, str(path))
+        if packaged is None:
             raise ConfigError(f"config file '{path}' not found; pass an existing YAML file")
-        return yaml.safe_load(packaged.read_text()) or {}, str(path)
+        return parse_yaml(packaged.read_text(), str(path)) or {}, str(path)
     return parse_yaml(read_text(file, "config"), str(path)) or {}, str(path)
+
+
+def _packaged(folder: str, name: str) -> Traversable | None:
+    """A file shipped in ``neronet/<folder>`` named by its bare file name; None for
+    anything else (a path such as ``../cli/__init__.py`` never reaches into the package)."""
+    if not name or name != Path(name).name or name in (".", ".."):
+        return None
+    ref = resources.files("neronet").joinpath(folder, name)
+    return ref if ref.is_file() else None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> NeroConfig:
@@ -896,8 +990,8 @@ def grammar_text(config: NeroConfig, base_dir: Path | None = None) -> tuple[str,
     for cand in candidates:
         if cand.is_file():
             return read_text(cand, "grammar"), str(cand)
-    packaged = resources.files("neronet").joinpath("grammars", name)
-    if packaged.is_file():
+    packaged = _packaged("grammars", name)
+    if packaged is not None:
         return packaged.read_text(), name
     raise ConfigError(
         f"grammar '{name}' not found; set structure.grammar to a file path or a shipped grammar"

@@ -45,3 +45,8 @@ class InvalidArchitecture(Exception):
 
 class TransferSetError(NeronetError):
     """A transfer set (RAS's stored adversarial samples) is missing, corrupt or mismatched."""
+
+
+class InputError(NeronetError, ValueError):
+    """An argument of a Python API call has the wrong type, shape, dtype or range; the
+    message names the argument. A ``ValueError`` too, as Python code expects."""

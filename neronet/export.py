@@ -22,6 +22,7 @@ from neronet import __version__
 from neronet.artifact import read_model_file, safetensors_bytes
 from neronet.errors import NeronetError, StoreError
 from neronet.nn import build, export_source
+from neronet.outputs import check_output
 from neronet.spec import NetworkSpec
 from neronet.store import IndividualRow, RunStore, atomic_write
 
@@ -58,6 +59,20 @@ def load_individual(
     finally:
         store.close()
     return row, NetworkSpec.from_dict(row.record["spec"]), weights
+
+
+def fitted_model(spec: NetworkSpec, weights: dict[str, torch.Tensor], origin: str) -> nn.Module:
+    """``spec`` built with ``weights`` loaded, in eval mode; a one-line error when the
+    weights are another network's (a weights file swapped or copied over)."""
+    model = build(spec)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError:
+        raise StoreError(
+            f"the weights of {origin} do not fit its architecture (they are another "
+            "network's); restore or re-export them"
+        ) from None
+    return model.eval()
 
 
 class WindowMax(nn.Module):
@@ -120,9 +135,7 @@ def _export_onnx(spec: NetworkSpec, weights: dict[str, torch.Tensor], out: Path)
         raise NeronetError(
             "ONNX export needs the onnx extra: pip install 'neronet-evo[onnx]'"
         ) from None
-    model = build(spec)
-    model.load_state_dict(weights)
-    model.eval()
+    model = fitted_model(spec, weights, "the individual")
     dummy = torch.zeros(1, *spec.input_shape)
     _explicit_window_pools(model, dummy)
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,17 +158,28 @@ def _run_threat(run_dir: str | Path) -> dict[str, str]:
     ``--dataset`` and attacks at the search's own eps by default, as it does for the run."""
     from neronet.config import parse_config
 
-    stored = RunStore.open(run_dir, readonly=True).meta("config") or {}
-    config = parse_config(stored, "the run's stored config")
+    store = RunStore.open(run_dir, readonly=True)
+    try:
+        stored = store.config_data()
+    finally:
+        store.close()
+    config = parse_config(stored, f"{run_dir} (stored config)")
     return {"dataset": config.data.dataset, "search_eps": repr(config.fitness.attack_eps)}
 
 
-def export_individual(run_dir: str | Path, individual_id: int | None, out: Path) -> list[Path]:
-    """Write the export ``out`` asks for (by suffix); returns the files written."""
+def export_individual(
+    run_dir: str | Path, individual_id: int | None, out: Path, *, force: bool = False
+) -> list[Path]:
+    """Write the export ``out`` asks for (by suffix); returns the files written. An
+    existing file is replaced only with ``force``; a run's own files never are."""
     suffix = out.suffix.lower()
     if suffix not in (".py", ".safetensors", ".onnx"):
         raise NeronetError(f"--out '{out}' must end in .py, .safetensors or .onnx")
+    weights_out = out if suffix != ".py" else out.with_suffix(".safetensors")
+    for path in dict.fromkeys((out, weights_out)):
+        check_output(path, force=force)
     row, spec, weights = load_individual(run_dir, individual_id)
+    fitted_model(spec, weights, f"individual {row.id} of '{run_dir}'")  # never export a misfit
     metadata = {
         "spec": spec.to_json(),
         "neronet_version": __version__,
@@ -165,7 +189,6 @@ def export_individual(run_dir: str | Path, individual_id: int | None, out: Path)
     if suffix == ".onnx":
         _export_onnx(spec, weights, out)
         return [out]
-    weights_out = out if suffix == ".safetensors" else out.with_suffix(".safetensors")
     atomic_write(weights_out, safetensors_bytes(weights, metadata))
     if suffix == ".safetensors":
         return [weights_out]

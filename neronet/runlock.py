@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -65,13 +65,15 @@ def lock_holder(directory: str | Path) -> int | None:
 
 
 @contextmanager
-def writer_lock(directory: str | Path, what: str) -> Iterator[Path]:
+def writer_lock(directory: str | Path, what: str, scratch: Collection[str] = ()) -> Iterator[Path]:
     """Hold the exclusive writer lock of ``directory`` (created if missing) for the block.
 
-    A second writer gets a one-line :class:`StoreError` naming the holder's pid.
-    ``what`` names the option the directory came from (``--run``, ``--out``) in
-    messages. A directory this call created is removed again when the block
-    fails before writing anything into it, so a refused start leaves nothing.
+    A second writer gets a one-line :class:`StoreError` naming the holder's pid (or
+    "this process" for a second writer in the same one). ``what`` names the option the
+    directory came from (``--run``, ``--out``) in messages. A directory this call created
+    is removed again when the block fails (an error, Ctrl-C) before writing anything into
+    it but the files named in ``scratch`` (a start-up's staging files), so a refused or
+    interrupted start leaves nothing.
     """
     path = Path(directory)
     created = not path.exists()
@@ -88,6 +90,11 @@ def writer_lock(directory: str | Path, what: str) -> Iterator[Path]:
     except BlockingIOError:
         pid = _pid_in(fd)
         os.close(fd)
+        if pid == os.getpid():
+            raise StoreError(
+                f"{what} '{path}' is being written by this process (another thread, or a run "
+                "opened earlier and still writing); one writer per run: wait for it to finish"
+            ) from None
         holder = f"pid {pid}" if pid is not None else "a process that is starting"
         raise StoreError(
             f"{what} '{path}' is being written by another neronet process ({holder}); "
@@ -99,14 +106,16 @@ def writer_lock(directory: str | Path, what: str) -> Iterator[Path]:
         yield path
     except BaseException:
         if created:
-            _remove_if_unused(path)
+            _remove_if_unused(path, scratch)
         raise
     finally:
         os.close(fd)  # releases the lock
 
 
-def _remove_if_unused(path: Path) -> None:
-    """Remove a directory that holds nothing but the lock file."""
-    if [p.name for p in path.iterdir()] == [LOCK_NAME]:
-        (path / LOCK_NAME).unlink()
+def _remove_if_unused(path: Path, scratch: Collection[str]) -> None:
+    """Remove a directory that holds nothing but the lock file and ``scratch`` files."""
+    names = {p.name for p in path.iterdir()}
+    if names <= {LOCK_NAME, *scratch}:
+        for name in names:
+            (path / name).unlink()
         path.rmdir()

@@ -26,7 +26,7 @@ from neronet.evaluation.objectives import stored_components
 from neronet.reports.document import Table
 from neronet.reports.metrics import in_order, table_metrics
 from neronet.results import Tabular
-from neronet.store import IndividualRow, RunStore
+from neronet.store import IndividualRow, RunStore, atomic_write
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,13 +133,15 @@ class RunTable(Tabular):
             if out is None:
                 raise NeronetError("parquet is binary: pass --out FILE.parquet")
             require("pyarrow", "Parquet")
-            self.individuals().to_parquet(out, index=False)
+            buffer = io.BytesIO()
+            self.individuals().to_parquet(buffer, index=False)
+            atomic_write(out, buffer.getvalue())
             return
         text = self.to_csv() if fmt == "csv" else self.to_json() + "\n"
         if out is None:
             print(text, end="")
         else:
-            out.write_text(text, encoding="utf-8")
+            atomic_write(out, text.encode("utf-8"))
 
 
 def fmt_fitness(fitness: float | tuple[float, ...] | None) -> str:
@@ -168,7 +170,7 @@ def load_run(run_dir: str | Path) -> RunTable:
     store = RunStore.open(run_dir, readonly=True)
     try:
         rows = tuple(store.individuals())
-        names = stored_components(store.meta("config") or {})
+        names = stored_components(store.config_data())
     finally:
         store.close()
     return RunTable(Path(run_dir), rows, names)

@@ -37,6 +37,48 @@ def test_python_object_tag_is_named_as_refused(tmp_path: Path) -> None:
     assert "not valid YAML" not in message
 
 
+def _laughs(levels: int) -> str:
+    """A "billion laughs": each level a list of ten aliases of the level before."""
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bombs_are_refused_before_anything_walks_them(tmp_path: Path) -> None:
+    bomb = tmp_path / "laughs.yaml"
+    bomb.write_text(_laughs(9))  # 10^9 values once expanded; hung `neronet train`
+    assert "expands to more than 100,000 values" in config_error(bomb)
+    flow = "[" + ", ".join(f"&a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7))
+    assert "expands to more than" in config_error(None, ["seed=[&a0 [1, 1], " + flow[1:] + "]"])
+    itself = tmp_path / "itself.yaml"
+    itself.write_text("seed: 1\nsearch: &s {mutation: *s}\n")
+    assert "contains itself" in config_error(itself)
+    shared = tmp_path / "shared.yaml"  # an honest anchor still works
+    shared.write_text("data: &d {dataset: digits}\nx: *d\n")
+    assert "unknown key 'x'" in config_error(shared)
+
+
+def test_a_config_path_never_reaches_into_the_package() -> None:
+    assert "not found" in config_error(Path("../cli/__init__.py"))  # hit neronet/cli, traceback
+    assert load_config("ras-quickstart.yaml").search.strategy == "ras"  # a shipped name still is
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [  # each hung at start-up, drawing its candidates or seeds
+        (["search.initial_size=2147483647"], "'search.initial_size'"),
+        (["search.offspring=2147483647", "search.generations=2"], "'search.offspring'"),
+        (["search.generations=1000000"], "plans 5,000,005 evaluations"),
+        (["ras.initial_models=10000"], "20,000 candidates per generation"),
+        (["ras.layers_per_block=[1, 2147483647]"], "'ras.layers_per_block'"),
+        (["ras.mutations=2147483647"], "'ras.mutations'"),
+    ],
+)
+def test_absurd_counts_are_refused_at_parse_time(overrides: list[str], key: str) -> None:
+    assert key in config_error(None, overrides)
+
+
 @pytest.mark.parametrize(
     ("override", "key"),
     [

@@ -90,9 +90,11 @@ def test_method_syntax() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--runs", "0"], "pass 1 or more runs"),
+        (["--runs", "0"], "pass --runs 1..1000"),
+        (["--runs", "1000000000"], "pass --runs 1..1000"),
         (["--method", "a", "--method", "a"], "--method names repeat"),
         (["--method", "a:search.offspring"], "is not key=value"),
+        (["--method", "a:search.offsprng=3"], "--method a: "),  # wrote the manifest first
     ],
 )
 def test_bad_arguments_are_one_line_errors(

@@ -108,6 +108,18 @@ def test_status_of_an_idle_run_says_how_to_resume(
     assert "in progress (resume with" in capsys.readouterr().out
 
 
+def test_a_second_writer_in_the_same_process_is_named_as_this_process(tmp_path: Path) -> None:
+    """Two threads optimizing one run: the refusal named the process's own pid as
+    "another neronet process"."""
+    with (
+        writer_lock(tmp_path / "r", "--run"),
+        pytest.raises(StoreError, match="written by this process") as info,
+        writer_lock(tmp_path / "r", "--run"),
+    ):
+        pass
+    assert "another neronet process" not in str(info.value)
+
+
 def test_a_failed_start_removes_the_directory_it_created(tmp_path: Path) -> None:
     target = tmp_path / "new"
     with pytest.raises(RuntimeError), writer_lock(target, "--run"):
@@ -129,20 +141,6 @@ def test_evolve_refuses_a_directory_that_is_not_a_run(
     err = one_line_error(["evolve", "--run", str(mine)], capsys)
     assert "non-empty directory that holds no neronet run" in err
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
-
-
-@pytest.mark.parametrize("leftovers", [[LOCK_NAME], [LOCK_NAME, f".{DB_NAME}.creating"]])
-def test_evolve_refuses_an_interrupted_start_without_config(
-    leftovers: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A kill before the config is stored must not turn `--run DIR` into a quickstart run."""
-    interrupted = tmp_path / "interrupted"
-    interrupted.mkdir()
-    for name in leftovers:
-        (interrupted / name).write_text("")
-    err = one_line_error(["evolve", "--run", str(interrupted)], capsys)
-    assert "interrupted before its config was stored; pass --config" in err
-    assert sorted(p.name for p in interrupted.iterdir()) == sorted(leftovers)
 
 
 def test_evolve_in_an_unwritable_place_is_one_line(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from neronet.cli import main
 from neronet.errors import StoreError
 from neronet.store import GenerationRow, RunStore, atomic_write
 from neronet.store.schema import SCHEMA_VERSION
@@ -30,7 +33,7 @@ def _row(i: int, generation: int = 0, **extra: object) -> dict[str, object]:
         "epochs": 2,
         "train_seconds": 1.0,
         "history": [{"epoch": 1, "loss": 1.0}],
-        "record": {"spec": None},
+        "record": {},
         "cache_of": None,
         "warm_start_from": None,
         "weights_path": None,
@@ -111,12 +114,43 @@ def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in target.parent.iterdir()) == ["1.safetensors"]
 
 
+def test_a_failed_atomic_write_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``export`` onto a full disk left ``.model.safetensors.tmp<pid>`` behind."""
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(b"old")
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write(target, b"new")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+    assert target.read_bytes() == b"old"
+
+
+def test_sqlites_disk_io_error_is_reported_as_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def failing(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(RunStore, "open", failing)
+    assert main(["status", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("neronet: error: the disk is full (disk I/O error") and "\n" not in err
+
+
 def test_creation_is_atomic_and_a_crashed_creation_is_redone(tmp_path: Path) -> None:
     run = tmp_path / "r"
     run.mkdir()
     (run / ".run.sqlite.creating").write_bytes(b"half-written by a crashed create")
+    (run / ".run.sqlite.creating-journal").write_bytes(b"its hot journal")
     with pytest.raises(StoreError, match="not a neronet run directory"):
         RunStore.open(run)  # a crashed creation is not a run
     store = RunStore.create(run, {"seed": 1})
     assert store.meta("seed") == 1 and store.meta("schema_version") == SCHEMA_VERSION
     assert not (run / ".run.sqlite.creating").exists()
+    assert not (run / ".run.sqlite.creating-journal").exists()

@@ -28,6 +28,7 @@ from neronet.cli.views import add_view_commands
 from neronet.errors import InvalidArchitecture, NeronetError
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 EXIT_BROKEN_PIPE = 128 + 13  # as if killed by SIGPIPE
 
 
@@ -70,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except sqlite3.DatabaseError as err:
         if "full" in str(err).lower():  # SQLITE_FULL: the disk filled while committing
             return _disk_full(str(err))
+        if "disk i/o error" in str(err).lower():  # SQLITE_IOERR: a WAL write on a full disk
+            return _disk_full(f"{err}; or the disk is failing")
         print(
             f"neronet: error: run database error ({err}); check the run directory "
             "is intact and not used by another neronet process",
@@ -78,9 +81,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         return _reader_gone()
+    except KeyboardInterrupt:  # Ctrl-C outside a command's own handler (e.g. at start-up)
+        print(
+            "\nneronet: interrupted; every write is atomic, so nothing is half-written: run "
+            "the same command again to resume or restart",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             return _disk_full(f"{err.strerror}: {err.filename}" if err.filename else str(err))
+        if err.errno == errno.ENAMETOOLONG:
+            name = str(err.filename or "")
+            shown = f"'{name[:60]}...' ({len(name)} characters)" if name else "a path"
+            print(
+                f"neronet: error: {shown} is too long for the file system; choose a "
+                "shorter path or name",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         raise
 
 

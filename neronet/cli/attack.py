@@ -189,8 +189,9 @@ def _sources(target: Path, individual: int | None) -> list[_Source]:
         name = target.parent.name if target.name == "model.safetensors" else target.stem
         hint: dict[str, Any] = {k: meta[k] for k in HINT_KEYS if k in meta}
         # trained from a run: its threat model (an unreadable value carries nothing)
-        with contextlib.suppress(KeyError, ValueError):
-            hint["search_eps"] = float(meta["search_eps"])
+        eps = _model_eps(meta.get("search_eps"))
+        if eps is not None:
+            hint["search_eps"] = eps
         return [_Source(name, buildable(spec, f"'{target}'"), weights, hint)]
     if (target / "run.sqlite").is_file():
         row, spec, weights = load_individual(target, individual)
@@ -207,11 +208,21 @@ def _sources(target: Path, individual: int | None) -> list[_Source]:
     return [source for f in files for source in _sources(f, None)]
 
 
+def _model_eps(text: str | None) -> float | None:
+    """A model file's recorded search eps if it is one (an L-inf radius in (0, 1] for
+    images in [0, 1]); None for a missing or unusable value (``'1e300'``, ``'nan'``)."""
+    try:
+        eps = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return eps if eps is not None and 0.0 < eps <= 1.0 else None
+
+
 def _load_models(
     paths: list[str], individual: int | None, device: torch.device
 ) -> tuple[list[tuple[str, torch.nn.Module]], list[_Source]]:
     """Built models in eval mode on ``device``, and their sources (spec, dataset hint)."""
-    from neronet.nn import build
+    from neronet.export import fitted_model
     from neronet.train.posttrain import recorded_holdout
 
     sources = [s for p in paths for s in _sources(Path(p), individual)]
@@ -222,16 +233,10 @@ def _load_models(
             "the models were tested on different held-out images (holdout settings differ); "
             "attack them in separate commands"
         )
-    models = []
-    for source in sources:
-        model = build(source.spec)
-        try:
-            model.load_state_dict(source.weights)
-        except RuntimeError:
-            raise NeronetError(
-                f"the weights of {source.name} do not fit its spec; re-export it"
-            ) from None
-        models.append((source.name, model.to(device).eval()))
+    models = [
+        (source.name, fitted_model(source.spec, source.weights, source.name).to(device))
+        for source in sources
+    ]
     return models, sources
 
 

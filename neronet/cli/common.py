@@ -154,7 +154,7 @@ def run_spec(run_dir: str, individual_id: int | None) -> tuple[NetworkSpec, dict
     store = RunStore.open(run_dir, readonly=True)
     try:
         row = store.best() if individual_id is None else store.individual(individual_id)
-        config = store.meta("config") or {}
+        config = store.config_data()
     finally:
         store.close()
     if row is None:
@@ -176,15 +176,19 @@ def load_data(name: str | None, path: str | None, hint: dict[str, Any]) -> Datas
     return load_dataset(name, path if path is not None else hint.get("path"))
 
 
-def refuse_foreign_dir(path: Path, marker: str, what: str) -> None:
-    """Refuse a --dir that holds something else than a ``what`` directory (no ``marker``
-    file, other files than a lock), before anything, the lock included, is written into
-    it: a study's or an experiment's runs would mix with what is there."""
+def refuse_foreign_dir(
+    path: Path, marker: str, what: str, *, flag: str = "--dir", scratch: tuple[str, ...] = ()
+) -> None:
+    """Refuse a directory that holds something else than a ``what`` directory (no
+    ``marker`` file, other files than a lock and the ``scratch`` files an interrupted
+    start leaves), before anything, the lock included, is written into it: a study's,
+    an experiment's or a training's files would mix with what is there."""
     from neronet.runlock import LOCK_NAME
 
     if not path.exists() or (path / marker).is_file():
         return
-    if not path.is_dir() or {p.name for p in path.iterdir()} - {LOCK_NAME}:
+    if not path.is_dir() or {p.name for p in path.iterdir()} - {LOCK_NAME, *scratch}:
         raise StudyError(
-            f"--dir '{path}' is not {what} directory (no {marker}); choose a new or empty --dir"
+            f"{flag} '{path}' is not {what} directory (no {marker}); pass {flag} a new or "
+            "empty directory"
         )

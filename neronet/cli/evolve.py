@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 from neronet.config import NeroConfig
-from neronet.errors import StoreError
 
 
 def add_evolve_command(sub: argparse._SubParsersAction) -> None:
@@ -34,36 +33,6 @@ def add_evolve_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_evolve)
 
 
-def _check_run_dir(run_dir: Path, config_given: bool) -> None:
-    """Refuse a --run directory that is not a run, before anything is read or written.
-
-    A directory holding other files would get the run's files mixed into it. One
-    holding only what an interrupted start-up leaves (the lock file, the store's
-    staging database) has no stored config, so resuming it without --config
-    would silently start the quickstart config instead of the user's.
-    """
-    from neronet.runlock import LOCK_NAME
-    from neronet.store import DB_NAME
-
-    if not run_dir.exists() or (run_dir / DB_NAME).exists():
-        return
-    if not run_dir.is_dir():
-        raise StoreError(f"--run '{run_dir}' is a file, not a directory; choose another path")
-    # what RunStore.create and the writer lock put there before the config is stored
-    startup = {LOCK_NAME, f".{DB_NAME}.creating"}
-    names = {p.name for p in run_dir.iterdir()}
-    if names - startup:
-        raise StoreError(
-            f"--run '{run_dir}' is a non-empty directory that holds no neronet run; "
-            "choose a new or empty --run directory"
-        )
-    if names and not config_given:
-        raise StoreError(
-            f"--run '{run_dir}' holds a start-up that was interrupted before its config was "
-            "stored; pass --config (and overrides) to start it again, or remove the directory"
-        )
-
-
 def cmd_evolve(args: argparse.Namespace) -> int:
     from neronet.config import grammar_text, load_config, parse_config, set_override
     from neronet.execution import make_executor
@@ -71,7 +40,7 @@ def cmd_evolve(args: argparse.Namespace) -> int:
     from neronet.progress import Reporter, search_plan
     from neronet.runlock import writer_lock
     from neronet.search.runner import SearchRun
-    from neronet.store import DB_NAME, RunStore
+    from neronet.store import DB_NAME, STARTUP_FILES, RunStore, check_run_directory
     from neronet.transfer.run import workers_config
 
     overrides = list(args.overrides)
@@ -81,14 +50,20 @@ def cmd_evolve(args: argparse.Namespace) -> int:
         overrides.append(f"executor.kind={args.executor}")
     if args.address:
         overrides.append(f"executor.address={args.address}")
-    if args.run is not None:
-        _check_run_dir(Path(args.run), args.config is not None)
+    if args.run is not None and check_run_directory(Path(args.run), "--run"):
+        print(
+            f"--run '{args.run}': its start-up was interrupted before the run was stored; "
+            "starting it again",
+            file=sys.stderr,
+        )
     resuming = args.run is not None and (Path(args.run) / DB_NAME).exists()
     if resuming and args.config is None:
         stored = RunStore.open(args.run, readonly=True)
-        data = stored.meta("config")
-        text, name = stored.meta("grammar"), stored.meta("grammar_name")
-        stored.close()
+        try:
+            data = stored.config_data()
+            text, name = stored.grammar()
+        finally:
+            stored.close()
         for assignment in overrides:
             set_override(data, assignment)
         config = parse_config(data, f"{args.run} (stored config)")
@@ -102,7 +77,7 @@ def cmd_evolve(args: argparse.Namespace) -> int:
     # SearchRun.open creates the run database; the lock, taken first so that a
     # second writer is refused before it touches anything, removes the directory
     # again when it created it and the start fails.
-    with writer_lock(run_dir, "--run"), make_executor(workers) as executor:
+    with writer_lock(run_dir, "--run", STARTUP_FILES), make_executor(workers) as executor:
         run = SearchRun.open(
             config,
             text,

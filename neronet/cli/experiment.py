@@ -238,18 +238,24 @@ def run_steps(
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     from neronet.cli.common import refuse_foreign_dir
+    from neronet.config import load_config
     from neronet.reports.experiment import write_experiment
     from neronet.runlock import writer_lock
+    from neronet.search.study import check_run_count
     from neronet.store import atomic_write
 
-    if args.runs < 1:
-        raise ConfigError(f"--runs {args.runs}: pass 1 or more runs per method")
+    check_run_count(args.runs)
     methods = [parse_method(t) for t in (args.method or DEFAULT_METHODS)]
     names = [m.name for m in methods]
     if len(set(names)) < len(names):
         raise ConfigError(f"--method names repeat ({', '.join(names)}); give each a new name")
     directory = Path(args.dir)
     manifest = _manifest(args, methods)
+    for m in methods:  # a typo fails here, not in its study after the manifest is written
+        try:
+            load_config(args.config, [*args.overrides, *m.overrides])
+        except ConfigError as err:
+            raise ConfigError(f"--method {m.name}: {err}") from None
     refuse_foreign_dir(directory, MANIFEST, "an experiment")
     with writer_lock(directory, "--dir"):
         seconds = _check_manifest(directory, manifest)

@@ -24,6 +24,7 @@ from neronet.cli.common import (
     command_config,
     load_data,
     logged,
+    refuse_foreign_dir,
     results_console,
     routed,
     run_spec,
@@ -49,6 +50,7 @@ FLAGS = {
 }
 """Config keys the flags set: an error about one names the flag the user typed."""
 MAX_SEEDS = 1000
+LOG = "train.log"
 MAX_EPOCHS = 100_000
 
 
@@ -221,18 +223,19 @@ def _spec_file(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
 def cmd_train(args: argparse.Namespace) -> int:
     from neronet.runlock import writer_lock
     from neronet.train.core import resolve_device
-    from neronet.train.posttrain import held_out_note, summarize, train_seeds
+    from neronet.train.posttrain import META_FILE, held_out_note, summarize, train_seeds
 
     console = Console(stderr=True)
     spec, dataset, run_config = _train_source(args)
     config = _train_config(args, run_config, console)
     resolve_device(config.device)  # a CUDA device on a CPU machine fails before --out exists
     out = Path(args.out or f"train-{spec.digest()[:8]}-{config.mode}")
+    refuse_foreign_dir(out, META_FILE, "a neronet train output", flag="--out", scratch=(LOG,))
     epochs = config.schedule.epochs
     note = held_out_note(dataset, config.holdout, config.holdout_seed)
     with (
         writer_lock(out, "--out"),
-        logged(out / "train.log", "train") as log,
+        logged(out / LOG, "train") as log,
         progress_bar(console) as bar,
         routed("neronet.train.posttrain", log, console),
     ):

@@ -46,7 +46,14 @@ def cmd_study(args: argparse.Namespace) -> int:
     from neronet.execution import make_executor
     from neronet.progress import Reporter
     from neronet.runlock import writer_lock
-    from neronet.search.study import STUDY_FILE, is_study, open_study, read_study, run_study
+    from neronet.search.study import (
+        STUDY_FILE,
+        check_run_count,
+        is_study,
+        open_study,
+        read_study,
+        run_study,
+    )
     from neronet.transfer.run import measured
 
     overrides = list(args.overrides)
@@ -76,6 +83,8 @@ def cmd_study(args: argparse.Namespace) -> int:
             "it with neronet transfer-set and set evaluation.transfer_set"
         )
     runs = args.runs if args.runs is not None or is_study(directory) else DEFAULT_RUNS
+    if runs is not None:
+        check_run_count(runs)  # before the lock creates the directory
 
     def announce(line: str) -> None:
         print(f"study {directory}: {line}", file=sys.stderr)

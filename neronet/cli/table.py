@@ -25,11 +25,15 @@ def add_table_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--format", choices=FORMATS, default="csv", help="output format (csv)")
     p.add_argument("--out", help="output file (default: stdout; required for parquet)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_table)
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    load_run(args.run).write(args.format, None if args.out is None else Path(args.out))
+    from neronet.outputs import check_output
+
+    out = None if args.out is None else check_output(Path(args.out), force=args.force)
+    load_run(args.run).write(args.format, out)
     return 0
 
 
@@ -41,7 +45,7 @@ def pareto_front(run_dir: str) -> list[dict[str, Any]] | None:
 
     store = RunStore.open(run_dir, readonly=True)
     try:
-        names = stored_components(store.meta("config") or {})
+        names = stored_components(store.config_data())
         if names is None:
             return None
         elites = store.elites()

@@ -8,8 +8,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from neronet.errors import NeronetError
-
 
 def add_transfer_command(sub: argparse._SubParsersAction) -> None:
     """Register ``neronet transfer-set``."""
@@ -23,6 +21,7 @@ def add_transfer_command(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", help="YAML config (default: quickstart)")
     p.add_argument("--out", required=True, help="the set to write (e.g. transfer.safetensors)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out set")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.set_defaults(func=cmd_transfer_set)
 
@@ -30,14 +29,14 @@ def add_transfer_command(sub: argparse._SubParsersAction) -> None:
 def cmd_transfer_set(args: argparse.Namespace) -> int:
     from neronet.cli.common import logged, routed
     from neronet.config import load_config
+    from neronet.outputs import check_output
     from neronet.progress import progress_bar
     from neronet.transfer.artifact import read_transfer_set
     from neronet.transfer.build import make_transfer_set, md_path, on_bar, sources_dir
 
     config = load_config(args.config, list(args.overrides))
-    out = Path(args.out)
-    if out.is_dir():
-        raise NeronetError(f"--out '{out}' is a directory; pass a file name for the set")
+    out = check_output(Path(args.out), force=args.force)
+    check_output(md_path(out), force=args.force)
     console = Console(stderr=True)
     log_path = out.with_name(out.name + ".log")
     with (

@@ -185,13 +185,14 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run directory")
     p.add_argument("--id", type=int, help="individual id (default: the best)")
     p.add_argument("--out", required=True, help="output file: *.py, *.safetensors or *.onnx")
+    p.add_argument("--force", action="store_true", help="replace existing --out files")
     p.set_defaults(func=cmd_export)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from neronet.export import export_individual
 
-    written = export_individual(args.run, args.id, Path(args.out))
+    written = export_individual(args.run, args.id, Path(args.out), force=args.force)
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -145,7 +145,7 @@ def load_run(run_dir: str | Path, timeout: float = 30.0) -> RunData:
             individuals=tuple(individuals),
             generations=generations,
             best=store.best(),
-            components=stored_components(store.meta("config") or {}),
+            components=stored_components(store.config_data()),
         )
     finally:
         store.close()

@@ -15,7 +15,7 @@ def run_status(run_dir: str) -> dict[str, object]:
         gens = store.generations()
         rows = store.individuals()
         best = store.best()
-        config = store.meta("config") or {}
+        config = store.config_data()
         started = store.meta("started_at") or time.time()
         last_time = store.meta("finished_at") or max([g.finished_at for g in gens], default=started)
         return {

@@ -36,11 +36,11 @@ def check_resumable(
     """Refuse to resume under a changed grammar or search config unless ``allow_changed``
     (then the run becomes the changed one: status, resume checks and reports see it)."""
     changed = []
-    if not same_rules(store.meta("grammar"), grammar_text):
+    if not same_rules(store.grammar()[0], grammar_text):
         changed.append("the grammar")
     # the stored config under today's schema: settings added since it was written
     # take their defaults, which reproduce what the older release did
-    stored = parse_config(store.meta("config"), "the run's stored config").search_relevant()
+    stored = parse_config(store.config_data(), "the run's stored config").search_relevant()
     stored = json.loads(json.dumps(stored))
     current = json.loads(json.dumps(config.search_relevant()))
     if stored != current:

@@ -40,6 +40,16 @@ from neronet.store import DB_NAME, RunStore, atomic_write
 STUDY_FILE = "study.json"
 FORMAT = 1
 SEED_BITS = 0x7FFF_FFFF  # config seeds are 31-bit (neronet.config.MAX_INT)
+MAX_RUNS = 1000
+"""Most runs of a study (the paper's: 5): its seeds are spawned at once, so a typo's extra
+digits would hang before anything is printed."""
+
+
+def check_run_count(count: int) -> int:
+    """``count`` if it is a number of runs a study can hold; else a one-line error."""
+    if not 1 <= count <= MAX_RUNS:
+        raise StudyError(f"--runs {count}: pass --runs 1..{MAX_RUNS} (the paper uses 5)")
+    return count
 
 
 def run_seeds(study_seed: int, runs: int) -> list[int]:
@@ -149,9 +159,7 @@ def open_study(
         study = stored
     else:
         study = Study(path, config.model_dump(mode="json"), grammar_text, grammar_name, ())
-    count = study.runs if runs is None else runs
-    if count < 1:
-        raise StudyError(f"--runs {count}: a study needs at least one run; pass --runs 1 or more")
+    count = check_run_count(study.runs if runs is None else runs)
     if count != study.runs:
         seed = int(study.config["seed"])
         study = Study(
@@ -176,7 +184,7 @@ def check_runs(study: Study) -> None:
             continue
         store = RunStore.open(study.run_dir(index), readonly=True)
         try:
-            data = store.meta("config")
+            data = store.config_data()
         finally:
             store.close()
         changed = _changed_keys(

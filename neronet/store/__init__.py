@@ -5,6 +5,20 @@
 """
 
 from neronet.store.records import GenerationRow, IndividualRow
-from neronet.store.run_store import DB_NAME, RunStore, atomic_write
+from neronet.store.run_store import (
+    DB_NAME,
+    STARTUP_FILES,
+    RunStore,
+    atomic_write,
+    check_run_directory,
+)
 
-__all__ = ["DB_NAME", "GenerationRow", "IndividualRow", "RunStore", "atomic_write"]
+__all__ = [
+    "DB_NAME",
+    "STARTUP_FILES",
+    "GenerationRow",
+    "IndividualRow",
+    "RunStore",
+    "atomic_write",
+    "check_run_directory",
+]

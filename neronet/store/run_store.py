@@ -18,19 +18,26 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from neronet.errors import StoreError
 from neronet.paths import confined
-from neronet.store.records import GenerationRow, IndividualRow
+from neronet.store.records import DamagedField, GenerationRow, IndividualRow, decode_json
 from neronet.store.schema import SCHEMA_VERSION, TABLES, migrate, version_of
 
 DB_NAME = "run.sqlite"
+STAGING = f".{DB_NAME}.creating"
+"""The database while :meth:`RunStore.create` builds it, renamed to ``DB_NAME`` when whole."""
+STARTUP_FILES = (STAGING, f"{STAGING}-journal")
+"""What a creation killed before the rename leaves (SQLite's rollback journal too)."""
 BLOB_FILES = {
     "weights": ("weights", re.compile(r"\d+\.safetensors")),
     "state": ("states", re.compile(r"\d+\.pt")),
@@ -44,11 +51,65 @@ def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves either nothing or the whole file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, Ctrl-C: no partial file left (a kill's is swept)
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def check_run_directory(path: Path, what: str) -> bool:
+    """Refuse a directory to search in that is not a run, before anything is written.
+
+    A directory holding other files would get the run's files mixed into it. One
+    holding only what a start-up killed before its database was whole leaves (the lock
+    file, the staging database and its journal) stored nothing: it is started again as
+    if new, and True says so. ``what`` names the directory in messages (``--run``).
+    """
+    from neronet.runlock import LOCK_NAME
+
+    if not path.exists() or (path / DB_NAME).exists():
+        return False
+    if not path.is_dir():
+        raise StoreError(f"{what} '{path}' is a file, not a directory; choose another path")
+    names = {p.name for p in path.iterdir()}
+    if names - {LOCK_NAME, *STARTUP_FILES}:
+        raise StoreError(
+            f"{what} '{path}' is a non-empty directory that holds no neronet run; "
+            "choose a new or empty directory"
+        )
+    return bool(names)
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def _snapshot(db_path: Path) -> sqlite3.Connection:
+    """The database (with its write-ahead log) read into memory from a temporary copy.
+
+    A reader that may not write the run directory (a colleague's run, a read-only mount)
+    cannot open a WAL database in place: SQLite needs to create its index file (``-shm``)
+    beside it. The copy leaves the directory untouched and nothing behind.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / DB_NAME
+        for suffix in ("", "-wal"):
+            source = db_path.with_name(db_path.name + suffix)
+            if source.is_file():
+                shutil.copyfile(source, copy.with_name(copy.name + suffix))
+        disk = sqlite3.connect(copy, isolation_level=None)
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            disk.backup(memory)
+        finally:
+            disk.close()
+    memory.row_factory = sqlite3.Row
+    return memory
 
 
 class RunStore:
@@ -70,8 +131,9 @@ class RunStore:
         path.mkdir(parents=True, exist_ok=True)
         # Build the database under a temporary name and rename it into place, so a
         # crash during creation never leaves a run.sqlite without schema or metadata.
-        staging = path / f".{DB_NAME}.creating"
-        staging.unlink(missing_ok=True)
+        staging = path / STAGING
+        for name in STARTUP_FILES:  # a stale journal would be rolled into the new database
+            (path / name).unlink(missing_ok=True)
         conn = sqlite3.connect(staging, isolation_level=None)
         try:
             conn.executescript(TABLES)
@@ -101,9 +163,16 @@ class RunStore:
             )
         try:
             conn = cls._connect(db_path, readonly=readonly, timeout=timeout)
-            tables = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
+            try:
+                tables = _tables(conn)
+            except sqlite3.OperationalError:
+                if not readonly:
+                    raise
+                # e.g. "attempt to write a readonly database": SQLite could not create
+                # the WAL index beside a database it may not write
+                conn.close()
+                conn = _snapshot(db_path)
+                tables = _tables(conn)
             if not {"meta", "generations", "individuals", "events"} <= tables:
                 raise sqlite3.DatabaseError("tables are missing")
             version = version_of(conn)
@@ -112,6 +181,11 @@ class RunStore:
         except sqlite3.DatabaseError as err:
             raise StoreError(
                 f"'{db_path}' is corrupt or not a run database ({err}); restore it"
+            ) from None
+        except (ValueError, TypeError, AttributeError, RecursionError) as err:
+            raise StoreError(
+                f"'{db_path}' has a damaged schema version or config ({type(err).__name__}); "
+                "restore it from a backup"
             ) from None
         if version not in (1, SCHEMA_VERSION):
             raise StoreError(
@@ -137,7 +211,10 @@ class RunStore:
     def _connect(
         db_path: Path, readonly: bool = False, timeout: float = 30.0
     ) -> sqlite3.Connection:
-        uri = f"file:{db_path}?mode=ro" if readonly else f"file:{db_path}"
+        if readonly and not os.access(db_path.parent, os.W_OK):
+            return _snapshot(db_path)  # no writer can be at work in a read-only directory
+        uri = f"file:{quote(str(db_path.absolute()))}"  # a '?' or '#' in a path is no URI syntax
+        uri += "?mode=ro" if readonly else ""
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
         conn.row_factory = sqlite3.Row
         if not readonly:
@@ -159,9 +236,41 @@ class RunStore:
         self._db.execute("COMMIT")
 
     # -------------------------------------------------------------------- meta
+    def _damaged(self, where: str, err: DamagedField) -> StoreError:
+        """The one-line error for a stored value that is not what neronet wrote."""
+        return StoreError(
+            f"run '{self.directory}': {where} '{err.field}' is damaged ({err.problem}); "
+            "restore run.sqlite from a backup"
+        )
+
     def meta(self, key: str, default: Any = None) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        if row is None:
+            return default
+        try:
+            return decode_json(row[0], key)
+        except DamagedField as err:
+            raise self._damaged("meta", err) from None
+
+    def config_data(self) -> dict[str, Any]:
+        """The stored config as a mapping (``{}`` for a store made without one)."""
+        config = self.meta("config", {})
+        if not isinstance(config, dict):
+            kind = "null" if config is None else f"a JSON {type(config).__name__}"
+            raise self._damaged("meta", DamagedField("config", f"{kind}, not a mapping"))
+        for key, value in config.items():  # every setting but the seed is a section
+            if key != "seed" and not isinstance(value, dict):
+                problem = f"a JSON {type(value).__name__}, not a section"
+                raise self._damaged("meta", DamagedField(f"config.{key}", problem))
+        return config
+
+    def grammar(self) -> tuple[str, str]:
+        """The stored grammar text and its name."""
+        text, name = self.meta("grammar"), self.meta("grammar_name")
+        for field, value in (("grammar", text), ("grammar_name", name)):
+            if not isinstance(value, str):
+                raise self._damaged("meta", DamagedField(field, f"{value!r:.40} is not text"))
+        return text, name
 
     def set_meta(self, key: str, value: Any) -> None:
         with self._tx() as db:
@@ -260,11 +369,11 @@ class RunStore:
             raise StoreError(
                 f"no individual with id {individual_id} in this run; see `neronet status`"
             )
-        return IndividualRow.from_sql(row)
+        return self._individual(row)
 
     def individual_by_key(self, key: str) -> IndividualRow | None:
         row = self._db.execute("SELECT * FROM individuals WHERE key=?", (key,)).fetchone()
-        return None if row is None else IndividualRow.from_sql(row)
+        return None if row is None else self._individual(row)
 
     def individuals(self, generation: int | None = None) -> list[IndividualRow]:
         if generation is None:
@@ -273,7 +382,13 @@ class RunStore:
             rows = self._db.execute(
                 "SELECT * FROM individuals WHERE generation=? ORDER BY id", (generation,)
             )
-        return [IndividualRow.from_sql(r) for r in rows]
+        return [self._individual(r) for r in rows]
+
+    def _individual(self, row: sqlite3.Row) -> IndividualRow:
+        try:
+            return IndividualRow.from_sql(row)
+        except DamagedField as err:
+            raise self._damaged(f"individual {row['id']!r:.20}", err) from None
 
     def count_individuals(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM individuals").fetchone()[0])
@@ -289,7 +404,7 @@ class RunStore:
             "ORDER BY id LIMIT 1",
             (spec_hash, learning_hash, train_time, before_id),
         ).fetchone()
-        return None if row is None else IndividualRow.from_sql(row)
+        return None if row is None else self._individual(row)
 
     def set_paths(self, individual_id: int, *, weights: str | None, state: str | None) -> None:
         with self._tx() as db:
@@ -315,21 +430,29 @@ class RunStore:
 
     def generations(self) -> list[GenerationRow]:
         rows = self._db.execute("SELECT * FROM generations ORDER BY generation")
-        return [GenerationRow.from_sql(r) for r in rows]
+        return [self._generation(r) for r in rows]
+
+    def _generation(self, row: sqlite3.Row) -> GenerationRow:
+        try:
+            return GenerationRow.from_sql(row)
+        except DamagedField as err:
+            raise self._damaged(f"generation {row['generation']!r:.20}", err) from None
+
+    def _last_generation(self) -> GenerationRow | None:
+        row = self._db.execute(
+            "SELECT * FROM generations ORDER BY generation DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else self._generation(row)
 
     def best_fitness(self) -> float | None:
         """The best individual's fitness under the run's current objective."""
-        row = self._db.execute(
-            "SELECT best_fitness FROM generations ORDER BY generation DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else float(row[0])
+        last = self._last_generation()
+        return None if last is None else float(last.best_fitness)
 
     def elites(self) -> list[IndividualRow]:
         """The last finished generation's elites, best first (the strategy's choice)."""
-        row = self._db.execute(
-            "SELECT elites FROM generations ORDER BY generation DESC LIMIT 1"
-        ).fetchone()
-        return [] if row is None else [self.individual(i) for i in json.loads(row[0])]
+        last = self._last_generation()
+        return [] if last is None else [self.individual(i) for i in last.elites]
 
     def best(self) -> IndividualRow | None:
         """The last finished generation's first elite: the run's fittest.
