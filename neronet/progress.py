@@ -98,7 +98,7 @@ def search_plan(
         f"{_steps(training.compile, training.amp, device)}{output}"
     ]
     if (
-        device == "cpu"
+        device.split(" (")[0] == "cpu"
         and search.budget == "seconds"
         and training.max_epochs is None
         and search.default_train_time >= 300
@@ -112,8 +112,10 @@ def search_plan(
     return lines
 
 
-def _steps(setting: str, amp: str, device: str) -> str:
-    """How training steps run on ``device`` (a device type, or an executor's description)."""
+def _steps(setting: str, amp: str, where: str) -> str:
+    """How training steps run on ``where`` (a device type, or an executor's description,
+    either perhaps followed by a note in brackets)."""
+    device = where.split(" (")[0]
     if device not in ("cpu", "cuda"):
         return f"training.compile={setting} (auto: CUDA graphs on a GPU, eager on a CPU)"
     import torch  # here, not at import: the CLI's other commands stay light

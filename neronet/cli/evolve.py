@@ -88,7 +88,8 @@ def cmd_evolve(args: argparse.Namespace) -> int:
         )
         if not run.store.meta("finished", False):  # a finished run only reprints its result
             own_epochs = Grammar.parse(text, name).writes("epochs")
-            for line in search_plan(config, run.strategy.planned, _where(config), own_epochs):
+            where = f"{_where(config)} ({executor.threads} torch thread(s) each)"
+            for line in search_plan(config, run.strategy.planned, where, own_epochs):
                 print(line, file=sys.stderr)
             print(f"watch it live: neronet dashboard {run_dir}", file=sys.stderr)
         try:

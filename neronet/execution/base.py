@@ -38,7 +38,14 @@ class EvalRequest:
 
 
 class Executor(ABC):
-    """Evaluates batches of requests; a context manager that owns its workers."""
+    """Evaluates batches of requests; a context manager that owns its workers.
+
+    ``threads`` is the torch CPU thread count each evaluation runs with: float
+    reductions on the CPU depend on it, so the run records it and a resume with
+    another count is warned about.
+    """
+
+    threads: int = 1
 
     @abstractmethod
     def evaluate(

@@ -4,17 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+import torch
+
 from neronet.config import NeroConfig
 from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
+from neronet.execution.scheduling import cpu_threads
 from neronet.execution.worker import EvaluationContext
 
 
 class LocalExecutor(Executor):
-    """The default executor: this process, one device, data loaded once."""
+    """The default executor: this process, one device, data loaded once.
+
+    It sets this process's torch thread count while it is open
+    (``executor.threads``, else the machine's cores less one: a run beside one
+    other busy process then does not stall on a thread that waits for its core)
+    and gives the caller's count back on close.
+    """
 
     def __init__(self, config: NeroConfig) -> None:
-        self._context = EvaluationContext.from_config(config)
+        self.threads = config.executor.threads or cpu_threads(1)
+        self._caller_threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            self._context = EvaluationContext.from_config(config)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        torch.set_num_threads(self._caller_threads)
 
     def describe(self) -> tuple[tuple[int, int, int], int]:
         splits = self._context.splits

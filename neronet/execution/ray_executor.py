@@ -119,7 +119,7 @@ class RayExecutor(SlotExecutor):
                 num_cpus=cfg.num_cpus, num_gpus=gpus
             )
             self._device = "cuda" if gpus else "cpu"
-            self._threads = cfg.threads or max(1, math.floor(cfg.num_cpus))
+            self.threads = cfg.threads or max(1, math.floor(cfg.num_cpus))
             self._config_data = config.model_dump(mode="json")
             self._splits = self._ray.put(load_splits(config)) if cfg.ship_data else None
             count = actor_count(cfg, resources, gpus)
@@ -134,7 +134,7 @@ class RayExecutor(SlotExecutor):
         self._kill(slot)
         slot.handle = self._actor.remote()
         slot.call = slot.handle.start.remote(
-            self._config_data, self._device, self._threads, self._splits
+            self._config_data, self._device, self.threads, self._splits
         )
 
     def _submit(self, slot: Slot, request: EvalRequest) -> None:

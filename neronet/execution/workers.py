@@ -97,7 +97,7 @@ class WorkerPoolExecutor(SlotExecutor):
         self._mp = multiprocessing.get_context("spawn")
         self._config_data = config.model_dump(mode="json")
         devices = pool_devices(config.executor)
-        self._threads = config.executor.threads or cpu_threads(len(devices))
+        self.threads = config.executor.threads or cpu_threads(len(devices))
         try:
             self._launch([_ProcessSlot(device) for device in devices])
         except BaseException:
@@ -110,7 +110,7 @@ class WorkerPoolExecutor(SlotExecutor):
         parent, child = self._mp.Pipe()
         process = self._mp.Process(
             target=_worker_main,
-            args=(child, self._config_data, slot.label, self._threads),
+            args=(child, self._config_data, slot.label, self.threads),
             name=f"neronet-worker-{slot.label}",
             daemon=True,
         )

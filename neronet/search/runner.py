@@ -111,6 +111,7 @@ class SearchRun:
         executor = executor or make_executor(self.config)
         try:
             input_shape, num_classes = executor.describe()
+            self._check_threads(executor.threads)
             self.reporter.start(
                 strategy.planned,
                 self.config.search.generations,
@@ -178,6 +179,21 @@ class SearchRun:
             rows[cand.id] = record_cache_hit(self.store, strategy, cand, prior)
             self.reporter.evaluated(rows[cand.id], cached=True)
         return [rows[c.id].outcome() for c in batch]
+
+    def _check_threads(self, threads: int) -> None:
+        """Record the torch thread count the run trains with; warn when a resume uses
+        another (CPU float reductions depend on it, so the search may take other turns)."""
+        stored = self.store.meta("torch_threads")
+        if stored is None:
+            self.store.set_meta("torch_threads", threads)
+        elif stored != threads:
+            note = (
+                f"this run was searched with {stored} torch thread(s), this resume uses "
+                f"{threads}: on the CPU the results (and so the search) may differ from an "
+                f"uninterrupted run; set executor.threads={stored} to match"
+            )
+            self.store.log_event("threads-changed", note)
+            self.reporter.warning(note)
 
     def _request(self, cand: Candidate, spec: NetworkSpec, learning: LearningSpec) -> EvalRequest:
         warm = warm_start_state(self.store, cand.warm_start_from)
