@@ -9,11 +9,11 @@ readers use it too.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from neronet.spec import NetworkSpec, ParamValue
+from neronet.spec import MERGES, NetworkSpec, ParamValue
 
 
 class _Exact(BaseModel):
@@ -32,6 +32,7 @@ class _Node(_Exact):
     module: str = ""
     inputs: list[int]
     layers: list[_Layer]
+    merge: Literal[MERGES] = "concat"  # type: ignore[valid-type]
 
 
 class _Spec(_Exact):

@@ -60,7 +60,7 @@ def decisions(run_dir: str | Path) -> dict[str, Any]:
                 "status": row.status,
                 "spec_hash": row.spec_hash,
                 "learning_hash": row.learning_hash,
-                "budget_s": row.record.get("budget_s"),
+                "budget": row.record.get("budget"),
                 "seed": row.record.get("seed"),
                 "fitness": list(row.fitness) if isinstance(row.fitness, tuple) else row.fitness,
                 "weights_path": row.weights_path,

@@ -66,7 +66,7 @@ def settings(**overrides: object) -> TrainingConfig:
 
 
 def _train(model: nn.Module, data: DeviceData, learning: LearningSpec = ADAM, **kw: object):
-    budget = kw.pop("budget_s", 120.0)
+    budget = kw.pop("budget", 120.0)
     cfg = settings(**{"max_epochs": 3, **kw.pop("cfg", {})})
     return train(model, learning, data, cfg, budget, seed=kw.pop("seed", 0), device=CPU, **kw)
 
@@ -108,7 +108,7 @@ def test_epoch_cap_and_history(digits: DeviceData) -> None:
 
 def test_time_budget_stops_on_time(digits: DeviceData) -> None:
     learning = LearningSpec(optimizer="adam", lr=1e-3, batch_size=32, early_stop=10_000)
-    result = _train(_model(), digits, learning, budget_s=0.5, cfg={"max_epochs": 10_000})
+    result = _train(_model(), digits, learning, budget=0.5, cfg={"max_epochs": 10_000})
     assert result.stop_reason == "budget"
     assert 0.5 <= result.seconds < 1.5
     assert result.epochs >= 1
@@ -253,7 +253,7 @@ def test_new_learning_fields_leave_old_digests_alone() -> None:
 def test_an_epoch_budget_stops_after_its_epochs_whatever_the_clock(digits: DeviceData) -> None:
     learning = LearningSpec(optimizer="adam", lr=1e-3, batch_size=64, early_stop=10_000)
     result = _train(
-        _model(), digits, learning, budget_s=Budget(2, "epochs"), cfg={"max_epochs": 10}
+        _model(), digits, learning, budget=Budget(2, "epochs"), cfg={"max_epochs": 10}
     )
     assert (result.stop_reason, result.epochs) == ("budget", 2)
 
@@ -261,7 +261,7 @@ def test_an_epoch_budget_stops_after_its_epochs_whatever_the_clock(digits: Devic
 def test_an_image_budget_stops_at_the_first_batch_past_it(digits: DeviceData) -> None:
     learning = LearningSpec(optimizer="adam", lr=1e-3, batch_size=64, early_stop=10_000)
     result = _train(
-        _model(), digits, learning, budget_s=Budget(300, "images"), cfg={"max_epochs": 10}
+        _model(), digits, learning, budget=Budget(300, "images"), cfg={"max_epochs": 10}
     )
     assert result.stop_reason == "budget"
     assert result.state.step == 5  # 5 x 64 = 320 images: the first count of batches >= 300
