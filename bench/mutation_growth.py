@@ -30,11 +30,24 @@ from neronet.seeds import nsga_net
 Mutate = Callable[..., tuple]
 
 
+def _path(revision: str) -> str:
+    """Where ``mutation.py`` was at ``revision``: under src/ since the src layout."""
+    for path in ("src/neronet/mutation.py", "neronet/mutation.py"):
+        found = subprocess.run(
+            ["git", "cat-file", "-e", f"{revision}:{path}"],
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+        )
+        if found.returncode == 0:
+            return path
+    raise SystemExit(f"no mutation.py at {revision}")
+
+
 def baseline_mutate(revision: str) -> Mutate:
     """``mutate`` of ``neronet/mutation.py`` as it was at ``revision``."""
     root = Path(__file__).resolve().parent.parent
     source = subprocess.run(
-        ["git", "show", f"{revision}:neronet/mutation.py"],
+        ["git", "show", f"{revision}:{_path(revision)}"],
         cwd=root,
         check=True,
         capture_output=True,
@@ -42,7 +55,7 @@ def baseline_mutate(revision: str) -> Mutate:
     ).stdout
     module = types.ModuleType(f"mutation_at_{revision}")
     sys.modules[module.__name__] = module  # dataclasses resolve annotations through it
-    exec(compile(source, f"{revision}:neronet/mutation.py", "exec"), module.__dict__)
+    exec(compile(source, f"{revision}:{_path(revision)}", "exec"), module.__dict__)
     return module.mutate
 
 

@@ -162,7 +162,7 @@ def test_bad_config_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     err = capsys.readouterr().err
     assert "bad.grammar:1" in err and "\n" not in err.strip()
     # a grammar that parses but decodes an impossible value fails before anything exists
-    quick = Path(__file__).parents[1] / "neronet" / "grammars" / "nero-net-quick.grammar"
+    quick = Path(__file__).parents[1] / "src" / "neronet" / "grammars" / "nero-net-quick.grammar"
     grammar.write_text(quick.read_text().replace("[lr,int_power10,1,-3,-1]", "[lr,float,1,-3,-1]"))
     assert main(["evolve", "--config", str(cfg), "--run", str(run)]) == 2
     err = capsys.readouterr().err

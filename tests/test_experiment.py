@@ -16,7 +16,7 @@ from neronet.errors import ConfigError, StudyError
 from neronet.reports.experiment import method_table, read_run_result, search_budget
 from neronet.store import RunStore
 
-CONFIG = Path(__file__).parents[1] / "neronet" / "configs" / "experiment-digits.yaml"
+CONFIG = Path(__file__).parents[1] / "src" / "neronet" / "configs" / "experiment-digits.yaml"
 TINY = [
     "search.generations=1",
     "search.initial_size=2",

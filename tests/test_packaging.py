@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -15,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 DISTRIBUTION = PYPROJECT["project"]["name"]
 USER_FILES = [
-    *(ROOT / "neronet").rglob("*.py"),
-    *(ROOT / "neronet").rglob("*.yaml"),
-    *(ROOT / "neronet").rglob("*.grammar"),
+    *(ROOT / "src" / "neronet").rglob("*.py"),
+    *(ROOT / "src" / "neronet").rglob("*.yaml"),
+    *(ROOT / "src" / "neronet").rglob("*.grammar"),
     *(ROOT / "docs").glob("*.md"),
     *(ROOT / "bench").glob("*.py"),
     ROOT / "README.md",
@@ -58,3 +60,17 @@ def test_docs_refer_to_no_file_a_user_lacks() -> None:
     ]
     assert offenders == []
     assert (ROOT / "docs" / "METHOD.md").is_file()
+
+
+def test_a_checkout_named_neronet_in_the_working_directory_does_not_shadow_the_package(
+    tmp_path: Path,
+) -> None:
+    """git clones into a folder named ``neronet``; Python run beside it imported that folder
+    as a namespace package (no ``create_run``) until the src/ layout."""
+    (tmp_path / "neronet").symlink_to(ROOT, target_is_directory=True)
+    code = "import neronet, neronet.seeds; neronet.create_run; print(neronet.__file__)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == ROOT / "src" / "neronet" / "__init__.py"

@@ -260,7 +260,7 @@ def test_an_interrupted_ras_run_resumes_to_the_uninterrupted_result(tmp_path: Pa
 
 TINY = [
     "--config",
-    str(Path(__file__).parents[1] / "neronet" / "configs" / "ras-quickstart.yaml"),
+    str(Path(__file__).parents[1] / "src" / "neronet" / "configs" / "ras-quickstart.yaml"),
     "search.generations=2",
     "ras.initial_models=2",
     "ras.train_subset=100",

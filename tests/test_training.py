@@ -252,9 +252,7 @@ def test_new_learning_fields_leave_old_digests_alone() -> None:
 
 def test_an_epoch_budget_stops_after_its_epochs_whatever_the_clock(digits: DeviceData) -> None:
     learning = LearningSpec(optimizer="adam", lr=1e-3, batch_size=64, early_stop=10_000)
-    result = _train(
-        _model(), digits, learning, budget=Budget(2, "epochs"), cfg={"max_epochs": 10}
-    )
+    result = _train(_model(), digits, learning, budget=Budget(2, "epochs"), cfg={"max_epochs": 10})
     assert (result.stop_reason, result.epochs) == ("budget", 2)
 
 
