@@ -84,10 +84,15 @@ def test_export_python_module_runs_without_neronet_state(run_dir: Path, tmp_path
     assert torch.equal(exported(x), reference(x))
 
 
-def test_export_safetensors_and_onnx(run_dir: Path, tmp_path: Path) -> None:
+def test_export_safetensors_and_onnx(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["export", str(run_dir), "--out", str(tmp_path / "w.safetensors")]) == 0
     assert load_file(str(tmp_path / "w.safetensors"))
+    capsys.readouterr()
     assert main(["export", str(run_dir), "--out", str(tmp_path / "m.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "[torch.onnx]" not in out and out.count("\n") <= 2  # the exporter's chatter is gone
     model = onnx.load(str(tmp_path / "m.onnx"))
     onnx.checker.check_model(model)
     spec, weights = spec_from_safetensors(tmp_path / "w.safetensors")

@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -138,7 +141,7 @@ def _export_onnx(spec: NetworkSpec, weights: dict[str, torch.Tensor], out: Path)
     model = fitted_model(spec, weights, "the individual")
     dummy = torch.zeros(1, *spec.input_shape)
     _explicit_window_pools(model, dummy)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _exporter_quiet():
         path = Path(tmp) / "model.onnx"
         torch.onnx.export(
             model,
@@ -149,8 +152,22 @@ def _export_onnx(spec: NetworkSpec, weights: dict[str, torch.Tensor], out: Path)
             dynamic_shapes=({0: torch.export.Dim("batch")},),
             external_data=False,  # one self-contained file
             dynamo=True,
+            verbose=False,
         )
         atomic_write(out, path.read_bytes())
+
+
+@contextlib.contextmanager
+def _exporter_quiet() -> Iterator[None]:
+    """torch.onnx's exporter prints its progress (``[torch.onnx] ...``) on stdout and
+    warns about deprecations on stderr; neither is the user's business. Its errors
+    still raise."""
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _run_threat(run_dir: str | Path) -> dict[str, str]:
