@@ -86,9 +86,7 @@ def spearman_rho(x: Sequence[float], y: Sequence[float]) -> float:
     return float(_rho(a, b)) if len(a) >= 2 else math.nan
 
 
-def _interval(
-    stat: np.ndarray, value: float, n: int, level: float
-) -> Estimate:
+def _interval(stat: np.ndarray, value: float, n: int, level: float) -> Estimate:
     finite = stat[np.isfinite(stat)]
     if not finite.size:
         return Estimate(value, math.nan, math.nan, n, level)
@@ -112,7 +110,8 @@ def _correlation(
     value = float(stat(a, b))
     index = _resamples(len(a), resamples, seed)
     chunk = max(1, PAIR_CELLS // (len(a) * len(a)))  # tau's pair matrices, bounded in memory
-    boot = np.concatenate([stat(a[i], b[i]) for i in np.split(index, range(chunk, resamples, chunk))])
+    parts = np.split(index, range(chunk, resamples, chunk))
+    boot = np.concatenate([stat(a[i], b[i]) for i in parts])
     return _interval(boot, value, len(a), level)
 
 
@@ -201,7 +200,7 @@ def wilcoxon(a: Sequence[float], b: Sequence[float]) -> SignedRank:
     statistic = min(w_plus, total - w_plus)
     if n <= EXACT_WILCOXON_MAX:
         null = _signed_rank_null(np.rint(2 * ranks).astype(np.int64))
-        observed = int(round(2 * w_plus))
+        observed = round(2 * w_plus)
         below, above = null[: observed + 1].sum(), null[observed:].sum()
         return SignedRank(statistic, float(min(1.0, 2 * min(below, above))), n, True)
     _, counts = np.unique(np.abs(d), return_counts=True)
