@@ -61,6 +61,7 @@ class SurveyStore:
     def open(cls, directory: Path, settings: dict[str, Any]) -> SurveyStore:
         """Open (or start) the survey in ``directory`` for ``settings``; a survey started
         with other settings is refused, naming the keys that differ."""
+        directory.mkdir(parents=True, exist_ok=True)
         store = cls(directory / DB_NAME)
         stored = store._meta("settings")
         if stored is None:
