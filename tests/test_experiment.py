@@ -173,3 +173,34 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     # the same directory with another method list is another experiment
     assert main([*argv[:7], "--method", "nero-net", *argv[11:]]) == 2
     assert "other methods" in capsys.readouterr().err
+
+
+def test_methods_are_compared_run_by_run_with_the_first(tmp_path: Path) -> None:
+    from neronet.reports.statistics import holm, paired_difference, wilcoxon
+
+    pgd = {"a": [0.30, 0.40, 0.20, 0.50], "b": [0.35, 0.38, 0.30, 0.52], "c": [0.1, 0.2]}
+    runs = [
+        read_run_result(m, i, _run(tmp_path, f"{m}{i}", [(0.9, value, "")]))
+        for m, values in pgd.items()
+        for i, value in enumerate(values)
+    ]
+    table = method_table(["a", "b", "c"], runs)
+    assert table.paired("PGD-20", "c") == ([0.1, 0.2], [0.30, 0.40])  # runs both have
+    rows = {(r[0], r[1]): r for r in table.comparison().rows}
+    assert set(rows) == {("b", "clean"), ("b", "PGD-20"), ("c", "clean"), ("c", "PGD-20")}
+    diff = paired_difference(pgd["b"], pgd["a"])
+    test = wilcoxon(pgd["b"], pgd["a"])
+    row = rows[("b", "PGD-20")]
+    assert row[2:6] == (
+        "4",
+        f"{100 * diff.value:+.2f}",
+        f"[{100 * diff.low:+.2f}, {100 * diff.high:+.2f}]",
+        f"{test.pvalue:.3g}",
+    )
+    pvalues = [
+        wilcoxon(*table.paired(column, method)).pvalue
+        for method in ("b", "c")
+        for column in ("clean", "PGD-20")
+    ]
+    assert row[6] == f"{holm(pvalues)[1]:.3g}"
+    assert rows[("b", "clean")][5] == "1"  # no non-zero difference: nothing to test

@@ -114,8 +114,8 @@ def test_accuracy_objective_ignores_robustness() -> None:
 def test_objective_and_measurement_names_are_validated_by_the_registries() -> None:
     with pytest.raises(ConfigError, match="unknown objective 'hrs'; choose one of nero-net"):
         parse_config({"search": {"objective": "hrs"}})
-    with pytest.raises(ConfigError, match="unknown measurement 'pgd'"):
-        parse_config({"evaluation": {"measurements": ["clean", "pgd"]}})
+    with pytest.raises(ConfigError, match="unknown measurement 'cw'"):
+        parse_config({"evaluation": {"measurements": ["clean", "cw"]}})
     with pytest.raises(ConfigError, match=r"needs metric.* adversarial_accuracy"):
         parse_config({"evaluation": {"measurements": ["clean"]}})
     assert parse_config(

@@ -224,6 +224,13 @@ class SearchConfig(StrictSection):
     max_train_time: Float = Field(
         default=1800.0, gt=0, description="most training after train-longer mutations (same unit)"
     )
+    sample_size: Int = Field(
+        default=3,
+        ge=1,
+        le=MAX_BATCH,
+        description="aging evolution: members a tournament samples (Real et al.'s S; "
+        "initial_size is its population P), capped at the population",
+    )
     reevaluate_duplicates: Bool = False
     reevaluate_parent: Bool = Field(
         default=True,
@@ -337,6 +344,12 @@ class FitnessConfig(StrictSection):
     beta: Float = Field(default=4.0, gt=0)
     attack_eps: Float = Field(default=8 / 255, ge=0)
     attack_batch_size: Int = Field(default=128, ge=1)
+    pgd_steps: Int = Field(
+        default=5,
+        ge=1,
+        description="steps of the pgd measurement (L-inf, attack_eps, step attack_eps/4, "
+        "random start): the pgd objective's A",
+    )
     ill_fitted_share: Float = Field(
         default=0.5, gt=0, le=1, description="one class predicted for more than this share"
     )

@@ -22,6 +22,7 @@ from neronet.cli.evolve import add_evolve_command
 from neronet.cli.experiment import add_experiment_command
 from neronet.cli.posttrain import add_train_command
 from neronet.cli.study import add_study_commands
+from neronet.cli.survey import add_survey_command
 from neronet.cli.table import add_table_command
 from neronet.cli.transfer import add_transfer_command
 from neronet.cli.views import add_view_commands
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_evolve_command,
         add_study_commands,
         add_experiment_command,
+        add_survey_command,
         add_view_commands,
         add_train_command,
         add_attack_command,

@@ -25,7 +25,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from neronet.attacks import attack_correct, fgsm
+from neronet.attacks import attack_correct, fgsm, pgd
+from neronet.attacks.gradient import AttackFn
 from neronet.augment import DeviceData, to_float
 from neronet.config import FitnessConfig, MaskingConfig, TrainingConfig
 from neronet.errors import ConfigError
@@ -98,6 +99,24 @@ def clean_accuracy(ind: Trained) -> dict[str, float]:
     return {"clean_accuracy": scores.clean_accuracy(ind.clean_correct)}
 
 
+def _conditional(ind: Trained, attack: AttackFn) -> tuple[float, float]:
+    """``attack``'s accuracy on the fitness set conditional on clean correctness (only
+    correct samples are attacked) and the overall post-attack accuracy ``C * A``."""
+    assert ind.model is not None and ind.data is not None
+    clean = ind.clean_correct
+    _, adv = attack_correct(
+        ind.model,
+        to_float(ind.data.fitness.x, ind.training.channels_last),
+        ind.data.fitness.y,
+        attack,
+        ind.fitness.attack_batch_size,
+        clean_correct=clean,
+        amp_dtype=ind.amp,
+    )
+    adversarial = scores.conditional_adversarial_accuracy(clean, adv)
+    return adversarial, scores.clean_accuracy(clean) * adversarial
+
+
 @measurement(
     "fgsm",
     provides=("adversarial_accuracy", "overall_adversarial_accuracy"),
@@ -106,22 +125,30 @@ def clean_accuracy(ind: Trained) -> dict[str, float]:
 def fgsm_accuracy(ind: Trained) -> dict[str, float]:
     """``A``: FGSM accuracy (``fitness.attack_eps``) *conditional* on clean correctness
     (only correct samples are attacked), and the overall post-attack accuracy ``C * A``."""
-    assert ind.model is not None and ind.data is not None
-    clean = ind.clean_correct
-    _, adv = attack_correct(
-        ind.model,
-        to_float(ind.data.fitness.x, ind.training.channels_last),
-        ind.data.fitness.y,
-        partial(fgsm, eps=ind.fitness.attack_eps, amp_dtype=ind.amp),
-        ind.fitness.attack_batch_size,
-        clean_correct=clean,
+    adversarial, overall = _conditional(
+        ind, partial(fgsm, eps=ind.fitness.attack_eps, amp_dtype=ind.amp)
+    )
+    return {"adversarial_accuracy": adversarial, "overall_adversarial_accuracy": overall}
+
+
+@measurement("pgd", provides=("pgd_accuracy", "overall_pgd_accuracy"), needs="healthy")
+def pgd_accuracy(ind: Trained) -> dict[str, float]:
+    """PGD-k accuracy (``fitness.pgd_steps``, L-inf ``attack_eps``, step eps/4, random
+    start from a fixed seed) conditional on clean correctness, and overall: the ``pgd``
+    objective's ``A``, a stronger attack than FGSM for a few more passes."""
+    assert ind.data is not None
+    eps = ind.fitness.attack_eps
+    generator = torch.Generator(device=ind.data.device).manual_seed(0)
+    attack = partial(
+        pgd,
+        eps=eps,
+        alpha=eps / 4,
+        steps=ind.fitness.pgd_steps,
+        generator=generator,
         amp_dtype=ind.amp,
     )
-    adversarial = scores.conditional_adversarial_accuracy(clean, adv)
-    return {
-        "adversarial_accuracy": adversarial,
-        "overall_adversarial_accuracy": scores.clean_accuracy(clean) * adversarial,
-    }
+    adversarial, overall = _conditional(ind, attack)
+    return {"pgd_accuracy": adversarial, "overall_pgd_accuracy": overall}
 
 
 def masking_limits(settings: MaskingConfig) -> MaskingLimits:

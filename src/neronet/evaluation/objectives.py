@@ -90,6 +90,8 @@ class NeroNetObjective(Objective):
     """
 
     requires = ("clean_accuracy", "adversarial_accuracy")
+    adversarial_metric = "adversarial_accuracy"
+    """The attack accuracy ``A`` is read from (FGSM's; the ``pgd`` objective's PGD-k)."""
 
     def __init__(self, config: NeroConfig) -> None:
         self.beta = config.fitness.beta
@@ -112,7 +114,7 @@ class NeroNetObjective(Objective):
         so the search cannot climb by breaking the attack's gradient."""
         if outcome.metric("masking_flag"):
             return outcome.metric("masking_pgd_accuracy") if self.masked_credit == "pgd" else 0.0
-        return outcome.metric("adversarial_accuracy")
+        return outcome.metric(self.adversarial_metric)
 
     def end_generation(self, fitnesses: Sequence[Fitness]) -> dict[str, Any]:
         during = self.warmup
@@ -124,6 +126,20 @@ class NeroNetObjective(Objective):
 
     def describe(self) -> str:
         return "warm-up (fitness = clean accuracy)" if self.warmup else "weighted HRS"
+
+
+@OBJECTIVES.register("pgd")
+class PgdObjective(NeroNetObjective):
+    """NERO-Net's objective with PGD-k accuracy (measurement ``pgd``) in place of FGSM's:
+    the same warm-up, weighted HRS and masking check (a flagged individual is still
+    credited its masking-probe PGD accuracy). Whether the cheaper FGSM signal ranks
+    architectures as well as a few PGD steps do is what comparing the two measures."""
+
+    requires = ("clean_accuracy", "pgd_accuracy")
+    adversarial_metric = "pgd_accuracy"
+
+    def describe(self) -> str:
+        return "warm-up (fitness = clean accuracy)" if self.warmup else "weighted HRS (PGD)"
 
 
 @OBJECTIVES.register("accuracy")

@@ -17,6 +17,7 @@ import torch
 from neronet.augment import DeviceData
 from neronet.config import NeroConfig
 from neronet.data import DataSplits, load_dataset, make_splits, paper_split_sizes
+from neronet.data.dataset import Dataset
 from neronet.evaluation.individual import EvalSettings, evaluate_individual
 from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, ProgressFn
@@ -29,6 +30,13 @@ def load_splits(config: NeroConfig) -> DataSplits:
     dataset = load_dataset(
         cfg.dataset, path=cfg.path, cache_dir=cfg.cache_dir, download=cfg.download
     )
+    return search_splits(dataset, config)
+
+
+def search_splits(dataset: Dataset, config: NeroConfig) -> DataSplits:
+    """``dataset``'s train / control / fitness splits under ``config.data`` (unset sizes:
+    the paper's, scaled), seeded by the run seed."""
+    cfg = config.data
     paper = paper_split_sizes(len(dataset.y_train))
     sizes = [
         paper[i] if v is None else v for i, v in enumerate((cfg.train, cfg.control, cfg.fitness))

@@ -28,4 +28,10 @@ def make_strategy(config: NeroConfig, structure: Structure) -> Strategy:
 
 
 # The built-in strategies register themselves on import.
-from neronet.search import nsga2, one_plus_lambda, random_search, ras_niching  # noqa: E402, F401
+from neronet.search import (  # noqa: E402, F401
+    aging,
+    nsga2,
+    one_plus_lambda,
+    random_search,
+    ras_niching,
+)

@@ -1,0 +1,243 @@
+"""A survey of the search space: what a search measures vs what robustness turns out to be.
+
+For each of N architectures drawn from the config's grammar (even indices:
+random genotypes; odd: a mutant of the NSGA-Net seed when the config starts
+from it, else of the random genotype drawn just before), every draw seeded by
+the config seed and its index, the survey records in one row:
+
+* training-free proxies at initialisation (:mod:`neronet.survey.proxies`);
+* the search-time measurements after the search's own budget
+  (``evaluate_individual`` with clean, FGSM, PGD-k, the masking check and the
+  parameter count) and the NERO-Net fitness they give after the warm-up;
+* the ground truth: the architecture retrained from scratch with the
+  ``posttrain`` settings (``train_seeds``) on the search's train and control
+  images, then clean accuracy, PGD-20 and AutoAttack (the ``attack`` settings)
+  on held-out images: the dataset's test split (or, without one, images held out
+  before the search's splits are drawn), of which neither training nor
+  selection ever saw one.
+
+The question it answers: does any search-time signal rank architectures the way
+their final robustness does (see :mod:`neronet.reports.survey`)?
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from neronet.attacks import ATTACKS
+from neronet.augment import DeviceData, to_float
+from neronet.config import NeroConfig
+from neronet.data import load_dataset
+from neronet.data.dataset import Dataset
+from neronet.data.splits import hold_out
+from neronet.errors import GrammarError, InvalidArchitecture
+from neronet.evaluation.individual import EvalSettings, evaluate_individual
+from neronet.evaluation.objectives import NeroNetObjective
+from neronet.evaluation.result import Outcome
+from neronet.execution.worker import search_splits
+from neronet.export import fitted_model
+from neronet.genotype import Genotype, Structure
+from neronet.nn import build, check_size
+from neronet.robustness import adversarial_correct
+from neronet.search.variation import mutant, seed_genotype
+from neronet.survey.proxies import measure_proxies
+from neronet.survey.store import Record, SurveyStore
+from neronet.train.core import resolve_device, seeded
+from neronet.train.posttrain import TrainingDiverged, train_seeds
+
+MEASUREMENTS = ("clean", "fgsm", "pgd", "masking", "parameters")
+"""The search-time measurements every surveyed architecture gets."""
+PROXY_IMAGES = 64
+"""Images of the fitness set the proxies see (its first ones)."""
+_STREAM = 0x5E7
+"""Separates the survey's random streams from the strategies'."""
+
+
+def sample(config: NeroConfig, structure: Structure, index: int) -> tuple[str, Genotype, list[str]]:
+    """The ``index``-th architecture: (origin, genotype, how it was made); a function of the
+    config seed and the index alone, so a resumed survey draws the same ones."""
+    search = config.search
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, _STREAM, index]))
+    if index % 2 == 0:
+        genotype = Genotype.random(structure, rng, train_time=search.default_train_time)
+        return "random", genotype, ["random"]
+    seed_rng = np.random.default_rng(np.random.SeedSequence([config.seed, _STREAM]))
+    base = seed_genotype(search, structure, seed_rng)
+    origin = "seed mutant"
+    if base is None:
+        base, origin = sample(config, structure, index - 1)[1], "mutant of random"
+    child, names = mutant(base, structure, search, rng, initial=True)
+    return origin, child, names
+
+
+@dataclass
+class SurveyData:
+    """The data every architecture is measured on, resident on the device."""
+
+    search: DeviceData
+    retrain: Dataset
+    """Post-search training set (the search's train + control images) and held-out test."""
+    held_out_x: torch.Tensor
+    held_out_y: torch.Tensor
+    input_shape: tuple[int, int, int]
+    num_classes: int
+
+
+def load_survey_data(config: NeroConfig, device: torch.device) -> SurveyData:
+    """The search's splits and the held-out images (``attack.limit`` of them, if set)."""
+    cfg = config.data
+    dataset = load_dataset(
+        cfg.dataset, path=cfg.path, cache_dir=cfg.cache_dir, download=cfg.download
+    )
+    if dataset.test is None:  # held out before the search's splits: it never sees them
+        dataset = hold_out(dataset, config.posttrain.holdout, config.posttrain.holdout_seed)
+    assert dataset.x_test is not None and dataset.y_test is not None
+    splits = search_splits(dataset, config)
+    limit = config.attack.limit or len(dataset.y_test)
+    retrain = Dataset(
+        dataset.name,
+        np.concatenate([splits.train.x, splits.control.x]),
+        np.concatenate([splits.train.y, splits.control.y]),
+        list(dataset.classes),
+        dataset.x_test[:limit],
+        dataset.y_test[:limit],
+    )
+    return SurveyData(
+        DeviceData.from_splits(splits, device),
+        retrain,
+        to_float(torch.from_numpy(retrain.x_test).to(device)),
+        torch.from_numpy(retrain.y_test).to(device),
+        splits.input_shape,
+        splits.num_classes,
+    )
+
+
+def _nero_net_fitness(config: NeroConfig, status: str, metrics: dict[str, float]) -> float:
+    """The fitness NERO-Net's search gives these metrics after its warm-up."""
+    objective = NeroNetObjective(config)
+    objective.warmup = False
+    return objective.fitness(Outcome(0, status, metrics))
+
+
+def _ground_truth(config: NeroConfig, data: SurveyData, spec: Any, out: Path) -> dict[str, float]:
+    """Retrain ``spec`` (every posttrain seed) and attack it on the held-out images: the
+    mean over seeds of clean, PGD-20 and AutoAttack accuracy (overall: robust and correct)."""
+    device = data.held_out_x.device
+    settings = config.attack
+    runs = train_seeds(spec, data.retrain, config.posttrain, out)
+    found: dict[str, list[float]] = {"final_clean": [], "final_pgd20": [], "final_autoattack": []}
+    for result in runs:
+        model = fitted_model(spec, load_file(result.model_path), str(result.model_path))
+        model = model.to(device)
+        with torch.no_grad():
+            correct = model(data.held_out_x).argmax(1) == data.held_out_y
+        found["final_clean"].append(float(correct.float().mean()))
+        for key, name in (("final_pgd20", "pgd-linf"), ("final_autoattack", "autoattack")):
+            robust = adversarial_correct(
+                model, data.held_out_x, data.held_out_y, correct, ATTACKS.get(name), settings
+            )
+            found[key].append(float((robust & correct).float().mean()))
+    return {key: float(np.mean(values)) for key, values in found.items()}
+
+
+def measure(
+    config: NeroConfig, structure: Structure, data: SurveyData, index: int, models: Path
+) -> Record:
+    """Every measurement of the ``index``-th architecture, as one record."""
+    origin, genotype, names = sample(config, structure, index)
+    seconds: dict[str, float] = {}
+    metrics: dict[str, float] = {}
+
+    def record(status: str, reason: str | None) -> Record:
+        return Record(
+            index, origin, tuple(names), genotype.to_json(), status, reason, metrics, seconds
+        )
+
+    try:
+        spec, learning = genotype.decode(data.input_shape, data.num_classes)
+        check_size(spec, config.training.max_parameters)
+        device = data.search.device
+        with seeded(index, device):
+            model = build(spec).to(device)
+        began = time.perf_counter()
+        x = to_float(data.search.fitness.x[:PROXY_IMAGES])
+        metrics.update(
+            measure_proxies(
+                model, x, data.search.fitness.y[:PROXY_IMAGES], config.fitness.attack_eps
+            )
+        )
+        seconds["proxies"] = time.perf_counter() - began
+    except (GrammarError, InvalidArchitecture) as err:
+        return record("invalid", str(err).splitlines()[0] if str(err) else type(err).__name__)
+    settings = dataclasses.replace(EvalSettings.from_config(config), measurements=MEASUREMENTS)
+    evaluation = evaluate_individual(
+        spec, learning, float(genotype.train_time), data.search, settings, seed=index
+    )
+    metrics.update(evaluation.metrics)
+    metrics["nero_net_fitness"] = _nero_net_fitness(config, evaluation.status, metrics)
+    metrics["search_epochs"] = float(evaluation.epochs)
+    seconds["search"] = sum(evaluation.seconds.values())
+    if evaluation.status == "invalid":
+        return record("invalid", evaluation.reason)
+    began = time.perf_counter()
+    try:
+        metrics.update(_ground_truth(config, data, spec, models / f"arch-{index}"))
+    except TrainingDiverged as err:  # no final numbers: the report leaves it out
+        return record("diverged", f"post-search training: {err}")
+    seconds["ground_truth"] = time.perf_counter() - began
+    return record(evaluation.status, evaluation.reason)
+
+
+def survey_settings(config: NeroConfig) -> dict[str, Any]:
+    """What a survey's records depend on (the device and the count do not)."""
+    data = config.model_dump(mode="json")
+    data["training"].pop("device")
+    data["posttrain"].pop("device")
+    data.pop("executor")
+    return data
+
+
+def run_survey(
+    config: NeroConfig,
+    structure: Structure,
+    directory: Path,
+    count: int,
+    say: Callable[[str], None],
+) -> SurveyStore:
+    """Measure architectures 0..count-1 that ``directory`` does not hold yet, each row
+    committed as it is finished; returns the store."""
+    store = SurveyStore.open(directory, survey_settings(config))
+    todo = [i for i in range(count) if i not in store.done()]
+    if not todo:
+        return store
+    say(f"{count - len(todo)} of {count} architectures surveyed; measuring {len(todo)}")
+    data = load_survey_data(config, resolve_device(config.training.device))
+    for done, index in enumerate(todo, start=1):
+        began = time.perf_counter()
+        rec = measure(config, structure, data, index, directory / "models")
+        store.add(rec)
+        say(_line(rec, done, len(todo), time.perf_counter() - began))
+    return store
+
+
+def _line(rec: Record, done: int, total: int, seconds: float) -> str:
+    m = rec.metrics
+
+    def show(key: str) -> str:
+        return f"{m[key]:.3f}" if key in m else "-"
+
+    return (
+        f"[{done}/{total}] arch {rec.index} ({rec.origin}) {rec.status}: "
+        f"clean {show('clean_accuracy')} FGSM {show('adversarial_accuracy')} "
+        f"PGD {show('pgd_accuracy')} -> final clean {show('final_clean')} "
+        f"AutoAttack {show('final_autoattack')} ({seconds:.0f} s)"
+    )

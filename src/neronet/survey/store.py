@@ -1,0 +1,144 @@
+"""The survey's database: one SQLite file, one row per architecture, each written whole.
+
+Why SQLite and one transaction per row: a survey runs for hours on a shared
+machine and is killed; a row is either committed with every measurement of its
+architecture or absent, so the same command resumes at the first missing index
+and reaches the same records. The config the survey was started with is stored
+once; a resume with other settings is refused (its rows would not be comparable).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from neronet.errors import StoreError, StudyError
+
+DB_NAME = "survey.sqlite"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS architectures (
+    idx INTEGER PRIMARY KEY,
+    origin TEXT NOT NULL,
+    mutations TEXT NOT NULL,
+    genotype TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    metrics TEXT NOT NULL,
+    seconds TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One surveyed architecture: how it was drawn, its status and every measurement."""
+
+    index: int
+    origin: str
+    mutations: tuple[str, ...]
+    genotype: str
+    status: str
+    reason: str | None
+    metrics: dict[str, float]
+    seconds: dict[str, float]
+
+
+class SurveyStore:
+    """The survey directory's database (``survey.sqlite``)."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+        if not readonly:
+            self._db.executescript(SCHEMA)
+
+    @classmethod
+    def open(cls, directory: Path, settings: dict[str, Any]) -> SurveyStore:
+        """Open (or start) the survey in ``directory`` for ``settings``; a survey started
+        with other settings is refused, naming the keys that differ."""
+        directory.mkdir(parents=True, exist_ok=True)
+        store = cls(directory / DB_NAME)
+        stored = store._meta("settings")
+        if stored is None:
+            with store._db:
+                store._db.execute("BEGIN")
+                store._db.execute(
+                    "INSERT INTO meta VALUES ('settings', ?)",
+                    (json.dumps(settings, sort_keys=True),),
+                )
+        elif json.loads(stored) != settings:
+            from neronet.search.resume import diff_keys
+
+            changed = diff_keys(json.loads(stored), settings)
+            store.close()
+            raise StudyError(
+                f"--dir '{directory}' holds a survey with other settings "
+                f"({', '.join(changed[:5])}); re-run it with its original config or choose "
+                "a new --dir"
+            )
+        return store
+
+    @classmethod
+    def read(cls, directory: Path) -> SurveyStore:
+        path = directory / DB_NAME
+        if not path.is_file():
+            raise StoreError(f"'{directory}' holds no survey ({DB_NAME}); run neronet survey first")
+        return cls(path, readonly=True)
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def settings(self) -> dict[str, Any]:
+        text = self._meta("settings")
+        return {} if text is None else json.loads(text)
+
+    def done(self) -> set[int]:
+        return {int(r[0]) for r in self._db.execute("SELECT idx FROM architectures")}
+
+    def add(self, record: Record) -> None:
+        """Write ``record`` in one transaction (all of it or nothing)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO architectures VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.index,
+                    record.origin,
+                    json.dumps(list(record.mutations)),
+                    record.genotype,
+                    record.status,
+                    record.reason,
+                    json.dumps(record.metrics, sort_keys=True),
+                    json.dumps(record.seconds, sort_keys=True),
+                ),
+            )
+
+    def records(self) -> list[Record]:
+        rows = self._db.execute("SELECT * FROM architectures ORDER BY idx").fetchall()
+        try:
+            return [
+                Record(
+                    int(r[0]),
+                    str(r[1]),
+                    tuple(json.loads(r[2])),
+                    str(r[3]),
+                    str(r[4]),
+                    r[5],
+                    {str(k): float(v) for k, v in json.loads(r[6]).items()},
+                    {str(k): float(v) for k, v in json.loads(r[7]).items()},
+                )
+                for r in rows
+            ]
+        except (ValueError, TypeError, AttributeError):
+            raise StoreError(
+                f"'{self.path}' holds a damaged row; restore the file or start a new survey"
+            ) from None
+
+    def close(self) -> None:
+        self._db.close()

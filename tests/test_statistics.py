@@ -1,0 +1,96 @@
+"""The survey's and the experiment's statistics against scipy's reference on fixed inputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats as st
+
+from neronet.reports import statistics as S
+
+RNG = np.random.default_rng(20240522)
+X = RNG.integers(0, 6, size=40).astype(float)  # ties on purpose
+Y = X + RNG.integers(0, 4, size=40)
+
+
+def test_tau_and_rho_match_scipy_with_ties() -> None:
+    assert S.kendall_tau(X, Y) == pytest.approx(st.kendalltau(X, Y).statistic, abs=1e-12)
+    assert S.spearman_rho(X, Y) == pytest.approx(st.spearmanr(X, Y).statistic, abs=1e-12)
+    assert S.kendall_tau(X, -Y) == pytest.approx(st.kendalltau(X, -Y).statistic, abs=1e-12)
+
+
+def test_non_finite_pairs_are_dropped_and_constants_give_nan() -> None:
+    x = [1.0, 2.0, math.nan, 4.0, 3.0]
+    y = [2.0, 1.0, 5.0, 4.0, math.inf]
+    assert S.kendall_tau(x, y) == pytest.approx(st.kendalltau([1, 2, 4], [2, 1, 4]).statistic)
+    assert math.isnan(S.kendall_tau([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError, match="equally long"):
+        S.kendall_tau([1, 2], [1, 2, 3])
+
+
+def _scipy_interval(stat) -> tuple[float, float]:
+    res = st.bootstrap(
+        (X, Y), stat, paired=True, method="percentile", n_resamples=4000, random_state=1
+    )
+    return res.confidence_interval.low, res.confidence_interval.high
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (S.kendall_interval, lambda a, b: st.kendalltau(a, b).statistic),
+        (S.spearman_interval, lambda a, b: st.spearmanr(a, b).statistic),
+    ],
+)
+def test_bootstrap_intervals_agree_with_scipy_and_are_seeded(ours, theirs) -> None:
+    est = ours(X, Y, resamples=4000, seed=7)
+    low, high = _scipy_interval(theirs)
+    assert est.low < est.value < est.high and est.n == 40
+    assert est.low == pytest.approx(low, abs=0.04) and est.high == pytest.approx(high, abs=0.04)
+    assert ours(X, Y, resamples=4000, seed=7) == est  # same seed, same interval
+    assert ours(X, Y, resamples=4000, seed=8) != est
+
+
+def test_paired_difference_interval_agrees_with_scipy() -> None:
+    est = S.paired_difference(Y, X, resamples=4000, seed=3)
+    res = st.bootstrap((Y - X,), np.mean, method="percentile", n_resamples=4000, random_state=3)
+    assert est.value == pytest.approx(float(np.mean(Y - X)))
+    assert est.low == pytest.approx(res.confidence_interval.low, abs=0.08)
+    assert est.high == pytest.approx(res.confidence_interval.high, abs=0.08)
+    assert est.text() == f"{est.value:.2f} [{est.low:.2f}, {est.high:.2f}]"
+
+
+@pytest.mark.parametrize("n", [6, 10, 30])
+def test_wilcoxon_exact_matches_scipy(n: int) -> None:
+    a = RNG.normal(size=n)
+    b = a + RNG.normal(0.4, 1.0, size=n)
+    ours, ref = S.wilcoxon(a, b), st.wilcoxon(a, b)
+    assert ours.exact and ours.n == n
+    assert ours.statistic == ref.statistic
+    assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-9)
+
+
+def test_wilcoxon_with_ties_and_zeros_matches_scipys_permutation_test() -> None:
+    a = np.arange(1.0, 11.0)
+    b = a - np.array([1, 1, 2, -2, 3, 0, 4, 4, -1, 5.0])  # a zero, tied magnitudes
+    ours, ref = S.wilcoxon(a, b), st.wilcoxon(a, b)
+    assert ours.n == 9 and ours.statistic == ref.statistic
+    assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-9)
+
+
+def test_wilcoxon_large_samples_use_scipys_normal_approximation() -> None:
+    a = RNG.normal(size=80)
+    b = np.round(a + RNG.normal(0.2, 1.0, size=80), 1)
+    ours, ref = S.wilcoxon(a, b), st.wilcoxon(a, b)
+    assert not ours.exact
+    assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-9)
+    assert S.wilcoxon([1.0, 2.0], [1.0, 2.0]).pvalue == 1.0  # nothing differs
+
+
+def test_holm_adjusts_step_down_in_the_given_order() -> None:
+    # sorted: 0.01*4, 0.03*3, 0.04*2 (-> 0.09 kept monotone), 0.2*1
+    assert S.holm([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.09, 0.09, 0.2])
+    assert S.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    assert S.holm([]) == []

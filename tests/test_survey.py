@@ -1,0 +1,127 @@
+"""``neronet survey``: a tiny survey end to end, resume after a kill, bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from neronet.cli import main
+from neronet.config import load_config
+from neronet.survey.run import survey_settings
+from neronet.survey.store import DB_NAME, SurveyStore
+
+TINY = """\
+seed: 0
+data: {dataset: digits, train: 100, control: 30, fitness: 30}
+structure:
+  grammar: nero-net-quick.grammar
+  modules:
+    - {name: stem, min: 0, max: 1, skip: false}
+    - {name: features, min: 1, max: 2, skip: true, levels_back: 2, init_max: 1}
+    - {name: last-transition, min: 0, max: 1, skip: false}
+    - {name: classification, min: 0, max: 1, skip: false}
+    - {name: softmax, min: 1, max: 1, skip: false}
+search: {initial: random, budget: epochs, default_train_time: 1, max_train_time: 2}
+fitness: {attack_eps: 0.1, pgd_steps: 2, masking: {subset: 4}}
+training: {device: cpu}
+posttrain: {seeds: 1, device: cpu, standard: {epochs: 1, batch_size: 64}}
+attack: {linf_eps: 0.1, limit: 6, steps: 3}
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+def _records(directory: Path) -> list[tuple]:
+    store = SurveyStore.read(directory)
+    try:
+        return [(r.index, r.genotype, r.status, r.metrics) for r in store.records()]
+    finally:
+        store.close()
+
+
+def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    whole = tmp_path / "whole"
+    assert main(["survey", "--config", str(config), "--dir", str(whole), "--count", "2"]) == 0
+    out = capsys.readouterr()
+    assert "| NERO-Net fitness" in out.out and "[2/2] arch 1" in out.err
+    rows = _records(whole)
+    assert [r[0] for r in rows] == [0, 1]
+    for _, genotype, status, metrics in rows:
+        assert genotype.startswith("{") and status in ("ok", "ill-fitted", "diverged")
+        assert {"proxy_grad_norm", "proxy_curvature", "proxy_croze", "clean_accuracy"} <= set(
+            metrics
+        )
+        assert 0.0 <= metrics["final_autoattack"] <= metrics["final_clean"] <= 1.0
+    csv = (whole / "survey.csv").read_text().splitlines()
+    assert csv[0].startswith("index,origin,mutations,status,reason") and len(csv) == 3
+    assert (whole / "plots" / "scatter-nero_net_fitness.png").stat().st_size > 0
+    assert (whole / "survey.parquet").is_file()
+    assert "measuring 2" in (whole / "survey.log").read_text()
+
+    # the same survey, killed (SIGKILL) once its first row is committed, then resumed
+    killed = tmp_path / "killed"
+    argv = [sys.executable, "-m", "neronet.cli", "survey", "--config", str(config)]
+    argv += ["--dir", str(killed), "--count", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None and not _committed(killed / DB_NAME):
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert [r[0] for r in _records(killed)] == [0]  # killed between the rows
+    assert main(["survey", "--config", str(config), "--dir", str(killed), "--count", "2"]) == 0
+    assert "1 of 2 architectures surveyed; measuring 1" in capsys.readouterr().err
+    assert _records(killed) == rows
+
+
+def _committed(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return db.execute("SELECT count(*) FROM architectures").fetchone()[0] >= 1
+    except sqlite3.Error:  # not created yet
+        return False
+
+
+def test_bad_input_is_one_line(
+    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def error(*argv: str) -> str:
+        assert main(["survey", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("neronet: error: ") and err.count("\n") == 1, err
+        return err
+
+    assert "--count 0" in error(
+        "--config", str(config), "--dir", str(tmp_path / "a"), "--count", "0"
+    )
+    assert "not found" in error("--config", str(tmp_path / "no.yaml"), "--dir", str(tmp_path / "b"))
+    assert "search.objectiv" in error(
+        "--config", str(config), "--dir", str(tmp_path / "c"), "search.objectiv=x"
+    )
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert "foreign" in error("--config", str(config), "--dir", str(foreign))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+    # a survey directory started with other settings is refused, naming the key
+    other = survey_settings(load_config(str(config), ["seed=1"]))
+    SurveyStore.open(tmp_path / "other", other).close()
+    assert "seed" in error("--config", str(config), "--dir", str(tmp_path / "other"))
