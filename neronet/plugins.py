@@ -1,4 +1,16 @@
-"""The plug-ins a config names exist and fit together: ``check_plugins(config)``.
+"""Plug-ins from elsewhere, and whether the ones a config names exist and fit together.
+
+Installed plug-ins are found through the entry-point group ``neronet.plugins``: each
+entry point names a module (importing it registers its strategies, objectives,
+measurements, attacks) or a function to call. :func:`load_installed` imports them
+once per process, on the first lookup of any registry, so the main process and every
+worker of the ``workers`` / ``ray`` executors know the same names without a line of
+neronet changed. A package declares one in its ``pyproject.toml``::
+
+    [project.entry-points."neronet.plugins"]
+    my_plugins = "my_package.neronet_plugins"
+
+``check_plugins(config)`` is the other half.
 
 The config schema (``neronet.config``) validates settings only; which strategies,
 objectives and measurements exist is the registries' business. Keeping the two
@@ -11,13 +23,41 @@ create a directory) calls :func:`check_plugins` first.
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from neronet.config import NeroConfig, invalid_value
-from neronet.errors import ConfigError
+from neronet.errors import ConfigError, NeronetError
 
 if TYPE_CHECKING:
     from neronet.registry import Registry
+
+
+ENTRY_POINTS = "neronet.plugins"
+_installed: list[str] | None = None
+
+
+def load_installed() -> list[str]:
+    """Import (or call) every ``neronet.plugins`` entry point, once per process; returns
+    their names. A plug-in that fails to load is a one-line error naming it: a search
+    must not run with part of the methods it was configured with missing."""
+    global _installed
+    if _installed is not None:
+        return _installed
+    _installed = []  # set first: a plug-in that looks up a registry must not recurse
+    for point in sorted(entry_points(group=ENTRY_POINTS), key=lambda p: p.name):
+        try:
+            target = point.load()
+            if callable(target) and not isinstance(target, ModuleType):
+                target()
+        except Exception as err:
+            raise NeronetError(
+                f"plug-in {point.name!r} ({point.value}) failed to load: "
+                f"{type(err).__name__}: {err}; fix or uninstall it"
+            ) from None
+        _installed.append(point.name)
+    return _installed
 
 
 def check_plugins(config: NeroConfig, source: str = "config") -> NeroConfig:

@@ -8,7 +8,9 @@ reads the names from here instead of the config repeating them in ``Literal[...]
 
 A registry may name the modules of its built-in plug-ins: they are imported on the
 registry's first lookup, not by the registry's module, so a plug-in module imports its
-registry without the registry importing it back (no import cycle).
+registry without the registry importing it back (no import cycle). The first lookup of
+any registry also loads the installed plug-ins (``neronet.plugins.load_installed``), in
+whichever process it happens.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from neronet.errors import ConfigError
+from neronet.plugins import load_installed
 
 T = TypeVar("T")
 
@@ -38,6 +41,7 @@ class Registry(Generic[T]):
         """The plug-ins, once the built-in modules (which register themselves) are imported."""
         while self._builtins:
             importlib.import_module(self._builtins.pop(0))
+        load_installed()
         return self._items
 
     def register(self, name: str, item: T | None = None, *, replace: bool = False) -> Any:
