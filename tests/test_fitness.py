@@ -18,6 +18,7 @@ from neronet.evaluation.scores import (
     ill_fitted_reason,
     overall_adversarial_accuracy,
 )
+from neronet.plugins import check_plugins
 
 
 def test_weighted_hrs_reproduces_paper_best_individual() -> None:
@@ -111,14 +112,19 @@ def test_accuracy_objective_ignores_robustness() -> None:
     assert objective.end_generation([1.0]) == {}
 
 
-def test_objective_and_measurement_names_are_validated_by_the_registries() -> None:
+def test_objective_and_measurement_names_are_checked_against_the_registries() -> None:
+    def check(data: dict) -> NeroConfig:
+        return check_plugins(parse_config(data), "config")
+
     with pytest.raises(ConfigError, match="unknown objective 'hrs'; choose one of nero-net"):
-        parse_config({"search": {"objective": "hrs"}})
+        check({"search": {"objective": "hrs"}})
+    with pytest.raises(ConfigError, match=r"'search\.strategy': unknown strategy 'x'; choose"):
+        check({"search": {"strategy": "x"}})
     with pytest.raises(ConfigError, match="unknown measurement 'cw'"):
-        parse_config({"evaluation": {"measurements": ["clean", "cw"]}})
+        check({"evaluation": {"measurements": ["clean", "cw"]}})
     with pytest.raises(ConfigError, match=r"needs metric.* adversarial_accuracy"):
-        parse_config({"evaluation": {"measurements": ["clean"]}})
-    assert parse_config(
-        {"search": {"objective": "accuracy"}, "evaluation": {"measurements": ["clean"]}}
-    )
+        check({"evaluation": {"measurements": ["clean"]}})
+    assert check({"search": {"objective": "accuracy"}, "evaluation": {"measurements": ["clean"]}})
+    # the schema alone reads a config whose plug-ins are not installed here (a stored run's)
+    assert parse_config({"search": {"strategy": "elsewhere"}}).search.strategy == "elsewhere"
     assert "nero-net" in OBJECTIVES.names()

@@ -30,6 +30,7 @@ from neronet.evaluation.objectives import make_objective
 from neronet.evaluation.result import Evaluation, Outcome
 from neronet.execution.base import EvalRequest, ProgressFn
 from neronet.genotype import structure_for
+from neronet.plugins import check_plugins
 from neronet.search import pareto
 from neronet.search.base import Strategy
 from neronet.search.strategies import STRATEGIES, make_strategy
@@ -113,7 +114,7 @@ def test_pareto_fitness_is_higher_is_better_and_unmeasured_is_worst() -> None:
 )
 def test_bad_pareto_configs_are_one_line_errors(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        _pareto(*overrides)
+        check_plugins(_pareto(*overrides))
     assert message in str(info.value) and "\n" not in str(info.value)
 
 

@@ -20,7 +20,10 @@ from typing import Any
 
 import pytest
 
+import neronet
+from neronet.cli import main
 from neronet.config import NeroConfig, grammar_text, load_config
+from neronet.errors import ConfigError
 from neronet.evaluation.measurements import MEASUREMENTS, Measurement, Trained
 from neronet.evaluation.objectives import OBJECTIVES, Objective
 from neronet.evaluation.result import Outcome
@@ -151,3 +154,20 @@ def test_a_toy_measurement_and_objective_run_a_real_search(
             assert r.fitness == -r.metrics["toy_units"]
     best = store.best()
     assert best is not None and best.fitness == max(r.fitness for r in rows)
+
+
+def test_a_search_refuses_an_unknown_plugin_before_its_directory_exists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The schema reads any name; ``check_plugins`` (runner, API, evolve) refuses it in one
+    line that names the setting and the registered names, and nothing is written."""
+    config = load_config(None, ["search.strategy=nope"])
+    text, name = grammar_text(config)
+    with pytest.raises(ConfigError, match=r"'search\.strategy': unknown strategy 'nope'; choose"):
+        SearchRun.open(config, text, name, tmp_path / "r")
+    with pytest.raises(ConfigError, match="unknown measurement 'nope'"):
+        neronet.create_run(tmp_path / "api", overrides=["evaluation.measurements=[nope]"])
+    assert main(["evolve", "--run", str(tmp_path / "cli"), "search.objective=nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown objective 'nope'; choose one of nero-net" in err
+    assert list(tmp_path.iterdir()) == []

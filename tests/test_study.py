@@ -17,7 +17,7 @@ from helpers_store import store_fingerprint
 from test_search import SMALL, StubExecutor
 
 from neronet.cli import main
-from neronet.config import grammar_text, load_config
+from neronet.config import NeroConfig, grammar_text, load_config
 from neronet.errors import StudyError
 from neronet.reports.compare import compare, write_comparison
 from neronet.reports.data import GenerationStats, RunData
@@ -94,7 +94,7 @@ def _run(name: str, fitness: list[float], warmup: list[bool]) -> RunData:
         row = GenerationRow(g, (g,), f, f / 2, {"warmup": w, "switched": False}, 0.0)
         gens.append(GenerationStats(row, _row(g, f, f / 4), ()))
     best = gens[-1].parent
-    return RunData(Path(name), {"config": {}}, (), tuple(gens), best)
+    return RunData(Path(name), {}, (), tuple(gens), best, NeroConfig())
 
 
 def test_aggregation_over_runs_matches_numbers_worked_by_hand() -> None:

@@ -20,6 +20,7 @@ from neronet.errors import ConfigError, TransferSetError
 from neronet.evaluation.measurements import MEASUREMENTS, Trained
 from neronet.evaluation.objectives import OBJECTIVES
 from neronet.evaluation.result import Outcome
+from neronet.plugins import check_plugins
 from neronet.store import RunStore
 from neronet.transfer import run as transfer_run
 from neronet.transfer.artifact import (
@@ -136,7 +137,7 @@ def test_config_allows_both_robustness_measures_with_both_objectives() -> None:
         )
         assert config.evaluation.measurements == tuple(measurements)
     with pytest.raises(ConfigError, match="transfer_accuracy"):
-        parse_config({"search": {"objective": "ras"}})
+        check_plugins(parse_config({"search": {"objective": "ras"}}))
 
 
 # ------------------------------------------------------------------ opening a run

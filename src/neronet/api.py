@@ -21,8 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neronet.config import NeroConfig, grammar_text, load_config, parse_config, set_override
+from neronet.config import (
+    DEFAULT_CONFIG,
+    NeroConfig,
+    grammar_text,
+    load_config,
+    parse_config,
+    set_override,
+)
 from neronet.errors import ConfigError, InputError
+from neronet.plugins import check_plugins
 from neronet.store import DB_NAME, IndividualRow, RunStore
 
 if TYPE_CHECKING:
@@ -41,7 +49,8 @@ def _config(config: ConfigLike, overrides: Sequence[str]) -> tuple[NeroConfig, P
     a grammar named relative to a config file."""
     if config is None or isinstance(config, str | Path):
         base = None if config is None else Path(config).parent
-        return load_config(config, list(overrides)), base
+        source = DEFAULT_CONFIG if config is None else str(config)
+        return check_plugins(load_config(config, list(overrides)), source), base
     if not isinstance(config, NeroConfig | Mapping):
         raise InputError(
             f"config must be a YAML file path, a mapping of settings, a NeroConfig or None; "
@@ -50,7 +59,7 @@ def _config(config: ConfigLike, overrides: Sequence[str]) -> tuple[NeroConfig, P
     data = config.model_dump(mode="json") if isinstance(config, NeroConfig) else dict(config)
     for assignment in overrides:
         set_override(data, assignment)
-    return parse_config(data, "the config given"), None
+    return check_plugins(parse_config(data, "the config given"), "the config given"), None
 
 
 @dataclass

@@ -31,6 +31,7 @@ from pydantic import (
 
 from neronet.errors import ConfigError
 from neronet.grammar import MAX_DEPTH
+from neronet.limits import MAX_PARAMETERS
 
 SEED_MODULES = ("stem", "features", "last-transition", "softmax")
 """Modules the NSGA-Net seed fills; a structure without them starts from random units."""
@@ -48,9 +49,6 @@ MAX_RAS_PARTS = 1_000
 """Most blocks per initial RAS model, and layers per initial block."""
 MAX_YAML_VALUES = 100_000
 """Most values a config's YAML may hold once its aliases are expanded (billion laughs)."""
-# Default cap on an architecture's trainable parameters (400 MB of fp32 weights,
-# 30x the NSGA-Net seed): a grammar range up to 1e8 filters reached 3.6e11.
-MAX_PARAMETERS = 100_000_000
 
 
 def _not_huge(value: int) -> int:
@@ -262,20 +260,6 @@ class SearchConfig(StrictSection):
             raise ValueError("with search.budget=epochs the train times are whole epochs")
         return self
 
-    @field_validator("strategy")
-    @classmethod
-    def _strategy(cls, name: str) -> str:
-        from neronet.search.strategies import STRATEGIES
-
-        return STRATEGIES.check(name)
-
-    @field_validator("objective")
-    @classmethod
-    def _objective(cls, name: str) -> str:
-        from neronet.evaluation.objectives import OBJECTIVES
-
-        return OBJECTIVES.check(name)
-
 
 class MaskingConfig(StrictSection):
     """The in-search gradient-masking check (measurement ``masking``), on a subset of the
@@ -383,11 +367,7 @@ class EvaluationConfig(StrictSection):
 
     @field_validator("measurements")
     @classmethod
-    def _known(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        from neronet.evaluation.measurements import MEASUREMENTS
-
-        for name in names:
-            MEASUREMENTS.check(name)
+    def _once(cls, names: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(names)) != len(names):
             raise ValueError("a measurement is listed twice; list each once")
         return names
@@ -757,29 +737,6 @@ class NeroConfig(StrictSection):
     transfer: TransferConfig = Field(default_factory=TransferConfig)
     ras: RasConfig = Field(default_factory=RasConfig)
 
-    @model_validator(mode="after")
-    def _objective_measured(self) -> NeroConfig:
-        from neronet.evaluation.measurements import provided
-        from neronet.evaluation.objectives import OBJECTIVES
-        from neronet.search.strategies import STRATEGIES
-
-        objective = OBJECTIVES.get(self.search.objective)
-        measured = provided(self.evaluation.measurements)
-        missing = [m for m in objective.required(self) if m not in measured]
-        if missing:
-            raise ValueError(
-                f"objective {self.search.objective!r} needs metric(s) {', '.join(missing)}, "
-                "which no measurement in evaluation.measurements provides; add the measurement"
-            )
-        strategy = STRATEGIES.get(self.search.strategy)
-        if not objective.scalar and not strategy.vector_objectives:
-            raise ValueError(
-                f"objective {self.search.objective!r} has several objectives and strategy "
-                f"{self.search.strategy!r} ranks by one number; choose a strategy that takes "
-                "a vector objective (nsga2, random)"
-            )
-        return self
-
     @field_validator("search")
     @classmethod
     def _initial_fits_structure(cls, search: SearchConfig, info: ValidationInfo) -> SearchConfig:
@@ -846,8 +803,12 @@ def format_validation_error(
         near = ".".join([*(str(p) for p in first["loc"][:-1]), close[0]]) if close else ""
         hint = f"did you mean '{near}'?" if close else "remove it or check its spelling"
         return f"{source}: unknown key '{key}'; {hint}"
-    msg = first["msg"].removeprefix("Value error, ")
-    return f"{source}: invalid value for '{key}': {msg}; fix it in the config or override"
+    return invalid_value(source, key, first["msg"].removeprefix("Value error, "))
+
+
+def invalid_value(source: str, key: str, problem: str) -> str:
+    """The one-line form of a setting's bad value (schema and plug-in checks alike)."""
+    return f"{source}: invalid value for '{key}': {problem}; fix it in the config or override"
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> NeroConfig:

@@ -173,14 +173,11 @@ def _exporter_quiet() -> Iterator[None]:
 def _run_threat(run_dir: str | Path) -> dict[str, str]:
     """The run's dataset and search radius, so ``neronet attack FILE`` needs no
     ``--dataset`` and attacks at the search's own eps by default, as it does for the run."""
-    from neronet.config import parse_config
-
     store = RunStore.open(run_dir, readonly=True)
     try:
-        stored = store.config_data()
+        config = store.config()
     finally:
         store.close()
-    config = parse_config(stored, f"{run_dir} (stored config)")
     return {"dataset": config.data.dataset, "search_eps": repr(config.fitness.attack_eps)}
 
 

@@ -170,7 +170,7 @@ def load_run(run_dir: str | Path) -> RunTable:
     store = RunStore.open(run_dir, readonly=True)
     try:
         rows = tuple(store.individuals())
-        names = stored_components(store.config_data())
+        names = stored_components(store.config())
     finally:
         store.close()
     return RunTable(Path(run_dir), rows, names)

@@ -1,10 +1,14 @@
 """The one attack catalogue: every attack neronet knows, by name.
 
-Each entry says its threat model (``linf`` / ``l2``), its family (a single
-gradient step, PGD, or the reference AutoAttack) and, for our own gradient
-attacks, the function and its fixed settings. The search's measurements, the
-post-search suite and the gradient-masking audit all take attacks from here;
-a new attack is one registered :class:`AttackSpec`.
+An :class:`AttackSpec` is the whole of an attack: its threat model (``linf`` /
+``l2``), its label, how it runs on a model (``run``), what it costs per image
+(``work``, for the suite's time estimate), the part it plays in the
+gradient-masking audit (``audit_role``) and, for a gradient attack that can be
+bound on its own, the function, its fixed settings and their check. The search's
+measurements, the post-search suite, the audit and the estimate take attacks from
+here and never ask which kind an attack is, so a new attack is one registered
+``AttackSpec``. The attacks neronet ships are in :mod:`neronet.attacks.builtin`,
+imported when the catalogue is first read.
 """
 
 from __future__ import annotations
@@ -17,62 +21,94 @@ from typing import Any, Literal
 
 import torch
 
-from neronet.attacks.gradient import AttackFn, check_eps, check_pgd, fgm, fgsm, pgd
+from neronet.attacks.gradient import AttackFn, check_eps
 from neronet.errors import AttackError
 from neronet.registry import Registry
 
 Threat = Literal["linf", "l2"]
 THREAT_LABELS = {"linf": "L-inf", "l2": "L2"}
+AuditRole = Literal["single-step", "iterative"]
+"""What the audit does with an attack: compares a single-step attack with the iterative
+one of its threat and probes it; runs the iterative one longer, with restarts and at a
+huge eps. A threat is audited when the suite has its iterative attack."""
+
+Work = tuple[float, float, float]
+"""Per attacked image: (PGD gradient steps, AutoAttack gradient steps, forward queries)."""
+
+Runner = Callable[..., torch.Tensor]
+"""``run(model, x, y, clean_correct, attack, settings: AttackSettings, task: str,
+on_tick: Ticker | None) -> adv_correct``: per sample, still classified correctly after
+the attack; only the ``clean_correct`` samples are attacked."""
+WorkHook = Callable[..., list[Work]]
+"""``work(model, attack, settings: AttackSettings, classes: int) -> [Work]``: the parts of
+the attack in order, each but the first only on the images the earlier left robust."""
+
+
+def _check_eps(settings: dict[str, Any]) -> None:
+    check_eps(settings["eps"])
 
 
 @dataclass(frozen=True)
 class AttackSpec:
-    """One attack: CLI name, threat, family, display label, and our implementation."""
+    """One attack: its name, threat, label and hooks (see the module docstring)."""
 
     name: str
     threat: Threat
-    family: Literal["single", "pgd", "autoattack"]
     label: str
+    """The tables' name; ``{steps}`` is replaced by ``attack.steps`` (``PGD-{steps}``)."""
+    run: Runner
+    work: WorkHook
+    audit_role: AuditRole | None = None
     fn: Callable[..., torch.Tensor] | None = None
-    """``(model, x, y, **settings) -> x_adv``; None for the reference AutoAttack."""
+    """``(model, x, y, **settings) -> x_adv`` when the attack can be bound on its own
+    (:meth:`bind`); None for one run only through ``run`` (AutoAttack)."""
     fixed: dict[str, Any] = field(default_factory=dict)
+    """Settings the entry fixes (``norm`` of PGD, the ensemble of an AutoAttack run)."""
+    check: Callable[[dict[str, Any]], None] = _check_eps
+    """Raises AttackError for settings the attack cannot run with (before any work)."""
+
+    def bind(self, **settings: Any) -> AttackFn:
+        """The attack with ``settings`` (eps, alpha, ...) bound, checked now so a bad
+        config fails before any training."""
+        if self.fn is None:
+            raise AttackError(
+                f"attack {self.name!r} is run by AutoAttack, not bound here; use a suite"
+            )
+        params = inspect.signature(self.fn).parameters
+        allowed = [p for p in list(params)[3:] if p not in self.fixed]
+        unknown = sorted(set(settings) - set(allowed))
+        if unknown:
+            raise AttackError(
+                f"attack {self.name!r} has no setting {', '.join(unknown)}; "
+                f"valid: {', '.join(allowed)}"
+            )
+        missing = [p for p in allowed if params[p].default is inspect.Parameter.empty]
+        missing = [p for p in missing if p not in settings]
+        if missing:
+            raise AttackError(
+                f"attack {self.name!r} needs setting(s) {', '.join(missing)}; pass them"
+            )
+        merged = {**self.fixed, **settings}
+        self.check(merged)
+        return partial(self.fn, **merged)
 
 
-ATTACKS: Registry[AttackSpec] = Registry("attack")
-for _spec in (
-    AttackSpec("fgsm", "linf", "single", "FGSM", fgsm),
-    AttackSpec("pgd-linf", "linf", "pgd", "PGD", pgd, {"norm": "linf"}),
-    AttackSpec("autoattack", "linf", "autoattack", "AutoAttack"),
-    AttackSpec("fgm", "l2", "single", "FGM", fgm),
-    AttackSpec("pgd-l2", "l2", "pgd", "PGD", pgd, {"norm": "l2"}),
-    AttackSpec("apgd-l2", "l2", "autoattack", "APGD-CE + APGD-T"),
-):
-    ATTACKS.register(_spec.name, _spec)
+ATTACKS: Registry[AttackSpec] = Registry("attack", builtins=["neronet.attacks.builtin"])
 
 
 def get_attack(name: str, **settings: Any) -> AttackFn:
-    """Our attack ``name`` with ``settings`` (eps, alpha, ...) bound, checked now so a
-    bad config fails before any training."""
+    """Catalogue attack ``name`` (any case) with ``settings`` bound (:meth:`AttackSpec.bind`)."""
     key = name.strip().lower()
     if key not in ATTACKS:
         raise AttackError(f"unknown attack {name!r}; valid attacks: {', '.join(ATTACKS.names())}")
-    spec = ATTACKS.get(key)
-    if spec.fn is None:
-        raise AttackError(f"attack {name!r} is run by AutoAttack, not bound here; use a suite")
-    params = inspect.signature(spec.fn).parameters
-    allowed = [p for p in list(params)[3:] if p not in spec.fixed]
-    unknown = sorted(set(settings) - set(allowed))
-    if unknown:
-        raise AttackError(
-            f"attack {name!r} has no setting {', '.join(unknown)}; valid: {', '.join(allowed)}"
-        )
-    missing = [p for p in allowed if params[p].default is inspect.Parameter.empty]
-    missing = [p for p in missing if p not in settings]
-    if missing:
-        raise AttackError(f"attack {name!r} needs setting(s) {', '.join(missing)}; pass them")
-    merged = {**spec.fixed, **settings}
-    if spec.family == "pgd":
-        check_pgd(merged["eps"], merged["alpha"], merged["steps"], merged["norm"])
-    else:
-        check_eps(merged["eps"])
-    return partial(spec.fn, **merged)
+    return ATTACKS.get(key).bind(**settings)
+
+
+def iterative_attack(threat: Threat) -> AttackSpec:
+    """The catalogue's first iterative attack of ``threat``: what the audit runs longer
+    and the time estimate's probe steps."""
+    for name in ATTACKS.names():
+        spec = ATTACKS.get(name)
+        if spec.threat == threat and spec.audit_role == "iterative":
+            return spec
+    raise AttackError(f"the catalogue has no iterative {THREAT_LABELS[threat]} attack")

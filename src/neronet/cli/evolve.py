@@ -34,9 +34,10 @@ def add_evolve_command(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_evolve(args: argparse.Namespace) -> int:
-    from neronet.config import grammar_text, load_config, parse_config, set_override
+    from neronet.config import DEFAULT_CONFIG, grammar_text, load_config, parse_config, set_override
     from neronet.execution import make_executor
     from neronet.grammar import Grammar
+    from neronet.plugins import check_plugins
     from neronet.progress import Reporter, search_plan
     from neronet.runlock import writer_lock
     from neronet.search.runner import SearchRun
@@ -66,11 +67,14 @@ def cmd_evolve(args: argparse.Namespace) -> int:
             stored.close()
         for assignment in overrides:
             set_override(data, assignment)
-        config = parse_config(data, f"{args.run} (stored config)")
+        source = f"{args.run} (stored config)"
+        config = parse_config(data, source)
     else:
+        source = args.config or DEFAULT_CONFIG
         config = load_config(args.config, overrides)
         base = Path(args.config).parent if args.config else None
         text, name = grammar_text(config, base)
+    check_plugins(config, source)
     run_dir = Path(args.run or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}")
     workers = workers_config(config, run_dir)  # the run's own transfer set, if it needs one
     # Everything that can fail on bad input (data, grammar, seed) fails before

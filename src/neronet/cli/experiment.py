@@ -238,7 +238,8 @@ def run_steps(
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     from neronet.cli.common import refuse_foreign_dir
-    from neronet.config import load_config
+    from neronet.config import DEFAULT_CONFIG, load_config
+    from neronet.plugins import check_plugins
     from neronet.reports.experiment import write_experiment
     from neronet.runlock import writer_lock
     from neronet.search.study import check_run_count
@@ -253,7 +254,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     manifest = _manifest(args, methods)
     for m in methods:  # a typo fails here, not in its study after the manifest is written
         try:
-            load_config(args.config, [*args.overrides, *m.overrides])
+            config = load_config(args.config, [*args.overrides, *m.overrides])
+            check_plugins(config, args.config or DEFAULT_CONFIG)
         except ConfigError as err:
             raise ConfigError(f"--method {m.name}: {err}") from None
     refuse_foreign_dir(directory, MANIFEST, "an experiment")

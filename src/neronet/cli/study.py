@@ -42,8 +42,9 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
 
 def cmd_study(args: argparse.Namespace) -> int:
     from neronet.cli.common import refuse_foreign_dir
-    from neronet.config import grammar_text, load_config, parse_config, set_override
+    from neronet.config import DEFAULT_CONFIG, grammar_text, load_config, parse_config, set_override
     from neronet.execution import make_executor
+    from neronet.plugins import check_plugins
     from neronet.progress import Reporter
     from neronet.runlock import writer_lock
     from neronet.search.study import (
@@ -71,11 +72,14 @@ def cmd_study(args: argparse.Namespace) -> int:
         data = copy.deepcopy(stored.config)  # overrides write into nested sections
         for assignment in overrides:
             set_override(data, assignment)
-        config = parse_config(data, f"{args.dir} (study config)")
+        source = f"{args.dir} (study config)"
+        config = parse_config(data, source)
         text, name = stored.grammar, stored.grammar_name
     else:
+        source = args.config or DEFAULT_CONFIG
         config = load_config(args.config, overrides)
         text, name = grammar_text(config, Path(args.config).parent if args.config else None)
+    check_plugins(config, source)
     directory = Path(args.dir or f"studies/{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}")
     if measured(config) and config.evaluation.transfer_set is None:
         raise ConfigError(

@@ -45,7 +45,7 @@ def pareto_front(run_dir: str) -> list[dict[str, Any]] | None:
 
     store = RunStore.open(run_dir, readonly=True)
     try:
-        names = stored_components(store.config_data())
+        names = stored_components(store.config())
         if names is None:
             return None
         elites = store.elites()

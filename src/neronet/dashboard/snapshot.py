@@ -52,18 +52,16 @@ def finite(value: Any) -> Any:
 def planned_evaluations(data: RunData) -> int | None:
     """How many individuals the run's strategy plans (its progress total), from the
     stored config and grammar; None when they cannot be read back."""
-    from neronet.config import parse_config
     from neronet.genotype import Structure
     from neronet.grammar import Grammar
     from neronet.search.strategies import make_strategy
 
     grammar = data.meta.get("grammar")
-    if not data.config or not grammar:
+    if not grammar:
         return None
     try:
-        config = parse_config(data.config, "the run's stored config")
-        structure = Structure.from_config(config.structure, Grammar.parse(grammar))
-        return int(make_strategy(config, structure).planned)
+        structure = Structure.from_config(data.config.structure, Grammar.parse(grammar))
+        return int(make_strategy(data.config, structure).planned)
     except NeronetError:
         return None
 
@@ -205,7 +203,7 @@ def run_json(ref: RunRef, data: RunData) -> dict[str, Any]:
         "group": ref.group,
         "path": str(ref.directory),
         "objective": data.objective,
-        "strategy": str(data.config.get("search", {}).get("strategy", "")),
+        "strategy": data.config.search.strategy,
         "seed": data.meta.get("seed"),
         "metrics": metric_columns(data.individuals),
         "individuals": [individual_json(r) for r in data.individuals],

@@ -231,12 +231,10 @@ def make_objective(config: NeroConfig) -> Objective:
     return OBJECTIVES.get(config.search.objective)(config)
 
 
-def stored_components(config: dict[str, Any]) -> tuple[str, ...] | None:
-    """The fitness components of a run from its stored config (JSON), None when its
-    objective is scalar (or not registered here, e.g. a test's toy objective)."""
-    from neronet.config import parse_config
-
-    name = config.get("search", {}).get("objective", "nero-net")
+def stored_components(config: NeroConfig) -> tuple[str, ...] | None:
+    """The fitness components of a run from its stored config (``RunStore.config()``),
+    None when its objective is scalar (or not registered here, e.g. a test's toy one)."""
+    name = config.search.objective
     if name not in OBJECTIVES or OBJECTIVES.get(name).scalar:
         return None
-    return make_objective(parse_config(config, "the run's stored config")).components()
+    return make_objective(config).components()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from neronet.config import MAX_PARAMETERS
+from neronet.limits import MAX_PARAMETERS
 from neronet.nn.graph import GraphNet, Merge
 from neronet.nn.plan import check_plans_size, plan_network
 from neronet.spec import NetworkSpec

@@ -21,8 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from neronet.config import MAX_PARAMETERS
 from neronet.errors import InvalidArchitecture
+from neronet.limits import MAX_PARAMETERS
 from neronet.nn.calls import Call, call
 from neronet.nn.layers import Shape, plan_layer
 from neronet.spec import INPUT, MERGES, NetworkSpec, NodeSpec

@@ -30,8 +30,8 @@ whole network's plan, before any tensor is allocated.
 
 from __future__ import annotations
 
-from neronet.config import MAX_PARAMETERS
 from neronet.errors import InvalidArchitecture
+from neronet.limits import MAX_PARAMETERS
 from neronet.ras.dag import Dag
 from neronet.ras.genome import Conv, Dense, Layer
 from neronet.spec import INPUT, LayerSpec, NetworkSpec, NodeSpec

@@ -39,8 +39,7 @@ HEADERS = ("set", "runs", "objective", "final fitness", "clean (%)", "FGSM cond.
 
 
 def _setting(runs: RunSet, section: str, key: str) -> object:
-    part = runs.config.get(section, {})
-    return part.get(key) if isinstance(part, dict) else None
+    return getattr(getattr(runs.config, section), key)
 
 
 def check_comparable(sets: Sequence[RunSet]) -> list[str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neronet.config import NeroConfig
 from neronet.evaluation.objectives import stored_components
 from neronet.spec import NetworkSpec
 from neronet.store import GenerationRow, IndividualRow, RunStore
@@ -39,17 +40,14 @@ class RunData:
     individuals: tuple[IndividualRow, ...]
     generations: tuple[GenerationStats, ...]
     best: IndividualRow | None
+    config: NeroConfig
+    """The run's settings (``RunStore.config()``)."""
     components: tuple[str, ...] | None = None
     """The metrics of a vector objective (a Pareto search), None for a scalar one."""
 
     @property
-    def config(self) -> dict[str, Any]:
-        return self.meta.get("config") or {}
-
-    @property
-    def generations_total(self) -> int | None:
-        total = self.config.get("search", {}).get("generations")
-        return None if total is None else int(total)
+    def generations_total(self) -> int:
+        return self.config.search.generations
 
     @property
     def finished(self) -> bool:
@@ -58,7 +56,7 @@ class RunData:
     @property
     def objective(self) -> str:
         """The run's objective (runs from before objectives were named: NERO-Net's)."""
-        return str(self.config.get("search", {}).get("objective", WARMUP_OBJECTIVE))
+        return self.config.search.objective
 
     @property
     def has_warmup(self) -> bool:
@@ -115,7 +113,6 @@ class RunData:
 
 
 _META_KEYS = (
-    "config",
     "grammar",
     "seed",
     "versions",
@@ -145,7 +142,8 @@ def load_run(run_dir: str | Path, timeout: float = 30.0) -> RunData:
             individuals=tuple(individuals),
             generations=generations,
             best=store.best(),
-            components=stored_components(store.config_data()),
+            config=(config := store.config()),
+            components=stored_components(config),
         )
     finally:
         store.close()

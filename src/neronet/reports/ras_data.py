@@ -28,7 +28,7 @@ RAS_STRATEGY = "ras"
 
 def is_ras(data: RunData) -> bool:
     """Whether ``data`` is a RAS run: its stored config names the ``ras`` strategy."""
-    return data.config.get("search", {}).get("strategy") == RAS_STRATEGY
+    return data.config.search.strategy == RAS_STRATEGY
 
 
 def parse_genotype(row: IndividualRow) -> RasGenotype | None:

@@ -15,18 +15,18 @@ def run_status(run_dir: str) -> dict[str, object]:
         gens = store.generations()
         rows = store.individuals()
         best = store.best()
-        config = store.config_data()
+        search = store.config().search
         started = store.meta("started_at") or time.time()
         last_time = store.meta("finished_at") or max([g.finished_at for g in gens], default=started)
         return {
             "run": str(run_dir),
             "generation": len(gens),
-            "generations_total": config.get("search", {}).get("generations"),
+            "generations_total": search.generations,
             "individuals": len(rows),
             "invalid": sum(r.status == "invalid" for r in rows),
             "ill_fitted": sum(r.status == "ill-fitted" for r in rows),
             "cache_hits": sum(r.cache_of is not None for r in rows),
-            "objective": config.get("search", {}).get("objective", "nero-net"),
+            "objective": search.objective,
             "warmup": _in_warmup(gens[-1].info) if gens else True,
             "best_id": None if best is None else best.id,
             "best_fitness": store.best_fitness(),

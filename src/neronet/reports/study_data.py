@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from neronet.config import NeroConfig, parse_config
 from neronet.errors import StudyError
 from neronet.reports.data import GenerationStats, RunData, load_run
 from neronet.search.study import STUDY_FILE, Study, is_study, read_study
@@ -119,9 +120,11 @@ class RunSet:
         return self.runs[index].directory.name
 
     @property
-    def config(self) -> dict[str, object]:
+    def config(self) -> NeroConfig:
         """The config the runs share (a study's, with the study seed; else the run's)."""
-        return self.study.config if self.study is not None else self.runs[0].config
+        if self.study is None:
+            return self.runs[0].config
+        return parse_config(self.study.config, f"{self.directory}/{STUDY_FILE}")
 
 
 def load_runs(directory: str | Path) -> RunSet:

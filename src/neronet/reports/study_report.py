@@ -85,7 +85,7 @@ def _run_row(runs: RunSet, index: int, best: Fittest | None) -> tuple[str, ...]:
     final = final_fitness(run)
     parent = run.best
     switch = run.switch_generation
-    total = "?" if run.generations_total is None else str(run.generations_total)
+    total = run.generations_total
     return (
         runs.run_label(index) + (" (fittest)" if best is not None and best.run == index else ""),
         str(run.meta.get("seed")),
@@ -173,15 +173,13 @@ def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None)
 def study_summary(runs: RunSet, best: Fittest | None, images: list[Image]) -> Document:
     """The study report's text; ``images`` are the figures written next to it."""
     config = runs.config
-    data = config.get("data", {})
-    search = config.get("search", {})
     finished = sum(run.finished for run in runs.runs)
     facts = (
         ("study directory", str(runs.directory)),
-        ("study seed", str(config.get("seed"))),
+        ("study seed", str(config.seed)),
         ("runs", f"{len(runs.runs)} ({finished} finished)"),
-        ("dataset", str(data.get("dataset", NA) if isinstance(data, dict) else NA)),
-        ("objective", str(search.get("objective", NA) if isinstance(search, dict) else NA)),
+        ("dataset", config.data.dataset),
+        ("objective", config.search.objective),
         ("final fitness", final_cell(runs, None)),
         ("final clean accuracy (%)", final_cell(runs, "clean_accuracy", 100, 2)),
         (

@@ -64,7 +64,7 @@ def _objective(data: RunData, row: GenerationRow) -> str:
 
 
 def _progress(data: RunData) -> str:
-    total = "?" if data.generations_total is None else str(data.generations_total)
+    total = data.generations_total
     done = len(data.generations)
     if done == 0:
         return (
@@ -76,8 +76,7 @@ def _progress(data: RunData) -> str:
 
 
 def _warmup_fact(data: RunData) -> str:
-    tau = data.config.get("fitness", {}).get("warmup_tau")
-    threshold = "tau" if tau is None else f"tau = {tau}"
+    threshold = f"tau = {data.config.fitness.warmup_tau}"
     switch = data.switch_generation
     if switch is None:
         return f"still in warm-up: fitness = clean accuracy until the mean reaches {threshold}"
@@ -89,11 +88,11 @@ def _warmup_fact(data: RunData) -> str:
 
 def _run_facts(data: RunData) -> Table:
     done = len(data.generations)
-    total = "?" if data.generations_total is None else str(data.generations_total)
+    total = data.generations_total
     rows = (
         ("run directory", str(data.directory)),
         ("seed", str(data.meta.get("seed", NA))),
-        ("dataset", str(data.config.get("data", {}).get("dataset", NA))),
+        ("dataset", data.config.data.dataset),
         ("generations done", f"{done} / {total}"),
         ("finished", "yes" if data.finished else "no"),
         ("individuals evaluated", count(len(data.individuals))),

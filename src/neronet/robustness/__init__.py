@@ -1,7 +1,8 @@
 """Robustness evaluation of trained models (NERO-Net, section 6) and a gradient-masking audit.
 
-* ``suite``: attack settings, the catalogue and its suites, the AutoAttack adapter,
-  running one attack;
+* ``suite``: the named suites (``paper`` is Table 2), selecting attacks, running one
+  (through its catalogue entry's hook; ticks and the AutoAttack adapter are in
+  ``neronet.attacks.running``);
 * ``audit``: the gradient-masking checks and their findings (``Flag``);
 * ``tables``: per-model outcomes, the mean/std table, terminal / CSV / markdown output;
 * ``evaluation``: the whole suite plus the audit over one or several models, with
@@ -10,20 +11,12 @@
 * ``estimate``: the suite's expected duration from a short timed probe.
 """
 
+from neronet.attacks.running import AA_NORMS, TARGET_CLASSES, Tick, autoattack_correct
 from neronet.robustness.audit import Flag, audited_threats
 from neronet.robustness.estimate import Estimate, estimate_suite
 from neronet.robustness.evaluation import AUDIT, Step, evaluate, evaluate_model
 from neronet.robustness.results import SuiteResults
-from neronet.robustness.suite import (
-    AA_NORMS,
-    SUITES,
-    TARGET_CLASSES,
-    Tick,
-    adversarial_correct,
-    attack_label,
-    autoattack_correct,
-    select_attacks,
-)
+from neronet.robustness.suite import SUITES, adversarial_correct, attack_label, select_attacks
 from neronet.robustness.tables import (
     CSV_COLUMNS,
     ModelReport,

@@ -38,24 +38,20 @@ from typing import Literal
 import torch
 from torch import nn
 
-from neronet.attacks import get_attack
 from neronet.attacks.catalogue import THREAT_LABELS, AttackSpec, Threat
+from neronet.attacks.running import Tick, Ticker, autoattack_correct, ticking_attack_correct
 from neronet.config import AttackSettings
 from neronet.evaluation.masking import MaskingLimits, masking_evidence
 from neronet.evaluation.scores import conditional_adversarial_accuracy
-from neronet.robustness.suite import (
-    Tick,
-    Ticker,
-    attack_label,
-    autoattack_correct,
-    ticking_attack_correct,
-)
+from neronet.robustness.suite import attack_label
 
 
 def audited_threats(attacks: list[AttackSpec]) -> list[Threat]:
-    """The threats the audit checks: those with a PGD attack among ``attacks``."""
+    """The threats the audit checks: those with an iterative attack among ``attacks``."""
     threats: tuple[Threat, ...] = ("linf", "l2")
-    return [t for t in threats if any(a.threat == t and a.family == "pgd" for a in attacks)]
+    return [
+        t for t in threats if any(a.threat == t and a.audit_role == "iterative" for a in attacks)
+    ]
 
 
 @dataclass(frozen=True)
@@ -99,13 +95,11 @@ class Audit:
         return images >= self.audit.min_images and images > self.audit.tolerance * total
 
     def _pgd(
-        self, threat: Threat, eps: float, alpha: float, steps: int, restarts: int
+        self, iterative: AttackSpec, eps: float, alpha: float, steps: int, restarts: int
     ) -> torch.Tensor:
-        """Robust under every one of ``restarts`` random-start PGD runs."""
+        """Robust under every one of ``restarts`` random-start runs of ``iterative``."""
         gen = torch.Generator(device=self.x.device).manual_seed(self.settings.seed + 1)
-        fn = get_attack(
-            f"pgd-{threat}", eps=eps, alpha=alpha, steps=steps, random_start=True, generator=gen
-        )
+        fn = iterative.bind(eps=eps, alpha=alpha, steps=steps, random_start=True, generator=gen)
         robust = torch.ones(len(self.index), dtype=torch.bool, device=self.x.device)
         for restart in range(restarts):  # each restart attacks only the images still robust
             task = f"{self.task}, restart {restart + 1}/{restarts}" if restarts > 1 else self.task
@@ -122,8 +116,8 @@ class Audit:
         audit = self.audit
         plan: list[tuple[str, Callable[[], list[Flag]]]] = []
         for threat in audited_threats(attacks):
-            by_family = {at.family: at for at in attacks if at.threat == threat}
-            single, iterative = by_family.get("single"), by_family["pgd"]
+            by_role = {at.audit_role: at for at in attacks if at.threat == threat}
+            single, iterative = by_role.get("single-step"), by_role["iterative"]
             name = THREAT_LABELS[threat]
             if single is not None:
                 plan += [
@@ -246,7 +240,7 @@ class Audit:
         a = self.audit
         base = masks[iterative.name][self.index]
         strong = self._pgd(
-            threat,
+            iterative,
             self.settings.eps(threat),
             self.settings.step(threat),
             a.convergence_steps,
@@ -264,7 +258,7 @@ class Audit:
     def _large_eps(self, iterative: AttackSpec) -> list[Flag]:
         a = self.audit
         alpha = 2.5 * a.large_eps / a.convergence_steps  # Madry et al.'s step-size rule
-        share = self._share(self._pgd("linf", a.large_eps, alpha, a.convergence_steps, 1))
+        share = self._share(self._pgd(iterative, a.large_eps, alpha, a.convergence_steps, 1))
         if share <= a.large_eps_max_accuracy:
             return []
         reason = (

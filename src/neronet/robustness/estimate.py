@@ -22,16 +22,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
-from neronet.attacks import get_attack
-from neronet.attacks.catalogue import AttackSpec
+from neronet.attacks.builtin import autoattack_for
+from neronet.attacks.catalogue import AttackSpec, Work, iterative_attack
+from neronet.attacks.running import predict
 from neronet.config import AttackSettings
 from neronet.robustness.audit import audited_threats
-from neronet.robustness.suite import configured_autoattack, predict
 
 PROBE_STEPS = 3
 """PGD steps the probe times: enough to average out, short enough for any model on a CPU."""
@@ -39,9 +38,6 @@ REPEATS = 3
 """Timed runs per probe; the fastest counts (a busy machine's bursts are not the model's cost)."""
 HOURS = 3600.0
 """From this many seconds on (the high end), the estimate comes with a warning."""
-
-Work = tuple[float, float, float]
-"""Per attacked image: (PGD gradient steps, AutoAttack gradient steps, forward queries)."""
 
 
 def duration(seconds: float) -> str:
@@ -95,56 +91,12 @@ class Estimate:
         )
 
 
-def _autoattack_work(aa: Any) -> list[Work]:
-    """Per attack of the ensemble, in order: gradient steps and queries per image."""
-    targeted = aa.apgd_targeted
-    work: dict[str, Work] = {
-        "apgd-ce": (0, aa.apgd.n_iter * aa.apgd.n_restarts, 0),
-        "apgd-t": (0, targeted.n_iter * targeted.n_target_classes * targeted.n_restarts, 0),
-        "fab-t": (0, aa.fab.n_iter * aa.fab.n_target_classes, 0),  # FAB-T: one restart
-        "square": (0, 0, aa.square.n_queries * aa.square.n_restarts),
-    }
-    return [work[name] for name in aa.attacks_to_run]
-
-
-def _attack_work(
-    model: nn.Module, attack: AttackSpec, settings: AttackSettings, classes: int
-) -> list[Work]:
-    """The work of ``attack`` per image: its parts in order, each but the first only on the
-    images the earlier parts left robust."""
-    if attack.family == "single":
-        return [(1, 0, 0)]
-    if attack.family == "pgd":
-        return [(settings.steps, 0, 0)]
-    return _autoattack_work(_autoattack(model, attack, settings, torch.device("cpu"), classes))
-
-
-def _autoattack(
-    model: nn.Module,
-    attack: AttackSpec,
-    settings: AttackSettings,
-    device: torch.device,
-    classes: int,
-) -> Any:
-    """The AutoAttack object :func:`~neronet.robustness.suite.adversarial_correct` runs."""
-    return configured_autoattack(
-        model,
-        threat=attack.threat,
-        eps=settings.eps(attack.threat),
-        attacks=None if attack.threat == "linf" else ["apgd-ce", "apgd-t"],
-        seed=settings.seed,
-        device=device,
-        num_classes=classes,
-        restarts=settings.autoattack_restarts,
-    )
-
-
 def _audit_work(attacks: list[AttackSpec], settings: AttackSettings) -> list[list[Work]]:
     """The audit's checks, in :class:`~neronet.robustness.audit.Audit`'s order."""
     a = settings.audit
     checks: list[list[Work]] = []
     for threat in audited_threats(attacks):
-        if any(at.threat == threat and at.family == "single" for at in attacks):
+        if any(at.threat == threat and at.audit_role == "single-step" for at in attacks):
             # masking probes: a single step, two short PGD runs, noise
             checks.append([(1 + 2 * a.single_step_probe_steps, 0, 1)])
         checks.append([(0, 0, a.square_queries)])
@@ -174,7 +126,7 @@ def _apgd_step(
     classes: int,
 ) -> float:
     """Seconds per image per APGD iteration, timed on ``x`` with AutoAttack's own code."""
-    aa = _autoattack(model, attack, settings, x.device, classes)
+    aa = autoattack_for(model, attack, settings, x.device, classes)
     aa.apgd.n_iter, aa.apgd.n_restarts = PROBE_STEPS, 1
     cuda = [x.device.index or 0] if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):  # AutoAttack seeds the global RNG
@@ -201,8 +153,8 @@ def estimate_suite(
     threat = attacks[0].threat
     eps = settings.eps(threat)
     gen = torch.Generator(device=x.device).manual_seed(settings.seed)
-    fn = get_attack(
-        f"pgd-{threat}", eps=eps, alpha=settings.step(threat), steps=PROBE_STEPS, generator=gen
+    fn = iterative_attack(threat).bind(
+        eps=eps, alpha=settings.step(threat), steps=PROBE_STEPS, generator=gen
     )
     step = _fastest(lambda: fn(model, xb, yb)) / (PROBE_STEPS * len(xb))
     adv = fn(model, xb, yb)
@@ -211,7 +163,8 @@ def estimate_suite(
     share = float(survived.float().mean())
     with torch.no_grad():
         classes = int(model(xb[:1]).shape[1])
-    ensemble = [a for a in attacks if a.family == "autoattack"]
+    work = [(correct, a.work(model, a, settings, classes)) for a in attacks]
+    ensemble = [a for a, (_, parts) in zip(attacks, work, strict=True) if any(p[1] for p in parts)]
     aa_step = _apgd_step(model, xb, yb, ensemble[0], settings, classes) if ensemble else 0.0
 
     def seconds(parts: list[Work], images: int, later: float) -> float:
@@ -222,7 +175,6 @@ def estimate_suite(
         )
 
     audited = min(settings.audit.subset, correct) if settings.audit.enabled else 0
-    work = [(correct, _attack_work(model, a, settings, classes)) for a in attacks]
     work += [(audited, check) for check in _audit_work(attacks, settings)]
     low, likely, high = (
         models * sum(seconds(parts, images, later) for images, parts in work)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from neronet.attacks.catalogue import THREAT_LABELS, AttackSpec
+from neronet.attacks.running import Tick, Ticker, predict
 from neronet.config import AttackSettings
 from neronet.evaluation.scores import (
     clean_accuracy,
@@ -18,13 +19,7 @@ from neronet.evaluation.scores import (
 )
 from neronet.robustness.audit import Audit, Flag, audited_threats
 from neronet.robustness.results import SuiteResults, mask_text, text_mask
-from neronet.robustness.suite import (
-    Tick,
-    Ticker,
-    adversarial_correct,
-    attack_label,
-    predict,
-)
+from neronet.robustness.suite import adversarial_correct, attack_label
 from neronet.robustness.tables import ModelReport, Outcome, SuiteReport
 
 

@@ -19,11 +19,11 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from neronet.attacks.running import TARGET_CLASSES
 from neronet.config import AttackSettings
 from neronet.reports.document import Table as DocTable
 from neronet.results import Tabular, text_table
 from neronet.robustness.audit import Flag
-from neronet.robustness.suite import TARGET_CLASSES
 from neronet.store import atomic_write
 
 

@@ -9,7 +9,7 @@ from importlib import metadata
 from typing import Any
 
 from neronet import __version__
-from neronet.config import NeroConfig, parse_config
+from neronet.config import NeroConfig
 from neronet.errors import StoreError
 from neronet.grammar import same_rules
 from neronet.store import RunStore
@@ -40,7 +40,7 @@ def check_resumable(
         changed.append("the grammar")
     # the stored config under today's schema: settings added since it was written
     # take their defaults, which reproduce what the older release did
-    stored = parse_config(store.config_data(), "the run's stored config").search_relevant()
+    stored = store.config().search_relevant()
     stored = json.loads(json.dumps(stored))
     current = json.loads(json.dumps(config.search_relevant()))
     if stored != current:

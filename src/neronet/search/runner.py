@@ -23,6 +23,7 @@ from neronet.execution.base import EvalRequest, Executor, make_executor
 from neronet.genotype import Structure
 from neronet.grammar import Grammar
 from neronet.phenotype import check_decodable
+from neronet.plugins import check_plugins
 from neronet.progress import Reporter
 from neronet.search import replay
 from neronet.search.base import Candidate, GenerationSummary, Strategy
@@ -67,6 +68,7 @@ class SearchRun:
         allow_changed: bool = False,
     ) -> SearchRun:
         """Create the run directory, or reopen it to resume (refusing silent changes)."""
+        check_plugins(config)
         grammar = Grammar.parse(grammar_text, source=grammar_name)
         structure = Structure.from_config(config.structure, grammar)
         check_decodable(structure)  # grammar mistakes fail before the run directory exists

@@ -17,7 +17,13 @@ if TYPE_CHECKING:
     from neronet.genotype import Structure
     from neronet.search.base import Strategy
 
-STRATEGIES: Registry[Any] = Registry("strategy")
+STRATEGIES: Registry[Any] = Registry(
+    "strategy",
+    builtins=[
+        f"neronet.search.{name}"
+        for name in ("aging", "nsga2", "one_plus_lambda", "random_search", "ras_niching")
+    ],
+)
 
 
 def make_strategy(config: NeroConfig, structure: Structure) -> Strategy:
@@ -25,13 +31,3 @@ def make_strategy(config: NeroConfig, structure: Structure) -> Strategy:
     from neronet.evaluation.objectives import make_objective
 
     return STRATEGIES.get(config.search.strategy)(config, structure, make_objective(config))
-
-
-# The built-in strategies register themselves on import.
-from neronet.search import (  # noqa: E402, F401
-    aging,
-    nsga2,
-    one_plus_lambda,
-    random_search,
-    ras_niching,
-)

@@ -184,12 +184,10 @@ def check_runs(study: Study) -> None:
             continue
         store = RunStore.open(study.run_dir(index), readonly=True)
         try:
-            data = store.config_data()
+            stored = store.config()
         finally:
             store.close()
-        changed = _changed_keys(
-            parse_config(data, "a run's stored config"), study.run_config(index)
-        )
+        changed = _changed_keys(stored, study.run_config(index))
         if changed:
             raise StudyError(
                 f"study '{study.directory}': {study.run_name(index)} was made with another "

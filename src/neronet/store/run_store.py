@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
+from neronet.config import NeroConfig, parse_config
 from neronet.errors import StoreError
 from neronet.paths import confined
 from neronet.store.records import DamagedField, GenerationRow, IndividualRow, decode_json
@@ -263,6 +264,13 @@ class RunStore:
                 problem = f"a JSON {type(value).__name__}, not a section"
                 raise self._damaged("meta", DamagedField(f"config.{key}", problem))
         return config
+
+    def config(self) -> NeroConfig:
+        """The stored config, typed: :meth:`config_data` validated by the schema, the one
+        way a reader sees a run's settings (a config that no longer parses is one line
+        naming the run). Plug-in names are not checked: a run is read where a plug-in it
+        used is not installed."""
+        return parse_config(self.config_data(), f"{self.directory} (stored config)")
 
     def grammar(self) -> tuple[str, str]:
         """The stored grammar text and its name."""

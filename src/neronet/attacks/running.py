@@ -1,0 +1,186 @@
+"""Running one attack on a model: progress ticks, the AutoAttack adapter, batching.
+
+AutoAttack is the reference implementation (``pyautoattack``), wrapped: its
+global-RNG seeding is confined with ``torch.random.fork_rng`` and every count it
+uses is set explicitly (APGD-CE restarts, APGD-T target classes and restarts,
+FAB-T target classes), because its "custom" version would otherwise fall back
+to 5 APGD-CE restarts, unlike "standard". The L-inf row is the standard version
+untouched (only the target classes are capped at classes - 1 on datasets with
+fewer than 10 classes), so it stays the reference number;
+``autoattack_restarts`` applies only to the custom L2 APGD-CE + APGD-T run.
+
+The catalogue's runners (``neronet.attacks.builtin``), the post-search suite, the
+audit and the time estimate all drive attacks through these helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from neronet.attacks.catalogue import Threat
+from neronet.attacks.gradient import AttackFn, attack_correct
+
+AA_NORMS = {"linf": "Linf", "l2": "L2"}
+TARGET_CLASSES = 9
+"""AutoAttack standard's APGD-T / FAB-T target classes (capped at classes - 1)."""
+
+
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Predicted labels of ``x`` in batches, without building a graph."""
+    with torch.no_grad():
+        return torch.cat([model(part).argmax(dim=1) for part in x.split(batch_size)])
+
+
+@dataclass(frozen=True)
+class Tick:
+    """How far one attack (or audit check) has got, for a progress display.
+
+    AutoAttack on a CPU can run for hours inside one call; without these a log
+    shows nothing between "starting" and the result. ``done`` of ``total``
+    ``unit`` s are finished; ``robust`` of ``images`` are still classified
+    correctly when the attack says so.
+    """
+
+    task: str
+    done: int
+    total: int
+    robust: int | None = None
+    images: int | None = None
+    unit: str = "batches"
+
+
+Ticker = Callable[[Tick], None]
+"""Receives :class:`Tick` s; may raise (``KeyboardInterrupt`` included) to stop the work."""
+
+
+def configured_autoattack(
+    model: nn.Module,
+    *,
+    threat: Threat,
+    eps: float,
+    attacks: list[str] | None,
+    seed: int,
+    device: torch.device,
+    num_classes: int,
+    restarts: int = 1,
+    square_queries: int | None = None,
+) -> Any:
+    """pyautoattack's ``AutoAttack`` with every count set explicitly (see the module
+    docstring); the runner and the time estimate read the same object."""
+    from pyautoattack import AutoAttack
+
+    version = "standard" if attacks is None else "custom"
+    aa = AutoAttack(
+        model,
+        norm=AA_NORMS[threat],
+        eps=eps,
+        version=version,
+        attacks=attacks,
+        device=device,
+        seed=seed,
+    )
+    aa.verbose = False  # neronet reports progress itself (Tick), per batch
+    if version == "custom":
+        aa.apgd.n_restarts = restarts
+        aa.apgd_targeted.n_restarts = 1
+    targets = min(TARGET_CLASSES, num_classes - 1)
+    aa.apgd_targeted.n_target_classes = targets
+    aa.fab.n_target_classes = targets
+    if square_queries is not None:
+        aa.square.n_queries = square_queries
+    return aa
+
+
+def autoattack_correct(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    threat: Threat,
+    eps: float,
+    attacks: list[str] | None,
+    batch_size: int,
+    seed: int,
+    restarts: int = 1,
+    square_queries: int | None = None,
+    label: str = "AutoAttack",
+    on_tick: Ticker | None = None,
+) -> torch.Tensor:
+    """Per-sample robustness of ``x`` (all clean-correct) under pyautoattack.
+
+    ``attacks=None`` runs the standard version (APGD-CE, APGD-T, FAB-T,
+    Square) with its own restarts; a list runs the custom version with exactly
+    those attacks, ``restarts`` APGD-CE restarts and one APGD-T restart.
+
+    The ensemble is driven one attack and one batch at a time, exactly as
+    ``run_standard_evaluation`` loops (same attacks and order, same batches of
+    the images still robust, the same seed per batch, an image counts as robust
+    only if every attack failed), so that ``on_tick`` can say which attack runs
+    and how many images are still robust.
+    """
+    robust = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    if x.shape[0] == 0:
+        return robust
+    with torch.no_grad():
+        num_classes = int(model(x[:1]).shape[1])
+    cuda = [x.device.index or 0] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        aa = configured_autoattack(
+            model,
+            threat=threat,
+            eps=eps,
+            attacks=attacks,
+            seed=seed,
+            device=x.device,
+            num_classes=num_classes,
+            restarts=restarts,
+            square_queries=square_queries,
+        )
+        for name in list(aa.attacks_to_run):
+            if not robust.any():  # every image already broken: the later attacks have none
+                break  # (an empty split is one empty batch, which AutoAttack cannot take)
+            batches = robust.nonzero().flatten().split(batch_size)
+            task = f"{label} {name}"
+            for done, index in enumerate(batches):
+                if on_tick is not None:
+                    on_tick(Tick(task, done, len(batches), int(robust.sum()), len(robust)))
+                aa.attacks_to_run = [name]
+                x_adv, _ = aa.run_standard_evaluation(x[index], y[index], batch_size=batch_size)
+                robust[index] = predict(model, x_adv, batch_size) == y[index]
+            if on_tick is not None:
+                on_tick(Tick(task, len(batches), len(batches), int(robust.sum()), len(robust)))
+    return robust
+
+
+def ticking_attack_correct(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    fn: AttackFn,
+    batch_size: int,
+    attacked: torch.Tensor,
+    task: str,
+    on_tick: Ticker | None,
+) -> torch.Tensor:
+    """``attack_correct``'s ``adv_correct`` (only ``attacked`` images are attacked), with
+    a :class:`Tick` before each batch it attacks and one when it is done."""
+    if on_tick is None:
+        return attack_correct(model, x, y, fn, batch_size, clean_correct=attacked)[1]
+    total = sum(bool(part.any()) for part in attacked.split(batch_size))
+    images = int(attacked.sum())
+    done = 0
+
+    def ticked(m: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        nonlocal done
+        on_tick(Tick(task, done, total, images=images))
+        done += 1
+        return fn(m, xb, yb)
+
+    adv = attack_correct(model, x, y, ticked, batch_size, clean_correct=attacked)[1]
+    on_tick(Tick(task, total, total, int(adv.sum()), images))
+    return adv
