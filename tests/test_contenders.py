@@ -81,9 +81,10 @@ def test_pgd_objective_is_nero_nets_formula_on_pgd_accuracy() -> None:
 
 def test_the_pgd_objective_needs_the_pgd_measurement() -> None:
     from neronet.errors import ConfigError
+    from neronet.plugins import check_plugins
 
     with pytest.raises(ConfigError, match=r"needs metric\(s\) pgd_accuracy"):
-        load_config(None, ["search.objective=pgd"])
+        check_plugins(load_config(None, ["search.objective=pgd"]))
 
 
 def test_aging_evolution_with_the_pgd_objective_runs_a_real_search(tmp_path: Path) -> None:
