@@ -89,3 +89,31 @@ def test_a_real_sigkill_the_moment_the_directory_appears_then_the_same_command(
         proc.wait(timeout=HUNG_S)
     assert main(argv) == 0
     assert decisions(run) == GOLDEN_RUN["runs"]["0"]["decisions"]
+
+
+def test_ctrl_c_while_the_command_still_imports_is_one_line_and_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first second of ``neronet`` is spent importing torch and the pipeline; a Ctrl-C
+    there was a KeyboardInterrupt traceback (the console script now guards the import)."""
+    import builtins
+
+    from neronet import console
+
+    real_import = builtins.__import__
+
+    def interrupted(name: str, *args: object, **kwargs: object) -> object:
+        if name == "neronet.cli":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    assert console.main() == 130
+    assert capsys.readouterr().err == "neronet: interrupted while starting; nothing was done\n"
+
+
+def test_nothing_heavy_runs_before_the_console_scripts_guard() -> None:
+    heavy = "('torch', 'neronet.api', 'neronet.cli')"
+    code = f"import sys, neronet.console; print([m for m in {heavy} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
