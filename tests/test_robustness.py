@@ -396,3 +396,18 @@ def test_evaluate_model_records_which_threats_the_audit_checked(
         model, *test_data, select_attacks(None, ["fgsm", "fgm"]), settings(limit=20, audit={})
     )
     assert report.audited == () and report.flags == []
+
+
+def test_the_settings_line_names_autoattack_only_when_it_ran() -> None:
+    from neronet.robustness.tables import ModelReport, Outcome
+
+    def report(*attacks: str) -> str:
+        outcomes = [Outcome("clean", "clean", "-", None, 0.9, None, None, 10)] + [
+            Outcome(name, name.upper(), "linf", 0.1, 0.9, 0.5, 0.45, 10) for name in attacks
+        ]
+        settings = AttackSettings(audit={"convergence_restarts": 1})
+        return markdown(SuiteReport([ModelReport("m", outcomes, [], ("L-inf",))], settings))
+
+    fast = report("fgsm", "pgd-linf")
+    assert "AutoAttack" not in fast and "PGD-100 x 1 restart," in fast
+    assert "AutoAttack: standard (L-inf), APGD-CE (1 restart)" in report("fgsm", "autoattack")

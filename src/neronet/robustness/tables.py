@@ -296,6 +296,11 @@ def _per_model_csv(report: SuiteReport) -> str:
     return buffer.getvalue()
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 restart``, ``5 restarts``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def markdown(report: SuiteReport) -> str:
     """The table as markdown, followed by the settings it was measured with."""
     rows = report.rows()
@@ -315,12 +320,18 @@ def markdown(report: SuiteReport) -> str:
         "| " + " | ".join(cell.replace("|", "/") for cell in row) + " |"
         for row in report.table().rows
     ]
+    run = {o.attack for m in report.models for o in m.outcomes}
+    autoattack = (
+        f"AutoAttack: standard (L-inf), APGD-CE ({_count(s.autoattack_restarts, 'restart')}) "
+        f"+ APGD-T ({TARGET_CLASSES} target classes, 1 restart) (L2); "
+        if run & {"autoattack", "apgd-l2"}
+        else ""
+    )
     lines += [
         "",
         f"Settings: PGD {s.steps} steps, step {_eps(s.step('linf'))} (L-inf) / "
         f"{s.step('l2'):g} (L2), random start {s.random_start}; batch {s.batch_size}; "
-        f"AutoAttack: standard (L-inf), APGD-CE ({s.autoattack_restarts} restart) + "
-        f"APGD-T ({TARGET_CLASSES} target classes, 1 restart) (L2); seed {s.seed}.",
+        f"{autoattack}seed {s.seed}.",
         "",
     ]
     if s.audit.enabled and not report.audited:
@@ -331,7 +342,7 @@ def markdown(report: SuiteReport) -> str:
             f"Audit of the {' and '.join(report.audited)} attacks on the first {a.subset} "
             f"clean-correct images: tolerance {a.tolerance:.0%}, "
             f"Square {a.square_queries} queries, PGD-{a.convergence_steps} x "
-            f"{a.convergence_restarts} restarts, L-inf eps {a.large_eps} must give <= "
+            f"{_count(a.convergence_restarts, 'restart')}, L-inf eps {a.large_eps} must give <= "
             f"{a.large_eps_max_accuracy:.0%}. Result: "
             + ("gradient masking suspected (see rows)." if report.flagged else "no flag.")
         )
