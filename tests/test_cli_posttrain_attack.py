@@ -343,3 +343,14 @@ def test_an_exported_individual_is_attacked_without_naming_its_dataset(
     limit = ("--attacks", "fgsm", "--limit", 10, "--no-audit", "--device", "cpu")
     assert neronet("attack", model, *limit, "--out", tmp_path / "a") == 0
     assert "L-inf eps 0.1: the search's own threat model" in capsys.readouterr().err
+
+
+def test_a_model_file_is_named_by_its_folder_or_stem_never_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neronet.cli.attack import display_name
+
+    assert display_name(Path("runs/x/seed-3/model.safetensors")) == "seed-3"
+    assert display_name(Path("best.safetensors")) == "best"
+    monkeypatch.chdir(tmp_path)
+    assert display_name(Path("model.safetensors")) == tmp_path.name  # was ''

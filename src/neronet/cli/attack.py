@@ -168,6 +168,15 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return [m for m in args.models if OVERRIDE.match(m)]
 
 
+def display_name(target: Path) -> str:
+    """A model file's name in the tables: its folder for ``<dir>/model.safetensors`` (a
+    training seed's, e.g. ``seed-0``; for one in the working directory, that directory's
+    name), else the file's stem; never empty (it was ``''`` for ``model.safetensors``)."""
+    if target.name == "model.safetensors":
+        return target.absolute().parent.name or target.stem
+    return target.stem
+
+
 @dataclass(frozen=True)
 class _Source:
     """A model to attack: display name, architecture, weights, dataset hint."""
@@ -186,7 +195,7 @@ def _sources(target: Path, individual: int | None) -> list[_Source]:
     if target.is_file():
         spec, weights = spec_from_safetensors(target)
         meta = read_metadata(target)
-        name = target.parent.name if target.name == "model.safetensors" else target.stem
+        name = display_name(target)
         hint: dict[str, Any] = {k: meta[k] for k in HINT_KEYS if k in meta}
         # trained from a run: its threat model (an unreadable value carries nothing)
         eps = _model_eps(meta.get("search_eps"))
