@@ -82,6 +82,9 @@ def test_export_python_module_runs_without_neronet_state(run_dir: Path, tmp_path
     reference.eval()
     x = torch.rand(4, *spec.input_shape)
     assert torch.equal(exported(x), reference(x))
+    ran = subprocess.run([sys.executable, str(out)], capture_output=True, text=True, check=True)
+    count = sum(p.numel() for p in reference.parameters())
+    assert ran.stdout == f"NeroNet: {count:,} parameters, logits of shape (1, {spec.num_classes})\n"
 
 
 def test_export_safetensors_and_onnx(

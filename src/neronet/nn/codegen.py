@@ -33,6 +33,16 @@ def load_model(weights_path=None):
     model = {class_name}()
     model.load_state_dict(load_file(str(path)))
     return model.eval()
+
+
+if __name__ == "__main__":
+    # python <this file>: load the weights beside it and run one blank image through
+    import torch
+
+    net = load_model()
+    logits = net(torch.zeros(1, {shape}))
+    count = sum(p.numel() for p in net.parameters())
+    print(f"{class_name}: {{count:,}} parameters, logits of shape {{tuple(logits.shape)}}")
 '''
 
 
@@ -94,5 +104,5 @@ def export_source(spec: NetworkSpec, class_name: str = "NeroNet", *, loader: boo
         + _argument("sources", [repr(p.sources) for p in plans])
         + f"{INDENT * 2})\n"
     )
-    tail = LOADER.format(class_name=class_name) if loader else ""
+    tail = LOADER.format(class_name=class_name, shape=shape) if loader else ""
     return header + _runtime_code() + subclass + tail
