@@ -300,3 +300,24 @@ def test_evolve_builds_the_runs_own_set_and_a_resume_checks_it(
     capsys.readouterr()
     assert main(["evolve", "--run", str(run)]) == 2
     assert "is not the set this run was measured with" in capsys.readouterr().err
+
+
+def test_off_a_terminal_building_a_set_prints_one_line_per_step() -> None:
+    import io
+
+    from rich.console import Console
+
+    from neronet.progress import progress_bar
+    from neronet.transfer.build import on_bar
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=200)
+    with progress_bar(console) as bar:
+        report = on_bar(bar)
+        report("training source resnet", 0, 3)
+        report("training source resnet", 0, 3)  # the same step again: no new line
+        report("attacking with de l0", 1, 3)
+    assert [line for line in out.getvalue().splitlines() if line] == [
+        "transfer set: training source resnet (0/3)",
+        "transfer set: attacking with de l0 (1/3)",
+    ]

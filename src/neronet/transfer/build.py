@@ -97,7 +97,18 @@ def build_transfer_set(
 
 
 def on_bar(bar: RichProgress) -> Progress:
-    """A :data:`Progress` drawing on a rich progress bar (one task: what runs, how far, ETA)."""
+    """A :data:`Progress` for ``bar``'s console: on a terminal the bar itself (one task:
+    what runs, how far, ETA); elsewhere (a pipe, a log file) one line per step, which a
+    bar would not show at all."""
+    if not bar.console.is_terminal:
+        last: list[str] = []
+
+        def lines(what: str, done: int, total: int) -> None:
+            if [what] != last:
+                last[:] = [what]
+                bar.console.print(f"transfer set: {what} ({done}/{total})", markup=False)
+
+        return lines
     task = bar.add_task("transfer set", total=None)
     return lambda what, done, total: bar.update(task, description=what, completed=done, total=total)
 
