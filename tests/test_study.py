@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -280,3 +281,21 @@ def test_train_study_trains_the_fittest_individual(tmp_path: Path) -> None:
     assert main([*argv, "--out", str(out), "posttrain.device=cpu"]) == 0
     record = json.loads((out / "train.json").read_text())
     assert record["spec_digest"] == best.individual.spec_hash
+
+
+def test_the_study_figure_marks_only_weighted_hrs_generations_that_ran() -> None:
+    from neronet.reports.study_data import RunSet
+    from neronet.reports.study_report import hrs_switches
+
+    def switched_at(name: str, generations: int, at: int) -> RunData:
+        run = _run(name, [0.5] * generations, [True] * generations)
+        rows = [
+            replace(
+                g, row=replace(g.row, info={"warmup": True, "switched": g.row.generation == at})
+            )
+            for g in run.generations
+        ]
+        return replace(run, generations=tuple(rows))
+
+    runs = RunSet(Path("s"), (switched_at("a", 4, 1), switched_at("b", 3, 2)), None)
+    assert hrs_switches(runs) == [(runs.run_label(0), 2)]  # b switched at its last generation

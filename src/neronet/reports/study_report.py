@@ -135,6 +135,17 @@ def _generations_table(runs: RunSet) -> Table:
     return Table(headers, rows)
 
 
+def hrs_switches(runs: RunSet) -> list[tuple[str, int]]:
+    """Each run's first weighted-HRS generation, for the runs that ran one: a run whose
+    warm-up ended at its last generation would switch only at the next, which never came."""
+    return [
+        (runs.run_label(i), run.switch_generation + 1)
+        for i, run in enumerate(runs.runs)
+        if run.switch_generation is not None
+        and run.switch_generation < run.generations[-1].row.generation
+    ]
+
+
 def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """Write the report of the study in ``study_dir``; returns the report directory."""
     runs = load_runs(study_dir)
@@ -143,11 +154,7 @@ def write_study_report(study_dir: str | Path, out_dir: str | Path | None = None)
     n = len(runs.runs)
     figures = []
     if best is not None:
-        switches = [
-            (runs.run_label(i), run.switch_generation + 1)
-            for i, run in enumerate(runs.runs)
-            if run.switch_generation is not None
-        ]
+        switches = hrs_switches(runs)
         group = [(f"mean ± std over {n} runs", runs.runs)]
         figures = [
             (
