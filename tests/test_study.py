@@ -299,3 +299,10 @@ def test_the_study_figure_marks_only_weighted_hrs_generations_that_ran() -> None
 
     runs = RunSet(Path("s"), (switched_at("a", 4, 1), switched_at("b", 3, 2)), None)
     assert hrs_switches(runs) == [(runs.run_label(0), 2)]  # b switched at its last generation
+
+
+def test_only_a_one_plus_lambda_runs_best_is_called_its_parent() -> None:
+    run = _run("a", [0.5], [True])
+    assert run.best_label == "best (parent)"
+    random = replace(run, config=NeroConfig(search={"strategy": "random"}))
+    assert random.best_label == "best"

@@ -65,6 +65,12 @@ class RunData:
         return self.objective == WARMUP_OBJECTIVE
 
     @property
+    def best_label(self) -> str:
+        """What a generation's best is: the (1+lambda)'s parent; for other strategies (RAS's
+        representatives, a Pareto set, random search) just the generation's best."""
+        return "best (parent)" if self.config.search.strategy == "one-plus-lambda" else "best"
+
+    @property
     def switch_generation(self) -> int | None:
         """The generation at whose end the objective switched (NERO-Net: to the weighted
         HRS), if any."""

@@ -91,7 +91,7 @@ def fitness_figure(data: RunData) -> Figure:
         "o-",
         color="tab:blue",
         markersize=4,
-        label="best (parent)",
+        label=data.best_label,
     )
     ax.plot(
         gens,

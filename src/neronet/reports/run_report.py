@@ -60,7 +60,7 @@ def _figures(data: RunData) -> list[ReportFigure]:
     return [
         (
             "fitness.png",
-            "best (parent) and population-mean fitness per generation",
+            f"{data.best_label} and population-mean fitness per generation",
             (lambda: fitness_figure(data)) if has_generations and not vector else None,
         ),
         (
