@@ -213,7 +213,7 @@ function renderCharts(st) {
   }
   const title = vector ? "hypervolume of each generation's front" : "best fitness per generation";
   box.replaceChildren(chart(title, fitness, { integerX: true }),
-    chart("accuracy of each generation's best (parent)", accuracy, { integerX: true }));
+    chart("accuracy of each generation's best", accuracy, { integerX: true }));
 }
 
 function renderExtra(st) {
