@@ -76,7 +76,12 @@ class GraphedStep:
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One training step on ``(x, y)``; returns the loss and logits (valid until the next
-        step: they are the graph's static outputs)."""
+        step: they are the graph's static outputs). Streams, capture and replay run on the
+        model's GPU whatever the process's current device is (a worker on ``cuda:1``)."""
+        with torch.cuda.device(x.device):
+            return self._step(x, y)
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self._steps += 1
         if self._graph is None and self._steps <= WARMUP_STEPS:
             return self._warmup(x, y)
@@ -94,7 +99,7 @@ class GraphedStep:
 
     def _side_stream(self) -> torch.cuda.Stream:
         if self._stream is None:
-            self._stream = torch.cuda.Stream(device=x_device(self.model))
+            self._stream = torch.cuda.Stream()  # on the model's GPU: step() made it current
         return self._stream
 
     def _warmup(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,7 +115,7 @@ class GraphedStep:
         self._x, self._y = x.clone(), y.clone()
         self._zero_grad()  # grads None: the capture allocates them as the graph's outputs
         graph = torch.cuda.CUDAGraph()
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(x.device)
         with torch.cuda.graph(graph, stream=self._side_stream()):
             with torch.autocast(
                 "cuda", dtype=self.amp, enabled=self.amp is not None, cache_enabled=False
@@ -120,8 +125,3 @@ class GraphedStep:
             loss.backward()
         self._graph = graph
         self._loss, self._logits = loss.detach(), logits.detach()
-
-
-def x_device(model: nn.Module) -> torch.device:
-    """The device of ``model``'s first parameter (every candidate has at least one)."""
-    return next(model.parameters()).device
