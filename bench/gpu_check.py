@@ -421,28 +421,24 @@ def _timed_window(
     train(model, learning, data, settings, EVAL.NEVER, seed=index, device=device, should_stop=clock)
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
     images = profile.concurrency_batches * learning.batch_size
-    return {"images": images, "start": clock.start, "end": clock.end, "peak": peak}
+    assert clock.seconds is not None, "training stopped before the timing window closed"
+    end = clock.start + clock.seconds
+    return {"images": images, "start": clock.start, "end": end, "peak": peak}
 
 
-class _BarrierClock:
-    """``should_stop`` for :func:`train`: after the warm-up steps, wait for every
-    process, then time ``count`` steps (queued CUDA work waited for at both ends)."""
+class _BarrierClock(EVAL.BatchClock):
+    """:class:`BatchClock` whose window opens only once every process has finished its
+    warm-up (queued CUDA work waited for first), so the K processes are timed together."""
 
     def __init__(self, warmup: int, count: int, device: torch.device, barrier: Any) -> None:
-        self.warmup, self.count, self.device, self.barrier = warmup, count, device, barrier
-        self.calls = 0
-        self.start = self.end = 0.0
+        super().__init__(warmup, count, device)
+        self.barrier = barrier
 
     def __call__(self) -> bool:
         if self.calls == self.warmup:
             EVAL.synced_clock(self.device)
             self.barrier.wait(timeout=300)
-            self.start = time.perf_counter()
-        if self.calls == self.warmup + self.count:
-            self.end = EVAL.synced_clock(self.device)
-            return True
-        self.calls += 1
-        return False
+        return super().__call__()
 
 
 # ---------------------------------------------------------------------------- 3. P1
@@ -556,17 +552,6 @@ def _quickstart_in(run: Path, profile: Profile, data_path: Path, guard: Guard) -
         "parent_healthy": statuses.get(parent) == "ok",
         "output_tail": (proc.stdout + proc.stderr)[-3000:],
     }
-
-
-# ------------------------------------------------------------------ 5. learning units
-def learning_units(
-    profile: Profile, seed_spec: NetworkSpec, data: DeviceData, seed: int
-) -> dict[str, Any]:
-    """The share of random learning units that train the seed healthily
-    (``bench/learning_units.py``, on the full split)."""
-    return UNITS.survey_units(
-        profile.learning_units, profile.learning_unit_epochs, seed_spec, data, seed
-    )
 
 
 # ------------------------------------------------------------------------ 6. compile
@@ -889,7 +874,9 @@ def run_all(
             profile, seed_spec, data, settings, guard, args.seed
         ),
         "gpu_quickstart": lambda: gpu_quickstart(profile, args.data, guard),
-        "learning_units": lambda: learning_units(profile, seed_spec, data, args.seed),
+        "learning_units": lambda: UNITS.survey_units(
+            profile.learning_units, profile.learning_unit_epochs, seed_spec, data, args.seed
+        ),
         "compile": lambda: compile_mode(profile, seed_spec, data, args.seed),
         "attacks": lambda: attacks(profile, nets, device),
     }

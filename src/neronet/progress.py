@@ -69,12 +69,18 @@ STEP_NAMES = {"graphs": "CUDA graphs", "compile": "torch.compile", "eager": "eag
 
 
 def search_plan(
-    config: NeroConfig, planned: int, device: str, own_epochs: bool = False
+    config: NeroConfig,
+    planned: int,
+    device: str,
+    own_epochs: bool = False,
+    threads: int | None = None,
 ) -> list[str]:
     """What a search will do and how long it may take, said before it starts: the budget
     and its unit, how training steps run, the output layer when neronet adds it; a
     warning when a GPU-sized setup (time budgets of minutes, no epoch cap) runs on a
-    CPU. ``own_epochs``: the grammar's learning unit sets each individual's epoch cap."""
+    CPU. ``device``: a device type, or an executor's description; ``own_epochs``: the
+    grammar's learning unit sets each individual's epoch cap; ``threads``: torch CPU
+    threads per evaluation, when known."""
     search, training = config.search, config.training
     cap = "" if training.max_epochs is None else f"{training.max_epochs} epochs or "
     if own_epochs:
@@ -84,38 +90,36 @@ def search_plan(
         f"each trained for at most {cap}{search.default_train_time:g} {unit} (up to "
         f"{search.max_train_time:g} {unit} when trained longer; search.budget={search.budget})"
     )
+    hours = planned * search.default_train_time / 3600  # the seconds budgets' bound
     if search.budget == "seconds":
-        bound = planned * search.default_train_time / 3600
-        budget += f": at most {bound:.1f} h of training by the time budgets"
+        budget += f": at most {hours:.1f} h of training by the time budgets"
     head = config.structure.head
     output = (
         ""
         if head == "grammar"
         else f"; output layer: neronet's {head} after the last module (structure.head: {head})"
     )
+    where = device if threads is None else f"{device} ({threads} torch thread(s) each)"
     lines = [
-        f"plan: {planned} evaluations on {device}, {budget}; training steps: "
+        f"plan: {planned} evaluations on {where}, {budget}; training steps: "
         f"{_steps(training.compile, training.amp, device)}{output}"
     ]
     if (
-        device.split(" (")[0] == "cpu"
+        device == "cpu"
         and search.budget == "seconds"
         and training.max_epochs is None
         and search.default_train_time >= 300
     ):
-        bound = planned * search.default_train_time / 3600
         lines.append(
             f"warning: this is a GPU-sized setup ({search.default_train_time:g} s per "
-            f"individual, no epoch cap) on a CPU: expect about {bound:.0f} h or more. Try the "
+            f"individual, no epoch cap) on a CPU: expect about {hours:.0f} h or more. Try the "
             "quickstart first (neronet evolve), or set training.max_epochs"
         )
     return lines
 
 
-def _steps(setting: str, amp: str, where: str) -> str:
-    """How training steps run on ``where`` (a device type, or an executor's description,
-    either perhaps followed by a note in brackets)."""
-    device = where.split(" (")[0]
+def _steps(setting: str, amp: str, device: str) -> str:
+    """How training steps run on ``device`` (a device type, or an executor's description)."""
     if device not in ("cpu", "cuda"):
         return f"training.compile={setting} (auto: CUDA graphs on a GPU, eager on a CPU)"
     import torch  # here, not at import: the CLI's other commands stay light

@@ -16,7 +16,7 @@ def add_evolve_command(sub: argparse._SubParsersAction) -> None:
         "evolve",
         help="run (or resume) a search: NERO-Net, RAS, NSGA-II or random (search.strategy)",
         description="Run a search. With no --config it runs configs/quickstart.yaml "
-        "(NERO-Net on digits, about 1.5 minutes on 2 CPU cores); configs/ras-quickstart.yaml "
+        "(NERO-Net on digits, about 2 minutes on 2 CPU cores); configs/ras-quickstart.yaml "
         "runs RAS. An existing --run DIR is resumed.",
     )
     p.add_argument("--config", help="YAML config (default: quickstart, or the run's own on resume)")
@@ -92,8 +92,8 @@ def cmd_evolve(args: argparse.Namespace) -> int:
         )
         if not run.store.meta("finished", False):  # a finished run only reprints its result
             own_epochs = Grammar.parse(text, name).writes("epochs")
-            where = f"{_where(config)} ({executor.threads} torch thread(s) each)"
-            for line in search_plan(config, run.strategy.planned, where, own_epochs):
+            planned = run.strategy.planned
+            for line in search_plan(config, planned, _where(config), own_epochs, executor.threads):
                 print(line, file=sys.stderr)
             print(f"watch it live: neronet dashboard {run_dir}", file=sys.stderr)
         try:
