@@ -281,7 +281,6 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         self.gen = torch.Generator(device=device).manual_seed(seed)
         self.step = 0
-        self.step_mode = step_mode
         self._forward: Callable[[torch.Tensor], torch.Tensor] = self.model
         self._graphed: GraphedStep | None = None
         if step_mode == "compile":
