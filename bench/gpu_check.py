@@ -12,22 +12,31 @@ finished is already on disk. The sections, most wanted first:
    (``training.compile``), fp32 vs bf16, beside the plain DataLoader reference
    loop of ``bench/eval_candidate.py``; and what a graph capture costs per
    candidate (the first steps' time against the steady step time);
-2. ``concurrency``: aggregate training images/s of the seed with K = 1, 2, 4, 8
-   candidates training at once in separate processes on one GPU (what
+2. ``concurrency``: aggregate training images/s of the seed with K candidates
+   training at once in separate processes on one GPU (what
    ``executor.workers_per_device`` does), each process's peak memory;
-3. ``p1_seed_to_target``: the seed evaluated as the search evaluates a candidate
+3. ``batch_scaling``: one candidate's images/s at larger batches (how much of the
+   card one batch-128 candidate leaves idle);
+4. ``streams``: K candidates training at once as threads of one process, each on
+   its own CUDA stream (kernels of different candidates may overlap, which
+   time-sliced processes without MPS cannot);
+5. ``p1_seed_to_target``: the seed evaluated as the search evaluates a candidate
    (:func:`neronet.evaluation.individual.evaluate_individual`: training, clean
-   accuracy and FGSM on the fitness set of 3,500 images), trained with a fixed
-   recipe until its control accuracy reaches 85 %; the figure is the total time;
-4. ``gpu_quickstart``: generation 0 of ``configs/cifar10-gpu-quick.yaml`` run by
+   accuracy and FGSM on the fitness set of 3,500 images), trained with fixed
+   recipes (an epoch budget, ``training.schedule: cosine``) until its control
+   accuracy reaches 85 %; the figure is the total time;
+6. ``gpu_quickstart``: generation 0 of ``configs/cifar10-gpu-quick.yaml`` run by
    ``neronet evolve`` (5 candidates sharing the GPU): wall time, statuses, parent;
-5. ``learning_units``: the share of the paper grammar's random learning units
+7. ``learning_units``: the share of the paper grammar's random learning units
    (the seed's architecture, one random unit each) that train healthily within
    a short epoch budget;
-6. ``compile``: ``training.compile=compile`` (torch.compile) on the seed: its
+8. ``compile``: ``training.compile=compile`` (torch.compile) on the seed: its
    compilation cost per candidate and its steady images/s;
-7. ``attacks``: FGSM and PGD-20 images/s against foolbox (and torchattacks when
-   importable), as in ``bench/attack_throughput.py``.
+9. ``attacks``: FGSM and PGD-20 images/s against foolbox (and torchattacks when
+   importable), as in ``bench/attack_throughput.py``;
+10. ``mps``: the process concurrency again under a private CUDA MPS control daemon
+    (started in a temporary pipe directory and quit afterwards; skipped where
+    ``nvidia-cuda-mps-control`` is missing).
 
 On a machine without CUDA the same code paths run on a tiny budget (digits,
 20 images per class, a few batches; the graph modes are left out); a test runs
@@ -44,6 +53,7 @@ import json
 import multiprocessing
 import os
 import platform
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -68,7 +78,7 @@ from neronet.nn import build, count_parameters
 from neronet.phenotype import to_spec
 from neronet.seeds import nsga_net
 from neronet.spec import NetworkSpec
-from neronet.train.budgeted import train
+from neronet.train.budgeted import Budget, train
 from neronet.train.core import resolve_device, seeded
 from neronet.train.graphs import WARMUP_STEPS
 
@@ -105,13 +115,27 @@ FIGURES = (
     "step_modes",
     "graphs_match",
     "concurrency",
+    "batch_scaling",
+    "streams",
     "p1_seed_to_target",
     "gpu_quickstart",
     "learning_units",
     "compile",
     "attacks",
+    "mps",
 )
 """The sections, in the order they run (most wanted first, in case time runs out)."""
+
+
+@dataclass(frozen=True)
+class P1Recipe:
+    """One fixed training recipe for P1: SGD with Nesterov momentum at ``lr``, ``batch_size``,
+    the cosine schedule over an ``epochs`` budget."""
+
+    name: str
+    batch_size: int
+    lr: float
+    epochs: int
 
 
 @dataclass(frozen=True)
@@ -127,6 +151,9 @@ class Profile:
     rounds: int
     concurrency: tuple[int, ...]
     concurrency_batches: int
+    batch_sizes: tuple[int, ...]
+    streams: tuple[int, ...]
+    p1_recipes: tuple[P1Recipe, ...]
     attack_batch: int
     attack_repeats: int
     target_accuracy: float
@@ -148,12 +175,18 @@ GPU = Profile(
     warmup_batches=20,
     timed_batches=100,
     rounds=2,
-    concurrency=(1, 2, 4, 8),
+    concurrency=(1, 4),
     concurrency_batches=300,
+    batch_sizes=(128, 256, 512),
+    streams=(1, 2, 4, 8),
+    p1_recipes=(
+        P1Recipe("bs256-lr0.1-10ep", 256, 0.1, 10),
+        P1Recipe("bs512-lr0.2-12ep", 512, 0.2, 12),
+    ),
     attack_batch=128,
     attack_repeats=5,
     target_accuracy=0.85,
-    target_cap_s=75.0,
+    target_cap_s=45.0,
     learning_units=10,
     learning_unit_epochs=2,
     quickstart_overrides=("search.generations=1",),
@@ -170,6 +203,9 @@ CPU = Profile(
     rounds=1,
     concurrency=(1, 2),
     concurrency_batches=2,
+    batch_sizes=(16, 32),
+    streams=(1, 2),
+    p1_recipes=(P1Recipe("bs16-lr0.05-1ep", 16, 0.05, 1),),
     attack_batch=8,
     attack_repeats=1,
     target_accuracy=0.0,
@@ -188,7 +224,8 @@ CPU = Profile(
         "data.fitness=0.15",
         "executor.workers_per_device=2",
     ),
-    cuda_only=("graphs_match", "compile"),  # no graphs; torch.compile takes minutes here
+    # no graphs or streams; torch.compile takes minutes here; no MPS
+    cuda_only=("graphs_match", "compile", "streams", "mps"),
     reserve_s=10.0,
 )
 HARD_STOP_GRACE_S = 25.0
@@ -347,7 +384,9 @@ def graphs_match(
 
 
 # --------------------------------------------------------------------- 2. concurrency
-def concurrency(profile: Profile, spec: NetworkSpec, device: torch.device) -> dict[str, Any]:
+def concurrency(
+    profile: Profile, spec: NetworkSpec, device: torch.device, counts: tuple[int, ...] = ()
+) -> dict[str, Any]:
     """Aggregate images/s with K processes training the seed at once on ``device``.
 
     Each process builds the seed, trains ``warmup_batches`` steps (graph capture
@@ -357,7 +396,7 @@ def concurrency(profile: Profile, spec: NetworkSpec, device: torch.device) -> di
     """
     ctx = multiprocessing.get_context("spawn")
     rows: dict[str, Any] = {}
-    for k in profile.concurrency:
+    for k in counts or profile.concurrency:
         barrier = ctx.Barrier(k)
         queue = ctx.Queue()
         args = (spec.to_dict(), str(device), profile, barrier, queue)
@@ -371,15 +410,19 @@ def concurrency(profile: Profile, spec: NetworkSpec, device: torch.device) -> di
         if errors:
             rows[str(k)] = {"error": errors[0]}
             continue
-        span = max(r["end"] for r in results) - min(r["start"] for r in results)
-        images = sum(r["images"] for r in results)
-        rows[str(k)] = {
-            "aggregate_images_per_s": images / span,
-            "per_process_images_per_s": [r["images"] / (r["end"] - r["start"]) for r in results],
-            "peak_memory_bytes": [r["peak"] for r in results],
-        }
-        print(f"  K={k}: {images / span:,.0f} images/s", flush=True)
+        rows[str(k)] = _aggregate(results)
+        print(f"  K={k}: {rows[str(k)]['aggregate_images_per_s']:,.0f} images/s", flush=True)
     return rows
+
+
+def _aggregate(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """All images over the span from the first window's start to the last one's end."""
+    span = max(r["end"] for r in results) - min(r["start"] for r in results)
+    return {
+        "aggregate_images_per_s": sum(r["images"] for r in results) / span,
+        "per_process_images_per_s": [r["images"] / (r["end"] - r["start"]) for r in results],
+        "peak_memory_bytes": [r["peak"] for r in results],
+    }
 
 
 def _concurrent_worker(
@@ -399,8 +442,15 @@ def _concurrent_worker(
 
 
 def _timed_window(
-    spec_data: dict[str, Any], device_name: str, profile: Profile, barrier: Any, index: int
+    spec_data: dict[str, Any],
+    device_name: str,
+    profile: Profile,
+    barrier: Any,
+    index: int,
+    ready: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
+    """One candidate's timed training window; ``ready`` is called once its warm-up (graph
+    capture included) is done, just before it waits at ``barrier``."""
     device = torch.device(device_name)
     spec = NetworkSpec.from_dict(spec_data)
     learning = replace(EVAL.FIXED_LEARNING, batch_size=profile.batch_size)
@@ -412,7 +462,9 @@ def _timed_window(
     train_split = DeviceSplit(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
     small = DeviceSplit(train_split.x[: learning.batch_size], train_split.y[: learning.batch_size])
     data = DeviceData(train=train_split, control=small, fitness=small)
-    clock = _BarrierClock(profile.warmup_batches, profile.concurrency_batches, device, barrier)
+    clock = _BarrierClock(
+        profile.warmup_batches, profile.concurrency_batches, device, barrier, ready
+    )
     with seeded(index, device):
         model = build(spec)
     settings = TrainingConfig(device=device_name, max_epochs=1)
@@ -430,18 +482,95 @@ class _BarrierClock(EVAL.BatchClock):
     """:class:`BatchClock` whose window opens only once every process has finished its
     warm-up (queued CUDA work waited for first), so the K processes are timed together."""
 
-    def __init__(self, warmup: int, count: int, device: torch.device, barrier: Any) -> None:
+    def __init__(
+        self,
+        warmup: int,
+        count: int,
+        device: torch.device,
+        barrier: Any,
+        ready: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(warmup, count, device)
         self.barrier = barrier
+        self.ready = ready
 
     def __call__(self) -> bool:
         if self.calls == self.warmup:
             EVAL.synced_clock(self.device)
+            if self.ready is not None:
+                self.ready()
             self.barrier.wait(timeout=300)
         return super().__call__()
 
 
-# ---------------------------------------------------------------------------- 3. P1
+# ------------------------------------------------------------------- 3. batch scaling
+def batch_scaling(
+    profile: Profile, spec: NetworkSpec, data: DeviceData, seed: int
+) -> dict[str, Any]:
+    """One candidate's steady images/s (default step mode and precision) per batch size."""
+    timing = argparse.Namespace(warmup_batches=profile.warmup_batches, seed=seed)
+    cfg = TrainingConfig(device=str(data.device))
+    rows: dict[str, Any] = {}
+    for size in profile.batch_sizes:
+        learning = replace(EVAL.FIXED_LEARNING, batch_size=size)
+        count = max(profile.timed_batches * profile.batch_size // size, 2)
+        rows[str(size)] = EVAL.train_throughput(spec, learning, data, cfg, count, timing)[0]
+        print(f"  batch {size}: {rows[str(size)]:,.0f} images/s", flush=True)
+    return {"images_per_s": rows}
+
+
+# -------------------------------------------------------------------------- 4. streams
+def streams(profile: Profile, spec: NetworkSpec, device: torch.device) -> dict[str, Any]:
+    """Aggregate images/s with K candidates as threads of this process, each on its own
+    CUDA stream, timed together (the same window as :func:`concurrency`).
+
+    The threads warm up (and capture their graphs) one after another, each starting
+    when the previous one is ready, so no capture overlaps another thread's work;
+    then all are released together.
+    """
+    rows: dict[str, Any] = {}
+    for k in profile.streams:
+        barrier = threading.Barrier(k)
+        turns = [threading.Event() for _ in range(k)]
+        results: list[dict[str, Any]] = []
+        args = (spec, device, profile, barrier, turns, results)
+        threads = [threading.Thread(target=_stream_candidate, args=(*args, i)) for i in range(k)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        errors = [r["error"] for r in results if "error" in r]
+        rows[str(k)] = {"error": errors[0]} if errors else _aggregate(results)
+        if not errors:
+            print(f"  K={k}: {rows[str(k)]['aggregate_images_per_s']:,.0f} images/s", flush=True)
+    return rows
+
+
+def _stream_candidate(
+    spec: NetworkSpec,
+    device: torch.device,
+    profile: Profile,
+    barrier: threading.Barrier,
+    turns: list[threading.Event],
+    results: list[dict[str, Any]],
+    index: int,
+) -> None:
+    """One thread of :func:`streams`: waits for its turn, trains on its own stream."""
+    try:
+        if index:
+            turns[index - 1].wait(timeout=300)
+        with torch.cuda.stream(torch.cuda.Stream(device)):
+            window = _timed_window(
+                spec.to_dict(), str(device), profile, barrier, index, turns[index].set
+            )
+        results.append(window)
+    except Exception as err:  # recorded; the other threads are released
+        barrier.abort()
+        turns[index].set()
+        results.append({"error": f"{type(err).__name__}: {err}"})
+
+
+# ---------------------------------------------------------------------------- 5. P1
 def p1_seed_to_target(
     profile: Profile,
     seed_spec: NetworkSpec,
@@ -450,13 +579,36 @@ def p1_seed_to_target(
     guard: Guard,
     seed: int,
 ) -> dict[str, Any]:
-    """The seed as one search candidate, trained until the control set reaches the target.
+    """The seed as one search candidate, per recipe of the profile, trained until the
+    control set reaches the target (or the recipe's epochs end).
 
     The control set (3,500 images, never trained on) decides when to stop, as early
     stopping does in a search; the fitness set then gives the reported accuracies.
     """
-    learning = replace(EVAL.FIXED_LEARNING, batch_size=profile.batch_size, early_stop=EVAL.NEVER)
+    cosine = replace(settings, training=settings.training.model_copy(update={"schedule": "cosine"}))
+    rows: dict[str, Any] = {}
+    for recipe in profile.p1_recipes:
+        print(f"  recipe {recipe.name}", flush=True)
+        rows[recipe.name] = _p1_recipe(profile, recipe, seed_spec, data, cosine, guard, seed)
+        if rows[recipe.name]["reached"]:
+            break
+    return {"target_control_accuracy": profile.target_accuracy, "recipes": rows}
+
+
+def _p1_recipe(
+    profile: Profile,
+    recipe: P1Recipe,
+    seed_spec: NetworkSpec,
+    data: DeviceData,
+    settings: EvalSettings,
+    guard: Guard,
+    seed: int,
+) -> dict[str, Any]:
+    learning = replace(
+        EVAL.FIXED_LEARNING, batch_size=recipe.batch_size, lr=recipe.lr, early_stop=EVAL.NEVER
+    )
     cap = max(min(profile.target_cap_s, guard.left() - profile.reserve_s), 1.0)
+    start = time.perf_counter()
     curve: list[dict[str, Any]] = []
 
     def on_epoch(record: dict[str, Any]) -> None:
@@ -466,21 +618,23 @@ def p1_seed_to_target(
     def reached() -> bool:
         return bool(curve) and (curve[-1]["control_accuracy"] or 0.0) >= profile.target_accuracy
 
+    def stop() -> bool:
+        return reached() or time.perf_counter() - start > cap
+
     evaluation, peak = peak_memory(
         data.device,
         lambda: evaluate_individual(
             seed_spec,
             learning,
-            cap,
+            Budget(recipe.epochs, "epochs"),
             data,
             settings,
             seed=seed,
-            should_stop=reached,
+            should_stop=stop,
             progress=on_epoch,
         ),
     )
     return {
-        "target_control_accuracy": profile.target_accuracy,
         "reached": reached(),
         "cap_s": cap,
         "fitness_images": len(data.fitness.y),
@@ -492,7 +646,7 @@ def p1_seed_to_target(
     }
 
 
-# ---------------------------------------------------------------------- 4. quickstart
+# ---------------------------------------------------------------------- 6. quickstart
 def gpu_quickstart(profile: Profile, data_path: Path, guard: Guard) -> dict[str, Any]:
     """Generation 0 of the GPU quickstart through the real command, timed from the outside
     (its run directory is temporary: only the three result files travel back)."""
@@ -554,7 +708,7 @@ def _quickstart_in(run: Path, profile: Profile, data_path: Path, guard: Guard) -
     }
 
 
-# ------------------------------------------------------------------------ 6. compile
+# ------------------------------------------------------------------------ 8. compile
 def compile_mode(
     profile: Profile, spec: NetworkSpec, data: DeviceData, seed: int
 ) -> dict[str, Any]:
@@ -574,7 +728,7 @@ def compile_mode(
     }
 
 
-# ------------------------------------------------------------------------ 7. attacks
+# ------------------------------------------------------------------------ 9. attacks
 def attacks(profile: Profile, nets: dict[str, NetworkSpec], device: torch.device) -> dict[str, Any]:
     """Images/s of FGSM and PGD-20 per implementation, on one random batch per network
     (throughput does not depend on pixel values or on training)."""
@@ -594,6 +748,41 @@ def attacks(profile: Profile, nets: dict[str, NetworkSpec], device: torch.device
             for attack, impls in ATTACKS.implementations(model, device).items()
         }
     return rows
+
+
+# ---------------------------------------------------------------------------- 10. MPS
+MPS_CONTROL = "nvidia-cuda-mps-control"
+
+
+def mps(profile: Profile, spec: NetworkSpec, device: torch.device) -> dict[str, Any]:
+    """:func:`concurrency` at the largest K under a private MPS control daemon.
+
+    The daemon gets its own pipe and log folders (nothing system-wide is
+    changed), the spawned candidates find it through the environment, and it is
+    told to quit afterwards whatever happened.
+    """
+    control = shutil.which(MPS_CONTROL)
+    if control is None:
+        return {"skipped": f"{MPS_CONTROL} not found"}
+    with tempfile.TemporaryDirectory(prefix="mps-") as folder:
+        env = {
+            "CUDA_MPS_PIPE_DIRECTORY": str(Path(folder) / "pipe"),
+            "CUDA_MPS_LOG_DIRECTORY": str(Path(folder) / "log"),
+        }
+        for path in env.values():
+            Path(path).mkdir()
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            subprocess.run([control, "-d"], check=True, timeout=30)
+            return {"K": concurrency(profile, spec, device, (max(profile.concurrency),))}
+        finally:
+            subprocess.run([control], input="quit\n", text=True, timeout=30, check=False)
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -663,10 +852,16 @@ def _md_graphs_match(row: dict[str, Any]) -> list[str]:
 
 
 def _md_concurrency(rows: dict[str, Any]) -> list[str]:
+    return _md_concurrent(
+        "## Concurrent candidates on one device (seed, default step mode and precision)", rows
+    )
+
+
+def _md_concurrent(title: str, rows: dict[str, Any]) -> list[str]:
     lines = [
-        "## Concurrent candidates on one device (seed, default step mode and precision)",
+        title,
         "",
-        "| K | aggregate images/s | per process | peak MiB each |",
+        "| K | aggregate images/s | per candidate | peak MiB each |",
         "|---:|---:|---|---|",
     ]
     for k, row in rows.items():
@@ -680,21 +875,49 @@ def _md_concurrency(rows: dict[str, Any]) -> list[str]:
 
 
 def _md_p1(p1: dict[str, Any]) -> list[str]:
-    ev = p1["evaluation"]
-    m, sec = ev["metrics"], ev["seconds"]
-    return [
-        "## P1: the NSGA-Net seed to the target accuracy, plus FGSM on the fitness set",
+    lines = [
+        f"## P1: the NSGA-Net seed to {p1['target_control_accuracy']:.0%} control accuracy, "
+        "plus FGSM on the fitness set (SGD Nesterov, cosine over an epoch budget)",
         "",
-        "| target (control) | reached | epochs | train s | clean eval s | FGSM s "
-        "| masking check s | total s | fitness images | clean | FGSM conditional | peak MiB |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {p1['target_control_accuracy']:.2f} | {p1['reached']} | {ev['epochs']} "
-        f"| {sec.get('train', 0):.1f} | {sec.get('predict', 0):.2f} | {sec.get('fgsm', 0):.2f} "
-        f"| {sec.get('masking', 0):.2f} | {p1['total_s']:.1f} | {p1['fitness_images']:,} "
-        f"| {_num(m.get('clean_accuracy'))} | {_num(m.get('adversarial_accuracy'))} "
-        f"| {_mib(p1['peak_cuda_memory_bytes'])} |",
+        "| recipe | reached | epochs | train s | clean eval s | FGSM s | masking check s "
+        "| total s | fitness images | clean | FGSM conditional | peak MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in p1["recipes"].items():
+        ev = row["evaluation"]
+        m, sec = ev["metrics"], ev["seconds"]
+        lines.append(
+            f"| {name} | {row['reached']} | {ev['epochs']} | {sec.get('train', 0):.1f} "
+            f"| {sec.get('predict', 0):.2f} | {sec.get('fgsm', 0):.2f} "
+            f"| {sec.get('masking', 0):.2f} | {row['total_s']:.1f} | {row['fitness_images']:,} "
+            f"| {_num(m.get('clean_accuracy'))} | {_num(m.get('adversarial_accuracy'))} "
+            f"| {_mib(row['peak_cuda_memory_bytes'])} |"
+        )
+    return [*lines, ""]
+
+
+def _md_batch_scaling(rows: dict[str, Any]) -> list[str]:
+    ips = rows["images_per_s"]
+    return [
+        "## One candidate (seed, default step mode and precision) by batch size",
+        "",
+        "| batch | " + " | ".join(ips) + " |",
+        "|---|" + "---:|" * len(ips),
+        "| images/s | " + " | ".join(f"{v:,.0f}" for v in ips.values()) + " |",
         "",
     ]
+
+
+def _md_streams(rows: dict[str, Any]) -> list[str]:
+    return _md_concurrent(
+        "## Concurrent candidates as threads of one process, one CUDA stream each", rows
+    )
+
+
+def _md_mps(row: dict[str, Any]) -> list[str]:
+    if "skipped" in row:
+        return ["## Concurrent processes under CUDA MPS", "", f"Skipped: {row['skipped']}", ""]
+    return _md_concurrent("## Concurrent processes under CUDA MPS (private daemon)", row["K"])
 
 
 def _md_quickstart(q: dict[str, Any]) -> list[str]:
@@ -767,11 +990,14 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "step_modes": _md_step_modes,
     "graphs_match": _md_graphs_match,
     "concurrency": _md_concurrency,
+    "batch_scaling": _md_batch_scaling,
+    "streams": _md_streams,
     "p1_seed_to_target": _md_p1,
     "gpu_quickstart": _md_quickstart,
     "learning_units": _md_learning_units,
     "compile": _md_compile,
     "attacks": _md_attacks,
+    "mps": _md_mps,
 }
 
 
@@ -870,6 +1096,8 @@ def run_all(
         "step_modes": lambda: step_modes(profile, nets, data, host_train, args.seed),
         "graphs_match": lambda: graphs_match(profile, seed_spec, data, args.seed),
         "concurrency": lambda: concurrency(profile, seed_spec, device),
+        "batch_scaling": lambda: batch_scaling(profile, seed_spec, data, args.seed),
+        "streams": lambda: streams(profile, seed_spec, device),
         "p1_seed_to_target": lambda: p1_seed_to_target(
             profile, seed_spec, data, settings, guard, args.seed
         ),
@@ -879,6 +1107,7 @@ def run_all(
         ),
         "compile": lambda: compile_mode(profile, seed_spec, data, args.seed),
         "attacks": lambda: attacks(profile, nets, device),
+        "mps": lambda: mps(profile, seed_spec, device),
     }
     assert tuple(sections) == FIGURES
     for name, run in sections.items():

@@ -11,8 +11,8 @@ from neronet.augment import DeviceData
 from neronet.config import TrainingConfig
 from neronet.data import load_dataset, make_splits
 from neronet.spec import LearningSpec
-from neronet.train.budgeted import Budget, TrainState, train
-from neronet.train.core import InverseTime, accuracy
+from neronet.train.budgeted import Budget, BudgetProgress, TrainState, train
+from neronet.train.core import BudgetCosine, InverseTime, accuracy
 
 ADAM = LearningSpec(optimizer="adam", lr=0.01, batch_size=64, early_stop=100)
 CPU = torch.device("cpu")
@@ -265,3 +265,41 @@ def test_an_image_budget_stops_at_the_first_batch_past_it(digits: DeviceData) ->
     assert result.state.step == 5  # 5 x 64 = 320 images: the first count of batches >= 300
     with pytest.raises(ValueError, match="budget unit 'hours'"):
         Budget(1, "hours")
+
+
+def test_budget_cosine_warms_up_then_anneals_to_zero_at_the_budget_end() -> None:
+    steps = 100
+    schedule = BudgetCosine(0.2, lambda step: step / steps)
+    lrs = [schedule(step) for step in range(steps + 1)]
+    assert lrs[0] < 0.01 and lrs[5] == pytest.approx(0.1)  # halfway up the warm-up
+    assert lrs[10] == pytest.approx(0.2)  # the peak when the warm-up ends
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))  # then only down
+    assert lrs[steps] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("budget", "cap", "step", "share"),
+    [
+        (Budget(2, "epochs"), None, 10, 0.5),  # 10 of 2 x 10 steps
+        (Budget(640, "images"), None, 5, 0.5),  # 5 x 64 of 640 images
+        (Budget(4, "epochs"), 1, 5, 0.5),  # the 1-epoch cap ends the budget first
+    ],
+)
+def test_budget_progress_counts_the_budget_unit_and_the_cap(
+    budget: Budget, cap: int | None, step: int, share: float
+) -> None:
+    progress = BudgetProgress(budget, cap, steps_per_epoch=10, batch_size=64, start_time=0.0)
+    assert progress(step) == pytest.approx(share)
+    progress.first_step = step  # a resumed training anneals over its extra budget
+    assert progress(step) == 0.0
+
+
+def test_a_cosine_training_ends_its_epoch_budget_at_lr_zero(digits: DeviceData) -> None:
+    learning = LearningSpec(optimizer="sgd", lr=0.05, batch_size=64, early_stop=10_000)
+    result = _train(
+        _model(), digits, learning, budget=Budget(2, "epochs"), cfg={"schedule": "cosine"}
+    )
+    peak = max(record.lr for record in result.history)
+    assert result.history[-1].lr < 0.01 * peak  # the last step ran at (nearly) zero
+    assert result.history[0].lr > result.history[-1].lr
+

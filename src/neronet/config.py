@@ -388,6 +388,11 @@ class TrainingConfig(StrictSection):
     augment_pad: Int | None = Field(
         default=None, ge=0, description="crop padding in pixels (default: round(H/8), 4 on 32x32)"
     )
+    schedule: Literal["inverse_time", "cosine"] = Field(
+        default="inverse_time",
+        description="lr schedule: inverse_time = the paper's lr / (1 + decay * step); cosine = "
+        "a tenth of the budget warming up, then cosine to 0 when the budget ends",
+    )
     channels_last: Bool = True
     amp: Annotated[Literal["auto", "off", "bf16", "fp16"], BeforeValidator(_yaml_off)] = "auto"
     compile: Annotated[Literal["auto", "off", "graphs", "compile"], BeforeValidator(_yaml_off)] = (

@@ -14,7 +14,10 @@ Choices the paper leaves open, made here and kept visible:
 
 * The learning rate decays inverse-time per optimisation step,
   ``lr / (1 + decay * step)`` (:class:`~neronet.train.core.InverseTime`), from
-  the global step count, so a resumed run simply continues the count.
+  the global step count, so a resumed run simply continues the count. With
+  ``training.schedule: cosine`` it warms up and anneals to 0 over this call's
+  budget instead (:class:`~neronet.train.core.BudgetCosine` reading
+  :class:`BudgetProgress`); a resumed training anneals over its extra budget.
 * L2 (``TrainingConfig.weight_decay``) applies to conv and fc kernels only
   (:func:`~neronet.train.core.param_groups`). The step itself is the shared
   :class:`~neronet.train.core.Trainer`'s, without gradient clipping.
@@ -44,7 +47,9 @@ from neronet.config import TrainingConfig
 from neronet.errors import DataError, StoreError
 from neronet.spec import LearningSpec
 from neronet.train.core import (
+    BudgetCosine,
     InverseTime,
+    LRSchedule,
     Trainer,
     accuracy,
     amp_dtype,
@@ -83,6 +88,36 @@ class Budget:
 
     def __str__(self) -> str:
         return f"{self.amount:g} {self.unit}"
+
+
+@dataclass
+class BudgetProgress:
+    """Share of one training call's budget spent when optimisation ``step`` runs (0..1).
+
+    Seconds count from ``start_time``; epochs and images from ``first_step`` (a
+    resumed training's step count); an epoch cap (``max_epochs`` or the
+    individual's ``epochs``) ends the budget early, so the larger share wins.
+    """
+
+    budget: Budget
+    cap_epochs: int | None
+    steps_per_epoch: int
+    batch_size: int
+    start_time: float
+    first_step: int = 0
+
+    def __call__(self, step: int) -> float:
+        done = step - self.first_step
+        amount = max(self.budget.amount, 1e-9)
+        if self.budget.unit == "seconds":
+            shares = [(time.perf_counter() - self.start_time) / amount]
+        elif self.budget.unit == "epochs":
+            shares = [done / (amount * self.steps_per_epoch)]
+        else:
+            shares = [done * self.batch_size / amount]
+        if self.cap_epochs is not None:
+            shares.append(done / max(self.cap_epochs * self.steps_per_epoch, 1))
+        return max(shares)
 
 
 @dataclass(frozen=True)
@@ -184,12 +219,19 @@ class _Loop:
         settings: TrainingConfig,
         device: torch.device,
         seed: int,
+        progress: BudgetProgress,
     ) -> None:
         self.learning = learning
         self.data = data
         self.train = _subset(data.train, learning.train_subset, seed)
         self.settings = settings
-        schedule = InverseTime(learning.lr, learning.decay)
+        self.progress = progress
+        progress.steps_per_epoch = steps_per_epoch(len(self.train), learning.batch_size)
+        schedule: LRSchedule = (
+            BudgetCosine(learning.lr, progress)
+            if settings.schedule == "cosine"
+            else InverseTime(learning.lr, learning.decay)
+        )
         step_mode = resolve_step_mode(settings.compile, device, amp_dtype(settings.amp, device))
         self.trainer = Trainer(
             model,
@@ -227,6 +269,7 @@ class _Loop:
                 {"state": state.optimizer_state["state"], "param_groups": current["param_groups"]}
             )
         self.trainer.step, self.epoch = state.step, state.epoch
+        self.progress.first_step = state.step
         self.prior_elapsed = state.elapsed_s
         self.history = list(state.history)
         self.best_accuracy = state.best_control_accuracy
@@ -357,12 +400,13 @@ def train(
             return "stopped"
         return None
 
+    cap = settings.max_epochs if learning.epochs is None else learning.epochs
+    spent = BudgetProgress(budget, cap, 1, learning.batch_size, start)
     with seeded(seed, device):
-        loop = _Loop(model, learning, data, settings, device, seed)
+        loop = _Loop(model, learning, data, settings, device, seed, spent)
         if resume is not None:
             loop.restore(resume)
         stop = bad = None
-        cap = settings.max_epochs if learning.epochs is None else learning.epochs
         while stop is None:
             if budget.unit == "epochs" and epochs >= budget.amount:
                 stop = "budget"

@@ -14,9 +14,10 @@ Choices kept visible:
 * The loss is computed in fp32 from the (possibly bf16/fp16) logits; fp16
   autocast gets a ``GradScaler``, the other precisions a disabled one, so the
   step is the same code path in every precision.
-* The learning rate is a pure function of the global step
-  (:class:`LRSchedule`), written into every parameter group before each step,
-  so a resumed training needs only the step count.
+* The learning rate is a function of the global step (:class:`LRSchedule`;
+  only a cosine over a seconds budget also reads the clock), written into
+  every parameter group before each step, so a resumed training needs only
+  the step count.
 * L2 (the torch coefficient, ``grad += wd * w``) applies to conv and fc kernels
   only, never to biases or BatchNorm, via parameter groups.
 """
@@ -197,6 +198,33 @@ class Cosine:
 
     def __call__(self, step: int) -> float:
         return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(step / self.total_steps, 1.0)))
+
+
+WARMUP_FRACTION = 0.1
+"""Share of the budget :class:`BudgetCosine` spends ramping the lr up from 0."""
+
+
+@dataclass(frozen=True)
+class BudgetCosine:
+    """Linear warm-up over the first :data:`WARMUP_FRACTION` of the budget, then a cosine
+    from ``lr`` to 0 at its end (``training.schedule: cosine``).
+
+    ``progress(step)`` is the share of the budget spent when ``step`` runs (0..1:
+    steps over the steps an epochs/images budget allows, or elapsed over allowed
+    seconds). Annealing to 0 exactly when the budget ends is what lets a short
+    training reach most of its accuracy: the paper's inverse-time decay leaves
+    the lr near its start value at the end of a 10-epoch budget.
+    """
+
+    lr: float
+    progress: Callable[[int], float]
+
+    def __call__(self, step: int) -> float:
+        p = min(max(self.progress(step), 0.0), 1.0)
+        if p < WARMUP_FRACTION:
+            return self.lr * max(p, 1e-3) / WARMUP_FRACTION
+        done = (p - WARMUP_FRACTION) / (1.0 - WARMUP_FRACTION)
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * done))
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,11 @@ class GraphedStep:
         self._zero_grad()  # grads None: the capture allocates them as the graph's outputs
         graph = torch.cuda.CUDAGraph()
         torch.cuda.synchronize(x.device)
-        with torch.cuda.graph(graph, stream=self._side_stream()):
+        # thread-local: other threads' CUDA work (candidates trained side by side in one
+        # process, each on its own stream) must not invalidate this capture
+        with torch.cuda.graph(
+            graph, stream=self._side_stream(), capture_error_mode="thread_local"
+        ):
             with torch.autocast(
                 "cuda", dtype=self.amp, enabled=self.amp is not None, cache_enabled=False
             ):
