@@ -1,5 +1,6 @@
 """The search-time training loop on sklearn digits (8x8) with small hand-written CNNs."""
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -273,7 +274,7 @@ def test_budget_cosine_warms_up_then_anneals_to_zero_at_the_budget_end() -> None
     lrs = [schedule(step) for step in range(steps + 1)]
     assert lrs[0] < 0.01 and lrs[5] == pytest.approx(0.1)  # halfway up the warm-up
     assert lrs[10] == pytest.approx(0.2)  # the peak when the warm-up ends
-    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))  # then only down
+    assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))  # then only down
     assert lrs[steps] == pytest.approx(0.0, abs=1e-12)
 
 
@@ -302,4 +303,3 @@ def test_a_cosine_training_ends_its_epoch_budget_at_lr_zero(digits: DeviceData) 
     peak = max(record.lr for record in result.history)
     assert result.history[-1].lr < 0.01 * peak  # the last step ran at (nearly) zero
     assert result.history[0].lr > result.history[-1].lr
-

@@ -118,9 +118,7 @@ class GraphedStep:
         torch.cuda.synchronize(x.device)
         # thread-local: other threads' CUDA work (candidates trained side by side in one
         # process, each on its own stream) must not invalidate this capture
-        with torch.cuda.graph(
-            graph, stream=self._side_stream(), capture_error_mode="thread_local"
-        ):
+        with torch.cuda.graph(graph, stream=self._side_stream(), capture_error_mode="thread_local"):
             with torch.autocast(
                 "cuda", dtype=self.amp, enabled=self.amp is not None, cache_enabled=False
             ):
