@@ -53,8 +53,11 @@ class PluginSettings(StrictSection):
 
     @classmethod
     def of(cls, sections: Mapping[str, Any]) -> Self:
-        """This plug-in's validated settings among a config's ``sections``."""
-        value = sections[cls.key()]
+        """This plug-in's validated settings among a config's ``sections`` (its defaults
+        where they hold none, e.g. settings built by hand in a test)."""
+        value = sections.get(cls.key())
+        if value is None:
+            return cls()
         if not isinstance(value, cls):
             raise TypeError(f"config section {cls.key()!r} is not {cls.__name__}")
         return value
