@@ -108,6 +108,13 @@ class NeroConfig(StrictSection):
         """The plug-in sections by key (read one with ``ItsSettings.of(config.sections)``)."""
         return MappingProxyType(self.__pydantic_extra__ or {})
 
+    @property
+    def search_eps(self) -> float:
+        """The L-inf radius the search measured robustness at (``fitness.attack_eps``):
+        the run's threat model, which ``neronet train`` records in the model it trains
+        and ``neronet attack`` defaults to. Every reader of a run's radius asks here."""
+        return self.fitness.attack_eps
+
     def search_relevant(self) -> dict[str, Any]:
         """The part of the config that must not change when a run is resumed.
 

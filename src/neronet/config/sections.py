@@ -12,7 +12,8 @@ and reads it with ``ToyDepthSettings.of(config.sections)``. The schema
 (:class:`~neronet.config.NeroConfig`) validates every registered section from the key
 of that name (a bad value is the usual one-line error naming ``toy-depth.scale``),
 fills in its defaults when the key is absent, and writes it back with the rest, so
-adding a plug-in with settings touches no module of neronet. A section whose key is
+adding a plug-in with settings outside neronet touches no module of neronet (neronet's
+own are named in ``_BUILTINS``). A section whose key is
 not registered yet makes the schema load the installed plug-ins
 (:func:`neronet.plugins.load_installed`) first; a stored run read where the plug-in
 that owned a section is not installed keeps that section as it was written.
