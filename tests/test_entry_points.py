@@ -4,9 +4,9 @@
 the ``neronet.plugins`` group), as ``pip install`` would leave them; putting the folder
 on ``PYTHONPATH`` installs it for a fresh interpreter. The strategy, the measurement and
 the attack it registers are then used by name: a search with the ``workers`` executor
-(the measurement runs in a spawned worker, which loads the plug-in itself) and
-``neronet attack``. Everything runs in subprocesses, so this process's registries stay
-as they are.
+(the measurement runs in a spawned worker, which loads the plug-in itself and reads the
+measurement's own settings section) and ``neronet attack``. Everything runs in
+subprocesses, so this process's registries stay as they are.
 """
 
 from __future__ import annotations
@@ -61,6 +61,19 @@ def test_a_plugin_that_fails_to_load_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr and not (tmp_path / "r").exists()
 
 
+def test_a_plugins_settings_section_is_validated_by_its_model(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    done = _run("-m", "neronet.cli", "evolve", "--run", str(run), "toy-depth.weight=0")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    error = done.stderr.strip()
+    assert "\n" not in error and "invalid value for 'toy-depth.weight'" in error
+    assert "greater than 0" in error and not run.exists()
+    done = _run(
+        "-m", "neronet.cli", "evolve", "--run", str(run), "toy-depth.weight=0", plugin=False
+    )
+    assert "unknown key 'toy-depth'" in done.stderr  # not installed: nothing reads it
+
+
 def test_evolve_with_workers_and_attack_use_the_plugin_by_name(tmp_path: Path) -> None:
     run = tmp_path / "run"
     search = [
@@ -69,6 +82,7 @@ def test_evolve_with_workers_and_attack_use_the_plugin_by_name(tmp_path: Path) -
         "executor.kind=workers",
         "executor.workers=1",
         "search.generations=1",
+        "toy-depth.weight=1000",  # the measurement's own section, validated by its model
     ]
     done = _run("-m", "neronet.cli", "evolve", "--run", str(run), *OVERRIDES, *search)
     assert done.returncode == 0, done.stderr
@@ -76,9 +90,11 @@ def test_evolve_with_workers_and_attack_use_the_plugin_by_name(tmp_path: Path) -
     try:
         rows = [r for r in store.individuals() if r.status != "invalid"]
         assert store.config().search.strategy == "toy-es"
+        assert store.config_data()["toy-depth"] == {"weight": 1000.0}
     finally:
         store.close()
-    assert rows and all(r.metrics["toy_depth"] >= 1 for r in rows)  # measured in the worker
+    # measured in the worker with the section's weight (no network has 1000 nodes)
+    assert rows and all(r.metrics["toy_depth"] >= 1000 for r in rows)
     out = tmp_path / "attack"
     args = ["--attacks", "toy-fgsm", "--no-audit", "--limit", "40", "--out", str(out)]
     done = _run("-m", "neronet.cli", "attack", str(run), *args)

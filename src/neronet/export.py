@@ -178,7 +178,7 @@ def _run_threat(run_dir: str | Path) -> dict[str, str]:
         config = store.config()
     finally:
         store.close()
-    return {"dataset": config.data.dataset, "search_eps": repr(config.fitness.attack_eps)}
+    return {"dataset": config.data.dataset, "search_eps": repr(config.search_eps)}
 
 
 def export_individual(

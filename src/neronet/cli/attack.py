@@ -24,7 +24,6 @@ from neronet.cli.common import (
     results_console,
     routed,
     run_spec,
-    search_eps,
 )
 from neronet.data import DATASETS
 from neronet.errors import AttackError, NeronetError
@@ -205,7 +204,7 @@ def _sources(target: Path, individual: int | None) -> list[_Source]:
     if (target / "run.sqlite").is_file():
         row, spec, weights = load_individual(target, individual)
         _, run_config = run_spec(str(target), row.id)
-        hint = {**run_config.get("data", {}), "search_eps": search_eps(run_config)}
+        hint = {**run_config.data.model_dump(), "search_eps": run_config.search_eps}
         origin = f"individual {row.id} of '{target}'"
         return [_Source(f"individual-{row.id}", buildable(spec, origin), weights, hint)]
     files = sorted(target.glob("seed-*/model.safetensors"), key=lambda p: int(p.parent.name[5:]))

@@ -3,7 +3,6 @@ the run a model came from, data and logging helpers."""
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from neronet.spec import NetworkSpec
 def command_config(
     path: str | None,
     overrides: list[str],
-    base: dict[str, Any] | None,
+    base: NeroConfig | None,
     flags: dict[str, Any],
     flag_names: dict[str, str] | None = None,
 ) -> tuple[NeroConfig, set[str]]:
@@ -39,7 +38,8 @@ def command_config(
         data, source = read_config_data(path)
         explicit = leaf_keys(data)
     else:
-        data, source = copy.deepcopy(base or {}), "the run's stored config" if base else "defaults"
+        data = base.model_dump(mode="json") if base is not None else {}
+        source = "the run's stored config" if base is not None else "defaults"
         explicit = set()
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: top level must be a mapping of settings")
@@ -48,7 +48,8 @@ def command_config(
         set_override(data, assignment)
         explicit.add(assignment.partition("=")[0].strip())
     try:
-        return parse_config(data, source), explicit
+        # a run's section of a plug-in not installed here stays as the run wrote it
+        return parse_config(data, source, keep_foreign=base is not None), explicit
     except ConfigError as err:
         raise ConfigError(_name_the_flag(str(err), flags, flag_names or {})) from None
 
@@ -68,13 +69,6 @@ def leaf_keys(data: Any, prefix: str = "") -> set[str]:
     if not isinstance(data, dict):
         return {prefix.rstrip(".")} if prefix else set()
     return {k for key, value in data.items() for k in leaf_keys(value, f"{prefix}{key}.")}
-
-
-def search_eps(run_config: dict[str, Any] | None) -> float | None:
-    """The L-inf eps a run searched with (its threat model), if it is a run's config."""
-    if not run_config:
-        return None
-    return parse_config(run_config, "the run's stored config").fitness.attack_eps
 
 
 @contextmanager
@@ -147,14 +141,14 @@ def buildable(spec: NetworkSpec, origin: str) -> NetworkSpec:
     return spec
 
 
-def run_spec(run_dir: str, individual_id: int | None) -> tuple[NetworkSpec, dict[str, Any]]:
+def run_spec(run_dir: str, individual_id: int | None) -> tuple[NetworkSpec, NeroConfig]:
     """An individual's spec (default: the best) and the run's stored config; no weights."""
     from neronet.store import RunStore
 
     store = RunStore.open(run_dir, readonly=True)
     try:
         row = store.best() if individual_id is None else store.individual(individual_id)
-        config = store.config_data()
+        config = store.config()
     finally:
         store.close()
     if row is None:

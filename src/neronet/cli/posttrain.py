@@ -28,8 +28,8 @@ from neronet.cli.common import (
     results_console,
     routed,
     run_spec,
-    search_eps,
 )
+from neronet.config import NeroConfig
 from neronet.config import PostTrainConfig as PostTrainDefaults
 from neronet.data import DATASETS, Dataset
 from neronet.errors import ConfigError, NeronetError
@@ -111,7 +111,7 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _train_config(
-    args: argparse.Namespace, run_config: dict[str, Any] | None, console: Console
+    args: argparse.Namespace, run_config: NeroConfig | None, console: Console
 ) -> PostTrainConfig:
     """``posttrain`` of the one config tree; trained from a run, adversarial training
     defaults to the run's own threat model (its search eps), and says so."""
@@ -125,7 +125,7 @@ def _train_config(
         )
         if value is not None
     }
-    eps = search_eps(run_config)
+    eps = run_config.search_eps if run_config is not None else None
     if eps is not None:
         flags["posttrain.search_eps"] = eps
     config, explicit = command_config(args.config, list(args.overrides), run_config, flags, FLAGS)
@@ -176,7 +176,7 @@ def _check_ranges(config: PostTrainConfig) -> None:
 
 def _train_source(
     args: argparse.Namespace,
-) -> tuple[NetworkSpec, Dataset, dict[str, Any] | None]:
+) -> tuple[NetworkSpec, Dataset, NeroConfig | None]:
     """The architecture to train, the dataset (a seed architecture is built for it) and,
     when it comes from a run, the run's stored config."""
     if args.id is not None and args.study is not None:
@@ -193,7 +193,7 @@ def _train_source(
     if args.run is not None:
         spec, run_config = run_spec(args.run, args.id)
         origin = f"'{args.run}' ({'the best individual' if args.id is None else f'id {args.id}'})"
-        data = load_data(args.dataset, args.data_path, run_config.get("data", {}))
+        data = load_data(args.dataset, args.data_path, run_config.data.model_dump())
         return buildable(spec, origin), data, run_config
     if args.spec is not None:
         spec, hint = _spec_file(Path(args.spec))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,8 @@ class EvalSettings:
     transfer_set: str | None = None
     budget_unit: str = "seconds"
     """What a request's budget counts (``search.budget``)."""
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    """The plug-in settings sections (``NeroConfig.sections``), for measurements that own one."""
 
     @classmethod
     def from_config(cls, config: NeroConfig) -> EvalSettings:
@@ -62,6 +64,7 @@ class EvalSettings:
             tuple(evaluation.measurements),
             evaluation.transfer_set,
             config.search.budget,
+            dict(config.sections),
         )
 
 
@@ -112,7 +115,17 @@ def evaluate_individual(
     seconds: dict[str, float] = {}
     try:
         # architecture-only measurements first: they describe invalid individuals too
-        bare = Trained(spec, None, None, settings.fitness, settings.training, None, None)
+        bare = Trained(
+            spec,
+            None,
+            None,
+            settings.fitness,
+            settings.training,
+            None,
+            None,
+            None,
+            settings.sections,
+        )
         _measure([m for m in wanted if m.needs == "spec"], bare, metrics, seconds, data.device)
         check_size(spec, settings.training.max_parameters)  # before anything is allocated
         trained, evaluation = _train(
@@ -245,6 +258,7 @@ def _train(
         amp,
         predictions,
         settings.transfer_set,
+        settings.sections,
     )
     return trained, Evaluation(
         status="ok" if reason is None else "ill-fitted",

@@ -18,9 +18,9 @@ which measure nothing on a degenerate classifier).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -55,6 +55,9 @@ class Trained:
     predictions: torch.Tensor | None
     transfer_set: str | None = None
     """Path of the transfer set (``evaluation.transfer_set``), for the ``transfer`` measurement."""
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    """The plug-in settings sections: a measurement with its own reads them with
+    ``ItsSettings.of(ind.sections)`` (:mod:`neronet.config.sections`)."""
 
     @property
     def clean_correct(self) -> torch.Tensor:

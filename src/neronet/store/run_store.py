@@ -268,9 +268,12 @@ class RunStore:
     def config(self) -> NeroConfig:
         """The stored config, typed: :meth:`config_data` validated by the schema, the one
         way a reader sees a run's settings (a config that no longer parses is one line
-        naming the run). Plug-in names are not checked: a run is read where a plug-in it
+        naming the run). Plug-in names are not checked, and the settings section of a
+        plug-in that is not installed is kept as written: a run is read where a plug-in it
         used is not installed."""
-        return parse_config(self.config_data(), f"{self.directory} (stored config)")
+        return parse_config(
+            self.config_data(), f"{self.directory} (stored config)", keep_foreign=True
+        )
 
     def grammar(self) -> tuple[str, str]:
         """The stored grammar text and its name."""
