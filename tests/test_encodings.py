@@ -30,6 +30,7 @@ from neronet.errors import ConfigError, GrammarError, InvalidArchitecture
 from neronet.evaluation.result import Outcome
 from neronet.genotype import structure_for
 from neronet.plugins import check_plugins
+from neronet.progress import search_plan
 from neronet.search.base import Candidate, Strategy
 from neronet.search.encodings import ENCODINGS, TRAIN_LONGER, Genome, Variation
 from neronet.search.strategies import STRATEGIES, make_strategy
@@ -196,6 +197,9 @@ def test_unset_the_encoding_is_the_strategys_own(strategy: str, encoding: str) -
     config = check_plugins(load_config(None, [*TINY, f"search.strategy={strategy}"]))
     made = make_strategy(config, structure_for(config))
     assert type(made.variation) is ENCODINGS.get(encoding)
+    assert f", {strategy} over {encoding} genomes, " in search_plan(config, 9, "cpu")[0]
+    chosen = _config(strategy, "ras")
+    assert f", {strategy} over ras genomes, " in search_plan(chosen, 9, "cpu")[0]
 
 
 def test_an_unknown_or_refused_encoding_is_a_one_line_error() -> None:
