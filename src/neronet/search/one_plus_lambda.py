@@ -81,12 +81,12 @@ class OnePlusLambda(Strategy):
 
     # ------------------------------------------------------------------- tell
     def _select(self, batch: list[Member]) -> GenerationSummary | None:
-        members = batch
         if self._phase == "fair":
-            self._fair = members
+            self._fair = batch
             return self._finish_generation()
+        members = batch
         if self._parent is not None and not self._search.reevaluate_parent:
-            members = [self._parent, *members]  # the parent competes with its old measurement
+            members = [self._parent, *batch]  # the parent competes with its old measurement
         self._population = members
         self._winner = self._fittest(self._population)
         self._pending = self._fair_candidates()
