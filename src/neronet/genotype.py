@@ -171,7 +171,7 @@ class Genotype:
         self, input_shape: tuple[int, int, int], num_classes: int
     ) -> tuple[NetworkSpec, LearningSpec]:
         """The network and training hyper-parameters this genotype encodes (the runner's
-        :class:`~neronet.search.base.Encoding` call); GrammarError if a derivation does not
+        :class:`~neronet.search.encodings.Genome` call); GrammarError if a derivation does not
         map."""
         from neronet.phenotype import to_learning, to_spec  # phenotype imports this module
 

@@ -86,6 +86,7 @@ def check_plugins(config: NeroConfig, source: str = "config") -> NeroConfig:
             f"objective {search.objective!r} needs metric(s) {', '.join(missing)}, which no "
             "measurement in evaluation.measurements provides; add the measurement",
         )
+    _check_encoding(config, source)
     if not objective.scalar and not STRATEGIES.get(search.strategy).vector_objectives:
         _refuse(
             source,
@@ -95,6 +96,24 @@ def check_plugins(config: NeroConfig, source: str = "config") -> NeroConfig:
             "objective (nsga2, random)",
         )
     return config
+
+
+def _check_encoding(config: NeroConfig, source: str) -> None:
+    """The encoding the strategy will search exists and the strategy can search it."""
+    from neronet.search.encodings import ENCODINGS
+    from neronet.search.strategies import STRATEGIES
+
+    name = config.search.strategy
+    strategy = STRATEGIES.get(name)
+    encoding = strategy.encoding_for(config.search)
+    _known(ENCODINGS, encoding, "search.encoding", source)
+    if strategy.encodings is not None and encoding not in strategy.encodings:
+        _refuse(
+            source,
+            "search.encoding",
+            f"strategy {name!r} searches only encoding(s) {', '.join(strategy.encodings)}, "
+            f"not {encoding!r}; unset search.encoding or choose another strategy",
+        )
 
 
 def _known(registry: Registry, name: str, key: str, source: str) -> None:

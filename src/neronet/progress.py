@@ -27,6 +27,7 @@ from rich.text import Text
 
 from neronet.reports.describe import fmt_metric as _fmt
 from neronet.reports.metrics import MetricView, table_metrics
+from neronet.search.strategies import STRATEGIES
 
 if TYPE_CHECKING:  # keeps this module light for the CLI's other commands
     from neronet.config import NeroConfig
@@ -75,7 +76,8 @@ def search_plan(
     own_epochs: bool = False,
     threads: int | None = None,
 ) -> list[str]:
-    """What a search will do and how long it may take, said before it starts: the budget
+    """What a search will do and how long it may take, said before it starts: the strategy
+    and the encoding it searches, the budget
     and its unit, how training steps run, the output layer when neronet adds it; a
     warning when a GPU-sized setup (time budgets of minutes, no epoch cap) runs on a
     CPU. ``device``: a device type, or an executor's description; ``own_epochs``: the
@@ -100,8 +102,10 @@ def search_plan(
         else f"; output layer: neronet's {head} after the last module (structure.head: {head})"
     )
     where = device if threads is None else f"{device} ({threads} torch thread(s) each)"
+    encoding = STRATEGIES.get(search.strategy).encoding_for(search)
     lines = [
-        f"plan: {planned} evaluations on {where}, {budget}; training steps: "
+        f"plan: {planned} evaluations on {where}, {search.strategy} over {encoding} genomes, "
+        f"{budget}; training steps: "
         f"{_steps(training.compile, training.amp, device)}{output}"
     ]
     if (

@@ -105,6 +105,11 @@ class MutationRates(StrictSection):
 class SearchConfig(StrictSection):
     strategy: str = Field(default="one-plus-lambda", description="a registered strategy")
     objective: str = Field(default="nero-net", description="a registered objective")
+    encoding: str | None = Field(
+        default=None,
+        description="a registered encoding (grammar, ras); unset: the strategy's own "
+        "(ras for ras, grammar for the others)",
+    )
     generations: Int = Field(default=100, ge=1, le=MAX_EVALUATIONS)
     offspring: Int = Field(
         default=4,

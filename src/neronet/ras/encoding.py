@@ -67,6 +67,23 @@ class RasGenotype:
         )
         return cls(Dag(resolved, model.edges), train_time, learning)
 
+    def population_of(self) -> tuple[RasPopulation, Model]:
+        """The inverse of :meth:`resolve`: a population holding this model's layers and
+        blocks (each distinct one once, in order of first use) and the model over it."""
+        population = RasPopulation()
+        layers: dict[Layer, int] = {}
+        blocks: dict[Dag[int], int] = {}
+        nodes = []
+        for block in self.model.nodes:
+            for layer in block.nodes:
+                if layer not in layers:
+                    layers[layer] = population.add_layer(layer)
+            ids = Dag(tuple(layers[layer] for layer in block.nodes), block.edges)
+            if ids not in blocks:
+                blocks[ids] = population.add_block(ids)
+            nodes.append(blocks[ids])
+        return population, Dag(tuple(nodes), self.model.edges)
+
     def to_dict(self) -> dict[str, Any]:
         blocks = [
             {"layers": [_layer_to_dict(la) for la in b.nodes], "edges": [list(e) for e in b.edges]}

@@ -2,7 +2,7 @@
 Classifier Architecture Search"): the NAS baseline NAS-Bench and NARes report.
 
 A population of ``search.initial_size`` individuals (generation 0: the seed and
-mutants of it, or random genotypes, as every strategy draws them) evolves in
+mutants of it, or random genotypes, as the encoding draws them) evolves in
 cycles: a tournament samples ``search.sample_size`` members uniformly without
 replacement, the fittest of them is the parent, its mutant joins the population,
 and the *oldest* member leaves, whatever its fitness. Aging is the
@@ -27,100 +27,52 @@ import numpy as np
 from neronet.config import NeroConfig
 from neronet.evaluation.objectives import Objective
 from neronet.evaluation.result import Outcome
-from neronet.genotype import Genotype, Structure
-from neronet.search.base import Candidate, GenerationSummary, Strategy, in_order
+from neronet.genotype import Structure
+from neronet.search.base import Candidate, GenerationSummary, Member, Strategy
 from neronet.search.strategies import STRATEGIES
-from neronet.search.variation import TRAIN_LONGER, initial_population, mutant, seed_genotype
 
 
 @STRATEGIES.register("aging")
 class AgingEvolution(Strategy):
     """Regularized evolution; deterministic given the seed and the outcomes told."""
 
-    def __init__(self, config: NeroConfig, structure: Structure, objective: Objective) -> None:
-        super().__init__(objective)
-        self._search = config.search
-        self._structure = structure
-        self._rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0xA61E5]))
-        self._seed = seed_genotype(self._search, structure, self._rng)
-        self._generation = 0
-        self._next_id = 0
-        self._pending: list[Candidate] = []
-        self._population: deque[tuple[Candidate, Outcome]] = deque()
-        self._seen: list[Outcome] = []
+    salt = 0xA61E5
 
-    @property
-    def finished(self) -> bool:
-        return self._generation >= self._search.generations
+    def __init__(self, config: NeroConfig, structure: Structure, objective: Objective) -> None:
+        super().__init__(config, structure, objective)
+        self._population: deque[Member] = deque()
+        self._seen: list[Outcome] = []
 
     @property
     def planned(self) -> int:
         per_generation = self._search.offspring + int(self._search.reevaluate_parent)
         return self._search.initial_size + (self._search.generations - 1) * per_generation
 
-    def ask(self) -> list[Candidate]:
-        if self.finished:
-            return []
-        if not self._pending:
-            if self._generation == 0:
-                made = initial_population(self._search, self._structure, self._rng, self._seed)
-                self._pending = [
-                    self._candidate(f"i{slot}", genotype, None, names)
-                    for slot, (genotype, names) in enumerate(made)
-                ]
-            else:
-                children = self._search.offspring + int(self._search.reevaluate_parent)
-                self._pending = [self._child(slot) for slot in range(children)]
-        return list(self._pending)
-
-    def _candidate(
-        self,
-        role: str,
-        genotype: Genotype,
-        parent: tuple[Candidate, Outcome] | None,
-        names: list[str],
-    ) -> Candidate:
-        cid = self._next_id
-        self._next_id += 1
-        budget = float(genotype.train_time)
-        warm = None
-        if parent is not None and TRAIN_LONGER in names and parent[1].status == "ok":
-            warm = parent[0].id
-            budget = max(budget - float(parent[0].genotype.train_time), 0.0)
-        return Candidate(
-            id=cid,
-            key=f"g{self._generation}/{role}",
-            generation=self._generation,
-            genotype=genotype,
-            parent_id=None if parent is None else parent[0].id,
-            mutations=tuple(names),
-            budget=budget,
-            warm_start_from=warm,
-        )
+    def _propose(self) -> list[Candidate]:
+        if self._generation == 0:
+            return self._initial()
+        children = self._search.offspring + int(self._search.reevaluate_parent)
+        return [self._child(slot) for slot in range(children)]
 
     def _child(self, slot: int) -> Candidate:
         """A mutant of the fittest of a tournament (ties: the older member)."""
         members = list(self._population)
         size = min(self._search.sample_size, len(members))
         drawn = sorted(self._rng.choice(len(members), size=size, replace=False).tolist())
-        scores = [float(self.fitness(members[i][1])) for i in drawn]
-        parent = members[drawn[int(np.argmax(scores))]]
-        genotype, names = mutant(parent[0].genotype, self._structure, self._search, self._rng)
-        return self._candidate(f"a{slot}", genotype, parent, names)
+        scores = [float(self.fitness(members[i].outcome)) for i in drawn]
+        return self._mutant(f"a{slot}", members[drawn[int(np.argmax(scores))]])
 
-    def tell(self, outcomes: list[Outcome]) -> GenerationSummary:
-        batch = in_order(self._pending, outcomes)
-        for cand, outcome in zip(self._pending, batch, strict=True):
-            self._population.append((cand, outcome))
+    def _select(self, batch: list[Member]) -> GenerationSummary:
+        for member in batch:
+            self._population.append(member)
             if len(self._population) > self._search.initial_size:
                 self._population.popleft()  # the oldest dies, however fit
-        self._pending = []
-        self._seen.extend(batch)
+        self._seen.extend(m.outcome for m in batch)
         fitness = {o.id: float(self.fitness(o)) for o in self._seen}
         best = max(self._seen, key=lambda o: (fitness[o.id], -o.id)).id
-        members = [o.id for o in batch]
+        members = [m.id for m in batch]
         best_fitness, mean = self.objective.summary([fitness[best]], [fitness[i] for i in members])
-        summary = GenerationSummary(
+        return GenerationSummary(
             generation=self._generation,
             elites=(best,),
             best_fitness=best_fitness,
@@ -128,5 +80,3 @@ class AgingEvolution(Strategy):
             info=self.objective.end_generation([fitness[i] for i in members]),
             members=tuple(members + ([best] if best not in members else [])),
         )
-        self._generation += 1
-        return summary

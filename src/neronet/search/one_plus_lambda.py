@@ -20,43 +20,20 @@ parent carried across the warm-up switch is compared fairly with its offspring.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from neronet.config import NeroConfig
 from neronet.evaluation.objectives import Objective
-from neronet.evaluation.result import Outcome
-from neronet.genotype import Genotype, Structure
-from neronet.search.base import Candidate, GenerationSummary, Strategy, in_order
+from neronet.genotype import Structure
+from neronet.search.base import Candidate, GenerationSummary, Member, Strategy
+from neronet.search.encodings import TRAIN_LONGER
 from neronet.search.strategies import STRATEGIES
-from neronet.search.variation import (
-    TRAIN_LONGER,
-    initial_population,
-    mutant,
-    seed_genotype,
-    with_train_time,
-)
 
 FAIR_RETRAIN = "fair_retrain"
 REEVALUATE = "reevaluate"
 
 
-@dataclass
-class _Member:
-    candidate: Candidate
-    outcome: Outcome
-
-    @property
-    def id(self) -> int:
-        return self.candidate.id
-
-    @property
-    def train_time(self) -> float:
-        return float(self.candidate.genotype.train_time)
-
-
-def _continues(child: _Member, parent: _Member) -> bool:
+def _continues(child: Member, parent: Member) -> bool:
     """Whether ``child`` is ``parent`` trained longer (same network, its weights continued)."""
     return child.candidate.parent_id == parent.id and TRAIN_LONGER in child.candidate.mutations
 
@@ -65,113 +42,51 @@ def _continues(child: _Member, parent: _Member) -> bool:
 class OnePlusLambda(Strategy):
     """Fast-DENSER / NERO-Net (1+lambda)-ES, deterministic given seed and outcomes."""
 
+    salt = 0x5EA2C4
+
     def __init__(self, config: NeroConfig, structure: Structure, objective: Objective) -> None:
-        super().__init__(objective)
-        self._cfg = config
-        self._search = config.search
-        self._structure = structure
-        self._rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5EA2C4]))
-        self._next_id = 0
-        self._generation = 0
+        super().__init__(config, structure, objective)
         self._phase = "initial"
-        self._parent: _Member | None = None
-        self._population: list[_Member] = []
-        self._pending: list[Candidate] = []
-        self._winner: _Member | None = None
-        self._fair: list[_Member] = []
-        self._seed = seed_genotype(self._search, structure, self._rng)
-
-    # ------------------------------------------------------------------ state
-    @property
-    def finished(self) -> bool:
-        return self._generation >= self._search.generations
-
-    @property
-    def generation(self) -> int:
-        return self._generation
+        self._parent: Member | None = None
+        self._population: list[Member] = []
+        self._winner: Member | None = None
+        self._fair: list[Member] = []
 
     @property
     def planned(self) -> int:
         per_generation = self._search.offspring + int(self._search.reevaluate_parent)
         return self._search.initial_size + (self._search.generations - 1) * per_generation
 
-    def _score(self, member: _Member) -> float:
+    def _score(self, member: Member) -> float:
         return float(self.fitness(member.outcome))
 
     # -------------------------------------------------------------------- ask
-    def _candidate(
-        self,
-        role: str,
-        slot: int,
-        genotype: Genotype,
-        parent: _Member | None,
-        mutations: list[str],
-        warm_from: _Member | None = None,
-        cacheable: bool = True,
-    ) -> Candidate:
-        cid = self._next_id
-        self._next_id += 1
-        budget = float(genotype.train_time)
-        warm_id = None
-        if warm_from is not None and warm_from.outcome.status == "ok":
-            warm_id = warm_from.id
-            budget = max(float(genotype.train_time) - warm_from.train_time, 0.0)
-        return Candidate(
-            id=cid,
-            key=f"g{self._generation}/{role}{slot}",
-            generation=self._generation,
-            genotype=genotype,
-            parent_id=None if parent is None else parent.id,
-            mutations=tuple(mutations),
-            budget=budget,
-            warm_start_from=warm_id,
-            cacheable=cacheable,
-        )
-
-    def _initial(self) -> list[Candidate]:
-        made = initial_population(self._search, self._structure, self._rng, self._seed)
-        return [
-            self._candidate("i", slot, genotype, None, names)
-            for slot, (genotype, names) in enumerate(made)
-        ]
-
     def _offspring(self) -> list[Candidate]:
         assert self._parent is not None
         parent = self._parent
         out = []
         if self._search.reevaluate_parent:
-            genotype = parent.candidate.genotype
-            out.append(self._candidate("p", 0, genotype, parent, [REEVALUATE], cacheable=False))
-        for slot in range(self._search.offspring):
-            child, names = mutant(
-                parent.candidate.genotype, self._structure, self._search, self._rng
+            out.append(
+                self._candidate("p0", parent.genotype, parent, [REEVALUATE], cacheable=False)
             )
-            warm = parent if TRAIN_LONGER in names else None
-            out.append(self._candidate("o", slot, child, parent, names, warm_from=warm))
+        out += [self._mutant(f"o{slot}", parent) for slot in range(self._search.offspring)]
         return out
 
-    def ask(self) -> list[Candidate]:
-        if self.finished:
-            return []
-        if not self._pending:
-            if self._phase == "initial":
-                self._pending = self._initial()
-            elif self._phase == "offspring":
-                self._pending = self._offspring()
-            else:
-                raise RuntimeError(f"ask() called in phase {self._phase!r} with nothing pending")
-        return list(self._pending)
+    def _propose(self) -> list[Candidate]:
+        if self._phase == "initial":
+            return self._initial()
+        if self._phase == "offspring":
+            return self._offspring()
+        raise RuntimeError(f"ask() called in phase {self._phase!r} with nothing pending")
 
     # ------------------------------------------------------------------- tell
-    def tell(self, outcomes: list[Outcome]) -> GenerationSummary | None:
-        told = in_order(self._pending, outcomes)
-        members = [_Member(c, o) for c, o in zip(self._pending, told, strict=True)]
-        self._pending = []
+    def _select(self, batch: list[Member]) -> GenerationSummary | None:
         if self._phase == "fair":
-            self._fair = members
+            self._fair = batch
             return self._finish_generation()
+        members = batch
         if self._parent is not None and not self._search.reevaluate_parent:
-            members = [self._parent, *members]  # the parent competes with its old measurement
+            members = [self._parent, *batch]  # the parent competes with its old measurement
         self._population = members
         self._winner = self._fittest(self._population)
         self._pending = self._fair_candidates()
@@ -181,7 +96,7 @@ class OnePlusLambda(Strategy):
         self._fair = []
         return self._finish_generation()
 
-    def _not_parent(self, member: _Member) -> bool:
+    def _not_parent(self, member: Member) -> bool:
         """False for the current parent, its re-evaluation and their fair retrains
         (sorts them first, so ties keep the parent)."""
         parent = self._parent
@@ -202,7 +117,7 @@ class OnePlusLambda(Strategy):
             m.id == member_id and REEVALUATE in m.candidate.mutations for m in self._population
         )
 
-    def _fittest(self, members: list[_Member]) -> _Member:
+    def _fittest(self, members: list[Member]) -> Member:
         scores = [self._score(m) for m in members]
         return members[int(np.argmax(scores))]
 
@@ -219,7 +134,7 @@ class OnePlusLambda(Strategy):
             for m in self._population
             if m is not winner and m.train_time < winner.train_time and not _continues(winner, m)
         ]
-        chosen: list[_Member] = []
+        chosen: list[Member] = []
         parent = next((m for m in self._population if not self._not_parent(m)), None)
         if parent is not None and parent in shorter:
             chosen.append(parent)
@@ -232,9 +147,8 @@ class OnePlusLambda(Strategy):
         chosen = [m for m in chosen if m.outcome.status == "ok"]
         return [
             self._candidate(
-                "r",
-                slot,
-                with_train_time(m.candidate.genotype, winner.train_time),
+                f"r{slot}",
+                self.variation.with_train_time(m.genotype, winner.train_time),
                 m,
                 [FAIR_RETRAIN],
                 warm_from=m,
@@ -262,5 +176,4 @@ class OnePlusLambda(Strategy):
         self._fair = []
         self._population = []
         self._phase = "offspring"
-        self._generation += 1
         return summary

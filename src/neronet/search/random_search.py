@@ -1,7 +1,8 @@
 """Random search: the baseline a search strategy has to beat, at the same budget.
 
-Every generation draws fresh random genotypes (``Genotype.random`` over the
-run's structure, default training time), as many as the (1+lambda) evaluates:
+Every generation draws fresh random genotypes from the run's encoding (the
+grammar's ``Genotype.random`` over the run's structure, or random RAS genomes;
+default training time), as many as the (1+lambda) evaluates:
 ``search.initial_size`` in generation 0, then ``search.offspring`` (plus one
 where the (1+lambda) re-evaluates its parent, ``search.reevaluate_parent``) per
 generation, so both spend the same number of trainings and their reports line
@@ -19,9 +20,9 @@ import numpy as np
 from neronet.config import NeroConfig
 from neronet.evaluation.objectives import Objective
 from neronet.evaluation.result import Outcome
-from neronet.genotype import Genotype, Structure
+from neronet.genotype import Structure
 from neronet.search import pareto
-from neronet.search.base import Candidate, GenerationSummary, Strategy, in_order
+from neronet.search.base import Candidate, GenerationSummary, Member, Strategy
 from neronet.search.strategies import STRATEGIES
 
 
@@ -30,20 +31,11 @@ class RandomSearch(Strategy):
     """Random genotypes under the (1+lambda)'s budget; deterministic given the seed."""
 
     vector_objectives = True
+    salt = 0xA11D0
 
     def __init__(self, config: NeroConfig, structure: Structure, objective: Objective) -> None:
-        super().__init__(objective)
-        self._search = config.search
-        self._structure = structure
-        self._rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0xA11D0]))
-        self._generation = 0
-        self._next_id = 0
-        self._pending: list[Candidate] = []
+        super().__init__(config, structure, objective)
         self._seen: list[Outcome] = []
-
-    @property
-    def finished(self) -> bool:
-        return self._generation >= self._search.generations
 
     @property
     def planned(self) -> int:
@@ -55,39 +47,21 @@ class RandomSearch(Strategy):
             return self._search.initial_size
         return self._search.offspring + int(self._search.reevaluate_parent)
 
-    def ask(self) -> list[Candidate]:
-        if self.finished:
-            return []
-        if not self._pending:
-            self._pending = [self._random(slot) for slot in range(self._size(self._generation))]
-        return list(self._pending)
+    def _propose(self) -> list[Candidate]:
+        return [
+            self._candidate(f"r{slot}", self.variation.random(), None, ["random"])
+            for slot in range(self._size(self._generation))
+        ]
 
-    def _random(self, slot: int) -> Candidate:
-        train_time = self._search.default_train_time
-        genotype = Genotype.random(self._structure, self._rng, train_time=train_time)
-        cid = self._next_id
-        self._next_id += 1
-        return Candidate(
-            id=cid,
-            key=f"g{self._generation}/r{slot}",
-            generation=self._generation,
-            genotype=genotype,
-            parent_id=None,
-            mutations=("random",),
-            budget=float(train_time),
-        )
-
-    def tell(self, outcomes: list[Outcome]) -> GenerationSummary:
-        batch = in_order(self._pending, outcomes)
-        self._pending = []
-        self._seen.extend(batch)
+    def _select(self, batch: list[Member]) -> GenerationSummary:
+        self._seen.extend(m.outcome for m in batch)
         elites = self._best_so_far()
         fitness = {o.id: self.fitness(o) for o in self._seen}
-        members = [o.id for o in batch]
+        members = [m.id for m in batch]
         best, mean = self.objective.summary(
             [fitness[i] for i in elites], [fitness[i] for i in members]
         )
-        summary = GenerationSummary(
+        return GenerationSummary(
             generation=self._generation,
             elites=tuple(elites),
             best_fitness=best,
@@ -95,8 +69,6 @@ class RandomSearch(Strategy):
             info=self.objective.end_generation([fitness[i] for i in members]),
             members=tuple(members + [i for i in elites if i not in members]),
         )
-        self._generation += 1
-        return summary
 
     def _best_so_far(self) -> list[int]:
         """The best individual so far (a scalar objective) or the front so far (a vector one)."""

@@ -41,14 +41,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from neronet.config import NeroConfig
 from neronet.evaluation.objectives import Objective
-from neronet.evaluation.result import Outcome
 from neronet.genotype import Structure
 from neronet.ras import (
-    RAS_LEARNING,
     Model,
     RasGenotype,
     RasPopulation,
@@ -57,7 +53,8 @@ from neronet.ras import (
     mutate,
     sizes_of,
 )
-from neronet.search.base import Candidate, GenerationSummary, Strategy, in_order
+from neronet.ras.variation import ras_learning
+from neronet.search.base import Candidate, GenerationSummary, Member, Strategy
 from neronet.search.strategies import STRATEGIES
 from neronet.spec import LearningSpec
 
@@ -65,16 +62,14 @@ RESCORE = "rescore"
 """The mutations entry of a representative trained again under a new regime."""
 
 
-@dataclass(frozen=True)
-class _Member:
+@dataclass(frozen=True, eq=False)
+class _Member(Member):
     """An evaluated candidate with its model (ids into the shared population)."""
 
-    candidate: Candidate
     model: Model
-    outcome: Outcome
 
     @property
-    def genotype(self) -> RasGenotype:
+    def genome(self) -> RasGenotype:
         genotype = self.candidate.genotype
         assert isinstance(genotype, RasGenotype)
         return genotype
@@ -84,17 +79,20 @@ class _Member:
 class RasNiching(Strategy):
     """RAS's niching search, deterministic given the seed and the outcomes told.
 
-    ``structure`` is ignored: RAS evolves its own representation, not the grammar's.
+    RAS genomes only: its clusters share RAS's layer and block populations, which it
+    mutates and prunes itself (the ``ras`` encoding's variation is for the other
+    strategies). ``structure`` is ignored: RAS evolves its own representation.
     """
 
+    salt = 0x5A5
+    encodings = ("ras",)
+    default_encoding = "ras"
+
     def __init__(self, config: NeroConfig, structure: Structure, objective: Objective) -> None:
-        del structure
-        super().__init__(objective)
+        super().__init__(config, structure, objective)
         self._ras = config.ras
-        self._generations = config.search.generations
         self._train_time = config.search.default_train_time
-        self._rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5A5]))
-        self._population, self._initial = initial_population(
+        self._population, self._initial_models = initial_population(
             self._rng,
             self._ras.initial_models,
             self._ras.blocks_per_model,
@@ -104,10 +102,8 @@ class RasNiching(Strategy):
         # initial population (about 300 layers at its sizes) would exceed its cap of 100.
         layers, blocks = sizes_of(self._population)
         self.caps = (max(self._ras.layer_cap, layers), max(self._ras.block_cap, blocks))
-        self._generation = 0
-        self._next_id = 0
+        self._models: dict[int, Model] = {}  # pending candidate id -> its model
         self._representatives: list[_Member] = []
-        self._pending: list[tuple[Candidate, Model]] = []
         self._rescoring: dict[int, int] = {}  # candidate id -> the cluster it re-scores
         # The generation so far: every member told (redrawn invalid ones included), and
         # each slot's latest attempt, in the order the slots were asked.
@@ -117,14 +113,11 @@ class RasNiching(Strategy):
 
     # ------------------------------------------------------------------ state
     @property
-    def finished(self) -> bool:
-        return self._generation >= self._generations
-
-    @property
     def planned(self) -> int:
         models = self._ras.initial_models
-        switches = sum(self._switches(g) for g in range(1, self._generations))
-        return models + (self._generations - 1) * models * self._ras.children + switches * models
+        generations = self._search.generations
+        switches = sum(self._switches(g) for g in range(1, generations))
+        return models + (generations - 1) * models * self._ras.children + switches * models
 
     def _switches(self, generation: int) -> bool:
         """Whether ``generation`` re-scores every representative (its regime is new)."""
@@ -144,62 +137,49 @@ class RasNiching(Strategy):
         """The training recipe of ``generation``'s candidates: full split or subset."""
         full = generation % self._ras.full_training_period == 0
         return replace(
-            RAS_LEARNING,
-            early_stop=self._ras.patience,
-            min_delta=self._ras.min_delta,
-            train_subset=None if full else self._ras.train_subset,
+            ras_learning(self._ras), train_subset=None if full else self._ras.train_subset
         )
 
     # -------------------------------------------------------------------- ask
-    def ask(self) -> list[Candidate]:
-        if self.finished:
-            return []
-        if not self._pending:
-            if self._generation == 0:
-                self._pending = self._initial_batch()
-            else:
-                self._pending = self._rescores() + self._children()
-        return [candidate for candidate, _ in self._pending]
+    def _propose(self) -> list[Candidate]:
+        if self._generation == 0:
+            return self._initial_batch()
+        return self._rescores() + self._children()
 
-    def _candidate(
+    def _ras_candidate(
         self,
         key: str,
         model: Model,
-        parent: _Member | None,
+        parent: Member | None,
         names: list[str],
         cacheable: bool = True,
-    ) -> tuple[Candidate, Model]:
+    ) -> Candidate:
         learning = self.learning(self._generation)
         genotype = RasGenotype.resolve(model, self._population, self._train_time, learning)
-        cid = self._next_id
-        self._next_id += 1
-        candidate = Candidate(
-            id=cid,
-            key=f"g{self._generation}/{key}",
-            generation=self._generation,
-            genotype=genotype,
-            parent_id=None if parent is None else parent.candidate.id,
-            mutations=tuple(names),
-            budget=float(self._train_time),
-            cacheable=cacheable,
-        )
-        return candidate, model
+        candidate = self._candidate(key, genotype, parent, names, cacheable=cacheable)
+        self._models[candidate.id] = model
+        return candidate
 
-    def _initial_batch(self) -> list[tuple[Candidate, Model]]:
-        return [self._candidate(f"i{slot}", m, None, []) for slot, m in enumerate(self._initial)]
+    def _initial_batch(self) -> list[Candidate]:
+        return [
+            self._ras_candidate(f"i{slot}", m, None, [])
+            for slot, m in enumerate(self._initial_models)
+        ]
 
-    def _rescores(self) -> list[tuple[Candidate, Model]]:
+    def _rescores(self) -> list[Candidate]:
         """Representatives scored under another regime, trained again under this one."""
         out = []
         learning = self.learning(self._generation)
         for cluster, rep in enumerate(self._representatives):
-            if self._ras.rescore and rep.genotype.learning != learning:
-                pair = self._candidate(f"r{cluster}", rep.model, rep, [RESCORE], cacheable=False)
-                self._rescoring[pair[0].id] = cluster
-                out.append(pair)
+            if self._ras.rescore and rep.genome.learning != learning:
+                cand = self._ras_candidate(
+                    f"r{cluster}", rep.model, rep, [RESCORE], cacheable=False
+                )
+                self._rescoring[cand.id] = cluster
+                out.append(cand)
         return out
 
-    def _children(self) -> list[tuple[Candidate, Model]]:
+    def _children(self) -> list[Candidate]:
         self._sizes = sizes_of(self._population)  # the caps see the generation's population
         return [
             self._child(f"c{cluster}.{slot}", parent)
@@ -207,7 +187,7 @@ class RasNiching(Strategy):
             for slot in range(self._ras.children)
         ]
 
-    def _child(self, key: str, parent: _Member) -> tuple[Candidate, Model]:
+    def _child(self, key: str, parent: _Member) -> Candidate:
         child, names = mutate(
             parent.model,
             self._population,
@@ -217,9 +197,9 @@ class RasNiching(Strategy):
             block_cap=self.caps[1],
             sizes=self._sizes,
         )
-        return self._candidate(key, child, parent, names)
+        return self._ras_candidate(key, child, parent, names)
 
-    def _redraw(self, member: _Member) -> tuple[Candidate, Model] | None:
+    def _redraw(self, member: _Member) -> Candidate | None:
         """Another attempt at an invalid member's slot (a new random model, or the same
         parent mutated again), as the authors' code retries; None once the slot has had
         ``ras.redraws`` redraws, or for a re-scored representative."""
@@ -234,23 +214,22 @@ class RasNiching(Strategy):
             model = self._population.random_model(
                 self._rng, self._ras.blocks_per_model, self._ras.layers_per_block
             )
-            return self._candidate(key, model, None, [])
+            return self._ras_candidate(key, model, None, [])
         parent = next(
             r for r in self._representatives if r.candidate.id == member.candidate.parent_id
         )
         return self._child(key, parent)
 
     # ------------------------------------------------------------------- tell
-    def tell(self, outcomes: list[Outcome]) -> GenerationSummary | None:
+    def _select(self, batch: list[Member]) -> GenerationSummary | None:
         """Invalid members are redrawn in a further batch of the same generation (None is
         returned); the generation is decided once no slot is waiting for a redraw."""
-        told = in_order([c for c, _ in self._pending], outcomes)
-        batch = [_Member(c, m, o) for (c, m), o in zip(self._pending, told, strict=True)]
-        self._told.extend(batch)
-        for member in batch:
+        told = [_Member(m.candidate, m.outcome, self._models.pop(m.id)) for m in batch]
+        self._told.extend(told)
+        for member in told:
             self._slots[member.candidate.key.partition("-")[0]] = member
-        redraws = [self._redraw(m) for m in batch if m.outcome.status == "invalid"]
-        self._pending = [pair for pair in redraws if pair is not None]
+        redraws = [self._redraw(m) for m in told if m.outcome.status == "invalid"]
+        self._pending = [cand for cand in redraws if cand is not None]
         if self._pending:
             return None
         latest = list(self._slots.values())
@@ -269,7 +248,7 @@ class RasNiching(Strategy):
         self._rescoring, self._told, self._slots = {}, [], {}
         return summary
 
-    def _fitter(self, child: _Member, representative: _Member) -> bool:
+    def _fitter(self, child: Member, representative: Member) -> bool:
         """Whether ``child`` takes the cluster: valid and strictly fitter (ties keep it)."""
         if child.outcome.status != "ok":
             return False
@@ -279,9 +258,9 @@ class RasNiching(Strategy):
         """Each child, in the order its slot was asked, against its closest current
         representative; returns how many replacements happened."""
         replacements = 0
-        spectra = [r.genotype.spectrum() for r in self._representatives]
+        spectra = [r.genome.spectrum() for r in self._representatives]
         for child in children:
-            spectrum = child.genotype.spectrum()
+            spectrum = child.genome.spectrum()
             cluster = closest(spectrum, spectra)
             if self._fitter(child, self._representatives[cluster]):
                 self._representatives[cluster] = child
@@ -305,13 +284,13 @@ class RasNiching(Strategy):
             **extra,
             "train_subset": self.learning(self._generation).train_subset,
             "representatives": [r.candidate.id for r in representatives],
-            "spectra": [list(r.genotype.spectrum()) for r in representatives],
+            "spectra": [list(r.genome.spectrum()) for r in representatives],
             "layers": len(self._population.layers),
             "blocks": len(self._population.blocks),
             # after scoring: the objective may switch state (NERO-Net's warm-up)
             **self.objective.end_generation([fitness[i] for i in members]),
         }
-        summary = GenerationSummary(
+        return GenerationSummary(
             generation=self._generation,
             elites=tuple(elites),
             best_fitness=best,
@@ -319,5 +298,3 @@ class RasNiching(Strategy):
             info=info,
             members=tuple(members + [i for i in elites if i not in members]),
         )
-        self._generation += 1
-        return summary

@@ -1,9 +1,10 @@
 """The strategy registry: ``search.strategy`` names one of these.
 
-A new strategy subclasses :class:`neronet.search.base.Strategy`, takes
-``(config, structure, objective)`` and registers itself with
-``@STRATEGIES.register("name")``; it then works with every executor, the run
-store and the reports unchanged, and the strategy contract test drives it.
+A new strategy subclasses :class:`neronet.search.base.Strategy` (which owns ids,
+the pending batch, termination, seeding and the encoding's variation), sets its
+``salt``, writes ``planned``, ``_propose`` and ``_select``, and registers itself with
+``@STRATEGIES.register("name")``; it then works with every executor, encoding, the
+run store and the reports unchanged, and the strategy contract tests drive it.
 """
 
 from __future__ import annotations

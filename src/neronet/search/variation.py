@@ -1,9 +1,8 @@
-"""The grammar's variation, as every strategy applies it: mutants and the initial population.
+"""The ``grammar`` encoding: NERO-Net's genotype, its mutants and its initial population.
 
-Shared so that the (1+lambda), NSGA-II and random search draw their
-candidates the same way from the same settings (``search.initial``,
-``search.mutation``, the training times): a comparison between strategies is
-then a comparison of selection alone.
+Shared so that every strategy draws grammar candidates the same way from the
+same settings (``search.initial``, ``search.mutation``, the training times): a
+comparison between strategies is then a comparison of selection alone.
 """
 
 from __future__ import annotations
@@ -12,13 +11,11 @@ import copy
 
 import numpy as np
 
-from neronet.config import SearchConfig
+from neronet.config import NeroConfig, SearchConfig
 from neronet.genotype import Genotype, Structure
 from neronet.mutation import mutate
+from neronet.search.encodings import ENCODINGS, Genome, Variation
 from neronet.seeds import nsga_net
-
-TRAIN_LONGER = "train_longer"
-"""The mutation that continues the parent's training (the child warm-starts from it)."""
 
 
 def with_train_time(genotype: Genotype, seconds: float) -> Genotype:
@@ -67,21 +64,48 @@ def mutant(
     )
 
 
-def initial_population(
-    search: SearchConfig,
-    structure: Structure,
-    rng: np.random.Generator,
-    seed: Genotype | None,
-) -> list[tuple[Genotype, list[str]]]:
-    """Generation 0: the seed and ``initial_size - 1`` mutants of it, or random individuals
-    when there is no seed; each with the names of how it was made."""
-    if seed is not None:
-        out = [(seed, ["seed"])]
-        for _ in range(1, search.initial_size):
-            child, names = mutant(seed, structure, search, rng, initial=True)
+@ENCODINGS.register("grammar")
+class GrammarVariation(Variation):
+    """Grammar genotypes over the run's structure (Table 1's mutations, the NSGA-Net seed).
+
+    The seed is drawn at the first :meth:`initial`, from the strategy's generator, and
+    checked (without drawing) when the variation is made: a seed the grammar cannot
+    express is reported before the run directory exists, and a strategy that never
+    asks for an initial population (random search) draws nothing for it.
+    """
+
+    def __init__(self, config: NeroConfig, structure: Structure, rng: np.random.Generator) -> None:
+        super().__init__(config, structure, rng)
+        self.search = config.search
+        if self.search.initial == "seed":
+            nsga_net(structure)
+
+    def random(self) -> Genotype:
+        return Genotype.random(self.structure, self.rng, train_time=self.search.default_train_time)
+
+    def initial(self, count: int) -> list[tuple[Genome, list[str]]]:
+        """The seed and ``count - 1`` mutants of it (``search.initial: seed``), else
+        ``count`` random genotypes."""
+        seed = seed_genotype(self.search, self.structure, self.rng)
+        if seed is None:
+            return super().initial(count)
+        out: list[tuple[Genome, list[str]]] = [(seed, ["seed"])]
+        for _ in range(1, count):
+            child, names = mutant(seed, self.structure, self.search, self.rng, initial=True)
             out.append((child, ["seed", *names]))
         return out
-    return [
-        (Genotype.random(structure, rng, train_time=search.default_train_time), ["random"])
-        for _ in range(search.initial_size)
-    ]
+
+    def mutant(self, parent: Genome) -> tuple[Genome, list[str]]:
+        return mutant(_genotype(parent), self.structure, self.search, self.rng)
+
+    def with_train_time(self, genome: Genome, train_time: float) -> Genome:
+        return with_train_time(_genotype(genome), train_time)
+
+    def parse(self, text: str) -> Genotype:
+        return Genotype.from_json(text, self.structure)
+
+
+def _genotype(genome: Genome) -> Genotype:
+    if not isinstance(genome, Genotype):
+        raise TypeError(f"the grammar encoding varies Genotypes, not {type(genome).__name__}")
+    return genome
