@@ -19,12 +19,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from neronet.config import NeroConfig, RasConfig
+from neronet.config import NeroConfig
 from neronet.genotype import Structure
 from neronet.ras.encoding import RAS_LEARNING, RasGenotype
 from neronet.ras.genome import RasPopulation
 from neronet.ras.mutations import mutate
 from neronet.search.encodings import ENCODINGS, Genome, Variation
+from neronet.search.ras_settings import RasConfig
 from neronet.spec import LearningSpec
 
 
@@ -39,7 +40,7 @@ class RasVariation(Variation):
 
     def __init__(self, config: NeroConfig, structure: Structure, rng: np.random.Generator) -> None:
         super().__init__(config, structure, rng)
-        self.ras = config.ras
+        self.ras = RasConfig.of(config.sections)
         self.learning = ras_learning(self.ras)
 
     def random(self) -> RasGenotype:

@@ -55,6 +55,7 @@ from neronet.ras import (
 )
 from neronet.ras.variation import ras_learning
 from neronet.search.base import Candidate, GenerationSummary, Member, Strategy
+from neronet.search.ras_settings import RasConfig
 from neronet.search.strategies import STRATEGIES
 from neronet.spec import LearningSpec
 
@@ -90,7 +91,7 @@ class RasNiching(Strategy):
 
     def __init__(self, config: NeroConfig, structure: Structure, objective: Objective) -> None:
         super().__init__(config, structure, objective)
-        self._ras = config.ras
+        self._ras = RasConfig.of(config.sections)
         self._train_time = config.search.default_train_time
         self._population, self._initial_models = initial_population(
             self._rng,
