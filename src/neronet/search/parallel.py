@@ -27,11 +27,13 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -86,6 +88,16 @@ def lane_executors(executor: ExecutorConfig, parallel: int) -> list[dict[str, An
     ]
 
 
+@dataclass(eq=False)
+class _Lane:
+    """A process that runs the study's runs it is sent, one at a time, on its executor."""
+
+    number: int
+    process: BaseProcess
+    conn: Connection
+    run: int | None = None
+
+
 def run_study_parallel(
     study: Study,
     config: NeroConfig,
@@ -96,66 +108,80 @@ def run_study_parallel(
     """Run (or finish) every run of the study, up to ``parallel`` at once.
 
     ``config`` gives the executor (as the serial study's executor is made from it);
-    each run keeps the study's config and seed. The first run that fails stops the
-    others (they are crash-safe: the next call resumes them) and raises its error;
-    Ctrl-C ends every lane and raises KeyboardInterrupt.
+    each run keeps the study's config and seed. A lane takes the next run when its
+    run ends, keeping its executor (workers, data on their devices) as the serial
+    study does. The first run that fails stops the others (they are crash-safe: the
+    next call resumes them) and raises its error; Ctrl-C stops every lane.
     """
-    lanes = lane_executors(config.executor, parallel)
+    executors = lane_executors(config.executor, parallel)
     data = config.model_dump(mode="json")
     todo = deque(study.unfinished(announce))
-    free = list(range(len(lanes)))
-    running: dict[Connection, tuple[int, int, BaseProcess]] = {}  # run, lane, process
     context = multiprocessing.get_context("spawn")
+    lanes: list[_Lane] = []
+    idle: list[_Lane] = []
     try:
-        while todo or running:
-            while todo and free:
-                index, lane = todo.popleft(), free.pop(0)
-                ours, theirs = context.Pipe()
-                process = context.Process(
-                    target=_lane_main,
-                    args=(theirs, str(study.directory), index, {**data, "executor": lanes[lane]}),
-                    name=f"neronet-study-{study.run_name(index)}",
-                )
-                announce(f"{study.starting(index)} (lane {lane + 1} of {len(lanes)})")
-                process.start()
-                theirs.close()  # only the lane holds that end: its death reads as EOF here
-                running[ours] = (index, lane, process)
-            for conn in wait(list(running)):
-                assert isinstance(conn, Connection)
-                index, lane, process = running.pop(conn)
-                free.append(lane)
-                _finish_lane(study, index, process, conn, announce)
+        while todo or any(lane.run is not None for lane in lanes):
+            while todo and (idle or len(lanes) < len(executors)):
+                if idle:
+                    lane = idle.pop(0)
+                else:
+                    number = len(lanes)
+                    lane = _start_lane(
+                        context, number, study, {**data, "executor": executors[number]}
+                    )
+                    lanes.append(lane)
+                lane.run = todo.popleft()
+                announce(f"{study.starting(lane.run)} (lane {lane.number + 1} of {len(executors)})")
+                lane.conn.send(lane.run)
+            ready = wait([lane.conn for lane in lanes if lane.run is not None])
+            for lane in [lane for lane in lanes if lane.conn in ready]:
+                announce(f"{study.head(_collect(study, lane))}: finished")
+                lane.run = None
+                idle.append(lane)
     finally:
-        for conn, (_, _, process) in running.items():
-            process.terminate()  # the lane closes its workers; its run resumes next time
-            process.join()
-            conn.close()
+        for lane in lanes:
+            lane.conn.close()  # an idle lane ends; a busy one stops (it resumes next time)
+            if lane.run is not None:
+                lane.process.terminate()
+        for lane in lanes:
+            lane.process.join()
 
 
-def _finish_lane(
+def _start_lane(
+    context: multiprocessing.context.SpawnContext,
+    number: int,
     study: Study,
-    index: int,
-    process: BaseProcess,
-    conn: Connection,
-    announce: Callable[[str], None],
-) -> None:
-    """Collect a lane that reported (or died); raise what it failed with."""
+    config_data: dict[str, Any],
+) -> _Lane:
+    ours, theirs = context.Pipe()
+    process = context.Process(
+        target=_lane_main,
+        args=(theirs, str(study.directory), config_data),
+        name=f"neronet-study-lane-{number + 1}",
+    )
+    process.start()
+    theirs.close()  # only the lane holds that end: its death reads as EOF here
+    return _Lane(number, process, ours)
+
+
+def _collect(study: Study, lane: _Lane) -> int:
+    """The run ``lane`` reported finished; raise what it failed with instead."""
+    assert lane.run is not None
     try:
-        message = conn.recv()
+        message = lane.conn.recv()
     except (EOFError, OSError):
         message = None
-    finally:
-        conn.close()
-    process.join()
-    name = study.run_name(index)
     if message == ("done",):
-        announce(f"{study.head(index)}: finished")
-        return
+        return lane.run
+    name = study.run_name(lane.run)
     if message is None:
+        lane.process.join()
+        lane.run = None  # nothing left to stop
         raise StudyError(
-            f"{name}: its process ended without a result (exit code {process.exitcode}); "
+            f"{name}: its process ended without a result (exit code {lane.process.exitcode}); "
             "re-run the same command to resume it"
         )
+    lane.run = None  # the lane ended after reporting
     _, error, remote_traceback = message
     if isinstance(error, NeronetError):
         raise StudyError(f"{name}: {error}")
@@ -163,35 +189,49 @@ def _finish_lane(
     raise error
 
 
-def _lane_main(conn: Connection, directory: str, index: int, config_data: dict[str, Any]) -> None:
-    """Body of a lane: run (or resume) run ``index`` of the study, then report."""
+def _lane_main(conn: Connection, directory: str, config_data: dict[str, Any]) -> None:
+    """Body of a lane: run each run index it is sent and report, until the pipe closes.
+
+    The executor is made on the first run and kept; a failure is reported and ends
+    the lane (the study stops).
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the study process's to handle
     signal.signal(signal.SIGTERM, _exit_on_term)
-    reported = threading.Event()
-    threading.Thread(target=_end_with_study, args=(conn, reported), daemon=True).start()
+    runs: queue.Queue[int | None] = queue.Queue()
+    running = threading.Event()
+    threading.Thread(target=_read_commands, args=(conn, runs, running), daemon=True).start()
+    index = runs.get()
+    if index is None:
+        return
     try:
         study = read_study(directory)
-        config = parse_config(config_data, "study executor")
-        with make_executor(config) as executor:
-            run_one(study, index, executor, Reporter.quiet())
+        with make_executor(parse_config(config_data, "study executor")) as executor:
+            while index is not None:
+                running.set()
+                run_one(study, index, executor, Reporter.quiet())
+                running.clear()
+                conn.send(("done",))
+                index = runs.get()
     except Exception as err:
-        reported.set()
+        running.clear()
         send_error(conn, err)
-    else:
-        reported.set()
-        conn.send(("done",))
+
+
+def _read_commands(
+    conn: Connection, runs: queue.Queue[int | None], running: threading.Event
+) -> None:
+    """Pass the run indices the study sends on to the lane; at end-of-file (the study is
+    done, or gone: even SIGKILL closes its end) tell the lane to stop, and a lane in the
+    middle of a run to stop now (SIGTERM)."""
+    with contextlib.suppress(EOFError, OSError):
+        while True:
+            runs.put(conn.recv())
+    if running.is_set():
+        os.kill(os.getpid(), signal.SIGTERM)
+    runs.put(None)
 
 
 def _exit_on_term(signum: int, frame: object) -> None:
     """SIGTERM: unwind (the executor closes its workers, the run store closes)."""
     del frame
     sys.exit(128 + signum)
-
-
-def _end_with_study(conn: Connection, reported: threading.Event) -> None:
-    """Wait for end-of-file on the pipe from the study process (it never writes), then
-    stop this lane unless it has reported: the study is gone, nobody would read it."""
-    with contextlib.suppress(EOFError, OSError):
-        conn.recv()
-    if not reported.is_set():
-        os.kill(os.getpid(), signal.SIGTERM)
