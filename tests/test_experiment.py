@@ -94,6 +94,8 @@ def test_method_syntax() -> None:
     [
         (["--runs", "0"], "pass --runs 1..1000"),
         (["--runs", "1000000000"], "pass --runs 1..1000"),
+        (["--parallel", "0"], "pass --parallel 1..1000"),
+        (["--parallel", "2", "executor.kind=ray"], "--method nero-net: --parallel 2"),
         (["--method", "a", "--method", "a"], "--method names repeat"),
         (["--method", "a:search.offspring"], "is not key=value"),
         (["--method", "a:search.offsprng=3"], "--method a: "),  # wrote the manifest first

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from neronet.evaluation.objectives import nero_net_fitness
 from neronet.store import RunStore
@@ -111,20 +112,26 @@ def anytime_csv(trajectories: Sequence[Trajectory]) -> str:
 
 
 def anytime_figure(methods: Sequence[str], trajectories: Sequence[Trajectory]) -> Figure:
-    """Two panels, against epochs trained and against generations: per method the median
-    best-so-far fitness across runs, the interquartile range shaded."""
+    """Two panels, against epochs trained (a step per individual) and against generations
+    (a point per generation end): per method the median best-so-far fitness across runs,
+    the interquartile range shaded."""
     fig = Figure(figsize=(10.0, 4.2), layout="constrained")
     for panel, (axis, label) in enumerate(
         (("epochs", "training epochs spent by the search"), ("generation", "generation"))
     ):
         ax = fig.add_subplot(1, 2, panel + 1)
         ax.grid(True, alpha=0.3)
+        step = "post" if axis == "epochs" else None
         for method in methods:
             b = band([t for t in trajectories if t.method == method], axis)
-            (line,) = ax.step(b.x, b.median, where="post", label=method)
-            ax.fill_between(b.x, b.low, b.high, step="post", alpha=0.2, color=line.get_color())
+            if step:
+                (line,) = ax.step(b.x, b.median, where=step, label=method)
+            else:
+                (line,) = ax.plot(b.x, b.median, "o-", label=method)
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.fill_between(b.x, b.low, b.high, step=step, alpha=0.2, color=line.get_color())
         ax.set_xlabel(label)
-        ax.set_ylabel("best fitness so far")
+        ax.set_ylabel("best NERO-Net fitness so far")
     fig.axes[0].legend()
-    fig.suptitle(f"anytime: {YARDSTICK}; median and interquartile range over runs")
+    fig.suptitle("anytime curves: median and interquartile range over runs")
     return fig
