@@ -6,8 +6,8 @@ run to run. Here up to N runs go at once, each in a spawned process of its own (
 (:func:`~neronet.search.study.run_one`) and evaluates on an executor of its own:
 
 - ``workers``: the pool the config describes is shared out, in contiguous slices
-  (a GPU's workers stay together, under one memory guard), so N runs together use
-  the workers one run would; N may not exceed the pool.
+  (a GPU's workers stay together, under one memory guard, when N divides the devices
+  evenly), so N runs together use the workers one run would; N may not exceed the pool.
 - ``local``: each lane evaluates in its own process, as the serial study does in
   its one process (set ``executor.threads`` so that N x threads fits the cores).
 - ``ray`` is refused: one Ray pool already spreads a run over a cluster.
