@@ -13,8 +13,10 @@ from neronet.cli import main
 from neronet.cli.experiment import MANIFEST, parse_method
 from neronet.dashboard.view import SourceView
 from neronet.errors import ConfigError, StudyError
-from neronet.reports.experiment import method_table, read_run_result, search_budget
-from neronet.store import RunStore
+from neronet.evaluation.objectives import nero_net_fitness
+from neronet.reports.anytime import Step, Trajectory, band, best_within, trajectory
+from neronet.reports.experiment import method_table, read_run_result, search_record
+from neronet.store import IndividualRow, RunStore
 
 CONFIG = Path(__file__).parents[1] / "src" / "neronet" / "configs" / "experiment-digits.yaml"
 TINY = [
@@ -92,6 +94,8 @@ def test_method_syntax() -> None:
     [
         (["--runs", "0"], "pass --runs 1..1000"),
         (["--runs", "1000000000"], "pass --runs 1..1000"),
+        (["--parallel", "0"], "pass --parallel 1..1000"),
+        (["--parallel", "2", "executor.kind=ray"], "--method nero-net: --parallel 2"),
         (["--method", "a", "--method", "a"], "--method names repeat"),
         (["--method", "a:search.offspring"], "is not key=value"),
         (["--method", "a:search.offsprng=3"], "--method a: "),  # wrote the manifest first
@@ -158,10 +162,33 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     assert (directory / "robustness.png").stat().st_size > 0
     assert (directory / "compare" / "compare.md").is_file()
     assert "--method random:search.strategy=random" in report
-    rows = RunStore.open(directory / "random" / "run-0", readonly=True).individuals()
+    store = RunStore.open(directory / "random" / "run-0", readonly=True)
+    rows, seed, best = store.individuals(), store.meta("seed"), store.best_fitness()
+    store.close()
     epochs = [r.epochs for r in rows if r.cache_of is None and r.epochs]
-    assert search_budget(directory / "random" / "run-0") == (len(epochs), sum(epochs))
+    record = search_record(directory / "random" / "run-0")
+    assert (record.seed, record.trained, record.epochs) == (seed, len(epochs), sum(epochs))
     assert f"| random | {len(epochs):.1f} ± 0.0 | {sum(epochs):.1f} ± 0.0 |" in report
+    spent = f"{sum(epochs):.1f} ± 0.0 ({sum(epochs)}-{sum(epochs)})"
+    assert "search epochs per run" in report and spent in report  # the main table's column
+    random_run = per_run[1]
+    assert (random_run["seed"], random_run["epochs_trained"]) == (str(seed), str(sum(epochs)))
+    assert float(random_run["search_fitness"]) == pytest.approx(best)
+    assert float(random_run["individuals_trained"]) == len(epochs)
+    # the anytime curves' data: every individual of every run, its best so far
+    curves = list(csv.DictReader((directory / "anytime.csv").open()))
+    mine = [c for c in curves if c["method"] == "random"]
+    assert [int(c["individual"]) for c in mine] == sorted(r.id for r in rows)
+    assert int(mine[-1]["epochs_trained"]) == sum(epochs)
+    config = RunStore.open(directory / "random" / "run-0", readonly=True).config()
+    scores = [nero_net_fitness(config, r.status, r.metrics) for r in sorted(rows, key=_id)]
+    expected = [max(scores[: i + 1]) for i in range(len(scores))]  # on NERO-Net's yardstick
+    assert [float(c["best_fitness"]) for c in mine] == pytest.approx(expected, abs=1e-6)
+    assert [s.best for s in trajectory("random", 0, directory / "random" / "run-0").steps] == (
+        pytest.approx(expected)
+    )
+    for name in ("anytime.png", "runs.png"):
+        assert (directory / name).stat().st_size > 0 and f"]({name})" in report
     seconds = json.loads((directory / MANIFEST).read_text())["seconds"]
     assert set(seconds) >= {"search nero-net", "retrain random run-0", "attack nero-net run-0"}
     capsys.readouterr()
@@ -173,6 +200,10 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     # the same directory with another method list is another experiment
     assert main([*argv[:7], "--method", "nero-net", *argv[11:]]) == 2
     assert "other methods" in capsys.readouterr().err
+
+
+def _id(row: IndividualRow) -> int:
+    return row.id
 
 
 def test_methods_are_compared_run_by_run_with_the_first(tmp_path: Path) -> None:
@@ -204,3 +235,25 @@ def test_methods_are_compared_run_by_run_with_the_first(tmp_path: Path) -> None:
     ]
     assert row[6] == f"{holm(pvalues)[1]:.3g}"
     assert rows[("b", "clean")][5] == "1"  # no non-zero difference: nothing to test
+
+
+def test_anytime_bands_against_numbers_worked_by_hand() -> None:
+    def run(index: int, steps: list[tuple[int, int, float]]) -> Trajectory:
+        return Trajectory("m", index, tuple(Step(i, g, e, b) for i, (g, e, b) in enumerate(steps)))
+
+    runs = [
+        run(0, [(0, 2, 0.1), (0, 4, 0.3), (1, 7, 0.3), (1, 8, 0.6)]),
+        run(1, [(0, 3, 0.2), (1, 5, 0.5)]),
+        run(2, [(0, 2, 0.4), (0, 6, 0.4), (1, 9, 0.7)]),
+    ]
+    assert best_within(runs[0], "epochs", 1) != best_within(runs[0], "epochs", 1)  # NaN
+    assert best_within(runs[1], "epochs", 100) == 0.5  # spent less: keeps its final best
+    b = band(runs, "epochs")
+    assert b.x == (2, 3, 4, 5, 6, 7, 8, 9)
+    assert b.runs == (2, 3, 3, 3, 3, 3, 3, 3)  # run 1 had finished nothing at 2 epochs
+    assert b.median[0] == pytest.approx(0.25) and b.median[1] == pytest.approx(0.2)
+    # at 5 epochs: 0.3, 0.5, 0.4 -> quartiles by linear interpolation 0.35 / 0.45
+    i = b.x.index(5)
+    assert (b.median[i], b.low[i], b.high[i]) == pytest.approx((0.4, 0.35, 0.45))
+    by_generation = band(runs, "generation")
+    assert by_generation.x == (0, 1) and by_generation.median == pytest.approx((0.3, 0.6))

@@ -87,6 +87,13 @@ def add_experiment_command(sub: argparse._SubParsersAction) -> None:
         help="NAME[:key=value,...], repeatable (default: " + "; ".join(DEFAULT_METHODS) + ")",
     )
     p.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="runs of each method's study at once (neronet study --parallel; the same "
+        "records as one after another, so a resume may change it)",
+    )
+    p.add_argument(
         "--attacks", default=DEFAULT_ATTACKS, help=f"attacks (default {DEFAULT_ATTACKS})"
     )
     p.add_argument(
@@ -153,6 +160,8 @@ def _steps(
                     str(args.runs),
                     "--dir",
                     str(directory / m.name),
+                    "--parallel",
+                    str(args.parallel),
                     *args.overrides,
                     *m.overrides,
                 ],
@@ -208,6 +217,8 @@ def _command(args: argparse.Namespace) -> str:
     """The command line that (re)produces the experiment, for its report."""
     words = ["neronet experiment", f"--config {args.config}", f"--dir {args.dir}"]
     words.append(f"--runs {args.runs}")
+    if args.parallel != 1:
+        words.append(f"--parallel {args.parallel}")
     words += [f"--method {shlex.quote(m)}" for m in args.method or ()]
     if args.attacks != DEFAULT_ATTACKS:
         words.append(f"--attacks {args.attacks}")
@@ -242,10 +253,12 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     from neronet.plugins import check_plugins
     from neronet.reports.experiment import write_experiment
     from neronet.runlock import writer_lock
+    from neronet.search.parallel import check_parallel, lane_executors
     from neronet.search.study import check_run_count
     from neronet.store import atomic_write
 
     check_run_count(args.runs)
+    check_parallel(args.parallel)
     methods = [parse_method(t) for t in (args.method or DEFAULT_METHODS)]
     names = [m.name for m in methods]
     if len(set(names)) < len(names):
@@ -256,7 +269,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         try:
             config = load_config(args.config, [*args.overrides, *m.overrides])
             check_plugins(config, args.config or DEFAULT_CONFIG)
-        except ConfigError as err:
+            lane_executors(config.executor, args.parallel)
+        except (ConfigError, StudyError) as err:
             raise ConfigError(f"--method {m.name}: {err}") from None
     refuse_foreign_dir(directory, MANIFEST, "an experiment")
     with writer_lock(directory, "--dir"):

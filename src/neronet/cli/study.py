@@ -6,6 +6,7 @@ import argparse
 import copy
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from neronet.errors import ConfigError
@@ -19,7 +20,8 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
         "study",
         help="N independent runs of one config (the paper's 5), resumable as a whole",
         description="Run a study: N searches of one config with seeds derived from the "
-        "config seed, one after another in DIR/run-0 ... Re-running it with --dir resumes it.",
+        "config seed, in DIR/run-0 ..., one after another or --parallel N at once (the same "
+        "records either way). Re-running it with --dir resumes it.",
     )
     p.add_argument("--config", help="YAML config (default: quickstart, or the study's own)")
     p.add_argument(
@@ -27,6 +29,13 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dir", help="study directory (default: studies/<time>-seed<N>)")
     p.add_argument("--seed", type=int, help="study seed (overrides the config)")
+    p.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="runs at once, each in its own process with its share of the executor's "
+        "workers (default 1: one after another)",
+    )
     p.add_argument("--executor", choices=["local", "workers", "ray"], help="where to evaluate")
     p.add_argument("--address", help="Ray cluster address HOST:PORT (with --executor ray)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
@@ -47,6 +56,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     from neronet.plugins import check_plugins
     from neronet.progress import Reporter
     from neronet.runlock import writer_lock
+    from neronet.search.parallel import check_parallel, lane_executors, run_study_parallel
     from neronet.search.study import (
         STUDY_FILE,
         check_run_count,
@@ -89,16 +99,22 @@ def cmd_study(args: argparse.Namespace) -> int:
     runs = args.runs if args.runs is not None or is_study(directory) else DEFAULT_RUNS
     if runs is not None:
         check_run_count(runs)  # before the lock creates the directory
+    lane_executors(config.executor, check_parallel(args.parallel))  # refusals before the lock
 
     def announce(line: str) -> None:
         print(f"study {directory}: {line}", file=sys.stderr)
 
-    with writer_lock(directory, "--dir"), make_executor(config) as executor:
+    serial = args.parallel == 1
+    with writer_lock(directory, "--dir"), make_executor(config) if serial else nullcontext() as ex:
         study = open_study(directory, config, text, name, runs)
         announce(f"{study.runs} runs, seeds {', '.join(map(str, study.seeds))}")
         announce(f"watch it live: neronet dashboard {directory}")
         try:
-            run_study(study, executor, reporter=Reporter.terminal, announce=announce)
+            if ex is None:
+                announce(f"{args.parallel} runs at once; each one's progress: its run.log")
+                run_study_parallel(study, config, args.parallel, announce=announce)
+            else:
+                run_study(study, ex, reporter=Reporter.terminal, announce=announce)
         except KeyboardInterrupt:
             print(
                 f"\ninterrupted; finished runs and every individual evaluated so far are "

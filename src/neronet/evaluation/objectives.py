@@ -128,6 +128,14 @@ class NeroNetObjective(Objective):
         return "warm-up (fitness = clean accuracy)" if self.warmup else "weighted HRS"
 
 
+def nero_net_fitness(config: NeroConfig, status: str, metrics: dict[str, float]) -> float:
+    """The fitness NERO-Net's search gives these metrics after its warm-up: one yardstick
+    for individuals of any search (the survey's signal, the experiment's anytime curves)."""
+    objective = NeroNetObjective(config)
+    objective.warmup = False
+    return objective.fitness(Outcome(0, status, metrics))
+
+
 @OBJECTIVES.register("pgd")
 class PgdObjective(NeroNetObjective):
     """NERO-Net's objective with PGD-k accuracy (measurement ``pgd``) in place of FGSM's:

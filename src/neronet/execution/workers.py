@@ -211,7 +211,7 @@ def _worker_main(conn: Connection, config_data: dict[str, Any], device: str, thr
     try:
         context = worker_context(config_data, device, threads)
     except Exception as err:
-        _send_error(conn, err)
+        send_error(conn, err)
         return
     conn.send(("ready", os.getpid(), context_shape(context)))
 
@@ -222,7 +222,7 @@ def _worker_main(conn: Connection, config_data: dict[str, Any], device: str, thr
         try:
             evaluation, seconds = timed_run(context, request, report)
         except Exception as err:
-            _send_error(conn, err)
+            send_error(conn, err)
         else:
             conn.send(("done", evaluation, seconds))
     # nothing here needs an orderly interpreter teardown, which takes a second with torch loaded
@@ -239,8 +239,9 @@ def _next_request(conn: Connection) -> EvalRequest | None:
         return None
 
 
-def _send_error(conn: Connection, err: Exception) -> None:
-    """Send ``err`` to the search process, degraded to a RuntimeError if it does not pickle."""
+def send_error(conn: Connection, err: Exception) -> None:
+    """Send ``err`` (with its traceback) to the process that started this one, degraded to a
+    RuntimeError if it does not pickle (a worker to its search, a study run to its study)."""
     text = traceback.format_exc()
     try:
         pickle.loads(pickle.dumps(err))

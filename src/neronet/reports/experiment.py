@@ -16,10 +16,11 @@ import csv
 import io
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from neronet.errors import StudyError
@@ -97,9 +98,12 @@ class MethodTable:
     def flagged(self, method: str) -> int:
         return sum(1 for r in self.results if r.method == method and r.flags)
 
-    def table(self) -> Table:
-        """Accuracies in %, mean ± std over runs; the audit column counts flagged runs."""
-        header = ("method", "runs", *(f"{c} (%)" for c in self.columns), "masking flags")
+    def table(self, searches: Mapping[tuple[str, int], SearchRecord] | None = None) -> Table:
+        """Accuracies in %, mean ± std over runs; the audit column counts flagged runs.
+        With ``searches``, a column says what each run's search spent in epochs trained
+        (mean ± std, min-max): whether the budgets were equal, measured."""
+        spent = () if searches is None else ("search epochs per run",)
+        header = ("method", "runs", *(f"{c} (%)" for c in self.columns), *spent, "masking flags")
         rows = []
         for method in self.methods:
             runs = sum(1 for r in self.results if r.method == method)
@@ -107,6 +111,10 @@ class MethodTable:
             for column in self.columns:
                 s = self.stats(method, column)
                 cells.append("-" if s is None else f"{100 * s[0]:.2f} ± {100 * s[1]:.2f}")
+            if searches is not None:
+                epochs = [v.epochs for (m, _), v in searches.items() if m == method]
+                mean, std = mean_std([float(e) for e in epochs])
+                cells.append(f"{mean:.1f} ± {std:.1f} ({min(epochs)}-{max(epochs)})")
             rows.append((method, str(runs), *cells, f"{self.flagged(method)}/{runs} runs"))
         return Table(header, tuple(rows))
 
@@ -156,14 +164,19 @@ class MethodTable:
         )
         return Table(header, rows)
 
-    def csv(self) -> str:
-        """One row per run with plain fractions: the numbers behind the table."""
+    def csv(self, searches: Mapping[tuple[str, int], SearchRecord] | None = None) -> str:
+        """One row per run with plain fractions: the numbers behind the table; with
+        ``searches``, each run's seed and what its search found and spent too."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["method", "run", *self.columns, "masking flags", "notes"])
+        search = () if searches is None else SearchRecord.HEADER
+        writer.writerow(["method", "run", *search, *self.columns, "masking flags", "notes"])
         for r in self.results:
+            found = () if searches is None else searches[r.method, r.run].cells()
             cells = ["" if c not in r.accuracy else f"{r.accuracy[c]:.6f}" for c in self.columns]
-            writer.writerow([r.method, r.run, *cells, " | ".join(r.flags), " | ".join(r.notes)])
+            writer.writerow(
+                [r.method, r.run, *found, *cells, " | ".join(r.flags), " | ".join(r.notes)]
+            )
         return buffer.getvalue()
 
 
@@ -197,29 +210,89 @@ def robustness_figure(table: MethodTable) -> Figure:
     return fig
 
 
-def search_budget(run_dir: Path) -> tuple[int, int]:
-    """What a run's search spent: individuals trained (cache hits excluded) and their
-    training epochs. Methods share generations and candidates per generation; these
-    say how equal the spending really was (the (1+lambda) adds re-evaluations of its
-    parent and trains train-longer children further)."""
+@dataclass(frozen=True)
+class SearchRecord:
+    """What a run's search found and spent: its seed; its best (the strategy's choice)
+    scored by the run's own objective and by NERO-Net's after warm-up (one yardstick for
+    every method; None before a generation ends); individuals trained (cache hits are
+    not) and their training epochs (a warm-started child's extra epochs only)."""
+
+    seed: int
+    fitness: float | None
+    nero_net_fitness: float | None
+    trained: int
+    epochs: int
+
+    HEADER = (
+        "seed",
+        "search_fitness",
+        "search_nero_net_fitness",
+        "individuals_trained",
+        "epochs_trained",
+    )
+
+    def cells(self) -> tuple[str, ...]:
+        def number(value: float | None) -> str:
+            return "" if value is None else f"{value:.6f}"
+
+        return (
+            str(self.seed),
+            number(self.fitness),
+            number(self.nero_net_fitness),
+            str(self.trained),
+            str(self.epochs),
+        )
+
+
+def search_record(run_dir: Path) -> SearchRecord:
+    """A run's :class:`SearchRecord`, read from its store. Methods share generations and
+    candidates per generation; the epochs say how equal the spending really was (the
+    (1+lambda) re-evaluates its parent and trains train-longer children further)."""
+    from neronet.evaluation.objectives import nero_net_fitness
     from neronet.store import RunStore
 
-    rows = RunStore.open(run_dir, readonly=True).individuals()
+    store = RunStore.open(run_dir, readonly=True)
+    try:
+        rows, best, config = store.individuals(), store.best(), store.config()
+        seed, fitness = int(store.meta("seed")), store.best_fitness()
+    finally:
+        store.close()
     trained = [r for r in rows if r.cache_of is None and r.epochs]
-    return len(trained), sum(r.epochs or 0 for r in trained)
+    yardstick = None if best is None else nero_net_fitness(config, best.status, best.metrics)
+    return SearchRecord(seed, fitness, yardstick, len(trained), sum(r.epochs or 0 for r in trained))
 
 
-def budget_table(directory: Path, methods: Sequence[str], runs: int) -> Table:
+def budget_table(searches: Mapping[tuple[str, int], SearchRecord], methods: Sequence[str]) -> Table:
     """Per method: individuals trained and training epochs per run, mean ± std."""
     rows = []
     for m in methods:
-        spent = [search_budget(directory / m / f"run-{r}") for r in range(runs)]
+        spent = [(v.trained, v.epochs) for (method, _), v in searches.items() if method == m]
         cells = []
         for values in zip(*spent, strict=True):
             mean, std = mean_std([float(v) for v in values])
             cells.append(f"{mean:.1f} ± {std:.1f}")
         rows.append((m, *cells))
     return Table(("method", "individuals trained per run", "training epochs per run"), tuple(rows))
+
+
+def runs_figure(table: MethodTable) -> Figure:
+    """One panel per column: each run's retrained best as a point over a box per method
+    (median, quartiles, whiskers to 1.5 IQR): the spread the means hide."""
+    columns = table.columns
+    fig = Figure(figsize=(3.2 * len(columns), 3.8), layout="constrained")
+    for i, column in enumerate(columns):
+        ax = fig.add_subplot(1, len(columns), i + 1)
+        ax.grid(True, axis="y", alpha=0.3)
+        values = [[100 * v for v in table.values(m, column)] for m in table.methods]
+        ax.boxplot(values, showfliers=False, widths=0.5)
+        for j, points in enumerate(values, start=1):
+            offsets = np.linspace(-0.15, 0.15, len(points)) if len(points) > 1 else [0.0]
+            ax.plot([j + o for o in offsets], points, "o", markersize=4, alpha=0.7)
+        ax.set_xticks(range(1, len(table.methods) + 1), table.methods, rotation=30)
+        ax.set_title(column)
+        ax.set_ylabel("test accuracy (%)" if i == 0 else "")
+    fig.suptitle("retrained best of each run (one point per run)")
+    return fig
 
 
 def _duration(seconds: float) -> str:
@@ -231,27 +304,26 @@ def _duration(seconds: float) -> str:
 def write_experiment(
     directory: Path, methods: Sequence[str], runs: int, seconds: dict[str, float], command: str
 ) -> list[Path]:
-    """``EXPERIMENT.md`` (the table, the figures, the command and the wall time per step),
-    ``experiment.csv`` (per run) and ``robustness.png`` in the experiment directory."""
+    """``EXPERIMENT.md`` (the tables, the figures, the command and the wall time per step),
+    ``experiment.csv`` (per run: seed, search, retrained accuracies), ``anytime.csv`` (per
+    individual: the curves' data) and the figures in the experiment directory."""
+    from neronet.reports.anytime import YARDSTICK, anytime_csv, anytime_figure, trajectory
     from neronet.reports.document import Document, Image, Section, to_markdown
     from neronet.reports.plots import save
 
+    pairs = [(m, run) for m in methods for run in range(runs)]
     results = [
         read_run_result(m, run, directory / "attacked" / f"{m}-run-{run}" / "per_model.csv")
-        for m in methods
-        for run in range(runs)
+        for m, run in pairs
     ]
+    searches = {(m, run): search_record(directory / m / f"run-{run}") for m, run in pairs}
+    trajectories = [trajectory(m, run, directory / m / f"run-{run}") for m, run in pairs]
     table = method_table(methods, results)
     total = sum(seconds.values())
     by_step = defaultdict(float)
     for label, value in seconds.items():
         by_step[label.split(" ")[0]] += value
     timing = ", ".join(f"{step} {_duration(value)}" for step, value in by_step.items())
-    figures = [
-        Image("robustness.png", "retrained best of each run, mean ± std over runs"),
-        Image("compare/fitness.png", "search: best fitness per generation (own objective)"),
-        Image("compare/accuracy.png", "search: clean and FGSM accuracy of each generation's best"),
-    ]
     doc = Document(
         "neronet experiment: " + " vs ".join(methods),
         (
@@ -261,12 +333,16 @@ def write_experiment(
                     f"{runs} run(s) per method. Accuracy on the held-out test split in %, "
                     "mean ± sample std over runs (a run's value is the mean over its "
                     "retraining seeds); adversarial columns are overall accuracy (correct "
-                    "after the attack among all test images). Masking flags: runs whose "
+                    "after the attack among all test images). Search epochs: the training "
+                    "each run's search spent (mean ± std, min-max over runs), the budget "
+                    "the methods share. Masking flags: runs whose "
                     "gradient-masking audit flagged an attack (those numbers overstate "
                     "robustness); the audit's notes (e.g. FGSM far above PGD) are in "
-                    "experiment.csv. Per-run numbers: experiment.csv; each run's attack "
-                    "tables: attacked/.",
-                    table.table(),
+                    "experiment.csv. Per-run numbers (seed, search fitness, epochs, "
+                    "accuracies): experiment.csv; each run's attack tables: attacked/.",
+                    table.table(searches),
+                    Image("runs.png", "retrained best of each run: points over a box per method"),
+                    Image("robustness.png", "retrained best of each run, mean ± std over runs"),
                 ),
             ),
             *(
@@ -292,9 +368,18 @@ def write_experiment(
                 "The searches",
                 (
                     "What each search spent (mean ± std over runs; cache hits are not "
-                    "trained). Final parents, mean ± std over runs: compare/compare.md.",
-                    budget_table(directory, methods, runs),
-                    *figures,
+                    "trained). Final parents, mean ± std over runs: compare/compare.md. "
+                    f"Anytime curves: the best {YARDSTICK} found so far, against the epochs "
+                    "the search had trained and against generations, median and "
+                    "interquartile range over runs (every method on this one yardstick; a "
+                    "run that spent less keeps its final best); per individual: anytime.csv.",
+                    budget_table(searches, methods),
+                    Image("anytime.png", "best fitness so far vs training spent, over runs"),
+                    Image("compare/fitness.png", "search: best fitness per generation (own)"),
+                    Image(
+                        "compare/accuracy.png",
+                        "search: clean and FGSM accuracy of each generation's best",
+                    ),
                 ),
             ),
             Section(
@@ -306,12 +391,17 @@ def write_experiment(
             ),
         ),
     )
-    paths = [
-        directory / "robustness.png",
-        directory / "experiment.csv",
-        directory / "EXPERIMENT.md",
-    ]
-    save(robustness_figure(table), paths[0])
-    atomic_write(paths[1], table.csv().encode())
-    atomic_write(paths[2], to_markdown(doc).encode())
+    figures = {
+        "robustness.png": robustness_figure(table),
+        "runs.png": runs_figure(table),
+        "anytime.png": anytime_figure(methods, trajectories),
+    }
+    paths = [save(fig, directory / name) for name, fig in figures.items()]
+    for name, text in (
+        ("experiment.csv", table.csv(searches)),
+        ("anytime.csv", anytime_csv(trajectories)),
+        ("EXPERIMENT.md", to_markdown(doc)),
+    ):
+        atomic_write(directory / name, text.encode())
+        paths.append(directory / name)
     return paths

@@ -12,9 +12,10 @@ and child ``i`` does not depend on N, so a study grown from 3 to 5 runs keeps
 its first three runs.
 
 Runs go one after another through one executor (its workers stay up between
-runs). Re-running the study resumes it: a finished run is skipped, an
-interrupted one resumes by replay (:mod:`neronet.search.runner`), a missing one
-starts.
+runs), or several at once (``--parallel``, :mod:`neronet.search.parallel`); each
+run has its own seed and directory either way, so the records are the same.
+Re-running the study resumes it: a finished run is skipped, an interrupted one
+resumes by replay (:mod:`neronet.search.runner`), a missing one starts.
 """
 
 from __future__ import annotations
@@ -96,6 +97,24 @@ class Study:
 
     def present(self, index: int) -> bool:
         return (self.run_dir(index) / DB_NAME).is_file()
+
+    def head(self, index: int) -> str:
+        """How progress lines name run ``index``."""
+        return f"run {index + 1} of {self.runs} ({self.run_name(index)}, seed {self.seeds[index]})"
+
+    def unfinished(self, announce: Callable[[str], None]) -> list[int]:
+        """The runs still to run (or finish), in order; finished ones are announced as such."""
+        todo = []
+        for index in range(self.runs):
+            if self.present(index) and run_finished(self.run_dir(index)):
+                announce(f"{self.head(index)}: finished")
+            else:
+                todo.append(index)
+        return todo
+
+    def starting(self, index: int) -> str:
+        """The progress line of a run about to (re)start."""
+        return f"{self.head(index)}: {'resuming' if self.present(index) else 'starting'}"
 
     def resume_hint(self) -> str:
         """How missing runs come into being."""
@@ -215,24 +234,21 @@ def run_study(
     Safe to interrupt anywhere: each run is crash-safe on its own, so the next
     call skips finished runs and resumes the interrupted one by replay. Each run
     holds its own writer lock too, so ``neronet evolve --run STUDY/run-i`` cannot
-    write it at the same time.
+    write it at the same time. :mod:`neronet.search.parallel` runs several at once.
     """
-    for index, seed in enumerate(study.seeds):
-        run_dir = study.run_dir(index)
-        head = f"run {index + 1} of {study.runs} ({study.run_name(index)}, seed {seed})"
-        if study.present(index) and run_finished(run_dir):
-            announce(f"{head}: finished")
-            continue
-        announce(f"{head}: {'resuming' if study.present(index) else 'starting'}")
-        with writer_lock(run_dir, "study run"):
-            run = SearchRun.open(
-                study.run_config(index),
-                study.grammar,
-                study.grammar_name,
-                run_dir,
-                reporter=reporter(),
-            )
-            try:
-                run.run(executor)
-            finally:
-                run.store.close()
+    for index in study.unfinished(announce):
+        announce(study.starting(index))
+        run_one(study, index, executor, reporter())
+
+
+def run_one(study: Study, index: int, executor: Executor, reporter: Reporter) -> None:
+    """Run (or resume) run ``index`` of the study on ``executor``, under its writer lock."""
+    run_dir = study.run_dir(index)
+    with writer_lock(run_dir, "study run"):
+        run = SearchRun.open(
+            study.run_config(index), study.grammar, study.grammar_name, run_dir, reporter=reporter
+        )
+        try:
+            run.run(executor)
+        finally:
+            run.store.close()

@@ -41,8 +41,7 @@ from neronet.data.dataset import Dataset
 from neronet.data.splits import hold_out
 from neronet.errors import GrammarError, InvalidArchitecture
 from neronet.evaluation.individual import EvalSettings, evaluate_individual
-from neronet.evaluation.objectives import NeroNetObjective
-from neronet.evaluation.result import Outcome
+from neronet.evaluation.objectives import nero_net_fitness
 from neronet.execution.worker import search_splits
 from neronet.export import fitted_model
 from neronet.genotype import Genotype, Structure
@@ -121,13 +120,6 @@ def load_survey_data(config: NeroConfig, device: torch.device) -> SurveyData:
     )
 
 
-def _nero_net_fitness(config: NeroConfig, status: str, metrics: dict[str, float]) -> float:
-    """The fitness NERO-Net's search gives these metrics after its warm-up."""
-    objective = NeroNetObjective(config)
-    objective.warmup = False
-    return objective.fitness(Outcome(0, status, metrics))
-
-
 def _ground_truth(config: NeroConfig, data: SurveyData, spec: Any, out: Path) -> dict[str, float]:
     """Retrain ``spec`` (every posttrain seed) and attack it on the held-out images: the
     mean over seeds of clean, PGD-20 and AutoAttack accuracy (overall: robust and correct)."""
@@ -183,7 +175,7 @@ def measure(
         spec, learning, float(genotype.train_time), data.search, settings, seed=index
     )
     metrics.update(evaluation.metrics)
-    metrics["nero_net_fitness"] = _nero_net_fitness(config, evaluation.status, metrics)
+    metrics["nero_net_fitness"] = nero_net_fitness(config, evaluation.status, metrics)
     metrics["search_epochs"] = float(evaluation.epochs)
     seconds["search"] = sum(evaluation.seconds.values())
     if evaluation.status == "invalid":
