@@ -48,12 +48,12 @@ def test_daemon_starts_in_its_own_folder_lends_its_pipe_and_quits(control: Path)
 
 def test_missing_control_program_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mps.shutil, "which", lambda name: None)
-    with pytest.raises(ConfigError, match="not on PATH.*executor.mps=false"):
+    with pytest.raises(ConfigError, match=r"not on PATH.*executor\.mps=false"):
         mps.MpsDaemon()
 
 
 def test_mps_needs_a_workers_pool_on_gpus(control: Path) -> None:
-    with pytest.raises(ValueError, match="executor.kind=workers or executor.mps=false"):
+    with pytest.raises(ValueError, match=r"executor\.kind=workers or executor\.mps=false"):
         ExecutorConfig(kind="local", mps=True)
     config = parse_config(
         {"executor": {"kind": "workers", "mps": True, "devices": ["cpu"]}, "data": {}}
