@@ -124,7 +124,9 @@ def test_cmaes_starts_at_the_unperturbed_image_with_the_authors_step(norm: str, 
 
     from neronet.attacks.blackbox import L0_SIGMA, _cma_frame
 
-    image = torch.randint(0, 256, (3, 6, 5), dtype=torch.uint8, generator=torch.Generator().manual_seed(th))
+    image = torch.randint(
+        0, 256, (3, 6, 5), dtype=torch.uint8, generator=torch.Generator().manual_seed(th)
+    )
     frame = _cma_frame(norm, th, image)  # type: ignore[arg-type]
     start = torch.as_tensor(frame.to_cube(frame.mean[None]), dtype=torch.float32)
     assert torch.equal(decode(norm, th, image, start)[0], image)  # type: ignore[arg-type]
