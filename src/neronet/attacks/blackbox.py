@@ -11,8 +11,8 @@ and the attack succeeds when the prediction changes.
 * ``linf``: every channel of every pixel moves by at most ``th`` grey levels
   (``th/255`` in the model's float input).
 
-Both optimisers hand the unit cube ``[0, 1]^d`` to one decoder that maps a whole
-population to uint8 images, so the budget holds exactly *after* rounding: the
+Both optimisers' candidates reach one decoder as points of the unit cube
+``[0, 1]^d``; it maps a whole population to uint8 images, so the budget holds exactly *after* rounding: the
 images are integers from the start (the datasets are uint8 and the stored set
 is uint8), never floats rounded later. Each generation is one batched forward
 pass over the population (speed: the model is the cost, not the optimiser).
