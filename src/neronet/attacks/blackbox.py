@@ -14,8 +14,9 @@ and the attack succeeds when the prediction changes.
 Both optimisers' candidates reach one decoder as points of the unit cube
 ``[0, 1]^d``; it maps a whole population to uint8 images, so the budget holds
 exactly *after* rounding: the images are integers from the start (the datasets
-are uint8 and the stored set is uint8), never floats rounded later. Each generation is one batched forward
-pass over the population (speed: the model is the cost, not the optimiser).
+are uint8 and the stored set is uint8), never floats rounded later. Each
+generation is one batched forward pass over the population (speed: the model is
+the cost, not the optimiser).
 An attack stops at the first generation holding a successful candidate and
 returns the one with the lowest true-class probability among them.
 
