@@ -73,13 +73,16 @@ class AttackSettings(StrictSection):
         return step if step is not None else self.eps(threat) / 4
 
 
-TRANSFER_SOURCES = ("resnet", "nsga-net", "adversarial")
+TRANSFER_SOURCES = ("capsnet", "resnet", "adversarial", "feature-squeezing")
+"""The paper's Table 1 sources, in its order (neronet.transfer.sources); nsga-net is extra."""
 
 
 class BlackBoxBudget(StrictSection):
     """One optimiser's budget per attacked image (the run stops at the first success)."""
 
-    popsize: Int = Field(default=100, ge=5, description="candidates per generation")
+    popsize: Int = Field(
+        default=400, ge=5, description="candidates per generation (DE: see docs/METHOD.md)"
+    )
     iterations: Int = Field(default=100, ge=1, description="generations at most")
 
 
@@ -87,13 +90,14 @@ class TransferConfig(StrictSection):
     """How ``neronet transfer-set`` (and a run without ``evaluation.transfer_set``) builds
     RAS's stored adversarial set: black-box attacks on source models (paper, Table 1).
 
-    Thresholds, attacks and optimisers are the paper's; its sources (CapsNet, ResNet,
-    adversarial training, feature squeezing) become neronet's: a ResNet-style net, the
-    NSGA-Net seed and a PGD-adversarially-trained ResNet-style net. Images per source,
-    budgets and epochs are not in the paper (chosen)."""
+    Thresholds, attacks, optimisers and sources (CapsNet, ResNet, adversarial training,
+    feature squeezing defending the ResNet) are the paper's, the ResNet a ResNet-style
+    net; the NSGA-Net seed may be added. Budgets and squeezers are the authors' code's;
+    images per source and epochs are not in the paper (chosen)."""
 
     sources: Annotated[
-        tuple[Literal["resnet", "nsga-net", "adversarial"], ...], AfterValidator(distinct)
+        tuple[Literal["capsnet", "resnet", "adversarial", "feature-squeezing", "nsga-net"], ...],
+        AfterValidator(distinct),
     ] = Field(default=TRANSFER_SOURCES, min_length=1)
     attacks: Annotated[tuple[Literal["l0", "linf"], ...], AfterValidator(distinct)] = Field(
         default=("l0", "linf"), min_length=1
@@ -111,6 +115,10 @@ class TransferConfig(StrictSection):
     cmaes: BlackBoxBudget = Field(default_factory=BlackBoxBudget)
     epochs: Int = Field(default=30, ge=1, description="standard training of the sources")
     adversarial_epochs: Int = Field(default=30, ge=1, description="PGD training of 'adversarial'")
+    squeeze_bits: Int = Field(default=5, ge=1, le=8, description="feature squeezing's bit depth")
+    squeeze_median: Int = Field(
+        default=1, ge=1, description="feature squeezing's median window side (1: none)"
+    )
     whitebox: Bool = Field(
         default=False,
         description="also PGD (L-inf, each threshold) against the sources: faster, white-box, "
