@@ -164,7 +164,7 @@ def measure(
         x = to_float(data.search.fitness.x[:PROXY_IMAGES])
         metrics.update(
             measure_proxies(
-                model, x, data.search.fitness.y[:PROXY_IMAGES], config.fitness.attack_eps
+                model, x, data.search.fitness.y[:PROXY_IMAGES], config.search_eps
             )
         )
         seconds["proxies"] = time.perf_counter() - began
