@@ -3,9 +3,10 @@ stored adversarial set is built (``transfer``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, PrivateAttr
 
 from neronet.config.core import (
     Bool,
@@ -20,6 +21,8 @@ from neronet.config.core import (
     Tolerance,
     distinct,
 )
+from neronet.errors import AttackError
+from neronet.threat import ThreatRecord
 
 
 class AuditSettings(StrictSection):
@@ -63,9 +66,37 @@ class AttackSettings(StrictSection):
         "always the standard version)",
     )
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    _sections: Mapping[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def sections(self) -> Mapping[str, Any]:
+        """The config's plug-in sections, where an attack with settings of its own reads
+        them (``ItsSettings.of(settings.sections)``; its spec names the class)."""
+        return self._sections
+
+    def with_sections(self, sections: Mapping[str, Any]) -> AttackSettings:
+        """These settings with the config's plug-in ``sections`` (``config.sections``)."""
+        copy = self.model_copy()
+        copy._sections = sections
+        return copy
+
+    def with_threat(self, threat: ThreatRecord, *, step: bool = True) -> AttackSettings:
+        """These settings at ``threat``'s radius, and its PGD step when ``step`` (stored
+        only where it is not the quarter-radius default the settings derive anyway)."""
+        update: dict[str, Any] = {f"{threat.norm}_eps": threat.eps}
+        if step and threat.step != threat.eps / 4:
+            update[f"{threat.norm}_step"] = threat.step
+        return self.model_copy(update=update)
 
     def eps(self, threat: str) -> float:
-        return self.linf_eps if threat == "linf" else self.l2_eps
+        """The radius of ``threat`` (``linf`` or ``l2``); an attack of another norm says
+        its own (:meth:`~neronet.attacks.catalogue.AttackSpec.radius`)."""
+        radii = {"linf": self.linf_eps, "l2": self.l2_eps}
+        if threat not in radii:
+            raise AttackError(
+                f"the attack settings hold no {threat!r} radius; the attack must give its own"
+            )
+        return radii[threat]
 
     def step(self, threat: str) -> float:
         """PGD step size: the explicit one, else a quarter of the radius."""

@@ -163,9 +163,7 @@ def measure(
         began = time.perf_counter()
         x = to_float(data.search.fitness.x[:PROXY_IMAGES])
         metrics.update(
-            measure_proxies(
-                model, x, data.search.fitness.y[:PROXY_IMAGES], config.fitness.attack_eps
-            )
+            measure_proxies(model, x, data.search.fitness.y[:PROXY_IMAGES], config.search_eps)
         )
         seconds["proxies"] = time.perf_counter() - began
     except (GrammarError, InvalidArchitecture) as err:
