@@ -223,6 +223,7 @@ CPU = Profile(
         "data.control=0.15",
         "data.fitness=0.15",
         "executor.workers_per_device=2",
+        "executor.mps=false",  # MPS shares GPUs
     ),
     # no graphs or streams; torch.compile takes minutes here; no MPS
     cuda_only=("graphs_match", "compile", "streams", "mps"),
