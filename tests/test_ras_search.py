@@ -136,7 +136,7 @@ def test_generations_train_on_the_full_split_every_period_and_on_the_subset_betw
         "search.generations=5",
         "ras.full_training_period=2",
         "ras.train_subset=123",
-        "ras.patience=7",
+        "ras.training.patience=7",
     )
     subsets = []
     while not strategy.finished:
@@ -269,7 +269,7 @@ TINY = [
     "data.train=300",
     "data.control=100",
     "data.fitness=100",
-    "training.max_epochs=1",
+    "ras.training.epochs=1",
     "executor.threads=1",
     "transfer.epochs=2",
     "transfer.images=4",

@@ -59,7 +59,9 @@ def _config(config: ConfigLike, overrides: Sequence[str]) -> tuple[NeroConfig, P
     data = config.model_dump(mode="json") if isinstance(config, NeroConfig) else dict(config)
     for assignment in overrides:
         set_override(data, assignment)
-    return check_plugins(parse_config(data, "the config given"), "the config given"), None
+    written = not isinstance(config, NeroConfig)  # a mapping: what the caller wrote
+    parsed = parse_config(data, "the config given", written=written)
+    return check_plugins(parsed, "the config given"), None
 
 
 @dataclass
