@@ -47,10 +47,11 @@ def test_candidates_train_with_the_recipe_not_the_training_section() -> None:
     )
     assert (learning.early_stop, learning.min_delta, learning.epochs) == (7, 0.001, 5)
     assert (learning.weight_decay, learning.augment, learning.restore_best) == (0.0, False, False)
-    for dense, overrides in (("per_pixel", []), ("flatten", ["ras.dense=flatten"])):
-        config = load_config(QUICKSTART, overrides)  # the authors' shapes are the default
+    for shapes in (("flatten", "flatten"), ("per_pixel", "gpool")):
+        overrides = [f"ras.dense={shapes[0]}", f"ras.head={shapes[1]}"]
+        config = load_config(QUICKSTART, overrides)
         genotype = make_strategy(config, structure_for(config)).ask()[0].genotype
-        assert (genotype.dense, genotype.head) == (dense, "gpool")
+        assert (genotype.dense, genotype.head) == shapes
     # None hands a setting back to the training section, which the user may then write
     inherited = _learning("ras.training.augment=null", "training.augment=true")
     assert inherited.augment is None
@@ -93,7 +94,6 @@ def test_a_ras_section_from_before_the_recipe_keeps_its_recipe() -> None:
     old = RasConfig.model_validate({"initial_models": 3, "patience": 7, "min_delta": 0.01})
     recipe = old.training
     assert recipe.model_dump(include=set(LEGACY_RECIPE)) == LEGACY_RECIPE
-    assert (old.dense, old.head) == ("flatten", "flatten")  # and its networks' shapes
     former = LearningSpec(
         optimizer="adam", lr=1e-3, decay=0.0, batch_size=128, early_stop=7, min_delta=0.01
     )

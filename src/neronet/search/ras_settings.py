@@ -30,9 +30,6 @@ MAX_RAS_PARTS = 1_000
 LEGACY_KEYS = ("patience", "min_delta")
 """Keys of ``ras:`` before it had a ``training`` recipe (now ``ras.training.<key>``)."""
 
-LEGACY_SHAPES = {"dense": "flatten", "head": "flatten"}
-"""How a run stored before ``ras.dense`` / ``ras.head`` built its networks."""
-
 LEGACY_RECIPE: dict[str, Any] = {
     "optimizer": "adam",
     "epochs": None,
@@ -156,15 +153,15 @@ class RasConfig(PluginSettings):
         default=10, ge=1, description="generations g with g % period == 0 train on the full split"
     )
     training: RasTraining = Field(default_factory=RasTraining)
-    dense: Literal["per_pixel", "flatten"] = Field(
-        default="per_pixel",
-        description="a dense layer on a feature map acts on each pixel's channels, i.e. a "
-        "1x1 conv (the authors' Keras code), or flattens it (neronet's earlier form)",
+    dense: Literal["flatten", "per_pixel"] = Field(
+        default="flatten",
+        description="a dense layer on a feature map: flatten it (neronet), or act on each "
+        "pixel's channels, i.e. a 1x1 conv (the authors' Keras code)",
     )
-    head: Literal["gpool", "flatten"] = Field(
-        default="gpool",
-        description="before the logits layer: global average pooling (the authors' Keras "
-        "code), or flatten (neronet's earlier form)",
+    head: Literal["flatten", "gpool"] = Field(
+        default="flatten",
+        description="before the logits layer: flatten (neronet), or global average pooling "
+        "(the authors' Keras code)",
     )
     redraws: Int = Field(
         default=10,
@@ -183,14 +180,13 @@ class RasConfig(PluginSettings):
     @classmethod
     def _legacy(cls, data: Any) -> Any:
         """A ``ras:`` section written before ``ras.training`` (a stored run's) keeps the
-        recipe and network shapes that run used; its early-stopping keys move into the
-        recipe."""
+        recipe that run trained with; its early-stopping keys move into the recipe."""
         if not isinstance(data, dict) or not any(key in data for key in LEGACY_KEYS):
             return data
         if "training" in data:
             moved = [key for key in LEGACY_KEYS if key in data]
             raise ValueError(f"{', '.join(moved)} moved to ras.training; write it there")
-        data = {**LEGACY_SHAPES, **data}
+        data = dict(data)
         moved = {key: data.pop(key) for key in LEGACY_KEYS if key in data}
         data["training"] = {**LEGACY_RECIPE, **moved}
         return data
