@@ -19,6 +19,7 @@ from neronet.data import load_dataset, make_splits
 from neronet.errors import ConfigError
 from neronet.evaluation.scores import ill_fitted_reason
 from neronet.genotype import structure_for
+from neronet.progress import search_plan
 from neronet.search.ras_settings import LEGACY_RECIPE, RasConfig, RasSchedule
 from neronet.search.strategies import make_strategy
 from neronet.spec import LearningSpec
@@ -52,6 +53,8 @@ def test_candidates_train_with_the_recipe_not_the_training_section() -> None:
         config = load_config(QUICKSTART, overrides)
         genotype = make_strategy(config, structure_for(config)).ask()[0].genotype
         assert (genotype.dense, genotype.head) == shapes
+    plan = search_plan(load_config(QUICKSTART, ["ras.training.epochs=4"]), 9, "cpu")[0]
+    assert "each trained for at most 4 epochs or " in plan  # the plan line says RAS's cap
     # None hands a setting back to the training section, which the user may then write
     inherited = _learning("ras.training.augment=null", "training.augment=true")
     assert inherited.augment is None
