@@ -40,11 +40,8 @@ from neronet.store import RunStore
 SHAPE, CLASSES = (1, 8, 8), 10
 TINY = [
     "search.generations=3",
-    "search.offspring=3",
-    "search.initial_size=3",
     "search.default_train_time=10",
     "search.max_train_time=30",
-    "search.mutation.train_longer=0.3",
     "search.objective=accuracy",
     "ras.initial_models=3",
     "ras.children=1",
@@ -61,9 +58,16 @@ PAIRS = [
 ]
 
 
+SIZES = ["search.offspring=3", "search.initial_size=3"]
+"""Sizes of every strategy but ras (which sizes itself by ``ras.*``, and refuses these)."""
+GRAMMAR = ["search.mutation.train_longer=0.3"]
+"""The grammar encoding's own setting (a run of RAS genomes refuses it)."""
+
+
 def _config(strategy: str, encoding: str, *more: str) -> NeroConfig:
+    own = [*(SIZES if strategy != "ras" else []), *(GRAMMAR if encoding == "grammar" else [])]
     return load_config(
-        None, [*TINY, f"search.strategy={strategy}", f"search.encoding={encoding}", *more]
+        None, [*TINY, *own, f"search.strategy={strategy}", f"search.encoding={encoding}", *more]
     )
 
 

@@ -114,3 +114,37 @@ def test_reshape_builds_exports_and_rejects_a_size_mismatch() -> None:
         assert torch.equal(model.nodes[1](model.nodes[0](x)).flatten(1), model.nodes[0](x))
     with pytest.raises(InvalidArchitecture, match="cannot reshape"):
         build(_reshaping((2, 2, 2)))
+
+
+def test_a_per_pixel_dense_keeps_the_map_with_the_parameters_of_a_1x1_conv() -> None:
+    """``ras.dense: per_pixel`` is the authors' Keras Dense on a feature map: it acts on
+    each pixel's channels, i.e. a 1x1 conv, so the map keeps its height and width."""
+    block = Dag((Conv(8, 3, 2), Dense(64), Conv(4, 3, 1)), ((0, 1), (1, 2)))
+    spec = to_network_spec(Dag((block,)), (1, 8, 8), 10, dense="per_pixel")
+    assert infer_shapes(spec)[:3] == [(8, 4, 4), (64, 4, 4), (4, 4, 4)]  # no reshape node
+    dense = build(spec).nodes[1][0]
+    assert isinstance(dense, torch.nn.Conv2d) and dense.kernel_size == (1, 1)
+    count = sum(p.numel() for p in dense.parameters())
+    assert count == sum(p.numel() for p in torch.nn.Conv2d(8, 64, 1).parameters()) == 8 * 64 + 64
+    with torch.no_grad():
+        assert build(spec).eval()(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("dense", ["flatten", "per_pixel"])
+def test_the_gpool_head_pools_globally_before_the_logits(dense: str) -> None:
+    block = Dag((Conv(8, 3, 1), Dense(64)), ((0, 1),))  # a dense sink: flat unless per pixel
+    spec = to_network_spec(Dag((block,)), (1, 8, 8), 10, dense=dense, head="gpool")
+    assert [layer.kind for layer in spec.nodes[-1].layers] == ["gpool", "fc"]
+    with torch.no_grad():
+        assert build(spec).eval()(torch.rand(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_dense_and_head_travel_with_the_genotype() -> None:
+    population, models = initial_population(np.random.default_rng(0), 1, (1, 2), (1, 2))
+    plain = RasGenotype.resolve(models[0], population, 10.0)
+    assert "dense" not in plain.to_dict() and "head" not in plain.to_dict()  # old JSON as it was
+    keras = RasGenotype.resolve(models[0], population, 10.0, dense="per_pixel", head="gpool")
+    back = RasGenotype.from_json(keras.to_json())
+    assert (back.dense, back.head) == ("per_pixel", "gpool") and back == keras
+    spec, _ = back.decode((1, 8, 8), 10)
+    assert spec.nodes[-1].layers[0].kind == "gpool"

@@ -8,6 +8,7 @@ training), and one tiny quickstart through the CLI with real training.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -136,7 +137,7 @@ def test_generations_train_on_the_full_split_every_period_and_on_the_subset_betw
         "search.generations=5",
         "ras.full_training_period=2",
         "ras.train_subset=123",
-        "ras.patience=7",
+        "ras.training.patience=7",
     )
     subsets = []
     while not strategy.finished:
@@ -269,7 +270,7 @@ TINY = [
     "data.train=300",
     "data.control=100",
     "data.fitness=100",
-    "training.max_epochs=1",
+    "ras.training.epochs=1",
     "executor.threads=1",
     "transfer.epochs=2",
     "transfer.images=4",
@@ -297,6 +298,12 @@ def test_ras_quickstart_runs_end_to_end_through_the_cli(tmp_path: Path) -> None:
         )
         assert "adversarial_accuracy" in row.metrics
     assert (run / "transfer-set.safetensors").is_file() and store.meta("transfer_set_sha256")
+    # the winner retrains with RAS's recipe (Nadam, constant lr), not NERO-Net's SGD
+    out = tmp_path / "trained"
+    retrain = ["train", "--run", str(run), "--epochs", "1", "--seeds", "1", "--out", str(out)]
+    assert main(retrain) == 0
+    schedule = json.loads((out / "train.json").read_text())["schedule"]
+    assert (schedule["optimizer"], schedule["epochs"], schedule["milestones"]) == ("nadam", 1, [])
 
 
 def test_a_sigkilled_ras_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:

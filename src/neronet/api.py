@@ -29,6 +29,7 @@ from neronet.config import (
     parse_config,
     set_override,
 )
+from neronet.config.loading import leaf_keys
 from neronet.errors import ConfigError, InputError
 from neronet.plugins import check_plugins
 from neronet.store import DB_NAME, IndividualRow, RunStore
@@ -59,7 +60,10 @@ def _config(config: ConfigLike, overrides: Sequence[str]) -> tuple[NeroConfig, P
     data = config.model_dump(mode="json") if isinstance(config, NeroConfig) else dict(config)
     for assignment in overrides:
         set_override(data, assignment)
-    return check_plugins(parse_config(data, "the config given"), "the config given"), None
+    written = leaf_keys(dict(config)) if isinstance(config, Mapping) else set()
+    written |= {assignment.partition("=")[0].strip() for assignment in overrides}
+    parsed = parse_config(data, "the config given", written=written)
+    return check_plugins(parsed, "the config given"), None
 
 
 @dataclass

@@ -83,8 +83,11 @@ def search_plan(
     CPU. ``device``: a device type, or an executor's description; ``own_epochs``: the
     grammar's learning unit sets each individual's epoch cap; ``threads``: torch CPU
     threads per evaluation, when known."""
-    search, training = config.search, config.training
-    cap = "" if training.max_epochs is None else f"{training.max_epochs} epochs or "
+    from neronet.search.ras_settings import ras_recipe
+
+    search, training, recipe = config.search, config.training, ras_recipe(config)
+    epochs = training.max_epochs if recipe is None or recipe.epochs is None else recipe.epochs
+    cap = "" if epochs is None else f"{epochs} epochs or "
     if own_epochs:
         cap = "its learning unit's epochs or "
     unit = {"seconds": "s", "epochs": "epochs", "images": "images"}[search.budget]

@@ -142,10 +142,11 @@ class NetworkSpec:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-OPTIMIZERS = ("sgd", "adam", "rmsprop", "lars")
+OPTIMIZERS = ("sgd", "adam", "nadam", "rmsprop", "lars")
 OPTIMIZER_FIELDS: dict[str, tuple[str, ...]] = {
     "sgd": ("momentum", "nesterov"),
     "adam": ("beta1", "beta2"),
+    "nadam": ("beta1", "beta2"),
     "rmsprop": ("rho", "momentum"),
     "lars": ("momentum", "lr_biases"),
 }
@@ -170,6 +171,11 @@ class LearningSpec:
     being its ``lr_weights``). The optional fields appear in ``to_dict`` (and so in
     the digest and the stored record) only when set, so every existing learning
     digest stays what it was.
+
+    Set by a fixed recipe (RAS's ``ras.training``): ``augment`` replaces
+    ``training.augment`` when not None; ``restore_best`` False keeps the last epoch's
+    weights instead of the best-on-control ones (as Keras' EarlyStopping does unless
+    told otherwise).
     """
 
     optimizer: str = "sgd"
@@ -187,6 +193,8 @@ class LearningSpec:
     epochs: int | None = None
     weight_decay: float | None = None
     lr_biases: float | None = None
+    augment: bool | None = None
+    restore_best: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         optional = {
@@ -195,6 +203,8 @@ class LearningSpec:
             "epochs": self.epochs,
             "weight_decay": self.weight_decay,
             "lr_biases": self.lr_biases,
+            "augment": self.augment,
+            "restore_best": self.restore_best,
         }
         return {
             "optimizer": self.optimizer,

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from neronet.config import NeroConfig, parse_config, read_config_data, set_override
+from neronet.config.loading import leaf_keys
 from neronet.data import DATASETS, Dataset, load_dataset
 from neronet.errors import ConfigError, InvalidArchitecture, NeronetError, StudyError
 from neronet.spec import NetworkSpec
@@ -62,13 +63,6 @@ def _name_the_flag(message: str, flags: dict[str, Any], names: dict[str, str]) -
             message = message.replace(f"'{key}'", f"{flag} ({key})")
             return message.replace("fix it in the config or override", f"pass a valid {flag}")
     return message
-
-
-def leaf_keys(data: Any, prefix: str = "") -> set[str]:
-    """Dotted keys of every leaf value of a nested mapping."""
-    if not isinstance(data, dict):
-        return {prefix.rstrip(".")} if prefix else set()
-    return {k for key, value in data.items() for k in leaf_keys(value, f"{prefix}{key}.")}
 
 
 @contextmanager

@@ -1,5 +1,9 @@
 """``neronet train``: retrain an architecture with the paper's section-6 schedules.
 
+The winner of a search on RAS genomes (strategy or encoding ``ras``) retrains in
+standard mode with RAS's own recipe (``ras.training``: Nadam at a constant lr for
+``final_epochs``), not NERO-Net's SGD schedule; adversarial mode is Madry's for both.
+
 It retrains an individual of a run, an exported or trained ``.safetensors`` /
 spec ``.json``, or the NSGA-Net seed, with the standard or adversarial schedule
 for several seeds, resumably; progress bar on the terminal, ``train.log`` in
@@ -145,8 +149,34 @@ def _train_config(
                 f"adversarial training at the run's search eps {eps:g} (L-inf, step {alpha:g}); "
                 "set posttrain.adversarial.eps=... to choose another"
             )
+    if run_config is not None and posttrain.mode == "standard":
+        posttrain = _search_recipe(posttrain, config, run_config, args.epochs, console)
     _check_ranges(posttrain)
     return posttrain
+
+
+def _search_recipe(
+    posttrain: PostTrainConfig,
+    config: NeroConfig,
+    run_config: NeroConfig,
+    epochs: int | None,
+    console: Console,
+) -> PostTrainConfig:
+    """A winner of a search on RAS genomes retrains with RAS's recipe (``ras.training``,
+    read from the command's config so overrides apply), not section 6's SGD schedule."""
+    from neronet.search.ras_settings import RasConfig, applies
+
+    if not applies(run_config):
+        return posttrain
+    recipe = RasConfig.of(config.sections).training
+    schedule = recipe.final_schedule(posttrain.standard)
+    if epochs is not None:
+        schedule = schedule.model_copy(update={"epochs": epochs})
+    console.print(
+        f"a RAS run: standard training is RAS's recipe (ras.training: {schedule.optimizer}, "
+        f"lr {schedule.lr:g}, batch {schedule.batch_size}, {schedule.epochs} epochs)"
+    )
+    return posttrain.with_standard(schedule)
 
 
 def _check_ranges(config: PostTrainConfig) -> None:

@@ -4,6 +4,7 @@ grammars, and validation into a :class:`~neronet.config.NeroConfig` with a one-l
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 
 from neronet.config.messages import format_validation_error
 from neronet.config.root import KEEP_FOREIGN, NeroConfig
+from neronet.config.sections import registered
 from neronet.errors import ConfigError
 
 PACKAGE_CONFIGS = "configs"
@@ -23,20 +25,51 @@ MAX_YAML_VALUES = 100_000
 
 
 def parse_config(
-    data: dict[str, Any], source: str = "config", *, keep_foreign: bool = False
+    data: dict[str, Any],
+    source: str = "config",
+    *,
+    keep_foreign: bool = False,
+    written: Collection[str] = (),
 ) -> NeroConfig:
     """Validate a mapping into a NeroConfig, raising a one-line ConfigError.
 
     ``keep_foreign``: a top-level section no installed plug-in registers is kept as
-    written instead of refused (how a stored run is read)."""
+    written instead of refused (how a stored run is read). ``written``: the dotted keys
+    of ``data`` a user wrote (their YAML file and overrides), of which one the run would
+    never read is refused (:func:`refuse_unread`); none for a stored run's config,
+    which holds every setting, or the packaged quickstart nobody wrote."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: top level must be a mapping of settings")
     try:
-        return NeroConfig.model_validate(
+        config = NeroConfig.model_validate(
             data, context={"source": source, KEEP_FOREIGN: keep_foreign}
         )
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, source)) from None
+    if written:
+        refuse_unread(config, written, source)
+    return config
+
+
+def leaf_keys(data: Any, prefix: str = "") -> set[str]:
+    """Dotted keys of every leaf value of a nested mapping."""
+    if not isinstance(data, dict):
+        return {prefix.rstrip(".")} if prefix else set()
+    return {k for key, value in data.items() for k in leaf_keys(value, f"{prefix}{key}.")}
+
+
+def refuse_unread(config: NeroConfig, written: Collection[str], source: str) -> None:
+    """One-line error for the first of the ``written`` keys that ``config``'s run never
+    reads, as the plug-in sections say (:meth:`PluginSettings.foreign_keys`): a
+    NERO-Net setting in a RAS config would otherwise be silently ignored."""
+    for model in registered().values():
+        unread = model.foreign_keys(config)
+        for key in sorted(unread):
+            hit = sorted(k for k in written if k == key or k.startswith(f"{key}."))
+            if hit:
+                raise ConfigError(
+                    f"{source}: this run never reads {hit[0]} ({unread[key]}); remove it"
+                )
 
 
 def set_override(data: dict[str, Any], assignment: str) -> None:
@@ -168,9 +201,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     data, source = read_config_data(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: top level must be a mapping of settings")
+    written = leaf_keys(data) if path is not None else set()
     for assignment in overrides or []:
         set_override(data, assignment)
-    return parse_config(data, source)
+        written.add(assignment.partition("=")[0].strip())
+    return parse_config(data, source, written=written)
 
 
 def grammar_text(config: NeroConfig, base_dir: Path | None = None) -> tuple[str, str]:

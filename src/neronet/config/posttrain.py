@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from neronet.config.core import Augmentation, Bool, Float, Int, Placement
+from neronet.spec import LearningSpec
 
 # Each schedule has its own defaults; the bounds are defined once, here.
 Epochs = Annotated[Int, Field(ge=1)]
@@ -33,6 +34,10 @@ class ScheduleSettings(Augmentation):
     schedule: Schedule
     milestones: Milestones = ()
     gamma: Float = Field(default=0.1, gt=0, le=1)
+
+    def learning(self) -> LearningSpec:
+        """The optimizer and its hyper-parameters (the section-6 schedules: SGD)."""
+        return LearningSpec(optimizer="sgd", lr=self.lr, momentum=self.momentum)
 
     @field_validator("milestones")
     @classmethod
@@ -89,11 +94,21 @@ class PostTrainConfig(Placement):
     )
     standard: StandardTraining = Field(default_factory=StandardTraining)
     adversarial: AdversarialTraining = Field(default_factory=AdversarialTraining)
+    _own_standard: ScheduleSettings | None = PrivateAttr(default=None)
+
+    def with_standard(self, schedule: ScheduleSettings) -> PostTrainConfig:
+        """A copy whose standard training is ``schedule``: the recipe of the search the
+        architecture came from (RAS's, ``ras.training``) instead of section 6's."""
+        copy = self.model_copy()
+        copy._own_standard = schedule
+        return copy
 
     @property
-    def schedule(self) -> StandardTraining | AdversarialTraining:
+    def schedule(self) -> ScheduleSettings:
         """The settings of the selected mode."""
-        return self.standard if self.mode == "standard" else self.adversarial
+        if self.mode == "adversarial":
+            return self.adversarial
+        return self.standard if self._own_standard is None else self._own_standard
 
     @property
     def seed_list(self) -> list[int]:

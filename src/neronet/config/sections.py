@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from neronet.config.core import StrictSection
+
+if TYPE_CHECKING:
+    from neronet.config.root import NeroConfig
 
 SECTIONS: dict[str, type[PluginSettings]] = {}
 """Registered plug-in sections by config key (what :func:`settings_section` added)."""
@@ -51,6 +54,13 @@ class PluginSettings(StrictSection):
             if model is cls:
                 return key
         raise LookupError(f"{cls.__name__} is not a registered settings section")
+
+    @classmethod
+    def foreign_keys(cls, config: NeroConfig) -> dict[str, str]:
+        """Dotted keys of other sections that ``config``'s run never reads because it
+        uses this plug-in, each with what to set instead; a key the user wrote is refused
+        (:func:`neronet.config.loading.refuse_unread`). None by default."""
+        return {}
 
     @classmethod
     def of(cls, sections: Mapping[str, Any]) -> Self:

@@ -21,6 +21,13 @@ dividing ``units``. The paper's unit counts are powers of two, so 64 units on
 8x8 digits become 1x8x8, 512 units on 32x32 images 2x16x16; ``s = 1`` always
 works, so every dense -> conv connection is buildable.
 
+Per-pixel dense (``ras.dense: per_pixel``, the authors' Keras code, where
+``Dense`` acts on the last axis): a dense layer on a feature map is a 1x1 conv
+of ``units`` filters (stride 1, bias), the same parameters as Keras' per-pixel
+Dense, so it keeps the map and no reshape is ever needed; several inputs merge
+as into a conv. ``ras.head: gpool`` (the authors' code) average-pools the sink
+layers globally before the logits fc instead of flattening them.
+
 Rejection. With ``same`` padding a stride-2 conv maps a 1x1 map to 1x1, so
 spatial sizes never collapse; what can still fail (an empty block or model, a
 network over the parameter limit, e.g. a 512-unit dense after a 64-filter
@@ -46,18 +53,30 @@ def reshape_target(units: int, input_shape: tuple[int, int, int]) -> tuple[int, 
     return units // (side * side), side, side
 
 
-def _head(layer: Layer) -> LayerSpec:
+DENSE_MODES = ("flatten", "per_pixel")
+HEADS = ("flatten", "gpool")
+
+
+def _conv(filters: int, kernel: int, stride: int) -> LayerSpec:
+    params = {"filters": filters, "kernel": kernel, "stride": stride}
+    return LayerSpec("conv", {**params, "padding": "same", "bias": True})
+
+
+def _head(layer: Layer, per_pixel: bool) -> LayerSpec:
     if isinstance(layer, Conv):
-        params = {"filters": layer.filters, "kernel": layer.kernel, "stride": layer.stride}
-        return LayerSpec("conv", {**params, "padding": "same", "bias": True})
+        return _conv(layer.filters, layer.kernel, layer.stride)
+    if per_pixel:
+        return _conv(layer.units, 1, 1)
     return LayerSpec("fc", {"units": layer.units, "bias": True})
 
 
 class _Nodes:
-    """The spec's node list under construction; remembers which nodes are dense outputs."""
+    """The spec's node list under construction; remembers which nodes are flat dense
+    outputs (none when dense layers act per pixel)."""
 
-    def __init__(self, input_shape: tuple[int, int, int]) -> None:
+    def __init__(self, input_shape: tuple[int, int, int], per_pixel: bool) -> None:
         self.input_shape = input_shape
+        self.per_pixel = per_pixel
         self.nodes: list[NodeSpec] = []
         self.dense_units: dict[int, int] = {}
         self.reshaped: dict[int, int] = {}
@@ -81,8 +100,9 @@ class _Nodes:
         if isinstance(layer, Conv):
             sources = tuple(self.as_map(s, block) for s in sources)
         kind = "conv" if isinstance(layer, Conv) else "dense"
-        index = self.add(NodeSpec(block, tuple(sorted(sources)), (_head(layer), *RELU_BN), kind))
-        if isinstance(layer, Dense):
+        head = _head(layer, self.per_pixel)
+        index = self.add(NodeSpec(block, tuple(sorted(sources)), (head, *RELU_BN), kind))
+        if isinstance(layer, Dense) and not self.per_pixel:
             self.dense_units[index] = layer.units
         return index
 
@@ -92,15 +112,21 @@ def to_network_spec(
     input_shape: tuple[int, int, int],
     num_classes: int,
     max_parameters: int = MAX_PARAMETERS,
+    *,
+    dense: str = "flatten",
+    head: str = "flatten",
 ) -> NetworkSpec:
-    """The checked NetworkSpec of ``model``; InvalidArchitecture, with why, if unbuildable."""
+    """The checked NetworkSpec of ``model``; InvalidArchitecture, with why, if unbuildable.
+    ``dense`` and ``head`` are ``ras.dense`` and ``ras.head`` (module docstring)."""
     # imported here: neronet.nn's package imports torch, and the search process (which
     # decodes candidates through RasGenotype) must stay torch-free
     from neronet.nn import check_size
 
+    if dense not in DENSE_MODES or head not in HEADS:
+        raise ValueError(f"ras dense {dense!r} / head {head!r}: not one of {DENSE_MODES} / {HEADS}")
     if not model.nodes:
         raise InvalidArchitecture("the RAS model has no blocks")
-    nodes = _Nodes(input_shape)
+    nodes = _Nodes(input_shape, dense == "per_pixel")
     outputs: list[tuple[int, ...]] = []  # per block: the nodes of its sink layers
     for b, block in enumerate(model.nodes):
         if not block.nodes:
@@ -114,7 +140,11 @@ def to_network_spec(
             layers.append(nodes.layer(layer, sources, f"block-{b}"))
         outputs.append(tuple(layers[i] for i in block.sinks()))
     last = tuple(sorted(n for b in model.sinks() for n in outputs[b]))
-    nodes.add(NodeSpec("softmax", last, (LayerSpec("fc", {"units": num_classes, "bias": True}),)))
+    if head == "gpool":  # a flat dense output is pooled as the map a conv would see
+        last = tuple(sorted(nodes.as_map(n, "softmax") for n in last))
+    pool = (LayerSpec("gpool", {"op": "avg"}),) if head == "gpool" else ()
+    logits = LayerSpec("fc", {"units": num_classes, "bias": True})
+    nodes.add(NodeSpec("softmax", last, (*pool, logits)))
     spec = NetworkSpec(input_shape=input_shape, num_classes=num_classes, nodes=tuple(nodes.nodes))
     check_size(spec, max_parameters)
     return spec

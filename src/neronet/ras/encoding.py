@@ -7,9 +7,11 @@ training hyper-parameters. The search runner needs only :meth:`to_json`,
 :attr:`train_time` and :meth:`decode`.
 
 Training hyper-parameters. The paper fixes training (no evolved learning
-unit) but its text names no optimizer or learning rate; :data:`RAS_LEARNING`
-is Adam with the common defaults (lr 1e-3, no decay, batch 128), a stated
-assumption, and early stopping with the paper's patience of 15 epochs.
+unit); each candidate carries the LearningSpec of the run's ``ras.training``
+recipe (:class:`~neronet.search.ras_settings.RasTraining`), whose defaults are
+:data:`RAS_LEARNING`. Dense semantics (``ras.dense``) and the head before the
+logits (``ras.head``) are part of the genotype too, so every reader of a stored
+candidate (``neronet train``, export) builds the network the search trained.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from neronet.ras.dag import Dag
 from neronet.ras.decode import to_network_spec
 from neronet.ras.genome import Conv, Dense, Layer, Model, RasPopulation
 from neronet.ras.spectrum import FEATURES, spectrum
+from neronet.search.ras_settings import RasTraining
 from neronet.spec import LearningSpec, NetworkSpec
 
-RAS_LEARNING = LearningSpec(optimizer="adam", lr=1e-3, decay=0.0, batch_size=128, early_stop=15)
+RAS_LEARNING = RasTraining().learning()
+"""A candidate's training under the default ``ras.training`` recipe."""
+FLATTEN = "flatten"
+"""``ras.dense`` and ``ras.head``'s default, left out of the stored genotype."""
 _KINDS: dict[str, type[Conv] | type[Dense]] = {"conv": Conv, "dense": Dense}
 
 
@@ -51,6 +57,8 @@ class RasGenotype:
     model: Dag[Dag[Layer]]
     train_time: float
     learning: LearningSpec = RAS_LEARNING
+    dense: str = FLATTEN
+    head: str = FLATTEN
 
     @classmethod
     def resolve(
@@ -59,13 +67,15 @@ class RasGenotype:
         population: RasPopulation,
         train_time: float,
         learning: LearningSpec = RAS_LEARNING,
+        dense: str = FLATTEN,
+        head: str = FLATTEN,
     ) -> RasGenotype:
         """``model``'s ids looked up in ``population``, frozen into a genotype."""
         blocks = tuple(population.blocks[b] for b in model.nodes)
         resolved = tuple(
             Dag(tuple(population.layers[i] for i in block.nodes), block.edges) for block in blocks
         )
-        return cls(Dag(resolved, model.edges), train_time, learning)
+        return cls(Dag(resolved, model.edges), train_time, learning, dense, head)
 
     def population_of(self) -> tuple[RasPopulation, Model]:
         """The inverse of :meth:`resolve`: a population holding this model's layers and
@@ -94,7 +104,7 @@ class RasGenotype:
             "edges": [list(e) for e in self.model.edges],
             "train_time": self.train_time,
             "learning": self.learning.to_dict(),
-        }
+        } | {k: v for k, v in (("dense", self.dense), ("head", self.head)) if v != FLATTEN}
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, compact): equal genotypes give equal text."""
@@ -108,13 +118,22 @@ class RasGenotype:
             for b in data["blocks"]
         )
         learning = LearningSpec.from_dict(data["learning"])
-        return cls(Dag(blocks, _edges(data["edges"])), float(data["train_time"]), learning)
+        return cls(
+            Dag(blocks, _edges(data["edges"])),
+            float(data["train_time"]),
+            learning,
+            str(data.get("dense", FLATTEN)),
+            str(data.get("head", FLATTEN)),
+        )
 
     def decode(
         self, input_shape: tuple[int, int, int], num_classes: int
     ) -> tuple[NetworkSpec, LearningSpec]:
         """The network and training recipe; InvalidArchitecture if it cannot be built."""
-        return to_network_spec(self.model, input_shape, num_classes), self.learning
+        spec = to_network_spec(
+            self.model, input_shape, num_classes, dense=self.dense, head=self.head
+        )
+        return spec, self.learning
 
     def stats(self) -> dict[str, Any]:
         """Counts for reports: size per block, connections, and the spectrum by feature name."""

@@ -8,8 +8,8 @@ clusters, so here a genome is varied within its own layers and blocks
 paper's 13, the swaps and additions drawing from the parent's members. A random
 genome is a chain of ``ras.blocks_per_model`` blocks of ``ras.layers_per_block``
 layers, as RAS's initial models; every genome trains with RAS's fixed recipe
-(:data:`~neronet.ras.RAS_LEARNING`, early stopping after ``ras.patience`` epochs
-without a gain of ``ras.min_delta``) for ``search.default_train_time``. The NSGA-Net
+(``ras.training``: :class:`~neronet.search.ras_settings.RasTraining`) for at most
+``search.default_train_time`` and builds under ``ras.dense`` / ``ras.head``. The NSGA-Net
 seed is the grammar's: generation 0 is random genomes whatever ``search.initial``.
 """
 
@@ -21,17 +21,11 @@ import numpy as np
 
 from neronet.config import NeroConfig
 from neronet.genotype import Structure
-from neronet.ras.encoding import RAS_LEARNING, RasGenotype
+from neronet.ras.encoding import RasGenotype
 from neronet.ras.genome import RasPopulation
 from neronet.ras.mutations import mutate
 from neronet.search.encodings import ENCODINGS, Genome, Variation
 from neronet.search.ras_settings import RasConfig
-from neronet.spec import LearningSpec
-
-
-def ras_learning(ras: RasConfig) -> LearningSpec:
-    """RAS's training recipe with the run's early stopping, on the full training split."""
-    return replace(RAS_LEARNING, early_stop=ras.patience, min_delta=ras.min_delta)
 
 
 @ENCODINGS.register("ras")
@@ -41,7 +35,7 @@ class RasVariation(Variation):
     def __init__(self, config: NeroConfig, structure: Structure, rng: np.random.Generator) -> None:
         super().__init__(config, structure, rng)
         self.ras = RasConfig.of(config.sections)
-        self.learning = ras_learning(self.ras)
+        self.learning = self.ras.training.learning()
 
     def random(self) -> RasGenotype:
         population = RasPopulation()
@@ -49,7 +43,12 @@ class RasVariation(Variation):
             self.rng, self.ras.blocks_per_model, self.ras.layers_per_block
         )
         return RasGenotype.resolve(
-            model, population, self.config.search.default_train_time, self.learning
+            model,
+            population,
+            self.config.search.default_train_time,
+            self.learning,
+            self.ras.dense,
+            self.ras.head,
         )
 
     def mutant(self, parent: Genome) -> tuple[Genome, list[str]]:
@@ -63,7 +62,10 @@ class RasVariation(Variation):
             layer_cap=self.ras.layer_cap,
             block_cap=self.ras.block_cap,
         )
-        return RasGenotype.resolve(child, population, genome.train_time, genome.learning), names
+        mutant = RasGenotype.resolve(
+            child, population, genome.train_time, genome.learning, genome.dense, genome.head
+        )
+        return mutant, names
 
     def with_train_time(self, genome: Genome, train_time: float) -> Genome:
         return replace(_ras(genome), train_time=float(train_time))

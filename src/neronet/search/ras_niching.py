@@ -53,7 +53,6 @@ from neronet.ras import (
     mutate,
     sizes_of,
 )
-from neronet.ras.variation import ras_learning
 from neronet.search.base import Candidate, GenerationSummary, Member, Strategy
 from neronet.search.ras_settings import RasConfig
 from neronet.search.strategies import STRATEGIES
@@ -138,7 +137,7 @@ class RasNiching(Strategy):
         """The training recipe of ``generation``'s candidates: full split or subset."""
         full = generation % self._ras.full_training_period == 0
         return replace(
-            ras_learning(self._ras), train_subset=None if full else self._ras.train_subset
+            self._ras.training.learning(), train_subset=None if full else self._ras.train_subset
         )
 
     # -------------------------------------------------------------------- ask
@@ -156,7 +155,10 @@ class RasNiching(Strategy):
         cacheable: bool = True,
     ) -> Candidate:
         learning = self.learning(self._generation)
-        genotype = RasGenotype.resolve(model, self._population, self._train_time, learning)
+        ras = self._ras
+        genotype = RasGenotype.resolve(
+            model, self._population, self._train_time, learning, ras.dense, ras.head
+        )
         candidate = self._candidate(key, genotype, parent, names, cacheable=cacheable)
         self._models[candidate.id] = model
         return candidate

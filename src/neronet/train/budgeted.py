@@ -28,6 +28,8 @@ Choices the paper leaves open, made here and kept visible:
   and ``max_epochs`` are *additional* to what was already spent. The stored
   weights are the best-on-control ones; the optimizer state is from the last
   step before they were restored.
+* A fixed recipe may say otherwise per individual (its LearningSpec): RAS's keeps
+  the last epoch's weights (``restore_best`` False) and sets augmentation itself.
 """
 
 from __future__ import annotations
@@ -233,11 +235,14 @@ class _Loop:
             else InverseTime(learning.lr, learning.decay)
         )
         step_mode = resolve_step_mode(settings.compile, device, amp_dtype(settings.amp, device))
+        recipe = settings  # a fixed recipe (RAS's) may switch augmentation for itself
+        if learning.augment is not None:
+            recipe = settings.model_copy(update={"augment": learning.augment})
         self.trainer = Trainer(
             model,
             learning,
             schedule,
-            settings,
+            recipe,
             settings,
             device=device,
             seed=seed,
@@ -332,19 +337,22 @@ class _Loop:
         )
 
     def _track_best(self, control: float) -> None:
-        """Keep the best weights; the patience restarts only on a gain above ``min_delta``."""
+        """Keep the best weights (when they will be restored); the patience restarts only
+        on a gain above ``min_delta``."""
         gain = math.inf if self.best_accuracy is None else control - self.best_accuracy
         if gain > 0:
             self.best_accuracy = control
-            self.best_state = self._snapshot()
+            if self.learning.restore_best:
+                self.best_state = self._snapshot()
         self.since_best = 0 if gain > self.learning.min_delta else self.since_best + 1
 
     def early_stop_due(self) -> bool:
         return self.since_best >= max(1, self.learning.early_stop)
 
     def finish(self, seconds: float) -> TrainState:
-        """Restore the best-on-control weights and package the state to continue from."""
-        if self.best_state is not None:
+        """Restore the best-on-control weights (unless the recipe keeps the last ones) and
+        package the state to continue from."""
+        if self.best_state is not None and self.learning.restore_best:
             self.model.load_state_dict(self.best_state)
         return TrainState(
             model_state=_to_cpu(self.model.state_dict()),

@@ -152,6 +152,9 @@ def make_optimizer(
     if learning.optimizer == "adam":
         betas = (min(learning.beta1, BETA_MAX), min(learning.beta2, BETA_MAX))
         return torch.optim.Adam(groups, lr=learning.lr, betas=betas, fused=fused)
+    if learning.optimizer == "nadam":  # Keras' Nadam: same momentum schedule (decay 0.004)
+        betas = (min(learning.beta1, BETA_MAX), min(learning.beta2, BETA_MAX))
+        return torch.optim.NAdam(groups, lr=learning.lr, betas=betas)
     if learning.optimizer == "rmsprop":
         return torch.optim.RMSprop(
             groups, lr=learning.lr, alpha=learning.rho, momentum=learning.momentum

@@ -74,7 +74,7 @@ from neronet.data.dataset import Dataset
 from neronet.data.splits import full_train_test, resolve_size
 from neronet.errors import DataError, NeronetError, StoreError
 from neronet.nn import build
-from neronet.spec import LearningSpec, NetworkSpec
+from neronet.spec import NetworkSpec
 from neronet.store import atomic_write
 from neronet.threat import ThreatRecord
 from neronet.train.core import (
@@ -481,7 +481,7 @@ def _result(seed: int, model_path: Path, history: list[EpochStats]) -> SeedResul
 
 class _Loop:
     """Model, :class:`~neronet.train.core.Trainer` and history of one seed's training,
-    advanced epoch by epoch; the schedule's SGD steps with its clip on every batch."""
+    advanced epoch by epoch; the schedule's optimizer steps with its clip on every batch."""
 
     def __init__(
         self,
@@ -494,10 +494,16 @@ class _Loop:
         s = self.schedule = config.schedule
         self.config = config
         self.device = device
-        sgd = LearningSpec(optimizer="sgd", lr=s.lr, momentum=s.momentum)
         schedule = lr_schedule(s, per_epoch)
         self.trainer = Trainer(
-            model, sgd, schedule, s, config, device=device, seed=seed, grad_clip=s.grad_clip
+            model,
+            s.learning(),
+            schedule,
+            s,
+            config,
+            device=device,
+            seed=seed,
+            grad_clip=s.grad_clip,
         )
         self.model = self.trainer.model
         self.epoch = 0
