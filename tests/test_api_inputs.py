@@ -81,6 +81,19 @@ def test_evaluate_refuses_an_eps_beyond_the_image_range() -> None:
         neronet.evaluate(Scaled(), X, Y, suite="fast", linf_eps=2, **FAST)
 
 
+def test_evaluate_takes_an_attacks_own_section_by_its_key() -> None:
+    with pytest.raises(ConfigError, match=r"invalid value for 'blackbox\.iterations'"):
+        neronet.evaluate(
+            Scaled(), X, Y, suite=None, attacks=["de-linf"], blackbox={"iterations": 0}
+        )
+    budget = {"popsize": 5, "iterations": 2, "l0_pixels": 2}
+    report = neronet.evaluate(
+        Scaled(), X, Y, suite=None, attacks=["de-l0"], blackbox=budget, limit=4, **FAST
+    )
+    [row] = [line for line in str(report).splitlines() if "DE black-box" in line]
+    assert row.split()[:4] == ["L0", "DE", "black-box", "2"]  # the section's radius
+
+
 def test_create_run_refuses_a_config_of_the_wrong_kind(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"config must be a YAML file path, .* got int"):
         neronet.create_run(tmp_path / "r", config=123)  # type: ignore[arg-type]

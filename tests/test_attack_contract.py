@@ -1,6 +1,8 @@
-"""The attack contract, for every attack in the catalogue: whatever it shows the model
-stays in the eps-ball of an original image and in [0, 1], and it runs through its own
-hooks (run, work, audit role) without the suite knowing what kind of attack it is.
+"""The attack contract, for every attack in the catalogue (gradient, AutoAttack and the
+black-box DE / CMA-ES ones): whatever it shows the model stays in the ball of its
+radius around an original image (L-inf, L2 or L0) and in [0, 1], and it runs through
+its own hooks (run, work, audit role, radius) without the suite knowing what kind of
+attack it is.
 
 A new attack joins these tests by registering; registering one does not put it in the
 paper's suite (Table 2 is an explicit list).
@@ -15,14 +17,17 @@ import torch
 from torch import nn
 
 from neronet.attacks import ATTACKS, AttackSpec
+from neronet.attacks.blackbox_settings import BlackBoxSettings
 from neronet.attacks.builtin import one_step, run_single_step
 from neronet.attacks.gradient import fgsm
 from neronet.config import AttackSettings
 from neronet.robustness import adversarial_correct, select_attacks
 from neronet.robustness.estimate import estimate_suite
 
-EPS = {"linf": 0.1, "l2": 0.5}
 TOLERANCE = 1e-5
+SETTINGS = {"linf_eps": 0.1, "l2_eps": 0.5, "steps": 5, "batch_size": 3}
+BLACKBOX = BlackBoxSettings(popsize=10, iterations=10, l0_pixels=3)
+"""A budget that fools the toy model within a second."""
 
 
 class Recorder(nn.Module):
@@ -54,10 +59,17 @@ def images() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     return model, x, y
 
 
-def _distance(seen: torch.Tensor, originals: torch.Tensor, threat: str) -> torch.Tensor:
-    """Per seen image, its distance to the closest original under the threat's norm."""
+def _distance(
+    seen: torch.Tensor, originals: torch.Tensor, threat: str, channels: int
+) -> torch.Tensor:
+    """Per seen image, its distance to the closest original under the threat's norm (L0:
+    pixels changed in any channel)."""
     gaps = seen[:, None, :] - originals[None, :, :]
-    norms = gaps.abs().amax(-1) if threat == "linf" else gaps.norm(dim=-1)
+    if threat == "l0":
+        pixels = gaps.unflatten(-1, (channels, -1)).ne(0).any(dim=-2)
+        norms = pixels.sum(-1).float()
+    else:
+        norms = gaps.abs().amax(-1) if threat == "linf" else gaps.norm(dim=-1)
     return norms.min(dim=1).values
 
 
@@ -67,7 +79,8 @@ def test_an_attack_stays_in_its_eps_ball_and_in_0_1(
 ) -> None:
     model, x, y = images
     attack = ATTACKS.get(name)
-    settings = AttackSettings(linf_eps=EPS["linf"], l2_eps=EPS["l2"], steps=5, batch_size=3)
+    settings = AttackSettings(**SETTINGS).with_sections({"blackbox": BLACKBOX})
+    radius = attack.radius(settings)
     recorder = Recorder(model)
     robust = adversarial_correct(
         recorder, x, y, torch.ones(len(y), dtype=torch.bool), attack, settings
@@ -76,9 +89,9 @@ def test_an_attack_stays_in_its_eps_ball_and_in_0_1(
     seen = torch.cat(recorder.seen)
     originals = x.flatten(1)
     assert seen.min() >= 0 and seen.max() <= 1, name
-    distance = _distance(seen, originals, attack.threat)
-    assert distance.max() <= EPS[attack.threat] + TOLERANCE, name
-    assert distance.max() > EPS[attack.threat] / 10, f"{name} never perturbed an image"
+    distance = _distance(seen, originals, attack.threat, x.shape[1])
+    assert distance.max() <= radius + TOLERANCE, name
+    assert distance.max() > radius / 10, f"{name} never perturbed an image"
     parts = attack.work(model, attack, settings, 10)
     assert parts and all(len(p) == 3 and min(p) >= 0 and sum(p) > 0 for p in parts), name
 

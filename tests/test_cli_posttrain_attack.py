@@ -25,6 +25,7 @@ from neronet.nn import build
 from neronet.phenotype import to_spec
 from neronet.seeds import nsga_net
 from neronet.store import RunStore
+from neronet.threat import ThreatRecord
 
 
 def parse(*argv: object) -> argparse.Namespace:
@@ -302,6 +303,8 @@ def test_the_runs_threat_model_carries_over_to_train_and_attack(
     assert "adversarial training at the run's search eps 0.1" in capsys.readouterr().err
     adversarial = json.loads((out / "train.json").read_text())["config"]["adversarial"]
     assert (adversarial["eps"], adversarial["alpha"]) == (0.1, 0.025)
+    meta = read_metadata(out / "seed-0" / "model.safetensors")
+    assert ThreatRecord.from_metadata(meta) == ThreatRecord("linf", 0.1, 0.025)
     limit = ("--attacks", "fgsm", "--limit", 10, "--no-audit", "--device", "cpu")
     assert neronet("attack", out, *limit, "--out", tmp_path / "a") == 0
     assert "L-inf eps 0.1: the search's own threat model" in capsys.readouterr().err
@@ -339,10 +342,39 @@ def test_an_exported_individual_is_attacked_without_naming_its_dataset(
     model = tmp_path / "best.safetensors"
     assert main(["export", str(run), "--out", str(model)]) == 0
     meta = read_metadata(model)
-    assert (meta["dataset"], float(meta["search_eps"])) == ("digits", 0.1)
+    assert meta["dataset"] == "digits" and "search_eps" not in meta  # one record, no repr
+    assert ThreatRecord.from_metadata(meta) == ThreatRecord("linf", 0.1, 0.025)
     limit = ("--attacks", "fgsm", "--limit", 10, "--no-audit", "--device", "cpu")
     assert neronet("attack", model, *limit, "--out", tmp_path / "a") == 0
     assert "L-inf eps 0.1: the search's own threat model" in capsys.readouterr().err
+
+
+def test_an_old_model_file_is_attacked_by_the_black_box_attacks_at_its_search_eps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model file from before the threat record (its radius a ``repr`` string) still sets
+    the radius; the catalogue's black-box attacks run on it by name, with their own
+    ``blackbox`` section (L-inf: the radius in whole grey levels; L0: pixels)."""
+    run = tmp_path / "run"  # digits, searched at fitness.attack_eps 0.1
+    shutil.copytree(Path(__file__).parent / "fixtures" / "v1-run", run)
+    model = tmp_path / "best.safetensors"
+    assert main(["export", str(run), "--out", str(model)]) == 0
+    with safe_open(model, "pt") as f:
+        tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+    meta = read_metadata(model)
+    old = tmp_path / "old.safetensors"
+    save_file(
+        tensors, old, {**{k: v for k, v in meta.items() if k != "threat"}, "search_eps": "0.1"}
+    )
+    budget = ("blackbox.popsize=10", "blackbox.iterations=3", "blackbox.l0_pixels=2")
+    args = ("--attacks", "de-linf,cmaes-l0", "--limit", 8, "--no-audit", "--device", "cpu")
+    assert neronet("attack", old, *budget, *args, "--out", tmp_path / "a") == 0
+    assert "L-inf eps 0.1: the search's own threat model" in capsys.readouterr().err
+    rows = {r["attack"]: r for r in csv.DictReader((tmp_path / "a" / "robustness.csv").open())}
+    assert (rows["DE black-box"]["threat"], rows["DE black-box"]["eps"]) == ("L-inf", "0.1")
+    assert (rows["CMA-ES black-box"]["threat"], rows["CMA-ES black-box"]["eps"]) == ("L0", "2")
+    log = (tmp_path / "a" / "attack.log").read_text()
+    assert "blackbox {'popsize': 10, 'iterations': 3, 'l0_pixels': 2}" in log
 
 
 def test_a_model_file_is_named_by_its_folder_or_stem_never_empty(

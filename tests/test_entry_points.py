@@ -101,6 +101,10 @@ def test_evolve_with_workers_and_attack_use_the_plugin_by_name(tmp_path: Path) -
     assert {r.record["spec"]["num_classes"] for r in rows} == {5}
     out = tmp_path / "attack"
     args = ["--attacks", "toy-fgsm", "--no-audit", "--limit", "40", "--out", str(out)]
-    done = _run("-m", "neronet.cli", "attack", str(run), *args)
+    bad = _run("-m", "neronet.cli", "attack", str(run), "toy-fgsm.fraction=2", *args)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "invalid value for 'toy-fgsm.fraction'" in bad.stderr and not out.exists()
+    done = _run("-m", "neronet.cli", "attack", str(run), "toy-fgsm.fraction=0.25", *args)
     assert done.returncode == 0, done.stderr
-    assert "Half FGSM" in done.stdout
+    assert "Scaled FGSM" in done.stdout  # the attack's own setting reached it:
+    assert "toy-fgsm {'fraction': 0.25}" in (out / "attack.log").read_text()

@@ -8,7 +8,7 @@ import pytest
 from helpers_replay import golden_run
 
 from neronet.cli import main
-from neronet.cli.attack import _model_eps
+from neronet.threat import ThreatRecord
 
 LONG = "x" * 5000
 
@@ -59,8 +59,36 @@ def test_train_never_mixes_into_a_foreign_out_directory(
     ("text", "eps"),
     [("0.1", 0.1), ("1e300", None), ("nan", None), ("-0.1", None), ("abc", None), (None, None)],
 )
-def test_a_model_files_search_eps_is_used_only_when_it_is_a_radius(
+def test_an_old_model_files_search_eps_is_used_only_when_it_is_a_radius(
     text: str | None, eps: float | None
 ) -> None:
-    """``search_eps = '1e300'`` in a model's metadata overflowed in torch."""
-    assert _model_eps(text) == eps
+    """``search_eps = '1e300'`` in a model's metadata overflowed in torch. Files from before
+    the threat record are read as before: an L-inf record with the quarter-radius step."""
+    record = ThreatRecord.from_metadata({} if text is None else {"search_eps": text})
+    expected = None if eps is None else ThreatRecord("linf", eps, eps / 4)
+    assert record == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"norm": "linf", "eps": 1e300, "step": 0.1}',
+        '{"norm": "linf", "eps": NaN, "step": 0.1}',
+        '{"norm": "l7", "eps": 0.1, "step": 0.1}',
+        '{"norm": "l2", "eps": 0.5, "step": 0}',
+        '{"norm": "l2", "eps": 0.5}',
+        '{"norm": "l2", "eps": "x", "step": 0.1}',
+        "[0.1]",
+        "not json",
+    ],
+)
+def test_a_threat_record_is_used_only_when_an_attack_can_run_at_it(text: str) -> None:
+    assert ThreatRecord.from_metadata({"threat": text, "search_eps": "0.1"}) is None
+
+
+def test_a_threat_record_round_trips_through_model_metadata() -> None:
+    record = ThreatRecord("l2", 0.5, 0.1)
+    assert ThreatRecord.from_metadata(record.metadata()) == record
+    assert ThreatRecord.from_metadata(ThreatRecord.search(0.1).metadata()) == ThreatRecord(
+        "linf", 0.1, 0.025
+    )

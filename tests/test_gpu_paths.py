@@ -82,6 +82,10 @@ def test_the_plan_says_the_budget_unit_and_how_steps_run() -> None:
     assert line.endswith("training steps: eager (training.compile=auto)")
     assert "CUDA graphs (training.compile=auto)" in search_plan(config, 30, "cuda")[0]
     assert "auto: CUDA graphs on a GPU" in search_plan(config, 30, "the workers executor")[0]
+    cosine = config.model_copy(
+        update={"training": config.training.model_copy(update={"schedule": "cosine"})}
+    )
+    assert "; lr schedule: cosine over each candidate's budget" in search_plan(cosine, 30, "cpu")[0]
 
 
 def test_workers_per_device_takes_each_device_that_many_times(

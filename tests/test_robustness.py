@@ -31,6 +31,7 @@ from neronet.evaluation.masking import MaskingLimits, masking_evidence
 from neronet.export import spec_from_safetensors
 from neronet.nn import build
 from neronet.robustness import (
+    SUITES,
     ModelReport,
     Outcome,
     SuiteReport,
@@ -126,14 +127,13 @@ def test_adversarial_training_raises_pgd_accuracy(
 def test_paper_suite_attacks_lower_accuracy_in_order_of_strength(
     models: dict[str, nn.Module], test_data: Data
 ) -> None:
-    report = evaluate_model(
-        models["adversarial"], *test_data, select_attacks("paper"), settings(limit=40)
-    )
+    paper = select_attacks("paper")
+    report = evaluate_model(models["adversarial"], *test_data, paper, settings(limit=40))
     acc = accuracies(report)
-    assert set(acc) == {"clean", *ATTACKS.names()}
+    assert set(acc) == {"clean", *SUITES["paper"]}
     clean = acc["clean"][0]
     correct = round(clean * 40)
-    for name in ATTACKS.names():
+    for name in SUITES["paper"]:
         _, conditional, overall = acc[name]
         assert overall is not None and conditional is not None
         assert overall < clean, name

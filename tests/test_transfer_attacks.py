@@ -107,3 +107,30 @@ def test_bad_settings_are_one_line_errors() -> None:
         blackbox_attack(
             Brightness(0), image, 0, norm="l0", th=1, optimiser="de", budget=Budget(2, 1), seed=0
         )
+
+
+def test_de_population_is_the_authors_multiple_of_the_candidate_length() -> None:
+    from neronet.attacks.blackbox import de_population, dimensions
+
+    l0 = [de_population(400, dimensions("l0", th, (3, 32, 32))) for th in (1, 3, 5, 10)]
+    assert l0 == [400, 390, 400, 400]
+    assert de_population(400, dimensions("linf", 1, (3, 32, 32))) == 3072
+    assert de_population(6, 1) == 6 and de_population(5, 64) == 64
+
+
+@pytest.mark.parametrize(("norm", "th"), [("l0", 1), ("l0", 10), ("linf", 3)])
+def test_cmaes_starts_at_the_unperturbed_image_with_the_authors_step(norm: str, th: int) -> None:
+    import numpy as np
+
+    from neronet.attacks.blackbox import L0_SIGMA, _cma_frame
+
+    image = torch.randint(
+        0, 256, (3, 6, 5), dtype=torch.uint8, generator=torch.Generator().manual_seed(th)
+    )
+    frame = _cma_frame(norm, th, image)  # type: ignore[arg-type]
+    start = torch.as_tensor(frame.to_cube(frame.mean[None]), dtype=torch.float32)
+    assert torch.equal(decode(norm, th, image, start)[0], image)  # type: ignore[arg-type]
+    assert frame.sigma == (th / 4 if norm == "linf" else L0_SIGMA)
+    if norm == "linf":  # the box is [x - th, x + th]: its corners are the budget's edges
+        corners = frame.to_cube(np.stack([frame.mean - th, frame.mean + th]))
+        assert np.allclose(corners, [[0.0], [1.0]])

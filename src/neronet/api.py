@@ -166,22 +166,33 @@ def evaluate(
     conditional and overall adversarial accuracy under ``suite`` (``paper``, ``linf``,
     ``l2``, ``fast``) and/or named ``attacks``, with the gradient-masking audit.
     ``settings`` are those of the config's ``attack`` section (``linf_eps``, ``steps``,
-    ``limit``, ``audit={"enabled": False}``, ...)."""
+    ``limit``, ``audit={"enabled": False}``, ...) and, by their config key, an attack's
+    own section (``blackbox={"iterations": 50}``)."""
     import torch
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
 
     from neronet.config import AttackSettings, format_validation_error
+    from neronet.config.sections import registered
     from neronet.robustness import evaluate as run_suite
     from neronet.robustness import select_attacks
     from neronet.robustness.inputs import check_inputs
 
-    try:
-        attack_settings = AttackSettings.model_validate(settings)
-    except ValidationError as err:
-        message = format_validation_error(err, "evaluate()", AttackSettings)
-        fixed = message.replace("fix it in the config or override", "pass another value")
-        raise ConfigError(fixed) from None
-    chosen = select_attacks(suite, list(attacks))
+    def parsed(schema: type[BaseModel], value: Any, prefix: tuple[str, ...]) -> Any:
+        try:
+            return schema.model_validate(value)
+        except ValidationError as err:
+            message = format_validation_error(err, "evaluate()", schema, prefix)
+            fixed = message.replace("fix it in the config or override", "pass another value")
+            raise ConfigError(fixed) from None
+
+    chosen = select_attacks(suite, list(attacks))  # loads the installed plug-ins' sections
+    sections = registered()
+    own = {
+        key: parsed(sections[key], settings.pop(key), (key,))
+        for key in list(settings)
+        if key in sections
+    }
+    attack_settings = parsed(AttackSettings, settings, ()).with_sections(own)
     limit = attack_settings.limit
     if limit is not None and isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
         x, y = x[:limit], y[:limit]  # only the images evaluated are checked

@@ -171,14 +171,14 @@ def _exporter_quiet() -> Iterator[None]:
 
 
 def _run_threat(run_dir: str | Path) -> dict[str, str]:
-    """The run's dataset and search radius, so ``neronet attack FILE`` needs no
+    """The run's dataset and threat record, so ``neronet attack FILE`` needs no
     ``--dataset`` and attacks at the search's own eps by default, as it does for the run."""
     store = RunStore.open(run_dir, readonly=True)
     try:
         config = store.config()
     finally:
         store.close()
-    return {"dataset": config.data.dataset, "search_eps": repr(config.search_eps)}
+    return {"dataset": config.data.dataset, **config.threat.metadata()}
 
 
 def export_individual(

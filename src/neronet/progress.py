@@ -106,7 +106,8 @@ def search_plan(
     lines = [
         f"plan: {planned} evaluations on {where}, {search.strategy} over {encoding} genomes, "
         f"{budget}; training steps: "
-        f"{_steps(training.compile, training.amp, device)}{output}"
+        f"{_steps(training.compile, training.amp, device)}{_schedule(training.schedule)}"
+        f"{output}"
     ]
     if (
         device == "cpu"
@@ -120,6 +121,13 @@ def search_plan(
             "quickstart first (neronet evolve), or set training.max_epochs"
         )
     return lines
+
+
+def _schedule(schedule: str) -> str:
+    """The lr schedule, said only when it is not the paper's inverse-time decay."""
+    if schedule == "inverse_time":
+        return ""
+    return f"; lr schedule: {schedule} over each candidate's budget (training.schedule)"
 
 
 def _steps(setting: str, amp: str, device: str) -> str:

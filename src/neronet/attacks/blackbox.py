@@ -11,13 +11,20 @@ and the attack succeeds when the prediction changes.
 * ``linf``: every channel of every pixel moves by at most ``th`` grey levels
   (``th/255`` in the model's float input).
 
-Both optimisers search the unit cube ``[0, 1]^d`` and one decoder maps a whole
-population to uint8 images, so the budget holds exactly *after* rounding: the
-images are integers from the start (the datasets are uint8 and the stored set
-is uint8), never floats rounded later. Each generation is one batched forward
-pass over the population (speed: the model is the cost, not the optimiser).
+Both optimisers' candidates reach one decoder as points of the unit cube
+``[0, 1]^d``; it maps a whole population to uint8 images, so the budget holds
+exactly *after* rounding: the images are integers from the start (the datasets
+are uint8 and the stored set is uint8), never floats rounded later. Each
+generation is one batched forward pass over the population (speed: the model is
+the cost, not the optimiser).
 An attack stops at the first generation holding a successful candidate and
 returns the one with the lowest true-class probability among them.
+
+The optimisers' settings are those of the authors' attack code (Vargas and
+Kotyan's DualQualityAssessment, ``code/attacks/our_attacks.py``), which the
+papers do not state: DE is SciPy's ``best1bin`` with dithered mutation in
+[0.5, 1], crossover probability 1 and a Latin-hypercube start; CMA-ES starts
+at the unperturbed image with the authors' step size (:func:`_cma_frame`).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import numpy as np
 import torch
 from cmaes import CMA, SepCMA
 from scipy.optimize import differential_evolution
+from scipy.stats.qmc import LatinHypercube
 from torch import nn
 
 from neronet.errors import AttackError
@@ -47,6 +55,8 @@ class Budget:
     """The optimiser's budget: candidates per generation and generations at most."""
 
     popsize: int
+    """CMA-ES: candidates per generation. DE: rounded down to a multiple of the candidate's
+    length, at least one per coordinate (:func:`de_population`)."""
     iterations: int
     batch_size: int = 1024
     """Images per forward pass when a population is larger (memory, not results)."""
@@ -145,16 +155,26 @@ def blackbox_attack(
     return search.found
 
 
-def _de(search: _Search, dims: int, budget: Budget, seed: int) -> None:
-    """SciPy's differential evolution, the whole population evaluated in one call.
+def de_population(popsize: int, dims: int) -> int:
+    """DE's candidates per generation: the authors pass SciPy ``popsize // d`` (at least 1),
+    a multiplier of the dimension, so 400 gives 400, 390, 400, 400 candidates at L0
+    th 1, 3, 5, 10 on colour images and 3,072 (one per coordinate) at L-inf on CIFAR-10."""
+    return max(5, max(1, popsize // dims) * dims)
 
-    ``init`` fixes the population size (SciPy's ``popsize`` multiplies the
-    dimension, 3,072 x on CIFAR-10); no polishing (L-BFGS on a step function)."""
+
+def _de(search: _Search, dims: int, budget: Budget, seed: int) -> None:
+    """SciPy's differential evolution, the whole population evaluated in one call, with
+    the authors' settings: ``best1bin``, mutation dithered in [0.5, 1], crossover
+    probability 1 (every coordinate from the mutant), a Latin-hypercube start of
+    :func:`de_population` candidates. No polishing (L-BFGS on a step function), no
+    convergence stop (the authors' ``atol=-1``)."""
     rng = np.random.default_rng(seed)
+    start = LatinHypercube(dims, rng=rng).random(de_population(budget.popsize, dims))
     differential_evolution(
         lambda u: search(u.T),
         [(0.0, 1.0)] * dims,
-        init=rng.random((budget.popsize, dims)),
+        init=start,
+        recombination=1.0,
         maxiter=budget.iterations,
         vectorized=True,
         updating="deferred",
@@ -173,20 +193,57 @@ def _stop_when(search: _Search) -> Callable[..., bool]:
     return callback
 
 
-def _cmaes(search: _Search, dims: int, budget: Budget, seed: int) -> None:
-    """CMA-ES (the ``cmaes`` package) from the cube's centre: zero perturbation for
-    ``linf``, and every pixel equally likely for ``l0``.
+L0_SIGMA = 63 / 4
+"""The authors' CMA-ES step size for L0 (``std = 63``, ``sigma0 = std / 4``), in pixels on
+the positions and grey levels on the colours alike."""
 
-    Unbounded, the candidates clipped to the cube when decoded: ``cmaes``' bounds
-    resample until every coordinate is inside, hopeless in 3,072 dimensions. Above
-    ``FULL_CMA_MAX_DIMS`` (an L-inf attack on anything but tiny images) the covariance is
-    diagonal (separable CMA-ES, Ros and Hansen 2008): the full one's eigendecomposition
-    took minutes per generation at 3,072 dimensions, the separable one is linear in them."""
+
+@dataclass(frozen=True)
+class _Frame:
+    """Where CMA-ES searches: the authors' units (pixel positions, grey levels), a start
+    ``mean`` and step ``sigma`` there, and the map ``u = (z - low) / span`` to the cube."""
+
+    mean: np.ndarray
+    sigma: float
+    low: np.ndarray
+    span: np.ndarray
+
+    def to_cube(self, z: np.ndarray) -> np.ndarray:
+        return (z - self.low) / self.span
+
+
+def _cma_frame(norm: Norm, th: int, image: torch.Tensor) -> _Frame:
+    """The authors' start: the unperturbed image. L-inf: every value at its own grey level,
+    step ``th / 4``, box ``[x - th, x + th]``. L0: the first ``th`` pixels in raster order
+    (at their centres) with their own colours, step 63 / 4, box the image and [0, 255]."""
+    channels, height, width = image.shape
+    pixels = image.detach().to("cpu", torch.float64)
+    if norm == "linf":
+        values = pixels.flatten().numpy()
+        return _Frame(values, th / 4, values - th, np.full_like(values, 2.0 * th))
+    index = np.arange(th) % (height * width)
+    colours = pixels.flatten(1).numpy()[:, index].T  # (th, C)
+    positions = np.stack([index // width + 0.5, index % width + 0.5], axis=1)
+    mean = np.concatenate([positions, colours], axis=1).ravel()
+    span = np.tile([height, width, *([255.0] * channels)], th).astype(np.float64)
+    return _Frame(mean, L0_SIGMA, np.zeros_like(mean), span)
+
+
+def _cmaes(search: _Search, dims: int, budget: Budget, seed: int) -> None:
+    """CMA-ES (the ``cmaes`` package) from the authors' start (:func:`_cma_frame`).
+
+    Unbounded, the candidates clipped to the box when decoded (the authors' pycma maps
+    them into it; ``cmaes``' bounds resample until every coordinate is inside, hopeless
+    in 3,072 dimensions). Above ``FULL_CMA_MAX_DIMS`` (an L-inf attack on anything but
+    tiny images) the covariance is diagonal (separable CMA-ES, Ros and Hansen 2008):
+    the full one's eigendecomposition took minutes per generation at 3,072 dimensions,
+    the separable one is linear in them."""
+    frame = _cma_frame(search.norm, search.th, search.image)
     kind = CMA if dims <= FULL_CMA_MAX_DIMS else SepCMA
-    opt = kind(mean=np.full(dims, 0.5), sigma=0.3, population_size=budget.popsize, seed=seed)
+    opt = kind(mean=frame.mean, sigma=frame.sigma, population_size=budget.popsize, seed=seed)
     for _ in range(budget.iterations):
-        u = np.stack([opt.ask() for _ in range(opt.population_size)])
-        values = search(u)
+        z = np.stack([opt.ask() for _ in range(opt.population_size)])
+        values = search(frame.to_cube(z))
         if search.found is not None:
             return
-        opt.tell(list(zip(u, values, strict=True)))
+        opt.tell(list(zip(z, values, strict=True)))

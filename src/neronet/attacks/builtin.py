@@ -36,8 +36,8 @@ def run_single_step(
     task: str,
     on_tick: Ticker | None,
 ) -> torch.Tensor:
-    """A one-step attack at the threat's eps."""
-    fn = attack.bind(eps=settings.eps(attack.threat))
+    """A one-step attack at the attack's radius, with its own section's settings."""
+    fn = attack.bind(eps=attack.radius(settings), **attack.options(settings))
     return ticking_attack_correct(
         model, x, y, fn, settings.batch_size, clean_correct, task, on_tick
     )
@@ -56,11 +56,12 @@ def run_iterative(
     """PGD with the suite's steps, step size and random start, seeded by ``attack.seed``."""
     gen = torch.Generator(device=x.device).manual_seed(settings.seed)
     fn = attack.bind(
-        eps=settings.eps(attack.threat),
+        eps=attack.radius(settings),
         alpha=settings.step(attack.threat),
         steps=settings.steps,
         random_start=settings.random_start,
         generator=gen,
+        **attack.options(settings),
     )
     return ticking_attack_correct(
         model, x, y, fn, settings.batch_size, clean_correct, task, on_tick
@@ -84,7 +85,7 @@ def run_autoattack(
         x[clean_correct],
         y[clean_correct],
         threat=attack.threat,
-        eps=settings.eps(attack.threat),
+        eps=attack.radius(settings),
         attacks=attack.fixed["attacks"],
         batch_size=settings.batch_size,
         seed=settings.seed,
@@ -106,7 +107,7 @@ def autoattack_for(
     return configured_autoattack(
         model,
         threat=attack.threat,
-        eps=settings.eps(attack.threat),
+        eps=attack.radius(settings),
         attacks=attack.fixed["attacks"],
         seed=settings.seed,
         device=device,

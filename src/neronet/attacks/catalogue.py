@@ -1,14 +1,16 @@
 """The one attack catalogue: every attack neronet knows, by name.
 
-An :class:`AttackSpec` is the whole of an attack: its threat model (``linf`` /
-``l2``), its label, how it runs on a model (``run``), what it costs per image
-(``work``, for the suite's time estimate), the part it plays in the
-gradient-masking audit (``audit_role``) and, for a gradient attack that can be
-bound on its own, the function, its fixed settings and their check. The search's
-measurements, the post-search suite, the audit and the estimate take attacks from
-here and never ask which kind an attack is, so a new attack is one registered
-``AttackSpec``. The attacks neronet ships are in :mod:`neronet.attacks.builtin`,
-imported when the catalogue is first read.
+An :class:`AttackSpec` is the whole of an attack: its threat model (the norm:
+``linf``, ``l2``, ``l0`` or a plug-in's own), its label, how it runs on a model
+(``run``), what it costs per image (``work``, for the suite's time estimate), the
+part it plays in the gradient-masking audit (``audit_role``), its own settings (a
+plug-in settings section, ``section``), its radius when the attack settings hold
+none for its norm (``radius_of``) and, for an attack that can be bound on its own,
+the function, its fixed settings and their check. The post-search suite, the audit
+and the estimate take attacks from here and never ask which kind an attack is, so a
+new attack is one registered ``AttackSpec`` (and, with settings, its section class
+beside it). The attacks neronet ships are in :mod:`neronet.attacks.builtin` and
+:mod:`neronet.attacks.blackbox_catalogue`, imported when the catalogue is first read.
 """
 
 from __future__ import annotations
@@ -17,16 +19,21 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from neronet.attacks.gradient import AttackFn, check_eps
 from neronet.errors import AttackError
 from neronet.registry import Registry
+from neronet.threat import threat_label
 
-Threat = Literal["linf", "l2"]
-THREAT_LABELS = {"linf": "L-inf", "l2": "L2"}
+if TYPE_CHECKING:
+    from neronet.config import AttackSettings, PluginSettings
+
+Threat = str
+"""An attack's norm (``linf``, ``l2``, ``l0``, ...); its tables' name is
+:func:`~neronet.threat.threat_label`."""
 AuditRole = Literal["single-step", "iterative"]
 """What the audit does with an attack: compares a single-step attack with the iterative
 one of its threat and probes it; runs the iterative one longer, with restarts and at a
@@ -66,6 +73,25 @@ class AttackSpec:
     """Settings the entry fixes (``norm`` of PGD, the ensemble of an AutoAttack run)."""
     check: Callable[[dict[str, Any]], None] = _check_eps
     """Raises AttackError for settings the attack cannot run with (before any work)."""
+    section: type[PluginSettings] | None = None
+    """The attack's own settings: a registered plug-in section (``@settings_section``),
+    validated from the config key of its name; the built-in runners pass its values
+    to ``fn`` as keyword settings (:meth:`options`)."""
+    radius_of: Callable[[AttackSpec, AttackSettings], float] | None = None
+    """The attack's radius for the tables (and its runner) when its norm is not one the
+    attack settings hold (``linf_eps`` / ``l2_eps``): an L0 attack's pixel count."""
+
+    def options(self, settings: AttackSettings) -> dict[str, Any]:
+        """The values of the attack's own section in ``settings`` (none without one)."""
+        if self.section is None:
+            return {}
+        return self.section.of(settings.sections).model_dump()
+
+    def radius(self, settings: AttackSettings) -> float:
+        """The radius the attack runs at under ``settings``."""
+        if self.radius_of is not None:
+            return self.radius_of(self, settings)
+        return settings.eps(self.threat)
 
     def bind(self, **settings: Any) -> AttackFn:
         """The attack with ``settings`` (eps, alpha, ...) bound, checked now so a bad
@@ -93,7 +119,9 @@ class AttackSpec:
         return partial(self.fn, **merged)
 
 
-ATTACKS: Registry[AttackSpec] = Registry("attack", builtins=["neronet.attacks.builtin"])
+ATTACKS: Registry[AttackSpec] = Registry(
+    "attack", builtins=["neronet.attacks.builtin", "neronet.attacks.blackbox_catalogue"]
+)
 
 
 def get_attack(name: str, **settings: Any) -> AttackFn:
@@ -111,4 +139,4 @@ def iterative_attack(threat: Threat) -> AttackSpec:
         spec = ATTACKS.get(name)
         if spec.threat == threat and spec.audit_role == "iterative":
             return spec
-    raise AttackError(f"the catalogue has no iterative {THREAT_LABELS[threat]} attack")
+    raise AttackError(f"the catalogue has no iterative {threat_label(threat)} attack")

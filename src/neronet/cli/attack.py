@@ -74,7 +74,9 @@ def add_attack_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", help="paper (default without --attacks), linf, l2 or fast")
     p.add_argument(
         "--attacks",
-        help="comma-separated single attacks: fgsm, pgd-linf, autoattack, fgm, pgd-l2, apgd-l2",
+        help="comma-separated attacks of the catalogue: fgsm, pgd-linf, autoattack, fgm, pgd-l2, "
+        "apgd-l2, the black-box de-l0, de-linf, cmaes-l0, cmaes-linf (budget: blackbox.popsize "
+        "x blackbox.iterations queries per image), or an installed plug-in's",
     )
     p.add_argument(
         "--config", help="neronet config YAML; its attack section is used (default: defaults)"
@@ -126,7 +128,7 @@ def _attack_settings(args: argparse.Namespace) -> tuple[AttackSettings, set[str]
     if args.no_audit:
         flags["attack.audit.enabled"] = False
     config, explicit = command_config(args.config, _overrides(args), None, flags)
-    settings = config.attack
+    settings = config.attack.with_sections(config.sections)
     if args.quick:
         data = settings.model_dump()
         for key, value in QUICK.items():
@@ -136,27 +138,34 @@ def _attack_settings(args: argparse.Namespace) -> tuple[AttackSettings, set[str]
                 for parent in parents:
                     section = section[parent]
                 section[leaf] = value
-        settings = type(settings).model_validate(data)
+        settings = type(settings).model_validate(data).with_sections(config.sections)
     return settings, explicit
 
 
 def _search_threat(
     settings: AttackSettings, explicit: set[str], sources: list[_Source], console: Console
 ) -> AttackSettings:
-    """The L-inf eps defaults to the models' own search threat model (when they all come
-    from searches with one eps) unless the user chose one; says which it uses."""
-    found = {s.hint.get("search_eps") for s in sources}
-    if "attack.linf_eps" not in explicit and len(found) == 1 and None not in found:
-        (eps,) = found
-        settings = settings.model_copy(update={"linf_eps": float(eps)})
+    """The radius (and PGD step) default to the models' own threat record (when they all
+    carry one and the same) unless the user chose a radius for its norm; says which it uses."""
+    from neronet.threat import threat_label
+
+    found = {s.hint.get("threat") for s in sources}
+    records = sorted({r for r in found if r is not None}, key=lambda r: (r.norm, r.eps))
+    if len(found) == 1 and records:
+        (threat,) = records
+        label = threat_label(threat.norm)
+        if f"attack.{threat.norm}_eps" not in explicit:
+            step = f"attack.{threat.norm}_step" not in explicit
+            settings = settings.with_threat(threat, step=step)
+            console.print(
+                f"{label} eps {threat.eps:g}: the search's own threat model "
+                f"(pass --{threat.norm}-eps to attack at another radius)"
+            )
+    elif len(records) > 1:
         console.print(
-            f"L-inf eps {float(eps):g}: the search's own threat model "
-            "(pass --linf-eps to attack at another radius)"
-        )
-    elif "attack.linf_eps" not in explicit and len(found - {None}) > 1:
-        console.print(
-            f"the models were searched at different eps ({sorted(found - {None})}); "
-            f"attacking at the default L-inf eps {settings.linf_eps:g}"
+            f"the models were searched at different threat models "
+            f"({', '.join(f'{threat_label(r.norm)} {r.eps:g}' for r in records)}); "
+            "attacking at the configured radii"
         )
     return settings
 
@@ -189,21 +198,20 @@ def _sources(target: Path, individual: int | None) -> list[_Source]:
     """The models a MODEL argument stands for (a train output directory: all its seeds)."""
     from neronet.artifact import read_metadata
     from neronet.export import load_individual, spec_from_safetensors
+    from neronet.threat import ThreatRecord
 
     if target.is_file():
         spec, weights = spec_from_safetensors(target)
         meta = read_metadata(target)
         name = display_name(target)
         hint: dict[str, Any] = {k: meta[k] for k in HINT_KEYS if k in meta}
-        # trained from a run: its threat model (an unreadable value carries nothing)
-        eps = _model_eps(meta.get("search_eps"))
-        if eps is not None:
-            hint["search_eps"] = eps
+        # from a run: its threat record (an unreadable one carries nothing)
+        hint["threat"] = ThreatRecord.from_metadata(meta)
         return [_Source(name, buildable(spec, f"'{target}'"), weights, hint)]
     if (target / "run.sqlite").is_file():
         row, spec, weights = load_individual(target, individual)
         _, run_config = run_spec(str(target), row.id)
-        hint = {**run_config.data.model_dump(), "search_eps": run_config.search_eps}
+        hint = {**run_config.data.model_dump(), "threat": run_config.threat}
         origin = f"individual {row.id} of '{target}'"
         return [_Source(f"individual-{row.id}", buildable(spec, origin), weights, hint)]
     files = sorted(target.glob("seed-*/model.safetensors"), key=lambda p: int(p.parent.name[5:]))
@@ -213,16 +221,6 @@ def _sources(target: Path, individual: int | None) -> list[_Source]:
             "output with finished seeds; pass one of those"
         )
     return [source for f in files for source in _sources(f, None)]
-
-
-def _model_eps(text: str | None) -> float | None:
-    """A model file's recorded search eps if it is one (an L-inf radius in (0, 1] for
-    images in [0, 1]); None for a missing or unusable value (``'1e300'``, ``'nan'``)."""
-    try:
-        eps = float(text) if text is not None else None
-    except ValueError:
-        return None
-    return eps if eps is not None and 0.0 < eps <= 1.0 else None
 
 
 def _load_models(
@@ -329,11 +327,22 @@ def _identity(
             digest.update(key.encode())
             digest.update(source.weights[key].detach().cpu().reshape(-1).view(torch.uint8).numpy())
         models[source.name] = digest.hexdigest()
-    return {
+    identity = {
         "models": models,
         "attacks": [a.name for a in attacks],
         "settings": settings.model_dump(mode="json"),
         "data": data,
+    }
+    own = _own_settings(attacks, settings)
+    return identity | ({"sections": own} if own else {})
+
+
+def _own_settings(attacks: list[AttackSpec], settings: AttackSettings) -> dict[str, Any]:
+    """The settings sections of the attacks that have their own, by config key."""
+    return {
+        a.section.key(): a.section.of(settings.sections).model_dump(mode="json")
+        for a in attacks
+        if a.section is not None
     }
 
 
@@ -400,6 +409,7 @@ def _attack(args: argparse.Namespace, console: Console, opened: list[SuiteResult
         log.info(
             f"attacks {[a.name for a in attacks]} on {[n for n, _ in models]}, "
             f"{dataset.name} test split, settings {settings.model_dump_json()}"
+            + "".join(f", {key} {value}" for key, value in _own_settings(attacks, settings).items())
         )
         log.info(estimate.line())
         if note is not None:

@@ -3,9 +3,10 @@ stored adversarial set is built (``transfer``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, PrivateAttr
 
 from neronet.config.core import (
     Bool,
@@ -20,6 +21,8 @@ from neronet.config.core import (
     Tolerance,
     distinct,
 )
+from neronet.errors import AttackError
+from neronet.threat import ThreatRecord
 
 
 class AuditSettings(StrictSection):
@@ -63,9 +66,37 @@ class AttackSettings(StrictSection):
         "always the standard version)",
     )
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    _sections: Mapping[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def sections(self) -> Mapping[str, Any]:
+        """The config's plug-in sections, where an attack with settings of its own reads
+        them (``ItsSettings.of(settings.sections)``; its spec names the class)."""
+        return self._sections
+
+    def with_sections(self, sections: Mapping[str, Any]) -> AttackSettings:
+        """These settings with the config's plug-in ``sections`` (``config.sections``)."""
+        copy = self.model_copy()
+        copy._sections = sections
+        return copy
+
+    def with_threat(self, threat: ThreatRecord, *, step: bool = True) -> AttackSettings:
+        """These settings at ``threat``'s radius, and its PGD step when ``step`` (stored
+        only where it is not the quarter-radius default the settings derive anyway)."""
+        update: dict[str, Any] = {f"{threat.norm}_eps": threat.eps}
+        if step and threat.step != threat.eps / 4:
+            update[f"{threat.norm}_step"] = threat.step
+        return self.model_copy(update=update)
 
     def eps(self, threat: str) -> float:
-        return self.linf_eps if threat == "linf" else self.l2_eps
+        """The radius of ``threat`` (``linf`` or ``l2``); an attack of another norm says
+        its own (:meth:`~neronet.attacks.catalogue.AttackSpec.radius`)."""
+        radii = {"linf": self.linf_eps, "l2": self.l2_eps}
+        if threat not in radii:
+            raise AttackError(
+                f"the attack settings hold no {threat!r} radius; the attack must give its own"
+            )
+        return radii[threat]
 
     def step(self, threat: str) -> float:
         """PGD step size: the explicit one, else a quarter of the radius."""
@@ -73,13 +104,16 @@ class AttackSettings(StrictSection):
         return step if step is not None else self.eps(threat) / 4
 
 
-TRANSFER_SOURCES = ("resnet", "nsga-net", "adversarial")
+TRANSFER_SOURCES = ("capsnet", "resnet", "adversarial", "feature-squeezing")
+"""The paper's Table 1 sources, in its order (neronet.transfer.sources); nsga-net is extra."""
 
 
 class BlackBoxBudget(StrictSection):
     """One optimiser's budget per attacked image (the run stops at the first success)."""
 
-    popsize: Int = Field(default=100, ge=5, description="candidates per generation")
+    popsize: Int = Field(
+        default=400, ge=5, description="candidates per generation (DE: see docs/METHOD.md)"
+    )
     iterations: Int = Field(default=100, ge=1, description="generations at most")
 
 
@@ -87,13 +121,14 @@ class TransferConfig(StrictSection):
     """How ``neronet transfer-set`` (and a run without ``evaluation.transfer_set``) builds
     RAS's stored adversarial set: black-box attacks on source models (paper, Table 1).
 
-    Thresholds, attacks and optimisers are the paper's; its sources (CapsNet, ResNet,
-    adversarial training, feature squeezing) become neronet's: a ResNet-style net, the
-    NSGA-Net seed and a PGD-adversarially-trained ResNet-style net. Images per source,
-    budgets and epochs are not in the paper (chosen)."""
+    Thresholds, attacks, optimisers and sources (CapsNet, ResNet, adversarial training,
+    feature squeezing defending the ResNet) are the paper's, the ResNet a ResNet-style
+    net; the NSGA-Net seed may be added. Budgets and squeezers are the authors' code's;
+    images per source and epochs are not in the paper (chosen)."""
 
     sources: Annotated[
-        tuple[Literal["resnet", "nsga-net", "adversarial"], ...], AfterValidator(distinct)
+        tuple[Literal["capsnet", "resnet", "adversarial", "feature-squeezing", "nsga-net"], ...],
+        AfterValidator(distinct),
     ] = Field(default=TRANSFER_SOURCES, min_length=1)
     attacks: Annotated[tuple[Literal["l0", "linf"], ...], AfterValidator(distinct)] = Field(
         default=("l0", "linf"), min_length=1
@@ -111,6 +146,10 @@ class TransferConfig(StrictSection):
     cmaes: BlackBoxBudget = Field(default_factory=BlackBoxBudget)
     epochs: Int = Field(default=30, ge=1, description="standard training of the sources")
     adversarial_epochs: Int = Field(default=30, ge=1, description="PGD training of 'adversarial'")
+    squeeze_bits: Int = Field(default=5, ge=1, le=8, description="feature squeezing's bit depth")
+    squeeze_median: Int = Field(
+        default=1, ge=1, description="feature squeezing's median window side (1: none)"
+    )
     whitebox: Bool = Field(
         default=False,
         description="also PGD (L-inf, each threshold) against the sources: faster, white-box, "

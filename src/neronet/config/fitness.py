@@ -18,6 +18,7 @@ from neronet.config.core import (
     StrictSection,
     Tolerance,
 )
+from neronet.threat import ThreatRecord
 
 
 class MaskingConfig(StrictSection):
@@ -109,6 +110,12 @@ class FitnessConfig(StrictSection):
         "(faster on GPU); off = fp32, since low-precision input gradients can weaken FGSM "
         "and so reward networks whose gradients degrade in bf16",
     )
+
+    @property
+    def threat(self) -> ThreatRecord:
+        """The search's threat model (L-inf at ``attack_eps``, step eps/4): what the
+        robustness measurements attack at and what a model of the run records."""
+        return ThreatRecord.search(self.attack_eps)
 
 
 DEFAULT_MEASUREMENTS = ("clean", "fgsm", "masking", "parameters")

@@ -24,6 +24,7 @@ from neronet.config.search import SEED_MODULES, DataConfig, SearchConfig, Struct
 from neronet.config.sections import registered
 from neronet.config.training import ExecutorConfig, StoreConfig, TrainingConfig
 from neronet.errors import ConfigError
+from neronet.threat import ThreatRecord
 
 KEEP_FOREIGN = "keep_foreign_sections"
 """Validation context flag: keep a section no installed plug-in registers as it is
@@ -109,11 +110,17 @@ class NeroConfig(StrictSection):
         return MappingProxyType(self.__pydantic_extra__ or {})
 
     @property
+    def threat(self) -> ThreatRecord:
+        """The run's threat model (:class:`~neronet.threat.ThreatRecord`), which
+        ``neronet export`` and ``neronet train`` record in the model and ``neronet
+        attack`` defaults to."""
+        return self.fitness.threat
+
+    @property
     def search_eps(self) -> float:
-        """The L-inf radius the search measured robustness at (``fitness.attack_eps``):
-        the run's threat model, which ``neronet train`` records in the model it trains
-        and ``neronet attack`` defaults to. Every reader of a run's radius asks here."""
-        return self.fitness.attack_eps
+        """The L-inf radius the search measured robustness at (``fitness.attack_eps``).
+        Every reader of a run's radius asks here (or :attr:`threat`)."""
+        return self.threat.eps
 
     def search_relevant(self) -> dict[str, Any]:
         """The part of the config that must not change when a run is resumed.

@@ -29,7 +29,7 @@ from neronet.config.core import StrictSection
 
 SECTIONS: dict[str, type[PluginSettings]] = {}
 """Registered plug-in sections by config key (what :func:`settings_section` added)."""
-_BUILTINS = ["neronet.search.ras_settings"]
+_BUILTINS = ["neronet.search.ras_settings", "neronet.attacks.blackbox_settings"]
 """Modules of neronet's own plug-in sections, imported on the first :func:`registered`
 (not here: each imports this module to register itself)."""
 

@@ -67,6 +67,11 @@ class ExecutorConfig(StrictSection):
         description="workers: candidates evaluated at once on each device (several share a "
         "GPU under a memory guard; see docs/DISTRIBUTED.md)",
     )
+    mps: Bool = Field(
+        default=False,
+        description="workers: run a private CUDA MPS daemon so candidates sharing a GPU "
+        "run their kernels side by side instead of time-sliced",
+    )
     threads: Int | None = Field(
         default=None,
         ge=1,
@@ -86,5 +91,10 @@ class ExecutorConfig(StrictSection):
             raise ValueError(
                 "executor.workers and executor.workers_per_device both set; set one: the "
                 "total number of workers, or how many share each device"
+            )
+        if self.mps and self.kind != "workers":
+            raise ValueError(
+                f"executor.mps starts the daemon of a workers pool, not of {self.kind!r}; "
+                "set executor.kind=workers or executor.mps=false"
             )
         return self

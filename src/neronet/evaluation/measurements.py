@@ -126,26 +126,27 @@ def _conditional(ind: Trained, attack: AttackFn) -> tuple[float, float]:
     needs="healthy",
 )
 def fgsm_accuracy(ind: Trained) -> dict[str, float]:
-    """``A``: FGSM accuracy (``fitness.attack_eps``) *conditional* on clean correctness
-    (only correct samples are attacked), and the overall post-attack accuracy ``C * A``."""
+    """``A``: FGSM accuracy at the search radius (``fitness.threat``) *conditional* on
+    clean correctness (only correct samples are attacked), and the overall post-attack
+    accuracy ``C * A``."""
     adversarial, overall = _conditional(
-        ind, partial(fgsm, eps=ind.fitness.attack_eps, amp_dtype=ind.amp)
+        ind, partial(fgsm, eps=ind.fitness.threat.eps, amp_dtype=ind.amp)
     )
     return {"adversarial_accuracy": adversarial, "overall_adversarial_accuracy": overall}
 
 
 @measurement("pgd", provides=("pgd_accuracy", "overall_pgd_accuracy"), needs="healthy")
 def pgd_accuracy(ind: Trained) -> dict[str, float]:
-    """PGD-k accuracy (``fitness.pgd_steps``, L-inf ``attack_eps``, step eps/4, random
-    start from a fixed seed) conditional on clean correctness, and overall: the ``pgd``
-    objective's ``A``, a stronger attack than FGSM for a few more passes."""
+    """PGD-k accuracy (``fitness.pgd_steps``, the search's threat: L-inf radius and step,
+    random start from a fixed seed) conditional on clean correctness, and overall: the
+    ``pgd`` objective's ``A``, a stronger attack than FGSM for a few more passes."""
     assert ind.data is not None
-    eps = ind.fitness.attack_eps
+    threat = ind.fitness.threat
     generator = torch.Generator(device=ind.data.device).manual_seed(0)
     attack = partial(
         pgd,
-        eps=eps,
-        alpha=eps / 4,
+        eps=threat.eps,
+        alpha=threat.step,
         steps=ind.fitness.pgd_steps,
         generator=generator,
         amp_dtype=ind.amp,
@@ -202,8 +203,8 @@ def masking_check(ind: Trained) -> dict[str, float]:
         ind.model,
         x,
         ind.data.fitness.y[index],
-        eps=ind.fitness.attack_eps,
-        norm="linf",
+        eps=ind.fitness.threat.eps,
+        norm=ind.fitness.threat.norm,
         limits=limits,
         seed=0,
         batch_size=ind.fitness.attack_batch_size,

@@ -33,6 +33,7 @@ import torch
 from neronet.config import ExecutorConfig, NeroConfig
 from neronet.errors import ConfigError, StudyError
 from neronet.execution.base import EXECUTORS, EvalRequest
+from neronet.execution.mps import MpsDaemon
 from neronet.execution.scheduling import (
     Died,
     Done,
@@ -100,7 +101,15 @@ class WorkerPoolExecutor(SlotExecutor):
         self._config_data = config.model_dump(mode="json")
         devices = pool_devices(config.executor)
         self.threads = config.executor.threads or cpu_threads(len(devices))
+        self._mps: MpsDaemon | None = None
         try:
+            if config.executor.mps:
+                if not all(device.startswith("cuda") for device in devices):
+                    raise ConfigError(
+                        "executor.mps shares GPUs; its workers are on "
+                        f"{', '.join(sorted(set(devices)))}: set executor.mps=false"
+                    )
+                self._mps = MpsDaemon()
             self._launch([_ProcessSlot(device) for device in devices])
         except BaseException:
             self.close()
@@ -140,7 +149,8 @@ class WorkerPoolExecutor(SlotExecutor):
             name=f"neronet-worker-{slot.label}",
             daemon=True,
         )
-        process.start()
+        with self._mps.spawning() if self._mps else contextlib.nullcontext():
+            process.start()
         child.close()  # only the worker holds that end: its death makes our end read EOF
         slot.process, slot.conn = process, parent
 
@@ -214,6 +224,9 @@ class WorkerPoolExecutor(SlotExecutor):
             assert slot.process is not None and slot.conn is not None
             _join_or_kill(slot.process, CLOSE_TIMEOUT_S)
             slot.conn.close()
+        if self._mps is not None:
+            self._mps.close()
+            self._mps = None
 
 
 def _join_or_kill(process: BaseProcess, timeout_s: float) -> None:

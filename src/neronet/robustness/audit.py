@@ -38,20 +38,26 @@ from typing import Literal
 import torch
 from torch import nn
 
-from neronet.attacks.catalogue import THREAT_LABELS, AttackSpec, Threat
-from neronet.attacks.running import Tick, Ticker, autoattack_correct, ticking_attack_correct
+from neronet.attacks.catalogue import AttackSpec, Threat
+from neronet.attacks.running import (
+    AA_NORMS,
+    Tick,
+    Ticker,
+    autoattack_correct,
+    ticking_attack_correct,
+)
 from neronet.config import AttackSettings
 from neronet.evaluation.masking import MaskingLimits, masking_evidence
 from neronet.evaluation.scores import conditional_adversarial_accuracy
 from neronet.robustness.suite import attack_label
+from neronet.threat import threat_label
 
 
 def audited_threats(attacks: list[AttackSpec]) -> list[Threat]:
-    """The threats the audit checks: those with an iterative attack among ``attacks``."""
-    threats: tuple[Threat, ...] = ("linf", "l2")
-    return [
-        t for t in threats if any(a.threat == t and a.audit_role == "iterative" for a in attacks)
-    ]
+    """The threats the audit checks, in ``attacks``' order: those with an iterative attack
+    among ``attacks`` and a Square attack to compare with (L-inf and L2)."""
+    iterative = (a.threat for a in attacks if a.audit_role == "iterative")
+    return [t for t in dict.fromkeys(iterative) if t in AA_NORMS]
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,7 @@ class Audit:
         for threat in audited_threats(attacks):
             by_role = {at.audit_role: at for at in attacks if at.threat == threat}
             single, iterative = by_role.get("single-step"), by_role["iterative"]
-            name = THREAT_LABELS[threat]
+            name = threat_label(threat)
             if single is not None:
                 plan += [
                     (
@@ -189,7 +195,7 @@ class Audit:
             self.model,
             self.x,
             self.y,
-            eps=self.settings.eps(single.threat),
+            eps=single.radius(self.settings),
             norm=single.threat,
             limits=limits,
             seed=self.settings.seed + 2,
@@ -216,7 +222,7 @@ class Audit:
             self.x,
             self.y,
             threat=threat,
-            eps=self.settings.eps(threat),
+            eps=iterative.radius(self.settings),
             attacks=["square"],
             batch_size=max(self.settings.batch_size, len(self.index)),
             seed=self.settings.seed,
@@ -241,7 +247,7 @@ class Audit:
         base = masks[iterative.name][self.index]
         strong = self._pgd(
             iterative,
-            self.settings.eps(threat),
+            iterative.radius(self.settings),
             self.settings.step(threat),
             a.convergence_steps,
             a.convergence_restarts,

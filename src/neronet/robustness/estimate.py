@@ -19,6 +19,7 @@ early on images it fools, so the high end is an upper bound for it too.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from neronet.attacks.builtin import autoattack_for
 from neronet.attacks.catalogue import AttackSpec, Work, iterative_attack
 from neronet.attacks.running import predict
 from neronet.config import AttackSettings
+from neronet.errors import AttackError
 from neronet.robustness.audit import audited_threats
 
 PROBE_STEPS = 3
@@ -107,6 +109,16 @@ def _audit_work(attacks: list[AttackSpec], settings: AttackSettings) -> list[lis
     return checks
 
 
+def _probe_attack(attacks: list[AttackSpec]) -> AttackSpec:
+    """The iterative attack whose gradient steps the probe times: the catalogue's for the
+    first threat of ``attacks`` that has one, else L-inf's (a black-box L0 suite still
+    needs a gradient step's and a forward pass's price: both are the model's)."""
+    for threat in dict.fromkeys(a.threat for a in attacks):
+        with contextlib.suppress(AttackError):
+            return iterative_attack(threat)
+    return iterative_attack("linf")
+
+
 def _fastest(run: Callable[[], object]) -> float:
     """Seconds of the fastest of :data:`REPEATS` calls of ``run``."""
     times = []
@@ -150,11 +162,13 @@ def estimate_suite(
     correct = int(clean.sum())
     batch = max(1, min(settings.batch_size, correct))
     xb, yb = (x[clean][:batch], y[clean][:batch]) if correct else (x[:1], y[:1])
-    threat = attacks[0].threat
-    eps = settings.eps(threat)
+    probe = _probe_attack(attacks)
     gen = torch.Generator(device=x.device).manual_seed(settings.seed)
-    fn = iterative_attack(threat).bind(
-        eps=eps, alpha=settings.step(threat), steps=PROBE_STEPS, generator=gen
+    fn = probe.bind(
+        eps=probe.radius(settings),
+        alpha=settings.step(probe.threat),
+        steps=PROBE_STEPS,
+        generator=gen,
     )
     step = _fastest(lambda: fn(model, xb, yb)) / (PROBE_STEPS * len(xb))
     adv = fn(model, xb, yb)

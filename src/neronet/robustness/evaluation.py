@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neronet.attacks.catalogue import THREAT_LABELS, AttackSpec
+from neronet.attacks.catalogue import AttackSpec
 from neronet.attacks.running import Tick, Ticker, predict
 from neronet.config import AttackSettings
 from neronet.evaluation.scores import (
@@ -21,6 +21,7 @@ from neronet.robustness.audit import Audit, Flag, audited_threats
 from neronet.robustness.results import SuiteResults, mask_text, text_mask
 from neronet.robustness.suite import adversarial_correct, attack_label
 from neronet.robustness.tables import ModelReport, Outcome, SuiteReport
+from neronet.threat import threat_label
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def evaluate_model(
             adv = adversarial_correct(model, x, y, clean, attack, settings, ticker)
             return {"adv_correct": mask_text(adv)}
 
-        label, threat = attack_label(attack, settings), THREAT_LABELS[attack.threat]
+        label, threat = attack_label(attack, settings), threat_label(attack.threat)
         adv = text_mask(run(attack.name, f"{label} ({threat})", attacked)["adv_correct"], x.device)
         masks[attack.name] = adv
         outcomes.append(
@@ -107,7 +108,7 @@ def evaluate_model(
                 attack=attack.name,
                 label=label,
                 threat=threat,
-                eps=settings.eps(attack.threat),
+                eps=attack.radius(settings),
                 clean=clean_accuracy(clean),
                 conditional=conditional_adversarial_accuracy(clean, adv),
                 overall=overall_adversarial_accuracy(clean, adv),
@@ -122,7 +123,7 @@ def evaluate_model(
             return {"flags": [asdict(f) for f in found]}
 
         flags = [Flag(**f) for f in run(AUDIT, "gradient-masking audit", audited)["flags"]]
-    return ModelReport(name, outcomes, flags, tuple(THREAT_LABELS[t] for t in threats))
+    return ModelReport(name, outcomes, flags, tuple(threat_label(t) for t in threats))
 
 
 def evaluate(

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from neronet.attacks import ATTACKS, AttackSpec
-from neronet.attacks.catalogue import THREAT_LABELS
 from neronet.attacks.running import Ticker
 from neronet.config import AttackSettings
 from neronet.errors import AttackError
+from neronet.threat import threat_label
 
 
 def attack_label(attack: AttackSpec, settings: AttackSettings) -> str:
@@ -65,5 +65,5 @@ def adversarial_correct(
     on_tick: Ticker | None = None,
 ) -> torch.Tensor:
     """Per-sample ``adv_correct`` of ``attack``; only clean-correct samples are attacked."""
-    label = f"{attack_label(attack, settings)} ({THREAT_LABELS[attack.threat]})"
+    label = f"{attack_label(attack, settings)} ({threat_label(attack.threat)})"
     return attack.run(model, x, y, clean_correct, attack, settings, label, on_tick)

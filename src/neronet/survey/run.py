@@ -163,9 +163,7 @@ def measure(
         began = time.perf_counter()
         x = to_float(data.search.fitness.x[:PROXY_IMAGES])
         metrics.update(
-            measure_proxies(
-                model, x, data.search.fitness.y[:PROXY_IMAGES], config.fitness.attack_eps
-            )
+            measure_proxies(model, x, data.search.fitness.y[:PROXY_IMAGES], config.search_eps)
         )
         seconds["proxies"] = time.perf_counter() - began
     except (GrammarError, InvalidArchitecture) as err:
@@ -190,10 +188,13 @@ def measure(
 
 
 def survey_settings(config: NeroConfig) -> dict[str, Any]:
-    """What a survey's records depend on (the device and the count do not)."""
+    """What a survey's records depend on (the device, the count and where the dataset's
+    files lie do not: a survey started on a GPU machine resumes on another machine
+    with its own ``data.path``)."""
     data = config.model_dump(mode="json")
     data["training"].pop("device")
     data["posttrain"].pop("device")
+    data["data"].pop("path")
     data.pop("executor")
     return data
 

@@ -76,6 +76,7 @@ from neronet.errors import DataError, NeronetError, StoreError
 from neronet.nn import build
 from neronet.spec import LearningSpec, NetworkSpec
 from neronet.store import atomic_write
+from neronet.threat import ThreatRecord
 from neronet.train.core import (
     Cosine,
     LRSchedule,
@@ -160,8 +161,8 @@ def holdout_metadata(dataset: Dataset, config: PostTrainConfig) -> dict[str, str
 
 
 def threat_metadata(config: PostTrainConfig) -> dict[str, str]:
-    """The search's threat model, when known, so ``neronet attack`` defaults to it."""
-    return {} if config.search_eps is None else {"search_eps": repr(config.search_eps)}
+    """The search's threat record, when known, so ``neronet attack`` defaults to it."""
+    return {} if config.search_eps is None else ThreatRecord.search(config.search_eps).metadata()
 
 
 def recorded_holdout(metadata: dict[str, Any]) -> tuple[float, int]:

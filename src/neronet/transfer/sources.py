@@ -1,5 +1,5 @@
-"""The source models the transfer set's attacks are crafted against, trained by
-:func:`neronet.train.posttrain.train_seeds` on the dataset's training split.
+"""The source models the transfer set's attacks are crafted against, trained on the
+dataset's training split (the spec networks by :func:`neronet.train.posttrain.train_seeds`).
 
 * ``resnet``: a small ResNet-style network as a NetworkSpec. The spec vocabulary
   merges inputs by concatenation, not addition, so each residual block ends in
@@ -10,6 +10,9 @@
 * ``nsga-net``: the NSGA-Net macro model (neronet's seed), fixed learning unit.
 * ``adversarial``: the ``resnet`` network trained with Madry PGD
   (``posttrain.adversarial``): the paper's "AT" row.
+* ``capsnet``: a capsule network (:mod:`neronet.transfer.capsnet`, its own training).
+* ``feature-squeezing``: the trained ``resnet`` (the same weights: the authors copy the
+  undefended model's) behind :class:`neronet.transfer.squeeze.FeatureSqueezing`.
 """
 
 from __future__ import annotations
@@ -19,11 +22,16 @@ from pathlib import Path
 from safetensors.torch import load_file
 from torch import nn
 
+from neronet.augment import DeviceSplit
 from neronet.config import NeroConfig, PostTrainConfig
 from neronet.data.dataset import Dataset
+from neronet.data.splits import full_train_test
 from neronet.nn import build
 from neronet.spec import INPUT, LayerSpec, NetworkSpec, NodeSpec
+from neronet.train.core import resolve_device, seeded
 from neronet.train.posttrain import train_seeds
+from neronet.transfer.capsnet import CapsNet, train_capsnet
+from neronet.transfer.squeeze import FeatureSqueezing
 
 
 def _conv(filters: int, kernel: int) -> tuple[LayerSpec, ...]:
@@ -76,7 +84,26 @@ def source_training(config: NeroConfig, name: str) -> PostTrainConfig:
 
 
 def train_source(config: NeroConfig, name: str, dataset: Dataset, work_dir: Path) -> nn.Module:
-    """Train source ``name`` in ``work_dir/name`` (resumed if there) and load it, in eval mode."""
+    """Train source ``name`` in ``work_dir/name`` (resumed if there; feature squeezing's
+    ResNet in ``work_dir/resnet``) and load it, in eval mode."""
+    t = config.transfer
+    if name == "feature-squeezing":
+        resnet = train_source(config, "resnet", dataset, work_dir)
+        return FeatureSqueezing(resnet, t.squeeze_bits, t.squeeze_median).eval()
+    if name == "capsnet":
+        post = config.posttrain
+        train, _ = full_train_test(dataset, post.holdout, post.holdout_seed)
+        device = resolve_device(t.device)
+        with seeded(t.seed, device):
+            model = CapsNet(dataset.input_shape, len(dataset.classes))
+        return train_capsnet(
+            model,
+            DeviceSplit.from_split(train, device),
+            epochs=t.epochs,
+            batch_size=post.standard.batch_size,
+            seed=t.seed,
+            out=work_dir / name,
+        )
     spec = source_spec(name, dataset.input_shape, len(dataset.classes))
     (result,) = train_seeds(spec, dataset, source_training(config, name), work_dir / name)
     model = build(spec)
