@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from neronet.config import NeroConfig, grammar_text, load_config
+from neronet.evaluation.measurements import provided
 from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, Executor, ProgressFn
 from neronet.execution.local import LocalExecutor
@@ -77,6 +78,18 @@ def outcome(evaluation: Evaluation) -> tuple[Any, ...]:
         evaluation.epochs,
         evaluation.weights,
     )
+
+
+def assert_runs_a_trivial_evaluation(executor: Executor, config: NeroConfig) -> None:
+    """The executor contract (every registered executor keeps it): it describes the data
+    of ``config`` (digits), and one request comes back once, under its key, trained,
+    with a status and only metrics that the config's measurements provide."""
+    assert executor.describe() == ((1, 8, 8), 10)
+    [(done, evaluation)] = list(executor.evaluate([request("trivial", seed=0)]))
+    assert done.key == "trivial" and evaluation.status in ("ok", "ill-fitted")
+    assert evaluation.epochs >= 1 and evaluation.weights
+    measured = set(provided(config.evaluation.measurements))
+    assert "clean_accuracy" in evaluation.metrics and set(evaluation.metrics) <= measured
 
 
 def sequential(config: NeroConfig, requests: Sequence[EvalRequest]) -> dict[str, tuple[Any, ...]]:

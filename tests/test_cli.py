@@ -134,7 +134,9 @@ def test_show_seed_json(capsys: pytest.CaptureFixture[str]) -> None:
 BAD_INPUTS = [
     (["search.offspring=0"], "search.offspring"),
     (["search.offspringz=3"], "unknown key 'search.offspringz'"),
-    (["data.dataset=mnist"], "data.dataset"),
+    (["data.dataset=mnist"], "'data.dataset': unknown dataset 'mnist'; choose one of"),
+    (["data.dataset=digits", "data.download=true"], "download is only available for cifar10"),
+    (["executor.kind=spark"], "unknown executor 'spark'; choose one of local, workers, ray"),
     (["data.dataset=cifar10", "data.path=/nonexistent/cifar"], "/nonexistent/cifar"),
     (["structure.grammar=missing.grammar"], "grammar 'missing.grammar' not found"),
     (["search.default_train_time=10", "search.max_train_time=5"], "max_train_time"),

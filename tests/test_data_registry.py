@@ -1,4 +1,5 @@
-"""``load_dataset`` dispatch and the embedded digits dataset."""
+"""``load_dataset`` by registered name, the embedded digits dataset, and a dataset
+registered from outside the package used by name."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import pytest
 from helpers_errors import error_of
 from sklearn.datasets import load_digits as sklearn_digits
 
-from neronet.data import DATASETS, load_dataset, make_splits
+from neronet.config import load_config, parse_config
+from neronet.data import DATASETS, Dataset, DatasetLoader, Source, load_dataset, make_splits
+from neronet.errors import ConfigError
+from neronet.plugins import check_plugins
 
 
 def test_digits_is_uint8_with_a_fixed_stratified_test_split() -> None:
@@ -67,3 +71,32 @@ def test_unknown_name_lists_the_valid_ones() -> None:
 )
 def test_bad_arguments(kwargs: dict, expected: str, tmp_path: Path) -> None:
     assert expected in error_of(load_dataset, cache_dir=tmp_path, **kwargs)
+
+
+class Blank(DatasetLoader):
+    """Two black and two white 4x4 images, read from nowhere."""
+
+    takes_path = False
+
+    def load(self, source: Source) -> Dataset:
+        x = np.repeat(np.array([0, 255], dtype=np.uint8), 2).reshape(4, 1, 1, 1)
+        return Dataset("blank", np.tile(x, (1, 1, 4, 4)), np.array([0, 0, 1, 1]), ["b", "w"])
+
+
+def test_a_registered_dataset_is_known_by_name_to_the_config_check_and_the_loader() -> None:
+    config = load_config(None, ["data.dataset=blank"])  # the schema checks no names
+    with pytest.raises(ConfigError, match="unknown dataset 'blank'; choose one of"):
+        check_plugins(config)
+    DATASETS.register("blank", Blank)
+    try:
+        assert check_plugins(config) is config
+        ds = load_dataset("blank", limit_per_class=1)
+        assert ds.input_shape == (1, 4, 4) and ds.y_train.tolist() == [0, 1]
+        with pytest.raises(ConfigError, match=r"'data\.path': dataset 'blank' takes no path"):
+            check_plugins(load_config(None, ["data.dataset=blank", "data.path=/tmp"]))
+    finally:
+        DATASETS.unregister("blank")
+
+
+def test_a_stored_config_naming_a_dataset_not_installed_here_still_reads() -> None:
+    assert parse_config({"data": {"dataset": "gone"}}, "run.sqlite").data.dataset == "gone"

@@ -2,10 +2,11 @@
 
 ``fixtures/plugin`` holds a module and its ``*.dist-info`` (``entry_points.txt`` in
 the ``neronet.plugins`` group), as ``pip install`` would leave them; putting the folder
-on ``PYTHONPATH`` installs it for a fresh interpreter. The strategy, the measurement and
-the attack it registers are then used by name: a search with the ``workers`` executor
-(the measurement runs in a spawned worker, which loads the plug-in itself and reads the
-measurement's own settings section) and ``neronet attack``. Everything runs in
+on ``PYTHONPATH`` installs it for a fresh interpreter. The strategy, the measurement,
+the attack and the dataset it registers are then used by name: a search with the
+``workers`` executor (the dataset is loaded and the measurement runs in a spawned worker,
+which loads the plug-in itself and reads the measurement's own settings section) and
+``neronet attack`` (on the model's dataset, found by its name). Everything runs in
 subprocesses, so this process's registries stay as they are.
 """
 
@@ -82,6 +83,7 @@ def test_evolve_with_workers_and_attack_use_the_plugin_by_name(tmp_path: Path) -
         "executor.kind=workers",
         "executor.workers=1",
         "search.generations=1",
+        "data.dataset=toy-digits",  # five classes, loaded in the worker
         "toy-depth.weight=1000",  # the measurement's own section, validated by its model
     ]
     done = _run("-m", "neronet.cli", "evolve", "--run", str(run), *OVERRIDES, *search)
@@ -90,11 +92,13 @@ def test_evolve_with_workers_and_attack_use_the_plugin_by_name(tmp_path: Path) -
     try:
         rows = [r for r in store.individuals() if r.status != "invalid"]
         assert store.config().search.strategy == "toy-es"
+        assert store.config().data.dataset == "toy-digits"
         assert store.config_data()["toy-depth"] == {"weight": 1000.0}
     finally:
         store.close()
     # measured in the worker with the section's weight (no network has 1000 nodes)
     assert rows and all(r.metrics["toy_depth"] >= 1000 for r in rows)
+    assert {r.record["spec"]["num_classes"] for r in rows} == {5}
     out = tmp_path / "attack"
     args = ["--attacks", "toy-fgsm", "--no-audit", "--limit", "40", "--out", str(out)]
     bad = _run("-m", "neronet.cli", "attack", str(run), "toy-fgsm.fraction=2", *args)

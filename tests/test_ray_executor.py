@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 import ray
-from helpers_executors import KillOnce, outcome, request, run_search, sequential, tiny_config
+from helpers_executors import (
+    KillOnce,
+    assert_runs_a_trivial_evaluation,
+    outcome,
+    request,
+    run_search,
+    sequential,
+    tiny_config,
+)
 from helpers_store import store_fingerprint
 
 from neronet.config import ExecutorConfig
@@ -37,6 +45,11 @@ def test_actor_count_fills_the_cluster() -> None:
     assert actor_count(cpu, {"CPU": 2.0}, num_gpus=0.0) == 4
     assert actor_count(ExecutorConfig(), {"CPU": 8.0, "GPU": 1.0}, num_gpus=0.3) == 3
     assert actor_count(ExecutorConfig(workers=5), {"CPU": 1.0}, num_gpus=0.0) == 5
+
+
+def test_the_ray_executor_keeps_the_executor_contract(cluster: RayExecutor) -> None:
+    """``test_registry_contracts.py``'s executor contract, on this module's cluster."""
+    assert_runs_a_trivial_evaluation(cluster, tiny_config())
 
 
 def test_search_on_ray_gives_the_local_store(cluster: RayExecutor, tmp_path: Path) -> None:

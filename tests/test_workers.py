@@ -166,7 +166,8 @@ def test_search_survives_a_killed_worker_with_the_sequential_store(
 def test_the_local_executors_never_import_ray() -> None:
     code = (
         "import sys, neronet.cli, neronet.execution.local, neronet.execution.workers; "
-        "assert 'ray' not in sys.modules"
+        "from neronet.execution import EXECUTORS; "
+        "assert 'ray' in EXECUTORS.names() and 'ray' not in sys.modules"
     )
     root = str(Path(__file__).resolve().parent.parent)
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": root})

@@ -2,10 +2,11 @@
 
 Installed plug-ins are found through the entry-point group ``neronet.plugins``: each
 entry point names a module (importing it registers its strategies, objectives,
-measurements, attacks) or a function to call. :func:`load_installed` imports them
-once per process, on the first lookup of any registry, so the main process and every
-worker of the ``workers`` / ``ray`` executors know the same names without a line of
-neronet changed. A package declares one in its ``pyproject.toml``::
+measurements, attacks, datasets, executors) or a function to call.
+:func:`load_installed` imports them once per process, on the first lookup of any
+registry, so the main process and every worker of the ``workers`` / ``ray`` executors
+(whose first lookup is the dataset's, as they load their data) know the same names
+without a line of neronet changed. A package declares one in its ``pyproject.toml``::
 
     [project.entry-points."neronet.plugins"]
     my_plugins = "my_package.neronet_plugins"
@@ -13,7 +14,8 @@ neronet changed. A package declares one in its ``pyproject.toml``::
 ``check_plugins(config)`` is the other half.
 
 The config schema (``neronet.config``) validates settings only; which strategies,
-objectives and measurements exist is the registries' business. Keeping the two
+encodings, objectives, measurements, datasets and executors exist is the registries'
+business. Keeping the two
 apart means the schema imports no plug-in (so no plug-in module, which reads its
 settings from the schema, sits in an import cycle with it), and a stored run's
 config can be read even where a plug-in it names is not installed. Whatever runs a
@@ -69,9 +71,12 @@ def check_plugins(config: NeroConfig, source: str = "config") -> NeroConfig:
     """
     from neronet.evaluation.measurements import MEASUREMENTS, provided
     from neronet.evaluation.objectives import OBJECTIVES
+    from neronet.execution.base import EXECUTORS
     from neronet.search.strategies import STRATEGIES
 
     search = config.search
+    _check_dataset(config, source)
+    _known(EXECUTORS, config.executor.kind, "executor.kind", source)
     _known(STRATEGIES, search.strategy, "search.strategy", source)
     _known(OBJECTIVES, search.objective, "search.objective", source)
     for name in config.evaluation.measurements:
@@ -114,6 +119,17 @@ def _check_encoding(config: NeroConfig, source: str) -> None:
             f"strategy {name!r} searches only encoding(s) {', '.join(strategy.encodings)}, "
             f"not {encoding!r}; unset search.encoding or choose another strategy",
         )
+
+
+def _check_dataset(config: NeroConfig, source: str) -> None:
+    """The dataset exists and can read what ``data`` gives it (a path, a download)."""
+    from neronet.data.registry import DATASETS, source_problem
+
+    data = config.data
+    _known(DATASETS, data.dataset, "data.dataset", source)
+    problem = source_problem(data.dataset, data.path is not None, data.download)
+    if problem is not None:
+        _refuse(source, f"data.{problem[0]}", problem[1])
 
 
 def _known(registry: Registry, name: str, key: str, source: str) -> None:

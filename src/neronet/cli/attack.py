@@ -25,7 +25,6 @@ from neronet.cli.common import (
     routed,
     run_spec,
 )
-from neronet.data import DATASETS
 from neronet.errors import AttackError, NeronetError
 from neronet.progress import progress_bar
 from neronet.spec import NetworkSpec
@@ -105,7 +104,7 @@ def add_attack_command(sub: argparse._SubParsersAction) -> None:
         help="print the suite's expected duration (from a short timed probe) and exit",
     )
     p.add_argument("--no-audit", action="store_true", help="skip the gradient-masking audit")
-    p.add_argument("--dataset", choices=DATASETS, help="default: from the model's metadata")
+    p.add_argument("--dataset", help="a registered dataset; default: from the model's metadata")
     p.add_argument("--data-path", help="local copy of the dataset")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--out", help="output directory for the tables and attack.log")

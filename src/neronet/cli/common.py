@@ -159,7 +159,7 @@ def load_data(name: str | None, path: str | None, hint: dict[str, Any]) -> Datas
     name = name or hint.get("dataset")
     if name is None:
         raise NeronetError(
-            f"the dataset is unknown for this model; pass --dataset ({', '.join(DATASETS)})"
+            f"the dataset is unknown for this model; pass --dataset ({', '.join(DATASETS.names())})"
         )
     return load_dataset(name, path if path is not None else hint.get("path"))
 

@@ -22,7 +22,9 @@ def add_evolve_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML config (default: quickstart, or the run's own on resume)")
     p.add_argument("--run", help="run directory (default: runs/<time>-seed<N>)")
     p.add_argument("--seed", type=int, help="run seed (overrides the config)")
-    p.add_argument("--executor", choices=["local", "workers", "ray"], help="where to evaluate")
+    p.add_argument(
+        "--executor", help="where to evaluate: local, workers, ray or a plug-in's executor"
+    )
     p.add_argument("--address", help="Ray cluster address HOST:PORT (with --executor ray)")
     p.add_argument(
         "--allow-changed",

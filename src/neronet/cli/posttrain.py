@@ -35,7 +35,7 @@ from neronet.cli.common import (
 )
 from neronet.config import NeroConfig
 from neronet.config import PostTrainConfig as PostTrainDefaults
-from neronet.data import DATASETS, Dataset
+from neronet.data import Dataset
 from neronet.errors import ConfigError, NeronetError
 from neronet.progress import progress_bar
 from neronet.spec import NetworkSpec
@@ -99,8 +99,8 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--first-seed", type=int, help=f"first seed (default {defaults.first_seed})")
     p.add_argument(
         "--dataset",
-        choices=DATASETS,
-        help="default: the run's or the model's dataset; cifar10 for --seed-arch",
+        help="a registered dataset (digits, fashion-mnist, cifar10 or a plug-in's); default: "
+        "the run's or the model's dataset; cifar10 for --seed-arch",
     )
     p.add_argument("--data-path", help="local copy of the dataset")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")

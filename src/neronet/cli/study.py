@@ -36,7 +36,9 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
         help="runs at once, each in its own process with its share of the executor's "
         "workers (default 1: one after another)",
     )
-    p.add_argument("--executor", choices=["local", "workers", "ray"], help="where to evaluate")
+    p.add_argument(
+        "--executor", help="where to evaluate: local, workers, ray or a plug-in's executor"
+    )
     p.add_argument("--address", help="Ray cluster address HOST:PORT (with --executor ray)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.set_defaults(func=cmd_study)

@@ -62,7 +62,11 @@ class StructureConfig(StrictSection):
 
 
 class DataConfig(StrictSection):
-    dataset: Literal["digits", "fashion-mnist", "cifar10"] = "cifar10"
+    dataset: str = Field(
+        default="cifar10",
+        description="a registered dataset (neronet.data.DATASETS: digits, fashion-mnist, "
+        "cifar10, or an installed plug-in's; checked by check_plugins)",
+    )
     path: str | None = None
     cache_dir: str | None = None
     download: Bool = False

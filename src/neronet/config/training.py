@@ -46,7 +46,11 @@ class StoreConfig(StrictSection):
 
 
 class ExecutorConfig(StrictSection):
-    kind: Literal["local", "workers", "ray"] = "local"
+    kind: str = Field(
+        default="local",
+        description="a registered executor (neronet.execution.EXECUTORS: local, workers, ray, "
+        "or an installed plug-in's; checked by check_plugins)",
+    )
     devices: list[str] = Field(default_factory=list, description="worker devices (workers)")
     address: str | None = None
     num_gpus: Float = Field(default=1.0, ge=0)

@@ -1,4 +1,5 @@
-"""Datasets (digits, Fashion-MNIST, CIFAR-10), the decoded-array cache and search splits.
+"""Datasets (digits, Fashion-MNIST, CIFAR-10 and plug-ins' ones, by name in ``DATASETS``),
+the decoded-array cache and search splits.
 
 Everything is uint8 ``(N, C, H, W)`` images with int64 labels; see
 :func:`load_dataset` and :func:`make_splits`.
@@ -6,7 +7,7 @@ Everything is uint8 ``(N, C, H, W)`` images with int64 labels; see
 
 from neronet.data.cache import CACHE_ENV, resolve_cache_dir
 from neronet.data.dataset import Dataset, Split, first_per_class
-from neronet.data.registry import DATASETS, load_dataset
+from neronet.data.registry import DATASETS, DatasetLoader, Source, load_dataset
 from neronet.data.splits import (
     PAPER_SPLIT,
     DataSplits,
@@ -22,6 +23,8 @@ __all__ = [
     "PAPER_SPLIT",
     "DataSplits",
     "Dataset",
+    "DatasetLoader",
+    "Source",
     "Split",
     "first_per_class",
     "full_train_test",

@@ -17,6 +17,7 @@ from neronet.data.cache import cached, fingerprint
 from neronet.data.dataset import Dataset
 from neronet.data.download import extract_tar, fetch
 from neronet.data.imagefolder import load_image_folder
+from neronet.data.registry import DATASETS, DatasetLoader, Source
 from neronet.errors import DataError
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -159,3 +160,13 @@ def load_cifar10(path: Path | None, cache_dir: Path, download: bool, limit: int 
         f"'{path}' is not a directory, .zip or .tar.gz; point path at a CIFAR-10 "
         "batches directory, image folder or archive"
     )
+
+
+@DATASETS.register("cifar10")
+class Cifar10(DatasetLoader):
+    """CIFAR-10 from ``data.path`` or, with ``data.download``, its canonical archive."""
+
+    downloads = True
+
+    def load(self, source: Source) -> Dataset:
+        return load_cifar10(source.path, source.cache_dir, source.download, source.limit_per_class)

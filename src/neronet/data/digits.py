@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from neronet.data.dataset import Dataset
+from neronet.data.registry import DATASETS, DatasetLoader, Source
 from neronet.data.splits import hold_out
 
 TEST_SHARE = 0.2
@@ -17,17 +18,22 @@ SPLIT_SEED = 0
 _MAX_VALUE = 16
 
 
-def load_digits() -> Dataset:
+@DATASETS.register("digits")
+class Digits(DatasetLoader):
     """The digits dataset with a deterministic 80/20 stratified train/test split."""
-    # Imported here: scikit-learn takes about a second to import and only digits needs it.
-    from sklearn.datasets import load_digits as sklearn_digits
 
-    bunch = sklearn_digits()
-    x = np.rint(bunch.images * (255 / _MAX_VALUE)).astype(np.uint8)[:, None]
-    full = Dataset(
-        name="digits",
-        x_train=np.ascontiguousarray(x),
-        y_train=bunch.target.astype(np.int64),
-        classes=[str(d) for d in range(10)],
-    )
-    return hold_out(full, TEST_SHARE, SPLIT_SEED)
+    takes_path = False
+
+    def load(self, source: Source) -> Dataset:
+        # Imported here: scikit-learn takes about a second to import and only digits needs it.
+        from sklearn.datasets import load_digits as sklearn_digits
+
+        bunch = sklearn_digits()
+        x = np.rint(bunch.images * (255 / _MAX_VALUE)).astype(np.uint8)[:, None]
+        full = Dataset(
+            name="digits",
+            x_train=np.ascontiguousarray(x),
+            y_train=bunch.target.astype(np.int64),
+            classes=[str(d) for d in range(10)],
+        )
+        return hold_out(full, TEST_SHARE, SPLIT_SEED)

@@ -17,6 +17,7 @@ import numpy as np
 
 from neronet.data.cache import cached, fingerprint
 from neronet.data.dataset import Dataset
+from neronet.data.registry import DATASETS, DatasetLoader, Source
 from neronet.errors import DataError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -118,3 +119,11 @@ def load_fashion_mnist(path: Path | None, cache_dir: Path) -> Dataset:
         )
 
     return cached(cache_dir, "fashion-mnist", fingerprint(root, files.values()), build)
+
+
+@DATASETS.register("fashion-mnist")
+class FashionMnist(DatasetLoader):
+    """Fashion-MNIST from ``data.path`` or Debian's ``dataset-fashion-mnist``."""
+
+    def load(self, source: Source) -> Dataset:
+        return load_fashion_mnist(source.path, source.cache_dir)

@@ -1,5 +1,5 @@
-"""Executors: where candidates are evaluated (in-process, worker processes, Ray)."""
+"""Executors: where candidates are evaluated (in-process, worker processes, Ray, plug-ins')."""
 
-from neronet.execution.base import EvalRequest, Executor, make_executor
+from neronet.execution.base import EXECUTORS, EvalRequest, Executor, make_executor
 
-__all__ = ["EvalRequest", "Executor", "make_executor"]
+__all__ = ["EXECUTORS", "EvalRequest", "Executor", "make_executor"]

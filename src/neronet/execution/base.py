@@ -6,6 +6,11 @@ only small, picklable data (spec JSON, learning settings, budget, seed and an
 optional warm-start blob); every executor builds its own evaluation context
 (dataset splits resident on its device) once, so data never travels per task.
 Only the search process writes the run store.
+
+An executor is an :class:`Executor` subclass registered with
+``@EXECUTORS.register("name")`` and made from the run's config (``executor.kind``
+names it; ``check_plugins`` refuses an unknown one). Built in: ``local``,
+``workers`` and ``ray`` (Ray is imported only when a Ray executor is made).
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from neronet.config import NeroConfig
+from neronet.config import ExecutorConfig, NeroConfig
+from neronet.errors import StudyError
 from neronet.evaluation.result import Evaluation
+from neronet.registry import Registry
 from neronet.spec import LearningSpec, NetworkSpec
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
@@ -40,6 +47,9 @@ class EvalRequest:
 class Executor(ABC):
     """Evaluates batches of requests; a context manager that owns its workers.
 
+    Made as ``cls(config)``: it builds its evaluation context (or its workers') from
+    the config, so a plug-in's executor gets the same settings every executor does.
+
     ``threads`` is the torch CPU thread count each evaluation runs with: float
     reductions on the CPU depend on it, so the run records it and a resume with
     another count is warned about.
@@ -57,6 +67,16 @@ class Executor(ABC):
     def describe(self) -> tuple[tuple[int, int, int], int]:
         """``(input_shape, num_classes)`` of the data the executor evaluates on."""
 
+    @classmethod
+    def lanes(cls, executor: ExecutorConfig, parallel: int) -> list[dict[str, Any]]:
+        """The executor section of each of ``parallel`` runs evaluated at once (``study
+        --parallel``), so that together they use what one run would; an executor that
+        cannot be shared out refuses (here: any that does not say how)."""
+        raise StudyError(
+            f"--parallel {parallel}: executor {executor.kind!r} cannot be shared out among "
+            "runs at once; pass --parallel 1 or use executor.kind=workers"
+        )
+
     def close(self) -> None:  # noqa: B027 - optional hook: in-process executors own nothing
         """Release workers and devices."""
 
@@ -67,17 +87,16 @@ class Executor(ABC):
         self.close()
 
 
+EXECUTORS: Registry[type[Executor]] = Registry(
+    "executor",
+    builtins=(
+        "neronet.execution.local",
+        "neronet.execution.workers",
+        "neronet.execution.ray_executor",
+    ),
+)
+
+
 def make_executor(config: NeroConfig) -> Executor:
-    """The executor the config asks for (Ray is imported only when asked for)."""
-    kind = config.executor.kind
-    if kind == "local":
-        from neronet.execution.local import LocalExecutor
-
-        return LocalExecutor(config)
-    if kind == "workers":
-        from neronet.execution.workers import WorkerPoolExecutor
-
-        return WorkerPoolExecutor(config)
-    from neronet.execution.ray_executor import RayExecutor
-
-    return RayExecutor(config)
+    """The executor ``executor.kind`` names, made from ``config``."""
+    return EXECUTORS.get(config.executor.kind)(config)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 
-from neronet.config import NeroConfig
+from neronet.config import ExecutorConfig, NeroConfig
 from neronet.evaluation.result import Evaluation
-from neronet.execution.base import EvalRequest, Executor, ProgressFn
+from neronet.execution.base import EXECUTORS, EvalRequest, Executor, ProgressFn
 from neronet.execution.scheduling import cpu_threads
 from neronet.execution.worker import EvaluationContext
 
 
+@EXECUTORS.register("local")
 class LocalExecutor(Executor):
     """The default executor: this process, one device, data loaded once.
 
@@ -31,6 +33,13 @@ class LocalExecutor(Executor):
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def lanes(cls, executor: ExecutorConfig, parallel: int) -> list[dict[str, Any]]:
+        """Each run in its own process, as a serial study runs in its one (at the serial
+        thread count: set ``executor.threads`` so that ``parallel`` x threads fits)."""
+        data = executor.model_dump(mode="json")
+        return [{**data, "threads": executor.threads or cpu_threads(1)}] * parallel
 
     def close(self) -> None:
         torch.set_num_threads(self._caller_threads)

@@ -29,9 +29,9 @@ from typing import Any
 
 from neronet.config import ExecutorConfig, NeroConfig
 from neronet.data import DataSplits
-from neronet.errors import ConfigError
+from neronet.errors import ConfigError, StudyError
 from neronet.evaluation.result import Evaluation
-from neronet.execution.base import EvalRequest
+from neronet.execution.base import EXECUTORS, EvalRequest
 from neronet.execution.scheduling import (
     Died,
     Done,
@@ -99,6 +99,7 @@ class _ActorSlot(Slot):
     call: Any = None  # the ObjectRef of the start() or evaluate() call in flight
 
 
+@EXECUTORS.register("ray")
 class RayExecutor(SlotExecutor):
     """Evaluates batches on Ray actors, on the cluster at ``executor.address`` or a local one."""
 
@@ -127,6 +128,15 @@ class RayExecutor(SlotExecutor):
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def lanes(cls, executor: ExecutorConfig, parallel: int) -> list[dict[str, Any]]:
+        """Refused: one Ray pool already spreads a run over the cluster."""
+        raise StudyError(
+            f"--parallel {parallel} gives each run an executor of its own, but a Ray "
+            "executor is one pool for the whole cluster; pass --parallel 1 (Ray already "
+            "spreads each run's candidates over the cluster) or use executor.kind=workers"
+        )
 
     # ----------------------------------------------------------- backend hooks
     def _start(self, slot: Slot) -> None:

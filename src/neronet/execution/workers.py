@@ -27,11 +27,12 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+import numpy as np
 import torch
 
 from neronet.config import ExecutorConfig, NeroConfig
-from neronet.errors import ConfigError
-from neronet.execution.base import EvalRequest
+from neronet.errors import ConfigError, StudyError
+from neronet.execution.base import EXECUTORS, EvalRequest
 from neronet.execution.mps import MpsDaemon
 from neronet.execution.scheduling import (
     Died,
@@ -90,6 +91,7 @@ class _ProcessSlot(Slot):
     conn: Connection | None = None
 
 
+@EXECUTORS.register("workers")
 class WorkerPoolExecutor(SlotExecutor):
     """Evaluates a batch in parallel, one spawned process per entry of :func:`pool_devices`."""
 
@@ -112,6 +114,30 @@ class WorkerPoolExecutor(SlotExecutor):
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def lanes(cls, executor: ExecutorConfig, parallel: int) -> list[dict[str, Any]]:
+        """The pool shared out in contiguous slices (a GPU's workers stay together, under
+        one memory guard, when ``parallel`` divides the devices evenly), at the pool's
+        thread count; ``parallel`` may not exceed the pool."""
+        pool = pool_devices(executor)
+        if parallel > len(pool):
+            raise StudyError(
+                f"--parallel {parallel}: the executor has {len(pool)} worker(s) to share out "
+                f"among the runs; pass --parallel {len(pool)} or fewer, or raise executor.workers"
+            )
+        threads = executor.threads or cpu_threads(len(pool))
+        data = executor.model_dump(mode="json")
+        return [
+            {
+                **data,
+                "devices": [str(d) for d in share],
+                "workers": len(share),
+                "workers_per_device": None,
+                "threads": threads,
+            }
+            for share in np.array_split(np.array(pool), parallel)
+        ]
 
     # ----------------------------------------------------------- backend hooks
     def _start(self, slot: Slot) -> None:

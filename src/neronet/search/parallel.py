@@ -12,6 +12,9 @@ run to run. Here up to N runs go at once, each in a spawned process of its own (
   its one process (set ``executor.threads`` so that N x threads fits the cores).
 - ``ray`` is refused: one Ray pool already spreads a run over a cluster.
 
+Each executor says how it is shared out (``Executor.lanes``); a plug-in's executor
+that does not say is refused with ``--parallel`` above 1.
+
 Every lane trains with the torch thread count the serial study would use (the
 pool's, fixed explicitly), and a run's records depend only on its config, its seed
 and that count, never on which worker evaluated what or when: parallel and serial
@@ -38,13 +41,10 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-import numpy as np
-
 from neronet.config import ExecutorConfig, NeroConfig, parse_config
 from neronet.errors import NeronetError, StudyError
-from neronet.execution.base import make_executor
-from neronet.execution.scheduling import cpu_threads
-from neronet.execution.workers import pool_devices, send_error
+from neronet.execution.base import EXECUTORS, make_executor
+from neronet.execution.workers import send_error
 from neronet.progress import Reporter
 from neronet.search.study import MAX_RUNS, Study, read_study, run_one
 
@@ -57,35 +57,11 @@ def check_parallel(parallel: int) -> int:
 
 
 def lane_executors(executor: ExecutorConfig, parallel: int) -> list[dict[str, Any]]:
-    """The executor section of each of ``parallel`` lanes (see the module doc)."""
-    data = executor.model_dump(mode="json")
+    """The executor section of each of ``parallel`` lanes: the executor's own share-out
+    (:meth:`~neronet.execution.base.Executor.lanes`; see the module doc)."""
     if parallel == 1:
-        return [data]
-    if executor.kind == "ray":
-        raise StudyError(
-            f"--parallel {parallel} gives each run an executor of its own, but a Ray "
-            "executor is one pool for the whole cluster; pass --parallel 1 (Ray already "
-            "spreads each run's candidates over the cluster) or use executor.kind=workers"
-        )
-    if executor.kind == "local":
-        return [{**data, "threads": executor.threads or cpu_threads(1)}] * parallel
-    pool = pool_devices(executor)
-    if parallel > len(pool):
-        raise StudyError(
-            f"--parallel {parallel}: the executor has {len(pool)} worker(s) to share out among "
-            f"the runs; pass --parallel {len(pool)} or fewer, or raise executor.workers"
-        )
-    threads = executor.threads or cpu_threads(len(pool))
-    return [
-        {
-            **data,
-            "devices": [str(d) for d in share],
-            "workers": len(share),
-            "workers_per_device": None,
-            "threads": threads,
-        }
-        for share in np.array_split(np.array(pool), parallel)
-    ]
+        return [executor.model_dump(mode="json")]
+    return EXECUTORS.get(executor.kind).lanes(executor, parallel)
 
 
 @dataclass(eq=False)
