@@ -14,7 +14,8 @@ import pytest
 
 from neronet.cli import main
 from neronet.config import load_config
-from neronet.survey.run import survey_settings
+from neronet.errors import StudyError
+from neronet.survey.run import stored_settings, survey_settings
 from neronet.survey.store import DB_NAME, SurveyStore
 
 TINY = """\
@@ -125,3 +126,21 @@ def test_bad_input_is_one_line(
     other = survey_settings(load_config(str(config), ["seed=1"]))
     SurveyStore.open(tmp_path / "other", other).close()
     assert "seed" in error("--config", str(config), "--dir", str(tmp_path / "other"))
+
+
+def test_a_survey_resumes_across_versions_and_machines_but_not_other_settings(
+    config: Path, tmp_path: Path
+) -> None:
+    """What a survey's rows depend on is its identity: an older version's stored settings
+    (a setting since added, a plug-in section since reshaped) and another machine's
+    data.path or device still match; a changed measurement setting does not."""
+    current = survey_settings(load_config(str(config)))
+    older = {**current, "ras": {"patience": 15}, "executor": {"kind": "local"}}
+    older["training"] = {k: v for k, v in current["training"].items() if k != "schedule"}
+    SurveyStore.open(tmp_path / "s", older).close()
+    elsewhere = load_config(str(config), ["data.path=/elsewhere", "training.device=cpu"])
+    assert survey_settings(elsewhere) == current
+    SurveyStore.open(tmp_path / "s", current, stored_settings).close()  # resumes
+    with pytest.raises(StudyError, match=r"fitness\.pgd_steps"):
+        other = survey_settings(load_config(str(config), ["fitness.pgd_steps=7"]))
+        SurveyStore.open(tmp_path / "s", other, stored_settings)

@@ -35,7 +35,7 @@ from safetensors.torch import load_file
 
 from neronet.attacks import ATTACKS
 from neronet.augment import DeviceData, to_float
-from neronet.config import NeroConfig
+from neronet.config import NeroConfig, parse_config
 from neronet.data import load_dataset
 from neronet.data.dataset import Dataset
 from neronet.data.splits import hold_out
@@ -187,16 +187,37 @@ def measure(
     return record(evaluation.status, evaluation.reason)
 
 
+SURVEY_SECTIONS = (
+    "seed",
+    "data",
+    "structure",
+    "search",
+    "fitness",
+    "evaluation",
+    "training",
+    "posttrain",
+    "attack",
+)
+"""The config sections a survey's records depend on; the others (executor, store, RAS,
+transfer, plug-in sections) never change a row, so they are not part of its identity."""
+
+
 def survey_settings(config: NeroConfig) -> dict[str, Any]:
-    """What a survey's records depend on (the device, the count and where the dataset's
-    files lie do not: a survey started on a GPU machine resumes on another machine
+    """What a survey's records depend on: :data:`SURVEY_SECTIONS`, less the device and
+    where the dataset's files lie (a survey started on a GPU machine resumes on another
     with its own ``data.path``)."""
-    data = config.model_dump(mode="json")
+    dump = config.model_dump(mode="json")
+    data = {key: dump[key] for key in SURVEY_SECTIONS}
     data["training"].pop("device")
     data["posttrain"].pop("device")
     data["data"].pop("path")
-    data.pop("executor")
     return data
+
+
+def stored_settings(stored: dict[str, Any]) -> dict[str, Any]:
+    """A survey's stored settings read by this version: parsed (so a setting added since
+    takes its default) and cut to :data:`SURVEY_SECTIONS` as :func:`survey_settings`."""
+    return survey_settings(parse_config(stored, "the survey's stored settings"))
 
 
 def run_survey(
@@ -208,7 +229,7 @@ def run_survey(
 ) -> SurveyStore:
     """Measure architectures 0..count-1 that ``directory`` does not hold yet, each row
     committed as it is finished; returns the store."""
-    store = SurveyStore.open(directory, survey_settings(config))
+    store = SurveyStore.open(directory, survey_settings(config), stored_settings)
     todo = [i for i in range(count) if i not in store.done()]
     if not todo:
         return store

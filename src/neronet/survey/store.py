@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,15 @@ class SurveyStore:
             self._db.executescript(SCHEMA)
 
     @classmethod
-    def open(cls, directory: Path, settings: dict[str, Any]) -> SurveyStore:
+    def open(
+        cls,
+        directory: Path,
+        settings: dict[str, Any],
+        normalise: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> SurveyStore:
         """Open (or start) the survey in ``directory`` for ``settings``; a survey started
-        with other settings is refused, naming the keys that differ."""
+        with other settings is refused, naming the keys that differ. ``normalise`` turns the
+        stored settings into this version's form before they are compared."""
         directory.mkdir(parents=True, exist_ok=True)
         store = cls(directory / DB_NAME)
         stored = store._meta("settings")
@@ -71,10 +78,12 @@ class SurveyStore:
                     "INSERT INTO meta VALUES ('settings', ?)",
                     (json.dumps(settings, sort_keys=True),),
                 )
-        elif json.loads(stored) != settings:
+            return store
+        before = json.loads(stored) if normalise is None else normalise(json.loads(stored))
+        if before != settings:
             from neronet.search.resume import diff_keys
 
-            changed = diff_keys(json.loads(stored), settings)
+            changed = diff_keys(before, settings)
             store.close()
             raise StudyError(
                 f"--dir '{directory}' holds a survey with other settings "
