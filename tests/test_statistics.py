@@ -94,3 +94,12 @@ def test_holm_adjusts_step_down_in_the_given_order() -> None:
     assert S.holm([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.09, 0.09, 0.2])
     assert S.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
     assert S.holm([]) == []
+
+
+def test_too_few_pairs_get_a_value_but_no_interval() -> None:
+    few = S.MIN_INTERVAL_PAIRS - 1
+    est = S.kendall_interval(X[:few], Y[:few])
+    assert est.value == pytest.approx(st.kendalltau(X[:few], Y[:few]).statistic)
+    assert math.isnan(est.low) and math.isnan(est.high) and est.n == few
+    assert est.text().endswith("[no interval]")
+    assert math.isfinite(S.spearman_interval(X, Y).low)  # 40 pairs: an interval

@@ -28,9 +28,16 @@ EXACT_WILCOXON_MAX = 50
 """Up to this many non-zero differences without ties, the Wilcoxon p-value is exact."""
 
 
+MIN_INTERVAL_PAIRS = 10
+"""Fewer pairs than this get no correlation interval: a percentile bootstrap of a handful
+of points resamples the same few ranks (four points give "[1.00, 1.00]"), an interval
+that claims a certainty the data cannot give."""
+
+
 @dataclass(frozen=True)
 class Estimate:
-    """A statistic and its bootstrap percentile interval (``level``, e.g. 0.95)."""
+    """A statistic and its bootstrap percentile interval (``level``, e.g. 0.95); the
+    interval is NaN where there is none (too few pairs)."""
 
     value: float
     low: float
@@ -39,7 +46,10 @@ class Estimate:
     level: float = 0.95
 
     def text(self, digits: int = 2) -> str:
-        """``0.41 [0.28, 0.53]``: the value and its interval, for tables."""
+        """``0.41 [0.28, 0.53]``: the value and its interval, for tables (``0.41 [no
+        interval]`` without one)."""
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            return f"{self.value:.{digits}f} [no interval]"
         return f"{self.value:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
 
@@ -108,6 +118,8 @@ def _correlation(
     if len(a) < 2:
         return Estimate(math.nan, math.nan, math.nan, len(a), level)
     value = float(stat(a, b))
+    if len(a) < MIN_INTERVAL_PAIRS:
+        return Estimate(value, math.nan, math.nan, len(a), level)
     index = _resamples(len(a), resamples, seed)
     chunk = max(1, PAIR_CELLS // (len(a) * len(a)))  # tau's pair matrices, bounded in memory
     parts = np.split(index, range(chunk, resamples, chunk))

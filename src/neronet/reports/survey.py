@@ -19,7 +19,12 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from neronet.reports.plots import save
-from neronet.reports.statistics import Estimate, kendall_interval, spearman_interval
+from neronet.reports.statistics import (
+    MIN_INTERVAL_PAIRS,
+    Estimate,
+    kendall_interval,
+    spearman_interval,
+)
 from neronet.store import atomic_write
 from neronet.survey.store import Record
 
@@ -127,8 +132,8 @@ def markdown(
         f"{sum(math.isfinite(v) for v in _values(records, TARGET))}.",
         "",
         "Kendall tau-b and Spearman rho of each signal against the final AutoAttack accuracy "
-        "(retrained, held-out images), bootstrap 95 % intervals (2000 resamples, seed 0), "
-        "over the architectures with both numbers (n).",
+        "(retrained, held-out images), bootstrap 95 % intervals (2000 resamples, seed 0; "
+        f"none below {MIN_INTERVAL_PAIRS} pairs), over the architectures with both numbers (n).",
         "",
         "| signal | n | Kendall tau [95 % CI] | Spearman rho [95 % CI] |",
         "|---|---|---|---|",
