@@ -16,6 +16,7 @@ from torch import nn
 from neronet.augment import DeviceSplit
 from neronet.config import load_config
 from neronet.errors import ConfigError
+from neronet.plugins import check_plugins
 from neronet.transfer import build, capsnet, sources
 from neronet.transfer.capsnet import CapsNet, kernels, train_capsnet
 from neronet.transfer.squeeze import FeatureSqueezing, median_smooth, reduce_bit_depth
@@ -156,6 +157,22 @@ def test_config_names_the_papers_sources_and_refuses_others() -> None:
     both = load_config(None, ["transfer.sources=[capsnet, feature-squeezing, nsga-net]"])
     assert both.transfer.sources == ("capsnet", "feature-squeezing", "nsga-net")
     with pytest.raises(ConfigError) as info:
-        load_config(None, ["transfer.sources=[capsule]"])
+        check_plugins(load_config(None, ["transfer.sources=[capsule]"]))
     message = str(info.value)
     assert "\n" not in message and "transfer.sources" in message and "capsnet" in message
+
+
+def test_a_registered_source_is_named_like_the_builtins(tmp_path: Path) -> None:
+    from neronet.transfer.sources import SOURCES, train_source
+
+    def frozen(config: object, dataset: object, work_dir: Path) -> nn.Module:
+        return nn.Identity().eval()  # stands in for a plug-in's trained model
+
+    SOURCES.register("frozen-test", frozen)
+    try:
+        config = check_plugins(load_config(None, ["transfer.sources=[frozen-test, resnet]"]))
+        assert config.transfer.sources == ("frozen-test", "resnet")
+        model = train_source(config, "frozen-test", None, tmp_path)  # type: ignore[arg-type]
+        assert isinstance(model, nn.Identity)
+    finally:
+        SOURCES.unregister("frozen-test")

@@ -73,6 +73,7 @@ def check_plugins(config: NeroConfig, source: str = "config") -> NeroConfig:
     from neronet.evaluation.objectives import OBJECTIVES
     from neronet.execution.base import EXECUTORS
     from neronet.search.strategies import STRATEGIES
+    from neronet.transfer.sources import SOURCES
 
     search = config.search
     _check_dataset(config, source)
@@ -81,6 +82,8 @@ def check_plugins(config: NeroConfig, source: str = "config") -> NeroConfig:
     _known(OBJECTIVES, search.objective, "search.objective", source)
     for name in config.evaluation.measurements:
         _known(MEASUREMENTS, name, "evaluation.measurements", source)
+    for name in config.transfer.sources:
+        _known(SOURCES, name, "transfer.sources", source)
     objective = OBJECTIVES.get(search.objective)
     measured = provided(config.evaluation.measurements)
     missing = [m for m in objective.required(config) if m not in measured]

@@ -30,11 +30,12 @@ def cmd_transfer_set(args: argparse.Namespace) -> int:
     from neronet.cli.common import logged, routed
     from neronet.config import load_config
     from neronet.outputs import check_output
+    from neronet.plugins import check_plugins
     from neronet.progress import progress_bar
     from neronet.transfer.artifact import read_transfer_set
     from neronet.transfer.build import make_transfer_set, md_path, on_bar, sources_dir
 
-    config = load_config(args.config, list(args.overrides))
+    config = check_plugins(load_config(args.config, list(args.overrides)))
     out = check_output(Path(args.out), force=args.force)
     check_output(md_path(out), force=args.force)
     console = Console(stderr=True)

@@ -127,7 +127,7 @@ class TransferConfig(StrictSection):
     images per source and epochs are not in the paper (chosen)."""
 
     sources: Annotated[
-        tuple[Literal["capsnet", "resnet", "adversarial", "feature-squeezing", "nsga-net"], ...],
+        tuple[str, ...],
         AfterValidator(distinct),
     ] = Field(default=TRANSFER_SOURCES, min_length=1)
     attacks: Annotated[tuple[Literal["l0", "linf"], ...], AfterValidator(distinct)] = Field(

@@ -13,10 +13,15 @@ dataset's training split (the spec networks by :func:`neronet.train.posttrain.tr
 * ``capsnet``: a capsule network (:mod:`neronet.transfer.capsnet`, its own training).
 * ``feature-squeezing``: the trained ``resnet`` (the same weights: the authors copy the
   undefended model's) behind :class:`neronet.transfer.squeeze.FeatureSqueezing`.
+
+Each is a function registered in :data:`SOURCES` under its name (``transfer.sources``
+names them; a plug-in registers its own the same way): it trains the source in
+``work_dir/<name>`` (resuming what is there) and returns it loaded, in eval mode.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from safetensors.torch import load_file
@@ -27,6 +32,7 @@ from neronet.config import NeroConfig, PostTrainConfig
 from neronet.data.dataset import Dataset
 from neronet.data.splits import full_train_test
 from neronet.nn import build
+from neronet.registry import Registry
 from neronet.spec import INPUT, LayerSpec, NetworkSpec, NodeSpec
 from neronet.train.core import resolve_device, seeded
 from neronet.train.posttrain import train_seeds
@@ -83,29 +89,56 @@ def source_training(config: NeroConfig, name: str) -> PostTrainConfig:
     return post.model_copy(update={**update, "mode": "standard", "standard": schedule})
 
 
+Source = Callable[[NeroConfig, Dataset, Path], nn.Module]
+"""Trains a source for ``(config, dataset, work_dir)`` and returns it in eval mode."""
+
+SOURCES: Registry[Source] = Registry("transfer source")
+
+
 def train_source(config: NeroConfig, name: str, dataset: Dataset, work_dir: Path) -> nn.Module:
-    """Train source ``name`` in ``work_dir/name`` (resumed if there; feature squeezing's
-    ResNet in ``work_dir/resnet``) and load it, in eval mode."""
-    t = config.transfer
-    if name == "feature-squeezing":
-        resnet = train_source(config, "resnet", dataset, work_dir)
-        return FeatureSqueezing(resnet, t.squeeze_bits, t.squeeze_median).eval()
-    if name == "capsnet":
-        post = config.posttrain
-        train, _ = full_train_test(dataset, post.holdout, post.holdout_seed)
-        device = resolve_device(t.device)
-        with seeded(t.seed, device):
-            model = CapsNet(dataset.input_shape, len(dataset.classes))
-        return train_capsnet(
-            model,
-            DeviceSplit.from_split(train, device),
-            epochs=t.epochs,
-            batch_size=post.standard.batch_size,
-            seed=t.seed,
-            out=work_dir / name,
-        )
-    spec = source_spec(name, dataset.input_shape, len(dataset.classes))
-    (result,) = train_seeds(spec, dataset, source_training(config, name), work_dir / name)
-    model = build(spec)
-    model.load_state_dict(load_file(str(result.model_path)))
-    return model.eval()
+    """Train source ``name`` in ``work_dir/name`` (resumed if there) and load it, in eval
+    mode."""
+    return SOURCES.get(name)(config, dataset, work_dir)
+
+
+def _spec_source(name: str) -> Source:
+    """A source whose network is a spec (:func:`source_spec`), trained by ``posttrain``."""
+
+    def train(config: NeroConfig, dataset: Dataset, work_dir: Path) -> nn.Module:
+        spec = source_spec(name, dataset.input_shape, len(dataset.classes))
+        (result,) = train_seeds(spec, dataset, source_training(config, name), work_dir / name)
+        model = build(spec)
+        model.load_state_dict(load_file(str(result.model_path)))
+        return model.eval()
+
+    return train
+
+
+for _name in ("resnet", "adversarial", "nsga-net"):
+    SOURCES.register(_name, _spec_source(_name))
+
+
+@SOURCES.register("capsnet")
+def _capsnet(config: NeroConfig, dataset: Dataset, work_dir: Path) -> nn.Module:
+    t, post = config.transfer, config.posttrain
+    train, _ = full_train_test(dataset, post.holdout, post.holdout_seed)
+    device = resolve_device(t.device)
+    with seeded(t.seed, device):
+        model = CapsNet(dataset.input_shape, len(dataset.classes))
+    return train_capsnet(
+        model,
+        DeviceSplit.from_split(train, device),
+        epochs=t.epochs,
+        batch_size=post.standard.batch_size,
+        seed=t.seed,
+        out=work_dir / "capsnet",
+    )
+
+
+@SOURCES.register("feature-squeezing")
+def _feature_squeezing(config: NeroConfig, dataset: Dataset, work_dir: Path) -> nn.Module:
+    """The ``resnet`` source's model (trained in ``work_dir/resnet``) behind the squeezer."""
+    resnet = train_source(config, "resnet", dataset, work_dir)
+    return FeatureSqueezing(
+        resnet, config.transfer.squeeze_bits, config.transfer.squeeze_median
+    ).eval()
