@@ -221,16 +221,23 @@ class _Loop:
         settings: TrainingConfig,
         device: torch.device,
         seed: int,
-        progress: BudgetProgress,
+        budget: Budget,
+        cap_epochs: int | None,
+        start_time: float,
     ) -> None:
         self.learning = learning
         self.data = data
         self.train = _subset(data.train, learning.train_subset, seed)
         self.settings = settings
-        self.progress = progress
-        progress.steps_per_epoch = steps_per_epoch(len(self.train), learning.batch_size)
+        self.spent = BudgetProgress(
+            budget,
+            cap_epochs,
+            steps_per_epoch(len(self.train), learning.batch_size),
+            learning.batch_size,
+            start_time,
+        )
         schedule: LRSchedule = (
-            BudgetCosine(learning.lr, progress)
+            BudgetCosine(learning.lr, self.spent)
             if settings.schedule == "cosine"
             else InverseTime(learning.lr, learning.decay)
         )
@@ -274,7 +281,7 @@ class _Loop:
                 {"state": state.optimizer_state["state"], "param_groups": current["param_groups"]}
             )
         self.trainer.step, self.epoch = state.step, state.epoch
-        self.progress.first_step = state.step
+        self.spent.first_step = state.step
         self.prior_elapsed = state.elapsed_s
         self.history = list(state.history)
         self.best_accuracy = state.best_control_accuracy
@@ -409,9 +416,8 @@ def train(
         return None
 
     cap = settings.max_epochs if learning.epochs is None else learning.epochs
-    spent = BudgetProgress(budget, cap, 1, learning.batch_size, start)
     with seeded(seed, device):
-        loop = _Loop(model, learning, data, settings, device, seed, spent)
+        loop = _Loop(model, learning, data, settings, device, seed, budget, cap, start)
         if resume is not None:
             loop.restore(resume)
         stop = bad = None
