@@ -74,6 +74,8 @@ from neronet.augment import DeviceData, DeviceSplit
 from neronet.config import FitnessConfig, TrainingConfig
 from neronet.data import DataSplits, load_dataset, make_splits, paper_split_sizes
 from neronet.evaluation.individual import EvalSettings, evaluate_individual
+from neronet.execution.mps import CONTROL as MPS_CONTROL
+from neronet.execution.mps import MpsDaemon
 from neronet.nn import build, count_parameters
 from neronet.phenotype import to_spec
 from neronet.seeds import nsga_net
@@ -752,38 +754,18 @@ def attacks(profile: Profile, nets: dict[str, NetworkSpec], device: torch.device
 
 
 # ---------------------------------------------------------------------------- 10. MPS
-MPS_CONTROL = "nvidia-cuda-mps-control"
-
-
 def mps(profile: Profile, spec: NetworkSpec, device: torch.device) -> dict[str, Any]:
-    """:func:`concurrency` at the largest K under a private MPS control daemon.
-
-    The daemon gets its own pipe and log folders (nothing system-wide is
-    changed), the spawned candidates find it through the environment, and it is
-    told to quit afterwards whatever happened.
-    """
-    control = shutil.which(MPS_CONTROL)
-    if control is None:
+    """:func:`concurrency` at the largest K under the private MPS daemon a worker pool
+    starts with ``executor.mps`` (:class:`neronet.execution.mps.MpsDaemon`: its own pipe
+    folder, lent to the spawned candidates, told to quit afterwards whatever happened)."""
+    if shutil.which(MPS_CONTROL) is None:
         return {"skipped": f"{MPS_CONTROL} not found"}
-    with tempfile.TemporaryDirectory(prefix="mps-") as folder:
-        env = {
-            "CUDA_MPS_PIPE_DIRECTORY": str(Path(folder) / "pipe"),
-            "CUDA_MPS_LOG_DIRECTORY": str(Path(folder) / "log"),
-        }
-        for path in env.values():
-            Path(path).mkdir()
-        saved = {key: os.environ.get(key) for key in env}
-        os.environ.update(env)
-        try:
-            subprocess.run([control, "-d"], check=True, timeout=30)
+    daemon = MpsDaemon()
+    try:
+        with daemon.spawning():
             return {"K": concurrency(profile, spec, device, (max(profile.concurrency),))}
-        finally:
-            subprocess.run([control], input="quit\n", text=True, timeout=30, check=False)
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    finally:
+        daemon.close()
 
 
 def environment(device: torch.device) -> dict[str, Any]:
