@@ -35,6 +35,14 @@ def add_survey_command(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_COUNT,
         help=f"architectures to survey (default {DEFAULT_COUNT})",
     )
+    p.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="architectures measured at once, each in its own process with its share of "
+        "the cores (several share a GPU); the rows are the same (default 1)",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.set_defaults(func=cmd_survey)
 
@@ -42,6 +50,8 @@ def add_survey_command(sub: argparse._SubParsersAction) -> None:
 def _command(args: argparse.Namespace) -> str:
     words = ["neronet survey", f"--config {args.config}", f"--dir {args.dir}"]
     words.append(f"--count {args.count}")
+    if args.parallel != 1:
+        words.append(f"--parallel {args.parallel}")
     return " ".join(words + [shlex.quote(o) for o in args.overrides])
 
 
@@ -56,6 +66,10 @@ def cmd_survey(args: argparse.Namespace) -> int:
 
     if not 1 <= args.count <= MAX_COUNT:
         raise ConfigError(f"--count {args.count}: survey between 1 and {MAX_COUNT:,} architectures")
+    if not 1 <= args.parallel <= args.count:
+        raise ConfigError(
+            f"--parallel {args.parallel}: measure 1 to --count ({args.count}) architectures at once"
+        )
     if not Path(args.config).is_file():
         raise ConfigError(f"config file '{args.config}' not found; pass an existing YAML file")
     config = load_config(args.config, list(args.overrides))
@@ -69,7 +83,7 @@ def cmd_survey(args: argparse.Namespace) -> int:
             log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
             log.flush()
 
-        store = run_survey(config, structure, directory, args.count, say)
+        store = run_survey(config, structure, directory, args.count, say, args.parallel)
         try:
             records = [r for r in store.records() if r.index < args.count]
         finally:

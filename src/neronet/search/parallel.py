@@ -20,31 +20,22 @@ pool's, fixed explicitly), and a run's records depend only on its config, its se
 and that count, never on which worker evaluated what or when: parallel and serial
 studies hold the same records, and so does one killed and resumed.
 
-A lane ends with its study process: it watches its pipe to it, and when that reads
-end-of-file (the study was killed, even by SIGKILL) it stops as on SIGTERM, closing
-its executor's workers, so a resumed study never meets a stale writer.
+A lane ends with its study process (:mod:`neronet.execution.lanes`): when the study
+is killed, even by SIGKILL, it stops as on SIGTERM, closing its executor's workers,
+so a resumed study never meets a stale writer.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import os
-import queue
-import signal
-import sys
-import threading
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
 from typing import Any
 
 from neronet.config import ExecutorConfig, NeroConfig, parse_config
-from neronet.errors import NeronetError, StudyError
+from neronet.errors import StudyError
 from neronet.execution.base import EXECUTORS, make_executor
-from neronet.execution.workers import send_error
+from neronet.execution.lanes import run_in_lanes, serve
 from neronet.progress import Reporter
 from neronet.search.study import MAX_RUNS, Study, read_study, run_one
 
@@ -64,16 +55,6 @@ def lane_executors(executor: ExecutorConfig, parallel: int) -> list[dict[str, An
     return EXECUTORS.get(executor.kind).lanes(executor, parallel)
 
 
-@dataclass(eq=False)
-class _Lane:
-    """A process that runs the study's runs it is sent, one at a time, on its executor."""
-
-    number: int
-    process: BaseProcess
-    conn: Connection
-    run: int | None = None
-
-
 def run_study_parallel(
     study: Study,
     config: NeroConfig,
@@ -91,123 +72,31 @@ def run_study_parallel(
     """
     executors = lane_executors(config.executor, parallel)
     data = config.model_dump(mode="json")
-    todo = deque(study.unfinished(announce))
-    context = multiprocessing.get_context("spawn")
-    lanes: list[_Lane] = []
-    idle: list[_Lane] = []
-    try:
-        while todo or any(lane.run is not None for lane in lanes):
-            while todo and (idle or len(lanes) < len(executors)):
-                if idle:
-                    lane = idle.pop(0)
-                else:
-                    number = len(lanes)
-                    lane = _start_lane(
-                        context, number, study, {**data, "executor": executors[number]}
-                    )
-                    lanes.append(lane)
-                lane.run = todo.popleft()
-                announce(f"{study.starting(lane.run)} (lane {lane.number + 1} of {len(executors)})")
-                lane.conn.send(lane.run)
-            ready = wait([lane.conn for lane in lanes if lane.run is not None])
-            for lane in [lane for lane in lanes if lane.conn in ready]:
-                announce(f"{study.head(_collect(study, lane))}: finished")
-                lane.run = None
-                idle.append(lane)
-    finally:
-        for lane in lanes:
-            lane.conn.close()  # an idle lane ends; a busy one stops (it resumes next time)
-            if lane.run is not None:
-                lane.process.terminate()
-        for lane in lanes:
-            lane.process.join()
+    lane_args = [(str(study.directory), {**data, "executor": lane}) for lane in executors]
 
+    def started(run: int, lane: int) -> None:
+        announce(f"{study.starting(run)} (lane {lane + 1} of {len(executors)})")
 
-def _start_lane(
-    context: multiprocessing.context.SpawnContext,
-    number: int,
-    study: Study,
-    config_data: dict[str, Any],
-) -> _Lane:
-    ours, theirs = context.Pipe()
-    process = context.Process(
-        target=_lane_main,
-        args=(theirs, str(study.directory), config_data),
-        name=f"neronet-study-lane-{number + 1}",
+    finished = run_in_lanes(
+        study.unfinished(announce),
+        _study_lane,
+        lane_args,
+        name="neronet-study",
+        describe=study.run_name,
+        started=started,
     )
-    process.start()
-    theirs.close()  # only the lane holds that end: its death reads as EOF here
-    return _Lane(number, process, ours)
+    with contextlib.closing(finished):
+        for run, _ in finished:
+            announce(f"{study.head(run)}: finished")
 
 
-def _collect(study: Study, lane: _Lane) -> int:
-    """The run ``lane`` reported finished; raise what it failed with instead."""
-    assert lane.run is not None
-    try:
-        message = lane.conn.recv()
-    except (EOFError, OSError):
-        message = None
-    if message == ("done",):
-        return lane.run
-    name = study.run_name(lane.run)
-    if message is None:
-        lane.process.join()
-        lane.run = None  # nothing left to stop
-        raise StudyError(
-            f"{name}: its process ended without a result (exit code {lane.process.exitcode}); "
-            "re-run the same command to resume it"
-        )
-    lane.run = None  # the lane ended after reporting
-    _, error, remote_traceback = message
-    if isinstance(error, NeronetError):
-        raise StudyError(f"{name}: {error}")
-    error.add_note(f"raised while running {name}:\n{remote_traceback}")
-    raise error
+def _study_lane(conn: Connection, directory: str, config_data: dict[str, Any]) -> None:
+    """A lane of the study: its executor is made on the first run and kept."""
 
-
-def _lane_main(conn: Connection, directory: str, config_data: dict[str, Any]) -> None:
-    """Body of a lane: run each run index it is sent and report, until the pipe closes.
-
-    The executor is made on the first run and kept; a failure is reported and ends
-    the lane (the study stops).
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the study process's to handle
-    signal.signal(signal.SIGTERM, _exit_on_term)
-    runs: queue.Queue[int | None] = queue.Queue()
-    running = threading.Event()
-    threading.Thread(target=_read_commands, args=(conn, runs, running), daemon=True).start()
-    index = runs.get()
-    if index is None:
-        return
-    try:
+    @contextlib.contextmanager
+    def runner() -> Iterator[Callable[[int], None]]:
         study = read_study(directory)
         with make_executor(parse_config(config_data, "study executor")) as executor:
-            while index is not None:
-                running.set()
-                run_one(study, index, executor, Reporter.quiet())
-                running.clear()
-                conn.send(("done",))
-                index = runs.get()
-    except Exception as err:
-        running.clear()
-        send_error(conn, err)
+            yield lambda index: run_one(study, index, executor, Reporter.quiet())
 
-
-def _read_commands(
-    conn: Connection, runs: queue.Queue[int | None], running: threading.Event
-) -> None:
-    """Pass the run indices the study sends on to the lane; at end-of-file (the study is
-    done, or gone: even SIGKILL closes its end) tell the lane to stop, and a lane in the
-    middle of a run to stop now (SIGTERM)."""
-    with contextlib.suppress(EOFError, OSError):
-        while True:
-            runs.put(conn.recv())
-    if running.is_set():
-        os.kill(os.getpid(), signal.SIGTERM)
-    runs.put(None)
-
-
-def _exit_on_term(signum: int, frame: object) -> None:
-    """SIGTERM: unwind (the executor closes its workers, the run store closes)."""
-    del frame
-    sys.exit(128 + signum)
+    serve(conn, runner)

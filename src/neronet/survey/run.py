@@ -22,10 +22,12 @@ their final robustness does (see :mod:`neronet.reports.survey`)?
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +44,13 @@ from neronet.data.splits import hold_out
 from neronet.errors import GrammarError, InvalidArchitecture
 from neronet.evaluation.individual import EvalSettings, evaluate_individual
 from neronet.evaluation.objectives import nero_net_fitness
+from neronet.execution.lanes import run_in_lanes, serve
+from neronet.execution.scheduling import cpu_threads
 from neronet.execution.worker import search_splits
 from neronet.export import fitted_model
-from neronet.genotype import Genotype, Structure
+from neronet.genotype import Genotype, Structure, structure_for
 from neronet.nn import build, check_size
+from neronet.reports.summary import duration
 from neronet.robustness import adversarial_correct
 from neronet.search.variation import mutant, seed_genotype
 from neronet.survey.proxies import measure_proxies
@@ -226,32 +231,77 @@ def run_survey(
     directory: Path,
     count: int,
     say: Callable[[str], None],
+    parallel: int = 1,
 ) -> SurveyStore:
     """Measure architectures 0..count-1 that ``directory`` does not hold yet, each row
-    committed as it is finished; returns the store."""
+    committed as it is finished, ``parallel`` at once; returns the store.
+
+    With ``parallel`` above 1 each architecture is measured in one of that many
+    spawned processes (:func:`measure_in_lanes`); rows are the same functions of the
+    config and their index either way, and come in the order they finish.
+    """
     store = SurveyStore.open(directory, survey_settings(config), stored_settings)
     todo = [i for i in range(count) if i not in store.done()]
     if not todo:
         return store
-    say(f"{count - len(todo)} of {count} architectures surveyed; measuring {len(todo)}")
-    data = load_survey_data(config, resolve_device(config.training.device))
-    for done, index in enumerate(todo, start=1):
-        began = time.perf_counter()
-        rec = measure(config, structure, data, index, directory / "models")
-        store.add(rec)
-        say(_line(rec, done, len(todo), time.perf_counter() - began))
+    at_once = f", {parallel} at once" if parallel > 1 else ""
+    say(f"{count - len(todo)} of {count} architectures surveyed; measuring {len(todo)}{at_once}")
+    models = directory / "models"
+    if parallel == 1:
+        data = load_survey_data(config, resolve_device(config.training.device))
+        records: Iterator[Record] = (measure(config, structure, data, i, models) for i in todo)
+    else:
+        records = measure_in_lanes(config, todo, models, parallel)
+    began = time.perf_counter()
+    with contextlib.closing(records):
+        for done, rec in enumerate(records, start=1):
+            store.add(rec)
+            say(_line(rec, done, len(todo), time.perf_counter() - began))
     return store
 
 
-def _line(rec: Record, done: int, total: int, seconds: float) -> str:
+def measure_in_lanes(
+    config: NeroConfig, todo: list[int], models: Path, parallel: int
+) -> Iterator[Record]:
+    """:func:`measure` each of ``todo`` in one of ``parallel`` spawned processes, each
+    loading the data once onto the config's device (several share a GPU) with
+    ``executor.threads`` torch threads, or its share of the CPU cores
+    (:func:`~neronet.execution.scheduling.cpu_threads`); yields the records as they are
+    finished."""
+    lane_args = [(config.model_dump(mode="json"), str(models), parallel)] * parallel
+    finished = run_in_lanes(
+        todo, _survey_lane, lane_args, name="neronet-survey", describe=lambda i: f"arch {i}"
+    )
+    return (record for _, record in finished)
+
+
+def _survey_lane(conn: Connection, config_data: dict[str, Any], models: str, lanes: int) -> None:
+    """A lane of the survey: the config, grammar and data are set up once."""
+
+    @contextlib.contextmanager
+    def measurer() -> Iterator[Callable[[int], Record]]:
+        config = parse_config(config_data, "survey config")
+        torch.set_num_threads(config.executor.threads or cpu_threads(lanes))
+        structure = structure_for(config)
+        data = load_survey_data(config, resolve_device(config.training.device))
+        yield lambda index: measure(config, structure, data, index, Path(models))
+
+    serve(conn, measurer)
+
+
+def _line(rec: Record, done: int, total: int, elapsed: float) -> str:
+    """A finished row, how long it took, and when the rest should be done (from the
+    pace so far: rows finished per second of this call, parallel or not)."""
     m = rec.metrics
 
     def show(key: str) -> str:
         return f"{m[key]:.3f}" if key in m else "-"
 
+    left = (total - done) * elapsed / done
+    eta = f", about {duration(left)} left" if done < total else ""
     return (
         f"[{done}/{total}] arch {rec.index} ({rec.origin}) {rec.status}: "
         f"clean {show('clean_accuracy')} FGSM {show('adversarial_accuracy')} "
         f"PGD {show('pgd_accuracy')} -> final clean {show('final_clean')} "
-        f"AutoAttack {show('final_autoattack')} ({seconds:.0f} s)"
+        f"AutoAttack {show('final_autoattack')} ({sum(rec.seconds.values()):.0f} s{eta})"
     )
