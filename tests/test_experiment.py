@@ -10,12 +10,19 @@ from pathlib import Path
 import pytest
 
 from neronet.cli import main
-from neronet.cli.experiment import MANIFEST, parse_method
+from neronet.cli.experiment import MANIFEST, _rounds, parse_method
+from neronet.config import load_config
 from neronet.dashboard.view import SourceView
 from neronet.errors import ConfigError, StudyError
 from neronet.evaluation.objectives import nero_net_fitness
 from neronet.reports.anytime import Step, Trajectory, band, best_within, trajectory
-from neronet.reports.experiment import method_table, read_run_result, search_record
+from neronet.reports.experiment import (
+    method_table,
+    read_run_result,
+    search_record,
+    write_experiment,
+)
+from neronet.search.study import open_study
 from neronet.store import IndividualRow, RunStore
 
 CONFIG = Path(__file__).parents[1] / "src" / "neronet" / "configs" / "experiment-digits.yaml"
@@ -190,7 +197,11 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     for name in ("anytime.png", "runs.png"):
         assert (directory / name).stat().st_size > 0 and f"]({name})" in report
     seconds = json.loads((directory / MANIFEST).read_text())["seconds"]
-    assert set(seconds) >= {"search nero-net", "retrain random run-0", "attack nero-net run-0"}
+    assert set(seconds) >= {
+        "search nero-net run 1",
+        "retrain random run-0",
+        "attack nero-net run-0",
+    }
     capsys.readouterr()
     # the same command again: every step finds its work done, the table is the same
     assert main(argv) == 0
@@ -200,6 +211,58 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     # the same directory with another method list is another experiment
     assert main([*argv[:7], "--method", "nero-net", *argv[11:]]) == 2
     assert "other methods" in capsys.readouterr().err
+    # a report over fewer runs than planned says it is an interim one
+    write_experiment(directory, ["nero-net", "random"], 1, seconds, "cmd", planned=3)
+    interim = (directory / "EXPERIMENT.md").read_text()
+    assert "Interim report: 1 of the 3 runs of every method are finished" in interim
+    assert "Interim" not in report
+
+
+def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
+    """Each round searches the next --parallel runs of every method, retrains and attacks
+    their bests and compares the searches, so the finished runs are paired after every
+    round; a study already grown further keeps its run count."""
+    import argparse
+
+    args = argparse.Namespace(
+        config="c.yaml", runs=5, parallel=2, attacks="fgsm", overrides=["seed=3"]
+    )
+    methods = [parse_method("a"), parse_method("b:search.strategy=random")]
+    directory = tmp_path / "e"
+    rounds = _rounds(args, methods, directory)
+    assert [finished for finished, _ in rounds] == [2, 4, 5]
+    labels = [[label for label, _ in steps] for _, steps in rounds]
+    assert labels[0] == [
+        "search a runs 1-2",
+        "search b runs 1-2",
+        "retrain a run-0",
+        "attack a run-0",
+        "retrain a run-1",
+        "attack a run-1",
+        "retrain b run-0",
+        "attack b run-0",
+        "retrain b run-1",
+        "attack b run-1",
+        "compare the searches",
+    ]
+    assert labels[2][:2] == ["search a run 5", "search b run 5"]
+    study_b = rounds[1][1][1][1]
+    assert study_b[:7] == [
+        "study",
+        "--config",
+        "c.yaml",
+        "--runs",
+        "4",
+        "--dir",
+        str(directory / "b"),
+    ]
+    assert study_b[7:] == ["--parallel", "2", "seed=3", "search.strategy=random"]
+    # a study of an experiment started before rounds already holds all its runs
+    config = load_config(str(CONFIG), TINY)
+    open_study(directory / "a", config, "grammar", "g", 5)
+    grown = _rounds(args, methods, directory)
+    assert [steps[0][1][4] for _, steps in grown] == ["5", "5", "5"]
+    assert [steps[1][1][4] for _, steps in grown] == ["2", "4", "5"]
 
 
 def _id(row: IndividualRow) -> int:

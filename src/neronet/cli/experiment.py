@@ -143,74 +143,57 @@ def _check_manifest(directory: Path, manifest: dict[str, object]) -> dict[str, f
     return {}
 
 
-def _steps(
+Step = tuple[str, list[str]]
+"""A step: its label and the neronet argv that does it."""
+
+
+def _rounds(
     args: argparse.Namespace, methods: list[Method], directory: Path
-) -> list[tuple[str, list[str]]]:
-    """Every step as (label, neronet argv), in order."""
+) -> list[tuple[int, list[Step]]]:
+    """Every step as (label, neronet argv), in rounds: each round searches the next
+    ``--parallel`` runs of every method, retrains and attacks their bests and compares
+    the searches, so after each round the finished runs of all methods are paired and
+    reported (a week-long experiment shows its evidence as it grows). Returns (runs
+    finished after the round, its steps) per round."""
     common = ["--config", args.config]
-    steps = []
-    for m in methods:
-        steps.append(
-            (
-                f"search {m.name}",
-                [
-                    "study",
-                    *common,
-                    "--runs",
-                    str(args.runs),
-                    "--dir",
-                    str(directory / m.name),
-                    "--parallel",
-                    str(args.parallel),
-                    *args.overrides,
-                    *m.overrides,
-                ],
-            )
-        )
-    for m in methods:
-        for run in range(args.runs):
-            trained = directory / "trained" / f"{m.name}-run-{run}"
-            steps.append(
-                (
-                    f"retrain {m.name} run-{run}",
-                    [
-                        "train",
-                        "--run",
-                        str(directory / m.name / f"run-{run}"),
-                        *common,
-                        "--out",
-                        str(trained),
-                        *args.overrides,
-                    ],
-                )
-            )
-            steps.append(
-                (
-                    f"attack {m.name} run-{run}",
-                    [
-                        "attack",
-                        str(trained),
-                        *args.overrides,  # positional, beside the model: before any flag
-                        "--attacks",
-                        args.attacks,
-                        *common,
-                        "--out",
-                        str(directory / "attacked" / f"{m.name}-run-{run}"),
-                    ],
-                )
-            )
-    steps.append(
-        (
-            "compare the searches",
-            [
-                "compare",
-                *(str(directory / m.name) for m in methods),
-                "--out",
-                str(directory / "compare"),
-            ],
-        )
-    )
-    return steps
+    size = max(1, args.parallel)
+    rounds = []
+    for start in range(0, args.runs, size):
+        end = min(start + size, args.runs)
+        steps: list[Step] = []
+        for m in methods:
+            study = directory / m.name
+            runs = max(end, _stored_runs(study))  # a study grown further is never shrunk
+            label = f"search {m.name} run{'s' if end - start > 1 else ''} {_span(start, end)}"
+            argv = ["study", *common, "--runs", str(runs), "--dir", str(study)]
+            argv += ["--parallel", str(args.parallel), *args.overrides, *m.overrides]
+            steps.append((label, argv))
+        for m in methods:
+            for run in range(start, end):
+                trained = str(directory / "trained" / f"{m.name}-run-{run}")
+                run_dir = str(directory / m.name / f"run-{run}")
+                train = ["train", "--run", run_dir, *common, "--out", trained, *args.overrides]
+                steps.append((f"retrain {m.name} run-{run}", train))
+                attacked = str(directory / "attacked" / f"{m.name}-run-{run}")
+                # overrides are positional, beside the model: before any flag
+                attack = ["attack", trained, *args.overrides, "--attacks", args.attacks]
+                attack += [*common, "--out", attacked]
+                steps.append((f"attack {m.name} run-{run}", attack))
+        compare = ["compare", *(str(directory / m.name) for m in methods)]
+        steps.append(("compare the searches", [*compare, "--out", str(directory / "compare")]))
+        rounds.append((end, steps))
+    return rounds
+
+
+def _span(start: int, end: int) -> str:
+    return f"{start + 1}" if end - start == 1 else f"{start + 1}-{end}"
+
+
+def _stored_runs(study: Path) -> int:
+    """Runs the study in ``study`` already holds (0 when it does not exist yet)."""
+    from neronet.search.study import is_study, read_study
+
+    return read_study(study).runs if is_study(study) else 0
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -226,18 +209,20 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run_steps(
-    steps: list[tuple[str, list[str]]],
+    steps: list[Step],
     seconds: dict[str, float],
     save: Callable[[dict[str, float]], None],
     say: Callable[[str], None],
+    first: int = 1,
+    total: int | None = None,
 ) -> int:
     """Run the steps with neronet's own commands; stops at the first that fails (its exit
     code: 2 for an error it printed, 130 for Ctrl-C). Wall time per step accumulates over
-    resumes in ``seconds``."""
+    resumes in ``seconds``. Steps are numbered from ``first`` of ``total``."""
     from neronet.cli import main
 
-    for index, (label, argv) in enumerate(steps, start=1):
-        say(f"[{index}/{len(steps)}] {label}: neronet {' '.join(argv)}")
+    for index, (label, argv) in enumerate(steps, start=first):
+        say(f"[{index}/{total or len(steps)}] {label}: neronet {' '.join(argv)}")
         began = time.monotonic()
         code = main(argv)
         seconds[label] = seconds.get(label, 0.0) + time.monotonic() - began
@@ -288,14 +273,20 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
         with log:
             say(f"watch it live: neronet dashboard {directory}")
-            code = run_steps(_steps(args, methods, directory), seconds, save, say)
-            if code == 130:
-                say("interrupted; run the same command again to resume")
-            if code != 0:
-                return code
-            written = write_experiment(directory, names, args.runs, seconds, _command(args))
-            for path in written:
-                say(f"wrote {path}")
+            rounds = _rounds(args, methods, directory)
+            total = sum(len(steps) for _, steps in rounds)
+            first = 1
+            for finished, steps in rounds:
+                code = run_steps(steps, seconds, save, say, first, total)
+                if code == 130:
+                    say("interrupted; run the same command again to resume")
+                if code != 0:
+                    return code
+                first += len(steps)
+                written = write_experiment(
+                    directory, names, finished, seconds, _command(args), planned=args.runs
+                )
+                say(f"{finished} of {args.runs} runs of every method reported: {written[-1]}")
     print((directory / "EXPERIMENT.md").read_text(encoding="utf-8"))
     print(f"next: neronet dashboard {directory}")
     return 0

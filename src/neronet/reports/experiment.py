@@ -302,11 +302,18 @@ def _duration(seconds: float) -> str:
 
 
 def write_experiment(
-    directory: Path, methods: Sequence[str], runs: int, seconds: dict[str, float], command: str
+    directory: Path,
+    methods: Sequence[str],
+    runs: int,
+    seconds: dict[str, float],
+    command: str,
+    planned: int | None = None,
 ) -> list[Path]:
     """``EXPERIMENT.md`` (the tables, the figures, the command and the wall time per step),
     ``experiment.csv`` (per run: seed, search, retrained accuracies), ``anytime.csv`` (per
-    individual: the curves' data) and the figures in the experiment directory."""
+    individual: the curves' data) and the figures in the experiment directory, over runs
+    0..runs-1 of every method; EXPERIMENT.md comes last. Fewer runs than ``planned``:
+    an interim report, which says so."""
     from neronet.reports.anytime import YARDSTICK, anytime_csv, anytime_figure, trajectory
     from neronet.reports.document import Document, Image, Section, to_markdown
     from neronet.reports.plots import save
@@ -330,6 +337,16 @@ def write_experiment(
             Section(
                 "Robustness of each run's best, retrained",
                 (
+                    *(
+                        ()
+                        if planned is None or runs >= planned
+                        else (
+                            f"**Interim report: {runs} of the {planned} runs of every method "
+                            "are finished.** The experiment goes on round by round; re-run "
+                            "its command to continue. Every table below is over the finished "
+                            "runs only.",
+                        )
+                    ),
                     f"{runs} run(s) per method. Accuracy on the held-out test split in %, "
                     "mean ± sample std over runs (a run's value is the mean over its "
                     "retraining seeds); adversarial columns are overall accuracy (correct "
