@@ -1,4 +1,5 @@
-"""``neronet survey``: a tiny survey end to end, resume after a kill, bad input."""
+"""``neronet survey``: a tiny survey end to end, resume after a kill, in parallel lanes,
+bad input."""
 
 from __future__ import annotations
 
@@ -90,6 +91,20 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
     assert "1 of 2 architectures surveyed; measuring 1" in capsys.readouterr().err
     assert _records(killed) == rows
 
+    # two lanes, one architecture each: the same rows (one torch thread, as here), an ETA
+    argv = ["survey", "--config", str(config), "--count", "2", "--parallel", "2"]
+    assert main([*argv, "--dir", str(tmp_path / "lanes"), "executor.threads=1"]) == 0
+    err = capsys.readouterr().err
+    assert "measuring 2, 2 at once" in err and "left)" in err and "[2/2]" in err
+    assert _records(tmp_path / "lanes") == rows
+    assert "--parallel 2" in (tmp_path / "lanes" / "SURVEY.md").read_text()
+    # a lane that cannot load its data: one line naming the architecture; no row written
+    broken = ["--dir", str(tmp_path / "broken"), "data.dataset=fashion-mnist"]
+    assert main([*argv, *broken, f"data.path={tmp_path / 'nowhere'}", "data.download=false"]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("neronet: error: arch ") and "Fashion-MNIST directory" in error
+    assert _records(tmp_path / "broken") == []
+
 
 def _committed(path: Path) -> bool:
     if not path.is_file():
@@ -144,30 +159,6 @@ def test_a_survey_resumes_across_versions_and_machines_but_not_other_settings(
     with pytest.raises(StudyError, match=r"fitness\.pgd_steps"):
         other = survey_settings(load_config(str(config), ["fitness.pgd_steps=7"]))
         SurveyStore.open(tmp_path / "s", other, stored_settings)
-
-
-def test_a_parallel_survey_holds_the_serial_rows(
-    tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Two lanes measure three architectures: the same rows as one process measuring them
-    (each a function of the config and its index; one torch thread in both), an ETA on
-    each line but the last, and a lane's failure is one line naming the architecture."""
-    argv = ["survey", "--config", str(config), "--count", "3"]
-    assert main([*argv, "--dir", str(tmp_path / "serial"), "executor.threads=1"]) == 0
-    capsys.readouterr()
-    lanes = ["--dir", str(tmp_path / "lanes"), "--parallel", "2", "executor.threads=1"]
-    assert main([*argv, *lanes]) == 0
-    err = capsys.readouterr().err
-    assert "measuring 3, 2 at once" in err and "left)" in err and "[3/3]" in err
-    assert _records(tmp_path / "lanes") == _records(tmp_path / "serial")
-    assert "--parallel 2" in (tmp_path / "lanes" / "SURVEY.md").read_text()
-
-    # a lane that cannot load its data: one line, naming the architecture; nothing written
-    broken = ["--dir", str(tmp_path / "broken"), "--parallel", "2", "data.dataset=fashion-mnist"]
-    assert main([*argv, *broken, f"data.path={tmp_path / 'nowhere'}", "data.download=false"]) == 2
-    error = capsys.readouterr().err.splitlines()[-1]
-    assert error.startswith("neronet: error: arch ") and "Fashion-MNIST directory" in error
-    assert [r[0] for r in _records(tmp_path / "broken")] == []
 
 
 def test_parallel_is_checked_before_anything_is_written(
