@@ -170,3 +170,26 @@ def test_parallel_is_checked_before_anything_is_written(
         err = capsys.readouterr().err
         assert f"--parallel {bad}: measure 1 to --count (3)" in err and err.count("\n") == 1
         assert not (tmp_path / bad).exists()
+
+
+def test_the_report_says_interim_and_ranks_the_healthy_ones_apart() -> None:
+    """SURVEY.md: an interim line while rows are missing; the correlations again over the
+    architectures the search left healthy (ill-fitted ones all score 0); the spread of the
+    ground truth and the plots' links."""
+    from neronet.reports.survey import correlations, markdown
+    from neronet.survey.store import Record
+
+    def row(index: int, status: str, fitness: float, final: float) -> Record:
+        metrics = {"nero_net_fitness": fitness, "final_autoattack": final, "final_clean": 0.8}
+        return Record(index, "random", (), "{}", status, None, metrics, {"search": 2.0})
+
+    # healthy ones ranked exactly by fitness; ill-fitted ones (fitness 0) anywhere
+    records = [row(i, "ok", 0.1 * i, 0.1 * i) for i in range(1, 13)]
+    records += [row(20 + i, "ill-fitted", 0.0, final) for i, final in enumerate((0.9, 0.05, 0.6))]
+    text = markdown(records, correlations(records), "neronet survey ...", planned=100)
+    assert "Interim report: 15 of 100 architectures measured." in text
+    overall, healthy = text.split("| NERO-Net fitness")[1:3]
+    assert not overall.split("|")[2].strip().startswith("1.00")
+    assert healthy.split("|")[1].strip() == "12" and healthy.split("|")[2].startswith(" 1.00 [1.00")
+    assert "AutoAttack 60.0 [" in text and "(plots/scatter-nero_net_fitness.png)" in text
+    assert "Interim" not in markdown(records, correlations(records), "cmd", planned=15)

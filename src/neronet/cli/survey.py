@@ -62,7 +62,7 @@ def cmd_survey(args: argparse.Namespace) -> int:
     from neronet.reports.survey import write_survey_report
     from neronet.runlock import writer_lock
     from neronet.survey.run import run_survey
-    from neronet.survey.store import DB_NAME
+    from neronet.survey.store import DB_NAME, SurveyStore
 
     if not 1 <= args.count <= MAX_COUNT:
         raise ConfigError(f"--count {args.count}: survey between 1 and {MAX_COUNT:,} architectures")
@@ -83,12 +83,19 @@ def cmd_survey(args: argparse.Namespace) -> int:
             log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
             log.flush()
 
-        store = run_survey(config, structure, directory, args.count, say, args.parallel)
-        try:
+        def report(store: SurveyStore, final: bool = False) -> None:
             records = [r for r in store.records() if r.index < args.count]
+            written = write_survey_report(directory, records, _command(args), args.count)
+            if final:
+                for path in written:
+                    say(f"wrote {path}")
+
+        store = run_survey(
+            config, structure, directory, args.count, say, args.parallel, after=report
+        )
+        try:
+            report(store, final=True)
         finally:
             store.close()
-        for path in write_survey_report(directory, records, _command(args)):
-            say(f"wrote {path}")
     print((directory / "SURVEY.md").read_text(encoding="utf-8"))
     return 0

@@ -16,6 +16,7 @@ import io
 import math
 from pathlib import Path
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from neronet.reports.plots import save
@@ -25,6 +26,7 @@ from neronet.reports.statistics import (
     kendall_interval,
     spearman_interval,
 )
+from neronet.reports.summary import duration
 from neronet.store import atomic_write
 from neronet.survey.store import Record
 
@@ -118,33 +120,98 @@ def _parquet(records: list[Record], path: Path) -> bool:
     return True
 
 
+def _table(found: dict[str, tuple[Estimate, Estimate]]) -> list[str]:
+    rows = ["| signal | n | Kendall tau [95 % CI] | Spearman rho [95 % CI] |", "|---|---|---|---|"]
+    rows += [
+        f"| {SIGNALS[k]} | {tau.n} | {tau.text()} | {rho.text()} |"
+        for k, (tau, rho) in found.items()
+    ]
+    return rows
+
+
+def _spread(values: list[float]) -> str:
+    """``median [quartiles]`` in %, over the finite values."""
+    kept = sorted(v for v in values if math.isfinite(v))
+    if not kept:
+        return "-"
+    q1, q2, q3 = (100 * float(np.quantile(kept, q)) for q in (0.25, 0.5, 0.75))
+    return f"{q2:.1f} [{q1:.1f}, {q3:.1f}]"
+
+
 def markdown(
-    records: list[Record], found: dict[str, tuple[Estimate, Estimate]], command: str
+    records: list[Record],
+    found: dict[str, tuple[Estimate, Estimate]],
+    command: str,
+    planned: int | None = None,
 ) -> str:
+    """SURVEY.md: the correlations over every architecture and over the healthy ones,
+    the spread of the ground truth, what measuring cost, and the plots."""
     statuses = sorted({r.status for r in records})
     counts = ", ".join(f"{sum(r.status == s for r in records)} {s}" for s in statuses)
-    lines = [
-        "# Survey: search-time signals vs final robustness",
-        "",
-        f"`{command}`",
-        "",
+    healthy = [r for r in records if r.status == "ok"]
+    lines = ["# Survey: search-time signals vs final robustness", "", f"`{command}`", ""]
+    if planned is not None and len(records) < planned:
+        lines += [
+            f"**Interim report: {len(records)} of {planned} architectures measured.** The "
+            "survey goes on; re-run its command to continue it.",
+            "",
+        ]
+    lines += [
         f"{len(records)} architectures ({counts}); with a final AutoAttack accuracy: "
-        f"{sum(math.isfinite(v) for v in _values(records, TARGET))}.",
+        f"{sum(math.isfinite(v) for v in _values(records, TARGET))}. Final accuracy on the "
+        "held-out images in %, median [quartiles]: "
+        + ", ".join(
+            f"{name} {_spread(_values(records, key))}"
+            for name, key in (
+                ("clean", "final_clean"),
+                ("PGD-20", "final_pgd20"),
+                ("AutoAttack", TARGET),
+            )
+        )
+        + ".",
         "",
         "Kendall tau-b and Spearman rho of each signal against the final AutoAttack accuracy "
         "(retrained, held-out images), bootstrap 95 % intervals (2000 resamples, seed 0; "
         f"none below {MIN_INTERVAL_PAIRS} pairs), over the architectures with both numbers (n).",
         "",
-        "| signal | n | Kendall tau [95 % CI] | Spearman rho [95 % CI] |",
-        "|---|---|---|---|",
+        *_table(found),
+        "",
+        f"The same over the {len(healthy)} architectures the search's budget left healthy "
+        "(status ok): an ill-fitted one's NERO-Net fitness is 0 whatever it becomes after "
+        "retraining, so this table asks whether the fitness ranks the ones it does score.",
+        "",
+        *_table(correlations(healthy)),
+        "",
+        _cost(records),
+        "",
+        "Scatter plots: "
+        + ", ".join(f"[{SIGNALS[k]}](plots/scatter-{k}.png)" for k in found)
+        + ". Every row, with its genotype: survey.csv (and survey.parquet with pyarrow).",
     ]
-    for key, (tau, rho) in found.items():
-        lines.append(f"| {SIGNALS[key]} | {tau.n} | {tau.text()} | {rho.text()} |")
     return "\n".join(lines) + "\n"
 
 
-def write_survey_report(directory: Path, records: list[Record], command: str) -> list[Path]:
-    """SURVEY.md, a scatter plot per signal (plots/), survey.csv and survey.parquet."""
+def _cost(records: list[Record]) -> str:
+    """What measuring took: in all, and the median per architecture of each part."""
+    parts = sorted({k for r in records for k in r.seconds})
+    total = sum(sum(r.seconds.values()) for r in records)
+    medians = ", ".join(
+        f"{part.replace('_', ' ')} "
+        f"{float(np.median([r.seconds[part] for r in records if part in r.seconds])):.0f} s"
+        for part in parts
+    )
+    return (
+        f"Measuring took {duration(total)} in all (medians per architecture: {medians}); "
+        "rows measured on different machines and under different loads are mixed, so this "
+        "is no benchmark."
+    )
+
+
+def write_survey_report(
+    directory: Path, records: list[Record], command: str, planned: int | None = None
+) -> list[Path]:
+    """SURVEY.md, a scatter plot per signal (plots/), survey.csv and survey.parquet; an
+    interim report when fewer than ``planned`` architectures are measured."""
     found = correlations(records)
     plots = directory / "plots"
     plots.mkdir(exist_ok=True)
@@ -156,6 +223,7 @@ def write_survey_report(directory: Path, records: list[Record], command: str) ->
     written.append(directory / "survey.csv")
     if _parquet(records, directory / "survey.parquet"):
         written.append(directory / "survey.parquet")
-    atomic_write(directory / "SURVEY.md", markdown(records, found, command).encode("utf-8"))
+    text = markdown(records, found, command, planned)
+    atomic_write(directory / "SURVEY.md", text.encode("utf-8"))
     written.append(directory / "SURVEY.md")
     return written

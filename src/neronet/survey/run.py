@@ -232,9 +232,11 @@ def run_survey(
     count: int,
     say: Callable[[str], None],
     parallel: int = 1,
+    after: Callable[[SurveyStore], None] = lambda store: None,
 ) -> SurveyStore:
     """Measure architectures 0..count-1 that ``directory`` does not hold yet, each row
-    committed as it is finished, ``parallel`` at once; returns the store.
+    committed as it is finished, ``parallel`` at once, ``after(store)`` called after each
+    (the interim report); returns the store.
 
     With ``parallel`` above 1 each architecture is measured in one of that many
     spawned processes (:func:`measure_in_lanes`); rows are the same functions of the
@@ -257,6 +259,7 @@ def run_survey(
         for done, rec in enumerate(records, start=1):
             store.add(rec)
             say(_line(rec, done, len(todo), time.perf_counter() - began))
+            after(store)
     return store
 
 
