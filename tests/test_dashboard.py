@@ -191,9 +191,45 @@ def test_cli_refuses_what_is_not_a_search(
     (tmp_path / "other" / "notes.txt").write_text("x")
     for argv, needle in (
         (["dashboard", str(tmp_path / "file")], "is a file"),
-        (["dashboard", str(tmp_path / "other")], "is not a run, study or experiment"),
+        (["dashboard", str(tmp_path / "other")], "is not a run, study, experiment or survey"),
         (["dashboard", str(tmp_path / "new"), "--port", "70000"], "--port 70000"),
     ):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert needle in err and err.count("\n") == 1
+
+
+def test_a_survey_shows_its_progress_correlations_and_latest_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A survey directory: its progress line, the correlations of the rows so far
+    (computed again when a row is added) and the newest rows first."""
+    from neronet.survey.store import Record, SurveyStore
+
+    survey = tmp_path / "survey"
+    store = SurveyStore.open(survey, {"seed": 0})
+
+    def add(index: int, fitness: float, final: float) -> None:
+        metrics = {"nero_net_fitness": fitness, "final_autoattack": final, "final_clean": 0.8}
+        store.add(Record(index, "random", ("random",), "{}", "ok", None, metrics, {"search": 3.0}))
+
+    for i in range(3):
+        add(i, 0.1 * i, 0.2 * i)
+    (survey / "survey.log").write_text(
+        "2026 start\n2026 [3/9] arch 2 ... (3 s, about 1m 00s left)\n"
+    )
+    with Dashboard([survey]) as dashboard:
+        view = state(dashboard, 0)
+        assert view["kind"] == "survey" and view["runs"] == [] and view["error"] is None
+        progress, ranks, latest = view["tables"]
+        assert progress["rows"] == [["3", "3 ok", "2026 [3/9] arch 2 ... (3 s, about 1m 00s left)"]]
+        fitness = next(r for r in ranks["rows"] if r[0].startswith("NERO-Net fitness"))
+        assert fitness[1:3] == ["3", "1.00 [no interval]"]
+        assert [r[0] for r in latest["rows"]] == ["2", "1", "0"]
+        assert latest["rows"][0][3:] == ["-", "-", "0.200", "0.800", "-", "0.400", "3"]
+        add(3, 0.0, 0.9)  # a row against the ranking: the correlations follow
+        fitness = next(r for r in state(dashboard, 0)["tables"][1]["rows"] if r[0] == fitness[0])
+        assert fitness[1] == "4" and not fitness[2].startswith("1.00")
+    store.close()
+    assert main(["dashboard", str(survey), "--port", "70000"]) == 2  # accepted up to the port
+    assert "--port 70000" in capsys.readouterr().err

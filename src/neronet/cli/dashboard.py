@@ -16,15 +16,18 @@ def add_dashboard_command(sub: argparse._SubParsersAction) -> None:
     """Register ``neronet dashboard``."""
     p = sub.add_parser(
         "dashboard",
-        help="a live web page over runs, studies or experiments (read-only, offline)",
+        help="a live web page over runs, studies, experiments or surveys (read-only, offline)",
         description="Serve a page that follows searches while they run: progress and ETA, "
         "every individual (sort, filter, masking flag and reason), fitness and accuracy per "
         "generation (across a study's runs), the Pareto front of an NSGA-II run, RAS's "
-        "clusters, any individual's architecture on click, and an experiment's retrain and "
-        "attack tables. It only reads: the search is never blocked. A PATH that holds no "
+        "clusters, any individual's architecture on click, an experiment's retrain and "
+        "attack tables, and a survey's progress, correlations so far and latest rows. It "
+        "only reads: the search is never blocked. A PATH that holds no "
         "search yet is shown as waiting until one starts there.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="run, study or experiment directory")
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="run, study, experiment or survey directory"
+    )
     p.add_argument(
         "--host",
         default="127.0.0.1",

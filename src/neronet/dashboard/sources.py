@@ -2,9 +2,9 @@
 
 A path is a run (``run.sqlite``), a study (``study.json``: its runs ``run-i``), an
 experiment (``experiment.json``: a study per method, then ``trained/`` and
-``attacked/``), or a directory where a search has not started yet (shown as
-waiting, and looked at again on every poll: the dashboard may be opened before the
-search it watches).
+``attacked/``), a survey (``survey.sqlite``: no runs, its rows), or a directory
+where a search has not started yet (shown as waiting, and looked at again on every
+poll: the dashboard may be opened before the search it watches).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from neronet.errors import NeronetError
 from neronet.runlock import LOCK_NAME
 from neronet.search.study import STUDY_FILE, read_study
 from neronet.store import DB_NAME
+from neronet.survey.store import DB_NAME as SURVEY_DB
 
 EXPERIMENT_FILE = "experiment.json"
 STARTUP_FILES = {LOCK_NAME, f".{DB_NAME}.creating"}
@@ -34,27 +35,29 @@ class RunRef:
 
 
 def kind_of(path: Path) -> str:
-    """``run``, ``study``, ``experiment``, or ``waiting`` (nothing there yet)."""
+    """``run``, ``study``, ``experiment``, ``survey``, or ``waiting`` (nothing there yet)."""
     if (path / DB_NAME).is_file():
         return "run"
     if (path / STUDY_FILE).is_file():
         return "study"
     if (path / EXPERIMENT_FILE).is_file():
         return "experiment"
+    if (path / SURVEY_DB).is_file():
+        return "survey"
     return "waiting"
 
 
 def check_path(path: Path) -> None:
-    """Refuse a path that is not a run, a study or an experiment and cannot become one
+    """Refuse a path that is not a run, a study, an experiment or a survey and cannot become one
     (a file, a directory holding something else), with a one-line error."""
     if not path.exists():
         return
     if not path.is_dir():
-        raise NeronetError(f"'{path}' is a file; pass a run, study or experiment directory")
+        raise NeronetError(f"'{path}' is a file; pass a run, study, experiment or survey directory")
     if kind_of(path) == "waiting" and {p.name for p in path.iterdir()} - STARTUP_FILES:
         raise NeronetError(
-            f"'{path}' is not a run, study or experiment directory (no {DB_NAME}, "
-            f"{STUDY_FILE} or {EXPERIMENT_FILE}); check the path"
+            f"'{path}' is not a run, study, experiment or survey directory (no {DB_NAME}, "
+            f"{STUDY_FILE}, {EXPERIMENT_FILE} or {SURVEY_DB}); check the path"
         )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from neronet.dashboard.posttrain import experiment_tables
 from neronet.dashboard.snapshot import RunReader
 from neronet.dashboard.sources import experiment_methods, kind_of, run_refs
+from neronet.dashboard.survey import SurveyTables
 from neronet.errors import NeronetError
 from neronet.reports.data import RunData
 from neronet.reports.study_data import best_fitness, curve, parent_metric
@@ -26,12 +27,13 @@ CURVES = {
 
 
 class SourceView:
-    """A run, study or experiment directory; its runs are found again on every read, so
+    """A run, study, experiment or survey directory; its runs are found again on every read, so
     a study's later runs and a search started after the page appear by themselves."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._readers: dict[Path, RunReader] = {}
+        self._survey = SurveyTables(path)
         self._lock = threading.Lock()
 
     def _reader(self, directory: Path, make: RunReader) -> RunReader:
@@ -48,6 +50,8 @@ class SourceView:
             refs = run_refs(self.path, kind)
             if kind == "experiment":
                 out["tables"] = experiment_tables(self.path, *experiment_methods(self.path))
+            if kind == "survey":
+                out["tables"] = self._survey.read()
         except NeronetError as err:
             out["error"] = str(err)
             return out
