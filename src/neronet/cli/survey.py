@@ -90,7 +90,6 @@ def cmd_survey(args: argparse.Namespace) -> int:
                 for path in written:
                     say(f"wrote {path}")
 
-        say(f"watch it live: neronet dashboard {directory}")
         store = run_survey(
             config, structure, directory, args.count, say, args.parallel, after=report
         )

@@ -36,6 +36,8 @@ SIGNALS = {
     "clean_accuracy": "search-time clean accuracy",
     "adversarial_accuracy": "search-time FGSM accuracy (conditional)",
     "pgd_accuracy": "search-time PGD-k accuracy (conditional)",
+    "overall_adversarial_accuracy": "search-time FGSM accuracy (overall)",
+    "overall_pgd_accuracy": "search-time PGD-k accuracy (overall)",
     "proxy_grad_norm": "input-gradient norm at init",
     "proxy_curvature": "loss curvature at init",
     "proxy_croze": "CRoZe-style consistency at init",

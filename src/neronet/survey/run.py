@@ -246,6 +246,7 @@ def run_survey(
     todo = [i for i in range(count) if i not in store.done()]
     if not todo:
         return store
+    say(f"watch it live: neronet dashboard {directory}")
     at_once = f", {parallel} at once" if parallel > 1 else ""
     say(f"{count - len(todo)} of {count} architectures surveyed; measuring {len(todo)}{at_once}")
     models = directory / "models"
