@@ -73,6 +73,12 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
     assert (whole / "plots" / "scatter-nero_net_fitness.png").stat().st_size > 0
     assert (whole / "survey.parquet").is_file()
     assert "measuring 2" in (whole / "survey.log").read_text()
+    # --report: the rows so far reported as an interim report of a larger survey, none measured
+    argv = ["survey", "--config", str(config), "--dir", str(whole), "--count", "5", "--report"]
+    assert main(argv) == 0
+    assert "Interim report: 2 of 5 architectures measured." in capsys.readouterr().out
+    assert "--count 5`" in (whole / "SURVEY.md").read_text() and _records(whole) == rows
+    assert "measuring 3" not in (whole / "survey.log").read_text()
 
     # the same survey, killed (SIGKILL) once its first row is committed, then resumed
     killed = tmp_path / "killed"
@@ -141,6 +147,8 @@ def test_bad_input_is_one_line(
     other = survey_settings(load_config(str(config), ["seed=1"]))
     SurveyStore.open(tmp_path / "other", other).close()
     assert "seed" in error("--config", str(config), "--dir", str(tmp_path / "other"))
+    assert "seed" in error("--config", str(config), "--dir", str(tmp_path / "other"), "--report")
+    assert "holds no survey" in error("--config", str(config), "--dir", str(foreign), "--report")
 
 
 def test_a_survey_resumes_across_versions_and_machines_but_not_other_settings(

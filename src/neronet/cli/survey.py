@@ -8,8 +8,12 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from neronet.errors import ConfigError
+
+if TYPE_CHECKING:
+    from neronet.survey.store import SurveyStore
 
 DEFAULT_COUNT = 100
 MAX_COUNT = 100_000
@@ -43,6 +47,12 @@ def add_survey_command(sub: argparse._SubParsersAction) -> None:
         help="architectures measured at once, each in its own process with its share of "
         "the cores (several share a GPU); the rows are the same (default 1)",
     )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="only write SURVEY.md, the plots and the dataset from the rows so far (e.g. of "
+        "a copy of a survey still running elsewhere); measure nothing",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     p.set_defaults(func=cmd_survey)
 
@@ -55,14 +65,40 @@ def _command(args: argparse.Namespace) -> str:
     return " ".join(words + [shlex.quote(o) for o in args.overrides])
 
 
+def _write_report(args: argparse.Namespace, directory: Path, store: SurveyStore) -> list[Path]:
+    """SURVEY.md and the rest over the rows below ``--count`` (interim while rows miss)."""
+    from neronet.reports.survey import write_survey_report
+
+    records = [r for r in store.records() if r.index < args.count]
+    return write_survey_report(directory, records, _command(args), args.count)
+
+
+def _report_only(args: argparse.Namespace, directory: Path, settings: dict[str, Any]) -> int:
+    """``--report``: the report of the rows so far, the store only read (a survey may be
+    writing rows meanwhile; every file is replaced whole); refused for a survey of other
+    settings."""
+    from neronet.survey.run import stored_settings
+    from neronet.survey.store import SurveyStore
+
+    store = SurveyStore.read(directory)
+    try:
+        store.check(settings, stored_settings)
+        written = _write_report(args, directory, store)
+    finally:
+        store.close()
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    print((directory / "SURVEY.md").read_text(encoding="utf-8"))
+    return 0
+
+
 def cmd_survey(args: argparse.Namespace) -> int:
     from neronet.cli.common import refuse_foreign_dir
     from neronet.config import load_config
     from neronet.genotype import structure_for
-    from neronet.reports.survey import write_survey_report
     from neronet.runlock import writer_lock
-    from neronet.survey.run import run_survey
-    from neronet.survey.store import DB_NAME, SurveyStore
+    from neronet.survey.run import run_survey, survey_settings
+    from neronet.survey.store import DB_NAME
 
     if not 1 <= args.count <= MAX_COUNT:
         raise ConfigError(f"--count {args.count}: survey between 1 and {MAX_COUNT:,} architectures")
@@ -75,6 +111,8 @@ def cmd_survey(args: argparse.Namespace) -> int:
     config = load_config(args.config, list(args.overrides))
     structure = structure_for(config)
     directory = Path(args.dir)
+    if args.report:
+        return _report_only(args, directory, survey_settings(config))
     refuse_foreign_dir(directory, DB_NAME, "a survey")
     with writer_lock(directory, "--dir"), (directory / "survey.log").open("a") as log:
 
@@ -84,11 +122,9 @@ def cmd_survey(args: argparse.Namespace) -> int:
             log.flush()
 
         def report(store: SurveyStore, final: bool = False) -> None:
-            records = [r for r in store.records() if r.index < args.count]
-            written = write_survey_report(directory, records, _command(args), args.count)
-            if final:
-                for path in written:
-                    say(f"wrote {path}")
+            written = _write_report(args, directory, store)
+            for path in written if final else ():
+                say(f"wrote {path}")
 
         store = run_survey(
             config, structure, directory, args.count, say, args.parallel, after=report

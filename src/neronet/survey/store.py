@@ -79,18 +79,31 @@ class SurveyStore:
                     (json.dumps(settings, sort_keys=True),),
                 )
             return store
-        before = json.loads(stored) if normalise is None else normalise(json.loads(stored))
+        try:
+            store.check(settings, normalise)
+        except StudyError:
+            store.close()
+            raise
+        return store
+
+    def check(
+        self,
+        settings: dict[str, Any],
+        normalise: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        """Refuse a survey started with other settings than ``settings``, naming the keys
+        that differ (``normalise``: as :meth:`open`)."""
+        stored = json.loads(self._meta("settings") or "{}")
+        before = stored if normalise is None else normalise(stored)
         if before != settings:
             from neronet.search.resume import diff_keys
 
             changed = diff_keys(before, settings)
-            store.close()
             raise StudyError(
-                f"--dir '{directory}' holds a survey with other settings "
+                f"--dir '{self.path.parent}' holds a survey with other settings "
                 f"({', '.join(changed[:5])}); re-run it with its original config or choose "
                 "a new --dir"
             )
-        return store
 
     @classmethod
     def read(cls, directory: Path) -> SurveyStore:
