@@ -276,7 +276,9 @@ def measure_in_lanes(
     finished = run_in_lanes(
         todo, _survey_lane, lane_args, name="neronet-survey", describe=lambda i: f"arch {i}"
     )
-    return (record for _, record in finished)
+    with contextlib.closing(finished):  # closing this generator stops the lanes
+        for _, record in finished:
+            yield record
 
 
 def _survey_lane(conn: Connection, config_data: dict[str, Any], models: str, lanes: int) -> None:
