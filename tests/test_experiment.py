@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from neronet.cli import main
-from neronet.cli.experiment import MANIFEST, _rounds, parse_method
+from neronet.cli.experiment import MANIFEST, _rounds, parse_method, run_chains
 from neronet.config import load_config
 from neronet.dashboard.view import SourceView
 from neronet.errors import ConfigError, StudyError
@@ -230,8 +230,8 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
     methods = [parse_method("a"), parse_method("b:search.strategy=random")]
     directory = tmp_path / "e"
     rounds = _rounds(args, methods, directory)
-    assert [finished for finished, _ in rounds] == [2, 4, 5]
-    labels = [[label for label, _ in steps] for _, steps in rounds]
+    assert [r.finished for r in rounds] == [2, 4, 5]
+    labels = [[label for label, _ in r.steps()] for r in rounds]
     assert labels[0] == [
         "search a runs 1-2",
         "search b runs 1-2",
@@ -245,8 +245,9 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
         "attack b run-1",
         "compare the searches",
     ]
+    assert [len(r.chains) for r in rounds] == [4, 4, 2]
     assert labels[2][:2] == ["search a run 5", "search b run 5"]
-    study_b = rounds[1][1][1][1]
+    study_b = rounds[1].searches[1][1]
     assert study_b[:7] == [
         "study",
         "--config",
@@ -261,8 +262,34 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
     config = load_config(str(CONFIG), TINY)
     open_study(directory / "a", config, "grammar", "g", 5)
     grown = _rounds(args, methods, directory)
-    assert [steps[0][1][4] for _, steps in grown] == ["5", "5", "5"]
-    assert [steps[1][1][4] for _, steps in grown] == ["2", "4", "5"]
+    assert [r.searches[0][1][4] for r in grown] == ["5", "5", "5"]
+    assert [r.searches[1][1][4] for r in grown] == ["2", "4", "5"]
+
+
+def test_chains_run_in_lanes_with_their_output_in_logs_and_stop_at_a_failure(
+    tmp_path: Path,
+) -> None:
+    """A round's retrain-then-attack chains, two at once: each chain's steps in order in
+    a lane, its output in its log; a failing step's exit code is the result."""
+    lines: list[str] = []
+    saved: list[dict[str, float]] = []
+    seconds: dict[str, float] = {}
+    seed = ["show-seed"]
+    chains = [
+        (("retrain a run-0", seed), ("attack a run-0", seed)),
+        (("retrain b run-0", seed), ("attack b run-0", ["status", str(tmp_path / "none")])),
+    ]
+    logs = tmp_path / "logs"
+    code = run_chains(
+        chains, 2, "retrain+attack run 1", logs, seconds, saved.append, lines.append, 3, 9
+    )
+    assert code == 2
+    assert any("failed (exit code 2)" in line for line in lines)
+    started = [line for line in lines if line.startswith("[")]
+    assert {line.split("]")[0] for line in started} <= {"[3/9", "[4/9", "[5/9", "[6/9"}
+    assert any("[5/9] retrain b run-0 (lane " in line for line in started)
+    assert "is not a neronet run directory" in (logs / "b-run-0.log").read_text()
+    assert saved and set(saved[-1]) == {"retrain+attack run 1"}
 
 
 def _id(row: IndividualRow) -> int:

@@ -18,13 +18,15 @@ on a laptop to CIFAR-10 on GPUs by changing the config only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from neronet.errors import ConfigError, StudyError
@@ -147,41 +149,57 @@ Step = tuple[str, list[str]]
 """A step: its label and the neronet argv that does it."""
 
 
-def _rounds(
-    args: argparse.Namespace, methods: list[Method], directory: Path
-) -> list[tuple[int, list[Step]]]:
-    """Every step as (label, neronet argv), in rounds: each round searches the next
-    ``--parallel`` runs of every method, retrains and attacks their bests and compares
-    the searches, so after each round the finished runs of all methods are paired and
-    reported (a week-long experiment shows its evidence as it grows). Returns (runs
-    finished after the round, its steps) per round."""
+@dataclass(frozen=True)
+class Round:
+    """The steps of one round: the searches of its runs (every method), then per run its
+    best retrained and attacked (a *chain*: the attack needs the retrained model), then
+    the comparison of the searches."""
+
+    finished: int
+    """Runs of every method finished after this round."""
+    span: str
+    searches: list[Step]
+    chains: list[tuple[Step, Step]]
+    compare: Step
+
+    def steps(self) -> list[Step]:
+        return [*self.searches, *(step for chain in self.chains for step in chain), self.compare]
+
+
+def _rounds(args: argparse.Namespace, methods: list[Method], directory: Path) -> list[Round]:
+    """Every step, in rounds: each round searches the next ``--parallel`` runs of every
+    method, retrains and attacks their bests and compares the searches, so after each
+    round the finished runs of all methods are paired and reported (a week-long
+    experiment shows its evidence as it grows)."""
     common = ["--config", args.config]
     size = max(1, args.parallel)
     rounds = []
     for start in range(0, args.runs, size):
         end = min(start + size, args.runs)
-        steps: list[Step] = []
+        span = f"run{'s' if end - start > 1 else ''} {_span(start, end)}"
+        searches: list[Step] = []
         for m in methods:
             study = directory / m.name
             runs = max(end, _stored_runs(study))  # a study grown further is never shrunk
-            label = f"search {m.name} run{'s' if end - start > 1 else ''} {_span(start, end)}"
             argv = ["study", *common, "--runs", str(runs), "--dir", str(study)]
             argv += ["--parallel", str(args.parallel), *args.overrides, *m.overrides]
-            steps.append((label, argv))
+            searches.append((f"search {m.name} {span}", argv))
+        chains = []
         for m in methods:
             for run in range(start, end):
                 trained = str(directory / "trained" / f"{m.name}-run-{run}")
                 run_dir = str(directory / m.name / f"run-{run}")
                 train = ["train", "--run", run_dir, *common, "--out", trained, *args.overrides]
-                steps.append((f"retrain {m.name} run-{run}", train))
                 attacked = str(directory / "attacked" / f"{m.name}-run-{run}")
                 # overrides are positional, beside the model: before any flag
                 attack = ["attack", trained, *args.overrides, "--attacks", args.attacks]
                 attack += [*common, "--out", attacked]
-                steps.append((f"attack {m.name} run-{run}", attack))
+                chains.append(
+                    ((f"retrain {m.name} run-{run}", train), (f"attack {m.name} run-{run}", attack))
+                )
         compare = ["compare", *(str(directory / m.name) for m in methods)]
-        steps.append(("compare the searches", [*compare, "--out", str(directory / "compare")]))
-        rounds.append((end, steps))
+        compare += ["--out", str(directory / "compare")]
+        rounds.append(Round(end, span, searches, chains, ("compare the searches", compare)))
     return rounds
 
 
@@ -232,6 +250,117 @@ def run_steps(
     return 0
 
 
+def run_chains(
+    chains: list[tuple[Step, Step]],
+    lanes: int,
+    label: str,
+    log_dir: Path,
+    seconds: dict[str, float],
+    save: Callable[[dict[str, float]], None],
+    say: Callable[[str], None],
+    first: int,
+    total: int,
+) -> int:
+    """Each chain's steps in order, up to ``lanes`` chains at once, each in a spawned
+    process with its share of the cores, its output in ``log_dir/<chain>.log``. Returns
+    the first non-zero exit code (the other chains are stopped; every step resumes), or
+    0. The wall time of all of them is ``seconds[label]``."""
+    from neronet.execution.lanes import run_in_lanes
+    from neronet.execution.scheduling import cpu_threads
+
+    jobs = []
+    for chain in chains:
+        log = log_dir / f"{chain[0][0].split(' ', 1)[1].replace(' ', '-')}.log"
+        jobs.append((first, chain, str(log)))
+        first += len(chain)
+
+    def started(job: tuple[int, tuple[Step, Step], str], lane: int) -> None:
+        number, chain, log = job
+        for k, (name, argv) in enumerate(chain):
+            say(
+                f"[{number + k}/{total}] {name} (lane {lane + 1} of {lanes}, output: {log}): "
+                f"neronet {' '.join(argv)}"
+            )
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    finished = run_in_lanes(
+        jobs,
+        _chain_lane,
+        [(cpu_threads(lanes),)] * lanes,
+        name="neronet-experiment",
+        describe=lambda job: job[1][0][0],
+        started=started,
+    )
+    code = 0
+    try:
+        with contextlib.closing(finished):
+            for (_, chain, _), code in finished:
+                names = " and ".join(name for name, _ in chain)
+                say(f"{names}: {'done' if code == 0 else f'failed (exit code {code})'}")
+                if code != 0:
+                    break
+    finally:
+        seconds[label] = seconds.get(label, 0.0) + time.monotonic() - began
+        save(seconds)
+    return code
+
+
+def _chain_lane(conn: Connection, threads: int) -> None:
+    """A lane of the experiment: runs chains of neronet commands, output to their logs."""
+    from neronet.execution.lanes import serve
+
+    @contextlib.contextmanager
+    def runner() -> Iterator[Callable[[tuple[int, tuple[Step, Step], str]], int]]:
+        import torch
+
+        torch.set_num_threads(threads)
+        yield _run_chain
+
+    serve(conn, runner)
+
+
+def _run_chain(job: tuple[int, tuple[Step, Step], str]) -> int:
+    from neronet.cli import main
+
+    _, chain, log = job
+    with (
+        open(log, "a", encoding="utf-8") as out,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(out),
+    ):
+        for _, argv in chain:
+            code = main(argv)
+            if code != 0:
+                return code
+    return 0
+
+
+def _run_round(
+    r: Round,
+    lanes: int,
+    directory: Path,
+    seconds: dict[str, float],
+    save: Callable[[dict[str, float]], None],
+    say: Callable[[str], None],
+    first: int,
+    total: int,
+) -> int:
+    """A round's searches, its chains (one after another, or in ``lanes`` lanes), and
+    its comparison; the first non-zero exit code, or 0."""
+    code = run_steps(r.searches, seconds, save, say, first, total)
+    first += len(r.searches)
+    if code == 0 and lanes > 1 and len(r.chains) > 1:
+        label = f"retrain+attack {r.span}"
+        code = run_chains(
+            r.chains, lanes, label, directory / "logs", seconds, save, say, first, total
+        )
+    elif code == 0:
+        code = run_steps([s for chain in r.chains for s in chain], seconds, save, say, first, total)
+    first += 2 * len(r.chains)
+    return code or run_steps([r.compare], seconds, save, say, first, total)
+
+
 def cmd_experiment(args: argparse.Namespace) -> int:
     from neronet.cli.common import refuse_foreign_dir
     from neronet.config import DEFAULT_CONFIG, load_config
@@ -274,19 +403,19 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         with log:
             say(f"watch it live: neronet dashboard {directory}")
             rounds = _rounds(args, methods, directory)
-            total = sum(len(steps) for _, steps in rounds)
+            total = sum(len(r.steps()) for r in rounds)
             first = 1
-            for finished, steps in rounds:
-                code = run_steps(steps, seconds, save, say, first, total)
+            for r in rounds:
+                code = _run_round(r, args.parallel, directory, seconds, save, say, first, total)
                 if code == 130:
                     say("interrupted; run the same command again to resume")
                 if code != 0:
                     return code
-                first += len(steps)
+                first += len(r.steps())
                 written = write_experiment(
-                    directory, names, finished, seconds, _command(args), planned=args.runs
+                    directory, names, r.finished, seconds, _command(args), planned=args.runs
                 )
-                say(f"{finished} of {args.runs} runs of every method reported: {written[-1]}")
+                say(f"{r.finished} of {args.runs} runs of every method reported: {written[-1]}")
     print((directory / "EXPERIMENT.md").read_text(encoding="utf-8"))
     print(f"next: neronet dashboard {directory}")
     return 0
