@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from neronet.cli import main
-from neronet.cli.experiment import MANIFEST, _rounds, parse_method, run_chains
+from neronet.cli.experiment import MANIFEST, _rounds, parse_method, run_chains, time_left
 from neronet.config import load_config
 from neronet.dashboard.view import SourceView
 from neronet.errors import ConfigError, StudyError
@@ -264,6 +264,16 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
     grown = _rounds(args, methods, directory)
     assert [r.searches[0][1][4] for r in grown] == ["5", "5", "5"]
     assert [r.searches[1][1][4] for r in grown] == ["2", "4", "5"]
+    # the time left: the rounds to go at the mean pace of the finished ones
+    spent = {
+        "search a runs 1-2": 100.0,
+        "retrain+attack runs 1-2": 50.0,
+        "compare the searches": 7.0,
+    }
+    spent |= {"search b runs 3-4": 200.0, "retrain a run-2": 30.0, "attack a run-2": 20.0}
+    assert [r.seconds(spent) for r in grown] == [150.0, 250.0, 0.0]
+    assert time_left(grown, 2, spent) == ", about 3m 20s left at this pace"
+    assert time_left(grown, 3, spent) == "" and time_left(grown, 0, spent) == ""
 
 
 def test_chains_run_in_lanes_with_their_output_in_logs_and_stop_at_a_failure(

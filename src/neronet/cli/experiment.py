@@ -165,6 +165,23 @@ class Round:
     def steps(self) -> list[Step]:
         return [*self.searches, *(step for chain in self.chains for step in chain), self.compare]
 
+    def seconds(self, seconds: dict[str, float]) -> float:
+        """What this round's searches, retraining and attacks took (over resumes), from
+        the experiment's step times."""
+        labels = [label for label, _ in self.steps()[:-1]] + [f"retrain+attack {self.span}"]
+        return sum(seconds.get(label, 0.0) for label in labels)
+
+
+def time_left(rounds: list[Round], done: int, seconds: dict[str, float]) -> str:
+    """After ``done`` rounds: the rest at the mean pace of those (", about 2h 10m 00s
+    left"), or nothing when none is left."""
+    from neronet.reports.summary import duration
+
+    if done >= len(rounds) or done < 1:
+        return ""
+    pace = sum(r.seconds(seconds) for r in rounds[:done]) / done
+    return f", about {duration(pace * (len(rounds) - done))} left at this pace"
+
 
 def _rounds(args: argparse.Namespace, methods: list[Method], directory: Path) -> list[Round]:
     """Every step, in rounds: each round searches the next ``--parallel`` runs of every
@@ -405,17 +422,18 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             rounds = _rounds(args, methods, directory)
             total = sum(len(r.steps()) for r in rounds)
             first = 1
-            for r in rounds:
+            for done, r in enumerate(rounds, start=1):
                 code = _run_round(r, args.parallel, directory, seconds, save, say, first, total)
                 if code == 130:
                     say("interrupted; run the same command again to resume")
                 if code != 0:
                     return code
                 first += len(r.steps())
-                written = write_experiment(
+                report = write_experiment(
                     directory, names, r.finished, seconds, _command(args), planned=args.runs
-                )
-                say(f"{r.finished} of {args.runs} runs of every method reported: {written[-1]}")
+                )[-1]
+                left = time_left(rounds, done, seconds)
+                say(f"{r.finished} of {args.runs} runs of every method reported{left}: {report}")
     print((directory / "EXPERIMENT.md").read_text(encoding="utf-8"))
     print(f"next: neronet dashboard {directory}")
     return 0
