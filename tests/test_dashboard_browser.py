@@ -26,6 +26,7 @@ from neronet.config import grammar_text, load_config
 from neronet.dashboard import Dashboard
 from neronet.dashboard.browser import headless_chromium, missing
 from neronet.search.study import open_study, run_study
+from neronet.survey.store import Record, SurveyStore
 
 WAIT_S = 120  # only a bound on "never": each wait ends as soon as the page shows it
 
@@ -57,7 +58,12 @@ def test_a_live_search_a_click_and_a_study(browser: Any, tmp_path: Path) -> None
     config = load_config(None, [*OVERRIDES, "search.generations=3"])
     text, name = grammar_text(config)
     run_study(open_study(study, config, text, name, 2), StubExecutor())
-    with Dashboard([run, study]) as dashboard:
+    survey = tmp_path / "survey"
+    store = SurveyStore.open(survey, {"seed": 0})
+    metrics = {"nero_net_fitness": 0.5, "final_autoattack": 0.25}
+    store.add(Record(0, "random", ("random",), "{}", "ok", None, metrics, {"search": 1.0}))
+    store.close()
+    with Dashboard([run, study, survey]) as dashboard:
         driver.get(dashboard.url)
         wait.until(lambda d: "waiting for a search" in d.find_element("id", "problem").text)
         driver.execute_script("window.neverReloaded = true")
@@ -106,3 +112,14 @@ def test_a_live_search_a_click_and_a_study(browser: Any, tmp_path: Path) -> None
         legend = wait.until(lambda d: d.find_element("css selector", ".chart .legend")).text
         assert "mean ± std of 2 runs" in legend
         assert _rows(driver) == 2 * 8  # both runs' individuals, in one table
+
+        # a survey: its tables only, no run panels
+        driver.find_element("css selector", ".source-tab[data-index='2']").click()
+        tables = wait.until(
+            lambda d: (
+                "against the final AutoAttack" in d.find_element("id", "tables").text
+                and d.find_element("id", "tables")
+            )
+        )
+        assert tables.text.startswith("Survey") and "0.500" in tables.text
+        assert not driver.find_element("id", "individuals-section").is_displayed()

@@ -335,7 +335,8 @@ for (const id of ["f-run", "f-status", "f-objective", "f-mutation", "f-masking"]
 }
 
 function renderTables(st) {
-  $("tables").replaceChildren(...(st.tables.length ? [el("h2", { text: "After the search" })] : []),
+  const heading = st.kind === "survey" ? "Survey" : "After the search";
+  $("tables").replaceChildren(...(st.tables.length ? [el("h2", { text: heading })] : []),
     ...st.tables.map((t) => el("div", {}, el("h3", { text: t.title }),
       el("table", {}, el("thead", {}, el("tr", {}, ...t.headers.map((h) => el("th", { class: "text", text: h })))),
         el("tbody", {}, ...t.rows.map((row) => el("tr", {}, ...row.map((c) => el("td", { class: "text", text: c })))))))));
