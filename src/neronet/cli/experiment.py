@@ -92,8 +92,9 @@ def add_experiment_command(sub: argparse._SubParsersAction) -> None:
         "--parallel",
         type=int,
         default=1,
-        help="runs of each method's study at once (neronet study --parallel; the same "
-        "records as one after another, so a resume may change it)",
+        help="runs at once: each round searches N runs of every method (neronet study "
+        "--parallel N: the same records as one after another, so a resume may change it), "
+        "then retrains and attacks their bests N at once",
     )
     p.add_argument(
         "--attacks", default=DEFAULT_ATTACKS, help=f"attacks (default {DEFAULT_ATTACKS})"
