@@ -79,6 +79,7 @@ def test_a_full_disk_is_one_line_and_the_run_resumes(
 ) -> None:
     run = tmp_path / "run"
     tiny = ["search.generations=2", "search.initial_size=2", "search.offspring=1"]
+    tiny += ["training.max_epochs=1", "data.train=300", "data.control=60", "data.fitness=60"]
     monkeypatch.setattr("neronet.store.run_store.atomic_write", _full_disk)
     assert main(["evolve", "--run", str(run), *tiny]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
