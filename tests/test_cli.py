@@ -26,9 +26,12 @@ TINY = [
     "search.generations=2",
     "search.offspring=2",
     "search.initial_size=2",
-    "training.max_epochs=3",
+    "training.max_epochs=1",
     "search.default_train_time=1000",
     "search.max_train_time=3000",
+    "data.train=400",
+    "data.control=100",
+    "data.fitness=100",
 ]
 
 
