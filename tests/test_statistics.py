@@ -53,6 +53,34 @@ def test_bootstrap_intervals_agree_with_scipy_and_are_seeded(ours, theirs) -> No
     assert ours(X, Y, resamples=4000, seed=8) != est
 
 
+def test_a_difference_of_taus_is_bootstrapped_on_the_same_rows_as_scipy() -> None:
+    """tau(Z, Y) - tau(X, Y) with a paired bootstrap: scipy's paired bootstrap of the same
+    statistic gives the same interval; a signal against itself differs by exactly 0."""
+    z = Y + RNG.integers(0, 3, size=40)
+
+    def difference(a, b, c):
+        return st.kendalltau(a, c).statistic - st.kendalltau(b, c).statistic
+
+    est = S.kendall_difference(z, X, Y, resamples=4000, seed=5)
+    assert est.value == pytest.approx(difference(z, X, Y), abs=1e-12) and est.n == 40
+    res = st.bootstrap(
+        (z, X, Y),
+        difference,
+        paired=True,
+        vectorized=False,
+        method="percentile",
+        n_resamples=4000,
+        random_state=5,
+    )
+    assert est.low == pytest.approx(res.confidence_interval.low, abs=0.04)
+    assert est.high == pytest.approx(res.confidence_interval.high, abs=0.04)
+    same = S.kendall_difference(X, X, Y)
+    assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)
+    rows = [1.0, 2.0, 3.0, math.nan]  # a row missing one number drops out; few rows: no interval
+    few = S.kendall_difference(rows, [3.0, 1.0, 2.0, 4.0], [1.0, 2.0, 3.0, 4.0])
+    assert few.n == 3 and few.value == pytest.approx(1.0 - (-1 / 3)) and math.isnan(few.low)
+
+
 def test_paired_difference_interval_agrees_with_scipy() -> None:
     est = S.paired_difference(Y, X, resamples=4000, seed=3)
     res = st.bootstrap((Y - X,), np.mean, method="percentile", n_resamples=4000, random_state=3)

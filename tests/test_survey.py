@@ -191,8 +191,10 @@ def test_the_report_says_interim_and_ranks_the_healthy_ones_apart() -> None:
         metrics = {"nero_net_fitness": fitness, "final_autoattack": final, "final_clean": 0.8}
         return Record(index, "random", (), "{}", status, None, metrics, {"search": 2.0})
 
-    # healthy ones ranked exactly by fitness; ill-fitted ones (fitness 0) anywhere
+    # healthy ones ranked exactly by fitness, backwards by FGSM; ill-fitted ones anywhere
     records = [row(i, "ok", 0.1 * i, 0.1 * i) for i in range(1, 13)]
+    for r in records:
+        r.metrics["adversarial_accuracy"] = 1.0 - r.metrics["final_autoattack"]
     records += [row(20 + i, "ill-fitted", 0.0, final) for i, final in enumerate((0.9, 0.05, 0.6))]
     text = markdown(records, correlations(records), "neronet survey ...", planned=100)
     assert "Interim report: 15 of 100 architectures measured." in text
@@ -200,4 +202,7 @@ def test_the_report_says_interim_and_ranks_the_healthy_ones_apart() -> None:
     assert not overall.split("|")[2].strip().startswith("1.00")
     assert healthy.split("|")[1].strip() == "12" and healthy.split("|")[2].startswith(" 1.00 [1.00")
     assert "AutoAttack 60.0 [" in text and "(plots/scatter-nero_net_fitness.png)" in text
+    # against FGSM, on the 12 rows with both: +1 - (-1) = 2, clearly better
+    assert "| NERO-Net fitness (weighted HRS, after warm-up) | 12 | 2.00 [2.00, 2.00] |" in text
+    assert "Clearly better than FGSM (interval above 0): NERO-Net fitness" in text
     assert "Interim" not in markdown(records, correlations(records), "cmd", planned=15)

@@ -14,7 +14,7 @@ give the same interval on any machine.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,6 +110,16 @@ def _resamples(n: int, resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
 
 
+def _bootstrap(
+    n: int, statistic: Callable[[np.ndarray], np.ndarray], resamples: int, seed: int
+) -> np.ndarray:
+    """``statistic(index)`` over seeded bootstrap resamples of ``n`` rows, in chunks so
+    that tau's pair matrices stay a few tens of MB whatever ``n``."""
+    index = _resamples(n, resamples, seed)
+    chunk = max(1, PAIR_CELLS // (n * n))
+    return np.concatenate([statistic(i) for i in np.split(index, range(chunk, resamples, chunk))])
+
+
 def _correlation(
     fn: str, x: Sequence[float], y: Sequence[float], resamples: int, seed: int, level: float
 ) -> Estimate:
@@ -120,11 +130,38 @@ def _correlation(
     value = float(stat(a, b))
     if len(a) < MIN_INTERVAL_PAIRS:
         return Estimate(value, math.nan, math.nan, len(a), level)
-    index = _resamples(len(a), resamples, seed)
-    chunk = max(1, PAIR_CELLS // (len(a) * len(a)))  # tau's pair matrices, bounded in memory
-    parts = np.split(index, range(chunk, resamples, chunk))
-    boot = np.concatenate([stat(a[i], b[i]) for i in parts])
+    boot = _bootstrap(len(a), lambda i: stat(a[i], b[i]), resamples, seed)
     return _interval(boot, value, len(a), level)
+
+
+def kendall_difference(
+    x: Sequence[float],
+    baseline: Sequence[float],
+    y: Sequence[float],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = 0.95,
+) -> Estimate:
+    """Kendall's tau-b of ``x`` against ``y`` minus that of ``baseline`` against ``y``, on
+    the rows where all three are known, with a paired bootstrap interval (each resample
+    scores both signals on the same rows). Whether one signal ranks ``y`` better than
+    another, which two overlapping intervals of their own cannot say."""
+    a, b, c = (np.asarray(v, dtype=float) for v in (x, baseline, y))
+    if not a.shape == b.shape == c.shape or a.ndim != 1:
+        raise ValueError(
+            f"samples must be equally long 1-D lists, got {a.shape} {b.shape} {c.shape}"
+        )
+    keep = np.isfinite(a) & np.isfinite(b) & np.isfinite(c)
+    a, b, c = a[keep], b[keep], c[keep]
+    n = len(c)
+    if n < 2:
+        return Estimate(math.nan, math.nan, math.nan, n, level)
+    value = float(_tau_b(a, c) - _tau_b(b, c))
+    if n < MIN_INTERVAL_PAIRS:
+        return Estimate(value, math.nan, math.nan, n, level)
+    boot = _bootstrap(n, lambda i: _tau_b(a[i], c[i]) - _tau_b(b[i], c[i]), resamples, seed)
+    return _interval(boot, value, n, level)
 
 
 def kendall_interval(

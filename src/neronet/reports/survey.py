@@ -23,6 +23,7 @@ from neronet.reports.plots import save
 from neronet.reports.statistics import (
     MIN_INTERVAL_PAIRS,
     Estimate,
+    kendall_difference,
     kendall_interval,
     spearman_interval,
 )
@@ -44,6 +45,9 @@ SIGNALS = {
     "parameters": "parameters",
 }
 LEADING = ("index", "origin", "mutations", "status", "reason")
+BASELINE = "adversarial_accuracy"
+"""The signal NERO-Net searches on: another earns a place (a prefilter, say) only by
+ranking the final robustness clearly better than it."""
 
 
 def _values(records: list[Record], key: str) -> list[float]:
@@ -131,6 +135,41 @@ def _table(found: dict[str, tuple[Estimate, Estimate]]) -> list[str]:
     return rows
 
 
+def against_baseline(records: list[Record]) -> dict[str, Estimate]:
+    """Per signal: its Kendall tau minus the search-time FGSM accuracy's, on the
+    architectures that have both (and a final AutoAttack accuracy), paired bootstrap."""
+    target, base = _values(records, TARGET), _values(records, BASELINE)
+    return {
+        key: kendall_difference(_values(records, key), base, target)
+        for key in SIGNALS
+        if key != BASELINE
+    }
+
+
+def _baseline_table(records: list[Record]) -> list[str]:
+    """Which signal ranks the final robustness better than FGSM, and by how much."""
+    found = against_baseline(records)
+    better = [SIGNALS[k] for k, d in found.items() if d.low > 0]
+    rows = ["| signal | n | tau minus FGSM's [95 % CI] |", "|---|---|---|"]
+    rows += [f"| {SIGNALS[k]} | {d.n} | {d.text()} |" for k, d in found.items()]
+    verdict = (
+        "Clearly better than FGSM (interval above 0): " + ", ".join(better) + "."
+        if better
+        else "No signal ranks the final robustness clearly better than FGSM (no interval "
+        "above 0), so none earns a place as a prefilter in the comparison."
+    )
+    return [
+        f"Each signal against {SIGNALS[BASELINE]}, the quantity NERO-Net searches on: the "
+        "difference of their Kendall taus with the final AutoAttack accuracy, over the "
+        "architectures with all three numbers, with a paired bootstrap interval (both "
+        "signals scored on the same resampled architectures).",
+        "",
+        *rows,
+        "",
+        verdict,
+    ]
+
+
 def _spread(values: list[float]) -> str:
     """``median [quartiles]`` in %, over the finite values."""
     kept = sorted(v for v in values if math.isfinite(v))
@@ -183,6 +222,8 @@ def markdown(
         "retraining, so this table asks whether the fitness ranks the ones it does score.",
         "",
         *_table(correlations(healthy)),
+        "",
+        *_baseline_table(records),
         "",
         _cost(records),
         "",
