@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from neronet.cli import main
-from neronet.cli.experiment import MANIFEST, _rounds, parse_method, run_chains, time_left
+from neronet.cli.experiment import (
+    MANIFEST,
+    StepLog,
+    _rounds,
+    parse_method,
+    run_chains,
+    time_left,
+)
 from neronet.config import load_config
 from neronet.dashboard.view import SourceView
 from neronet.errors import ConfigError, StudyError
@@ -290,16 +297,15 @@ def test_chains_run_in_lanes_with_their_output_in_logs_and_stop_at_a_failure(
         (("retrain b run-0", seed), ("attack b run-0", ["status", str(tmp_path / "none")])),
     ]
     logs = tmp_path / "logs"
-    code = run_chains(
-        chains, 2, "retrain+attack run 1", logs, seconds, saved.append, lines.append, 3, 9
-    )
+    log = StepLog(seconds, saved.append, lines.append, total=9, numbered=2)
+    code = run_chains(chains, 2, "retrain+attack run 1", logs, log)
     assert code == 2
     assert any("failed (exit code 2)" in line for line in lines)
     started = [line for line in lines if line.startswith("[")]
     assert {line.split("]")[0] for line in started} <= {"[3/9", "[4/9", "[5/9", "[6/9"}
     assert any("[5/9] retrain b run-0 (lane " in line for line in started)
     assert "is not a neronet run directory" in (logs / "b-run-0.log").read_text()
-    assert saved and set(saved[-1]) == {"retrain+attack run 1"}
+    assert saved and set(saved[-1]) == {"retrain+attack run 1"} and log.numbered == 6
 
 
 def _id(row: IndividualRow) -> int:

@@ -244,59 +244,62 @@ def _command(args: argparse.Namespace) -> str:
     return " ".join(words + [shlex.quote(o) for o in args.overrides])
 
 
-def run_steps(
-    steps: list[Step],
-    seconds: dict[str, float],
-    save: Callable[[dict[str, float]], None],
-    say: Callable[[str], None],
-    first: int = 1,
-    total: int | None = None,
-) -> int:
+@dataclass
+class StepLog:
+    """Where the steps report: their wall times (accumulated over resumes in ``seconds``,
+    saved after each step), progress lines, and the steps numbered so far of ``total``."""
+
+    seconds: dict[str, float]
+    save: Callable[[dict[str, float]], None]
+    say: Callable[[str], None]
+    total: int
+    numbered: int = 0
+
+    def number(self) -> int:
+        """The next step's number."""
+        self.numbered += 1
+        return self.numbered
+
+    def spent(self, label: str, seconds: float) -> None:
+        self.seconds[label] = self.seconds.get(label, 0.0) + seconds
+        self.save(self.seconds)
+
+
+def run_steps(steps: list[Step], log: StepLog) -> int:
     """Run the steps with neronet's own commands; stops at the first that fails (its exit
-    code: 2 for an error it printed, 130 for Ctrl-C). Wall time per step accumulates over
-    resumes in ``seconds``. Steps are numbered from ``first`` of ``total``."""
+    code: 2 for an error it printed, 130 for Ctrl-C)."""
     from neronet.cli import main
 
-    for index, (label, argv) in enumerate(steps, start=first):
-        say(f"[{index}/{total or len(steps)}] {label}: neronet {' '.join(argv)}")
+    for label, argv in steps:
+        log.say(f"[{log.number()}/{log.total}] {label}: neronet {' '.join(argv)}")
         began = time.monotonic()
         code = main(argv)
-        seconds[label] = seconds.get(label, 0.0) + time.monotonic() - began
-        save(seconds)
+        log.spent(label, time.monotonic() - began)
         if code != 0:
             return code
     return 0
 
 
 def run_chains(
-    chains: list[tuple[Step, Step]],
-    lanes: int,
-    label: str,
-    log_dir: Path,
-    seconds: dict[str, float],
-    save: Callable[[dict[str, float]], None],
-    say: Callable[[str], None],
-    first: int,
-    total: int,
+    chains: list[tuple[Step, Step]], lanes: int, label: str, log_dir: Path, log: StepLog
 ) -> int:
     """Each chain's steps in order, up to ``lanes`` chains at once, each in a spawned
     process with its share of the cores, its output in ``log_dir/<chain>.log``. Returns
     the first non-zero exit code (the other chains are stopped; every step resumes), or
-    0. The wall time of all of them is ``seconds[label]``."""
+    0. The wall time of all of them is spent under ``label``."""
     from neronet.execution.lanes import run_in_lanes
     from neronet.execution.scheduling import cpu_threads
 
     jobs = []
     for chain in chains:
-        log = log_dir / f"{chain[0][0].split(' ', 1)[1].replace(' ', '-')}.log"
-        jobs.append((first, chain, str(log)))
-        first += len(chain)
+        output = log_dir / f"{chain[0][0].split(' ', 1)[1].replace(' ', '-')}.log"
+        jobs.append(([log.number() for _ in chain], chain, str(output)))
 
-    def started(job: tuple[int, tuple[Step, Step], str], lane: int) -> None:
-        number, chain, log = job
-        for k, (name, argv) in enumerate(chain):
-            say(
-                f"[{number + k}/{total}] {name} (lane {lane + 1} of {lanes}, output: {log}): "
+    def started(job: tuple[list[int], tuple[Step, Step], str], lane: int) -> None:
+        numbers, chain, output = job
+        for number, (name, argv) in zip(numbers, chain, strict=True):
+            log.say(
+                f"[{number}/{log.total}] {name} (lane {lane + 1} of {lanes}, output: {output}): "
                 f"neronet {' '.join(argv)}"
             )
 
@@ -315,12 +318,11 @@ def run_chains(
         with contextlib.closing(finished):
             for (_, chain, _), code in finished:
                 names = " and ".join(name for name, _ in chain)
-                say(f"{names}: {'done' if code == 0 else f'failed (exit code {code})'}")
+                log.say(f"{names}: {'done' if code == 0 else f'failed (exit code {code})'}")
                 if code != 0:
                     break
     finally:
-        seconds[label] = seconds.get(label, 0.0) + time.monotonic() - began
-        save(seconds)
+        log.spent(label, time.monotonic() - began)
     return code
 
 
@@ -354,29 +356,15 @@ def _run_chain(job: tuple[int, tuple[Step, Step], str]) -> int:
     return 0
 
 
-def _run_round(
-    r: Round,
-    lanes: int,
-    directory: Path,
-    seconds: dict[str, float],
-    save: Callable[[dict[str, float]], None],
-    say: Callable[[str], None],
-    first: int,
-    total: int,
-) -> int:
+def _run_round(r: Round, lanes: int, directory: Path, log: StepLog) -> int:
     """A round's searches, its chains (one after another, or in ``lanes`` lanes), and
     its comparison; the first non-zero exit code, or 0."""
-    code = run_steps(r.searches, seconds, save, say, first, total)
-    first += len(r.searches)
+    code = run_steps(r.searches, log)
     if code == 0 and lanes > 1 and len(r.chains) > 1:
-        label = f"retrain+attack {r.span}"
-        code = run_chains(
-            r.chains, lanes, label, directory / "logs", seconds, save, say, first, total
-        )
+        code = run_chains(r.chains, lanes, f"retrain+attack {r.span}", directory / "logs", log)
     elif code == 0:
-        code = run_steps([s for chain in r.chains for s in chain], seconds, save, say, first, total)
-    first += 2 * len(r.chains)
-    return code or run_steps([r.compare], seconds, save, say, first, total)
+        code = run_steps([step for chain in r.chains for step in chain], log)
+    return code or run_steps([r.compare], log)
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -421,15 +409,13 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         with log:
             say(f"watch it live: neronet dashboard {directory}")
             rounds = _rounds(args, methods, directory)
-            total = sum(len(r.steps()) for r in rounds)
-            first = 1
+            steps = StepLog(seconds, save, say, sum(len(r.steps()) for r in rounds))
             for done, r in enumerate(rounds, start=1):
-                code = _run_round(r, args.parallel, directory, seconds, save, say, first, total)
+                code = _run_round(r, args.parallel, directory, steps)
                 if code == 130:
                     say("interrupted; run the same command again to resume")
                 if code != 0:
                     return code
-                first += len(r.steps())
                 report = write_experiment(
                     directory, names, r.finished, seconds, _command(args), planned=args.runs
                 )[-1]
