@@ -53,12 +53,15 @@ class Estimate:
         return f"{self.value:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
 
-def _pairs(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"paired samples must be equally long 1-D lists, got {a.shape} {b.shape}")
-    keep = np.isfinite(a) & np.isfinite(b)
-    return a[keep], b[keep]
+def _rows(*samples: Sequence[float]) -> tuple[np.ndarray, ...]:
+    """The samples as arrays, cut to the rows where every one is finite."""
+    arrays = [np.asarray(v, dtype=float) for v in samples]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1 or arrays[0].ndim != 1:
+        found = " ".join(str(a.shape) for a in arrays)
+        raise ValueError(f"paired samples must be equally long 1-D lists, got {found}")
+    keep = np.logical_and.reduce([np.isfinite(a) for a in arrays])
+    return tuple(a[keep] for a in arrays)
 
 
 def _tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -86,13 +89,13 @@ def _rho(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
     """Kendall's tau-b of the finite pairs (scipy.stats.kendalltau's default variant)."""
-    a, b = _pairs(x, y)
+    a, b = _rows(x, y)
     return float(_tau_b(a, b)) if len(a) >= 2 else math.nan
 
 
 def spearman_rho(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman's rank correlation of the finite pairs (ties get average ranks)."""
-    a, b = _pairs(x, y)
+    a, b = _rows(x, y)
     return float(_rho(a, b)) if len(a) >= 2 else math.nan
 
 
@@ -120,18 +123,26 @@ def _bootstrap(
     return np.concatenate([statistic(i) for i in np.split(index, range(chunk, resamples, chunk))])
 
 
+def _estimate(
+    n: int, statistic: Callable[[np.ndarray], np.ndarray], resamples: int, seed: int, level: float
+) -> Estimate:
+    """``statistic(rows)`` over all ``n`` rows, with a percentile interval over seeded
+    bootstrap resamples of the rows (none below :data:`MIN_INTERVAL_PAIRS`, nothing at all
+    below two rows)."""
+    if n < 2:
+        return Estimate(math.nan, math.nan, math.nan, n, level)
+    value = float(statistic(np.arange(n)))
+    if n < MIN_INTERVAL_PAIRS:
+        return Estimate(value, math.nan, math.nan, n, level)
+    return _interval(_bootstrap(n, statistic, resamples, seed), value, n, level)
+
+
 def _correlation(
     fn: str, x: Sequence[float], y: Sequence[float], resamples: int, seed: int, level: float
 ) -> Estimate:
-    a, b = _pairs(x, y)
+    a, b = _rows(x, y)
     stat = _tau_b if fn == "tau" else _rho
-    if len(a) < 2:
-        return Estimate(math.nan, math.nan, math.nan, len(a), level)
-    value = float(stat(a, b))
-    if len(a) < MIN_INTERVAL_PAIRS:
-        return Estimate(value, math.nan, math.nan, len(a), level)
-    boot = _bootstrap(len(a), lambda i: stat(a[i], b[i]), resamples, seed)
-    return _interval(boot, value, len(a), level)
+    return _estimate(len(a), lambda i: stat(a[i], b[i]), resamples, seed, level)
 
 
 def kendall_difference(
@@ -147,21 +158,10 @@ def kendall_difference(
     the rows where all three are known, with a paired bootstrap interval (each resample
     scores both signals on the same rows). Whether one signal ranks ``y`` better than
     another, which two overlapping intervals of their own cannot say."""
-    a, b, c = (np.asarray(v, dtype=float) for v in (x, baseline, y))
-    if not a.shape == b.shape == c.shape or a.ndim != 1:
-        raise ValueError(
-            f"samples must be equally long 1-D lists, got {a.shape} {b.shape} {c.shape}"
-        )
-    keep = np.isfinite(a) & np.isfinite(b) & np.isfinite(c)
-    a, b, c = a[keep], b[keep], c[keep]
-    n = len(c)
-    if n < 2:
-        return Estimate(math.nan, math.nan, math.nan, n, level)
-    value = float(_tau_b(a, c) - _tau_b(b, c))
-    if n < MIN_INTERVAL_PAIRS:
-        return Estimate(value, math.nan, math.nan, n, level)
-    boot = _bootstrap(n, lambda i: _tau_b(a[i], c[i]) - _tau_b(b[i], c[i]), resamples, seed)
-    return _interval(boot, value, n, level)
+    a, b, c = _rows(x, baseline, y)
+    return _estimate(
+        len(c), lambda i: _tau_b(a[i], c[i]) - _tau_b(b[i], c[i]), resamples, seed, level
+    )
 
 
 def kendall_interval(
@@ -197,7 +197,7 @@ def paired_difference(
     level: float = 0.95,
 ) -> Estimate:
     """The mean of ``a - b`` over paired runs (same run seed) with a bootstrap interval."""
-    x, y = _pairs(a, b)
+    x, y = _rows(a, b)
     d = x - y
     if not len(d):
         return Estimate(math.nan, math.nan, math.nan, 0, level)
@@ -237,7 +237,7 @@ def wilcoxon(a: Sequence[float], b: Sequence[float]) -> SignedRank:
     above. Beyond 50: the normal approximation with the tie correction and no
     continuity correction (scipy's defaults). No non-zero difference: p = 1.
     """
-    x, y = _pairs(a, b)
+    x, y = _rows(a, b)
     d = x - y
     d = d[d != 0]
     n = len(d)
