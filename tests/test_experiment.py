@@ -12,6 +12,7 @@ import pytest
 from neronet.cli import main
 from neronet.cli.experiment import (
     MANIFEST,
+    Chain,
     StepLog,
     _rounds,
     parse_method,
@@ -253,6 +254,7 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
         "compare the searches",
     ]
     assert [len(r.chains) for r in rounds] == [4, 4, 2]
+    assert [c.name for c in rounds[0].chains] == ["a-run-0", "a-run-1", "b-run-0", "b-run-1"]
     assert labels[2][:2] == ["search a run 5", "search b run 5"]
     study_b = rounds[1].searches[1][1]
     assert study_b[:7] == [
@@ -293,8 +295,11 @@ def test_chains_run_in_lanes_with_their_output_in_logs_and_stop_at_a_failure(
     seconds: dict[str, float] = {}
     seed = ["show-seed"]
     chains = [
-        (("retrain a run-0", seed), ("attack a run-0", seed)),
-        (("retrain b run-0", seed), ("attack b run-0", ["status", str(tmp_path / "none")])),
+        Chain("a-run-0", (("retrain a run-0", seed), ("attack a run-0", seed))),
+        Chain(
+            "b-run-0",
+            (("retrain b run-0", seed), ("attack b run-0", ["status", str(tmp_path / "none")])),
+        ),
     ]
     logs = tmp_path / "logs"
     log = StepLog(seconds, saved.append, lines.append, total=9, numbered=2)

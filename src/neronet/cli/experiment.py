@@ -151,26 +151,51 @@ Step = tuple[str, list[str]]
 
 
 @dataclass(frozen=True)
+class Chain:
+    """A run's best retrained, then attacked (the attack needs the retrained model)."""
+
+    name: str
+    """``<method>-run-<i>``: its directories' and its log's name."""
+    steps: tuple[Step, Step]
+
+
+@dataclass(frozen=True)
+class ChainJob:
+    """A chain sent to a lane: its steps' numbers and where its output goes."""
+
+    numbers: tuple[int, ...]
+    chain: Chain
+    log: str
+
+
+@dataclass(frozen=True)
 class Round:
     """The steps of one round: the searches of its runs (every method), then per run its
-    best retrained and attacked (a *chain*: the attack needs the retrained model), then
-    the comparison of the searches."""
+    chain, then the comparison of the searches."""
 
     finished: int
     """Runs of every method finished after this round."""
     span: str
     searches: list[Step]
-    chains: list[tuple[Step, Step]]
+    chains: list[Chain]
     compare: Step
 
+    def chain_steps(self) -> list[Step]:
+        return [step for chain in self.chains for step in chain.steps]
+
     def steps(self) -> list[Step]:
-        return [*self.searches, *(step for chain in self.chains for step in chain), self.compare]
+        return [*self.searches, *self.chain_steps(), self.compare]
+
+    @property
+    def chains_label(self) -> str:
+        """The label the chains' wall time is kept under when they run in lanes."""
+        return f"retrain+attack {self.span}"
 
     def seconds(self, seconds: dict[str, float]) -> float:
         """What this round's searches, retraining and attacks took (over resumes), from
         the experiment's step times."""
-        labels = [label for label, _ in self.steps()[:-1]] + [f"retrain+attack {self.span}"]
-        return sum(seconds.get(label, 0.0) for label in labels)
+        labels = [label for label, _ in (*self.searches, *self.chain_steps())]
+        return sum(seconds.get(label, 0.0) for label in (*labels, self.chains_label))
 
 
 def time_left(rounds: list[Round], done: int, seconds: dict[str, float]) -> str:
@@ -205,16 +230,18 @@ def _rounds(args: argparse.Namespace, methods: list[Method], directory: Path) ->
         chains = []
         for m in methods:
             for run in range(start, end):
-                trained = str(directory / "trained" / f"{m.name}-run-{run}")
+                name = f"{m.name}-run-{run}"
+                trained = str(directory / "trained" / name)
                 run_dir = str(directory / m.name / f"run-{run}")
                 train = ["train", "--run", run_dir, *common, "--out", trained, *args.overrides]
-                attacked = str(directory / "attacked" / f"{m.name}-run-{run}")
                 # overrides are positional, beside the model: before any flag
                 attack = ["attack", trained, *args.overrides, "--attacks", args.attacks]
-                attack += [*common, "--out", attacked]
-                chains.append(
-                    ((f"retrain {m.name} run-{run}", train), (f"attack {m.name} run-{run}", attack))
+                attack += [*common, "--out", str(directory / "attacked" / name)]
+                steps = (
+                    (f"retrain {m.name} run-{run}", train),
+                    (f"attack {m.name} run-{run}", attack),
                 )
+                chains.append(Chain(name, steps))
         compare = ["compare", *(str(directory / m.name) for m in methods)]
         compare += ["--out", str(directory / "compare")]
         rounds.append(Round(end, span, searches, chains, ("compare the searches", compare)))
@@ -280,9 +307,7 @@ def run_steps(steps: list[Step], log: StepLog) -> int:
     return 0
 
 
-def run_chains(
-    chains: list[tuple[Step, Step]], lanes: int, label: str, log_dir: Path, log: StepLog
-) -> int:
+def run_chains(chains: list[Chain], lanes: int, label: str, log_dir: Path, log: StepLog) -> int:
     """Each chain's steps in order, up to ``lanes`` chains at once, each in a spawned
     process with its share of the cores, its output in ``log_dir/<chain>.log``. Returns
     the first non-zero exit code (the other chains are stopped; every step resumes), or
@@ -290,17 +315,16 @@ def run_chains(
     from neronet.execution.lanes import run_in_lanes
     from neronet.execution.scheduling import cpu_threads
 
-    jobs = []
-    for chain in chains:
-        output = log_dir / f"{chain[0][0].split(' ', 1)[1].replace(' ', '-')}.log"
-        jobs.append(([log.number() for _ in chain], chain, str(output)))
+    jobs = [
+        ChainJob(tuple(log.number() for _ in c.steps), c, str(log_dir / f"{c.name}.log"))
+        for c in chains
+    ]
 
-    def started(job: tuple[list[int], tuple[Step, Step], str], lane: int) -> None:
-        numbers, chain, output = job
-        for number, (name, argv) in zip(numbers, chain, strict=True):
+    def started(job: ChainJob, lane: int) -> None:
+        for number, (name, argv) in zip(job.numbers, job.chain.steps, strict=True):
             log.say(
-                f"[{number}/{log.total}] {name} (lane {lane + 1} of {lanes}, output: {output}): "
-                f"neronet {' '.join(argv)}"
+                f"[{number}/{log.total}] {name} (lane {lane + 1} of {lanes}, output: "
+                f"{job.log}): neronet {' '.join(argv)}"
             )
 
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -310,14 +334,14 @@ def run_chains(
         _chain_lane,
         [(cpu_threads(lanes),)] * lanes,
         name="neronet-experiment",
-        describe=lambda job: job[1][0][0],
+        describe=lambda job: job.chain.steps[0][0],
         started=started,
     )
     code = 0
     try:
         with contextlib.closing(finished):
-            for (_, chain, _), code in finished:
-                names = " and ".join(name for name, _ in chain)
+            for job, code in finished:
+                names = " and ".join(name for name, _ in job.chain.steps)
                 log.say(f"{names}: {'done' if code == 0 else f'failed (exit code {code})'}")
                 if code != 0:
                     break
@@ -331,7 +355,7 @@ def _chain_lane(conn: Connection, threads: int) -> None:
     from neronet.execution.lanes import serve
 
     @contextlib.contextmanager
-    def runner() -> Iterator[Callable[[tuple[int, tuple[Step, Step], str]], int]]:
+    def runner() -> Iterator[Callable[[ChainJob], int]]:
         import torch
 
         torch.set_num_threads(threads)
@@ -340,16 +364,15 @@ def _chain_lane(conn: Connection, threads: int) -> None:
     serve(conn, runner)
 
 
-def _run_chain(job: tuple[int, tuple[Step, Step], str]) -> int:
+def _run_chain(job: ChainJob) -> int:
     from neronet.cli import main
 
-    _, chain, log = job
     with (
-        open(log, "a", encoding="utf-8") as out,
+        open(job.log, "a", encoding="utf-8") as out,
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(out),
     ):
-        for _, argv in chain:
+        for _, argv in job.chain.steps:
             code = main(argv)
             if code != 0:
                 return code
@@ -361,9 +384,9 @@ def _run_round(r: Round, lanes: int, directory: Path, log: StepLog) -> int:
     its comparison; the first non-zero exit code, or 0."""
     code = run_steps(r.searches, log)
     if code == 0 and lanes > 1 and len(r.chains) > 1:
-        code = run_chains(r.chains, lanes, f"retrain+attack {r.span}", directory / "logs", log)
+        code = run_chains(r.chains, lanes, r.chains_label, directory / "logs", log)
     elif code == 0:
-        code = run_steps([step for chain in r.chains for step in chain], log)
+        code = run_steps(r.chain_steps(), log)
     return code or run_steps([r.compare], log)
 
 
