@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from neronet.dashboard.posttrain import table
-from neronet.reports.survey import SIGNALS, correlations
+from neronet.reports.survey import SIGNALS, correlations, status_counts
 from neronet.survey.store import Record, SurveyStore
 
 LATEST = 30
@@ -51,12 +51,11 @@ class SurveyTables:
         return [self._progress(records), self._correlation_table(records), _latest(records)]
 
     def _progress(self, records: list[Record]) -> dict[str, Any]:
-        statuses = sorted({r.status for r in records})
-        counts = ", ".join(f"{sum(r.status == s for r in records)} {s}" for s in statuses)
+        counts = status_counts(records) or "-"
         return table(
             "survey progress",
             ["architectures measured", "by status", "last progress line (survey.log)"],
-            [[str(len(records)), counts or "-", _last_line(self.path / "survey.log")]],
+            [[str(len(records)), counts, _last_line(self.path / "survey.log")]],
         )
 
     def _correlation_table(self, records: list[Record]) -> dict[str, Any]:

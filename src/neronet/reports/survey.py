@@ -170,6 +170,12 @@ def _baseline_table(records: list[Record]) -> list[str]:
     ]
 
 
+def status_counts(records: list[Record]) -> str:
+    """``10 ill-fitted, 11 ok``: how many rows have each status."""
+    statuses = sorted({r.status for r in records})
+    return ", ".join(f"{sum(r.status == s for r in records)} {s}" for s in statuses)
+
+
 def _spread(values: list[float]) -> str:
     """``median [quartiles]`` in %, over the finite values."""
     kept = sorted(v for v in values if math.isfinite(v))
@@ -187,8 +193,7 @@ def markdown(
 ) -> str:
     """SURVEY.md: the correlations over every architecture and over the healthy ones,
     the spread of the ground truth, what measuring cost, and the plots."""
-    statuses = sorted({r.status for r in records})
-    counts = ", ".join(f"{sum(r.status == s for r in records)} {s}" for s in statuses)
+    counts = status_counts(records)
     healthy = [r for r in records if r.status == "ok"]
     lines = ["# Survey: search-time signals vs final robustness", "", f"`{command}`", ""]
     if planned is not None and len(records) < planned:

@@ -236,7 +236,7 @@ def run_survey(
 ) -> SurveyStore:
     """Measure architectures 0..count-1 that ``directory`` does not hold yet, each row
     committed as it is finished, ``parallel`` at once, ``after(store)`` called after each
-    (the interim report); returns the store.
+    but the last (the interim report; the caller reports the whole); returns the store.
 
     With ``parallel`` above 1 each architecture is measured in one of that many
     spawned processes (:func:`measure_in_lanes`); rows are the same functions of the
@@ -260,7 +260,8 @@ def run_survey(
         for done, rec in enumerate(records, start=1):
             store.add(rec)
             say(_line(rec, done, len(todo), time.perf_counter() - began))
-            after(store)
+            if done < len(todo):
+                after(store)
     return store
 
 
