@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
@@ -19,8 +20,10 @@ from neronet.cli import common as cli_common
 from neronet.cli import main
 from neronet.cli.attack import add_attack_command
 from neronet.cli.posttrain import _train_source, add_train_command
+from neronet.config import NeroConfig
 from neronet.data import Dataset, full_train_test, load_dataset
 from neronet.errors import AttackError, ConfigError, DataError, NeronetError, StoreError
+from neronet.execution.worker import search_images, search_splits
 from neronet.nn import build
 from neronet.phenotype import to_spec
 from neronet.seeds import nsga_net
@@ -132,10 +135,11 @@ def test_settings_file_overrides_and_flags_reach_the_training(
         neronet("train", "--spec", spec_file, "--epochs", 2, "--seeds", 1, "--out", out, *TRAIN)
 
 
-def make_run(directory: Path) -> None:
-    """A run directory holding one evaluated individual, as the search stores it."""
+def make_run(directory: Path, data: dict[str, object] | None = None) -> None:
+    """A run directory holding one evaluated individual, as the search stores it (its
+    config's ``data`` section: ``data``, else digits at the paper's split sizes)."""
     spec = tiny_spec()
-    store = RunStore.create(directory, {"config": {"data": {"dataset": "digits"}}})
+    store = RunStore.create(directory, {"config": {"data": data or {"dataset": "digits"}}})
     weights = {k: v.contiguous() for k, v in build(spec).state_dict().items()}
     (directory / "weights").mkdir()
     save_file(weights, str(directory / "weights" / "1.safetensors"))
@@ -184,6 +188,35 @@ def test_run_individuals_train_and_attack_with_the_runs_dataset(tmp_path: Path) 
     args = ("--attacks", "fgm", "--limit", 20, "--no-audit", "--device", "cpu", "--out", tmp_path)
     assert neronet("attack", run, "--id", 1, *args) == 0
     assert "individual-1" in (tmp_path / "per_model.csv").read_text()
+
+
+def test_images_search_retrains_on_the_runs_search_images_only(
+    spec_file: Path, tmp_path: Path
+) -> None:
+    run, out = tmp_path / "run", tmp_path / "out"
+    data = {"dataset": "digits", "train": 120, "control": 30, "fitness": 40}
+    make_run(run, data)
+    config = NeroConfig.model_validate({"data": data})  # the run's config (seed: the default)
+    digits = load_dataset("digits")
+    chosen = search_images(digits, config)
+    splits = search_splits(digits, config)
+    assert len(chosen) == 150 and len(set(chosen.tolist())) == 150
+    np.testing.assert_array_equal(
+        digits.x_train[chosen], np.concatenate([splits.train.x, splits.control.x])
+    )
+    flags = ("--epochs", 1, "--seeds", 1, "--out", out, "--device", "cpu")
+    assert neronet("train", "--run", run, "--id", 1, *flags, "posttrain.images=search") == 0
+    assert (
+        "training on the run's 150 search train + control images" in (out / "train.log").read_text()
+    )
+    assert json.loads((out / "train.json").read_text())["images"]
+    with pytest.raises(NeronetError) as err:  # the same --out, all images: another training
+        neronet("train", "--run", run, "--id", 1, *flags)
+    assert "images" in one_line(err)
+    with pytest.raises(ConfigError) as err:  # a spec file has no run whose images to take
+        neronet("train", "--spec", spec_file, "--dataset", "digits",
+                "posttrain.images=search")  # fmt: skip
+    assert "pass --run or --study" in one_line(err)
 
 
 def test_seed_architecture_is_built_for_the_dataset() -> None:

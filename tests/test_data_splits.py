@@ -128,6 +128,23 @@ def test_full_train_test_holds_out_without_a_test_split() -> None:
     np.testing.assert_array_equal(again.x_test, test.x)
 
 
+def test_only_trains_on_the_given_images_and_never_on_held_out_ones() -> None:
+    with_test = indexed_dataset(np.repeat(np.arange(3), 20))
+    only = np.array([7, 3, 41, 12])
+    train, test = full_train_test(with_test, holdout=0.25, only=only)
+    assert origin(train.x).tolist() == [7, 3, 41, 12] and (test.x == TEST_MARK).all()
+    np.testing.assert_array_equal(train.y, with_test.y_train[only])
+
+    ds = indexed_dataset(np.repeat(np.arange(3), 20), with_test=False)
+    _, held = full_train_test(ds, holdout=0.25, seed=2)
+    held_ids = origin(held.x)
+    kept = np.setdiff1d(np.arange(60), held_ids)[:5]
+    chosen = np.concatenate([held_ids[:3], kept])  # three of them are test images
+    train, test = full_train_test(ds, holdout=0.25, seed=2, only=chosen)
+    assert origin(train.x).tolist() == kept.tolist()  # held-out ones dropped, order kept
+    np.testing.assert_array_equal(test.x, held.x)  # the same test split with or without only
+
+
 @pytest.mark.parametrize(
     ("sizes", "expected"),
     [

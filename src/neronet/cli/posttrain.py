@@ -41,6 +41,8 @@ from neronet.progress import progress_bar
 from neronet.spec import NetworkSpec
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from neronet.config import PostTrainConfig
 
 SEED_ARCHS = ("nsga-net",)
@@ -66,7 +68,8 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
         description="Retrain an architecture from scratch on the full training set with the "
         "paper's schedule (standard: 350 epochs SGD cosine; adversarial: Madry PGD-7, 200 epochs) "
         "for several seeds, reporting held-out test accuracy (a dataset without a test split "
-        "gets a stratified 20% of its training images held out: setting holdout). Re-running "
+        "gets a stratified 20% of its training images held out: setting holdout; "
+        "posttrain.images=search trains on the run's search images only). Re-running "
         "the same command resumes an interrupted training exactly.",
     )
     source = p.add_mutually_exclusive_group(required=True)
@@ -237,6 +240,31 @@ def _train_source(
     return buildable(spec, f"--seed-arch {args.seed_arch} on {dataset.name}"), dataset, None
 
 
+def _train_images(
+    config: PostTrainConfig, dataset: Dataset, run_config: NeroConfig | None
+) -> np.ndarray | None:
+    """``posttrain.images: search``: the run's search train + control images (None: all)."""
+    if config.images == "all":
+        return None
+    if run_config is None:
+        raise ConfigError(
+            "posttrain.images=search retrains on a run's search images; pass --run or --study, "
+            "or set posttrain.images=all"
+        )
+    from neronet.execution.worker import search_images
+
+    return search_images(dataset, run_config)
+
+
+def _images_note(only: np.ndarray, dataset: Dataset) -> str:
+    """What ``posttrain.images: search`` trains on, for the log."""
+    dropped = " (less any the hold-out takes)" if dataset.test is None else ""
+    return (
+        f"posttrain.images=search: training on the run's {len(only)} search train + control "
+        f"images{dropped}, not all {len(dataset.y_train)}"
+    )
+
+
 def _spec_file(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
     from neronet.artifact import read_model_file, spec_from_text
 
@@ -258,6 +286,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     spec, dataset, run_config = _train_source(args)
     config = _train_config(args, run_config, console)
+    only = _train_images(config, dataset, run_config)
     resolve_device(config.device)  # a CUDA device on a CPU machine fails before --out exists
     out = Path(args.out or f"train-{spec.digest()[:8]}-{config.mode}")
     refuse_foreign_dir(out, META_FILE, "a neronet train output", flag="--out", scratch=(LOG,))
@@ -273,7 +302,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{config.mode} training of {spec.digest()} on {dataset.name}, seeds "
             f"{config.seed_list}, settings {config.schedule.model_dump_json()}"
         )
-        if note is not None:
+        if only is not None:
+            note = " ".join(filter(None, (note, _images_note(only, dataset))))
+        if note:
             log.info(note)
             console.print(note)
         task = bar.add_task("starting", total=config.seeds * epochs)
@@ -306,7 +337,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.update(task, completed=done, description=line.split(" loss")[0])
 
         try:
-            results = train_seeds(spec, dataset, config, out, progress=on_epoch)
+            results = train_seeds(spec, dataset, config, out, progress=on_epoch, only=only)
         except KeyboardInterrupt:
             log.info("interrupted")
             print(

@@ -86,6 +86,12 @@ class PostTrainConfig(Placement):
         "images held out as one (0.2 = 10,000 of CIFAR-10's 50,000)",
     )
     holdout_seed: Int = Field(default=0, ge=0, description="seed of the held-out draw")
+    images: Literal["all", "search"] = Field(
+        default="all",
+        description="train on all training images, or (trained from a run) on the run's "
+        "search train + control images only: the survey's ground-truth recipe, which a "
+        "method comparison on a small search budget uses so both parts measure alike",
+    )
     search_eps: Float | None = Field(
         default=None,
         gt=0,

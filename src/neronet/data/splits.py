@@ -130,19 +130,26 @@ def _take(dataset: Dataset, index: np.ndarray) -> Split:
     return Split(dataset.x_train[index], dataset.y_train[index])
 
 
-def make_splits(
+def split_index(
     dataset: Dataset, train: float, control: float, fitness: float, seed: int
-) -> DataSplits:
-    """Draw the search's train/control/fitness splits from the training images only."""
+) -> dict[str, np.ndarray]:
+    """Which training images the search's train/control/fitness splits take (indices)."""
     n = len(dataset.y_train)
     sizes = {
         "train": resolve_size("train", train, n),
         "control": resolve_size("control", control, n),
         "fitness": resolve_size("fitness", fitness, n),
     }
-    index = stratified_partition(
+    return stratified_partition(
         dataset.y_train, sizes, np.random.default_rng(seed), dataset.classes
     )
+
+
+def make_splits(
+    dataset: Dataset, train: float, control: float, fitness: float, seed: int
+) -> DataSplits:
+    """Draw the search's train/control/fitness splits from the training images only."""
+    index = split_index(dataset, train, control, fitness, seed)
     return DataSplits(
         train=_take(dataset, index["train"]),
         control=_take(dataset, index["control"]),
@@ -151,16 +158,21 @@ def make_splits(
     )
 
 
-def hold_out(dataset: Dataset, size: float, seed: int) -> Dataset:
-    """Move a stratified ``size`` (count or fraction) of the training images to a test split."""
+def _holdout_index(dataset: Dataset, size: float, seed: int) -> dict[str, np.ndarray]:
+    """The training images kept (``train``) and held out (``test``) by a hold-out draw."""
     n = len(dataset.y_train)
     test = resolve_size("holdout", size, n)
-    index = stratified_partition(
+    return stratified_partition(
         dataset.y_train,
         {"train": n - test, "test": test},
         np.random.default_rng(seed),
         dataset.classes,
     )
+
+
+def hold_out(dataset: Dataset, size: float, seed: int) -> Dataset:
+    """Move a stratified ``size`` (count or fraction) of the training images to a test split."""
+    index = _holdout_index(dataset, size, seed)
     held = _take(dataset, index["test"])
     kept = _take(dataset, index["train"])
     return dataclasses.replace(
@@ -169,13 +181,19 @@ def hold_out(dataset: Dataset, size: float, seed: int) -> Dataset:
 
 
 def full_train_test(
-    dataset: Dataset, holdout: float | None = None, seed: int = 0
+    dataset: Dataset,
+    holdout: float | None = None,
+    seed: int = 0,
+    only: np.ndarray | None = None,
 ) -> tuple[Split, Split]:
-    """All training images and the test split, for post-search training and evaluation.
+    """The training images and the test split, for post-search training and evaluation.
 
     ``holdout`` (a count or fraction) is used only when the dataset ships no
     test split, e.g. the CIFAR-10 JPEG zip: then that much of the training set
-    is held out, stratified and seeded, as the test split.
+    is held out, stratified and seeded, as the test split. ``only`` (indices
+    into the training images, e.g. a run's search splits) trains on those
+    images alone; any of them the hold-out took are dropped, so the test split
+    is the same for every ``only`` and never trained on.
     """
     if dataset.test is None:
         if holdout is None:
@@ -183,6 +201,9 @@ def full_train_test(
                 f"dataset '{dataset.name}' has no test split; pass holdout= (a count or "
                 "fraction of the training images) to hold one out"
             )
-        dataset = hold_out(dataset, holdout, seed)
+        index = _holdout_index(dataset, holdout, seed)
+        test = _take(dataset, index["test"])
+        kept = index["train"] if only is None else only[~np.isin(only, index["test"])]
+        return _take(dataset, kept), test
     assert dataset.test is not None
-    return dataset.train, dataset.test
+    return (dataset.train if only is None else _take(dataset, only)), dataset.test

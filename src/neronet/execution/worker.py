@@ -12,12 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from neronet.augment import DeviceData
 from neronet.config import NeroConfig
 from neronet.data import DataSplits, load_dataset, make_splits, paper_split_sizes
 from neronet.data.dataset import Dataset
+from neronet.data.splits import split_index
 from neronet.evaluation.individual import EvalSettings, evaluate_individual
 from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, ProgressFn
@@ -33,15 +35,27 @@ def load_splits(config: NeroConfig) -> DataSplits:
     return search_splits(dataset, config)
 
 
-def search_splits(dataset: Dataset, config: NeroConfig) -> DataSplits:
-    """``dataset``'s train / control / fitness splits under ``config.data`` (unset sizes:
-    the paper's, scaled), seeded by the run seed."""
+def _split_sizes(dataset: Dataset, config: NeroConfig) -> tuple[float, float, float]:
+    """``config.data``'s train / control / fitness sizes (unset ones: the paper's, scaled)."""
     cfg = config.data
     paper = paper_split_sizes(len(dataset.y_train))
-    sizes = [
+    train, control, fitness = (
         paper[i] if v is None else v for i, v in enumerate((cfg.train, cfg.control, cfg.fitness))
-    ]
-    return make_splits(dataset, *sizes, seed=config.seed)
+    )
+    return train, control, fitness
+
+
+def search_splits(dataset: Dataset, config: NeroConfig) -> DataSplits:
+    """``dataset``'s train / control / fitness splits under ``config.data``, seeded by the
+    run seed."""
+    return make_splits(dataset, *_split_sizes(dataset, config), seed=config.seed)
+
+
+def search_images(dataset: Dataset, config: NeroConfig) -> np.ndarray:
+    """Which of ``dataset``'s training images a run under ``config`` trained and selected
+    on (its train and control splits): what ``posttrain.images: search`` retrains on."""
+    index = split_index(dataset, *_split_sizes(dataset, config), seed=config.seed)
+    return np.concatenate([index["train"], index["control"]])
 
 
 @dataclass

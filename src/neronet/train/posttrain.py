@@ -37,6 +37,11 @@ set, so on such a dataset the architecture was selected partly on images that
 are now the held-out test set; the final numbers are then not fully
 independent of the search (a dataset with a real test split has no such leak).
 
+``posttrain.images: search`` (from a run only) retrains on the run's own search
+train + control images instead of the whole training set, any the hold-out
+took dropped: the survey's ground-truth recipe, so that a method comparison
+and a survey on the same small budget measure the same thing.
+
 A finished seed's ``model.safetensors`` and ``history.json`` are checked
 before they are trusted (the JSON parses, the safetensors header is whole and
 names this spec and epoch count). Files that fail are discarded with a
@@ -48,6 +53,7 @@ this recovers the lost result (bit for bit on the CPU) without user action.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -60,6 +66,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -199,8 +206,10 @@ def train_seeds(
     out_dir: str | Path,
     *,
     progress: ProgressFn | None = None,
+    only: np.ndarray | None = None,
 ) -> list[SeedResult]:
-    """Train ``spec`` once per seed on ``dataset.train``; resume whatever ``out_dir`` holds.
+    """Train ``spec`` once per seed on ``dataset.train`` (``only``: on those of its images,
+    see :func:`full_train_test`); resume whatever ``out_dir`` holds.
 
     Seeds already finished are read back, an interrupted one continues from
     its newest checkpoint. ``out_dir`` must hold a training of the same
@@ -213,10 +222,10 @@ def train_seeds(
     """
     check_compatible(spec, dataset)
     out = Path(out_dir)
-    identity = _identity(spec, dataset, config)
+    identity = _identity(spec, dataset, config, only)
     _check_claim(out, identity)
     device = resolve_device(config.device)
-    train_split, test_split = full_train_test(dataset, config.holdout, config.holdout_seed)
+    train_split, test_split = full_train_test(dataset, config.holdout, config.holdout_seed, only)
     train = DeviceSplit.from_split(train_split, device)
     test = DeviceSplit.from_split(test_split, device)
     extra = holdout_metadata(dataset, config) | threat_metadata(config)
@@ -240,9 +249,14 @@ def _tagged(progress: ProgressFn | None, tags: dict[str, Any]) -> ProgressFn | N
     return lambda info: progress({**info, **tags})
 
 
-def _identity(spec: NetworkSpec, dataset: Dataset, config: PostTrainConfig) -> dict[str, Any]:
-    """What must match for ``out`` to be resumed (test_split None: the dataset's own)."""
+def _identity(
+    spec: NetworkSpec, dataset: Dataset, config: PostTrainConfig, only: np.ndarray | None
+) -> dict[str, Any]:
+    """What must match for ``out`` to be resumed (test_split None: the dataset's own;
+    images None: all, as in trainings recorded before ``only`` existed)."""
+    images = None if only is None else np.ascontiguousarray(only, np.int64)
     return {
+        "images": None if images is None else hashlib.sha256(images).hexdigest(),
         "spec_digest": spec.digest(),
         "dataset": dataset.name,
         "mode": config.mode,
