@@ -149,6 +149,11 @@ def test_bad_input_is_one_line(
     assert "seed" in error("--config", str(config), "--dir", str(tmp_path / "other"))
     assert "seed" in error("--config", str(config), "--dir", str(tmp_path / "other"), "--report")
     assert "holds no survey" in error("--config", str(config), "--dir", str(foreign), "--report")
+    # a survey's ground truth always trains on its search images: "all" is refused, not ignored
+    assert "drop the setting" in error(
+        "--config", str(config), "--dir", str(tmp_path / "d"), "posttrain.images=all"
+    )
+    assert not (tmp_path / "d").exists()
 
 
 def test_a_survey_resumes_across_versions_and_machines_but_not_other_settings(
@@ -161,7 +166,9 @@ def test_a_survey_resumes_across_versions_and_machines_but_not_other_settings(
     older = {**current, "ras": {"patience": 15}, "executor": {"kind": "local"}}
     older["training"] = {k: v for k, v in current["training"].items() if k != "schedule"}
     SurveyStore.open(tmp_path / "s", older).close()
-    elsewhere = load_config(str(config), ["data.path=/elsewhere", "training.device=cpu"])
+    elsewhere = load_config(
+        str(config), ["data.path=/elsewhere", "training.device=cpu", "posttrain.images=search"]
+    )
     assert survey_settings(elsewhere) == current
     SurveyStore.open(tmp_path / "s", current, stored_settings).close()  # resumes
     with pytest.raises(StudyError, match=r"fitness\.pgd_steps"):

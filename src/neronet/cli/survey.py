@@ -109,6 +109,11 @@ def cmd_survey(args: argparse.Namespace) -> int:
     if not Path(args.config).is_file():
         raise ConfigError(f"config file '{args.config}' not found; pass an existing YAML file")
     config = load_config(args.config, list(args.overrides))
+    if config.posttrain.images == "all" and "images" in config.posttrain.model_fields_set:
+        raise ConfigError(
+            "posttrain.images=all: a survey retrains every architecture on its search train + "
+            "control images (the ground truth of a search's budget); drop the setting"
+        )
     structure = structure_for(config)
     directory = Path(args.dir)
     if args.report:

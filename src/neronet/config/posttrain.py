@@ -88,9 +88,9 @@ class PostTrainConfig(Placement):
     holdout_seed: Int = Field(default=0, ge=0, description="seed of the held-out draw")
     images: Literal["all", "search"] = Field(
         default="all",
-        description="train on all training images, or (trained from a run) on the run's "
-        "search train + control images only: the survey's ground-truth recipe, which a "
-        "method comparison on a small search budget uses so both parts measure alike",
+        description="neronet train: all training images, or (from a run) only the run's "
+        "search train + control images, the recipe of a survey's ground truth (a survey "
+        "always uses it), so a method comparison on the same budget measures alike",
     )
     search_eps: Float | None = Field(
         default=None,

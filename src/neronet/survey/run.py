@@ -210,11 +210,13 @@ transfer, plug-in sections) never change a row, so they are not part of its iden
 def survey_settings(config: NeroConfig) -> dict[str, Any]:
     """What a survey's records depend on: :data:`SURVEY_SECTIONS`, less the device and
     where the dataset's files lie (a survey started on a GPU machine resumes on another
-    with its own ``data.path``)."""
+    with its own ``data.path``), and ``posttrain.images`` (a survey always retrains on
+    its search images)."""
     dump = config.model_dump(mode="json")
     data = {key: dump[key] for key in SURVEY_SECTIONS}
     data["training"].pop("device")
-    data["posttrain"].pop("device")
+    for key in ("device", "images"):
+        data["posttrain"].pop(key)
     data["data"].pop("path")
     return data
 
