@@ -218,17 +218,21 @@ def test_a_survey_shows_its_progress_correlations_and_latest_rows(
     (survey / "survey.log").write_text(
         "2026 start\n2026 [3/9] arch 2 ... (3 s, about 1m 00s left)\n"
     )
+    for index, line in ((2, "done long ago"), (11, "AutoAttack square: 0/1 batches"), (4, "x")):
+        (survey / "models" / f"arch-{index}").mkdir(parents=True)
+        (survey / "models" / f"arch-{index}" / "progress.log").write_text(f"start\n{line}\n")
     with Dashboard([survey]) as dashboard:
         view = state(dashboard, 0)
         assert view["kind"] == "survey" and view["runs"] == [] and view["error"] is None
-        progress, ranks, latest = view["tables"]
+        progress, begun, ranks, latest = view["tables"]
         assert progress["rows"] == [["3", "3 ok", "2026 [3/9] arch 2 ... (3 s, about 1m 00s left)"]]
+        assert begun["rows"] == [["4", "x"], ["11", "AutoAttack square: 0/1 batches"]]
         fitness = next(r for r in ranks["rows"] if r[0].startswith("NERO-Net fitness"))
         assert fitness[1:3] == ["3", "1.00 [no interval]"]
         assert [r[0] for r in latest["rows"]] == ["2", "1", "0"]
         assert latest["rows"][0][3:] == ["-", "-", "0.200", "0.800", "-", "0.400", "3"]
         add(3, 0.0, 0.9)  # a row against the ranking: the correlations follow
-        fitness = next(r for r in state(dashboard, 0)["tables"][1]["rows"] if r[0] == fitness[0])
+        fitness = next(r for r in state(dashboard, 0)["tables"][2]["rows"] if r[0] == fitness[0])
         assert fitness[1] == "4" and not fitness[2].startswith("1.00")
     store.close()
     assert main(["dashboard", str(survey), "--port", "70000"]) == 2  # accepted up to the port

@@ -73,6 +73,9 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
     assert (whole / "plots" / "scatter-nero_net_fitness.png").stat().st_size > 0
     assert (whole / "survey.parquet").is_file()
     assert "measuring 2" in (whole / "survey.log").read_text()
+    progress = (whole / "models" / "arch-1" / "progress.log").read_text()  # a row's stages
+    for stage in ("search-time training (1 epochs)", "epoch 1/1", "PGD-3 (L-inf): ", "robust"):
+        assert stage in progress, stage
     # --report: the rows so far reported as an interim report of a larger survey, none measured
     argv = ["survey", "--config", str(config), "--dir", str(whole), "--count", "5", "--report"]
     assert main(argv) == 0

@@ -53,6 +53,11 @@ class Tick:
     images: int | None = None
     unit: str = "batches"
 
+    def describe(self) -> str:
+        """One line: the task, how far, and how many images are still robust."""
+        robust = "" if self.robust is None else f", {self.robust}/{self.images} still robust"
+        return f"{self.task}: {self.done}/{self.total} {self.unit}{robust}"
+
 
 Ticker = Callable[[Tick], None]
 """Receives :class:`Tick` s; may raise (``KeyboardInterrupt`` included) to stop the work."""

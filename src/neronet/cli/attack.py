@@ -298,8 +298,7 @@ class _Display:
         elif tick is None:
             text = f"{head}: {step.label} started"
         else:
-            robust = "" if tick.robust is None else f", {tick.robust}/{tick.images} still robust"
-            text = f"{head}: {tick.task}: {tick.done}/{tick.total} {tick.unit}{robust}"
+            text = f"{head}: {tick.describe()}"
             if self.bar is not None:
                 self.bar.update(
                     self.task, description=text, completed=tick.done, total=tick.total, visible=True

@@ -1,5 +1,5 @@
-"""A survey directory as the dashboard shows it: how far it is, the correlations of its
-rows so far, and its latest rows.
+"""A survey directory as the dashboard shows it: how far it is, what each architecture
+being measured is doing, the correlations of its rows so far, and its latest rows.
 
 Read from the survey's own database (read-only: the survey writes each row in one
 transaction, so a poll sees whole rows) and the last line of ``survey.log`` (the
@@ -16,6 +16,7 @@ from typing import Any
 
 from neronet.dashboard.posttrain import table
 from neronet.reports.survey import SIGNALS, correlations, status_counts
+from neronet.survey.run import PROGRESS_LOG
 from neronet.survey.store import Record, SurveyStore
 
 LATEST = 30
@@ -48,7 +49,12 @@ class SurveyTables:
             records = store.records()
         finally:
             store.close()
-        return [self._progress(records), self._correlation_table(records), _latest(records)]
+        return [
+            self._progress(records),
+            _unfinished(self.path, records),
+            self._correlation_table(records),
+            _latest(records),
+        ]
 
     def _progress(self, records: list[Record]) -> dict[str, Any]:
         counts = status_counts(records) or "-"
@@ -84,6 +90,22 @@ def _latest(records: list[Record]) -> dict[str, Any]:
         rows.append([str(r.index), r.origin, r.status, *cells, f"{sum(r.seconds.values()):.0f}"])
     headers = ["arch", "origin", "status", *(name for name, _ in COLUMNS), "seconds"]
     return table(f"latest architectures (at most {LATEST}; all: survey.csv)", headers, rows)
+
+
+def _unfinished(path: Path, records: list[Record]) -> dict[str, Any]:
+    """The architectures begun and not yet in the database, each with the last line of its
+    progress log (one can take an hour; the survey's own line comes only per row)."""
+    done = {r.index for r in records}
+    begun = []
+    for log in (path / "models").glob(f"arch-*/{PROGRESS_LOG}"):
+        index = log.parent.name.removeprefix("arch-")
+        if index.isdigit() and int(index) not in done:
+            begun.append((int(index), _last_line(log)))
+    return table(
+        f"being measured (or stopped): last line of models/arch-<i>/{PROGRESS_LOG}",
+        ["arch", "last progress line"],
+        [[str(index), line] for index, line in sorted(begun)],
+    )
 
 
 def _number(value: float | None) -> str:

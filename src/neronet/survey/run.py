@@ -60,6 +60,8 @@ from neronet.train.posttrain import TrainingDiverged, train_seeds
 
 MEASUREMENTS = ("clean", "fgsm", "pgd", "masking", "parameters")
 """The search-time measurements every surveyed architecture gets."""
+PROGRESS_LOG = "progress.log"
+"""Each architecture's progress, in its directory under ``DIR/models``."""
 PROXY_IMAGES = 64
 """Images of the fitness set the proxies see (its first ones)."""
 _STREAM = 0x5E7
@@ -125,12 +127,36 @@ def load_survey_data(config: NeroConfig, device: torch.device) -> SurveyData:
     )
 
 
-def _ground_truth(config: NeroConfig, data: SurveyData, spec: Any, out: Path) -> dict[str, float]:
+def progress_log(path: Path) -> Callable[[str], None]:
+    """A function appending a time-stamped line to ``path``: an architecture's progress
+    (one row can take an hour: AutoAttack on a robust network), opened per line so the
+    file is whole whenever the survey is killed."""
+
+    def note(line: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as file:
+            file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+
+    return note
+
+
+def _ground_truth(
+    config: NeroConfig, data: SurveyData, spec: Any, out: Path, note: Callable[[str], None]
+) -> dict[str, float]:
     """Retrain ``spec`` (every posttrain seed) and attack it on the held-out images: the
-    mean over seeds of clean, PGD-20 and AutoAttack accuracy (overall: robust and correct)."""
+    mean over seeds of clean, PGD-20 and AutoAttack accuracy (overall: robust and correct).
+    Each epoch and each attacked batch is a line of ``note``."""
     device = data.held_out_x.device
     settings = config.attack
-    runs = train_seeds(spec, data.retrain, config.posttrain, out)
+    epochs = config.posttrain.schedule.epochs
+
+    def on_epoch(info: dict[str, Any]) -> None:
+        note(
+            f"post-search training, seed {info['seed']}: epoch {info['epoch']}/{epochs}, "
+            f"test accuracy {info['test_accuracy']:.3f} ({info['seconds']:.1f} s)"
+        )
+
+    runs = train_seeds(spec, data.retrain, config.posttrain, out, progress=on_epoch)
     found: dict[str, list[float]] = {"final_clean": [], "final_pgd20": [], "final_autoattack": []}
     for result in runs:
         model = fitted_model(spec, load_file(result.model_path), str(result.model_path))
@@ -140,7 +166,13 @@ def _ground_truth(config: NeroConfig, data: SurveyData, spec: Any, out: Path) ->
         found["final_clean"].append(float(correct.float().mean()))
         for key, name in (("final_pgd20", "pgd-linf"), ("final_autoattack", "autoattack")):
             robust = adversarial_correct(
-                model, data.held_out_x, data.held_out_y, correct, ATTACKS.get(name), settings
+                model,
+                data.held_out_x,
+                data.held_out_y,
+                correct,
+                ATTACKS.get(name),
+                settings,
+                lambda tick: note(tick.describe()),
             )
             found[key].append(float((robust & correct).float().mean()))
     return {key: float(np.mean(values)) for key, values in found.items()}
@@ -173,7 +205,9 @@ def measure(
         seconds["proxies"] = time.perf_counter() - began
     except (GrammarError, InvalidArchitecture) as err:
         return record("invalid", str(err).splitlines()[0] if str(err) else type(err).__name__)
+    note = progress_log(models / f"arch-{index}" / PROGRESS_LOG)
     settings = dataclasses.replace(EvalSettings.from_config(config), measurements=MEASUREMENTS)
+    note(f"search-time training ({genotype.train_time:g} {config.search.budget}) and measurements")
     evaluation = evaluate_individual(
         spec, learning, float(genotype.train_time), data.search, settings, seed=index
     )
@@ -181,11 +215,12 @@ def measure(
     metrics["nero_net_fitness"] = nero_net_fitness(config, evaluation.status, metrics)
     metrics["search_epochs"] = float(evaluation.epochs)
     seconds["search"] = sum(evaluation.seconds.values())
+    note(f"search-time: {evaluation.status} ({seconds['search']:.0f} s)")
     if evaluation.status == "invalid":
         return record("invalid", evaluation.reason)
     began = time.perf_counter()
     try:
-        metrics.update(_ground_truth(config, data, spec, models / f"arch-{index}"))
+        metrics.update(_ground_truth(config, data, spec, models / f"arch-{index}", note))
     except TrainingDiverged as err:  # no final numbers: the report leaves it out
         return record("diverged", f"post-search training: {err}")
     seconds["ground_truth"] = time.perf_counter() - began
@@ -251,6 +286,7 @@ def run_survey(
     say(f"watch it live: neronet dashboard {directory}")
     at_once = f", {parallel} at once" if parallel > 1 else ""
     say(f"{count - len(todo)} of {count} architectures surveyed; measuring {len(todo)}{at_once}")
+    say(f"each one's progress: {directory / 'models'}/arch-<index>/{PROGRESS_LOG}")
     models = directory / "models"
     if parallel == 1:
         data = load_survey_data(config, resolve_device(config.training.device))
