@@ -177,6 +177,9 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     assert (directory / "robustness.png").stat().st_size > 0
     assert (directory / "compare" / "compare.md").is_file()
     assert "--method random:search.strategy=random" in report
+    assert "Retraining: standard, 1 epochs x 1 seed(s) from scratch on all training images" in (
+        report
+    )
     store = RunStore.open(directory / "random" / "run-0", readonly=True)
     rows, seed, best = store.individuals(), store.meta("seed"), store.best_fitness()
     store.close()
@@ -368,3 +371,20 @@ def test_anytime_bands_against_numbers_worked_by_hand() -> None:
     assert (b.median[i], b.low[i], b.high[i]) == pytest.approx((0.4, 0.35, 0.45))
     by_generation = band(runs, "generation")
     assert by_generation.x == (0, 1) and by_generation.median == pytest.approx((0.3, 0.6))
+
+
+def test_the_report_says_how_the_bests_were_retrained(tmp_path: Path) -> None:
+    """From the first retraining recorded (a run not retrained yet is skipped)."""
+    from neronet.reports.experiment import retraining_note
+
+    pairs = [("nero-net", 0), ("nero-net", 1)]
+    assert retraining_note(tmp_path, pairs) == ""
+    record = {"mode": "standard", "schedule": {"epochs": 10}, "config": {"seeds": 1}}
+    trained = tmp_path / "trained" / "nero-net-run-1"
+    trained.mkdir(parents=True)
+    (trained / "train.json").write_text(json.dumps({**record, "images": "ab12"}))
+    note = retraining_note(tmp_path, pairs)
+    assert note == (
+        " Retraining: standard, 10 epochs x 1 seed(s) from scratch on that run's search "
+        "train + control images."
+    )

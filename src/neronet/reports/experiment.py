@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -301,6 +302,24 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
+def retraining_note(directory: Path, pairs: Sequence[tuple[str, int]]) -> str:
+    """How the bests were retrained, from the first retraining's record (every run
+    retrains with the experiment's posttrain settings); "" before any is recorded."""
+    for method, run in pairs:
+        path = directory / "trained" / f"{method}-run-{run}" / "train.json"
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            epochs, seeds = record["schedule"]["epochs"], record["config"]["seeds"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        images = "that run's search train + control" if record.get("images") else "all training"
+        return (
+            f" Retraining: {record.get('mode')}, {epochs} epochs x {seeds} seed(s) from "
+            f"scratch on {images} images."
+        )
+    return ""
+
+
 def write_experiment(
     directory: Path,
     methods: Sequence[str],
@@ -356,7 +375,8 @@ def write_experiment(
                     "gradient-masking audit flagged an attack (those numbers overstate "
                     "robustness); the audit's notes (e.g. FGSM far above PGD) are in "
                     "experiment.csv. Per-run numbers (seed, search fitness, epochs, "
-                    "accuracies): experiment.csv; each run's attack tables: attacked/.",
+                    "accuracies): experiment.csv; each run's attack tables: attacked/."
+                    + retraining_note(directory, pairs),
                     table.table(searches),
                     Image("runs.png", "retrained best of each run: points over a box per method"),
                     Image("robustness.png", "retrained best of each run, mean ± std over runs"),
