@@ -216,3 +216,12 @@ def test_the_report_says_interim_and_ranks_the_healthy_ones_apart() -> None:
     assert "| NERO-Net fitness (weighted HRS, after warm-up) | 12 | 2.00 [2.00, 2.00] |" in text
     assert "Clearly better than FGSM (interval above 0): NERO-Net fitness" in text
     assert "Interim" not in markdown(records, correlations(records), "cmd", planned=15)
+
+
+def test_the_time_left_is_the_rows_to_go_at_the_mean_row_time_over_the_lanes() -> None:
+    from neronet.survey.run import _line
+    from neronet.survey.store import Record
+
+    rec = Record(7, "random", (), "{}", "ok", None, {}, {"search": 30.0, "ground_truth": 60.0})
+    assert _line(rec, 2, 5, 100.0).endswith("(90 s, about 5m 00s left)")
+    assert "left" not in _line(rec, 5, 5, 100.0)

@@ -293,11 +293,13 @@ def run_survey(
         records: Iterator[Record] = (measure(config, structure, data, i, models) for i in todo)
     else:
         records = measure_in_lanes(config, todo, models, parallel)
-    began = time.perf_counter()
+    measured = [sum(r.seconds.values()) for r in store.records()]
     with contextlib.closing(records):
         for done, rec in enumerate(records, start=1):
             store.add(rec)
-            say(_line(rec, done, len(todo), time.perf_counter() - began))
+            measured.append(sum(rec.seconds.values()))
+            pace = sum(measured) / len(measured) / parallel
+            say(_line(rec, done, len(todo), pace))
             if done < len(todo):
                 after(store)
     return store
@@ -334,15 +336,17 @@ def _survey_lane(conn: Connection, config_data: dict[str, Any], models: str, lan
     serve(conn, measurer)
 
 
-def _line(rec: Record, done: int, total: int, elapsed: float) -> str:
-    """A finished row, how long it took, and when the rest should be done (from the
-    pace so far: rows finished per second of this call, parallel or not)."""
+def _line(rec: Record, done: int, total: int, pace: float) -> str:
+    """A finished row, how long it took, and when the rest should be done at ``pace``
+    seconds a row: every stored row's measuring time, averaged, over the lanes. Not this
+    call's wall time per row: after a resume the first rows to finish are those the
+    killed call had half done, and one robust architecture can take an hour."""
     m = rec.metrics
 
     def show(key: str) -> str:
         return f"{m[key]:.3f}" if key in m else "-"
 
-    left = (total - done) * elapsed / done
+    left = (total - done) * pace
     eta = f", about {duration(left)} left" if done < total else ""
     return (
         f"[{done}/{total}] arch {rec.index} ({rec.origin}) {rec.status}: "
