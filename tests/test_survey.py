@@ -216,6 +216,10 @@ def test_the_report_says_interim_and_ranks_the_healthy_ones_apart() -> None:
     assert "| NERO-Net fitness (weighted HRS, after warm-up) | 12 | 2.00 [2.00, 2.00] |" in text
     assert "Clearly better than FGSM (interval above 0): NERO-Net fitness" in text
     assert "Interim" not in markdown(records, correlations(records), "cmd", planned=15)
+    records[4].seconds["ground_truth"] = 600.0  # the heavy tail: one long architecture
+    text = markdown(records, correlations(records), "cmd")
+    assert "(medians per architecture: ground truth 600 s, search 2 s; the longest, " in text
+    assert "arch 5, 602 s)" in text
 
 
 def test_the_time_left_is_the_rows_to_go_at_the_mean_row_time_over_the_lanes() -> None:

@@ -240,7 +240,8 @@ def markdown(
 
 
 def _cost(records: list[Record]) -> str:
-    """What measuring took: in all, and the median per architecture of each part."""
+    """What measuring took: in all, the median per architecture of each part, and the
+    longest architecture (the cost is heavy-tailed: AutoAttack on a robust network)."""
     parts = sorted({k for r in records for k in r.seconds})
     total = sum(sum(r.seconds.values()) for r in records)
     medians = ", ".join(
@@ -248,8 +249,10 @@ def _cost(records: list[Record]) -> str:
         f"{float(np.median([r.seconds[part] for r in records if part in r.seconds])):.0f} s"
         for part in parts
     )
+    longest = max(records, key=lambda r: sum(r.seconds.values()))
     return (
-        f"Measuring took {duration(total)} in all (medians per architecture: {medians}); "
+        f"Measuring took {duration(total)} in all (medians per architecture: {medians}; "
+        f"the longest, arch {longest.index}, {sum(longest.seconds.values()):.0f} s); "
         "rows measured on different machines and under different loads are mixed, so this "
         "is no benchmark."
     )
