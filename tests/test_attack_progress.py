@@ -126,6 +126,43 @@ def test_interrupt_keeps_finished_pairs_and_a_rerun_resumes(
         assert (out / table).read_text() == (whole / table).read_text()
 
 
+def test_an_autoattack_interrupted_mid_ensemble_resumes_at_its_batch(
+    models: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C as APGD-T starts keeps APGD-CE's batches (pairs/partial-*.json); the rerun
+    starts at APGD-T, ends with the uninterrupted tables and drops the partial file."""
+    argv = (models[0], "--attacks", "autoattack", "--limit", 60, "--no-audit", "--device", "cpu")
+    whole = tmp_path / "whole"
+    assert neronet(*argv, "--out", whole) == 0
+    out = tmp_path / "cut"
+    show = cli_attack._Display.__call__
+    seen: list[Step] = []
+
+    def recording(self: cli_attack._Display, step: Step) -> None:
+        show(self, step)
+        seen.append(step)
+        if step.tick is not None and step.tick.task.endswith("apgd-t") and not stop_done:
+            stop_done.append(True)
+            raise KeyboardInterrupt
+
+    stop_done: list[bool] = []
+    monkeypatch.setattr(cli_attack._Display, "__call__", recording)
+    assert neronet(*argv, "--out", out) == 130
+    partial = out / "pairs" / "partial-0-autoattack.json"
+    assert partial.is_file()
+    seen.clear()
+    assert neronet(*argv, "--out", out) == 0
+    begun = {s.tick.task.split()[-1] for s in seen if s.tick and s.tick.done < s.tick.total}
+    assert begun == {"apgd-t", "fab-t", "square"}  # APGD-CE's batch is not attacked again
+    assert not partial.exists()
+    capsys.readouterr()
+    for table in ("robustness.csv", "per_model.csv"):
+        assert (out / table).read_text() == (whole / table).read_text()
+
+
 def test_a_resume_with_other_settings_is_refused_naming_the_change(
     models: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

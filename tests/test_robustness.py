@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -22,6 +23,7 @@ from test_posttrain import quick, tiny_spec
 from torch import nn
 
 from neronet.attacks import ATTACKS
+from neronet.attacks.resume import batch_checkpoint
 from neronet.attacks.running import configured_autoattack
 from neronet.augment import to_float
 from neronet.config import AttackSettings, AuditSettings
@@ -268,6 +270,46 @@ def test_autoattack_driven_one_attack_at_a_time_equals_its_own_loop(
     assert next(t.task for t in ticks if t.done == 0) == "AutoAttack apgd-ce"
     assert {t.task.split()[-1] for t in ticks} == {"apgd-ce", "apgd-t", "fab-t", "square"}
     assert ticks[-1].robust == int(ours.sum()) and ticks[-1].images == len(y)
+
+
+class _Stop(Exception):
+    """Raised from a tick: the call is stopped there, as a kill would stop it."""
+
+
+def test_autoattack_stopped_mid_ensemble_resumes_to_the_uninterrupted_result(
+    models: dict[str, nn.Module], test_data: Data, tmp_path: Path
+) -> None:
+    """Inside batch_checkpoint a call stopped at a batch of APGD-T continues there: the
+    same images survive as in one uninterrupted call, and the batches done before the
+    stop are not attacked again; another model's checkpoint is ignored."""
+    model = models["adversarial"]
+    x, y = test_data[0][:48], test_data[1][:48]
+    ok = model(x).argmax(1) == y
+    x, y = x[ok], y[ok]
+    common = {"threat": "linf", "eps": EPS, "attacks": None, "batch_size": 8, "seed": 0}
+    common["square_queries"] = 30
+    every: list[Tick] = []
+    whole = autoattack_correct(model, x, y, on_tick=every.append, **common)
+
+    def stop_in_apgd_t(tick: Tick) -> None:
+        if tick.task.endswith("apgd-t") and tick.done == 1 < tick.total:
+            raise _Stop  # before APGD-T's second batch
+
+    path = tmp_path / "aa.json"
+    with batch_checkpoint(path), pytest.raises(_Stop):
+        autoattack_correct(model, x, y, on_tick=stop_in_apgd_t, **common)
+    saved = json.loads(path.read_text())
+    assert (saved["attack"], saved["batches"]) == (1, 1)  # APGD-CE and one APGD-T batch
+    rest: list[Tick] = []
+    with batch_checkpoint(path):
+        resumed = autoattack_correct(model, x, y, on_tick=rest.append, **common)
+    assert torch.equal(resumed, whole)
+    started = [(t.task, t.done) for t in every if t.done < t.total]
+    again = [(t.task, t.done) for t in rest if t.done < t.total]
+    assert again == started[started.index(("AutoAttack apgd-t", 1)) :]
+    with batch_checkpoint(path):  # the standard model: the checkpoint is not its own
+        other = autoattack_correct(models["standard"], x, y, **common)
+    assert torch.equal(other, autoattack_correct(models["standard"], x, y, **common))
 
 
 def test_autoattack_stops_when_every_image_is_broken(

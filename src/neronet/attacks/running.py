@@ -24,6 +24,7 @@ from torch import nn
 
 from neronet.attacks.catalogue import Threat
 from neronet.attacks.gradient import AttackFn, attack_correct
+from neronet.attacks.resume import Checkpoint, mask_of
 
 AA_NORMS = {"linf": "Linf", "l2": "L2"}
 TARGET_CLASSES = 9
@@ -126,11 +127,18 @@ def autoattack_correct(
     ``run_standard_evaluation`` loops (same attacks and order, same batches of
     the images still robust, the same seed per batch, an image counts as robust
     only if every attack failed), so that ``on_tick`` can say which attack runs
-    and how many images are still robust.
+    and how many images are still robust, and so that inside
+    :func:`~neronet.attacks.resume.batch_checkpoint` a stopped call resumes at
+    the batch where it stopped, with the same result.
     """
     robust = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
     if x.shape[0] == 0:
         return robust
+    settings = f"{threat} {eps!r} {attacks} {batch_size} {seed} {restarts} {square_queries}"
+    checkpoint = Checkpoint(model, x, y, settings)
+    resumed = checkpoint.load()
+    if resumed is not None:
+        robust = mask_of(resumed.robust, robust)
     with torch.no_grad():
         num_classes = int(model(x[:1]).shape[1])
     cuda = [x.device.index or 0] if x.device.type == "cuda" else []
@@ -146,17 +154,26 @@ def autoattack_correct(
             restarts=restarts,
             square_queries=square_queries,
         )
-        for name in list(aa.attacks_to_run):
-            if not robust.any():  # every image already broken: the later attacks have none
+        for number, name in enumerate(list(aa.attacks_to_run)):
+            first, start = 0, robust.clone()
+            if resumed is not None:
+                if number < resumed.attack:  # finished before the stop
+                    continue
+                first, start = resumed.batches, mask_of(resumed.start, robust)
+                resumed = None
+            if not start.any():  # every image already broken: the later attacks have none
                 break  # (an empty split is one empty batch, which AutoAttack cannot take)
-            batches = robust.nonzero().flatten().split(batch_size)
+            batches = start.nonzero().flatten().split(batch_size)
             task = f"{label} {name}"
             for done, index in enumerate(batches):
+                if done < first:
+                    continue
                 if on_tick is not None:
                     on_tick(Tick(task, done, len(batches), int(robust.sum()), len(robust)))
                 aa.attacks_to_run = [name]
                 x_adv, _ = aa.run_standard_evaluation(x[index], y[index], batch_size=batch_size)
                 robust[index] = predict(model, x_adv, batch_size) == y[index]
+                checkpoint.save(number, start, done + 1, robust)
             if on_tick is not None:
                 on_tick(Tick(task, len(batches), len(batches), int(robust.sum()), len(robust)))
     return robust

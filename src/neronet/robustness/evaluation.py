@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from neronet.attacks.catalogue import AttackSpec
+from neronet.attacks.resume import batch_checkpoint
 from neronet.attacks.running import Tick, Ticker, predict
 from neronet.config import AttackSettings
 from neronet.evaluation.scores import (
@@ -86,7 +87,11 @@ def evaluate_model(
         if progress is not None:
             progress(where)
         ticker = None if progress is None else lambda t: progress(replace(where, tick=t))
-        result = compute(ticker)
+        if results is None:
+            result = compute(ticker)
+        else:
+            with batch_checkpoint(results.partial(number, step)):
+                result = compute(ticker)
         if results is not None:
             results.save(number, step, result)
         if progress is not None:

@@ -75,7 +75,7 @@ class SuiteResults:
                 )
             stored = None
         if stored is None:
-            for old in directory.glob("pair-*.json"):
+            for old in [*directory.glob("pair-*.json"), *directory.glob("partial-*.json")]:
                 old.unlink()
             self._write_manifest(identity, complete=False)
         self.identity = identity
@@ -92,8 +92,14 @@ class SuiteResults:
         path = self._path(model, step)
         return json.loads(path.read_text()) if path.is_file() else None
 
+    def partial(self, model: int, step: str) -> Path:
+        """Where the step in progress keeps what it has done so far (an AutoAttack's
+        batches: :func:`~neronet.attacks.resume.batch_checkpoint`)."""
+        return self.directory / f"partial-{model}-{step}.json"
+
     def save(self, model: int, step: str, result: dict[str, Any]) -> None:
         atomic_write(self._path(model, step), json.dumps(result).encode())
+        self.partial(model, step).unlink(missing_ok=True)
 
     def finish(self) -> None:
         """Marks the suite complete: a later command with other settings replaces it."""

@@ -36,6 +36,7 @@ import torch
 from safetensors.torch import load_file
 
 from neronet.attacks import ATTACKS
+from neronet.attacks.resume import batch_checkpoint
 from neronet.augment import DeviceData, to_float
 from neronet.config import NeroConfig, parse_config
 from neronet.data import load_dataset
@@ -165,15 +166,17 @@ def _ground_truth(
             correct = model(data.held_out_x).argmax(1) == data.held_out_y
         found["final_clean"].append(float(correct.float().mean()))
         for key, name in (("final_pgd20", "pgd-linf"), ("final_autoattack", "autoattack")):
-            robust = adversarial_correct(
-                model,
-                data.held_out_x,
-                data.held_out_y,
-                correct,
-                ATTACKS.get(name),
-                settings,
-                lambda tick: note(tick.describe()),
-            )
+            # a survey killed in AutoAttack (an hour on a robust network) resumes its batches
+            with batch_checkpoint(out / f"{result.model_path.parent.name}-{name}.partial.json"):
+                robust = adversarial_correct(
+                    model,
+                    data.held_out_x,
+                    data.held_out_y,
+                    correct,
+                    ATTACKS.get(name),
+                    settings,
+                    lambda tick: note(tick.describe()),
+                )
             found[key].append(float((robust & correct).float().mean()))
     return {key: float(np.mean(values)) for key, values in found.items()}
 
