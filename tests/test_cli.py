@@ -139,7 +139,7 @@ BAD_INPUTS = [
     (["search.offspringz=3"], "unknown key 'search.offspringz'"),
     (["data.dataset=mnist"], "'data.dataset': unknown dataset 'mnist'; choose one of"),
     (["data.dataset=digits", "data.download=true"], "download is only available for cifar10"),
-    (["executor.kind=spark"], "unknown executor 'spark'; choose one of local, workers, ray"),
+    (["executor.kind=spark"], "unknown executor 'spark'; choose one of local, ray, workers"),
     (["data.dataset=cifar10", "data.path=/nonexistent/cifar"], "/nonexistent/cifar"),
     (["structure.grammar=missing.grammar"], "grammar 'missing.grammar' not found"),
     (["search.default_train_time=10", "search.max_train_time=5"], "max_train_time"),

@@ -116,7 +116,9 @@ def test_objective_and_measurement_names_are_checked_against_the_registries() ->
     def check(data: dict) -> NeroConfig:
         return check_plugins(parse_config(data), "config")
 
-    with pytest.raises(ConfigError, match="unknown objective 'hrs'; choose one of nero-net"):
+    with pytest.raises(
+        ConfigError, match="unknown objective 'hrs'; choose one of accuracy, nero-net"
+    ):
         check({"search": {"objective": "hrs"}})
     with pytest.raises(ConfigError, match=r"'search\.strategy': unknown strategy 'x'; choose"):
         check({"search": {"strategy": "x"}})

@@ -182,5 +182,7 @@ def test_a_search_refuses_an_unknown_plugin_before_its_directory_exists(
         neronet.create_run(tmp_path / "api", overrides=["evaluation.measurements=[nope]"])
     assert main(["evolve", "--run", str(tmp_path / "cli"), "search.objective=nope"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "unknown objective 'nope'; choose one of nero-net" in err
+    assert (
+        err.count("\n") == 0 and "unknown objective 'nope'; choose one of accuracy, nero-net" in err
+    )
     assert list(tmp_path.iterdir()) == []

@@ -137,11 +137,7 @@ def _check_dataset(config: NeroConfig, source: str) -> None:
 
 def _known(registry: Registry, name: str, key: str, source: str) -> None:
     if name not in registry:
-        _refuse(
-            source,
-            key,
-            f"unknown {registry.what} {name!r}; choose one of {', '.join(registry.names())}",
-        )
+        _refuse(source, key, registry.unknown(name))
 
 
 def _refuse(source: str, key: str, problem: str) -> None:

@@ -68,9 +68,12 @@ class Registry(Generic[T]):
         try:
             return self._loaded()[name]
         except KeyError:
-            raise UnknownName(
-                f"unknown {self.what} {name!r}; choose one of {', '.join(self.names())}"
-            ) from None
+            raise UnknownName(self.unknown(name)) from None
+
+    def unknown(self, name: str) -> str:
+        """The error for an unknown ``name``: the known ones sorted, since the registration
+        order depends on which module a process happened to import first."""
+        return f"unknown {self.what} {name!r}; choose one of {', '.join(sorted(self.names()))}"
 
     def names(self) -> list[str]:
         """Registered names in registration order."""

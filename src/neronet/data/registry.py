@@ -89,7 +89,7 @@ def load_dataset(
     (an image folder then decodes only those), for quick smoke runs.
     """
     if name not in DATASETS:
-        raise DataError(f"unknown dataset '{name}'; choose one of {', '.join(DATASETS.names())}")
+        raise DataError(DATASETS.unknown(name))
     if limit_per_class is not None and limit_per_class < 1:
         raise DataError(f"limit_per_class={limit_per_class} must be >= 1; raise it or drop it")
     problem = source_problem(name, path is not None, download)
