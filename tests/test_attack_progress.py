@@ -134,7 +134,7 @@ def test_an_autoattack_interrupted_mid_ensemble_resumes_at_its_batch(
 ) -> None:
     """Ctrl-C as APGD-T starts keeps APGD-CE's batches (pairs/partial-*.json); the rerun
     starts at APGD-T, ends with the uninterrupted tables and drops the partial file."""
-    argv = (models[0], "--attacks", "autoattack", "--limit", 60, "--no-audit", "--device", "cpu")
+    argv = (models[0], "--attacks", "autoattack", "--limit", 20, "--no-audit", "--device", "cpu")
     whole = tmp_path / "whole"
     assert neronet(*argv, "--out", whole) == 0
     out = tmp_path / "cut"
