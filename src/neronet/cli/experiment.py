@@ -30,6 +30,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from neronet.errors import ConfigError, StudyError
+from neronet.logline import append_line
 
 DEFAULT_RUNS = 3
 DEFAULT_METHODS = (
@@ -422,8 +423,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
         def say(line: str) -> None:
             print(f"experiment {directory}: {line}", file=sys.stderr, flush=True)
-            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
-            log.flush()
+            append_line(log, line)
 
         def save(values: dict[str, float]) -> None:
             data = {**manifest, "seconds": values}

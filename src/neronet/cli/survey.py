@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neronet.errors import ConfigError
+from neronet.logline import append_line
 
 if TYPE_CHECKING:
     from neronet.survey.store import SurveyStore
@@ -123,8 +123,7 @@ def cmd_survey(args: argparse.Namespace) -> int:
 
         def say(line: str) -> None:
             print(f"survey {directory}: {line}", file=sys.stderr, flush=True)
-            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
-            log.flush()
+            append_line(log, line)
 
         def report(store: SurveyStore, final: bool = False) -> None:
             written = _write_report(args, directory, store)

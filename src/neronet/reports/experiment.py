@@ -305,8 +305,10 @@ def _duration(seconds: float) -> str:
 def retraining_note(directory: Path, pairs: Sequence[tuple[str, int]]) -> str:
     """How the bests were retrained, from the first retraining's record (every run
     retrains with the experiment's posttrain settings); "" before any is recorded."""
+    from neronet.train.posttrain import META_FILE
+
     for method, run in pairs:
-        path = directory / "trained" / f"{method}-run-{run}" / "train.json"
+        path = directory / "trained" / f"{method}-run-{run}" / META_FILE
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
             epochs, seeds = record["schedule"]["epochs"], record["config"]["seeds"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -87,11 +88,13 @@ def evaluate_model(
         if progress is not None:
             progress(where)
         ticker = None if progress is None else lambda t: progress(replace(where, tick=t))
-        if results is None:
+        checkpoint = (
+            contextlib.nullcontext()
+            if results is None
+            else batch_checkpoint(results.partial(number, step))
+        )
+        with checkpoint:
             result = compute(ticker)
-        else:
-            with batch_checkpoint(results.partial(number, step)):
-                result = compute(ticker)
         if results is not None:
             results.save(number, step, result)
         if progress is not None:

@@ -50,6 +50,7 @@ from neronet.execution.scheduling import cpu_threads
 from neronet.execution.worker import search_splits
 from neronet.export import fitted_model
 from neronet.genotype import Genotype, Structure, structure_for
+from neronet.logline import append_line
 from neronet.nn import build, check_size
 from neronet.reports.summary import duration
 from neronet.robustness import adversarial_correct
@@ -136,7 +137,7 @@ def progress_log(path: Path) -> Callable[[str], None]:
     def note(line: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as file:
-            file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+            append_line(file, line)
 
     return note
 
