@@ -229,3 +229,21 @@ def test_the_time_left_is_the_rows_to_go_at_the_mean_row_time_over_the_lanes() -
     rec = Record(7, "random", (), "{}", "ok", None, {}, {"search": 30.0, "ground_truth": 60.0})
     assert _line(rec, 2, 5, 100.0).endswith("(90 s, about 5m 00s left)")
     assert "left" not in _line(rec, 5, 5, 100.0)
+
+
+def test_the_report_scales_the_signals_by_the_ground_truths_own_numbers() -> None:
+    """A reference table: the retrained clean and PGD-20 accuracies against AutoAttack."""
+    from neronet.reports.survey import correlations, markdown
+    from neronet.survey.store import Record
+
+    def row(i: int) -> Record:
+        aa = 0.05 * i  # PGD-20 orders them alike, the clean accuracy backwards
+        metrics = {"final_autoattack": aa, "final_pgd20": aa + 0.1, "final_clean": 1 - aa}
+        return Record(i, "random", (), "{}", "ok", None, metrics, {"search": 1.0})
+
+    records = [row(i) for i in range(12)]
+    text = markdown(records, correlations(records), "cmd")
+    scale = text.split("For scale")[1].split("The same over")[0]
+    assert "| clean accuracy after retraining | 12 | -1.00 [-1.00, -1.00] |" in scale
+    assert "| PGD-20 accuracy after retraining | 12 | 1.00 [1.00, 1.00] |" in scale
+    assert "NERO-Net fitness" not in scale

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,14 @@ SIGNALS = {
     "proxy_croze": "CRoZe-style consistency at init",
     "parameters": "parameters",
 }
+REFERENCES = {
+    "final_clean": "clean accuracy after retraining",
+    "final_pgd20": "PGD-20 accuracy after retraining",
+}
+"""The ground truth's other numbers against its AutoAttack accuracy: no search can use
+them (they need the retraining), but they give a signal's tau its scale (how far the
+retrained network's own accuracy goes in ranking its robustness) and check the ground
+truth (PGD-20 and AutoAttack must order the architectures nearly alike)."""
 LEADING = ("index", "origin", "mutations", "status", "reason")
 BASELINE = "adversarial_accuracy"
 """The signal NERO-Net searches on: another earns a place (a prefilter, say) only by
@@ -54,15 +63,18 @@ def _values(records: list[Record], key: str) -> list[float]:
     return [r.metrics.get(key, math.nan) for r in records]
 
 
-def correlations(records: list[Record]) -> dict[str, tuple[Estimate, Estimate]]:
-    """Per signal: (tau, rho) with intervals against the final AutoAttack accuracy."""
+def correlations(
+    records: list[Record], keys: Iterable[str] = SIGNALS
+) -> dict[str, tuple[Estimate, Estimate]]:
+    """Per signal (or other ``keys``): (tau, rho) with intervals against the final
+    AutoAttack accuracy."""
     target = _values(records, TARGET)
     return {
         key: (
             kendall_interval(_values(records, key), target),
             spearman_interval(_values(records, key), target),
         )
-        for key in SIGNALS
+        for key in keys
     }
 
 
@@ -126,10 +138,12 @@ def _parquet(records: list[Record], path: Path) -> bool:
     return True
 
 
-def _table(found: dict[str, tuple[Estimate, Estimate]]) -> list[str]:
+def _table(
+    found: dict[str, tuple[Estimate, Estimate]], labels: dict[str, str] = SIGNALS
+) -> list[str]:
     rows = ["| signal | n | Kendall tau [95 % CI] | Spearman rho [95 % CI] |", "|---|---|---|---|"]
     rows += [
-        f"| {SIGNALS[k]} | {tau.n} | {tau.text()} | {rho.text()} |"
+        f"| {labels[k]} | {tau.n} | {tau.text()} | {rho.text()} |"
         for k, (tau, rho) in found.items()
     ]
     return rows
@@ -221,6 +235,12 @@ def markdown(
         f"none below {MIN_INTERVAL_PAIRS} pairs), over the architectures with both numbers (n).",
         "",
         *_table(found),
+        "",
+        "For scale, the ground truth's other numbers (measured after retraining, so no "
+        "search can use them): how far the retrained network's own clean accuracy ranks "
+        "its robustness, and whether PGD-20 and AutoAttack order the architectures alike.",
+        "",
+        *_table(correlations(records, REFERENCES), REFERENCES),
         "",
         f"The same over the {len(healthy)} architectures the search's budget left healthy "
         "(status ok): an ill-fitted one's NERO-Net fitness is 0 whatever it becomes after "
