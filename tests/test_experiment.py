@@ -8,11 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers_store import store_fingerprint
 
 from neronet.cli import main
 from neronet.cli.experiment import (
     MANIFEST,
     Chain,
+    Search,
     StepLog,
     _rounds,
     parse_method,
@@ -232,7 +234,9 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
 def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
     """Each round searches the next --parallel runs of every method, retrains and attacks
     their bests and compares the searches, so the finished runs are paired after every
-    round; a study already grown further keeps its run count."""
+    round; with --parallel above 1 each run's chain begins with its own search (the
+    lanes take runs of any method as they free); a study already grown further keeps
+    its run count."""
     import argparse
 
     args = argparse.Namespace(
@@ -244,22 +248,16 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
     assert [r.finished for r in rounds] == [2, 4, 5]
     labels = [[label for label, _ in r.steps()] for r in rounds]
     assert labels[0] == [
-        "search a runs 1-2",
-        "search b runs 1-2",
-        "retrain a run-0",
-        "attack a run-0",
-        "retrain a run-1",
-        "attack a run-1",
-        "retrain b run-0",
-        "attack b run-0",
-        "retrain b run-1",
-        "attack b run-1",
+        *(f"{step} {m} run-{i}" for m in "ab" for i in (0, 1) for step in STEPS),
         "compare the searches",
     ]
     assert [len(r.chains) for r in rounds] == [4, 4, 2]
     assert [c.name for c in rounds[0].chains] == ["a-run-0", "a-run-1", "b-run-0", "b-run-1"]
-    assert labels[2][:2] == ["search a run 5", "search b run 5"]
-    study_b = rounds[1].searches[1][1]
+    assert [c.search for c in rounds[1].chains[2:]] == [
+        Search("b", str(directory / "b"), run) for run in (2, 3)
+    ]
+    assert labels[2][:3] == ["search a run-4", "retrain a run-4", "attack a run-4"]
+    study_b = rounds[1].chains[3].steps[0][1]  # the study command that resumes the search
     assert study_b[:7] == [
         "study",
         "--config",
@@ -270,22 +268,36 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
         str(directory / "b"),
     ]
     assert study_b[7:] == ["--parallel", "2", "seed=3", "search.strategy=random"]
+    # one run at a time: a round's searches are one study command per method
+    serial = _rounds(argparse.Namespace(**{**vars(args), "parallel": 1}), methods, directory)
+    assert [label for label, _ in serial[0].steps()] == [
+        "search a run 1",
+        "search b run 1",
+        *(f"{step} {m} run-0" for m in "ab" for step in STEPS[1:]),
+        "compare the searches",
+    ]
+    assert all(c.search is None for r in serial for c in r.chains)
     # a study of an experiment started before rounds already holds all its runs
     config = load_config(str(CONFIG), TINY)
     open_study(directory / "a", config, "grammar", "g", 5)
     grown = _rounds(args, methods, directory)
-    assert [r.searches[0][1][4] for r in grown] == ["5", "5", "5"]
-    assert [r.searches[1][1][4] for r in grown] == ["2", "4", "5"]
-    # the time left: the rounds to go at the mean pace of the finished ones
+    assert [r.chains[0].steps[0][1][4] for r in grown] == ["5", "5", "5"]
+    assert [r.chains[-1].steps[0][1][4] for r in grown] == ["2", "4", "5"]
+    # the time left: the rounds to go at the mean pace of the finished ones, counting
+    # the step times of a round run serially and pooled (a resume may change --parallel)
     spent = {
         "search a runs 1-2": 100.0,
         "retrain+attack runs 1-2": 50.0,
         "compare the searches": 7.0,
     }
-    spent |= {"search b runs 3-4": 200.0, "retrain a run-2": 30.0, "attack a run-2": 20.0}
-    assert [r.seconds(spent) for r in grown] == [150.0, 250.0, 0.0]
+    spent |= {"search b runs 3-4": 200.0, "search+retrain+attack runs 3-4": 50.0}
+    spent |= {"retrain a run-4": 30.0, "attack a run-4": 20.0}
+    assert [r.seconds(spent) for r in grown] == [150.0, 250.0, 50.0]
     assert time_left(grown, 2, spent) == ", about 3m 20s left at this pace"
     assert time_left(grown, 3, spent) == "" and time_left(grown, 0, spent) == ""
+
+
+STEPS = ("search", "retrain", "attack")
 
 
 def test_chains_run_in_lanes_with_their_output_in_logs_and_stop_at_a_failure(
@@ -314,6 +326,35 @@ def test_chains_run_in_lanes_with_their_output_in_logs_and_stop_at_a_failure(
     assert any("[5/9] retrain b run-0 (lane " in line for line in started)
     assert "is not a neronet run directory" in (logs / "b-run-0.log").read_text()
     assert saved and set(saved[-1]) == {"retrain+attack run 1"} and log.numbered == 6
+
+
+def test_a_pooled_experiment_searches_each_run_in_a_lane_as_the_serial_study_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--parallel 2: every run's search, retraining and attack go through the lanes as one
+    chain (here both methods' runs at once: a lane takes the next run of any method), on
+    the lane's share of the executor, so a run holds the records a serial study of its
+    method holds; a resume finds every search finished."""
+    directory = tmp_path / "e"
+    tiny = [*TINY, "executor.threads=1"]
+    argv = ["experiment", "--config", str(CONFIG), "--dir", str(directory), "--runs", "1"]
+    argv += ["--parallel", "2", "--method", "nero-net", "--method", "random:search.strategy=random"]
+    argv += ["--attacks", "fgsm", *tiny]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    lanes = {line.split("(lane ")[1][0] for line in err.splitlines() if "] search " in line}
+    assert lanes == {"1", "2"} and "neronet study --config" in err
+    for method in ("nero-net", "random"):
+        log = (directory / "logs" / f"{method}-run-0.log").read_text()
+        assert "search: run 1 of 1 (run-0, seed" in log and "): finished" in log
+    serial = tmp_path / "serial"
+    study = ["study", "--config", str(CONFIG), "--runs", "1", "--dir", str(serial), *tiny]
+    assert main([*study, "search.strategy=random"]) == 0
+    assert store_fingerprint(directory / "random" / "run-0") == store_fingerprint(serial / "run-0")
+    assert "| random | 1 |" in (directory / "EXPERIMENT.md").read_text()
+    assert main(argv) == 0  # resumed: nothing is searched again
+    log = (directory / "logs" / "random-run-0.log").read_text()
+    assert log.count(": starting;") == 1 and log.count("): finished") == 2
 
 
 def _id(row: IndividualRow) -> int:

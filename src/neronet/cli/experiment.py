@@ -24,13 +24,18 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from neronet.errors import ConfigError, StudyError
 from neronet.logline import append_line
+
+if TYPE_CHECKING:
+    from neronet.config import NeroConfig
 
 DEFAULT_RUNS = 3
 DEFAULT_METHODS = (
@@ -93,9 +98,9 @@ def add_experiment_command(sub: argparse._SubParsersAction) -> None:
         "--parallel",
         type=int,
         default=1,
-        help="runs at once: each round searches N runs of every method (neronet study "
-        "--parallel N: the same records as one after another, so a resume may change it), "
-        "then retrains and attacks their bests N at once",
+        help="runs at once: each round takes N runs of every method, and N lanes each "
+        "search a run, retrain and attack its best, then take the next run of any method "
+        "(the same records as one after another, so a resume may change it)",
     )
     p.add_argument(
         "--attacks", default=DEFAULT_ATTACKS, help=f"attacks (default {DEFAULT_ATTACKS})"
@@ -152,12 +157,27 @@ Step = tuple[str, list[str]]
 
 
 @dataclass(frozen=True)
+class Search:
+    """Run ``run`` of the study in ``study`` (method ``method``), searched inside a lane
+    as ``neronet study --parallel`` searches it: on the lane's share of the method's
+    executor, so its records are the serial study's."""
+
+    method: str
+    study: str
+    run: int
+
+
+@dataclass(frozen=True)
 class Chain:
-    """A run's best retrained, then attacked (the attack needs the retrained model)."""
+    """A run's best retrained, then attacked (the attack needs the retrained model); in a
+    pooled round, preceded by the run's own search."""
 
     name: str
     """``<method>-run-<i>``: its directories' and its log's name."""
-    steps: tuple[Step, Step]
+    steps: tuple[Step, ...]
+    search: Search | None = None
+    """The search the first of ``steps`` stands for (its step is the study command that
+    resumes it), done in the lane; None: every step is a neronet command line."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +192,9 @@ class ChainJob:
 @dataclass(frozen=True)
 class Round:
     """The steps of one round: the searches of its runs (every method), then per run its
-    chain, then the comparison of the searches."""
+    chain, then the comparison of the searches. A pooled round (``--parallel`` above 1)
+    has no separate searches: each chain begins with its run's search, and the chains
+    share the lanes, so a lane whose run ended takes the next one, of any method."""
 
     finished: int
     """Runs of every method finished after this round."""
@@ -180,6 +202,9 @@ class Round:
     searches: list[Step]
     chains: list[Chain]
     compare: Step
+    serial_searches: tuple[str, ...] = ()
+    """The labels the searches have one study at a time (``searches``' own, or, in a
+    pooled round, those a resume with ``--parallel 1`` would give them)."""
 
     def chain_steps(self) -> list[Step]:
         return [step for chain in self.chains for step in chain.steps]
@@ -190,13 +215,15 @@ class Round:
     @property
     def chains_label(self) -> str:
         """The label the chains' wall time is kept under when they run in lanes."""
-        return f"retrain+attack {self.span}"
+        pooled = any(chain.search is not None for chain in self.chains)
+        return f"{'search+' if pooled else ''}retrain+attack {self.span}"
 
     def seconds(self, seconds: dict[str, float]) -> float:
-        """What this round's searches, retraining and attacks took (over resumes), from
-        the experiment's step times."""
-        labels = [label for label, _ in (*self.searches, *self.chain_steps())]
-        return sum(seconds.get(label, 0.0) for label in (*labels, self.chains_label))
+        """What this round's searches, retraining and attacks took (over resumes, which may
+        change ``--parallel``: the labels of either way count), from the step times."""
+        labels = {label for label, _ in self.chain_steps()} | set(self.serial_searches)
+        labels |= {f"{way}retrain+attack {self.span}" for way in ("", "search+")}
+        return sum(seconds.get(label, 0.0) for label in labels)
 
 
 def time_left(rounds: list[Round], done: int, seconds: dict[str, float]) -> str:
@@ -214,9 +241,11 @@ def _rounds(args: argparse.Namespace, methods: list[Method], directory: Path) ->
     """Every step, in rounds: each round searches the next ``--parallel`` runs of every
     method, retrains and attacks their bests and compares the searches, so after each
     round the finished runs of all methods are paired and reported (a week-long
-    experiment shows its evidence as it grows)."""
+    experiment shows its evidence as it grows). With ``--parallel`` above 1 a round is
+    pooled (:class:`Round`)."""
     common = ["--config", args.config]
     size = max(1, args.parallel)
+    pooled = args.parallel > 1
     rounds = []
     for start in range(0, args.runs, size):
         end = min(start + size, args.runs)
@@ -229,7 +258,7 @@ def _rounds(args: argparse.Namespace, methods: list[Method], directory: Path) ->
             argv += ["--parallel", str(args.parallel), *args.overrides, *m.overrides]
             searches.append((f"search {m.name} {span}", argv))
         chains = []
-        for m in methods:
+        for m, (_, study_argv) in zip(methods, searches, strict=True):
             for run in range(start, end):
                 name = f"{m.name}-run-{run}"
                 trained = str(directory / "trained" / name)
@@ -238,14 +267,20 @@ def _rounds(args: argparse.Namespace, methods: list[Method], directory: Path) ->
                 # overrides are positional, beside the model: before any flag
                 attack = ["attack", trained, *args.overrides, "--attacks", args.attacks]
                 attack += [*common, "--out", str(directory / "attacked" / name)]
-                steps = (
+                steps: tuple[Step, ...] = (
                     (f"retrain {m.name} run-{run}", train),
                     (f"attack {m.name} run-{run}", attack),
                 )
-                chains.append(Chain(name, steps))
+                search = Search(m.name, str(directory / m.name), run) if pooled else None
+                if search is not None:
+                    steps = ((f"search {m.name} run-{run}", study_argv), *steps)
+                chains.append(Chain(name, steps, search))
         compare = ["compare", *(str(directory / m.name) for m in methods)]
         compare += ["--out", str(directory / "compare")]
-        rounds.append(Round(end, span, searches, chains, ("compare the searches", compare)))
+        labels = tuple(label for label, _ in searches)
+        searches = [] if pooled else searches
+        compare_step = ("compare the searches", compare)
+        rounds.append(Round(end, span, searches, chains, compare_step, labels))
     return rounds
 
 
@@ -308,11 +343,19 @@ def run_steps(steps: list[Step], log: StepLog) -> int:
     return 0
 
 
-def run_chains(chains: list[Chain], lanes: int, label: str, log_dir: Path, log: StepLog) -> int:
+def run_chains(
+    chains: list[Chain],
+    lanes: int,
+    label: str,
+    log_dir: Path,
+    log: StepLog,
+    configs: Sequence[dict[str, dict[str, Any]]] = (),
+) -> int:
     """Each chain's steps in order, up to ``lanes`` chains at once, each in a spawned
     process with its share of the cores, its output in ``log_dir/<chain>.log``. Returns
     the first non-zero exit code (the other chains are stopped; every step resumes), or
-    0. The wall time of all of them is spent under ``label``."""
+    0. The wall time of all of them is spent under ``label``. A chain's search runs on
+    its lane's ``configs[lane][method]`` (:func:`_open_studies`)."""
     from neronet.execution.lanes import run_in_lanes
     from neronet.execution.scheduling import cpu_threads
 
@@ -333,7 +376,7 @@ def run_chains(chains: list[Chain], lanes: int, label: str, log_dir: Path, log: 
     finished = run_in_lanes(
         jobs,
         _chain_lane,
-        [(cpu_threads(lanes),)] * lanes,
+        [(cpu_threads(lanes), configs[lane] if configs else {}) for lane in range(lanes)],
         name="neronet-experiment",
         describe=lambda job: job.chain.steps[0][0],
         started=started,
@@ -351,8 +394,9 @@ def run_chains(chains: list[Chain], lanes: int, label: str, log_dir: Path, log: 
     return code
 
 
-def _chain_lane(conn: Connection, threads: int) -> None:
-    """A lane of the experiment: runs chains of neronet commands, output to their logs."""
+def _chain_lane(conn: Connection, threads: int, configs: dict[str, dict[str, Any]]) -> None:
+    """A lane of the experiment: runs chains of neronet commands (and searches, on this
+    lane's share of each method's executor: ``configs``), output to their logs."""
     from neronet.execution.lanes import serve
 
     @contextlib.contextmanager
@@ -360,32 +404,95 @@ def _chain_lane(conn: Connection, threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
-        yield _run_chain
+        yield lambda job: _run_chain(job, configs)
 
     serve(conn, runner)
 
 
-def _run_chain(job: ChainJob) -> int:
+def _run_chain(job: ChainJob, configs: dict[str, dict[str, Any]]) -> int:
     from neronet.cli import main
 
+    steps = job.chain.steps
     with (
         open(job.log, "a", encoding="utf-8") as out,
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(out),
     ):
-        for _, argv in job.chain.steps:
+        if job.chain.search is not None:
+            _search(job.chain.search, configs[job.chain.search.method])
+            steps = steps[1:]
+        for _, argv in steps:
             code = main(argv)
             if code != 0:
                 return code
     return 0
 
 
-def _run_round(r: Round, lanes: int, directory: Path, log: StepLog) -> int:
-    """A round's searches, its chains (one after another, or in ``lanes`` lanes), and
-    its comparison; the first non-zero exit code, or 0."""
+def _search(search: Search, config: dict[str, Any]) -> None:
+    """Search (or resume, or find finished) run ``search.run`` of its study on the executor
+    ``config`` describes, as a lane of ``neronet study --parallel`` does; the run's
+    progress goes to its own ``run.log``."""
+    from neronet.config import parse_config
+    from neronet.execution import make_executor
+    from neronet.progress import Reporter
+    from neronet.search.study import read_study, run_finished, run_one
+
+    study = read_study(search.study)
+    run_dir = study.run_dir(search.run)
+    if not (study.present(search.run) and run_finished(run_dir)):
+        print(f"search: {study.starting(search.run)}; its progress: {run_dir / 'run.log'}")
+        with make_executor(parse_config(config, "the experiment's lane config")) as executor:
+            run_one(study, search.run, executor, Reporter.quiet())
+    print(f"search: {study.head(search.run)}: finished")
+
+
+@dataclass(frozen=True)
+class MethodStudy:
+    """A method's config and grammar (text, name): what opening its study needs."""
+
+    method: Method
+    config: NeroConfig
+    grammar: tuple[str, str]
+
+
+def _open_studies(
+    r: Round, directory: Path, studies: list[MethodStudy], lanes: int, held: ExitStack
+) -> list[dict[str, dict[str, Any]]]:
+    """Open (or grow) every method's study to the round's runs and hold its writer lock
+    in ``held`` while the lanes search its runs (as ``neronet study --parallel`` holds
+    it); return per lane its config for each method: the lane's share of the method's
+    executor (:func:`~neronet.search.parallel.lane_executors`)."""
+    from neronet.cli.common import refuse_foreign_dir
+    from neronet.runlock import writer_lock
+    from neronet.search.parallel import lane_executors
+    from neronet.search.study import STUDY_FILE, open_study
+
+    configs: list[dict[str, dict[str, Any]]] = [{} for _ in range(lanes)]
+    for study in studies:
+        path = directory / study.method.name
+        refuse_foreign_dir(path, STUDY_FILE, "a study")
+        runs = max(r.finished, _stored_runs(path))  # a study grown further is never shrunk
+        held.enter_context(writer_lock(path, "--dir"))
+        open_study(path, study.config, *study.grammar, runs)
+        data = study.config.model_dump(mode="json")
+        sections = lane_executors(study.config.executor, lanes)
+        for lane, section in zip(configs, sections, strict=True):
+            lane[study.method.name] = {**data, "executor": section}
+    return configs
+
+
+def _run_round(
+    r: Round, lanes: int, directory: Path, log: StepLog, studies: list[MethodStudy]
+) -> int:
+    """A round's searches, its chains (one after another, or in ``lanes`` lanes, each
+    beginning with its run's search in a pooled round), and its comparison; the first
+    non-zero exit code, or 0."""
     code = run_steps(r.searches, log)
     if code == 0 and lanes > 1 and len(r.chains) > 1:
-        code = run_chains(r.chains, lanes, r.chains_label, directory / "logs", log)
+        with ExitStack() as held:
+            pooled = any(chain.search is not None for chain in r.chains)
+            configs = _open_studies(r, directory, studies, lanes, held) if pooled else []
+            code = run_chains(r.chains, lanes, r.chains_label, directory / "logs", log, configs)
     elif code == 0:
         code = run_steps(r.chain_steps(), log)
     return code or run_steps([r.compare], log)
@@ -393,12 +500,12 @@ def _run_round(r: Round, lanes: int, directory: Path, log: StepLog) -> int:
 
 def cmd_experiment(args: argparse.Namespace) -> int:
     from neronet.cli.common import refuse_foreign_dir
-    from neronet.config import DEFAULT_CONFIG, load_config
+    from neronet.config import DEFAULT_CONFIG, grammar_text, load_config
     from neronet.plugins import check_plugins
     from neronet.reports.experiment import write_experiment
     from neronet.runlock import writer_lock
     from neronet.search.parallel import check_parallel, lane_executors
-    from neronet.search.study import check_run_count
+    from neronet.search.study import check_run_count, check_shared_transfer_set
     from neronet.store import atomic_write
 
     check_run_count(args.runs)
@@ -409,13 +516,17 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         raise ConfigError(f"--method names repeat ({', '.join(names)}); give each a new name")
     directory = Path(args.dir)
     manifest = _manifest(args, methods)
+    studies = []
     for m in methods:  # a typo fails here, not in its study after the manifest is written
         try:
             config = load_config(args.config, [*args.overrides, *m.overrides])
             check_plugins(config, args.config or DEFAULT_CONFIG)
+            check_shared_transfer_set(config)
             lane_executors(config.executor, args.parallel)
+            grammar = grammar_text(config, Path(args.config).parent)
         except (ConfigError, StudyError) as err:
             raise ConfigError(f"--method {m.name}: {err}") from None
+        studies.append(MethodStudy(m, config, grammar))
     refuse_foreign_dir(directory, MANIFEST, "an experiment")
     with writer_lock(directory, "--dir"):
         seconds = _check_manifest(directory, manifest)
@@ -434,7 +545,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             rounds = _rounds(args, methods, directory)
             steps = StepLog(seconds, save, say, sum(len(r.steps()) for r in rounds))
             for done, r in enumerate(rounds, start=1):
-                code = _run_round(r, args.parallel, directory, steps)
+                code = _run_round(r, args.parallel, directory, steps, studies)
                 if code == 130:
                     say("interrupted; run the same command again to resume")
                 if code != 0:

@@ -9,8 +9,6 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from neronet.errors import ConfigError
-
 DEFAULT_RUNS = 5  # the paper's number of evolutionary runs
 
 
@@ -62,12 +60,12 @@ def cmd_study(args: argparse.Namespace) -> int:
     from neronet.search.study import (
         STUDY_FILE,
         check_run_count,
+        check_shared_transfer_set,
         is_study,
         open_study,
         read_study,
         run_study,
     )
-    from neronet.transfer.run import measured
 
     overrides = list(args.overrides)
     for flag, key in (
@@ -93,11 +91,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         text, name = grammar_text(config, Path(args.config).parent if args.config else None)
     check_plugins(config, source)
     directory = Path(args.dir or f"studies/{time.strftime('%Y%m%d-%H%M%S')}-seed{config.seed}")
-    if measured(config) and config.evaluation.transfer_set is None:
-        raise ConfigError(
-            "a study's runs share one executor, so they must share one transfer set: build "
-            "it with neronet transfer-set and set evaluation.transfer_set"
-        )
+    check_shared_transfer_set(config)
     runs = args.runs if args.runs is not None or is_study(directory) else DEFAULT_RUNS
     if runs is not None:
         check_run_count(runs)  # before the lock creates the directory

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from neronet.config import NeroConfig, parse_config
-from neronet.errors import StudyError
+from neronet.errors import ConfigError, StudyError
 from neronet.execution.base import Executor
 from neronet.progress import Reporter
 from neronet.runlock import writer_lock
@@ -187,6 +187,18 @@ def open_study(
         study.write()
     check_runs(study)
     return study
+
+
+def check_shared_transfer_set(config: NeroConfig) -> None:
+    """A study's runs measure transfer attacks on one set (a run of a study is one sample
+    of the same experiment), so a config measuring them must name it."""
+    from neronet.transfer.run import measured
+
+    if measured(config) and config.evaluation.transfer_set is None:
+        raise ConfigError(
+            "a study's runs share one executor, so they must share one transfer set: build "
+            "it with neronet transfer-set and set evaluation.transfer_set"
+        )
 
 
 def _changed_keys(stored: NeroConfig, current: NeroConfig) -> list[str]:
