@@ -435,12 +435,12 @@ def _search(search: Search, config: dict[str, Any]) -> None:
     from neronet.config import parse_config
     from neronet.execution import make_executor
     from neronet.progress import Reporter
-    from neronet.search.study import read_study, run_finished, run_one
+    from neronet.search.study import read_study, run_one
 
     study = read_study(search.study)
-    run_dir = study.run_dir(search.run)
-    if not (study.present(search.run) and run_finished(run_dir)):
-        print(f"search: {study.starting(search.run)}; its progress: {run_dir / 'run.log'}")
+    if not study.finished(search.run):
+        log = study.run_dir(search.run) / "run.log"
+        print(f"search: {study.starting(search.run)}; its progress: {log}")
         with make_executor(parse_config(config, "the experiment's lane config")) as executor:
             run_one(study, search.run, executor, Reporter.quiet())
     print(f"search: {study.head(search.run)}: finished")

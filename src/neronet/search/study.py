@@ -102,11 +102,15 @@ class Study:
         """How progress lines name run ``index``."""
         return f"run {index + 1} of {self.runs} ({self.run_name(index)}, seed {self.seeds[index]})"
 
+    def finished(self, index: int) -> bool:
+        """Whether run ``index`` has run to its end."""
+        return self.present(index) and run_finished(self.run_dir(index))
+
     def unfinished(self, announce: Callable[[str], None]) -> list[int]:
         """The runs still to run (or finish), in order; finished ones are announced as such."""
         todo = []
         for index in range(self.runs):
-            if self.present(index) and run_finished(self.run_dir(index)):
+            if self.finished(index):
                 announce(f"{self.head(index)}: finished")
             else:
                 todo.append(index)
