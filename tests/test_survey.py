@@ -247,3 +247,33 @@ def test_the_report_scales_the_signals_by_the_ground_truths_own_numbers() -> Non
     assert "| clean accuracy after retraining | 12 | -1.00 [-1.00, -1.00] |" in scale
     assert "| PGD-20 accuracy after retraining | 12 | 1.00 [1.00, 1.00] |" in scale
     assert "NERO-Net fitness" not in scale
+
+
+def test_a_proxy_where_lower_means_robust_is_judged_negated_against_fgsm() -> None:
+    """The input-gradient norm falling exactly as the robustness rises ranks it perfectly
+    (tau -1 in the table); against FGSM (here unrelated) it is judged negated: +1 minus
+    FGSM's tau, clearly better. The CRoZe score (higher: robust) is not negated."""
+    from neronet.reports.survey import against_baseline, correlations, markdown
+    from neronet.survey.store import Record
+
+    fgsm = [0.3, 0.9, 0.1, 0.7, 0.5, 0.2, 0.8, 0.4, 0.6, 0.0, 0.95, 0.05]
+
+    def row(i: int) -> Record:
+        metrics = {
+            "final_autoattack": 0.05 * i,
+            "proxy_grad_norm": 10.0 - i,
+            "proxy_croze": 10.0 - i,
+            "adversarial_accuracy": fgsm[i],
+        }
+        return Record(i, "random", (), "{}", "ok", None, metrics, {"search": 1.0})
+
+    records = [row(i) for i in range(12)]
+    found = correlations(records)
+    assert found["proxy_grad_norm"][0].value == pytest.approx(-1.0)
+    differences = against_baseline(records)
+    fgsm_tau = found["adversarial_accuracy"][0].value
+    assert differences["proxy_grad_norm"].value == pytest.approx(1.0 - fgsm_tau)
+    assert differences["proxy_croze"].value == pytest.approx(-1.0 - fgsm_tau)
+    text = markdown(records, found, "cmd")
+    assert "Clearly better than FGSM (interval above 0): input-gradient norm at init" in text
+    assert "CRoZe" not in text.split("Clearly better than FGSM")[1].split("\n")[0]

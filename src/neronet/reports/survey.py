@@ -40,11 +40,16 @@ SIGNALS = {
     "pgd_accuracy": "search-time PGD-k accuracy (conditional)",
     "overall_adversarial_accuracy": "search-time FGSM accuracy (overall)",
     "overall_pgd_accuracy": "search-time PGD-k accuracy (overall)",
-    "proxy_grad_norm": "input-gradient norm at init",
-    "proxy_curvature": "loss curvature at init",
+    "proxy_grad_norm": "input-gradient norm at init (lower: more robust)",
+    "proxy_curvature": "loss curvature at init (lower: more robust)",
     "proxy_croze": "CRoZe-style consistency at init",
     "parameters": "parameters",
 }
+LOWER_IS_ROBUST = frozenset({"proxy_grad_norm", "proxy_curvature"})
+"""Signals whose small values the literature reads as robustness (a small input gradient:
+first-order stability; CURE: a flat loss in input space). Their tau with the final
+robustness is expected below 0, so the comparison with FGSM negates them: every signal is
+judged in the direction fixed before the data, not in the one the data happen to show."""
 REFERENCES = {
     "final_clean": "clean accuracy after retraining",
     "final_pgd20": "PGD-20 accuracy after retraining",
@@ -149,12 +154,20 @@ def _table(
     return rows
 
 
+def oriented(records: list[Record], key: str) -> list[float]:
+    """The signal's values, negated for a :data:`LOWER_IS_ROBUST` one, so that higher
+    means more robust for every signal."""
+    sign = -1.0 if key in LOWER_IS_ROBUST else 1.0
+    return [sign * v for v in _values(records, key)]
+
+
 def against_baseline(records: list[Record]) -> dict[str, Estimate]:
-    """Per signal: its Kendall tau minus the search-time FGSM accuracy's, on the
-    architectures that have both (and a final AutoAttack accuracy), paired bootstrap."""
+    """Per signal, oriented (:func:`oriented`): its Kendall tau minus the search-time
+    FGSM accuracy's, on the architectures that have both (and a final AutoAttack
+    accuracy), paired bootstrap."""
     target, base = _values(records, TARGET), _values(records, BASELINE)
     return {
-        key: kendall_difference(_values(records, key), base, target)
+        key: kendall_difference(oriented(records, key), base, target)
         for key in SIGNALS
         if key != BASELINE
     }
@@ -176,7 +189,9 @@ def _baseline_table(records: list[Record]) -> list[str]:
         f"Each signal against {SIGNALS[BASELINE]}, the quantity NERO-Net searches on: the "
         "difference of their Kendall taus with the final AutoAttack accuracy, over the "
         "architectures with all three numbers, with a paired bootstrap interval (both "
-        "signals scored on the same resampled architectures).",
+        "signals scored on the same resampled architectures). A signal marked 'lower: more "
+        "robust' enters negated (its direction is fixed by the literature, not by these "
+        "data), so a positive difference always means ranking robustness better than FGSM.",
         "",
         *rows,
         "",
