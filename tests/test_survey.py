@@ -249,6 +249,25 @@ def test_the_report_scales_the_signals_by_the_ground_truths_own_numbers() -> Non
     assert "NERO-Net fitness" not in scale
 
 
+def test_the_report_ranks_the_signals_against_the_final_clean_accuracy_too() -> None:
+    """The search's clean accuracy ranking the final clean accuracy exactly but the final
+    robustness backwards shows as tau 1 in the clean table and -1 in the robustness one."""
+    from neronet.reports.survey import correlations, markdown
+    from neronet.survey.store import Record
+
+    def row(i: int) -> Record:
+        metrics = {"clean_accuracy": 0.05 * i, "final_clean": 0.5 + 0.01 * i}
+        metrics["final_autoattack"] = 0.6 - 0.05 * i
+        return Record(i, "random", (), "{}", "ok", None, metrics, {"search": 1.0})
+
+    records = [row(i) for i in range(12)]
+    text = markdown(records, correlations(records), "cmd")
+    robustness, clean = text.split("Each signal against the final clean accuracy instead")
+    row_start = "| search-time clean accuracy | 12 |"
+    assert f"{row_start} -1.00 [-1.00, -1.00]" in robustness
+    assert f"{row_start} 1.00 [1.00, 1.00]" in clean.split("Measuring took")[0]
+
+
 def test_a_proxy_where_lower_means_robust_is_judged_negated_against_fgsm() -> None:
     """The input-gradient norm falling exactly as the robustness rises ranks it perfectly
     (tau -1 in the table); against FGSM (here unrelated) it is judged negated: +1 minus
