@@ -17,7 +17,7 @@ from neronet.cli import main
 from neronet.config import load_config
 from neronet.errors import StudyError
 from neronet.survey.run import stored_settings, survey_settings
-from neronet.survey.store import DB_NAME, SurveyStore
+from neronet.survey.store import DB_NAME, Retest, SurveyStore
 
 TINY = """\
 seed: 0
@@ -82,6 +82,22 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
     assert "Interim report: 2 of 5 architectures measured." in capsys.readouterr().out
     assert "--count 5`" in (whole / "SURVEY.md").read_text() and _records(whole) == rows
     assert "measuring 3" not in (whole / "survey.log").read_text()
+    # --retest: the first architectures retrained again from the next seed, PGD-20 alone
+    again = ["survey", "--config", str(config), "--dir", str(whole), "--count", "2"]
+    assert main([*again, "--retest", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "retesting 2 architectures from retraining seed 1" in err
+    assert "[2/2] retest of arch 1 (seed 1): clean " in err
+    retests = _retests(whole)
+    assert [(t.index, t.seed, sorted(t.metrics)) for t in retests] == [
+        (i, 1, ["final_clean", "final_pgd20"]) for i in (0, 1)
+    ]
+    assert (whole / "models" / "arch-0" / "seed-1").is_dir() and _records(whole) == rows
+    report = (whole / "SURVEY.md").read_text()
+    assert "The ground truth across retraining seeds: 2 architectures" in report
+    assert "--retest 2`" in report
+    assert main([*again, "--retest", "2"]) == 0  # nothing left to retest
+    assert "retesting" not in capsys.readouterr().err and _retests(whole) == retests
 
     # the same survey, killed (SIGKILL) once its first row is committed, then resumed
     killed = tmp_path / "killed"
@@ -102,10 +118,13 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
 
     # two lanes, one architecture each: the same rows (one torch thread, as here), an ETA
     argv = ["survey", "--config", str(config), "--count", "2", "--parallel", "2"]
-    assert main([*argv, "--dir", str(tmp_path / "lanes"), "executor.threads=1"]) == 0
+    lanes = ["--dir", str(tmp_path / "lanes"), "--retest", "1", "executor.threads=1"]
+    assert main([*argv, *lanes]) == 0
     err = capsys.readouterr().err
     assert "measuring 2, 2 at once" in err and "left)" in err and "[2/2]" in err
     assert _records(tmp_path / "lanes") == rows
+    in_lane = [(t.index, t.seed, t.metrics) for t in _retests(tmp_path / "lanes")]
+    assert in_lane == [(0, 1, retests[0].metrics)]  # a retest in a lane is the same
     assert "--parallel 2" in (tmp_path / "lanes" / "SURVEY.md").read_text()
     # a lane that cannot load its data: one line naming the architecture; no row written
     broken = ["--dir", str(tmp_path / "broken"), "data.dataset=fashion-mnist"]
@@ -113,6 +132,14 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
     error = capsys.readouterr().err.splitlines()[-1]
     assert error.startswith("neronet: error: arch ") and "Fashion-MNIST directory" in error
     assert _records(tmp_path / "broken") == []
+
+
+def _retests(directory: Path) -> list[Retest]:
+    store = SurveyStore.read(directory)
+    try:
+        return store.retests()
+    finally:
+        store.close()
 
 
 def _committed(path: Path) -> bool:
@@ -157,6 +184,46 @@ def test_bad_input_is_one_line(
         "--config", str(config), "--dir", str(tmp_path / "d"), "posttrain.images=all"
     )
     assert not (tmp_path / "d").exists()
+    retest = ["--config", str(config), "--dir", str(tmp_path / "e"), "--count", "2"]
+    assert "--retest 3: retest 0 to --count (2)" in error(*retest, "--retest", "3")
+    assert not (tmp_path / "e").exists()
+
+
+def test_a_survey_written_before_retests_reads_as_having_none(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / DB_NAME) as db:  # the tables as an older version made them
+        db.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "CREATE TABLE architectures (idx INTEGER PRIMARY KEY, origin TEXT, mutations TEXT,"
+            " genotype TEXT, status TEXT, reason TEXT, metrics TEXT, seconds TEXT);"
+        )
+    db.close()
+    assert _retests(tmp_path) == []
+
+
+def test_the_report_says_how_far_the_ground_truth_is_the_seeds() -> None:
+    """Retests equal to the first retraining: tau 1 and no gap; a diverged one left out."""
+    from neronet.reports.survey import correlations, markdown
+    from neronet.survey.store import Record
+
+    def row(i: int) -> Record:
+        metrics = {
+            "final_autoattack": 0.03 * i,
+            "final_pgd20": 0.04 * i,
+            "final_clean": 0.5 + i / 50,
+        }
+        return Record(i, "random", (), "{}", "ok", None, metrics, {"search": 1.0})
+
+    records = [row(i) for i in range(12)]
+    retests = [
+        Retest(i, 1, {k: records[i].metrics[k] for k in ("final_pgd20", "final_clean")}, 2.0)
+        for i in range(11)
+    ] + [Retest(11, 1, {}, 3.0)]
+    text = markdown(records, correlations(records), "cmd", retests=retests)
+    section = text.split("The ground truth across retraining seeds: 11 architectures")[1]
+    assert "1 retraining(s) diverged and are left out." in section.split("\n")[0]
+    assert "| PGD-20 accuracy | 11 | 1.00 [1.00, 1.00] | 0.0 |" in section
+    assert "| clean accuracy | 11 | 1.00 [1.00, 1.00] | 0.0 |" in section
+    assert "across retraining seeds" not in markdown(records, correlations(records), "cmd")
 
 
 def test_a_survey_resumes_across_versions_and_machines_but_not_other_settings(

@@ -48,6 +48,14 @@ def add_survey_command(sub: argparse._SubParsersAction) -> None:
         "the cores (several share a GPU); the rows are the same (default 1)",
     )
     p.add_argument(
+        "--retest",
+        type=int,
+        default=0,
+        metavar="K",
+        help="after the rows, retrain the first K architectures again from the next seed and "
+        "attack them with PGD-20: how much of the ground truth is the seed's (default 0)",
+    )
+    p.add_argument(
         "--report",
         action="store_true",
         help="only write SURVEY.md, the plots and the dataset from the rows so far (e.g. of "
@@ -62,6 +70,8 @@ def _command(args: argparse.Namespace) -> str:
     words.append(f"--count {args.count}")
     if args.parallel != 1:
         words.append(f"--parallel {args.parallel}")
+    if args.retest:
+        words.append(f"--retest {args.retest}")
     return " ".join(words + [shlex.quote(o) for o in args.overrides])
 
 
@@ -70,7 +80,8 @@ def _write_report(args: argparse.Namespace, directory: Path, store: SurveyStore)
     from neronet.reports.survey import write_survey_report
 
     records = [r for r in store.records() if r.index < args.count]
-    return write_survey_report(directory, records, _command(args), args.count)
+    retests = [t for t in store.retests() if t.index < args.count]
+    return write_survey_report(directory, records, _command(args), args.count, retests)
 
 
 def _report_only(args: argparse.Namespace, directory: Path, settings: dict[str, Any]) -> int:
@@ -106,6 +117,10 @@ def cmd_survey(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--parallel {args.parallel}: measure 1 to --count ({args.count}) architectures at once"
         )
+    if not 0 <= args.retest <= args.count:
+        raise ConfigError(
+            f"--retest {args.retest}: retest 0 to --count ({args.count}) architectures"
+        )
     if not Path(args.config).is_file():
         raise ConfigError(f"config file '{args.config}' not found; pass an existing YAML file")
     config = load_config(args.config, list(args.overrides))
@@ -131,7 +146,7 @@ def cmd_survey(args: argparse.Namespace) -> int:
                 say(f"wrote {path}")
 
         store = run_survey(
-            config, structure, directory, args.count, say, args.parallel, after=report
+            config, structure, directory, args.count, say, args.parallel, report, args.retest
         )
         try:
             report(store, final=True)

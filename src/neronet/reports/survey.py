@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +30,8 @@ from neronet.reports.statistics import (
 )
 from neronet.reports.summary import duration
 from neronet.store import atomic_write
-from neronet.survey.store import Record
+from neronet.survey.store import TARGET, Record, Retest
 
-TARGET = "final_autoattack"
 SIGNALS = {
     "nero_net_fitness": "NERO-Net fitness (weighted HRS, after warm-up)",
     "clean_accuracy": "search-time clean accuracy",
@@ -214,11 +213,41 @@ def _spread(values: list[float]) -> str:
     return f"{q2:.1f} [{q1:.1f}, {q3:.1f}]"
 
 
+def _retest_section(records: list[Record], retests: Sequence[Retest]) -> list[str]:
+    """How much of the ground truth is the retraining seed's: each retested architecture's
+    numbers from the survey's seed against those from the next (``--retest``)."""
+    first = {r.index: r.metrics for r in records}
+    pairs = [(first[t.index], t.metrics) for t in retests if t.metrics and t.index in first]
+    if not pairs:
+        return []
+    rows = []
+    for key, name in (("final_pgd20", "PGD-20 accuracy"), ("final_clean", "clean accuracy")):
+        one, other = [a[key] for a, _ in pairs], [b[key] for _, b in pairs]
+        tau = kendall_interval(one, other)
+        gap = 100 * float(np.mean(np.abs(np.subtract(one, other))))
+        rows.append(f"| {name} | {tau.n} | {tau.text()} | {gap:.1f} |")
+    diverged = len(retests) - len(pairs)
+    return [
+        f"The ground truth across retraining seeds: {len(pairs)} architectures (the first "
+        "with a ground truth) retrained again from the next seed and attacked with PGD-20 "
+        "alone (it ranks them as AutoAttack does, above), against their first retraining. "
+        "The tau bounds how well any signal can rank one retraining's robustness."
+        + (f" {diverged} retraining(s) diverged and are left out." if diverged else ""),
+        "",
+        "| number | n | Kendall tau, seed against seed [95 % CI] | mean absolute difference "
+        "(points) |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
 def markdown(
     records: list[Record],
     found: dict[str, tuple[Estimate, Estimate]],
     command: str,
     planned: int | None = None,
+    retests: Sequence[Retest] = (),
 ) -> str:
     """SURVEY.md: the correlations over every architecture and over the healthy ones,
     the spread of the ground truth, what measuring cost, and the plots."""
@@ -257,6 +286,7 @@ def markdown(
         "",
         *_table(correlations(records, REFERENCES), REFERENCES),
         "",
+        *_retest_section(records, retests),
         f"The same over the {len(healthy)} architectures the search's budget left healthy "
         "(status ok): an ill-fitted one's NERO-Net fitness is 0 whatever it becomes after "
         "retraining, so this table asks whether the fitness ranks the ones it does score.",
@@ -300,7 +330,11 @@ def _cost(records: list[Record]) -> str:
 
 
 def write_survey_report(
-    directory: Path, records: list[Record], command: str, planned: int | None = None
+    directory: Path,
+    records: list[Record],
+    command: str,
+    planned: int | None = None,
+    retests: Sequence[Retest] = (),
 ) -> list[Path]:
     """SURVEY.md, a scatter plot per signal (plots/), survey.csv and survey.parquet; an
     interim report when fewer than ``planned`` architectures are measured."""
@@ -315,7 +349,7 @@ def write_survey_report(
     written.append(directory / "survey.csv")
     if _parquet(records, directory / "survey.parquet"):
         written.append(directory / "survey.parquet")
-    text = markdown(records, found, command, planned)
+    text = markdown(records, found, command, planned, retests)
     atomic_write(directory / "SURVEY.md", text.encode("utf-8"))
     written.append(directory / "SURVEY.md")
     return written

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ from neronet.reports.summary import duration
 from neronet.robustness import adversarial_correct
 from neronet.search.variation import mutant, seed_genotype
 from neronet.survey.proxies import measure_proxies
-from neronet.survey.store import Record, SurveyStore
+from neronet.survey.store import TARGET, Record, Retest, SurveyStore
 from neronet.train.core import resolve_device, seeded
 from neronet.train.posttrain import TrainingDiverged, train_seeds
 
@@ -64,6 +64,11 @@ MEASUREMENTS = ("clean", "fgsm", "pgd", "masking", "parameters")
 """The search-time measurements every surveyed architecture gets."""
 PROGRESS_LOG = "progress.log"
 """Each architecture's progress, in its directory under ``DIR/models``."""
+GROUND_TRUTH = {"final_pgd20": "pgd-linf", "final_autoattack": "autoattack"}
+"""The ground truth's attacks: the metric each gives and the attack's name."""
+RETEST = {"final_pgd20": "pgd-linf"}
+"""A retest's attack: PGD-20 alone, which ranks the surveyed architectures as AutoAttack
+does (the report shows their agreement) at a small part of its cost."""
 PROXY_IMAGES = 64
 """Images of the fitness set the proxies see (its first ones)."""
 _STREAM = 0x5E7
@@ -143,11 +148,16 @@ def progress_log(path: Path) -> Callable[[str], None]:
 
 
 def _ground_truth(
-    config: NeroConfig, data: SurveyData, spec: Any, out: Path, note: Callable[[str], None]
+    config: NeroConfig,
+    data: SurveyData,
+    spec: Any,
+    out: Path,
+    note: Callable[[str], None],
+    attacks: dict[str, str] = GROUND_TRUTH,
 ) -> dict[str, float]:
     """Retrain ``spec`` (every posttrain seed) and attack it on the held-out images: the
-    mean over seeds of clean, PGD-20 and AutoAttack accuracy (overall: robust and correct).
-    Each epoch and each attacked batch is a line of ``note``."""
+    mean over seeds of clean accuracy and of each of ``attacks``' (overall: robust and
+    correct). Each epoch and each attacked batch is a line of ``note``."""
     device = data.held_out_x.device
     settings = config.attack
     epochs = config.posttrain.schedule.epochs
@@ -159,14 +169,14 @@ def _ground_truth(
         )
 
     runs = train_seeds(spec, data.retrain, config.posttrain, out, progress=on_epoch)
-    found: dict[str, list[float]] = {"final_clean": [], "final_pgd20": [], "final_autoattack": []}
+    found: dict[str, list[float]] = {"final_clean": [], **{key: [] for key in attacks}}
     for result in runs:
         model = fitted_model(spec, load_file(result.model_path), str(result.model_path))
         model = model.to(device)
         with torch.no_grad():
             correct = model(data.held_out_x).argmax(1) == data.held_out_y
         found["final_clean"].append(float(correct.float().mean()))
-        for key, name in (("final_pgd20", "pgd-linf"), ("final_autoattack", "autoattack")):
+        for key, name in attacks.items():
             # a survey killed in AutoAttack (an hour on a robust network) resumes its batches
             with batch_checkpoint(out / f"{result.model_path.parent.name}-{name}.partial.json"):
                 robust = adversarial_correct(
@@ -231,6 +241,37 @@ def measure(
     return record(evaluation.status, evaluation.reason)
 
 
+def retest(
+    config: NeroConfig, structure: Structure, data: SurveyData, index: int, models: Path
+) -> Retest:
+    """The ``index``-th architecture's ground truth again, retrained from the seed after
+    the survey's (``posttrain.first_seed + 1``, beside the first in its directory) and
+    attacked with :data:`RETEST`; no metrics when that training diverges."""
+    _, genotype, _ = sample(config, structure, index)
+    spec, _ = genotype.decode(data.input_shape, data.num_classes)
+    seed = config.posttrain.first_seed + 1
+    posttrain = config.posttrain.model_copy(update={"first_seed": seed, "seeds": 1})
+    again = config.model_copy(update={"posttrain": posttrain})
+    out = models / f"arch-{index}"
+    note = progress_log(out / PROGRESS_LOG)
+    note(f"retest: retraining from seed {seed}")
+    began = time.perf_counter()
+    try:
+        metrics = _ground_truth(again, data, spec, out, note, RETEST)
+    except TrainingDiverged:
+        metrics = {}
+    return Retest(index, seed, metrics, time.perf_counter() - began)
+
+
+def retest_candidates(store: SurveyStore, count: int, wanted: int) -> list[int]:
+    """The architectures a survey of ``count`` retests when ``wanted`` retests are asked:
+    the first ``wanted`` by index among those with a ground truth (the draws are random,
+    so the first ones are a fair sample), less those retested already."""
+    measured = [r.index for r in store.records() if r.index < count and TARGET in r.metrics]
+    done = {r.index for r in store.retests()}
+    return [i for i in measured[:wanted] if i not in done]
+
+
 SURVEY_SECTIONS = (
     "seed",
     "data",
@@ -266,6 +307,22 @@ def stored_settings(stored: dict[str, Any]) -> dict[str, Any]:
     return survey_settings(parse_config(stored, "the survey's stored settings"))
 
 
+class Job(NamedTuple):
+    """A survey's unit of work: ``measure`` the ``index``-th architecture, or ``retest`` it."""
+
+    kind: str
+    index: int
+
+    def describe(self) -> str:
+        return f"arch {self.index}" if self.kind == "measure" else f"retest of arch {self.index}"
+
+
+JOBS: dict[str, Callable[[NeroConfig, Structure, SurveyData, int, Path], Record | Retest]] = {
+    "measure": measure,
+    "retest": retest,
+}
+
+
 def run_survey(
     config: NeroConfig,
     structure: Structure,
@@ -274,70 +331,112 @@ def run_survey(
     say: Callable[[str], None],
     parallel: int = 1,
     after: Callable[[SurveyStore], None] = lambda store: None,
+    retests: int = 0,
 ) -> SurveyStore:
     """Measure architectures 0..count-1 that ``directory`` does not hold yet, each row
-    committed as it is finished, ``parallel`` at once, ``after(store)`` called after each
-    but the last (the interim report; the caller reports the whole); returns the store.
+    committed as it is finished, ``parallel`` at once; then retest up to ``retests`` of
+    them (:func:`retest_candidates`, :func:`retest`). ``after(store)`` is called after
+    each row or retest (the interim report; the caller reports the whole); returns the
+    store.
 
-    With ``parallel`` above 1 each architecture is measured in one of that many
-    spawned processes (:func:`measure_in_lanes`); rows are the same functions of the
-    config and their index either way, and come in the order they finish.
+    With ``parallel`` above 1 each job runs in one of that many spawned processes
+    (:func:`jobs_in_lanes`); rows are the same functions of the config and their index
+    either way, and come in the order they finish.
     """
     store = SurveyStore.open(directory, survey_settings(config), stored_settings)
     todo = [i for i in range(count) if i not in store.done()]
-    if not todo:
+    if not todo and not retest_candidates(store, count, retests):
         return store
     say(f"watch it live: neronet dashboard {directory}")
     at_once = f", {parallel} at once" if parallel > 1 else ""
-    say(f"{count - len(todo)} of {count} architectures surveyed; measuring {len(todo)}{at_once}")
-    say(f"each one's progress: {directory / 'models'}/arch-<index>/{PROGRESS_LOG}")
     models = directory / "models"
-    if parallel == 1:
-        data = load_survey_data(config, resolve_device(config.training.device))
-        records: Iterator[Record] = (measure(config, structure, data, i, models) for i in todo)
-    else:
-        records = measure_in_lanes(config, todo, models, parallel)
+    run = _runner(config, structure, models, parallel)
+    if todo:
+        surveyed = f"{count - len(todo)} of {count} architectures surveyed"
+        say(f"{surveyed}; measuring {len(todo)}{at_once}")
+        say(f"each one's progress: {models}/arch-<index>/{PROGRESS_LOG}")
     measured = [sum(r.seconds.values()) for r in store.records()]
-    with contextlib.closing(records):
+    with contextlib.closing(run([Job("measure", i) for i in todo])) as records:
         for done, rec in enumerate(records, start=1):
+            assert isinstance(rec, Record)
             store.add(rec)
             measured.append(sum(rec.seconds.values()))
             pace = sum(measured) / len(measured) / parallel
             say(_line(rec, done, len(todo), pace))
-            if done < len(todo):
-                after(store)
+            after(store)
+    again = retest_candidates(store, count, retests)
+    if again:
+        seed = config.posttrain.first_seed + 1
+        say(f"retesting {len(again)} architectures from retraining seed {seed}{at_once}")
+    with contextlib.closing(run([Job("retest", i) for i in again])) as results:
+        for done, result in enumerate(results, start=1):
+            assert isinstance(result, Retest)
+            store.add_retest(result)
+            say(f"[{done}/{len(again)}] {_retest_line(result, store)}")
+            after(store)
     return store
 
 
-def measure_in_lanes(
-    config: NeroConfig, todo: list[int], models: Path, parallel: int
-) -> Iterator[Record]:
-    """:func:`measure` each of ``todo`` in one of ``parallel`` spawned processes, each
-    loading the data once onto the config's device (several share a GPU) with
-    ``executor.threads`` torch threads, or its share of the CPU cores
-    (:func:`~neronet.execution.scheduling.cpu_threads`); yields the records as they are
+def _runner(
+    config: NeroConfig, structure: Structure, models: Path, parallel: int
+) -> Callable[[list[Job]], Iterator[Record | Retest]]:
+    """A function doing a list of jobs, yielding their results as they finish: here, the
+    data loaded once, or in ``parallel`` lanes."""
+    if parallel > 1:
+        return lambda jobs: jobs_in_lanes(config, jobs, models, parallel)
+    data = load_survey_data(config, resolve_device(config.training.device))
+
+    def run(jobs: list[Job]) -> Iterator[Record | Retest]:
+        for job in jobs:
+            yield JOBS[job.kind](config, structure, data, job.index, models)
+
+    return run
+
+
+def jobs_in_lanes(
+    config: NeroConfig, jobs: list[Job], models: Path, parallel: int
+) -> Iterator[Record | Retest]:
+    """Each of ``jobs`` in one of ``parallel`` spawned processes, each loading the data
+    once onto the config's device (several share a GPU) with ``executor.threads`` torch
+    threads, or its share of the CPU cores
+    (:func:`~neronet.execution.scheduling.cpu_threads`); yields the results as they are
     finished."""
+    if not jobs:
+        return
     lane_args = [(config.model_dump(mode="json"), str(models), parallel)] * parallel
     finished = run_in_lanes(
-        todo, _survey_lane, lane_args, name="neronet-survey", describe=lambda i: f"arch {i}"
+        jobs, _survey_lane, lane_args, name="neronet-survey", describe=Job.describe
     )
     with contextlib.closing(finished):  # closing this generator stops the lanes
-        for _, record in finished:
-            yield record
+        for _, result in finished:
+            yield result
 
 
 def _survey_lane(conn: Connection, config_data: dict[str, Any], models: str, lanes: int) -> None:
     """A lane of the survey: the config, grammar and data are set up once."""
 
     @contextlib.contextmanager
-    def measurer() -> Iterator[Callable[[int], Record]]:
+    def measurer() -> Iterator[Callable[[Job], Record | Retest]]:
         config = parse_config(config_data, "survey config")
         torch.set_num_threads(config.executor.threads or cpu_threads(lanes))
         structure = structure_for(config)
         data = load_survey_data(config, resolve_device(config.training.device))
-        yield lambda index: measure(config, structure, data, index, Path(models))
+        yield lambda job: JOBS[job.kind](config, structure, data, job.index, Path(models))
 
     serve(conn, measurer)
+
+
+def _retest_line(result: Retest, store: SurveyStore) -> str:
+    """A finished retest beside the architecture's first ground truth."""
+    first = next(r.metrics for r in store.records() if r.index == result.index)
+    if not result.metrics:
+        return f"retest of arch {result.index}: training diverged ({result.seconds:.0f} s)"
+    return (
+        f"retest of arch {result.index} (seed {result.seed}): clean "
+        f"{first['final_clean']:.3f} -> {result.metrics['final_clean']:.3f}, PGD-20 "
+        f"{first['final_pgd20']:.3f} -> {result.metrics['final_pgd20']:.3f} "
+        f"({result.seconds:.0f} s)"
+    )
 
 
 def _line(rec: Record, done: int, total: int, pace: float) -> str:

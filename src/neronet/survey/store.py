@@ -19,6 +19,8 @@ from typing import Any
 from neronet.errors import StoreError, StudyError
 
 DB_NAME = "survey.sqlite"
+TARGET = "final_autoattack"
+"""The ground truth every signal is ranked against: AutoAttack accuracy after retraining."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS architectures (
@@ -30,6 +32,12 @@ CREATE TABLE IF NOT EXISTS architectures (
     reason TEXT,
     metrics TEXT NOT NULL,
     seconds TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retests (
+    idx INTEGER PRIMARY KEY,
+    seed INTEGER NOT NULL,
+    metrics TEXT NOT NULL,
+    seconds REAL NOT NULL
 );
 """
 
@@ -46,6 +54,17 @@ class Record:
     reason: str | None
     metrics: dict[str, float]
     seconds: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Retest:
+    """An architecture's ground truth measured again from another retraining seed: how
+    much of the ground truth is the seed's (``neronet survey --retest``)."""
+
+    index: int
+    seed: int
+    metrics: dict[str, float]
+    seconds: float
 
 
 class SurveyStore:
@@ -160,6 +179,41 @@ class SurveyStore:
         except (ValueError, TypeError, AttributeError):
             raise StoreError(
                 f"'{self.path}' holds a damaged row; restore the file or start a new survey"
+            ) from None
+
+    def add_retest(self, retest: Retest) -> None:
+        """Write ``retest`` in one transaction."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO retests VALUES (?, ?, ?, ?)",
+                (
+                    retest.index,
+                    retest.seed,
+                    json.dumps(retest.metrics, sort_keys=True),
+                    retest.seconds,
+                ),
+            )
+
+    def retests(self) -> list[Retest]:
+        """The retests so far (none in a survey written before retests existed)."""
+        known = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'retests'"
+        ).fetchone()
+        rows = self._db.execute("SELECT * FROM retests ORDER BY idx").fetchall() if known else []
+        try:
+            return [
+                Retest(
+                    int(r[0]),
+                    int(r[1]),
+                    {str(k): float(v) for k, v in json.loads(r[2]).items()},
+                    float(r[3]),
+                )
+                for r in rows
+            ]
+        except (ValueError, TypeError, AttributeError):
+            raise StoreError(
+                f"'{self.path}' holds a damaged retest; restore the file or start a new survey"
             ) from None
 
     def close(self) -> None:
