@@ -15,9 +15,9 @@ import pytest
 
 from neronet.cli import main
 from neronet.config import load_config
-from neronet.errors import StudyError
+from neronet.errors import StoreError, StudyError
 from neronet.survey.run import stored_settings, survey_settings
-from neronet.survey.store import DB_NAME, Retest, SurveyStore
+from neronet.survey.store import DB_NAME, Record, Retest, SurveyStore
 
 TINY = """\
 seed: 0
@@ -198,6 +198,18 @@ def test_a_survey_written_before_retests_reads_as_having_none(tmp_path: Path) ->
         )
     db.close()
     assert _retests(tmp_path) == []
+    # a damaged row or retest: a one-line error naming the file, not a traceback
+    store = SurveyStore(tmp_path / DB_NAME)  # a writer adds the retests table
+    store.add(Record(0, "random", (), "{}", "ok", None, {}, {}))
+    store.add_retest(Retest(0, 1, {"final_pgd20": 0.5}, 1.0))
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("UPDATE architectures SET metrics = 'x'")
+        db.execute("UPDATE retests SET metrics = '[1]'")
+    db.close()
+    for read, what in ((store.records, "row"), (store.retests, "retest")):
+        with pytest.raises(StoreError, match=f"holds a damaged {what}; restore the file"):
+            read()
+    store.close()
 
 
 def test_the_report_says_how_far_the_ground_truth_is_the_seeds() -> None:

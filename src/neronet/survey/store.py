@@ -14,10 +14,11 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from neronet.errors import StoreError, StudyError
 
+T = TypeVar("T")
 DB_NAME = "survey.sqlite"
 TARGET = "final_autoattack"
 """The ground truth every signal is ranked against: AutoAttack accuracy after retraining."""
@@ -142,58 +143,50 @@ class SurveyStore:
     def done(self) -> set[int]:
         return {int(r[0]) for r in self._db.execute("SELECT idx FROM architectures")}
 
-    def add(self, record: Record) -> None:
-        """Write ``record`` in one transaction (all of it or nothing)."""
+    def _insert(self, table: str, values: tuple[Any, ...]) -> None:
+        """One row into ``table`` in one transaction (all of it or nothing)."""
         with self._db:
             self._db.execute("BEGIN")
-            self._db.execute(
-                "INSERT INTO architectures VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.index,
-                    record.origin,
-                    json.dumps(list(record.mutations)),
-                    record.genotype,
-                    record.status,
-                    record.reason,
-                    json.dumps(record.metrics, sort_keys=True),
-                    json.dumps(record.seconds, sort_keys=True),
-                ),
-            )
+            marks = ", ".join("?" * len(values))
+            self._db.execute(f"INSERT INTO {table} VALUES ({marks})", values)
+
+    def add(self, record: Record) -> None:
+        """Write ``record`` in one transaction (all of it or nothing)."""
+        self._insert(
+            "architectures",
+            (
+                record.index,
+                record.origin,
+                json.dumps(list(record.mutations)),
+                record.genotype,
+                record.status,
+                record.reason,
+                json.dumps(record.metrics, sort_keys=True),
+                json.dumps(record.seconds, sort_keys=True),
+            ),
+        )
 
     def records(self) -> list[Record]:
         rows = self._db.execute("SELECT * FROM architectures ORDER BY idx").fetchall()
-        try:
-            return [
-                Record(
-                    int(r[0]),
-                    str(r[1]),
-                    tuple(json.loads(r[2])),
-                    str(r[3]),
-                    str(r[4]),
-                    r[5],
-                    {str(k): float(v) for k, v in json.loads(r[6]).items()},
-                    {str(k): float(v) for k, v in json.loads(r[7]).items()},
-                )
-                for r in rows
-            ]
-        except (ValueError, TypeError, AttributeError):
-            raise StoreError(
-                f"'{self.path}' holds a damaged row; restore the file or start a new survey"
-            ) from None
+        return self._parsed(
+            rows,
+            lambda r: Record(
+                int(r[0]),
+                str(r[1]),
+                tuple(json.loads(r[2])),
+                str(r[3]),
+                str(r[4]),
+                r[5],
+                _numbers(r[6]),
+                _numbers(r[7]),
+            ),
+            "row",
+        )
 
     def add_retest(self, retest: Retest) -> None:
         """Write ``retest`` in one transaction."""
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.execute(
-                "INSERT INTO retests VALUES (?, ?, ?, ?)",
-                (
-                    retest.index,
-                    retest.seed,
-                    json.dumps(retest.metrics, sort_keys=True),
-                    retest.seconds,
-                ),
-            )
+        metrics = json.dumps(retest.metrics, sort_keys=True)
+        self._insert("retests", (retest.index, retest.seed, metrics, retest.seconds))
 
     def retests(self) -> list[Retest]:
         """The retests so far (none in a survey written before retests existed)."""
@@ -201,20 +194,24 @@ class SurveyStore:
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'retests'"
         ).fetchone()
         rows = self._db.execute("SELECT * FROM retests ORDER BY idx").fetchall() if known else []
+        return self._parsed(
+            rows, lambda r: Retest(int(r[0]), int(r[1]), _numbers(r[2]), float(r[3])), "retest"
+        )
+
+    def _parsed(self, rows: list[Any], parse: Callable[[Any], T], what: str) -> list[T]:
+        """``parse`` of every stored row; a one-line error naming the file when one is
+        damaged (not the JSON or the numbers this version wrote)."""
         try:
-            return [
-                Retest(
-                    int(r[0]),
-                    int(r[1]),
-                    {str(k): float(v) for k, v in json.loads(r[2]).items()},
-                    float(r[3]),
-                )
-                for r in rows
-            ]
+            return [parse(r) for r in rows]
         except (ValueError, TypeError, AttributeError):
             raise StoreError(
-                f"'{self.path}' holds a damaged retest; restore the file or start a new survey"
+                f"'{self.path}' holds a damaged {what}; restore the file or start a new survey"
             ) from None
 
     def close(self) -> None:
         self._db.close()
+
+
+def _numbers(text: str) -> dict[str, float]:
+    """A stored JSON object of named numbers."""
+    return {str(k): float(v) for k, v in json.loads(text).items()}
