@@ -92,7 +92,7 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
     assert [(t.index, t.seed, sorted(t.metrics)) for t in retests] == [
         (i, 1, ["final_clean", "final_pgd20"]) for i in (0, 1)
     ]
-    assert (whole / "models" / "arch-0" / "seed-1").is_dir() and _records(whole) == rows
+    assert (whole / "models" / "arch-0" / "retest" / "seed-1").is_dir() and _records(whole) == rows
     report = (whole / "SURVEY.md").read_text()
     assert "The ground truth across retraining seeds: 2 architectures" in report
     assert "--retest 2`" in report

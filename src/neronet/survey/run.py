@@ -245,8 +245,9 @@ def retest(
     config: NeroConfig, structure: Structure, data: SurveyData, index: int, models: Path
 ) -> Retest:
     """The ``index``-th architecture's ground truth again, retrained from the seed after
-    the survey's (``posttrain.first_seed + 1``, beside the first in its directory) and
-    attacked with :data:`RETEST`; no metrics when that training diverges."""
+    the survey's (``posttrain.first_seed + 1``, in its directory's ``retest/``, so the
+    first training's record stays whole) and attacked with :data:`RETEST`; no metrics
+    when that training diverges."""
     _, genotype, _ = sample(config, structure, index)
     spec, _ = genotype.decode(data.input_shape, data.num_classes)
     seed = config.posttrain.first_seed + 1
@@ -257,7 +258,7 @@ def retest(
     note(f"retest: retraining from seed {seed}")
     began = time.perf_counter()
     try:
-        metrics = _ground_truth(again, data, spec, out, note, RETEST)
+        metrics = _ground_truth(again, data, spec, out / "retest", note, RETEST)
     except TrainingDiverged:
         metrics = {}
     return Retest(index, seed, metrics, time.perf_counter() - began)
