@@ -213,10 +213,14 @@ class Round:
         return [*self.searches, *self.chain_steps(), self.compare]
 
     @property
+    def pooled(self) -> bool:
+        """Whether each chain begins with its run's search."""
+        return any(chain.search is not None for chain in self.chains)
+
+    @property
     def chains_label(self) -> str:
         """The label the chains' wall time is kept under when they run in lanes."""
-        pooled = any(chain.search is not None for chain in self.chains)
-        return f"{'search+' if pooled else ''}retrain+attack {self.span}"
+        return f"{'search+' if self.pooled else ''}retrain+attack {self.span}"
 
     def seconds(self, seconds: dict[str, float]) -> float:
         """What this round's searches, retraining and attacks took (over resumes, which may
@@ -461,10 +465,10 @@ def _open_studies(
     """Open (or grow) every method's study to the round's runs and hold its writer lock
     in ``held`` while the lanes search its runs (as ``neronet study --parallel`` holds
     it); return per lane its config for each method: the lane's share of the method's
-    executor (:func:`~neronet.search.parallel.lane_executors`)."""
+    executor (:func:`~neronet.search.parallel.lane_configs`)."""
     from neronet.cli.common import refuse_foreign_dir
     from neronet.runlock import writer_lock
-    from neronet.search.parallel import lane_executors
+    from neronet.search.parallel import lane_configs
     from neronet.search.study import STUDY_FILE, open_study
 
     configs: list[dict[str, dict[str, Any]]] = [{} for _ in range(lanes)]
@@ -474,10 +478,8 @@ def _open_studies(
         runs = max(r.finished, _stored_runs(path))  # a study grown further is never shrunk
         held.enter_context(writer_lock(path, "--dir"))
         open_study(path, study.config, *study.grammar, runs)
-        data = study.config.model_dump(mode="json")
-        sections = lane_executors(study.config.executor, lanes)
-        for lane, section in zip(configs, sections, strict=True):
-            lane[study.method.name] = {**data, "executor": section}
+        for lane, config in zip(configs, lane_configs(study.config, lanes), strict=True):
+            lane[study.method.name] = config
     return configs
 
 
@@ -490,8 +492,7 @@ def _run_round(
     code = run_steps(r.searches, log)
     if code == 0 and lanes > 1 and len(r.chains) > 1:
         with ExitStack() as held:
-            pooled = any(chain.search is not None for chain in r.chains)
-            configs = _open_studies(r, directory, studies, lanes, held) if pooled else []
+            configs = _open_studies(r, directory, studies, lanes, held) if r.pooled else []
             code = run_chains(r.chains, lanes, r.chains_label, directory / "logs", log, configs)
     elif code == 0:
         code = run_steps(r.chain_steps(), log)

@@ -55,6 +55,13 @@ def lane_executors(executor: ExecutorConfig, parallel: int) -> list[dict[str, An
     return EXECUTORS.get(executor.kind).lanes(executor, parallel)
 
 
+def lane_configs(config: NeroConfig, parallel: int) -> list[dict[str, Any]]:
+    """The config of each of ``parallel`` lanes: ``config`` with the lane's share of its
+    executor (:func:`lane_executors`), as the lane rebuilds it."""
+    data = config.model_dump(mode="json")
+    return [{**data, "executor": lane} for lane in lane_executors(config.executor, parallel)]
+
+
 def run_study_parallel(
     study: Study,
     config: NeroConfig,
@@ -70,12 +77,10 @@ def run_study_parallel(
     study does. The first run that fails stops the others (they are crash-safe: the
     next call resumes them) and raises its error; Ctrl-C stops every lane.
     """
-    executors = lane_executors(config.executor, parallel)
-    data = config.model_dump(mode="json")
-    lane_args = [(str(study.directory), {**data, "executor": lane}) for lane in executors]
+    lane_args = [(str(study.directory), lane) for lane in lane_configs(config, parallel)]
 
     def started(run: int, lane: int) -> None:
-        announce(f"{study.starting(run)} (lane {lane + 1} of {len(executors)})")
+        announce(f"{study.starting(run)} (lane {lane + 1} of {len(lane_args)})")
 
     finished = run_in_lanes(
         study.unfinished(announce),

@@ -337,8 +337,8 @@ def run_survey(
     """Measure architectures 0..count-1 that ``directory`` does not hold yet, each row
     committed as it is finished, ``parallel`` at once; then retest up to ``retests`` of
     them (:func:`retest_candidates`, :func:`retest`). ``after(store)`` is called after
-    each row or retest (the interim report; the caller reports the whole); returns the
-    store.
+    each row or retest but the last (the interim report; the caller reports the whole);
+    returns the store.
 
     With ``parallel`` above 1 each job runs in one of that many spawned processes
     (:func:`jobs_in_lanes`); rows are the same functions of the config and their index
@@ -364,9 +364,12 @@ def run_survey(
             measured.append(sum(rec.seconds.values()))
             pace = sum(measured) / len(measured) / parallel
             say(_line(rec, done, len(todo), pace))
-            after(store)
+            if done < len(todo):
+                after(store)
     again = retest_candidates(store, count, retests)
     if again:
+        if todo:
+            after(store)  # the report of every row, while the retests run
         seed = config.posttrain.first_seed + 1
         say(f"retesting {len(again)} architectures from retraining seed {seed}{at_once}")
     with contextlib.closing(run([Job("retest", i) for i in again])) as results:
@@ -374,7 +377,8 @@ def run_survey(
             assert isinstance(result, Retest)
             store.add_retest(result)
             say(f"[{done}/{len(again)}] {_retest_line(result, store)}")
-            after(store)
+            if done < len(again):
+                after(store)
     return store
 
 
