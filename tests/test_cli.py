@@ -243,16 +243,14 @@ def test_results_go_to_stdout_progress_to_stderr_unwrapped_in_a_pipe(tmp_path: P
 
 
 def test_no_clock_decides_the_quickstart(quickstart_run: Path) -> None:
-    """Every individual stops at the epoch cap (or early stop), never the time budget, with a
-    wide margin: the same seed gives the same run on a loaded machine."""
-    from neronet.config import load_config
+    """Every individual stops at the epoch cap (or early stop), never the time budget: the
+    same seed gives the same run on a loaded machine. (No check of the seconds themselves:
+    how long an epoch takes is the machine's business, and a loaded CI runner once took
+    30 s for one.)"""
     from neronet.store import RunStore
 
-    run = quickstart_run
-    budget = load_config(None).search.default_train_time
-    rows = [r for r in RunStore.open(run, readonly=True).individuals() if r.epochs]
-    assert rows and all(r.record["stop_reason"] != "budget" for r in rows)
-    assert max(r.train_seconds for r in rows) * 20 < budget
+    rows = [r for r in RunStore.open(quickstart_run, readonly=True).individuals() if r.epochs]
+    assert rows and all(r.record["stop_reason"] in ("max_epochs", "early_stop") for r in rows)
 
 
 def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(
