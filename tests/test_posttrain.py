@@ -31,7 +31,13 @@ from neronet.export import spec_from_safetensors
 from neronet.nn import build
 from neronet.spec import LayerSpec, NetworkSpec, NodeSpec
 from neronet.train.core import accuracy
-from neronet.train.posttrain import held_out_note, lr_schedule, summarize, train_seeds
+from neronet.train.posttrain import (
+    accuracy_text,
+    held_out_note,
+    lr_schedule,
+    summarize,
+    train_seeds,
+)
 
 
 def tiny_spec(input_shape: tuple[int, int, int] = (1, 8, 8)) -> NetworkSpec:
@@ -228,6 +234,37 @@ def test_several_seeds_and_rerun_reads_them_back(digits: Dataset, tmp_path: Path
     assert [r.test_accuracy for r in again] == accuracies
     meta = json.loads((tmp_path / "train.json").read_text())
     assert meta["dataset"] == "digits" and meta["spec_digest"] == spec.digest()
+
+
+def test_the_test_split_is_tested_after_the_last_epoch_or_every_nth_and_decides_nothing(
+    digits: Dataset, tmp_path: Path
+) -> None:
+    """By default only the last epoch is tested; ``test_every`` adds a curve. Testing
+    consumes no randomness and touches no weights: every setting gives the same model and
+    the same final accuracy, and the untested epochs are "-" in the progress line."""
+    spec = tiny_spec()
+    runs = {}
+    for every in (0, 2, 1):
+        config = quick("standard", epochs=3).model_copy(update={"test_every": every})
+        seen: list[dict] = []
+        [runs[every]] = train_seeds(
+            spec, digits, config, tmp_path / str(every), progress=seen.append
+        )
+        assert [e["test_accuracy"] is None for e in seen] == [
+            e.test_accuracy is None for e in runs[every].history
+        ]
+    tested = {k: [e.test_accuracy is not None for e in r.history] for k, r in runs.items()}
+    assert tested == {0: [False, False, True], 2: [False, True, True], 1: [True, True, True]}
+    for every in (0, 2):
+        assert_same_weights(runs[1].model_path, runs[every].model_path)
+        assert runs[every].test_accuracy == runs[1].test_accuracy
+        assert [e.train_loss for e in runs[every].history] == [
+            e.train_loss for e in runs[1].history
+        ]
+    assert runs[2].history[1].test_accuracy == runs[1].history[1].test_accuracy
+    assert parse_config({"posttrain": {"test_every": 5}}).posttrain.test_every == 5
+    assert accuracy_text({"test_accuracy": None}, 3) == "-"
+    assert accuracy_text({"test_accuracy": 0.5}, 3) == "0.500"
 
 
 def test_resume_with_other_settings_is_refused(digits: Dataset, tmp_path: Path) -> None:

@@ -242,14 +242,20 @@ def test_a_survey_resumes_across_versions_and_machines_but_not_other_settings(
     config: Path, tmp_path: Path
 ) -> None:
     """What a survey's rows depend on is its identity: an older version's stored settings
-    (a setting since added, a plug-in section since reshaped) and another machine's
-    data.path or device still match; a changed measurement setting does not."""
+    (a setting since added, a plug-in section since reshaped), another machine's
+    data.path or device and a test curve still match; a changed measurement setting does not."""
     current = survey_settings(load_config(str(config)))
     older = {**current, "ras": {"patience": 15}, "executor": {"kind": "local"}}
     older["training"] = {k: v for k, v in current["training"].items() if k != "schedule"}
     SurveyStore.open(tmp_path / "s", older).close()
     elsewhere = load_config(
-        str(config), ["data.path=/elsewhere", "training.device=cpu", "posttrain.images=search"]
+        str(config),
+        [
+            "data.path=/elsewhere",
+            "training.device=cpu",
+            "posttrain.images=search",
+            "posttrain.test_every=1",  # a test curve changes no weight
+        ],
     )
     assert survey_settings(elsewhere) == current
     SurveyStore.open(tmp_path / "s", current, stored_settings).close()  # resumes

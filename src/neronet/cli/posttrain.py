@@ -281,7 +281,13 @@ def _spec_file(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
 def cmd_train(args: argparse.Namespace) -> int:
     from neronet.runlock import writer_lock
     from neronet.train.core import resolve_device
-    from neronet.train.posttrain import META_FILE, held_out_note, summarize, train_seeds
+    from neronet.train.posttrain import (
+        META_FILE,
+        accuracy_text,
+        held_out_note,
+        summarize,
+        train_seeds,
+    )
 
     console = Console(stderr=True)
     spec, dataset, run_config = _train_source(args)
@@ -321,7 +327,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             line = (
                 f"seed {info['seed']} ({info['seed_index'] + 1}/{info['seeds']}) epoch "
                 f"{info['epoch']}/{epochs} loss {info['train_loss']:.4f} train acc "
-                f"{info['train_accuracy']:.4f} test acc {info['test_accuracy']:.4f} "
+                f"{info['train_accuracy']:.4f} test acc {accuracy_text(info, 4)} "
                 f"lr {info['lr']:.5f} {info['seconds']:.1f}s"
             )
             log.info(line)

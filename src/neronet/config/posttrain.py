@@ -86,6 +86,13 @@ class PostTrainConfig(Placement):
         "images held out as one (0.2 = 10,000 of CIFAR-10's 50,000)",
     )
     holdout_seed: Int = Field(default=0, ge=0, description="seed of the held-out draw")
+    test_every: Int = Field(
+        default=0,
+        ge=0,
+        description="also test after every N-th epoch (0: only after the last). The test "
+        "split decides nothing, and on a small training set (a survey's, an experiment's) "
+        "testing all of it every epoch took longer than the epoch",
+    )
     images: Literal["all", "search"] = Field(
         default="all",
         description="neronet train: all training images, or (from a run) only the run's "

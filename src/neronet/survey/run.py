@@ -58,7 +58,7 @@ from neronet.search.variation import mutant, seed_genotype
 from neronet.survey.proxies import measure_proxies
 from neronet.survey.store import TARGET, Record, Retest, SurveyStore
 from neronet.train.core import resolve_device, seeded
-from neronet.train.posttrain import TrainingDiverged, train_seeds
+from neronet.train.posttrain import TrainingDiverged, accuracy_text, train_seeds
 
 MEASUREMENTS = ("clean", "fgsm", "pgd", "masking", "parameters")
 """The search-time measurements every surveyed architecture gets."""
@@ -165,7 +165,7 @@ def _ground_truth(
     def on_epoch(info: dict[str, Any]) -> None:
         note(
             f"post-search training, seed {info['seed']}: epoch {info['epoch']}/{epochs}, "
-            f"test accuracy {info['test_accuracy']:.3f} ({info['seconds']:.1f} s)"
+            f"test accuracy {accuracy_text(info, 3)} ({info['seconds']:.1f} s)"
         )
 
     runs = train_seeds(spec, data.retrain, config.posttrain, out, progress=on_epoch)
@@ -291,12 +291,12 @@ transfer, plug-in sections) never change a row, so they are not part of its iden
 def survey_settings(config: NeroConfig) -> dict[str, Any]:
     """What a survey's records depend on: :data:`SURVEY_SECTIONS`, less the device and
     where the dataset's files lie (a survey started on a GPU machine resumes on another
-    with its own ``data.path``), and ``posttrain.images`` (a survey always retrains on
-    its search images)."""
+    with its own ``data.path``), ``posttrain.images`` (a survey always retrains on
+    its search images) and ``posttrain.test_every`` (testing changes no weight)."""
     dump = config.model_dump(mode="json")
     data = {key: dump[key] for key in SURVEY_SECTIONS}
     data["training"].pop("device")
-    for key in ("device", "images"):
+    for key in ("device", "images", "test_every"):
         data["posttrain"].pop(key)
     data["data"].pop("path")
     return data
