@@ -25,6 +25,7 @@ from torch import nn
 from neronet.attacks.catalogue import Threat
 from neronet.attacks.gradient import AttackFn, attack_correct
 from neronet.attacks.resume import Checkpoint, mask_of
+from neronet.attacks.targeted import drives, targeted_batch
 
 AA_NORMS = {"linf": "Linf", "l2": "L2"}
 TARGET_CLASSES = 9
@@ -129,7 +130,9 @@ def autoattack_correct(
     only if every attack failed), so that ``on_tick`` can say which attack runs
     and how many images are still robust, and so that inside
     :func:`~neronet.attacks.resume.batch_checkpoint` a stopped call resumes at
-    the batch where it stopped, with the same result.
+    the batch where it stopped, with the same result. APGD-T and FAB-T are driven one
+    target class at a time (:mod:`neronet.attacks.targeted`), so there a stopped call
+    resumes at the target class where it stopped.
     """
     robust = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
     if x.shape[0] == 0:
@@ -170,8 +173,18 @@ def autoattack_correct(
                     continue
                 if on_tick is not None:
                     on_tick(Tick(task, done, len(batches), int(robust.sum()), len(robust)))
-                aa.attacks_to_run = [name]
-                x_adv, _ = aa.run_standard_evaluation(x[index], y[index], batch_size=batch_size)
+                if drives(aa, name):  # checkpointed after each target class
+                    x_adv = targeted_batch(
+                        aa,
+                        name,
+                        x[index],
+                        y[index],
+                        checkpoint.load_target(number, done, x[index]),
+                        lambda state: checkpoint.save_target(number, done, state),  # noqa: B023
+                    )
+                else:
+                    aa.attacks_to_run = [name]
+                    x_adv, _ = aa.run_standard_evaluation(x[index], y[index], batch_size=batch_size)
                 robust[index] = predict(model, x_adv, batch_size) == y[index]
                 checkpoint.save(number, start, done + 1, robust)
             if on_tick is not None:

@@ -75,7 +75,7 @@ class SuiteResults:
                 )
             stored = None
         if stored is None:
-            for old in [*directory.glob("pair-*.json"), *directory.glob("partial-*.json")]:
+            for old in [*directory.glob("pair-*.json"), *directory.glob("partial-*")]:
                 old.unlink()
             self._write_manifest(identity, complete=False)
         self.identity = identity
