@@ -23,9 +23,11 @@ from test_posttrain import quick, tiny_spec
 from torch import nn
 
 from neronet.attacks import ATTACKS
+from neronet.attacks.inside import Inside
 from neronet.attacks.resume import Checkpoint, batch_checkpoint
 from neronet.attacks.running import configured_autoattack
-from neronet.attacks.targeted import TARGETED, TargetState, targeted_batch
+from neronet.attacks.square import square_batch
+from neronet.attacks.targeted import targeted_batch
 from neronet.augment import to_float
 from neronet.config import AttackSettings, AuditSettings
 from neronet.data import Dataset, load_dataset
@@ -314,79 +316,109 @@ def test_autoattack_stopped_mid_ensemble_resumes_to_the_uninterrupted_result(
 
 
 def _library_perturb(aa: object, name: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """pyautoattack's own targeted ``perturb``, set up as run_standard_evaluation sets it."""
+    """pyautoattack's own ``perturb``, set up as run_standard_evaluation sets it."""
     with torch.random.fork_rng(), torch.no_grad():
         if name == "apgd-t":
             aa.apgd_targeted.seed = aa.get_seed()
             return aa.apgd_targeted.perturb(x, y)
+        if name == "square":
+            aa.square.seed = aa.get_seed()
+            return aa.square.perturb(x, y)
         aa.fab.targeted, aa.fab.n_restarts, aa.fab.seed = True, 1, aa.get_seed()
         return aa.fab.perturb(x, y)
 
 
-@pytest.mark.parametrize("name", TARGETED)
-def test_a_targeted_attack_driven_per_target_class_is_the_librarys_and_resumes_inside(
+DRIVEN = {"apgd-t": (targeted_batch, 4), "fab-t": (targeted_batch, 4), "square": (square_batch, 2)}
+"""Each driven attack and the state (0-based) a resumed call starts from."""
+
+
+@pytest.mark.parametrize("name", DRIVEN)
+def test_a_driven_attack_is_the_librarys_bit_for_bit_and_resumes_inside_its_batch(
     models: dict[str, nn.Module], test_data: Data, name: str
 ) -> None:
-    """APGD-T and FAB-T run one target class at a time give the library's adversarial
-    batch bit for bit, hand over a state after each of the 9 classes, and started from the
-    state after the 4th (its images and RNG) end with the same batch."""
+    """APGD-T and FAB-T run one target class at a time, and Square query by query, give
+    the library's adversarial batch bit for bit; they hand over a state after each of the
+    9 classes (every 10 of Square's 60 queries here), and a call started from one of them
+    (its tensors and RNG, whatever the RNG holds now) ends with the same batch."""
     model = models["adversarial"]
     x, y = test_data[0][:24], test_data[1][:24]
     ok = model(x).argmax(1) == y
     x, y = x[ok], y[ok]
+    run, resume_at = DRIVEN[name]
+    every = {"every": 10} if name == "square" else {}
 
     def fresh() -> object:
         return configured_autoattack(
-            model, threat="linf", eps=EPS, attacks=None, seed=0, device=x.device, num_classes=10
+            model,
+            threat="linf",
+            eps=EPS,
+            attacks=None,
+            seed=0,
+            device=x.device,
+            num_classes=10,
+            square_queries=60,
         )
 
     theirs = _library_perturb(fresh(), name, x, y)
-    states: list[TargetState] = []
+    states: list[Inside] = []
     with torch.random.fork_rng():
-        ours = targeted_batch(fresh(), name, x, y, None, states.append)
+        ours = run(fresh(), name, x, y, None, states.append, **every)
     assert torch.equal(ours, theirs)
-    assert [s.done for s in states] == list(range(1, 10))
-    assert 0 < int(states[-1].robust.sum()) < len(y)  # some images fooled, some not
-    assert not torch.equal(states[3].robust, states[-1].robust)  # targets after the 4th count
+    fooled = int((model(theirs).argmax(1) != y).sum())
+    assert 0 < fooled < len(y)  # the attack had work to do and left some images robust
+    steps = [s.done for s in states]
+    assert steps == (list(range(1, 10)) if name != "square" else list(range(10, 61, 10)))
     later: list[int] = []
     with torch.random.fork_rng():
         torch.manual_seed(123)  # whatever the RNG holds, the state brings its own
-        resumed = targeted_batch(fresh(), name, x, y, states[3], lambda s: later.append(s.done))
-    assert torch.equal(resumed, theirs) and later == list(range(5, 10))
+        resumed = run(
+            fresh(), name, x, y, states[resume_at], lambda s: later.append(s.done), **every
+        )
+    assert torch.equal(resumed, theirs) and later == steps[resume_at + 1 :]
 
 
-def test_autoattack_stopped_inside_a_targeted_batch_resumes_at_its_target_class(
+def test_autoattack_stopped_inside_a_driven_batch_resumes_there(
     models: dict[str, nn.Module], test_data: Data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A call stopped after APGD-T's 4th target class of a batch continues at the 5th: the
-    same images survive as uninterrupted; the file inside the batch goes once it is done."""
+    """A call stopped after APGD-T's 4th target class of a batch continues at the 5th,
+    and one stopped inside Square continues after its last saved state: the same images
+    survive as uninterrupted; the file inside the batch goes once the batch is done."""
     model = models["adversarial"]
     x, y = test_data[0][:24], test_data[1][:24]
     ok = model(x).argmax(1) == y
     x, y = x[ok], y[ok]
     common = {"threat": "linf", "eps": EPS, "attacks": None, "batch_size": 64, "seed": 0}
-    common["square_queries"] = 30
+    common["square_queries"] = 600  # Square hands over states at 250 and 500
     whole = autoattack_correct(model, x, y, **common)
     saved: list[tuple[int, int]] = []
-    original = Checkpoint.save_target
+    original = Checkpoint.save_inside
+    stops = iter([(1, 4), (3, 250)])
+    stop = next(stops)
 
-    def save_then_stop(self: Checkpoint, attack: int, batch: int, state: TargetState) -> None:
+    def save_then_stop(self: Checkpoint, attack: int, batch: int, state: Inside) -> None:
+        nonlocal stop
         original(self, attack, batch, state)
         saved.append((attack, state.done))
-        if (attack, state.done) == (1, 4):
+        if (attack, state.done) == stop:
+            stop = next(stops, None)
             raise _Stop
 
-    monkeypatch.setattr(Checkpoint, "save_target", save_then_stop)
+    monkeypatch.setattr(Checkpoint, "save_inside", save_then_stop)
     path = tmp_path / "aa.json"
+    inside = tmp_path / "aa.target.safetensors"
     with batch_checkpoint(path), pytest.raises(_Stop):
         autoattack_correct(model, x, y, **common)
-    inside = tmp_path / "aa.target.safetensors"
     assert inside.is_file() and saved == [(1, 1), (1, 2), (1, 3), (1, 4)]
+    saved.clear()
+    with batch_checkpoint(path), pytest.raises(_Stop):
+        autoattack_correct(model, x, y, **common)
+    assert saved[:5] == [(1, 5), (1, 6), (1, 7), (1, 8), (1, 9)]  # APGD-T from its 5th class
+    assert saved[-1] == (3, 250) and inside.is_file()  # FAB-T's nine, then Square's first
     saved.clear()
     with batch_checkpoint(path):
         resumed = autoattack_correct(model, x, y, **common)
     assert torch.equal(resumed, whole)
-    assert saved[:5] == [(1, 5), (1, 6), (1, 7), (1, 8), (1, 9)]  # then FAB-T's from 1
+    assert saved[0] == (3, 500)  # Square went on from its 250th query
     assert not inside.exists()
 
 

@@ -13,11 +13,11 @@ other images or settings: a digest of all of them is its key) is ignored and
 replaced; an unreadable one too (a kill mid-write cannot leave one: it is
 written atomically).
 
-Inside a batch of APGD-T or FAB-T (nine target classes, the longest batches by
-far) a second file, ``<name>.target.safetensors``, holds the state after each
-target class (:class:`~neronet.attacks.targeted.TargetState`: images still
-robust, adversarial images, RNG state), so a kill there loses one target class,
-not the batch; it is removed once the batch is done.
+Inside a batch of APGD-T, FAB-T or Square (the longest batches by far) a second
+file, ``<name>.target.safetensors``, holds the driven attack's state
+(:class:`~neronet.attacks.inside.Inside`: after each target class, or every 250
+queries, with the RNG state), so a kill there loses at most that much, not the
+batch; it is removed once the batch is done.
 
 The path travels in a context variable rather than through every attack's
 signature: only AutoAttack has batches long enough to be worth resuming.
@@ -38,7 +38,7 @@ from safetensors import safe_open
 from safetensors.torch import save
 from torch import nn
 
-from neronet.attacks.targeted import TargetState
+from neronet.attacks.inside import Inside
 from neronet.store import atomic_write
 
 _PATH: ContextVar[Path | None] = ContextVar("autoattack_checkpoint", default=None)
@@ -112,46 +112,32 @@ class Checkpoint:
         assert self.path is not None
         return self.path.with_name(f"{self.path.stem}.target.safetensors")
 
-    def save_target(self, attack: int, batch: int, state: TargetState) -> None:
-        """Record how far the targeted attack ``attack`` got inside batch ``batch``: its
-        images and RNG state, so a resumed call continues at the next target class."""
+    def save_inside(self, attack: int, batch: int, state: Inside) -> None:
+        """Record how far the driven attack ``attack`` got inside batch ``batch``, so a
+        resumed call continues from there (:mod:`neronet.attacks.inside`)."""
         if self.path is None:
             return
-        tensors = {
-            "robust": state.robust.to("cpu", torch.uint8),
-            "adv": state.adv.detach().to("cpu").contiguous(),
-            "rng": state.rng,
-        }
-        if state.cuda_rng is not None:
-            tensors["cuda_rng"] = state.cuda_rng
-        where = {"key": self.key, "attack": str(attack), "batch": str(batch)}
-        meta = {**where, "done": str(state.done)}
+        meta = {**self._where(attack, batch), "done": str(state.done)}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self._within(), save(tensors, metadata=meta))
+        atomic_write(self._within(), save(state.tensors, metadata=meta))
 
-    def load_target(self, attack: int, batch: int, x: torch.Tensor) -> TargetState | None:
-        """The state :meth:`save_target` left inside this very batch ``x``, else None."""
+    def load_inside(self, attack: int, batch: int) -> Inside | None:
+        """The state :meth:`save_inside` left inside this very batch, else None."""
         if self.path is None or not self._within().is_file():
             return None
         try:
             with safe_open(str(self._within()), framework="pt") as handle:
                 meta = handle.metadata() or {}
                 tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-        except Exception:  # a damaged file: the batch starts again, as before targets
+            where = self._where(attack, batch)
+            if any(meta.get(k) != v for k, v in where.items()):
+                return None
+            return Inside(int(meta["done"]), tensors)
+        except Exception:  # a damaged file: the batch starts again from its beginning
             return None
-        where = {"key": self.key, "attack": str(attack), "batch": str(batch)}
-        adv = tensors.get("adv")
-        if any(meta.get(k) != v for k, v in where.items()) or adv is None:
-            return None
-        if adv.shape != x.shape or tensors["robust"].shape != x.shape[:1]:
-            return None
-        return TargetState(
-            done=int(meta["done"]),
-            robust=tensors["robust"].to(x.device, torch.bool),
-            adv=adv.to(x.device, x.dtype),
-            rng=tensors["rng"],
-            cuda_rng=tensors.get("cuda_rng"),
-        )
+
+    def _where(self, attack: int, batch: int) -> dict[str, str]:
+        return {"key": self.key, "attack": str(attack), "batch": str(batch)}
 
 
 def _indices(mask: torch.Tensor) -> list[int]:

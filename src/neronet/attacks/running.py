@@ -24,8 +24,10 @@ from torch import nn
 
 from neronet.attacks.catalogue import Threat
 from neronet.attacks.gradient import AttackFn, attack_correct
+from neronet.attacks.inside import After, Inside
 from neronet.attacks.resume import Checkpoint, mask_of
-from neronet.attacks.targeted import drives, targeted_batch
+from neronet.attacks.square import drives_square, square_batch
+from neronet.attacks.targeted import drives_targeted, targeted_batch
 
 AA_NORMS = {"linf": "Linf", "l2": "L2"}
 TARGET_CLASSES = 9
@@ -131,8 +133,9 @@ def autoattack_correct(
     and how many images are still robust, and so that inside
     :func:`~neronet.attacks.resume.batch_checkpoint` a stopped call resumes at
     the batch where it stopped, with the same result. APGD-T and FAB-T are driven one
-    target class at a time (:mod:`neronet.attacks.targeted`), so there a stopped call
-    resumes at the target class where it stopped.
+    target class at a time (:mod:`neronet.attacks.targeted`), Square (L-inf) query by
+    query (:mod:`neronet.attacks.square`), so there a stopped call resumes at the
+    target class, or within 250 queries, where it stopped.
     """
     robust = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
     if x.shape[0] == 0:
@@ -173,14 +176,15 @@ def autoattack_correct(
                     continue
                 if on_tick is not None:
                     on_tick(Tick(task, done, len(batches), int(robust.sum()), len(robust)))
-                if drives(aa, name):  # checkpointed after each target class
-                    x_adv = targeted_batch(
+                driver = _driver(aa, name)
+                if driver is not None:  # checkpointed inside the batch too
+                    x_adv = driver(
                         aa,
                         name,
                         x[index],
                         y[index],
-                        checkpoint.load_target(number, done, x[index]),
-                        lambda state: checkpoint.save_target(number, done, state),  # noqa: B023
+                        checkpoint.load_inside(number, done),
+                        lambda state: checkpoint.save_inside(number, done, state),  # noqa: B023
                     )
                 else:
                     aa.attacks_to_run = [name]
@@ -190,6 +194,18 @@ def autoattack_correct(
             if on_tick is not None:
                 on_tick(Tick(task, len(batches), len(batches), int(robust.sum()), len(robust)))
     return robust
+
+
+Driver = Callable[[Any, str, torch.Tensor, torch.Tensor, Inside | None, After], torch.Tensor]
+
+
+def _driver(aa: Any, name: str) -> Driver | None:
+    """The neronet loop that runs attack ``name`` of ``aa`` (None: the library's)."""
+    if drives_targeted(aa, name):
+        return targeted_batch
+    if drives_square(aa, name):
+        return square_batch
+    return None
 
 
 def ticking_attack_correct(

@@ -14,47 +14,30 @@ exactly as the uninterrupted loop does (tested against the library's own
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from neronet.attacks.inside import After, Inside, fits, restore, snapshot
+
 TARGETED = ("apgd-t", "fab-t")
-"""The ensemble's attacks driven here; the others run through the library as they are."""
+"""The ensemble's targeted attacks, driven here."""
 
 
-@dataclass(frozen=True)
-class TargetState:
-    """A batch's targeted attack after ``done`` target classes."""
-
-    done: int
-    robust: torch.Tensor
-    """Per image of the batch: not fooled yet (bool)."""
-    adv: torch.Tensor
-    """The batch with each fooled image replaced by the example that fooled it."""
-    rng: torch.Tensor
-    """``torch.get_rng_state()`` after the ``done``-th target class."""
-    cuda_rng: torch.Tensor | None = None
-
-
-def drives(aa: Any, name: str) -> bool:
+def drives_targeted(aa: Any, name: str) -> bool:
     """Whether :func:`targeted_batch` runs attack ``name`` of ``aa`` (not the large-eps
     schedule of the library's other versions)."""
     return name in TARGETED and not (name == "apgd-t" and aa.apgd_targeted.use_largereps)
 
 
 def targeted_batch(
-    aa: Any,
-    name: str,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    resume: TargetState | None,
-    after: Callable[[TargetState], None],
+    aa: Any, name: str, x: torch.Tensor, y: torch.Tensor, resume: Inside | None, after: After
 ) -> torch.Tensor:
     """The adversarial batch ``run_standard_evaluation`` would give for ``x`` (every
-    image correctly classified) under ``name``, continued from ``resume`` if given;
-    ``after`` receives the state after each target class."""
+    image correctly classified) under ``name``, continued from ``resume`` if it is this
+    batch's; ``after`` receives the state after each target class (``done``: classes
+    finished; tensors ``robust``: not fooled yet, ``adv``: the batch with each fooled
+    image replaced by the example that fooled it)."""
     x, y = x.detach().clone().float(), y.detach().clone().long()
     with torch.no_grad():  # as run_standard_evaluation runs its attacks
         if name == "apgd-t":
@@ -73,11 +56,10 @@ def targeted_batch(
         adv, first = x.clone(), 0
         torch.random.manual_seed(attack.seed)
         torch.cuda.random.manual_seed(attack.seed)
-        if resume is not None:
-            robust, adv, first = resume.robust.clone(), resume.adv.clone(), resume.done
-            torch.set_rng_state(resume.rng)
-            if resume.cuda_rng is not None and x.device.type == "cuda":
-                torch.cuda.set_rng_state(resume.cuda_rng, x.device)
+        if resume is not None and fits(resume, x, ("adv",), ("robust",)):
+            robust, adv = resume.get("robust", x).bool(), resume.get("adv", x).to(x.dtype)
+            first = resume.done
+            restore(resume, x.device)
         for done, target in enumerate(range(2, attack.n_target_classes + 2)):
             if done < first:
                 continue
@@ -87,8 +69,7 @@ def targeted_batch(
                     fooled, found = step(attack, x[left], y[left], target, restart)
                     robust[left[fooled]] = False
                     adv[left[fooled]] = found[fooled]
-            cuda = torch.cuda.get_rng_state(x.device) if x.device.type == "cuda" else None
-            after(TargetState(done + 1, robust.clone(), adv.clone(), torch.get_rng_state(), cuda))
+            after(snapshot(done + 1, x.device, robust=robust.to(torch.uint8), adv=adv))
     return adv
 
 

@@ -1,0 +1,63 @@
+"""The state inside one attacked batch of AutoAttack, for the attacks neronet drives
+itself (:mod:`neronet.attacks.targeted`, :mod:`neronet.attacks.square`).
+
+On a CPU one batch of APGD-T, FAB-T or Square on a robust network runs for most of an
+hour. Driven step by step (target classes, queries), such an attack hands its state to
+a callback now and then; the checkpoint (:mod:`neronet.attacks.resume`) saves it, and a
+call started from it ends exactly as the uninterrupted one, because the state carries
+the global RNG with the tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Inside:
+    """A driven attack's batch after ``done`` steps: its named tensors and RNG state."""
+
+    done: int
+    tensors: dict[str, torch.Tensor]
+
+    def get(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        """Tensor ``name`` moved to ``like``'s device (its own dtype)."""
+        return self.tensors[name].to(like.device)
+
+
+After = Callable[[Inside], None]
+"""Receives the state after a step; may raise to stop the attack there."""
+
+
+def snapshot(done: int, device: torch.device, **tensors: torch.Tensor) -> Inside:
+    """The state after ``done`` steps: copies of ``tensors`` (on the CPU) and the RNG."""
+    saved = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in tensors.items()}
+    saved["rng"] = torch.get_rng_state()
+    if device.type == "cuda":
+        saved["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return Inside(done, saved)
+
+
+def restore(inside: Inside, device: torch.device) -> None:
+    """Put back the RNG state ``inside`` was taken with."""
+    torch.set_rng_state(inside.tensors["rng"])
+    if "cuda_rng" in inside.tensors and device.type == "cuda":
+        torch.cuda.set_rng_state(inside.tensors["cuda_rng"], device)
+
+
+def fits(
+    inside: Inside | None, x: torch.Tensor, images: tuple[str, ...], rows: tuple[str, ...]
+) -> bool:
+    """Whether ``inside`` holds the named tensors shaped for batch ``x``: ``images`` like
+    ``x``, ``rows`` one value per image (a checkpoint of another batch does not)."""
+    if inside is None:
+        return False
+    t = inside.tensors
+    if any(n not in t for n in (*images, *rows, "rng")):
+        return False
+    return all(t[n].shape == x.shape for n in images) and all(
+        t[n].shape == x.shape[:1] for n in rows
+    )
