@@ -22,7 +22,7 @@ def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
 def write(path: Path, data: bytes, gz: bool) -> Path:
     if gz:
         path = path.with_name(path.name + ".gz")
-        data = gzip.compress(data)
+        data = gzip.compress(data, mtime=0)
     path.write_bytes(data)
     return path
 
@@ -96,9 +96,11 @@ def test_missing_idx_file_is_named(tmp_path: Path) -> None:
         (b"\x00\x00\x08\x03\x00\x00", "header"),
         (b"PK\x03\x04" + bytes(40), "magic"),
         (idx_bytes(np.zeros((4, 5, 5)), type_code=0x0D), "0x0d"),
-        (gzip.compress(idx_bytes(np.zeros((4, 5, 5))))[:-12], "gzip"),
+        (gzip.compress(idx_bytes(np.zeros((4, 5, 5))), mtime=0)[:-12], "gzip"),
         (b"\x1f\x8b" + bytes(30), "gzip"),
     ],
+    # readable ids, the same in every process (pytest-xdist's workers must agree)
+    ids=["short", "long", "header", "zip", "type", "cut-gzip", "bad-gzip"],
 )
 def test_corrupt_idx_files(tmp_path: Path, content: bytes, expected: str) -> None:
     path = tmp_path / "bad-idx3-ubyte"
