@@ -41,23 +41,27 @@ def snapshot(done: int, device: torch.device, **tensors: torch.Tensor) -> Inside
     return Inside(done, saved)
 
 
-def restore(inside: Inside, device: torch.device) -> None:
-    """Put back the RNG state ``inside`` was taken with."""
-    torch.set_rng_state(inside.tensors["rng"])
-    if "cuda_rng" in inside.tensors and device.type == "cuda":
-        torch.cuda.set_rng_state(inside.tensors["cuda_rng"], device)
-
-
-def fits(
-    inside: Inside | None, x: torch.Tensor, images: tuple[str, ...], rows: tuple[str, ...]
-) -> bool:
-    """Whether ``inside`` holds the named tensors shaped for batch ``x``: ``images`` like
-    ``x``, ``rows`` one value per image (a checkpoint of another batch does not)."""
-    if inside is None:
-        return False
-    t = inside.tensors
+def begin(
+    seed: float,
+    resume: Inside | None,
+    x: torch.Tensor,
+    images: tuple[str, ...],
+    rows: tuple[str, ...],
+) -> Inside | None:
+    """Seed the global RNG as the library's loop does at its start, then, if ``resume``
+    holds the named tensors shaped for batch ``x`` (``images`` like ``x``, ``rows`` one
+    value per image; a checkpoint of another batch does not), put back the RNG state it
+    was taken with and return it: the loop continues from there (None: from the start)."""
+    torch.random.manual_seed(seed)
+    torch.cuda.random.manual_seed(seed)
+    if resume is None:
+        return None
+    t = resume.tensors
     if any(n not in t for n in (*images, *rows, "rng")):
-        return False
-    return all(t[n].shape == x.shape for n in images) and all(
-        t[n].shape == x.shape[:1] for n in rows
-    )
+        return None
+    if any(t[n].shape != x.shape for n in images) or any(t[n].shape != x.shape[:1] for n in rows):
+        return None
+    torch.set_rng_state(t["rng"])
+    if "cuda_rng" in t and x.device.type == "cuda":
+        torch.cuda.set_rng_state(t["cuda_rng"], x.device)
+    return resume

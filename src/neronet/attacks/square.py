@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from neronet.attacks.inside import After, Inside, fits, restore, snapshot
+from neronet.attacks.inside import After, Inside, begin, snapshot
 
 EVERY = 250
 """Queries between two states handed over (20 per 5,000-query run)."""
@@ -56,16 +56,14 @@ def square_batch(
         square.seed = aa.get_seed()
         square.init_hyperparam(x)
         left = (square.predict(x).max(1)[1] == y).nonzero().flatten()
-        torch.random.manual_seed(square.seed)
-        torch.cuda.random.manual_seed(square.seed)
+        xs, ys = x[left], y[left]
+        state = begin(square.seed, resume, xs, ("best",), ("margin", "loss"))
         if not left.numel():
             return adv
-        xs, ys = x[left], y[left]
-        if resume is not None and fits(resume, xs, ("best",), ("margin", "loss")):
-            first = resume.done
-            best = resume.get("best", xs).to(xs.dtype)
-            margin, loss = resume.get("margin", xs), resume.get("loss", xs)
-            restore(resume, x.device)
+        if state is not None:
+            first = state.done
+            best = state.get("best", xs).to(xs.dtype)
+            margin, loss = state.get("margin", xs), state.get("loss", xs)
         else:
             first = 0
             stripes = square.random_choice([xs.shape[0], xs.shape[1], 1, xs.shape[3]])

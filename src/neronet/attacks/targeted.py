@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from neronet.attacks.inside import After, Inside, fits, restore, snapshot
+from neronet.attacks.inside import After, Inside, begin, snapshot
 
 TARGETED = ("apgd-t", "fab-t")
 """The ensemble's targeted attacks, driven here."""
@@ -54,12 +54,10 @@ def targeted_batch(
             robust = attack._predict_fn(x).max(1)[1] == y
             step = _fab_target
         adv, first = x.clone(), 0
-        torch.random.manual_seed(attack.seed)
-        torch.cuda.random.manual_seed(attack.seed)
-        if resume is not None and fits(resume, x, ("adv",), ("robust",)):
-            robust, adv = resume.get("robust", x).bool(), resume.get("adv", x).to(x.dtype)
-            first = resume.done
-            restore(resume, x.device)
+        state = begin(attack.seed, resume, x, ("adv",), ("robust",))
+        if state is not None:
+            robust, adv = state.get("robust", x).bool(), state.get("adv", x).to(x.dtype)
+            first = state.done
         for done, target in enumerate(range(2, attack.n_target_classes + 2)):
             if done < first:
                 continue
