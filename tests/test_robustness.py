@@ -73,6 +73,14 @@ MASKED = {"quantised input": Rounded, "saturated softmax": Saturated}
 Data = tuple[torch.Tensor, torch.Tensor]
 
 
+def clean_correct(model: nn.Module, data: Data, first: int) -> Data:
+    """The images among the first ``first`` that ``model`` classifies correctly, and their
+    labels: what an attack is run on."""
+    x, y = data[0][:first], data[1][:first]
+    ok = model(x).argmax(1) == y
+    return x[ok], y[ok]
+
+
 @pytest.fixture(scope="module")
 def digits() -> Dataset:
     return load_dataset("digits")
@@ -256,9 +264,7 @@ def test_autoattack_driven_one_attack_at_a_time_equals_its_own_loop(
     """Same attacks, order, batches and seeds as ``run_standard_evaluation``: the same
     images survive; the ticks name each attack and count the images still robust."""
     model = models["adversarial"]
-    x, y = test_data[0][:48], test_data[1][:48]
-    ok = model(x).argmax(1) == y
-    x, y = x[ok], y[ok]
+    x, y = clean_correct(model, test_data, 48)
     common = {"threat": "linf", "eps": EPS, "seed": 0, "square_queries": 50}
     ticks: list[Tick] = []
     ours = autoattack_correct(
@@ -286,9 +292,7 @@ def test_autoattack_stopped_mid_ensemble_resumes_to_the_uninterrupted_result(
     same images survive as in one uninterrupted call, and the batches done before the
     stop are not attacked again; another model's checkpoint is ignored."""
     model = models["adversarial"]
-    x, y = test_data[0][:48], test_data[1][:48]
-    ok = model(x).argmax(1) == y
-    x, y = x[ok], y[ok]
+    x, y = clean_correct(model, test_data, 48)
     common = {"threat": "linf", "eps": EPS, "attacks": None, "batch_size": 8, "seed": 0}
     common["square_queries"] = 30
     every: list[Tick] = []
@@ -341,9 +345,7 @@ def test_a_driven_attack_is_the_librarys_bit_for_bit_and_resumes_inside_its_batc
     9 classes (every 10 of Square's 60 queries here), and a call started from one of them
     (its tensors and RNG, whatever the RNG holds now) ends with the same batch."""
     model = models["adversarial"]
-    x, y = test_data[0][:24], test_data[1][:24]
-    ok = model(x).argmax(1) == y
-    x, y = x[ok], y[ok]
+    x, y = clean_correct(model, test_data, 24)
     run, resume_at = DRIVEN[name]
     every = {"every": 10} if name == "square" else {}
 
@@ -384,9 +386,7 @@ def test_autoattack_stopped_inside_a_driven_batch_resumes_there(
     and one stopped inside Square continues after its last saved state: the same images
     survive as uninterrupted; the file inside the batch goes once the batch is done."""
     model = models["adversarial"]
-    x, y = test_data[0][:24], test_data[1][:24]
-    ok = model(x).argmax(1) == y
-    x, y = x[ok], y[ok]
+    x, y = clean_correct(model, test_data, 24)
     common = {"threat": "linf", "eps": EPS, "attacks": None, "batch_size": 64, "seed": 0}
     common["square_queries"] = 600  # Square hands over states at 250 and 500
     whole = autoattack_correct(model, x, y, **common)
