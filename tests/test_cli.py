@@ -245,8 +245,8 @@ def test_results_go_to_stdout_progress_to_stderr_unwrapped_in_a_pipe(tmp_path: P
 def test_no_clock_decides_the_quickstart(quickstart_run: Path) -> None:
     """Every individual stops at the epoch cap (or early stop), never the time budget: the
     same seed gives the same run on a loaded machine. (No check of the seconds themselves:
-    how long an epoch takes is the machine's business, and a loaded CI runner once took
-    30 s for one.)"""
+    how long an epoch takes is the machine's business, and this suite beside other work
+    once took 30 s for one.)"""
     from neronet.store import RunStore
 
     rows = [r for r in RunStore.open(quickstart_run, readonly=True).individuals() if r.epochs]

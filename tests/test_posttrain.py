@@ -135,6 +135,7 @@ def test_step_schedule_decays_at_epochs_100_and_150_of_200() -> None:
         ({"adversarial": {"milestones": [1.5]}}, "posttrain.adversarial.milestones"),
         ({"standard": {"warmup": 3}}, "posttrain.standard.warmup"),
         ({"mode": "robust"}, "posttrain.mode"),
+        ({"test_every": -1}, "posttrain.test_every"),
     ],
 )
 def test_bad_settings_are_one_line_config_errors(data: dict, key: str) -> None:
