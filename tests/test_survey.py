@@ -69,7 +69,8 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
         )
         assert 0.0 <= metrics["final_autoattack"] <= metrics["final_clean"] <= 1.0
     csv = (whole / "survey.csv").read_text().splitlines()
-    assert csv[0].startswith("index,origin,mutations,status,reason") and len(csv) == 3
+    assert csv[0].startswith("index,origin,mutations,status,reason,device,") and len(csv) == 3
+    assert csv[1].split(",")[5] == _device(whole, 0) and _device(whole, 0).startswith("cpu (")
     assert (whole / "plots" / "scatter-nero_net_fitness.png").stat().st_size > 0
     assert (whole / "survey.parquet").is_file()
     assert "measuring 2" in (whole / "survey.log").read_text()
@@ -126,12 +127,21 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
     in_lane = [(t.index, t.seed, t.metrics) for t in _retests(tmp_path / "lanes")]
     assert in_lane == [(0, 1, retests[0].metrics)]  # a retest in a lane is the same
     assert "--parallel 2" in (tmp_path / "lanes" / "SURVEY.md").read_text()
+    assert _device(tmp_path / "lanes", 1) == "cpu (1 thread)"  # where each row was measured
     # a lane that cannot load its data: one line naming the architecture; no row written
     broken = ["--dir", str(tmp_path / "broken"), "data.dataset=fashion-mnist"]
     assert main([*argv, *broken, f"data.path={tmp_path / 'nowhere'}", "data.download=false"]) == 2
     error = capsys.readouterr().err.splitlines()[-1]
     assert error.startswith("neronet: error: arch ") and "Fashion-MNIST directory" in error
     assert _records(tmp_path / "broken") == []
+
+
+def _device(directory: Path, index: int) -> str | None:
+    store = SurveyStore.read(directory)
+    try:
+        return next(r.device for r in store.records() if r.index == index)
+    finally:
+        store.close()
 
 
 def _retests(directory: Path) -> list[Retest]:
@@ -189,18 +199,26 @@ def test_bad_input_is_one_line(
     assert not (tmp_path / "e").exists()
 
 
-def test_a_survey_written_before_retests_reads_as_having_none(tmp_path: Path) -> None:
+def test_a_survey_written_before_retests_and_devices_reads_as_having_none(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / DB_NAME) as db:  # the tables as an older version made them
         db.executescript(
             "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
             "CREATE TABLE architectures (idx INTEGER PRIMARY KEY, origin TEXT, mutations TEXT,"
             " genotype TEXT, status TEXT, reason TEXT, metrics TEXT, seconds TEXT);"
+            """INSERT INTO architectures VALUES (1, 'random', '[]', '{}', 'ok', NULL, '{}',"""
+            """ '{"search": 2.0}');"""
         )
     db.close()
-    assert _retests(tmp_path) == []
+    assert _retests(tmp_path) == [] and _device(tmp_path, 1) is None  # read-only: as it is
+    # a writer adds the retests table and the device column; the old row says no device
+    store = SurveyStore(tmp_path / DB_NAME)
+    store.add(Record(0, "random", (), "{}", "ok", None, {}, {}, "cpu (2 threads)"))
+    assert [(r.index, r.device, r.seconds) for r in store.records()] == [
+        (0, "cpu (2 threads)", {}),
+        (1, None, {"search": 2.0}),
+    ]
+    SurveyStore(tmp_path / DB_NAME).close()  # opened again: nothing to add
     # a damaged row or retest: a one-line error naming the file, not a traceback
-    store = SurveyStore(tmp_path / DB_NAME)  # a writer adds the retests table
-    store.add(Record(0, "random", (), "{}", "ok", None, {}, {}))
     store.add_retest(Retest(0, 1, {"final_pgd20": 0.5}, 1.0))
     with sqlite3.connect(tmp_path / DB_NAME) as db:
         db.execute("UPDATE architectures SET metrics = 'x'")
@@ -308,12 +326,45 @@ def test_the_report_says_interim_and_ranks_the_healthy_ones_apart() -> None:
 
 
 def test_the_time_left_is_the_rows_to_go_at_the_mean_row_time_over_the_lanes() -> None:
-    from neronet.survey.run import _line
+    """The pace is the mean time of the rows measured where the newest one was: a survey
+    begun on a GPU and continued on one CPU thread is not promised the GPU's pace."""
+    from neronet.survey.run import _line, _pace
     from neronet.survey.store import Record
 
     rec = Record(7, "random", (), "{}", "ok", None, {}, {"search": 30.0, "ground_truth": 60.0})
     assert _line(rec, 2, 5, 100.0).endswith("(90 s, about 5m 00s left)")
     assert "left" not in _line(rec, 5, 5, 100.0)
+
+    def row(seconds: float, device: str | None) -> Record:
+        return Record(0, "random", (), "{}", "ok", None, {}, {"search": seconds}, device)
+
+    rows = [row(10.0, "cuda (H200)"), row(20.0, None), row(300.0, "cpu"), row(500.0, "cpu")]
+    assert (_pace(rows, "cpu"), _pace(rows, "cuda (H200)"), _pace(rows, None)) == (
+        400.0,
+        10.0,
+        20.0,
+    )
+
+
+def test_the_cost_is_told_per_device_the_rows_were_measured_on() -> None:
+    from neronet.reports.survey import _cost
+    from neronet.survey.store import Record
+
+    def row(i: int, seconds: float, device: str | None) -> Record:
+        return Record(i, "random", (), "{}", "ok", None, {}, {"ground_truth": seconds}, device)
+
+    text = _cost(
+        [row(0, 30, "cuda (H200)"), row(1, 900, "cpu"), row(2, 20, None), row(3, 700, "cpu")]
+    )
+    assert text.split(". ") == [
+        "Measuring 2 architecture(s) on cpu took 26m 40s in all (medians per architecture: "
+        "ground truth 800 s; the longest, arch 1, 900 s)",
+        "Measuring 1 architecture(s) on cuda (H200) took 30.0s in all (medians per architecture: "
+        "ground truth 30 s; the longest, arch 0, 30 s)",
+        "Measuring 1 architecture(s) where not recorded took 20.0s in all (medians per "
+        "architecture: ground truth 20 s; the longest, arch 2, 20 s)",
+        "Rows measured under different loads are mixed, so this is no benchmark.",
+    ]
 
 
 def test_the_report_scales_the_signals_by_the_ground_truths_own_numbers() -> None:
@@ -350,7 +401,7 @@ def test_the_report_ranks_the_signals_against_the_final_clean_accuracy_too() -> 
     robustness, clean = text.split("Each signal against the final clean accuracy instead")
     row_start = "| search-time clean accuracy | 12 |"
     assert f"{row_start} -1.00 [-1.00, -1.00]" in robustness
-    assert f"{row_start} 1.00 [1.00, 1.00]" in clean.split("Measuring took")[0]
+    assert f"{row_start} 1.00 [1.00, 1.00]" in clean.split("Measuring 12 architecture(s)")[0]
 
 
 def test_a_proxy_where_lower_means_robust_is_judged_negated_against_fgsm() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,15 @@ REFERENCES = {
 them (they need the retraining), but they give a signal's tau its scale (how far the
 retrained network's own accuracy goes in ranking its robustness) and check the ground
 truth (PGD-20 and AutoAttack must order the architectures nearly alike)."""
-LEADING = ("index", "origin", "mutations", "status", "reason")
+LEADING: dict[str, Callable[[Record], int | str | None]] = {
+    "index": lambda r: r.index,
+    "origin": lambda r: r.origin,
+    "mutations": lambda r: " ".join(r.mutations),
+    "status": lambda r: r.status,
+    "reason": lambda r: r.reason,
+    "device": lambda r: r.device,
+}
+"""The dataset's columns before the metrics, and how each is read from a row."""
 BASELINE = "adversarial_accuracy"
 """The signal NERO-Net searches on: another earns a place (a prefilter, say) only by
 ranking the final robustness clearly better than it."""
@@ -112,7 +120,7 @@ def to_csv(records: list[Record]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*LEADING, *metrics, "genotype"])
     for r in records:
-        cells = [r.index, r.origin, " ".join(r.mutations), r.status, r.reason or ""]
+        cells = ["" if (v := cell(r)) is None else v for cell in LEADING.values()]
         writer.writerow([*cells, *(r.metrics.get(k, "") for k in metrics), r.genotype])
     return buffer.getvalue()
 
@@ -127,11 +135,7 @@ def _parquet(records: list[Record], path: Path) -> bool:
     metrics = sorted({k for r in records for k in r.metrics})
     table = pa.table(
         {
-            "index": [r.index for r in records],
-            "origin": [r.origin for r in records],
-            "mutations": [" ".join(r.mutations) for r in records],
-            "status": [r.status for r in records],
-            "reason": [r.reason for r in records],
+            **{name: [cell(r) for r in records] for name, cell in LEADING.items()},
             **{k: pa.array([r.metrics.get(k) for r in records], pa.float64()) for k in metrics},
             "genotype": [r.genotype for r in records],
         }
@@ -311,8 +315,17 @@ def markdown(
 
 
 def _cost(records: list[Record]) -> str:
-    """What measuring took: in all, the median per architecture of each part, and the
-    longest architecture (the cost is heavy-tailed: AutoAttack on a robust network)."""
+    """What measuring took, per device the rows were measured on: in all, the median per
+    architecture of each part, and the longest architecture (the cost is heavy-tailed:
+    AutoAttack on a robust network)."""
+    devices = sorted({r.device for r in records}, key=lambda d: (d is None, d or ""))
+    return " ".join(_device_cost(d, [r for r in records if r.device == d]) for d in devices) + (
+        " Rows measured under different loads are mixed, so this is no benchmark."
+    )
+
+
+def _device_cost(device: str | None, records: list[Record]) -> str:
+    """:func:`_cost`'s sentence for the rows measured on ``device``."""
     parts = sorted({k for r in records for k in r.seconds})
     total = sum(sum(r.seconds.values()) for r in records)
     medians = ", ".join(
@@ -321,11 +334,11 @@ def _cost(records: list[Record]) -> str:
         for part in parts
     )
     longest = max(records, key=lambda r: sum(r.seconds.values()))
+    where = "where not recorded" if device is None else f"on {device}"
     return (
-        f"Measuring took {duration(total)} in all (medians per architecture: {medians}; "
-        f"the longest, arch {longest.index}, {sum(longest.seconds.values()):.0f} s); "
-        "rows measured on different machines and under different loads are mixed, so this "
-        "is no benchmark."
+        f"Measuring {len(records)} architecture(s) {where} took {duration(total)} in all "
+        f"(medians per architecture: {medians}; the longest, arch {longest.index}, "
+        f"{sum(longest.seconds.values()):.0f} s)."
     )
 
 

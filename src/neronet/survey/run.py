@@ -57,7 +57,7 @@ from neronet.robustness import adversarial_correct
 from neronet.search.variation import mutant, seed_genotype
 from neronet.survey.proxies import measure_proxies
 from neronet.survey.store import TARGET, Record, Retest, SurveyStore
-from neronet.train.core import resolve_device, seeded
+from neronet.train.core import device_label, resolve_device, seeded
 from neronet.train.posttrain import TrainingDiverged, accuracy_text, train_seeds
 
 MEASUREMENTS = ("clean", "fgsm", "pgd", "masking", "parameters")
@@ -199,11 +199,11 @@ def measure(
     origin, genotype, names = sample(config, structure, index)
     seconds: dict[str, float] = {}
     metrics: dict[str, float] = {}
+    where = device_label(data.search.device)
 
     def record(status: str, reason: str | None) -> Record:
-        return Record(
-            index, origin, tuple(names), genotype.to_json(), status, reason, metrics, seconds
-        )
+        drawn = (index, origin, tuple(names), genotype.to_json())
+        return Record(*drawn, status, reason, metrics, seconds, device=where)
 
     try:
         spec, learning = genotype.decode(data.input_shape, data.num_classes)
@@ -356,14 +356,11 @@ def run_survey(
         surveyed = f"{count - len(todo)} of {count} architectures surveyed"
         say(f"{surveyed}; measuring {len(todo)}{at_once}")
         say(f"each one's progress: {models}/arch-<index>/{PROGRESS_LOG}")
-    measured = [sum(r.seconds.values()) for r in store.records()]
     with contextlib.closing(run([Job("measure", i) for i in todo])) as records:
         for done, rec in enumerate(records, start=1):
             assert isinstance(rec, Record)
             store.add(rec)
-            measured.append(sum(rec.seconds.values()))
-            pace = sum(measured) / len(measured) / parallel
-            say(_line(rec, done, len(todo), pace))
+            say(_line(rec, done, len(todo), _pace(store.records(), rec.device) / parallel))
             if done < len(todo):
                 after(store)
     again = retest_candidates(store, count, retests)
@@ -444,11 +441,19 @@ def _retest_line(result: Retest, store: SurveyStore) -> str:
     )
 
 
+def _pace(records: list[Record], device: str | None) -> float:
+    """The mean measuring time of the stored rows measured where the newest was
+    (``device``), in seconds: a survey begun on a GPU and continued on a CPU would
+    otherwise promise the GPU's pace. Not this call's wall time per row: after a resume
+    the first rows to finish are those the killed call had half done, and one robust
+    architecture can take an hour."""
+    times = [sum(r.seconds.values()) for r in records if r.device == device]
+    return sum(times) / len(times)
+
+
 def _line(rec: Record, done: int, total: int, pace: float) -> str:
     """A finished row, how long it took, and when the rest should be done at ``pace``
-    seconds a row: every stored row's measuring time, averaged, over the lanes. Not this
-    call's wall time per row: after a resume the first rows to finish are those the
-    killed call had half done, and one robust architecture can take an hour."""
+    seconds a row (:func:`_pace` over the lanes)."""
     m = rec.metrics
 
     def show(key: str) -> str:

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS architectures (
     status TEXT NOT NULL,
     reason TEXT,
     metrics TEXT NOT NULL,
-    seconds TEXT NOT NULL
+    seconds TEXT NOT NULL,
+    device TEXT
 );
 CREATE TABLE IF NOT EXISTS retests (
     idx INTEGER PRIMARY KEY,
@@ -55,6 +56,9 @@ class Record:
     reason: str | None
     metrics: dict[str, float]
     seconds: dict[str, float]
+    device: str | None = None
+    """Where it was measured (:func:`~neronet.train.core.device_label`): ``seconds`` on a
+    GPU and on one CPU thread differ a hundredfold. None in rows written before rows said."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,11 @@ class SurveyStore:
         self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
         if not readonly:
             self._db.executescript(SCHEMA)
+            if "device" not in self._columns():  # a survey started before rows said
+                self._db.execute("ALTER TABLE architectures ADD COLUMN device TEXT")
+
+    def _columns(self) -> set[str]:
+        return {str(r[1]) for r in self._db.execute("PRAGMA table_info(architectures)")}
 
     @classmethod
     def open(
@@ -163,6 +172,7 @@ class SurveyStore:
                 record.reason,
                 json.dumps(record.metrics, sort_keys=True),
                 json.dumps(record.seconds, sort_keys=True),
+                record.device,
             ),
         )
 
@@ -179,6 +189,7 @@ class SurveyStore:
                 r[5],
                 _numbers(r[6]),
                 _numbers(r[7]),
+                r[8] if len(r) > 8 else None,  # read-only, a survey started before rows said
             ),
             "row",
         )

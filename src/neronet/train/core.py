@@ -63,6 +63,15 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def device_label(device: torch.device) -> str:
+    """Where a measurement ran, for its record: the GPU's name, or the CPU with this
+    process's torch threads (a time measured on one says little about the other)."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    threads = torch.get_num_threads()
+    return f"{device.type} ({threads} thread{'s' if threads > 1 else ''})"
+
+
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
     """Autocast dtype for an ``amp`` setting: ``"auto"`` is bf16 on CUDA, off elsewhere."""
     if mode == "auto":
