@@ -172,6 +172,10 @@ def _read_jobs(conn: Connection, jobs: queue.Queue[Any], running: threading.Even
 
 
 def _exit_on_term(signum: int, frame: object) -> None:
-    """SIGTERM: unwind (an executor closes its workers, a store closes)."""
+    """SIGTERM: unwind (an executor closes its workers, a store closes). Once: a stop
+    sends more than one (``kill`` of the process group, the parent's ``terminate``, the
+    lane's own pipe reader), and one arriving while the first unwinds would cut that
+    unwinding short with a traceback."""
     del frame
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sys.exit(128 + signum)
