@@ -16,6 +16,7 @@ import pytest
 from neronet.cli import main
 from neronet.config import load_config
 from neronet.errors import StoreError, StudyError
+from neronet.survey.clock import CLOCK_FILE, EARLIER, AttemptClock
 from neronet.survey.run import stored_settings, survey_settings
 from neronet.survey.store import DB_NAME, Record, Retest, SurveyStore
 
@@ -46,11 +47,7 @@ def config(tmp_path: Path) -> Path:
 
 
 def _records(directory: Path) -> list[tuple]:
-    store = SurveyStore.read(directory)
-    try:
-        return [(r.index, r.genotype, r.status, r.metrics) for r in store.records()]
-    finally:
-        store.close()
+    return [(r.index, r.genotype, r.status, r.metrics) for r in _stored(directory)]
 
 
 def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
@@ -113,9 +110,14 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert [r[0] for r in _records(killed)] == [0]  # killed between the rows
+    clock = killed / "models" / "arch-1" / CLOCK_FILE  # as a killed attempt's clock leaves it
+    clock.parent.mkdir(parents=True, exist_ok=True)
+    clock.write_text('{"seconds": 1000.0}')
     assert main(["survey", "--config", str(config), "--dir", str(killed), "--count", "2"]) == 0
     assert "1 of 2 architectures surveyed; measuring 1" in capsys.readouterr().err
     assert _records(killed) == rows
+    spent = [r.seconds.get(EARLIER) for r in _stored(killed)]
+    assert spent == [None, 1000.0]  # the row's time counts the attempt cut short
 
     # two lanes, one architecture each: the same rows (one torch thread, as here), an ETA
     argv = ["survey", "--config", str(config), "--count", "2", "--parallel", "2"]
@@ -136,12 +138,16 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
     assert _records(tmp_path / "broken") == []
 
 
-def _device(directory: Path, index: int) -> str | None:
+def _stored(directory: Path) -> list[Record]:
     store = SurveyStore.read(directory)
     try:
-        return next(r.device for r in store.records() if r.index == index)
+        return store.records()
     finally:
         store.close()
+
+
+def _device(directory: Path, index: int) -> str | None:
+    return next(r.device for r in _stored(directory) if r.index == index)
 
 
 def _retests(directory: Path) -> list[Retest]:
@@ -432,3 +438,24 @@ def test_a_proxy_where_lower_means_robust_is_judged_negated_against_fgsm() -> No
     text = markdown(records, found, "cmd")
     assert "Clearly better than FGSM (interval above 0): input-gradient norm at init" in text
     assert "CRoZe" not in text.split("Clearly better than FGSM")[1].split("\n")[0]
+
+
+def test_an_attempts_clock_carries_the_time_of_those_before_it(tmp_path: Path) -> None:
+    """The total so far lands in the file while the attempt runs; the next attempt reads
+    it back as ``earlier``; a missing, damaged or negative file counts as nothing."""
+    path = tmp_path / CLOCK_FILE
+    with AttemptClock(path, every=0.001) as first:
+        assert first.earlier == 0.0
+        deadline = time.monotonic() + 60.0  # a bound for a broken clock, not the check
+        while not path.is_file():  # the clock's own thread writes it
+            assert time.monotonic() < deadline, "the clock never wrote its file"
+            time.sleep(0.001)
+    assert AttemptClock(path).earlier > 0.0
+    path.write_text('{"seconds": 1000.0}')
+    second = AttemptClock(path)
+    assert second.earlier == 1000.0
+    second.save()
+    assert 1000.0 <= AttemptClock(path).earlier < 1000.0 + 60.0
+    for damaged in ("{", '{"seconds": "x"}', "[]", '{"seconds": -5}'):
+        path.write_text(damaged)
+        assert AttemptClock(path).earlier == 0.0, damaged

@@ -55,6 +55,7 @@ from neronet.nn import build, check_size
 from neronet.reports.summary import duration
 from neronet.robustness import adversarial_correct
 from neronet.search.variation import mutant, seed_genotype
+from neronet.survey.clock import CLOCK_FILE, EARLIER, AttemptClock
 from neronet.survey.proxies import measure_proxies
 from neronet.survey.store import TARGET, Record, Retest, SurveyStore
 from neronet.train.core import device_label, resolve_device, seeded
@@ -195,7 +196,19 @@ def _ground_truth(
 def measure(
     config: NeroConfig, structure: Structure, data: SurveyData, index: int, models: Path
 ) -> Record:
-    """Every measurement of the ``index``-th architecture, as one record."""
+    """Every measurement of the ``index``-th architecture, as one record; its ``seconds``
+    include what earlier attempts a kill cut short spent on it (:class:`AttemptClock`)."""
+    with AttemptClock(models / f"arch-{index}" / CLOCK_FILE) as clock:
+        rec = _measure(config, structure, data, index, models)
+    if not clock.earlier:
+        return rec
+    return dataclasses.replace(rec, seconds={**rec.seconds, EARLIER: clock.earlier})
+
+
+def _measure(
+    config: NeroConfig, structure: Structure, data: SurveyData, index: int, models: Path
+) -> Record:
+    """:func:`measure` of one attempt."""
     origin, genotype, names = sample(config, structure, index)
     seconds: dict[str, float] = {}
     metrics: dict[str, float] = {}
