@@ -155,7 +155,8 @@ def test_an_autoattack_interrupted_mid_ensemble_resumes_at_its_batch(
     assert partial.is_file()
     seen.clear()
     assert neronet(*argv, "--out", out) == 0
-    begun = {s.tick.task.split()[-1] for s in seen if s.tick and s.tick.done < s.tick.total}
+    ticks = [s.tick for s in seen if s.tick and s.tick.done < s.tick.total]
+    begun = {t.task.split(",")[0].split()[-1] for t in ticks}  # ", batch i/n": inside one
     assert begun == {"apgd-t", "fab-t", "square"}  # APGD-CE's batch is not attacked again
     assert not partial.exists()
     capsys.readouterr()
@@ -188,3 +189,25 @@ def test_quick_sizes_the_suite_and_flags_still_win(models: list[Path]) -> None:
     assert settings.limit == 30
     assert settings.audit.subset == cli_attack.QUICK["audit.subset"]
     assert settings.audit.square_queries == cli_attack.QUICK["audit.square_queries"]
+
+
+def test_the_eta_is_timed_from_where_a_task_was_first_seen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A driven attack's first state inside its batch comes after 250 of 5,000 queries (a
+    resumed one later still): its ETA counts the pace from there, not from query 0."""
+    import logging
+
+    from rich.console import Console
+
+    from neronet.attacks.running import Tick
+
+    now = [100.0]
+    monkeypatch.setattr(cli_attack.time, "monotonic", lambda: now[0])
+    display = cli_attack._Display(Console(file=None, quiet=True), logging.getLogger("t"), None)
+    lines = []
+    for seconds, done in ((0.0, 250), (60.0, 500), (120.0, 750)):
+        now[0] = 100.0 + seconds
+        tick = Tick("AutoAttack square, batch 1/1", done, 5000, 70, 74, "queries")
+        lines.append(display._eta(Step("m", "autoattack", "AutoAttack", 1, 1, tick), tick))
+    assert lines == ["", ", ETA 18 min", ", ETA 17 min"]  # 250 queries a minute

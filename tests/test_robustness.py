@@ -27,7 +27,7 @@ from neronet.attacks.inside import Inside
 from neronet.attacks.resume import Checkpoint, batch_checkpoint
 from neronet.attacks.running import configured_autoattack
 from neronet.attacks.square import square_batch
-from neronet.attacks.targeted import targeted_batch
+from neronet.attacks.targeted import TARGETED, targeted_batch
 from neronet.augment import to_float
 from neronet.config import AttackSettings, AuditSettings
 from neronet.data import Dataset, load_dataset
@@ -277,7 +277,8 @@ def test_autoattack_driven_one_attack_at_a_time_equals_its_own_loop(
         x_adv, _ = aa.run_standard_evaluation(x, y, batch_size=16)
     assert torch.equal(ours, model(x_adv).argmax(1) == y)
     assert next(t.task for t in ticks if t.done == 0) == "AutoAttack apgd-ce"
-    assert {t.task.split()[-1] for t in ticks} == {"apgd-ce", "apgd-t", "fab-t", "square"}
+    attacks = {t.task.split(",")[0].split()[-1] for t in ticks}  # ", batch i/n": inside one
+    assert attacks == {"apgd-ce", "apgd-t", "fab-t", "square"}
     assert ticks[-1].robust == int(ours.sum()) and ticks[-1].images == len(y)
 
 
@@ -384,12 +385,27 @@ def test_autoattack_stopped_inside_a_driven_batch_resumes_there(
 ) -> None:
     """A call stopped after APGD-T's 4th target class of a batch continues at the 5th,
     and one stopped inside Square continues after its last saved state: the same images
-    survive as uninterrupted; the file inside the batch goes once the batch is done."""
+    survive as uninterrupted; the file inside the batch goes once the batch is done.
+    Each state handed over is also a progress tick inside the batch."""
     model = models["adversarial"]
     x, y = clean_correct(model, test_data, 24)
     common = {"threat": "linf", "eps": EPS, "attacks": None, "batch_size": 64, "seed": 0}
     common["square_queries"] = 600  # Square hands over states at 250 and 500
-    whole = autoattack_correct(model, x, y, **common)
+    ticks: list[Tick] = []
+    whole = autoattack_correct(model, x, y, on_tick=ticks.append, **common)
+    inside = [t for t in ticks if ", batch 1/1" in t.task]
+    assert [(t.task, t.done, t.total, t.unit) for t in inside] == [
+        *(
+            (f"AutoAttack {n}, batch 1/1", k, 9, "target classes")
+            for n in TARGETED
+            for k in range(1, 10)
+        ),
+        *(("AutoAttack square, batch 1/1", k, 600, "queries") for k in (250, 500)),
+    ]
+    square = inside[-1].describe()
+    assert square.startswith("AutoAttack square, batch 1/1: 500/600 queries, ")
+    assert square.endswith(f"/{inside[-1].images} still robust")
+    assert inside[-1].robust is not None and inside[-1].robust >= int(whole.sum())
     saved: list[tuple[int, int]] = []
     original = Checkpoint.save_inside
     stops = iter([(1, 4), (3, 250)])

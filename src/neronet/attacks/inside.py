@@ -18,10 +18,16 @@ import torch
 
 @dataclass(frozen=True)
 class Inside:
-    """A driven attack's batch after ``done`` steps: its named tensors and RNG state."""
+    """A driven attack's batch after ``done`` steps: its named tensors and RNG state (what
+    a checkpoint keeps), and for a progress line how many steps there are (``total``
+    ``unit``) and how many of the batch's images are still robust (as the driver hands
+    it over; a state read back from a checkpoint has only what it keeps)."""
 
     done: int
     tensors: dict[str, torch.Tensor]
+    total: int = 0
+    unit: str = "steps"
+    robust: int | None = None
 
     def get(self, name: str, like: torch.Tensor) -> torch.Tensor:
         """Tensor ``name`` moved to ``like``'s device (its own dtype)."""
@@ -32,13 +38,21 @@ After = Callable[[Inside], None]
 """Receives the state after a step; may raise to stop the attack there."""
 
 
-def snapshot(done: int, device: torch.device, **tensors: torch.Tensor) -> Inside:
-    """The state after ``done`` steps: copies of ``tensors`` (on the CPU) and the RNG."""
+def snapshot(
+    done: int,
+    of: tuple[int, str],
+    still_robust: torch.Tensor,
+    device: torch.device,
+    /,
+    **tensors: torch.Tensor,
+) -> Inside:
+    """The state after ``done`` of ``of`` (steps, unit) steps: copies of ``tensors`` (on the
+    CPU) and the RNG; ``still_robust`` marks the images not fooled yet."""
     saved = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in tensors.items()}
     saved["rng"] = torch.get_rng_state()
     if device.type == "cuda":
         saved["cuda_rng"] = torch.cuda.get_rng_state(device)
-    return Inside(done, saved)
+    return Inside(done, saved, *of, int(still_robust.sum()))
 
 
 def begin(

@@ -111,4 +111,7 @@ def _queries(
         if bool((margin <= 0).all()):
             return
         if (query + 1) % every == 0:
-            after(snapshot(query + 1, x.device, best=best, margin=margin, loss=loss))
+            of = (square.n_queries, "queries")
+            after(
+                snapshot(query + 1, of, margin > 0, x.device, best=best, margin=margin, loss=loss)
+            )

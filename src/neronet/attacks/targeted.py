@@ -67,7 +67,8 @@ def targeted_batch(
                     fooled, found = step(attack, x[left], y[left], target, restart)
                     robust[left[fooled]] = False
                     adv[left[fooled]] = found[fooled]
-            after(snapshot(done + 1, x.device, robust=robust.to(torch.uint8), adv=adv))
+            of = (attack.n_target_classes, "target classes")
+            after(snapshot(done + 1, of, robust, x.device, robust=robust.to(torch.uint8), adv=adv))
     return adv
 
 

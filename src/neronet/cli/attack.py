@@ -271,21 +271,23 @@ class _Display:
 
     def __init__(self, console: Console, log: logging.Logger, bar: Progress | None) -> None:
         self.console, self.log, self.bar = console, log, bar
-        self.started: dict[tuple[int, str], float] = {}
+        self.started: dict[tuple[int, str], tuple[float, int]] = {}
         if bar is not None:
             self.suite = bar.add_task("starting", total=None)
             self.task = bar.add_task("", total=None, visible=False)
 
     def _eta(self, step: Step, tick: Tick) -> str:
-        """Remaining time of ``tick``'s task, from its own pace so far (display only)."""
+        """Remaining time of ``tick``'s task, from its own pace since it was first seen
+        (display only): a task first seen part-way (resumed, or a driven attack's first
+        state inside its batch) is timed from there."""
         from neronet.robustness.estimate import duration
 
         key = (step.pair, tick.task)
         now = time.monotonic()
-        began = self.started.setdefault(key, now)
-        if tick.done == 0 or tick.done >= tick.total:
+        began, first = self.started.setdefault(key, (now, tick.done))
+        if tick.done <= first or tick.done >= tick.total:
             return ""
-        left = (now - began) / tick.done * (tick.total - tick.done)
+        left = (now - began) / (tick.done - first) * (tick.total - tick.done)
         return f", ETA {duration(left)}"
 
     def __call__(self, step: Step) -> None:
