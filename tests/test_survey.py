@@ -3,6 +3,7 @@ bad input."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -17,7 +18,13 @@ from neronet.cli import main
 from neronet.config import load_config
 from neronet.errors import StoreError, StudyError
 from neronet.survey.clock import CLOCK_FILE, EARLIER, AttemptClock
-from neronet.survey.run import stored_settings, survey_settings
+from neronet.survey.run import (
+    PROGRESS_LOG,
+    SEARCH_TIME,
+    SearchTime,
+    stored_settings,
+    survey_settings,
+)
 from neronet.survey.store import DB_NAME, Record, Retest, SurveyStore
 
 TINY = """\
@@ -110,14 +117,21 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert [r[0] for r in _records(killed)] == [0]  # killed between the rows
-    clock = killed / "models" / "arch-1" / CLOCK_FILE  # as a killed attempt's clock leaves it
-    clock.parent.mkdir(parents=True, exist_ok=True)
-    clock.write_text('{"seconds": 1000.0}')
+    # as a killed attempt would leave arch 1: 1000 s on its clock, of which 10 s measured
+    # its search-time numbers (the whole survey's, with those times), kept for the next one
+    arch = killed / "models" / "arch-1"
+    arch.mkdir(parents=True, exist_ok=True)
+    (arch / CLOCK_FILE).write_text('{"seconds": 1000.0}')
+    kept = json.loads((whole / "models" / "arch-1" / SEARCH_TIME).read_text())
+    (arch / SEARCH_TIME).write_text(json.dumps({**kept, "seconds": {"proxies": 1, "search": 9}}))
     assert main(["survey", "--config", str(config), "--dir", str(killed), "--count", "2"]) == 0
     assert "1 of 2 architectures surveyed; measuring 1" in capsys.readouterr().err
     assert _records(killed) == rows
-    spent = [r.seconds.get(EARLIER) for r in _stored(killed)]
-    assert spent == [None, 1000.0]  # the row's time counts the attempt cut short
+    assert "search-time: " in (arch / PROGRESS_LOG).read_text()
+    assert "measured by an earlier attempt" in (arch / PROGRESS_LOG).read_text()
+    row = _stored(killed)[1]
+    assert (row.seconds["proxies"], row.seconds["search"]) == (1.0, 9.0)  # not measured again
+    assert row.seconds[EARLIER] == 990.0 and EARLIER not in _stored(killed)[0].seconds
 
     # two lanes, one architecture each: the same rows (one torch thread, as here), an ETA
     argv = ["survey", "--config", str(config), "--count", "2", "--parallel", "2"]
@@ -459,3 +473,20 @@ def test_an_attempts_clock_carries_the_time_of_those_before_it(tmp_path: Path) -
     for damaged in ("{", '{"seconds": "x"}', "[]", '{"seconds": -5}'):
         path.write_text(damaged)
         assert AttemptClock(path).earlier == 0.0, damaged
+
+
+def test_kept_search_time_numbers_that_cannot_be_read_are_measured_again(tmp_path: Path) -> None:
+    path = tmp_path / SEARCH_TIME
+    kept = SearchTime("ok", None, {"clean_accuracy": 0.5}, {"search": 3.0})
+    kept.save(path)
+    assert SearchTime.load(path) == kept
+    damaged = (
+        "{",
+        "[]",
+        '{"status": "ok"}',
+        json.dumps({**json.loads(path.read_text()), "metrics": [1]}),
+    )
+    for text in damaged:
+        path.write_text(text)
+        assert SearchTime.load(path) is None, text
+    assert SearchTime.load(tmp_path / "none.json") is None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ from neronet.nn import build, check_size
 from neronet.reports.summary import duration
 from neronet.robustness import adversarial_correct
 from neronet.search.variation import mutant, seed_genotype
+from neronet.spec import LearningSpec, NetworkSpec
+from neronet.store import atomic_write
 from neronet.survey.clock import CLOCK_FILE, EARLIER, AttemptClock
 from neronet.survey.proxies import measure_proxies
 from neronet.survey.store import TARGET, Record, Retest, SurveyStore
@@ -65,6 +68,8 @@ MEASUREMENTS = ("clean", "fgsm", "pgd", "masking", "parameters")
 """The search-time measurements every surveyed architecture gets."""
 PROGRESS_LOG = "progress.log"
 """Each architecture's progress, in its directory under ``DIR/models``."""
+SEARCH_TIME = "search-time.json"
+"""Its measurements before the ground truth (:class:`SearchTime`), in the same directory."""
 GROUND_TRUTH = {"final_pgd20": "pgd-linf", "final_autoattack": "autoattack"}
 """The ground truth's attacks: the metric each gives and the attack's name."""
 RETEST = {"final_pgd20": "pgd-linf"}
@@ -197,61 +202,117 @@ def measure(
     config: NeroConfig, structure: Structure, data: SurveyData, index: int, models: Path
 ) -> Record:
     """Every measurement of the ``index``-th architecture, as one record; its ``seconds``
-    include what earlier attempts a kill cut short spent on it (:class:`AttemptClock`)."""
-    with AttemptClock(models / f"arch-{index}" / CLOCK_FILE) as clock:
-        rec = _measure(config, structure, data, index, models)
-    if not clock.earlier:
+    include what earlier attempts a kill cut short spent on it (:class:`AttemptClock`)
+    beyond the parts the row keeps from them (:class:`SearchTime`)."""
+    out = models / f"arch-{index}"
+    with AttemptClock(out / CLOCK_FILE) as clock:
+        rec, kept = _measure(config, structure, data, index, out)
+    earlier = clock.earlier - kept
+    if earlier <= 0:
         return rec
-    return dataclasses.replace(rec, seconds={**rec.seconds, EARLIER: clock.earlier})
+    return dataclasses.replace(rec, seconds={**rec.seconds, EARLIER: earlier})
+
+
+@dataclass(frozen=True)
+class SearchTime:
+    """An architecture's measurements before its ground truth (the proxies, the
+    search-time measurements and the fitness), their status and times. Kept in its
+    directory: an attempt after a kill (a robust architecture's AutoAttack outlasts a
+    session) takes them from there instead of training again for minutes to the numbers
+    it had (they are seeded)."""
+
+    status: str
+    reason: str | None
+    metrics: dict[str, float]
+    seconds: dict[str, float]
+
+    def save(self, path: Path) -> None:
+        atomic_write(path, json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
+
+    @classmethod
+    def load(cls, path: Path) -> SearchTime | None:
+        """The kept measurements, or None (none kept, or a file this version cannot read:
+        they are measured again)."""
+        try:
+            kept = json.loads(path.read_text(encoding="utf-8"))
+            numbers = {
+                part: {str(k): float(v) for k, v in kept[part].items()}
+                for part in ("metrics", "seconds")
+            }
+            reason = kept["reason"]
+            return cls(str(kept["status"]), None if reason is None else str(reason), **numbers)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
 
 
 def _measure(
-    config: NeroConfig, structure: Structure, data: SurveyData, index: int, models: Path
-) -> Record:
-    """:func:`measure` of one attempt."""
+    config: NeroConfig, structure: Structure, data: SurveyData, index: int, out: Path
+) -> tuple[Record, float]:
+    """:func:`measure` of one attempt, writing in ``out``; and the seconds of the parts it
+    kept from an earlier one."""
     origin, genotype, names = sample(config, structure, index)
-    seconds: dict[str, float] = {}
-    metrics: dict[str, float] = {}
     where = device_label(data.search.device)
 
-    def record(status: str, reason: str | None) -> Record:
-        drawn = (index, origin, tuple(names), genotype.to_json())
-        return Record(*drawn, status, reason, metrics, seconds, device=where)
+    def record(before: SearchTime, metrics: dict[str, float] | None = None) -> Record:
+        drawn = (index, origin, tuple(names), genotype.to_json(), before.status, before.reason)
+        return Record(*drawn, {**before.metrics, **(metrics or {})}, before.seconds, where)
 
     try:
         spec, learning = genotype.decode(data.input_shape, data.num_classes)
         check_size(spec, config.training.max_parameters)
-        device = data.search.device
-        with seeded(index, device):
-            model = build(spec).to(device)
-        began = time.perf_counter()
-        x = to_float(data.search.fitness.x[:PROXY_IMAGES])
-        metrics.update(
-            measure_proxies(model, x, data.search.fitness.y[:PROXY_IMAGES], config.search_eps)
-        )
-        seconds["proxies"] = time.perf_counter() - began
     except (GrammarError, InvalidArchitecture) as err:
-        return record("invalid", str(err).splitlines()[0] if str(err) else type(err).__name__)
-    note = progress_log(models / f"arch-{index}" / PROGRESS_LOG)
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        return record(SearchTime("invalid", reason, {}, {})), 0.0
+    note = progress_log(out / PROGRESS_LOG)
+    kept = SearchTime.load(out / SEARCH_TIME)
+    if kept is None:
+        before = _search_time(config, data, spec, learning, genotype.train_time, index, note)
+        if before.status != "invalid":
+            before.save(out / SEARCH_TIME)
+    else:
+        before = kept
+        note(f"search-time: {kept.status}, measured by an earlier attempt")
+    spent = sum(kept.seconds.values()) if kept is not None else 0.0
+    if before.status == "invalid":
+        return record(before), spent
+    began = time.perf_counter()
+    try:
+        truth = _ground_truth(config, data, spec, out, note)
+    except TrainingDiverged as err:  # no final numbers: the report leaves it out
+        reason = f"post-search training: {err}"
+        return record(dataclasses.replace(before, status="diverged", reason=reason)), spent
+    seconds = {**before.seconds, "ground_truth": time.perf_counter() - began}
+    return record(dataclasses.replace(before, seconds=seconds), truth), spent
+
+
+def _search_time(
+    config: NeroConfig,
+    data: SurveyData,
+    spec: NetworkSpec,
+    learning: LearningSpec,
+    train_time: float,
+    index: int,
+    note: Callable[[str], None],
+) -> SearchTime:
+    """The proxies at initialisation, then the search's training and measurements."""
+    device = data.search.device
+    with seeded(index, device):
+        model = build(spec).to(device)
+    began = time.perf_counter()
+    x = to_float(data.search.fitness.x[:PROXY_IMAGES])
+    metrics = measure_proxies(model, x, data.search.fitness.y[:PROXY_IMAGES], config.search_eps)
+    seconds = {"proxies": time.perf_counter() - began}
     settings = dataclasses.replace(EvalSettings.from_config(config), measurements=MEASUREMENTS)
-    note(f"search-time training ({genotype.train_time:g} {config.search.budget}) and measurements")
+    note(f"search-time training ({train_time:g} {config.search.budget}) and measurements")
     evaluation = evaluate_individual(
-        spec, learning, float(genotype.train_time), data.search, settings, seed=index
+        spec, learning, float(train_time), data.search, settings, seed=index
     )
     metrics.update(evaluation.metrics)
     metrics["nero_net_fitness"] = nero_net_fitness(config, evaluation.status, metrics)
     metrics["search_epochs"] = float(evaluation.epochs)
     seconds["search"] = sum(evaluation.seconds.values())
     note(f"search-time: {evaluation.status} ({seconds['search']:.0f} s)")
-    if evaluation.status == "invalid":
-        return record("invalid", evaluation.reason)
-    began = time.perf_counter()
-    try:
-        metrics.update(_ground_truth(config, data, spec, models / f"arch-{index}", note))
-    except TrainingDiverged as err:  # no final numbers: the report leaves it out
-        return record("diverged", f"post-search training: {err}")
-    seconds["ground_truth"] = time.perf_counter() - began
-    return record(evaluation.status, evaluation.reason)
+    return SearchTime(evaluation.status, evaluation.reason, metrics, seconds)
 
 
 def retest(
