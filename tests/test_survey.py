@@ -10,7 +10,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -26,6 +28,8 @@ from neronet.survey.run import (
     survey_settings,
 )
 from neronet.survey.store import DB_NAME, Record, Retest, SurveyStore
+
+T = TypeVar("T")
 
 TINY = """\
 seed: 0
@@ -152,12 +156,16 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
     assert _records(tmp_path / "broken") == []
 
 
-def _stored(directory: Path) -> list[Record]:
+def _reading(directory: Path, read: Callable[[SurveyStore], T]) -> T:
     store = SurveyStore.read(directory)
     try:
-        return store.records()
+        return read(store)
     finally:
         store.close()
+
+
+def _stored(directory: Path) -> list[Record]:
+    return _reading(directory, SurveyStore.records)
 
 
 def _device(directory: Path, index: int) -> str | None:
@@ -165,11 +173,7 @@ def _device(directory: Path, index: int) -> str | None:
 
 
 def _retests(directory: Path) -> list[Retest]:
-    store = SurveyStore.read(directory)
-    try:
-        return store.retests()
-    finally:
-        store.close()
+    return _reading(directory, SurveyStore.retests)
 
 
 def _committed(path: Path) -> bool:
