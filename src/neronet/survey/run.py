@@ -60,7 +60,7 @@ from neronet.spec import LearningSpec, NetworkSpec
 from neronet.store import atomic_write
 from neronet.survey.clock import CLOCK_FILE, EARLIER, AttemptClock
 from neronet.survey.proxies import measure_proxies
-from neronet.survey.store import TARGET, Record, Retest, SurveyStore
+from neronet.survey.store import TARGET, Record, Retest, SurveyStore, named_numbers
 from neronet.train.core import device_label, resolve_device, seeded
 from neronet.train.posttrain import TrainingDiverged, accuracy_text, train_seeds
 
@@ -235,10 +235,7 @@ class SearchTime:
         they are measured again)."""
         try:
             kept = json.loads(path.read_text(encoding="utf-8"))
-            numbers = {
-                part: {str(k): float(v) for k, v in kept[part].items()}
-                for part in ("metrics", "seconds")
-            }
+            numbers = {part: named_numbers(kept[part]) for part in ("metrics", "seconds")}
             reason = kept["reason"]
             return cls(str(kept["status"]), None if reason is None else str(reason), **numbers)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):

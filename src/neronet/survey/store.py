@@ -225,4 +225,10 @@ class SurveyStore:
 
 def _numbers(text: str) -> dict[str, float]:
     """A stored JSON object of named numbers."""
-    return {str(k): float(v) for k, v in json.loads(text).items()}
+    return named_numbers(json.loads(text))
+
+
+def named_numbers(value: Any) -> dict[str, float]:
+    """A decoded JSON object of named numbers as ``{name: float}``; ValueError, TypeError
+    or AttributeError when it is not one (a damaged file)."""
+    return {str(k): float(v) for k, v in value.items()}
