@@ -16,6 +16,7 @@ from neronet.cli.experiment import (
     Chain,
     Search,
     StepLog,
+    _memo,
     _rounds,
     parse_method,
     run_chains,
@@ -244,7 +245,8 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
     )
     methods = [parse_method("a"), parse_method("b:search.strategy=random")]
     directory = tmp_path / "e"
-    rounds = _rounds(args, methods, directory)
+    memo = directory / "memo"
+    rounds = _rounds(args, methods, directory, memo)
     assert [r.finished for r in rounds] == [2, 4, 5]
     labels = [[label for label, _ in r.steps()] for r in rounds]
     assert labels[0] == [
@@ -267,9 +269,12 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
         "--dir",
         str(directory / "b"),
     ]
-    assert study_b[7:] == ["--parallel", "2", "seed=3", "search.strategy=random"]
+    # the shared memo first: the command line's overrides win over it
+    memo_setting = f"store.memo={memo}"
+    assert study_b[7:] == ["--parallel", "2", memo_setting, "seed=3", "search.strategy=random"]
     # one run at a time: a round's searches are one study command per method
-    serial = _rounds(argparse.Namespace(**{**vars(args), "parallel": 1}), methods, directory)
+    serial_args = argparse.Namespace(**{**vars(args), "parallel": 1})
+    serial = _rounds(serial_args, methods, directory, memo)
     assert [label for label, _ in serial[0].steps()] == [
         "search a run 1",
         "search b run 1",
@@ -280,7 +285,7 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
     # a study of an experiment started before rounds already holds all its runs
     config = load_config(str(CONFIG), TINY)
     open_study(directory / "a", config, "grammar", "g", 5)
-    grown = _rounds(args, methods, directory)
+    grown = _rounds(args, methods, directory, memo)
     assert [r.chains[0].steps[0][1][4] for r in grown] == ["5", "5", "5"]
     assert [r.chains[-1].steps[0][1][4] for r in grown] == ["2", "4", "5"]
     # the time left: the rounds to go at the mean pace of the finished ones, counting
@@ -355,6 +360,41 @@ def test_a_pooled_experiment_searches_each_run_in_a_lane_as_the_serial_study_doe
     assert main(argv) == 0  # resumed: nothing is searched again
     log = (directory / "logs" / "random-run-0.log").read_text()
     assert log.count(": starting;") == 1 and log.count("): finished") == 2
+
+
+def test_methods_that_would_train_alike_share_the_memo_to_the_same_numbers(
+    tmp_path: Path,
+) -> None:
+    """The methods' searches share DIR/memo: a method whose candidates another already
+    trained the same way (here one differing only in a setting no evaluation reads)
+    trains none of them and ends with the same records and numbers; an experiment begun
+    before the memo resumes without it (its studies' settings stay as they were)."""
+    directory = tmp_path / "e"
+    argv = ["experiment", "--config", str(CONFIG), "--dir", str(directory), "--runs", "1"]
+    argv += ["--method", "nero-net", "--method", "twin:store.keep_best=4", "--attacks", "fgsm"]
+    argv += [*TINY, "search.budget=epochs", "search.default_train_time=1"]
+    assert main(argv) == 0
+    memo: dict[str, list[str | None]] = {}
+    for method in ("nero-net", "twin"):
+        store = RunStore.open(directory / method / "run-0", readonly=True)
+        memo[method] = [row.record.get("memo") for row in store.individuals()]
+        store.close()
+    assert memo["nero-net"] and not any(memo["nero-net"]) and all(memo["twin"])
+    assert len(list((directory / "memo").iterdir())) == len(set(memo["twin"]))
+    twin, first = (store_fingerprint(directory / m / "run-0") for m in ("twin", "nero-net"))
+    assert twin == first
+    rows = list(csv.DictReader((directory / "experiment.csv").open()))
+    assert [r.pop("method") for r in rows] == ["nero-net", "twin"]
+    trained = int(rows[0]["individuals_trained"])
+    assert [int(r.pop("individuals_from_memo")) for r in rows] == [0, trained]
+    assert rows[0] == rows[1]  # the same budget spent, the same numbers
+    report = (directory / "EXPERIMENT.md").read_text()
+    assert f"| twin | {trained:.1f} ± 0.0 |" in report and f"| {trained:.1f} ± 0.0 |\n" in report
+    assert json.loads((directory / MANIFEST).read_text())["memo"] is True
+    assert _memo(directory) == directory / "memo"
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / MANIFEST).write_text(json.dumps({"runs": 1}))
+    assert _memo(tmp_path / "old") is None and _memo(tmp_path / "new") == tmp_path / "new" / "memo"
 
 
 def _id(row: IndividualRow) -> int:

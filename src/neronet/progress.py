@@ -57,7 +57,7 @@ def row_header(columns: Sequence[MetricView]) -> str:
 
 def row_line(row: IndividualRow, columns: Sequence[MetricView], cached: bool = False) -> str:
     """One individual's line under :func:`row_header`."""
-    tag = "cached" if cached else row.status
+    tag = "cached" if cached else "memo" if row.record.get("memo") else row.status
     metrics = "".join(f"{c.fmt(row.metric(c.name)):>{c.width}}  " for c in columns)
     fitness = row.fitness if row.fitness is None or isinstance(row.fitness, float) else None
     return (

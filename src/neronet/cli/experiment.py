@@ -45,6 +45,9 @@ DEFAULT_METHODS = (
 )
 DEFAULT_ATTACKS = "fgsm,pgd-linf,autoattack"
 MANIFEST = "experiment.json"
+MEMO = "memo"
+"""The evaluation memo the methods' searches share (:mod:`neronet.search.memo`), in the
+experiment directory: a candidate two methods would train alike is trained once."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,23 @@ def _manifest(args: argparse.Namespace, methods: list[Method]) -> dict[str, obje
         "runs": args.runs,
         "attacks": args.attacks,
     }
+
+
+def _memo(directory: Path) -> Path | None:
+    """The memo of the experiment in ``directory``; None for one begun without it (its
+    studies' settings must not change under a resume)."""
+    path = directory / MANIFEST
+    try:
+        begun_without = path.is_file() and MEMO not in json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError, TypeError):
+        begun_without = False  # _check_manifest names the problem
+    return None if begun_without else directory / MEMO
+
+
+def _overrides(args: argparse.Namespace, method: Method, memo: Path | None) -> list[str]:
+    """A method's search overrides: the memo first, so that the command line's win."""
+    shared = [f"store.memo={memo}"] if memo is not None else []
+    return [*shared, *args.overrides, *method.overrides]
 
 
 def _check_manifest(directory: Path, manifest: dict[str, object]) -> dict[str, float]:
@@ -241,7 +261,9 @@ def time_left(rounds: list[Round], done: int, seconds: dict[str, float]) -> str:
     return f", about {duration(pace * (len(rounds) - done))} left at this pace"
 
 
-def _rounds(args: argparse.Namespace, methods: list[Method], directory: Path) -> list[Round]:
+def _rounds(
+    args: argparse.Namespace, methods: list[Method], directory: Path, memo: Path | None
+) -> list[Round]:
     """Every step, in rounds: each round searches the next ``--parallel`` runs of every
     method, retrains and attacks their bests and compares the searches, so after each
     round the finished runs of all methods are paired and reported (a week-long
@@ -259,7 +281,7 @@ def _rounds(args: argparse.Namespace, methods: list[Method], directory: Path) ->
             study = directory / m.name
             runs = max(end, _stored_runs(study))  # a study grown further is never shrunk
             argv = ["study", *common, "--runs", str(runs), "--dir", str(study)]
-            argv += ["--parallel", str(args.parallel), *args.overrides, *m.overrides]
+            argv += ["--parallel", str(args.parallel), *_overrides(args, m, memo)]
             searches.append((f"search {m.name} {span}", argv))
         chains = []
         for m, (_, study_argv) in zip(methods, searches, strict=True):
@@ -516,11 +538,12 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if len(set(names)) < len(names):
         raise ConfigError(f"--method names repeat ({', '.join(names)}); give each a new name")
     directory = Path(args.dir)
-    manifest = _manifest(args, methods)
+    memo = _memo(directory)
+    manifest = {**_manifest(args, methods), **({MEMO: True} if memo else {})}
     studies = []
     for m in methods:  # a typo fails here, not in its study after the manifest is written
         try:
-            config = load_config(args.config, [*args.overrides, *m.overrides])
+            config = load_config(args.config, _overrides(args, m, memo))
             check_plugins(config, args.config or DEFAULT_CONFIG)
             check_shared_transfer_set(config)
             lane_executors(config.executor, args.parallel)
@@ -543,7 +566,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
         with log:
             say(f"watch it live: neronet dashboard {directory}")
-            rounds = _rounds(args, methods, directory)
+            rounds = _rounds(args, methods, directory, memo)
             steps = StepLog(seconds, save, say, sum(len(r.steps()) for r in rounds))
             for done, r in enumerate(rounds, start=1):
                 code = _run_round(r, args.parallel, directory, steps, studies)

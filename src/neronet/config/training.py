@@ -43,6 +43,13 @@ class TrainingConfig(Placement, Augmentation):
 
 class StoreConfig(StrictSection):
     keep_best: Int = Field(default=5, ge=1, description="weights kept besides generation parents")
+    memo: str | None = Field(
+        default=None,
+        description="directory of evaluations shared between runs (neronet experiment sets "
+        "it): a candidate trained by another run the same way (network, learning, budget, "
+        "seed, data, settings, device, threads) is read from it, not trained again; budgets "
+        "of epochs or images only",
+    )
 
 
 class ExecutorConfig(StrictSection):

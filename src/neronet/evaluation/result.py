@@ -57,6 +57,9 @@ class Evaluation:
     train_state: bytes | None = None
     peak_memory_bytes: int | None = None
     """CUDA memory the evaluation peaked at (None off CUDA): what decides how many fit."""
+    memo: str | None = None
+    """The entry of the evaluation memo (:mod:`neronet.search.memo`) this evaluation was
+    read from; None: it was trained here."""
 
     @property
     def train_seconds(self) -> float:
@@ -78,6 +81,7 @@ class Evaluation:
             "stop_reason": self.stop_reason,
             "seconds": dict(self.seconds),
             "peak_memory_bytes": self.peak_memory_bytes,
+            **({"memo": self.memo} if self.memo else {}),
             "history": [{k: finite(v) for k, v in rec.items()} for rec in self.history],
         }
 

@@ -216,13 +216,16 @@ class SearchRecord:
     """What a run's search found and spent: its seed; its best (the strategy's choice)
     scored by the run's own objective and by NERO-Net's after warm-up (one yardstick for
     every method; None before a generation ends); individuals trained (cache hits are
-    not) and their training epochs (a warm-started child's extra epochs only)."""
+    not) and their training epochs (a warm-started child's extra epochs only); of those,
+    how many were read from the experiment's memo (trained by another method's run the
+    same way; they count as trained: the budget is the method's, not the machine's)."""
 
     seed: int
     fitness: float | None
     nero_net_fitness: float | None
     trained: int
     epochs: int
+    reused: int = 0
 
     HEADER = (
         "seed",
@@ -230,6 +233,7 @@ class SearchRecord:
         "search_nero_net_fitness",
         "individuals_trained",
         "epochs_trained",
+        "individuals_from_memo",
     )
 
     def cells(self) -> tuple[str, ...]:
@@ -242,6 +246,7 @@ class SearchRecord:
             number(self.nero_net_fitness),
             str(self.trained),
             str(self.epochs),
+            str(self.reused),
         )
 
 
@@ -260,20 +265,26 @@ def search_record(run_dir: Path) -> SearchRecord:
         store.close()
     trained = [r for r in rows if r.cache_of is None and r.epochs]
     yardstick = None if best is None else nero_net_fitness(config, best.status, best.metrics)
-    return SearchRecord(seed, fitness, yardstick, len(trained), sum(r.epochs or 0 for r in trained))
+    epochs = sum(r.epochs or 0 for r in trained)
+    reused = sum(1 for r in trained if r.record.get("memo"))
+    return SearchRecord(seed, fitness, yardstick, len(trained), epochs, reused)
 
 
 def budget_table(searches: Mapping[tuple[str, int], SearchRecord], methods: Sequence[str]) -> Table:
-    """Per method: individuals trained and training epochs per run, mean ± std."""
+    """Per method: individuals trained, training epochs, and of the individuals those read
+    from the memo, per run, mean ± std."""
     rows = []
     for m in methods:
-        spent = [(v.trained, v.epochs) for (method, _), v in searches.items() if method == m]
+        spent = [
+            (v.trained, v.epochs, v.reused) for (method, _), v in searches.items() if method == m
+        ]
         cells = []
         for values in zip(*spent, strict=True):
             mean, std = mean_std([float(v) for v in values])
             cells.append(f"{mean:.1f} ± {std:.1f}")
         rows.append((m, *cells))
-    return Table(("method", "individuals trained per run", "training epochs per run"), tuple(rows))
+    header = ("method", "individuals trained per run", "training epochs per run", "from the memo")
+    return Table(header, tuple(rows))
 
 
 def runs_figure(table: MethodTable) -> Figure:
@@ -407,7 +418,10 @@ def write_experiment(
                 "The searches",
                 (
                     "What each search spent (mean ± std over runs; cache hits are not "
-                    "trained). Final parents, mean ± std over runs: compare/compare.md. "
+                    "trained; from the memo: individuals another method's run had trained "
+                    "the same way, read from the experiment's memo instead of trained again, "
+                    "counted as trained, since the budget is the method's). Final parents, "
+                    "mean ± std over runs: compare/compare.md. "
                     f"Anytime curves: the best {YARDSTICK} found so far, against the epochs "
                     "the search had trained and against generations, median and "
                     "interquartile range over runs (every method on this one yardstick; a "

@@ -29,6 +29,7 @@ from neronet.search import replay
 from neronet.search.base import Candidate, GenerationSummary, Strategy
 from neronet.search.dedup import BatchDedup, cache_key
 from neronet.search.health import OTHER_ADVICE, SEED_ADVICE, dead_generation_note
+from neronet.search.memo import EvaluationMemo, memo_key
 from neronet.search.recording import record_cache_hit, record_evaluated, record_undecodable
 from neronet.search.resume import check_resumable, package_versions
 from neronet.search.strategies import make_strategy
@@ -36,7 +37,12 @@ from neronet.search.warm import warm_start_state
 from neronet.spec import LearningSpec, NetworkSpec
 from neronet.store import GenerationRow, IndividualRow, RunStore
 from neronet.store.keep import prune
-from neronet.transfer.run import check_transfer_set, ensure_transfer_set, workers_config
+from neronet.transfer.run import (
+    META_KEY,
+    check_transfer_set,
+    ensure_transfer_set,
+    workers_config,
+)
 
 
 def individual_seed(run_seed: int, individual_id: int) -> int:
@@ -54,6 +60,8 @@ class SearchRun:
     store: RunStore
     strategy: Strategy
     reporter: Reporter
+    memo: EvaluationMemo | None = None
+    """The evaluation memo the run shares with others (``store.memo``), if any."""
 
     # ------------------------------------------------------------- opening
     @classmethod
@@ -99,7 +107,8 @@ class SearchRun:
             store.log_event("start", f"new run, seed {config.seed}")
         reporter = reporter or Reporter.quiet()
         ensure_transfer_set(workers, store, transfer_sha, reporter.console)
-        return cls(workers, grammar_text, grammar_name, store, strategy, reporter)
+        memo = None if config.store.memo is None else EvaluationMemo(Path(config.store.memo))
+        return cls(workers, grammar_text, grammar_name, store, strategy, reporter, memo)
 
     # -------------------------------------------------------------- running
     def run(self, executor: Executor | None = None) -> None:
@@ -167,13 +176,23 @@ class SearchRun:
                 continue
             if dedup.waits(cand):
                 continue
-            requests[cand.key] = (cand, self._request(cand, spec, learning))
+            request = self._request(cand, spec, learning)
+            key = self._memo_key(request, executor.threads)
+            reused = self.memo.find(key) if self.memo and key else None
+            if reused is not None:
+                rows[cand.id] = record_evaluated(self.store, strategy, cand, request, reused)
+                self.store.log_event("memo", f"{cand.key} (id {cand.id}) reuses memo {key}")
+                self.reporter.evaluated(rows[cand.id])
+                continue
+            requests[cand.key] = (cand, request, key)
         if requests:
-            self.reporter.batch(strategy, [c for c, _ in requests.values()])
-            jobs = [r for _, r in requests.values()]
+            self.reporter.batch(strategy, [c for c, _, _ in requests.values()])
+            jobs = [r for _, r, _ in requests.values()]
             for request, evaluation in executor.evaluate(jobs, self.reporter.progress):
-                cand = requests[request.key][0]
+                cand, _, key = requests[request.key]
                 rows[cand.id] = record_evaluated(self.store, strategy, cand, request, evaluation)
+                if self.memo and key:
+                    self.memo.add(key, evaluation)
                 self.reporter.evaluated(rows[cand.id])
         for cand, key in dedup.twins:
             prior = self.store.individual_by_key(key)
@@ -181,6 +200,12 @@ class SearchRun:
             rows[cand.id] = record_cache_hit(self.store, strategy, cand, prior)
             self.reporter.evaluated(rows[cand.id], cached=True)
         return [rows[c.id].outcome() for c in batch]
+
+    def _memo_key(self, request: EvalRequest, threads: int) -> str | None:
+        """``request``'s memo key, or None without a memo or where it cannot be reused."""
+        if self.memo is None:
+            return None
+        return memo_key(self.config, request, threads, self.store.meta(META_KEY))
 
     def _check_threads(self, threads: int) -> None:
         """Record the torch thread count the run trains with; warn when a resume uses
