@@ -270,7 +270,7 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
         str(directory / "b"),
     ]
     # the shared memo first: the command line's overrides win over it
-    memo_setting = f"store.memo={memo}"
+    memo_setting = f"store.memo={memo / 'evaluations'}"
     assert study_b[7:] == ["--parallel", "2", memo_setting, "seed=3", "search.strategy=random"]
     # one run at a time: a round's searches are one study command per method
     serial_args = argparse.Namespace(**{**vars(args), "parallel": 1})
@@ -380,7 +380,17 @@ def test_methods_that_would_train_alike_share_the_memo_to_the_same_numbers(
         memo[method] = [row.record.get("memo") for row in store.individuals()]
         store.close()
     assert memo["nero-net"] and not any(memo["nero-net"]) and all(memo["twin"])
-    assert len(list((directory / "memo").iterdir())) == len(set(memo["twin"]))
+    assert len(list((directory / "memo" / "evaluations").iterdir())) == len(set(memo["twin"]))
+    # the twin's retrained best has the first's weights: its attacks were read, not run
+    attacks = sorted((directory / "memo" / "attacks").iterdir())
+    pairs = [
+        sorted((directory / "attacked" / f"{m}-run-0" / "pairs").glob("pair-*"))
+        for m in ("nero-net", "twin")
+    ]
+    assert len(attacks) == len(pairs[0]) == len(pairs[1]) > 0
+    assert [p.read_text() for p in pairs[0]] == [p.read_text() for p in pairs[1]]
+    log = (directory / "attacked" / "twin-run-0" / "attack.log").read_text()
+    assert log.count("finished before (loaded") == len(attacks)
     twin, first = (store_fingerprint(directory / m / "run-0") for m in ("twin", "nero-net"))
     assert twin == first
     rows = list(csv.DictReader((directory / "experiment.csv").open()))

@@ -12,6 +12,7 @@ from test_search import StubExecutor, _config, _run
 from neronet.config import NeroConfig
 from neronet.evaluation.result import OUT_OF_MEMORY, Evaluation
 from neronet.execution.base import EvalRequest
+from neronet.robustness.results import AttackMemo, SuiteResults
 from neronet.search.memo import EvaluationMemo, memo_key
 from neronet.store import RunStore
 
@@ -132,3 +133,35 @@ def test_a_damaged_entry_is_trained_again_and_rewritten(tmp_path: Path) -> None:
     assert len(again.requests) == 1
     assert EvaluationMemo(memo_dir).find(entries[0].stem) is not None
     assert store_fingerprint(tmp_path / "again") == store_fingerprint(tmp_path / "first")
+
+
+def test_attack_results_are_shared_by_weights_settings_and_where_they_ran(
+    tmp_path: Path,
+) -> None:
+    identity = {
+        "models": {"seed-0": "aa", "seed-1": "bb"},
+        "attacks": ["fgsm", "autoattack"],
+        "settings": {"linf_eps": 0.03, "limit": 100},
+        "data": {"dataset": "fashion-mnist"},
+    }
+    here = AttackMemo(tmp_path / "memo", {"device": "cpu (1 thread)", "torch": "2.13.0"})
+    first = SuiteResults(tmp_path / "first", identity, here)
+    first.save(1, "autoattack", {"adv_correct": "0110"})
+    # another suite holding a model with seed-1's weights (named otherwise, listed first)
+    moved = {**identity, "models": {"retrained": "bb"}}
+    second = SuiteResults(tmp_path / "second", moved, here)
+    assert second.load(0, "autoattack") == {"adv_correct": "0110"}
+    assert (tmp_path / "second" / "pair-0-autoattack.json").is_file()  # kept by the suite
+    assert second.load(0, "fgsm") is None  # not attacked yet
+    other_weights = {**identity, "models": {"retrained": "cc"}}
+    other_settings = {**moved, "settings": {"linf_eps": 0.1, "limit": 100}}
+    other_place = AttackMemo(tmp_path / "memo", {"device": "cpu (2 threads)", "torch": "2.13.0"})
+    for suite in (
+        SuiteResults(tmp_path / "w", other_weights, here),
+        SuiteResults(tmp_path / "s", other_settings, here),
+        SuiteResults(tmp_path / "p", moved, other_place),
+        SuiteResults(tmp_path / "none", moved),
+    ):
+        assert suite.load(0, "autoattack") is None
+    here.path(moved, 0, "autoattack").write_text("{damaged")
+    assert SuiteResults(tmp_path / "third", moved, here).load(0, "autoattack") is None

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # torch and the suite load only when a command runs
     from neronet.attacks.catalogue import AttackSpec
     from neronet.config import AttackSettings
     from neronet.robustness import Step, SuiteResults, Tick
+    from neronet.robustness.results import AttackMemo
 
 HINT_KEYS = ("dataset", "holdout", "holdout_seed")
 """Model metadata that says which data (and held-out split) a model was tested on."""
@@ -108,6 +109,12 @@ def add_attack_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-path", help="local copy of the dataset")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--out", help="output directory for the tables and attack.log")
+    p.add_argument(
+        "--memo",
+        help="directory of results shared between suites (neronet experiment passes its "
+        "own): a model with the same weights under the same attacks, settings, data and "
+        "device is not attacked again",
+    )
     p.set_defaults(func=cmd_attack)
 
 
@@ -294,7 +301,7 @@ class _Display:
         head = f"[{step.pair}/{step.pairs}] {step.model}"
         tick = step.tick
         if step.cached:
-            text = f"{head}: {step.label} finished in an earlier run (loaded)"
+            text = f"{head}: {step.label} finished before (loaded: an earlier run or --memo)"
         elif step.finished:
             text = f"{head}: {step.label} done, saved"
         elif tick is None:
@@ -312,6 +319,17 @@ class _Display:
         elif tick is None:
             done = step.pair - (0 if step.finished else 1)
             self.bar.update(self.suite, description=text, completed=done, total=step.pairs)
+
+
+def _memo(path: str | None, device: torch.device) -> AttackMemo | None:
+    """``--memo``'s results shared between suites run ``where`` this one runs."""
+    if path is None:
+        return None
+    from neronet.robustness.results import AttackMemo
+    from neronet.search.resume import package_versions
+    from neronet.train.core import device_label
+
+    return AttackMemo(Path(path), {"device": device_label(device), **package_versions()})
 
 
 def _identity(
@@ -416,7 +434,8 @@ def _attack(args: argparse.Namespace, console: Console, opened: list[SuiteResult
         if note is not None:
             log.info(note)
             console.print(note)
-        opened.append(SuiteResults(out / PAIRS, _identity(sources, attacks, settings, data)))
+        identity = _identity(sources, attacks, settings, data)
+        opened.append(SuiteResults(out / PAIRS, identity, _memo(args.memo, device)))
         bar = progress_bar(console) if console.is_terminal else None
         with bar or contextlib.nullcontext(), routed("auto-attack", log):
             # AutoAttack's warnings go to the log, not stderr

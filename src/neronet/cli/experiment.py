@@ -46,8 +46,10 @@ DEFAULT_METHODS = (
 DEFAULT_ATTACKS = "fgsm,pgd-linf,autoattack"
 MANIFEST = "experiment.json"
 MEMO = "memo"
-"""The evaluation memo the methods' searches share (:mod:`neronet.search.memo`), in the
-experiment directory: a candidate two methods would train alike is trained once."""
+"""What the methods share, in the experiment directory: ``evaluations`` (the searches'
+memo, :mod:`neronet.search.memo`: a candidate two methods would train alike is trained
+once) and ``attacks`` (``neronet attack --memo``: a retrained best with the weights of
+another method's is not attacked again)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def _memo(directory: Path) -> Path | None:
 
 def _overrides(args: argparse.Namespace, method: Method, memo: Path | None) -> list[str]:
     """A method's search overrides: the memo first, so that the command line's win."""
-    shared = [f"store.memo={memo}"] if memo is not None else []
+    shared = [f"store.memo={memo / 'evaluations'}"] if memo is not None else []
     return [*shared, *args.overrides, *method.overrides]
 
 
@@ -293,6 +295,7 @@ def _rounds(
                 # overrides are positional, beside the model: before any flag
                 attack = ["attack", trained, *args.overrides, "--attacks", args.attacks]
                 attack += [*common, "--out", str(directory / "attacked" / name)]
+                attack += ["--memo", str(memo / "attacks")] if memo is not None else []
                 steps: tuple[Step, ...] = (
                     (f"retrain {m.name} run-{run}", train),
                     (f"attack {m.name} run-{run}", attack),

@@ -7,11 +7,19 @@ to a manifest saying what was attacked with which settings. A re-run with the
 same models and settings loads the finished pairs instead of recomputing them;
 different ones would mix two experiments in one table, so an unfinished suite
 refuses them, naming what changed. A finished suite is simply replaced.
+
+With a memo (:class:`AttackMemo`, ``neronet attack --memo``) finished pairs are also
+shared between suites: a model with the same weights (by digest) under the same attacks,
+settings and data, attacked on the same device, is not attacked twice. An experiment's
+methods that end on the same network retrain it to the same weights, and its AutoAttack
+(most of an hour on a CPU) runs once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +66,37 @@ def text_mask(text: str, device: torch.device) -> torch.Tensor:
     return torch.tensor([c == "1" for c in text], dtype=torch.bool, device=device)
 
 
+@dataclass(frozen=True)
+class AttackMemo:
+    """Finished pairs shared between suites, one JSON file each, named by a digest of what
+    the pair's result depends on: the model's weights, the suite's attacks, settings and
+    data, the step, and ``where`` it runs (the device, the CPU's thread count, the package
+    versions: float results may differ on another)."""
+
+    directory: Path
+    where: dict[str, str]
+
+    def path(self, identity: dict[str, Any], model: int, step: str) -> Path:
+        what = {
+            **identity,
+            "models": list(identity["models"].values())[model],
+            "step": step,
+            "where": self.where,
+        }
+        text = json.dumps(what, sort_keys=True, separators=(",", ":"))
+        return self.directory / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
+
+
 class SuiteResults:
     """The finished pairs of one suite in ``directory``; ``identity`` says what the suite
-    is (models' weight digests, attacks, settings, data) and must match to resume."""
+    is (models' weight digests, attacks, settings, data) and must match to resume;
+    ``memo``: where pairs are shared with other suites."""
 
-    def __init__(self, directory: Path, identity: dict[str, Any]) -> None:
+    def __init__(
+        self, directory: Path, identity: dict[str, Any], memo: AttackMemo | None = None
+    ) -> None:
         self.directory = directory
+        self.memo = memo
         manifest = directory / MANIFEST
         stored = json.loads(manifest.read_text()) if manifest.is_file() else None
         if stored is not None and stored["identity"] != identity:
@@ -88,9 +121,19 @@ class SuiteResults:
         return self.directory / f"pair-{model}-{step}.json"
 
     def load(self, model: int, step: str) -> dict[str, Any] | None:
-        """The saved result of model number ``model`` under ``step``, if it finished."""
+        """The saved result of model number ``model`` under ``step``, if it finished here
+        or, with a memo, in another suite (then it is saved here too)."""
         path = self._path(model, step)
-        return json.loads(path.read_text()) if path.is_file() else None
+        if path.is_file():
+            return json.loads(path.read_text())
+        if self.memo is None:
+            return None
+        try:
+            result = json.loads(self.memo.path(self.identity, model, step).read_text())
+        except (OSError, ValueError):  # none, or a damaged one: attacked again
+            return None
+        atomic_write(path, json.dumps(result).encode())
+        return result
 
     def partial(self, model: int, step: str) -> Path:
         """Where the step in progress keeps what it has done so far (an AutoAttack's
@@ -98,7 +141,10 @@ class SuiteResults:
         return self.directory / f"partial-{model}-{step}.json"
 
     def save(self, model: int, step: str, result: dict[str, Any]) -> None:
-        atomic_write(self._path(model, step), json.dumps(result).encode())
+        text = json.dumps(result).encode()
+        atomic_write(self._path(model, step), text)
+        if self.memo is not None:
+            atomic_write(self.memo.path(self.identity, model, step), text)
         self.partial(model, step).unlink(missing_ok=True)
 
     def finish(self) -> None:
