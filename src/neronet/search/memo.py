@@ -56,6 +56,7 @@ def memo_key(
     payload = {
         "settings": settings,
         "budget_unit": config.search.budget,
+        "device": _device(config.training.device),
         "devices": config.executor.devices,
         "threads": threads,
         "spec": request.spec.to_dict(),
@@ -68,6 +69,16 @@ def memo_key(
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _device(setting: str) -> str:
+    """What ``training.device`` means on this machine: the GPU by name (``auto`` is one
+    on a GPU machine, the CPU elsewhere), or the CPU (its threads are keyed apart: the
+    workers', not this process's)."""
+    from neronet.train.core import device_label, resolve_device
+
+    device = resolve_device(setting)
+    return device_label(device) if device.type == "cuda" else device.type
 
 
 @dataclasses.dataclass(frozen=True)
