@@ -380,7 +380,8 @@ def test_methods_that_would_train_alike_share_the_memo_to_the_same_numbers(
         memo[method] = [row.record.get("memo") for row in store.individuals()]
         store.close()
     assert memo["nero-net"] and not any(memo["nero-net"]) and all(memo["twin"])
-    assert len(list((directory / "memo" / "evaluations").iterdir())) == len(set(memo["twin"]))
+    # the round over, its runs' entries (weights and states: megabytes each) are gone
+    assert list((directory / "memo" / "evaluations").iterdir()) == []
     # the twin's retrained best has the first's weights: its attacks were read, not run
     attacks = sorted((directory / "memo" / "attacks").iterdir())
     pairs = [

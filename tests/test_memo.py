@@ -125,13 +125,14 @@ def test_a_damaged_entry_is_trained_again_and_rewritten(tmp_path: Path) -> None:
     memo = f"store.memo={memo_dir}"
     first = StubExecutor()
     _run(tmp_path / "first", _config(*EPOCHS, memo), first)
-    entries = sorted(memo_dir.iterdir())
+    entries = sorted(memo_dir.glob("*/*"))  # by run seed: runs of other seeds share none
+    assert {e.parent.name for e in entries} == {f"seed-{_config().seed}"}
     assert len(entries) == len(first.requests)
     entries[0].write_bytes(b"not a safetensors file")
     again = StubExecutor()
     _run(tmp_path / "again", _config(*EPOCHS, memo), again)
     assert len(again.requests) == 1
-    assert EvaluationMemo(memo_dir).find(entries[0].stem) is not None
+    assert EvaluationMemo(entries[0].parent).find(entries[0].stem) is not None
     assert store_fingerprint(tmp_path / "again") == store_fingerprint(tmp_path / "first")
 
 

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -50,6 +51,7 @@ MEMO = "memo"
 memo, :mod:`neronet.search.memo`: a candidate two methods would train alike is trained
 once) and ``attacks`` (``neronet attack --memo``: a retrained best with the weights of
 another method's is not attacked again)."""
+EVALUATIONS = "evaluations"
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,20 @@ def _memo(directory: Path) -> Path | None:
 
 def _overrides(args: argparse.Namespace, method: Method, memo: Path | None) -> list[str]:
     """A method's search overrides: the memo first, so that the command line's win."""
-    shared = [f"store.memo={memo / 'evaluations'}"] if memo is not None else []
+    shared = [f"store.memo={memo / EVALUATIONS}"] if memo is not None else []
     return [*shared, *args.overrides, *method.overrides]
+
+
+def _forget(memo: Path, directory: Path, methods: list[Method], runs: range) -> None:
+    """Drop the searches' memo entries of ``runs``, which every method has finished:
+    no other run shares them (each run index has its own seed)."""
+    from neronet.search.memo import seed_memo
+    from neronet.search.study import read_study
+
+    for m in methods:
+        seeds = read_study(directory / m.name).seeds
+        for i in runs:
+            shutil.rmtree(seed_memo(memo / EVALUATIONS, seeds[i]).directory, ignore_errors=True)
 
 
 def _check_manifest(directory: Path, manifest: dict[str, object]) -> dict[str, float]:
@@ -227,6 +241,8 @@ class Round:
     serial_searches: tuple[str, ...] = ()
     """The labels the searches have one study at a time (``searches``' own, or, in a
     pooled round, those a resume with ``--parallel 1`` would give them)."""
+    first: int = 0
+    """The round's first run: it holds runs ``first`` to ``finished - 1``."""
 
     def chain_steps(self) -> list[Step]:
         return [step for chain in self.chains for step in chain.steps]
@@ -309,7 +325,7 @@ def _rounds(
         labels = tuple(label for label, _ in searches)
         searches = [] if pooled else searches
         compare_step = ("compare the searches", compare)
-        rounds.append(Round(end, span, searches, chains, compare_step, labels))
+        rounds.append(Round(end, span, searches, chains, compare_step, labels, start))
     return rounds
 
 
@@ -577,6 +593,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
                     say("interrupted; run the same command again to resume")
                 if code != 0:
                     return code
+                if memo is not None:
+                    _forget(memo, directory, methods, range(r.first, r.finished))
                 report = write_experiment(
                     directory, names, r.finished, seconds, _command(args), planned=args.runs
                 )[-1]

@@ -71,6 +71,14 @@ def memo_key(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def seed_memo(directory: Path, seed: int) -> EvaluationMemo:
+    """The memo of runs with seed ``seed`` in ``directory`` (``store.memo``): runs of
+    other seeds never share an evaluation (the seed draws the data splits and every
+    training seed), so each seed's entries lie apart and can go once its runs are done
+    (they hold weights and training states: megabytes each)."""
+    return EvaluationMemo(directory / f"seed-{seed}")
+
+
 def _device(setting: str) -> str:
     """What ``training.device`` means on this machine: the GPU by name (``auto`` is one
     on a GPU machine, the CPU elsewhere), or the CPU (its threads are keyed apart: the

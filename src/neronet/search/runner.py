@@ -29,7 +29,7 @@ from neronet.search import replay
 from neronet.search.base import Candidate, GenerationSummary, Strategy
 from neronet.search.dedup import BatchDedup, cache_key
 from neronet.search.health import OTHER_ADVICE, SEED_ADVICE, dead_generation_note
-from neronet.search.memo import EvaluationMemo, memo_key
+from neronet.search.memo import EvaluationMemo, memo_key, seed_memo
 from neronet.search.recording import record_cache_hit, record_evaluated, record_undecodable
 from neronet.search.resume import check_resumable, package_versions
 from neronet.search.strategies import make_strategy
@@ -107,7 +107,9 @@ class SearchRun:
             store.log_event("start", f"new run, seed {config.seed}")
         reporter = reporter or Reporter.quiet()
         ensure_transfer_set(workers, store, transfer_sha, reporter.console)
-        memo = None if config.store.memo is None else EvaluationMemo(Path(config.store.memo))
+        memo = (
+            None if config.store.memo is None else seed_memo(Path(config.store.memo), config.seed)
+        )
         return cls(workers, grammar_text, grammar_name, store, strategy, reporter, memo)
 
     # -------------------------------------------------------------- running
