@@ -217,9 +217,9 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
         "attack nero-net run-0",
     }
     capsys.readouterr()
-    # the same command again: every step finds its work done, the table is the same
+    # the same command again: every run finished earlier, the table is the same
     assert main(argv) == 0
-    assert "finished" in capsys.readouterr().err
+    assert "finished earlier" in capsys.readouterr().err
     again = (directory / "EXPERIMENT.md").read_text()
     assert again.split("## The searches")[0] == report.split("## The searches")[0]
     # the same directory with another method list is another experiment
@@ -357,9 +357,20 @@ def test_a_pooled_experiment_searches_each_run_in_a_lane_as_the_serial_study_doe
     assert main([*study, "search.strategy=random"]) == 0
     assert store_fingerprint(directory / "random" / "run-0") == store_fingerprint(serial / "run-0")
     assert "| random | 1 |" in (directory / "EXPERIMENT.md").read_text()
-    assert main(argv) == 0  # resumed: nothing is searched again
+    capsys.readouterr()
+    model = directory / "trained" / "random-run-0" / "seed-0" / "model.safetensors"
+    model.unlink()  # the records kept without the weights (e.g. copied to another machine)
+    assert main(argv) == 0  # resumed: every run finished earlier, none is run again
+    assert capsys.readouterr().err.count(": finished earlier") == 6
     log = (directory / "logs" / "random-run-0.log").read_text()
-    assert log.count(": starting;") == 1 and log.count("): finished") == 2
+    assert log.count(": starting;") == 1 and log.count("): finished") == 1
+    assert not model.exists()  # not retrained for nothing
+    # a run whose attack suite is unfinished runs its chain again
+    suite = directory / "attacked" / "nero-net-run-0" / "pairs" / "manifest.json"
+    suite.write_text(suite.read_text().replace('"complete": true', '"complete": false'))
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count(": finished earlier") == 3 and "attack nero-net run-0: neronet attack" in err
 
 
 def test_methods_that_would_train_alike_share_the_memo_to_the_same_numbers(

@@ -524,19 +524,55 @@ def _open_studies(
     return configs
 
 
+def _finished(directory: Path, chain: Chain) -> bool:
+    """Whether an earlier start searched, retrained and attacked ``chain``'s run: the run
+    finished, the retraining's results and a complete attack suite on disk. Its commands
+    would only confirm that (each reloading the data, and a model deleted to save space
+    or not kept with the records would be retrained for nothing), so it is not rerun."""
+    from neronet.cli.attack import PAIRS
+    from neronet.robustness.results import MANIFEST as SUITE
+    from neronet.store import RunStore
+    from neronet.train.posttrain import RESULTS_FILE
+
+    method, run = chain.name.rsplit("-run-", 1)
+    attacked, run_dir = directory / "attacked" / chain.name, directory / method / f"run-{run}"
+    try:
+        complete = json.loads((attacked / PAIRS / SUITE).read_text("utf-8"))["complete"] is True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if not complete or not (attacked / "per_model.csv").is_file():
+        return False
+    if not (directory / "trained" / chain.name / RESULTS_FILE).is_file():
+        return False
+    if not (run_dir / "run.sqlite").is_file():
+        return False
+    store = RunStore.open(run_dir, readonly=True)
+    try:
+        return bool(store.meta("finished", False))
+    finally:
+        store.close()
+
+
 def _run_round(
     r: Round, lanes: int, directory: Path, log: StepLog, studies: list[MethodStudy]
 ) -> int:
-    """A round's searches, its chains (one after another, or in ``lanes`` lanes, each
-    beginning with its run's search in a pooled round), and its comparison; the first
-    non-zero exit code, or 0."""
+    """A round's searches, its chains not finished earlier (one after another, or in
+    ``lanes`` lanes, each beginning with its run's search in a pooled round), and its
+    comparison; the first non-zero exit code, or 0."""
     code = run_steps(r.searches, log)
-    if code == 0 and lanes > 1 and len(r.chains) > 1:
+    chains = []
+    for chain in r.chains:
+        if not _finished(directory, chain):
+            chains.append(chain)
+            continue
+        for label, _ in chain.steps:
+            log.say(f"[{log.number()}/{log.total}] {label}: finished earlier")
+    if code == 0 and lanes > 1 and len(chains) > 1:
         with ExitStack() as held:
             configs = _open_studies(r, directory, studies, lanes, held) if r.pooled else []
-            code = run_chains(r.chains, lanes, r.chains_label, directory / "logs", log, configs)
+            code = run_chains(chains, lanes, r.chains_label, directory / "logs", log, configs)
     elif code == 0:
-        code = run_steps(r.chain_steps(), log)
+        code = run_steps([step for chain in chains for step in chain.steps], log)
     return code or run_steps([r.compare], log)
 
 
