@@ -1,0 +1,62 @@
+"""tools/experiment_records.py: a finished experiment's records, kept and put back on
+another machine, resume to the same report without running anything again."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from test_experiment import CONFIG, TINY
+
+from neronet.cli import main
+
+SCRIPT = Path(__file__).parents[1] / "tools" / "experiment_records.py"
+
+
+@pytest.fixture(scope="module")
+def records() -> ModuleType:
+    """The script loaded from its path: tools/ is not a package."""
+    spec = importlib.util.spec_from_file_location("experiment_records", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_finished_runs_are_kept_once_and_resume_elsewhere_without_running(
+    records: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "e"
+    argv = ["experiment", "--config", str(CONFIG), "--dir", str(directory), "--runs", "1"]
+    argv += ["--method", "nero-net", "--method", "random:search.strategy=random"]
+    argv += ["--attacks", "fgsm", *TINY]
+    assert main(argv) == 0
+    kept = tmp_path / "kept"
+    written = records.save(directory, kept)
+    assert (kept / "nero-net" / "run-0.sqlite.gz").is_file()
+    assert not list(kept.rglob("*.safetensors"))  # records, not weights
+    assert records.save(directory, kept) == []  # unchanged: nothing rewritten
+    # the machine is replaced: the records come back into an empty directory
+    moved = tmp_path / "moved"
+    shutil.move(directory, moved)
+    assert len(records.restore(kept, directory)) == len(written)
+    assert records.main(["restore", str(kept), str(directory)]) == 2  # not over a live one
+    assert "already holds an experiment" in capsys.readouterr().err
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count(": finished earlier") == 4 and "neronet train" not in err
+    before = (moved / "EXPERIMENT.md").read_text().split("## Reproduce")[0]
+    assert (directory / "EXPERIMENT.md").read_text().split("## Reproduce")[0] == before
+    # a run not finished when its records were kept is run again, to the same numbers
+    shutil.rmtree(directory)
+    for name in ("random/run-0.sqlite.gz", "trained/random-run-0", "attacked/random-run-0"):
+        path = kept / name
+        path.unlink() if path.is_file() else shutil.rmtree(path)
+    records.restore(kept, directory)
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count(": finished earlier") == 2 and "retrain random run-0: neronet train" in err
+    assert (directory / "EXPERIMENT.md").read_text().split("## Reproduce")[0] == before
