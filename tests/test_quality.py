@@ -12,6 +12,6 @@ def test_ruff_clean() -> None:
     ruff = shutil.which("ruff")
     cmd = [ruff] if ruff else [sys.executable, "-m", "ruff"]
     result = subprocess.run(
-        [*cmd, "check", "src", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
+        [*cmd, "check", "src", "tests", "bench", "tools"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
