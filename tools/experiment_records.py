@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from neronet.cli.experiment import MANIFEST, Chain, _finished
+from neronet.cli.experiment import MANIFEST, finished_earlier
 from neronet.search.study import STUDY_FILE
 
 STORE = "run.sqlite"
@@ -39,7 +39,7 @@ def finished_runs(directory: Path) -> list[str]:
     """The ``<method>-run-<i>`` names of the experiment's finished runs."""
     attacked = directory / "attacked"
     names = sorted(p.name for p in attacked.iterdir()) if attacked.is_dir() else []
-    return [name for name in names if _finished(directory, Chain(name, ()))]
+    return [name for name in names if finished_earlier(directory, name)]
 
 
 def _put(path: Path, data: bytes) -> bool:

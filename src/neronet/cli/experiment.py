@@ -524,8 +524,9 @@ def _open_studies(
     return configs
 
 
-def _finished(directory: Path, chain: Chain) -> bool:
-    """Whether an earlier start searched, retrained and attacked ``chain``'s run: the run
+def finished_earlier(directory: Path, name: str) -> bool:
+    """Whether an earlier start searched, retrained and attacked run ``name``
+    (``<method>-run-<i>``) of the experiment in ``directory``: the run
     finished, the retraining's results and a complete attack suite on disk. Its commands
     would only confirm that (each reloading the data, and a model deleted to save space
     or not kept with the records would be retrained for nothing), so it is not rerun."""
@@ -534,15 +535,15 @@ def _finished(directory: Path, chain: Chain) -> bool:
     from neronet.store import RunStore
     from neronet.train.posttrain import RESULTS_FILE
 
-    method, run = chain.name.rsplit("-run-", 1)
-    attacked, run_dir = directory / "attacked" / chain.name, directory / method / f"run-{run}"
+    method, run = name.rsplit("-run-", 1)
+    attacked, run_dir = directory / "attacked" / name, directory / method / f"run-{run}"
     try:
         complete = json.loads((attacked / PAIRS / SUITE).read_text("utf-8"))["complete"] is True
     except (OSError, ValueError, KeyError, TypeError):
         return False
     if not complete or not (attacked / "per_model.csv").is_file():
         return False
-    if not (directory / "trained" / chain.name / RESULTS_FILE).is_file():
+    if not (directory / "trained" / name / RESULTS_FILE).is_file():
         return False
     if not (run_dir / "run.sqlite").is_file():
         return False
@@ -562,7 +563,7 @@ def _run_round(
     code = run_steps(r.searches, log)
     chains = []
     for chain in r.chains:
-        if not _finished(directory, chain):
+        if not finished_earlier(directory, chain.name):
             chains.append(chain)
             continue
         for label, _ in chain.steps:
