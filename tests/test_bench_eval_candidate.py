@@ -1,24 +1,17 @@
 """bench/eval_candidate.py still runs end to end (so the benchmark cannot silently rot)."""
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "eval_candidate.py"
+from helpers_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    """The script loaded from its path: bench/ is not a package."""
-    spec = importlib.util.spec_from_file_location("eval_candidate", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/eval_candidate.py")
 
 
 def test_quick_run_measures_every_network(bench: ModuleType, tmp_path: Path) -> None:

@@ -1,27 +1,18 @@
 """bench/gpu_check.py runs its CPU pass end to end, so the GPU session finds it working."""
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.py"
+from helpers_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def gpu_check() -> Iterator[ModuleType]:
-    """The script loaded from its path: bench/ is not a package."""
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
     monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setitem(sys.modules, "gpu_check", module)  # its dataclasses look it up there
-    spec.loader.exec_module(module)
-    yield module
+    yield load_script("bench/gpu_check.py", monkeypatch)
     monkeypatch.undo()
 
 

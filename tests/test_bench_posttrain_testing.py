@@ -1,11 +1,11 @@
 """bench/posttrain_testing.py still runs end to end (so the benchmark cannot silently rot)."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
+from helpers_scripts import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -17,12 +17,7 @@ def test_a_tiny_run_times_both_ways_and_reports_their_ratio(
     if "eval_candidate" not in sys.modules:  # which leaves with the test
         monkeypatch.setitem(sys.modules, "eval_candidate", None)
         monkeypatch.delitem(sys.modules, "eval_candidate")
-    spec = importlib.util.spec_from_file_location(
-        "posttrain_testing", BENCH / "posttrain_testing.py"
-    )
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("bench/posttrain_testing.py")
     out = tmp_path / "result.json"
     args = ["--train", "64", "--test", "256", "--epochs", "2", "--rounds", "2"]
     returned = bench.main([*args, "--json-out", str(out)])

@@ -3,27 +3,20 @@ another machine, resume to the same report without running anything again."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers_scripts import load_script
 from test_experiment import CONFIG, TINY
 
 from neronet.cli import main
 
-SCRIPT = Path(__file__).parents[1] / "tools" / "experiment_records.py"
-
 
 @pytest.fixture(scope="module")
 def records() -> ModuleType:
-    """The script loaded from its path: tools/ is not a package."""
-    spec = importlib.util.spec_from_file_location("experiment_records", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/experiment_records.py")
 
 
 def test_finished_runs_are_kept_once_and_resume_elsewhere_without_running(

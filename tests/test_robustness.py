@@ -10,7 +10,6 @@ gradient, the textbook case the audit must catch.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +17,7 @@ from types import ModuleType
 import pyautoattack
 import pytest
 import torch
+from helpers_scripts import load_script
 from rich.console import Console
 from test_posttrain import quick, tiny_spec
 from torch import nn
@@ -56,13 +56,8 @@ EPS = 0.15
 
 
 def _masked_models() -> ModuleType:
-    """The masked-model wrappers of ``bench/masking_guard.py`` (bench/ is not a package)."""
-    path = Path(__file__).resolve().parents[1] / "bench" / "masking_guard.py"
-    spec = importlib.util.spec_from_file_location("masking_guard", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The masked-model wrappers of ``bench/masking_guard.py``."""
+    return load_script("bench/masking_guard.py")
 
 
 _GUARD = _masked_models()

@@ -1,0 +1,26 @@
+"""Scripts of bench/ and tools/ loaded from their paths (neither folder is a package)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative: str, monkeypatch: pytest.MonkeyPatch | None = None) -> ModuleType:
+    """The script at ``relative`` (to the repository) as a module named after its file;
+    with ``monkeypatch`` it is registered in ``sys.modules`` while loading and after (its
+    dataclasses look themselves up there) until the patch is undone."""
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    if monkeypatch is not None:
+        monkeypatch.setitem(sys.modules, path.stem, module)
+    spec.loader.exec_module(module)
+    return module
