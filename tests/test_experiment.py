@@ -26,8 +26,19 @@ from neronet.config import load_config
 from neronet.dashboard.view import SourceView
 from neronet.errors import ConfigError, StudyError
 from neronet.evaluation.objectives import nero_net_fitness
-from neronet.reports.anytime import Step, Trajectory, band, best_within, trajectory
+from neronet.reports.anytime import (
+    Final,
+    Step,
+    Trajectory,
+    anytime_figure,
+    band,
+    best_within,
+    trajectory,
+)
 from neronet.reports.experiment import (
+    RunResult,
+    SearchRecord,
+    _finals,
     method_table,
     read_run_result,
     search_record,
@@ -474,6 +485,38 @@ def test_anytime_bands_against_numbers_worked_by_hand() -> None:
     assert (b.median[i], b.low[i], b.high[i]) == pytest.approx((0.4, 0.35, 0.45))
     by_generation = band(runs, "generation")
     assert by_generation.x == (0, 1) and by_generation.median == pytest.approx((0.3, 0.6))
+
+
+def test_the_anytime_figure_ends_with_each_runs_retrained_best() -> None:
+    """The third panel: each run's retrained best under the strongest attack run, at the
+    epochs its search spent, and per method the median with its quartiles."""
+    table = method_table(
+        ["a", "b"],
+        [
+            RunResult("a", 0, {"clean": 0.8, "PGD-20": 0.3, "AutoAttack": 0.2}, ()),
+            RunResult("a", 1, {"clean": 0.7, "PGD-20": 0.5, "AutoAttack": 0.4}, ()),
+            RunResult("b", 0, {"clean": 0.6, "PGD-20": 0.1, "AutoAttack": 0.1}, ()),
+        ],
+    )
+    searches = {
+        ("a", 0): SearchRecord(1, 0.5, 0.5, 30, 90),
+        ("a", 1): SearchRecord(2, 0.5, 0.5, 31, 94),
+        ("b", 0): SearchRecord(1, 0.4, 0.4, 30, 88),
+    }
+    finals, attack = _finals(table, searches)
+    assert attack == "AutoAttack"
+    assert finals == [Final("a", 90, 0.2), Final("a", 94, 0.4), Final("b", 88, 0.1)]
+    curves = [Trajectory(m, 0, (Step(0, 0, 3, 0.5),)) for m in "ab"]
+    fig = anytime_figure(["a", "b"], curves, finals, attack)
+    panel = fig.axes[2]
+    assert len(fig.axes) == 3 and "AutoAttack" in panel.get_ylabel()
+    runs = [line for line in panel.lines if line.get_marker() == "o"]
+    medians = [line for line in panel.lines if line.get_marker() == "s"]
+    assert [list(p.get_xdata()) for p in runs] == [[90, 94], [88]]
+    assert [y for p in runs for y in p.get_ydata()] == pytest.approx([20, 40, 10])
+    centres = [v for m in medians for v in (m.get_xdata()[0], m.get_ydata()[0])]
+    assert centres == pytest.approx([92, 30, 88, 10])
+    assert len(anytime_figure(["a"], curves[:1]).axes) == 2  # nothing retrained yet
 
 
 def test_the_report_says_how_the_bests_were_retrained(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -47,6 +48,17 @@ class Trajectory:
     method: str
     run: int
     steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class Final:
+    """Where a run ended: the epochs its search spent and its final best's accuracy after
+    retraining, under the strongest attack the experiment ran (AutoAttack where it ran):
+    what the search's curve bought, on the same budget axis."""
+
+    method: str
+    epochs: int
+    accuracy: float
 
 
 def trajectory(method: str, run: int, run_dir: Path) -> Trajectory:
@@ -111,15 +123,23 @@ def anytime_csv(trajectories: Sequence[Trajectory]) -> str:
     return buffer.getvalue()
 
 
-def anytime_figure(methods: Sequence[str], trajectories: Sequence[Trajectory]) -> Figure:
+def anytime_figure(
+    methods: Sequence[str],
+    trajectories: Sequence[Trajectory],
+    finals: Sequence[Final] = (),
+    attack: str = "",
+) -> Figure:
     """Two panels, against epochs trained (a step per individual) and against generations
     (a point per generation end): per method the median best-so-far fitness across runs,
-    the interquartile range shaded."""
-    fig = Figure(figsize=(10.0, 4.2), layout="constrained")
+    the interquartile range shaded; with ``finals`` a third: each run's retrained final
+    best under ``attack`` against the epochs its search spent (a point per run, and per
+    method the median with its interquartile range as a cross)."""
+    panels = 3 if finals else 2
+    fig = Figure(figsize=(5.0 * panels, 4.2), layout="constrained")
     for panel, (axis, label) in enumerate(
         (("epochs", "training epochs spent by the search"), ("generation", "generation"))
     ):
-        ax = fig.add_subplot(1, 2, panel + 1)
+        ax = fig.add_subplot(1, panels, panel + 1)
         ax.grid(True, alpha=0.3)
         step = "post" if axis == "epochs" else None
         for method in methods:
@@ -132,6 +152,34 @@ def anytime_figure(methods: Sequence[str], trajectories: Sequence[Trajectory]) -
             ax.fill_between(b.x, b.low, b.high, step=step, alpha=0.2, color=line.get_color())
         ax.set_xlabel(label)
         ax.set_ylabel("best NERO-Net fitness so far")
+    if finals:
+        _finals_panel(fig.add_subplot(1, panels, panels), methods, finals, attack)
     fig.axes[0].legend()
     fig.suptitle("anytime curves: median and interquartile range over runs")
     return fig
+
+
+def _finals_panel(ax: Axes, methods: Sequence[str], finals: Sequence[Final], attack: str) -> None:
+    ax.grid(True, alpha=0.3)
+    for i, method in enumerate(methods):
+        mine = [f for f in finals if f.method == method]
+        if not mine:
+            continue
+        color = f"C{i}"  # the curves' colour of this method (the same cycle, the same order)
+        epochs = np.array([f.epochs for f in mine], dtype=float)
+        accuracy = 100 * np.array([f.accuracy for f in mine])
+        ax.plot(epochs, accuracy, "o", color=color, alpha=0.5, markersize=4)
+        (ex_low, ex_mid, ex_high), (ac_low, ac_mid, ac_high) = (
+            np.percentile(v, [25, 50, 75]) for v in (epochs, accuracy)
+        )
+        ax.errorbar(
+            [ex_mid],
+            [ac_mid],
+            xerr=[[ex_mid - ex_low], [ex_high - ex_mid]],
+            yerr=[[ac_mid - ac_low], [ac_high - ac_mid]],
+            color=color,
+            marker="s",
+            capsize=3,
+        )
+    ax.set_xlabel("training epochs spent by the search")
+    ax.set_ylabel(f"retrained final best: {attack} accuracy (%)")

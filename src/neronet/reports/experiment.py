@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -28,6 +29,9 @@ from neronet.errors import StudyError
 from neronet.reports.document import Table
 from neronet.reports.study_data import mean_std
 from neronet.store import atomic_write
+
+if TYPE_CHECKING:
+    from neronet.reports.anytime import Final
 
 CLEAN = "clean"
 
@@ -333,6 +337,23 @@ def retraining_note(directory: Path, pairs: Sequence[tuple[str, int]]) -> str:
     return ""
 
 
+def _finals(
+    table: MethodTable, searches: Mapping[tuple[str, int], SearchRecord]
+) -> tuple[list[Final], str]:
+    """Each run's end for the anytime figure: the epochs its search spent and its
+    retrained best's accuracy under the strongest attack run (the table's last column
+    that is not clean accuracy), and that attack's name."""
+    from neronet.reports.anytime import Final
+
+    attack = next((c for c in reversed(table.columns) if c != CLEAN), "")
+    finals = [
+        Final(r.method, searches[r.method, r.run].epochs, r.accuracy[attack])
+        for r in table.results
+        if attack in r.accuracy and (r.method, r.run) in searches
+    ]
+    return finals, attack
+
+
 def write_experiment(
     directory: Path,
     methods: Sequence[str],
@@ -447,7 +468,7 @@ def write_experiment(
     figures = {
         "robustness.png": robustness_figure(table),
         "runs.png": runs_figure(table),
-        "anytime.png": anytime_figure(methods, trajectories),
+        "anytime.png": anytime_figure(methods, trajectories, *_finals(table, searches)),
     }
     paths = [save(fig, directory / name) for name, fig in figures.items()]
     for name, text in (
