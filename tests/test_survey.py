@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -128,11 +129,20 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
     (arch / CLOCK_FILE).write_text('{"seconds": 1000.0}')
     kept = json.loads((whole / "models" / "arch-1" / SEARCH_TIME).read_text())
     (arch / SEARCH_TIME).write_text(json.dumps({**kept, "seconds": {"proxies": 1, "search": 9}}))
+    # and the attacks it finished on its retrained model, kept by the weights' digest (one
+    # kept for other weights: measured again)
+    for name in ("seed-0-autoattack.json", "seed-0-pgd-linf.json"):
+        shutil.copy(whole / "models" / "arch-1" / name, arch / name)
+    other = json.loads((arch / "seed-0-pgd-linf.json").read_text())
+    (arch / "seed-0-pgd-linf.json").write_text(json.dumps({**other, "weights": "other"}))
+    autoattack = (arch / "seed-0-autoattack.json").stat().st_mtime_ns
     assert main(["survey", "--config", str(config), "--dir", str(killed), "--count", "2"]) == 0
     assert "1 of 2 architectures surveyed; measuring 1" in capsys.readouterr().err
     assert _records(killed) == rows
     assert "search-time: " in (arch / PROGRESS_LOG).read_text()
     assert "measured by an earlier attempt" in (arch / PROGRESS_LOG).read_text()
+    assert (arch / "seed-0-autoattack.json").stat().st_mtime_ns == autoattack  # read
+    assert json.loads((arch / "seed-0-pgd-linf.json").read_text())["weights"] != "other"
     row = _stored(killed)[1]
     assert (row.seconds["proxies"], row.seconds["search"]) == (1.0, 9.0)  # not measured again
     assert row.seconds[EARLIER] == 990.0 and EARLIER not in _stored(killed)[0].seconds

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -55,6 +56,7 @@ from neronet.logline import append_line
 from neronet.nn import build, check_size
 from neronet.reports.summary import duration
 from neronet.robustness import adversarial_correct
+from neronet.robustness.results import mask_text, text_mask
 from neronet.search.variation import mutant, seed_genotype
 from neronet.spec import LearningSpec, NetworkSpec
 from neronet.store import atomic_write
@@ -153,6 +155,19 @@ def progress_log(path: Path) -> Callable[[str], None]:
     return note
 
 
+def _kept_attack(path: Path, weights: str, device: torch.device) -> torch.Tensor | None:
+    """The per-image robustness an earlier attempt kept in ``path`` for the model whose
+    weights digest to ``weights``; None when there is none (or it is of another model, or
+    unreadable): the attack runs."""
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        if kept["weights"] == weights:
+            return text_mask(kept["robust"], device)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
 def _ground_truth(
     config: NeroConfig,
     data: SurveyData,
@@ -182,18 +197,25 @@ def _ground_truth(
         with torch.no_grad():
             correct = model(data.held_out_x).argmax(1) == data.held_out_y
         found["final_clean"].append(float(correct.float().mean()))
+        weights = hashlib.sha256(result.model_path.read_bytes()).hexdigest()
         for key, name in attacks.items():
-            # a survey killed in AutoAttack (an hour on a robust network) resumes its batches
-            with batch_checkpoint(out / f"{result.model_path.parent.name}-{name}.partial.json"):
-                robust = adversarial_correct(
-                    model,
-                    data.held_out_x,
-                    data.held_out_y,
-                    correct,
-                    ATTACKS.get(name),
-                    settings,
-                    lambda tick: note(tick.describe()),
-                )
+            where = out / f"{result.model_path.parent.name}-{name}"
+            robust = _kept_attack(where.with_suffix(".json"), weights, device)
+            if robust is None:
+                # a survey killed in AutoAttack (an hour on a robust network) resumes its
+                # batches; an attack that finished is kept for the model it attacked
+                with batch_checkpoint(where.with_suffix(".partial.json")):
+                    robust = adversarial_correct(
+                        model,
+                        data.held_out_x,
+                        data.held_out_y,
+                        correct,
+                        ATTACKS.get(name),
+                        settings,
+                        lambda tick: note(tick.describe()),
+                    )
+                text = json.dumps({"weights": weights, "robust": mask_text(robust)})
+                atomic_write(where.with_suffix(".json"), text.encode())
             found[key].append(float((robust & correct).float().mean()))
     return {key: float(np.mean(values)) for key, values in found.items()}
 
