@@ -414,6 +414,19 @@ def test_methods_that_would_train_alike_share_the_memo_to_the_same_numbers(
     assert [p.read_text() for p in pairs[0]] == [p.read_text() for p in pairs[1]]
     log = (directory / "attacked" / "twin-run-0" / "attack.log").read_text()
     assert log.count("finished before (loaded") == len(attacks)
+    # nor retrained: its retraining copied the first's (one entry, the same weights)
+    (entry,) = (directory / "memo" / "trained").iterdir()
+    models = [
+        directory / "trained" / f"{m}-run-0" / "seed-0" / "model.safetensors"
+        for m in ("nero-net", "twin")
+    ]
+    assert (
+        models[0].read_bytes()
+        == models[1].read_bytes()
+        == (entry / "model.safetensors").read_bytes()
+    )
+    assert "epoch 1/1" in (directory / "trained" / "nero-net-run-0" / "train.log").read_text()
+    assert "epoch 1/1" not in (directory / "trained" / "twin-run-0" / "train.log").read_text()
     twin, first = (store_fingerprint(directory / m / "run-0") for m in ("twin", "nero-net"))
     assert twin == first
     rows = list(csv.DictReader((directory / "experiment.csv").open()))

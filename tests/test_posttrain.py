@@ -399,3 +399,38 @@ def test_divergence_is_reported(digits: Dataset, tmp_path: Path) -> None:
     config = quick("standard", epochs=1, lr=1e30)  # settings must be finite
     with pytest.raises(neronet.errors.NeronetError, match="diverged"):
         train_seeds(tiny_spec(), digits, config, tmp_path)
+
+
+def test_a_memo_shares_finished_seeds_between_trainings(digits: Dataset, tmp_path: Path) -> None:
+    """A seed another training finished the same way is copied from the memo, not trained;
+    another seed or schedule is trained (and kept); a damaged copy is trained again and
+    replaced."""
+    memo = tmp_path / "memo"
+    config = quick("standard", epochs=1, seeds=2)
+    first = train_seeds(tiny_spec(), digits, config, tmp_path / "first", memo=memo)
+    assert len(list(memo.iterdir())) == 2  # one entry per seed
+
+    epochs: list[int] = []
+
+    def count(info: dict) -> None:
+        epochs.append(info["epoch"])
+
+    second = train_seeds(
+        tiny_spec(), digits, config, tmp_path / "second", memo=memo, progress=count
+    )
+    assert epochs == []  # nothing trained
+    assert [r.test_accuracy for r in second] == [r.test_accuracy for r in first]
+    for a, b in zip(first, second, strict=True):
+        assert a.model_path.read_bytes() == b.model_path.read_bytes()
+    assert (tmp_path / "second" / "train.json").is_file()  # claimed as a training of its own
+    longer = train_seeds(
+        tiny_spec(), digits, quick("standard", epochs=2), tmp_path / "l", memo=memo
+    )
+    assert len(longer) == 1 and len(list(memo.iterdir())) == 3
+    for entry in memo.iterdir():
+        truncate_model(entry)
+    third = train_seeds(tiny_spec(), digits, config, tmp_path / "third", memo=memo, progress=count)
+    assert epochs == [1, 1]  # both seeds' copies unusable: trained again
+    assert [r.test_accuracy for r in third] == [r.test_accuracy for r in first]
+    again = [entry / "model.safetensors" for entry in memo.iterdir()]
+    assert sum(path.read_bytes() == r.model_path.read_bytes() for path in again for r in third) == 2

@@ -326,8 +326,8 @@ def _memo(path: str | None, device: torch.device) -> AttackMemo | None:
     if path is None:
         return None
     from neronet.robustness.results import AttackMemo
-    from neronet.search.resume import package_versions
     from neronet.train.core import device_label
+    from neronet.versions import package_versions
 
     return AttackMemo(Path(path), {"device": device_label(device), **package_versions()})
 

@@ -49,8 +49,8 @@ MANIFEST = "experiment.json"
 MEMO = "memo"
 """What the methods share, in the experiment directory: ``evaluations`` (the searches'
 memo, :mod:`neronet.search.memo`: a candidate two methods would train alike is trained
-once) and ``attacks`` (``neronet attack --memo``: a retrained best with the weights of
-another method's is not attacked again)."""
+once), ``trained`` (``neronet train --memo``: a best another method's run ended on is
+not retrained) and ``attacks`` (``neronet attack --memo``: nor attacked again)."""
 EVALUATIONS = "evaluations"
 
 
@@ -308,6 +308,7 @@ def _rounds(
                 trained = str(directory / "trained" / name)
                 run_dir = str(directory / m.name / f"run-{run}")
                 train = ["train", "--run", run_dir, *common, "--out", trained, *args.overrides]
+                train += ["--memo", str(memo / "trained")] if memo is not None else []
                 # overrides are positional, beside the model: before any flag
                 attack = ["attack", trained, *args.overrides, "--attacks", args.attacks]
                 attack += [*common, "--out", str(directory / "attacked" / name)]

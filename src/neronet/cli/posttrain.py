@@ -109,6 +109,12 @@ def add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--out", help="output directory (default: train-<arch digest>-<mode>)")
     p.add_argument(
+        "--memo",
+        help="directory of trainings shared between commands (neronet experiment passes "
+        "its own): a seed trained the same way (architecture, data, settings, seed, "
+        "device, threads) is copied from it, not trained again",
+    )
+    p.add_argument(
         "overrides",
         nargs="*",
         metavar="key=value",
@@ -343,7 +349,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.update(task, completed=done, description=line.split(" loss")[0])
 
         try:
-            results = train_seeds(spec, dataset, config, out, progress=on_epoch, only=only)
+            memo = None if args.memo is None else Path(args.memo)
+            results = train_seeds(
+                spec, dataset, config, out, progress=on_epoch, only=only, memo=memo
+            )
         except KeyboardInterrupt:
             log.info("interrupted")
             print(

@@ -31,8 +31,8 @@ from safetensors import SafetensorError, safe_open
 from neronet.config import NeroConfig
 from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest
-from neronet.search.resume import package_versions
 from neronet.store.run_store import atomic_write
+from neronet.versions import package_versions
 
 UNRELATED = ("structure", "search", "store", "executor", "posttrain", "attack")
 """Config sections an evaluation does not read (the network and its budget come decoded

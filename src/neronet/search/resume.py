@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import json
-import platform
-import sys
-from importlib import metadata
 from typing import Any
 
-from neronet import __version__
 from neronet.config import NeroConfig
 from neronet.errors import StoreError
 from neronet.grammar import same_rules
 from neronet.store import RunStore
-
-
-def package_versions() -> dict[str, str]:
-    """Versions recorded with every run, for reproducibility."""
-    versions = {
-        "neronet": __version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-    }
-    for name in ("torch", "numpy", "pydantic", "safetensors"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "missing"
-    return versions
 
 
 def check_resumable(

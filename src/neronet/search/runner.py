@@ -31,7 +31,7 @@ from neronet.search.dedup import BatchDedup, cache_key
 from neronet.search.health import OTHER_ADVICE, SEED_ADVICE, dead_generation_note
 from neronet.search.memo import EvaluationMemo, memo_key, seed_memo
 from neronet.search.recording import record_cache_hit, record_evaluated, record_undecodable
-from neronet.search.resume import check_resumable, package_versions
+from neronet.search.resume import check_resumable
 from neronet.search.strategies import make_strategy
 from neronet.search.warm import warm_start_state
 from neronet.spec import LearningSpec, NetworkSpec
@@ -43,6 +43,7 @@ from neronet.transfer.run import (
     ensure_transfer_set,
     workers_config,
 )
+from neronet.versions import package_versions
 
 
 def individual_seed(run_seed: int, individual_id: int) -> int:

@@ -93,9 +93,11 @@ from neronet.train.core import (
     StepDecay,
     Trainer,
     accuracy,
+    device_label,
     resolve_device,
     seeded,
 )
+from neronet.versions import package_versions
 
 META_FILE = "train.json"
 RESULTS_FILE = "train_results.csv"
@@ -212,9 +214,12 @@ def train_seeds(
     *,
     progress: ProgressFn | None = None,
     only: np.ndarray | None = None,
+    memo: Path | None = None,
 ) -> list[SeedResult]:
     """Train ``spec`` once per seed on ``dataset.train`` (``only``: on those of its images,
-    see :func:`full_train_test`); resume whatever ``out_dir`` holds.
+    see :func:`full_train_test`); resume whatever ``out_dir`` holds. With ``memo``, a
+    seed another training finished the same way (:func:`memo_entry`) is copied from
+    there, and each seed trained here is added.
 
     Seeds already finished are read back, an interrupted one continues from
     its newest checkpoint. ``out_dir`` must hold a training of the same
@@ -242,9 +247,56 @@ def train_seeds(
     for index, seed in enumerate(config.seed_list):
         run = _SeedRun(spec, config, seed, out / f"seed-{seed}", device, dataset.name, extra)
         tags = {"seed_index": index, "seeds": config.seeds}
+        shared = None if memo is None else memo_entry(memo, identity, config, seed, device)
+        if shared is not None and _copy_final(shared, run.directory, replace=False):
+            claim()
         results.append(run.run(train, test, _tagged(progress, tags), claim))
+        if shared is not None:
+            _copy_final(run.directory, shared, replace=True)
     _write_results(out / RESULTS_FILE, results)
     return results
+
+
+def memo_entry(
+    memo: Path, identity: dict[str, Any], config: PostTrainConfig, seed: int, device: torch.device
+) -> Path:
+    """Where ``memo`` keeps seed ``seed`` of a training: named by a digest of what it
+    depends on (the training's identity, its settings, the seed, the device with the
+    CPU's torch threads, the versions). An experiment's methods that end on the same
+    network retrain it once (``neronet train --memo``)."""
+    what = {
+        "identity": identity,
+        "config": config.model_dump(mode="json"),
+        "seed": seed,
+        "device": device_label(device),
+        "versions": package_versions(),
+    }
+    text = json.dumps(what, sort_keys=True, separators=(",", ":"))
+    return memo / hashlib.sha256(text.encode()).hexdigest()
+
+
+def _final_files(directory: Path) -> list[Path] | None:
+    """A finished seed's model and history in ``directory`` (the history last: it is
+    written last, so both present means whole), or None when either is missing."""
+    files = [directory / MODEL_FILE, directory / HISTORY_FILE]
+    return files if all(path.is_file() for path in files) else None
+
+
+def _copy_final(source: Path, target: Path, *, replace: bool) -> bool:
+    """Copy ``source``'s finished seed to ``target``: where ``target`` holds none (taking
+    from the memo; a copy that proves unusable there is discarded and trained again, see
+    :meth:`_SeedRun._finished`), or with ``replace`` where it holds other files (keeping
+    in the memo); whether it copied."""
+    files = _final_files(source)
+    if files is None or (_final_files(target) is not None and not replace):
+        return False
+    copied = False
+    for path in files:
+        data, there = path.read_bytes(), target / path.name
+        if not there.is_file() or there.read_bytes() != data:
+            atomic_write(there, data)
+            copied = True
+    return copied
 
 
 def _tagged(progress: ProgressFn | None, tags: dict[str, Any]) -> ProgressFn | None:
