@@ -151,6 +151,11 @@ def _overrides(args: argparse.Namespace, method: Method, memo: Path | None) -> l
     return [*shared, *args.overrides, *method.overrides]
 
 
+def _memo_flag(memo: Path | None, part: str) -> list[str]:
+    """``--memo`` for a step's command (``DIR/memo/<part>``), or nothing without a memo."""
+    return ["--memo", str(memo / part)] if memo is not None else []
+
+
 def _forget(memo: Path, directory: Path, methods: list[Method], runs: range) -> None:
     """Drop the searches' memo entries of ``runs``, which every method has finished:
     no other run shares them (each run index has its own seed)."""
@@ -308,11 +313,11 @@ def _rounds(
                 trained = str(directory / "trained" / name)
                 run_dir = str(directory / m.name / f"run-{run}")
                 train = ["train", "--run", run_dir, *common, "--out", trained, *args.overrides]
-                train += ["--memo", str(memo / "trained")] if memo is not None else []
+                train += _memo_flag(memo, "trained")
                 # overrides are positional, beside the model: before any flag
                 attack = ["attack", trained, *args.overrides, "--attacks", args.attacks]
                 attack += [*common, "--out", str(directory / "attacked" / name)]
-                attack += ["--memo", str(memo / "attacks")] if memo is not None else []
+                attack += _memo_flag(memo, "attacks")
                 steps: tuple[Step, ...] = (
                     (f"retrain {m.name} run-{run}", train),
                     (f"attack {m.name} run-{run}", attack),

@@ -12,9 +12,9 @@ versions and platform) and reused when found; every evaluation trained is added.
 reused row keeps the epochs its evaluation trained (a search's spent budget is the same
 with or without the memo) and names its entry (``record["memo"]``).
 
-Only budgets of epochs or images are memoised: a time budget's training depends on how fast the
-machine was at the time. An evaluation that ran out of device memory is not kept (it
-depends on what else held the device). On the CPU a reused evaluation is the one a
+Only budgets of epochs or images are memoised: a time budget's training depends on how
+fast the machine was at the time. An evaluation that ran out of device memory is not
+kept (it depends on what else held the device). On the CPU a reused evaluation is the one a
 retraining would give; on a GPU, whose kernels may be nondeterministic, it is one such
 evaluation, so runs that share it agree where separate trainings could differ slightly.
 """
