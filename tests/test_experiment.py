@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -382,6 +383,14 @@ def test_a_pooled_experiment_searches_each_run_in_a_lane_as_the_serial_study_doe
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert err.count(": finished earlier") == 3 and "attack nero-net run-0: neronet attack" in err
+    # weights at hand that are not the ones attacked: the run is not taken as finished
+    report = (directory / "EXPERIMENT.md").read_text().split("## The searches")[0]
+    ours = directory / "trained" / "nero-net-run-0" / "seed-0" / "model.safetensors"
+    shutil.copy(tmp_path / "serial" / "run-0" / "weights" / "0.safetensors", ours)
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count(": finished earlier") == 3 and "retrain nero-net run-0: neronet train" in err
+    assert (directory / "EXPERIMENT.md").read_text().split("## The searches")[0] == report
 
 
 def test_methods_that_would_train_alike_share_the_memo_to_the_same_numbers(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import logging
 import re
 import time
@@ -337,17 +336,10 @@ def _identity(
 ) -> dict[str, Any]:
     """What a suite's saved results belong to: a resume with anything else would mix two
     experiments in one table (weights by digest: a retrained seed is another model)."""
-    import torch
+    from neronet.robustness.results import weights_digest
 
-    models = {}
-    for source in sources:
-        digest = hashlib.sha256()
-        for key in sorted(source.weights):
-            digest.update(key.encode())
-            digest.update(source.weights[key].detach().cpu().reshape(-1).view(torch.uint8).numpy())
-        models[source.name] = digest.hexdigest()
     identity = {
-        "models": models,
+        "models": {source.name: weights_digest(source.weights) for source in sources},
         "attacks": [a.name for a in attacks],
         "settings": settings.model_dump(mode="json"),
         "data": data,

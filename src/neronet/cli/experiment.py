@@ -536,20 +536,29 @@ def finished_earlier(directory: Path, name: str) -> bool:
     finished, the retraining's results and a complete attack suite on disk. Its commands
     would only confirm that (each reloading the data, and a model deleted to save space
     or not kept with the records would be retrained for nothing), so it is not rerun."""
+    from safetensors.torch import load_file
+
     from neronet.cli.attack import PAIRS
     from neronet.robustness.results import MANIFEST as SUITE
+    from neronet.robustness.results import weights_digest
     from neronet.store import RunStore
-    from neronet.train.posttrain import RESULTS_FILE
+    from neronet.train.posttrain import MODEL_FILE, RESULTS_FILE
 
     method, run = name.rsplit("-run-", 1)
     attacked, run_dir = directory / "attacked" / name, directory / method / f"run-{run}"
     try:
-        complete = json.loads((attacked / PAIRS / SUITE).read_text("utf-8"))["complete"] is True
+        suite = json.loads((attacked / PAIRS / SUITE).read_text("utf-8"))
+        complete, attacked_models = suite["complete"] is True, suite["identity"]["models"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
     if not complete or not (attacked / "per_model.csv").is_file():
         return False
-    if not (directory / "trained" / name / RESULTS_FILE).is_file():
+    trained = directory / "trained" / name
+    if not (trained / RESULTS_FILE).is_file():
+        return False
+    models = sorted(trained.glob(f"seed-*/{MODEL_FILE}"))
+    # the weights at hand must be the ones attacked (records kept without them: trusted)
+    if models and {weights_digest(load_file(m)) for m in models} != set(attacked_models.values()):
         return False
     if not (run_dir / "run.sqlite").is_file():
         return False

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,16 @@ def mask_text(mask: torch.Tensor) -> str:
 
 def text_mask(text: str, device: torch.device) -> torch.Tensor:
     return torch.tensor([c == "1" for c in text], dtype=torch.bool, device=device)
+
+
+def weights_digest(weights: Mapping[str, torch.Tensor]) -> str:
+    """A model's identity in a suite: a digest of its tensors' names and bytes (a
+    retrained seed is another model, whatever its file is called)."""
+    digest = hashlib.sha256()
+    for key in sorted(weights):
+        digest.update(key.encode())
+        digest.update(weights[key].detach().cpu().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
