@@ -89,7 +89,8 @@ def add_experiment_command(sub: argparse._SubParsersAction) -> None:
         description="Compare search methods on robustness: a study per method (same run "
         "seeds), each run's best retrained with the config's posttrain settings and attacked "
         "on the held-out test split; writes DIR/EXPERIMENT.md. Re-run the same command to "
-        "resume.",
+        "resume. The methods share DIR/memo: a candidate, retraining or attack another "
+        "method's run did the same way is read from it, not done again.",
     )
     p.add_argument("--config", required=True, help="YAML config shared by every method")
     p.add_argument("--dir", required=True, help="experiment directory (resumable)")
