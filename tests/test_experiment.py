@@ -15,10 +15,13 @@ from neronet.cli import main
 from neronet.cli.experiment import (
     MANIFEST,
     Chain,
+    Method,
+    MethodStudy,
     Search,
     StepLog,
     _memo,
     _rounds,
+    _sharers_last,
     parse_method,
     run_chains,
     time_left,
@@ -450,6 +453,29 @@ def test_methods_that_would_train_alike_share_the_memo_to_the_same_numbers(
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / MANIFEST).write_text(json.dumps({"runs": 1}))
     assert _memo(tmp_path / "old") is None and _memo(tmp_path / "new") == tmp_path / "new" / "memo"
+
+
+def test_methods_that_repeat_an_earlier_ones_search_take_the_lanes_last() -> None:
+    """In the lanes the ES-based contenders under other objectives start after the other
+    strategies' runs, by when NERO-Net's runs have filled the memo they would repeat."""
+
+    def study(name: str, *overrides: str) -> MethodStudy:
+        config = load_config(str(CONFIG), [*TINY, *overrides])
+        return MethodStudy(Method(name, overrides), config, ("", ""))
+
+    studies = [
+        study("nero-net"),
+        study("accuracy", "search.objective=accuracy"),
+        study("random", "search.strategy=random"),
+        study("aging", "search.strategy=aging"),
+        study("pgd", "search.objective=pgd"),
+    ]
+    chains = [Chain(f"{s.method.name}-run-{i}", ()) for s in studies for i in (2, 3)]
+    order = [c.name.removesuffix("-run-2") for c in _sharers_last(chains, studies)[::2]]
+    assert order == ["nero-net", "random", "aging", "accuracy", "pgd"]
+    distinct = [studies[3], studies[0], studies[2]]  # three strategies: the order stays
+    ours = [c for c in chains if not c.name.startswith(("accuracy", "pgd"))][::-1]
+    assert _sharers_last(ours, distinct) == ours
 
 
 def _id(row: IndividualRow) -> int:

@@ -531,6 +531,27 @@ def _open_studies(
     return configs
 
 
+def _run_of(name: str) -> tuple[str, str]:
+    """A chain's method and run index from its name (``<method>-run-<i>``)."""
+    method, run = name.rsplit("-run-", 1)
+    return method, run
+
+
+def _sharers_last(chains: list[Chain], studies: list[MethodStudy]) -> list[Chain]:
+    """``chains`` with those of the methods that search as an earlier method does (its
+    strategy under another objective) after the rest, so that the lanes start them once
+    the earlier method's runs have evaluated what they would repeat (the memo then
+    holds it); otherwise in order."""
+    seen: set[str] = set()
+    later: set[str] = set()
+    for study in studies:
+        strategy = study.config.search.strategy
+        if strategy in seen:
+            later.add(study.method.name)
+        seen.add(strategy)
+    return sorted(chains, key=lambda chain: _run_of(chain.name)[0] in later)
+
+
 def finished_earlier(directory: Path, name: str) -> bool:
     """Whether an earlier start searched, retrained and attacked run ``name``
     (``<method>-run-<i>``) of the experiment in ``directory``: the run
@@ -545,7 +566,7 @@ def finished_earlier(directory: Path, name: str) -> bool:
     from neronet.store import RunStore
     from neronet.train.posttrain import MODEL_FILE, RESULTS_FILE
 
-    method, run = name.rsplit("-run-", 1)
+    method, run = _run_of(name)
     attacked, run_dir = directory / "attacked" / name, directory / method / f"run-{run}"
     try:
         suite = json.loads((attacked / PAIRS / SUITE).read_text("utf-8"))
@@ -587,6 +608,7 @@ def _run_round(
     if code == 0 and lanes > 1 and len(chains) > 1:
         with ExitStack() as held:
             configs = _open_studies(r, directory, studies, lanes, held) if r.pooled else []
+            chains = _sharers_last(chains, studies)
             code = run_chains(chains, lanes, r.chains_label, directory / "logs", log, configs)
     elif code == 0:
         code = run_steps([step for chain in chains for step in chain.steps], log)
