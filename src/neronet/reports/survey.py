@@ -217,6 +217,31 @@ def _spread(values: list[float]) -> str:
     return f"{q2:.1f} [{q1:.1f}, {q3:.1f}]"
 
 
+GROUND_TRUTH = (("clean", "final_clean"), ("PGD-20", "final_pgd20"), ("AutoAttack", TARGET))
+"""The ground truth's numbers as the report names them, by metric."""
+
+
+def _by_status(records: list[Record]) -> list[str]:
+    """The ground truth per search-time status: what the architectures the search's budget
+    called ill-fitted (NERO-Net fitness 0) became after retraining, beside the healthy
+    ones."""
+    rows = []
+    for status in sorted({r.status for r in records}):
+        mine = [r for r in records if r.status == status]
+        spreads = " | ".join(_spread(_values(mine, key)) for _, key in GROUND_TRUTH)
+        rows.append(f"| {status} | {len(mine)} | {spreads} |")
+    return [
+        "The ground truth by the search's verdict after its budget (an ill-fitted "
+        "architecture's NERO-Net fitness is 0: a search keeps one only when every candidate "
+        "is), median [quartiles] in %:",
+        "",
+        "| status at search time | n | " + " | ".join(f"{n} (%)" for n, _ in GROUND_TRUTH) + " |",
+        "|---|---|" + "---|" * len(GROUND_TRUTH),
+        *rows,
+        "",
+    ]
+
+
 def _retest_section(records: list[Record], retests: Sequence[Retest]) -> list[str]:
     """How much of the ground truth is the retraining seed's: each retested architecture's
     numbers from the survey's seed against those from the next (``--retest``)."""
@@ -268,14 +293,7 @@ def markdown(
         f"{len(records)} architectures ({counts}); with a final AutoAttack accuracy: "
         f"{sum(math.isfinite(v) for v in _values(records, TARGET))}. Final accuracy on the "
         "held-out images in %, median [quartiles]: "
-        + ", ".join(
-            f"{name} {_spread(_values(records, key))}"
-            for name, key in (
-                ("clean", "final_clean"),
-                ("PGD-20", "final_pgd20"),
-                ("AutoAttack", TARGET),
-            )
-        )
+        + ", ".join(f"{name} {_spread(_values(records, key))}" for name, key in GROUND_TRUTH)
         + ".",
         "",
         "Kendall tau-b and Spearman rho of each signal against the final AutoAttack accuracy "
@@ -291,6 +309,7 @@ def markdown(
         *_table(correlations(records, REFERENCES), REFERENCES),
         "",
         *_retest_section(records, retests),
+        *_by_status(records),
         f"The same over the {len(healthy)} architectures the search's budget left healthy "
         "(status ok): an ill-fitted one's NERO-Net fitness is 0 whatever it becomes after "
         "retraining, so this table asks whether the fitness ranks the ones it does score.",
