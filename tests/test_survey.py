@@ -350,8 +350,12 @@ def test_the_report_says_interim_and_ranks_the_healthy_ones_apart() -> None:
     assert healthy.split("|")[1].strip() == "12" and healthy.split("|")[2].startswith(" 1.00 [1.00")
     assert "AutoAttack 60.0 [" in text and "(plots/scatter-nero_net_fitness.png)" in text
     # the ground truth by the search's verdict: what the ill-fitted ones (fitness 0) became
-    assert "| ill-fitted | 3 | 80.0 [80.0, 80.0] | - | 60.0 [32.5, 75.0] |" in text
-    assert "| ok | 12 | 80.0 [80.0, 80.0] | - | 65.0 [37.5, 92.5] |" in text
+    assert "| ill-fitted | 3 | 80.0 [80.0, 80.0] | - | 60.0 [32.5, 75.0] | - |" in text
+    assert "| ok | 12 | 80.0 [80.0, 80.0] | - | 65.0 [37.5, 92.5] | - |" in text
+    for i, r in enumerate(records):
+        r.metrics["parameters"] = 1000.0 * (i + 1)  # 1k..15k: ok 1-12k, ill-fitted 13-15k
+    text = markdown(records, correlations(records), "cmd")
+    assert "| ill-fitted | 3 | 80.0 [80.0, 80.0] | - | 60.0 [32.5, 75.0] | 14 [14, 14] |" in text
     # against FGSM, on the 12 rows with both: +1 - (-1) = 2, clearly better
     assert "| NERO-Net fitness (weighted HRS, after warm-up) | 12 | 2.00 [2.00, 2.00] |" in text
     assert "Clearly better than FGSM (interval above 0): NERO-Net fitness" in text

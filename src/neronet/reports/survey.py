@@ -208,13 +208,13 @@ def status_counts(records: list[Record]) -> str:
     return ", ".join(f"{sum(r.status == s for r in records)} {s}" for s in statuses)
 
 
-def _spread(values: list[float]) -> str:
-    """``median [quartiles]`` in %, over the finite values."""
+def _spread(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
+    """``median [quartiles]`` of the finite values times ``scale`` (in % by default)."""
     kept = sorted(v for v in values if math.isfinite(v))
     if not kept:
         return "-"
-    q1, q2, q3 = (100 * float(np.quantile(kept, q)) for q in (0.25, 0.5, 0.75))
-    return f"{q2:.1f} [{q1:.1f}, {q3:.1f}]"
+    q1, q2, q3 = (scale * float(np.quantile(kept, q)) for q in (0.25, 0.5, 0.75))
+    return f"{q2:.{digits}f} [{q1:.{digits}f}, {q3:.{digits}f}]"
 
 
 GROUND_TRUTH = (("clean", "final_clean"), ("PGD-20", "final_pgd20"), ("AutoAttack", TARGET))
@@ -229,14 +229,17 @@ def _by_status(records: list[Record]) -> list[str]:
     for status in sorted({r.status for r in records}):
         mine = [r for r in records if r.status == status]
         spreads = " | ".join(_spread(_values(mine, key)) for _, key in GROUND_TRUTH)
-        rows.append(f"| {status} | {len(mine)} | {spreads} |")
+        size = _spread(_values(mine, "parameters"), scale=1e-3, digits=0)
+        rows.append(f"| {status} | {len(mine)} | {spreads} | {size} |")
     return [
         "The ground truth by the search's verdict after its budget (an ill-fitted "
         "architecture's NERO-Net fitness is 0: a search keeps one only when every candidate "
-        "is), median [quartiles] in %:",
+        "is), median [quartiles] in %, and the architectures' size:",
         "",
-        "| status at search time | n | " + " | ".join(f"{n} (%)" for n, _ in GROUND_TRUTH) + " |",
-        "|---|---|" + "---|" * len(GROUND_TRUTH),
+        "| status at search time | n | "
+        + " | ".join(f"{n} (%)" for n, _ in GROUND_TRUTH)
+        + " | parameters (thousands) |",
+        "|---|---|" + "---|" * (len(GROUND_TRUTH) + 1),
         *rows,
         "",
     ]
