@@ -420,7 +420,7 @@ def test_the_report_scales_the_signals_by_the_ground_truths_own_numbers() -> Non
 
     records = [row(i) for i in range(12)]
     text = markdown(records, correlations(records), "cmd")
-    scale = text.split("For scale")[1].split("The same over")[0]
+    scale = text.split("For scale")[1].split("The ground truth by")[0]
     assert "| clean accuracy after retraining | 12 | -1.00 [-1.00, -1.00] |" in scale
     assert "| PGD-20 accuracy after retraining | 12 | 1.00 [1.00, 1.00] |" in scale
     assert "NERO-Net fitness" not in scale
