@@ -38,6 +38,10 @@ def test_finished_runs_are_kept_once_and_resume_elsewhere_without_running(
     assert len(records.restore(kept, directory)) == len(written)
     assert records.main(["restore", str(kept), str(directory)]) == 2  # not over a live one
     assert "already holds an experiment" in capsys.readouterr().err
+    assert records.main(["save", str(tmp_path), str(tmp_path / "x")]) == 2  # no experiment
+    assert "holds no experiment (experiment.json is missing)" in capsys.readouterr().err
+    assert records.main(["save", str(tmp_path / "none"), str(kept)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert err.count(": finished earlier") == 4 and "neronet train" not in err

@@ -68,6 +68,8 @@ def _packed_store(run_dir: Path) -> bytes:
 
 def save(directory: Path, out: Path) -> list[Path]:
     """Copy the records of ``directory``'s finished runs into ``out``; the files written."""
+    if not (directory / MANIFEST).is_file():
+        raise ValueError(f"'{directory}' holds no experiment ({MANIFEST} is missing)")
     written: list[Path] = []
 
     def put(path: Path, data: bytes) -> None:
