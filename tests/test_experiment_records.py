@@ -40,6 +40,8 @@ def test_finished_runs_are_kept_once_and_resume_elsewhere_without_running(
     assert "already holds an experiment" in capsys.readouterr().err
     assert records.main(["save", str(tmp_path), str(tmp_path / "x")]) == 2  # no experiment
     assert "holds no experiment (experiment.json is missing)" in capsys.readouterr().err
+    assert records.main(["restore", str(tmp_path / "moved" / "trained"), str(tmp_path)]) == 2
+    assert "holds no experiment's records" in capsys.readouterr().err
     assert records.main(["save", str(tmp_path / "none"), str(kept)]) == 2
     assert "is not a directory" in capsys.readouterr().err
     assert main(argv) == 0

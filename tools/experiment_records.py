@@ -95,6 +95,8 @@ def save(directory: Path, out: Path) -> list[Path]:
 def restore(records: Path, directory: Path) -> list[Path]:
     """Put ``records`` back into the experiment directory ``directory`` (refused where
     it already holds an experiment: restoring over live runs would mix two states)."""
+    if not (records / MANIFEST).is_file():
+        raise ValueError(f"'{records}' holds no experiment's records ({MANIFEST} is missing)")
     if (directory / MANIFEST).exists():
         raise ValueError(
             f"'{directory}' already holds an experiment; restore into an empty directory"
