@@ -145,7 +145,7 @@ def test_attack_results_are_shared_by_weights_settings_and_where_they_ran(
         "settings": {"linf_eps": 0.03, "limit": 100},
         "data": {"dataset": "fashion-mnist"},
     }
-    here = AttackMemo(tmp_path / "memo", {"device": "cpu (1 thread)", "torch": "2.13.0"})
+    here = AttackMemo(tmp_path / "memo", "cpu (1 thread)")
     first = SuiteResults(tmp_path / "first", identity, here)
     first.save(1, "autoattack", {"adv_correct": "0110"})
     # another suite holding a model with seed-1's weights (named otherwise, listed first)
@@ -156,7 +156,7 @@ def test_attack_results_are_shared_by_weights_settings_and_where_they_ran(
     assert second.load(0, "fgsm") is None  # not attacked yet
     other_weights = {**identity, "models": {"retrained": "cc"}}
     other_settings = {**moved, "settings": {"linf_eps": 0.1, "limit": 100}}
-    other_place = AttackMemo(tmp_path / "memo", {"device": "cpu (2 threads)", "torch": "2.13.0"})
+    other_place = AttackMemo(tmp_path / "memo", "cpu (2 threads)")
     for suite in (
         SuiteResults(tmp_path / "w", other_weights, here),
         SuiteResults(tmp_path / "s", other_settings, here),

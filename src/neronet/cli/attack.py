@@ -326,9 +326,8 @@ def _memo(path: str | None, device: torch.device) -> AttackMemo | None:
         return None
     from neronet.robustness.results import AttackMemo
     from neronet.train.core import device_label
-    from neronet.versions import package_versions
 
-    return AttackMemo(Path(path), {"device": device_label(device), **package_versions()})
+    return AttackMemo(Path(path), device_label(device))
 
 
 def _identity(

@@ -81,21 +81,22 @@ def weights_digest(weights: Mapping[str, torch.Tensor]) -> str:
 class AttackMemo:
     """Finished pairs shared between suites, one JSON file each, named by a digest of what
     the pair's result depends on: the model's weights, the suite's attacks, settings and
-    data, the step, and ``where`` it runs (the device, the CPU's thread count, the package
-    versions: float results may differ on another)."""
+    data, the step, the ``device`` it runs on (with the CPU's thread count) and the package
+    versions: float results may differ on another."""
 
     directory: Path
-    where: dict[str, str]
+    device: str
 
     def path(self, identity: dict[str, Any], model: int, step: str) -> Path:
+        from neronet.versions import computation_digest
+
         what = {
             **identity,
             "models": list(identity["models"].values())[model],
             "step": step,
-            "where": self.where,
+            "device": self.device,
         }
-        text = json.dumps(what, sort_keys=True, separators=(",", ":"))
-        return self.directory / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
+        return self.directory / f"{computation_digest(what)}.json"
 
 
 class SuiteResults:

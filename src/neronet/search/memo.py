@@ -32,7 +32,7 @@ from neronet.config import NeroConfig
 from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest
 from neronet.store.run_store import atomic_write
-from neronet.versions import package_versions
+from neronet.versions import computation_digest
 
 UNRELATED = ("structure", "search", "store", "executor", "posttrain", "attack")
 """Config sections an evaluation does not read (the network and its budget come decoded
@@ -65,10 +65,8 @@ def memo_key(
         "seed": request.seed,
         "warm_start": None if warm is None else hashlib.sha256(warm).hexdigest(),
         "transfer_set": transfer_sha,
-        "versions": package_versions(),
     }
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return computation_digest(payload)
 
 
 def seed_memo(directory: Path, seed: int) -> EvaluationMemo:

@@ -97,7 +97,7 @@ from neronet.train.core import (
     resolve_device,
     seeded,
 )
-from neronet.versions import package_versions
+from neronet.versions import computation_digest
 
 META_FILE = "train.json"
 RESULTS_FILE = "train_results.csv"
@@ -269,10 +269,8 @@ def memo_entry(
         "config": config.model_dump(mode="json"),
         "seed": seed,
         "device": device_label(device),
-        "versions": package_versions(),
     }
-    text = json.dumps(what, sort_keys=True, separators=(",", ":"))
-    return memo / hashlib.sha256(text.encode()).hexdigest()
+    return memo / computation_digest(what)
 
 
 def _final_files(directory: Path) -> list[Path] | None:
