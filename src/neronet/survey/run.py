@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -56,7 +55,7 @@ from neronet.logline import append_line
 from neronet.nn import build, check_size
 from neronet.reports.summary import duration
 from neronet.robustness import adversarial_correct
-from neronet.robustness.results import mask_text, text_mask
+from neronet.robustness.results import mask_text, text_mask, weights_digest
 from neronet.search.variation import mutant, seed_genotype
 from neronet.spec import LearningSpec, NetworkSpec
 from neronet.store import atomic_write
@@ -157,8 +156,9 @@ def progress_log(path: Path) -> Callable[[str], None]:
 
 def _kept_attack(path: Path, weights: str, device: torch.device) -> torch.Tensor | None:
     """The per-image robustness an earlier attempt kept in ``path`` for the model whose
-    weights digest to ``weights``; None when there is none (or it is of another model, or
-    unreadable): the attack runs."""
+    weights digest to ``weights`` (the attack suites' identity of a model,
+    :func:`~neronet.robustness.results.weights_digest`); None when there is none (or it is
+    of another model, or unreadable): the attack runs."""
     try:
         kept = json.loads(path.read_text(encoding="utf-8"))
         if kept["weights"] == weights:
@@ -192,15 +192,16 @@ def _ground_truth(
     runs = train_seeds(spec, data.retrain, config.posttrain, out, progress=on_epoch)
     found: dict[str, list[float]] = {"final_clean": [], **{key: [] for key in attacks}}
     for result in runs:
-        model = fitted_model(spec, load_file(result.model_path), str(result.model_path))
+        weights = load_file(result.model_path)
+        digest = weights_digest(weights)  # what a kept attack must have attacked
+        model = fitted_model(spec, weights, str(result.model_path))
         model = model.to(device)
         with torch.no_grad():
             correct = model(data.held_out_x).argmax(1) == data.held_out_y
         found["final_clean"].append(float(correct.float().mean()))
-        weights = hashlib.sha256(result.model_path.read_bytes()).hexdigest()
         for key, name in attacks.items():
             where = out / f"{result.model_path.parent.name}-{name}"
-            robust = _kept_attack(where.with_suffix(".json"), weights, device)
+            robust = _kept_attack(where.with_suffix(".json"), digest, device)
             if robust is None:
                 # a survey killed in AutoAttack (an hour on a robust network) resumes its
                 # batches; an attack that finished is kept for the model it attacked
@@ -214,7 +215,7 @@ def _ground_truth(
                         settings,
                         lambda tick: note(tick.describe()),
                     )
-                text = json.dumps({"weights": weights, "robust": mask_text(robust)})
+                text = json.dumps({"weights": digest, "robust": mask_text(robust)})
                 atomic_write(where.with_suffix(".json"), text.encode())
             found[key].append(float((robust & correct).float().mean()))
     return {key: float(np.mean(values)) for key, values in found.items()}
