@@ -24,3 +24,14 @@ def load_script(relative: str, monkeypatch: pytest.MonkeyPatch | None = None) ->
         monkeypatch.setitem(sys.modules, path.stem, module)
     spec.loader.exec_module(module)
     return module
+
+
+def load_bench_script(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """``bench/<name>.py``, which imports its sibling ``bench/eval_candidate.py``: bench/
+    is on ``sys.path``, and that sibling in ``sys.modules``, only until the patch is undone
+    (so no later test finds them)."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    if "eval_candidate" not in sys.modules:  # which leaves with the test
+        monkeypatch.setitem(sys.modules, "eval_candidate", None)
+        monkeypatch.delitem(sys.modules, "eval_candidate")
+    return load_script(f"bench/{name}.py")

@@ -1,23 +1,16 @@
 """bench/posttrain_testing.py still runs end to end (so the benchmark cannot silently rot)."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from helpers_scripts import load_script
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from helpers_scripts import load_bench_script
 
 
 def test_a_tiny_run_times_both_ways_and_reports_their_ratio(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.syspath_prepend(str(BENCH))  # it imports bench/eval_candidate.py
-    if "eval_candidate" not in sys.modules:  # which leaves with the test
-        monkeypatch.setitem(sys.modules, "eval_candidate", None)
-        monkeypatch.delitem(sys.modules, "eval_candidate")
-    bench = load_script("bench/posttrain_testing.py")
+    bench = load_bench_script("posttrain_testing", monkeypatch)
     out = tmp_path / "result.json"
     args = ["--train", "64", "--test", "256", "--epochs", "2", "--rounds", "2"]
     returned = bench.main([*args, "--json-out", str(out)])

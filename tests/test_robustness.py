@@ -281,6 +281,33 @@ class _Stop(Exception):
     """Raised from a tick: the call is stopped there, as a kill would stop it."""
 
 
+def test_autoattack_computes_no_weight_gradients_and_restores_the_model(
+    models: dict[str, nn.Module], test_data: Data
+) -> None:
+    """FAB-T calls ``backward()``: with the weights frozen while AutoAttack runs nothing is
+    accumulated in their ``.grad``; they require gradients again afterwards, also when the
+    call is stopped."""
+    model = models["adversarial"]
+    x, y = clean_correct(model, test_data, 16)
+    model.zero_grad(set_to_none=True)
+    common = {"threat": "linf", "eps": EPS, "attacks": ["fab-t"], "batch_size": 8, "seed": 0}
+    frozen: list[bool] = []
+
+    def watch(tick: Tick) -> None:
+        frozen.append(not any(p.requires_grad for p in model.parameters()))
+
+    autoattack_correct(model, x, y, on_tick=watch, **common)
+    assert frozen and all(frozen)
+    assert all(p.requires_grad and p.grad is None for p in model.parameters())
+
+    def stop(tick: Tick) -> None:
+        raise _Stop
+
+    with pytest.raises(_Stop):
+        autoattack_correct(model, x, y, on_tick=stop, **common)
+    assert all(p.requires_grad for p in model.parameters())
+
+
 def test_autoattack_stopped_mid_ensemble_resumes_to_the_uninterrupted_result(
     models: dict[str, nn.Module], test_data: Data, tmp_path: Path
 ) -> None:
