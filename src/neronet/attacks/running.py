@@ -15,8 +15,7 @@ audit and the time estimate all drive attacks through these helpers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ from torch import nn
 from neronet.attacks.catalogue import Threat
 from neronet.attacks.gradient import AttackFn, attack_correct
 from neronet.attacks.inside import After, Inside
+from neronet.attacks.layout import frozen_parameters
 from neronet.attacks.resume import Checkpoint, mask_of
 from neronet.attacks.square import drives_square, square_batch
 from neronet.attacks.targeted import drives_targeted, targeted_batch
@@ -66,26 +66,6 @@ class Tick:
 
 Ticker = Callable[[Tick], None]
 """Receives :class:`Tick` s; may raise (``KeyboardInterrupt`` included) to stop the work."""
-
-
-@contextmanager
-def frozen_parameters(model: nn.Module) -> Iterator[None]:
-    """``model``'s parameters stop requiring gradients while the block runs, and are
-    restored after it, however it ends.
-
-    An attack needs the input's gradient only. pyautoattack's FAB calls ``backward()``,
-    which also computes every weight's gradient and leaves it in ``.grad``; with the
-    weights frozen autograd skips that work (FAB-T 1.2-1.3x faster on the survey's large
-    networks on a CPU: ``bench/autoattack_weights.py``), and the input gradients, hence
-    the adversarial images, are bit for bit the same."""
-    thawed = [p for p in model.parameters() if p.requires_grad]
-    for parameter in thawed:
-        parameter.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter in thawed:
-            parameter.requires_grad_(True)
 
 
 def configured_autoattack(

@@ -59,6 +59,11 @@ class AttackSettings(StrictSection):
     batch_size: Int = Field(default=32, ge=1, description="attack batch size (paper: 32)")
     limit: Int | None = Field(default=None, ge=1, description="attack only the first N test images")
     seed: Int = Field(default=0, ge=0, description="seeds PGD random starts and AutoAttack")
+    channels_last: Bool = Field(
+        default=True,
+        description="attack the network in channels-last memory (faster convolutions; its "
+        "logits differ from the standard layout's only in float rounding)",
+    )
     autoattack_restarts: Int = Field(
         default=1,
         ge=1,

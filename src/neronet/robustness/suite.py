@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from neronet.attacks import ATTACKS, AttackSpec
+from neronet.attacks.layout import attack_layout
 from neronet.attacks.running import Ticker
 from neronet.config import AttackSettings
 from neronet.errors import AttackError
@@ -64,6 +65,9 @@ def adversarial_correct(
     settings: AttackSettings,
     on_tick: Ticker | None = None,
 ) -> torch.Tensor:
-    """Per-sample ``adv_correct`` of ``attack``; only clean-correct samples are attacked."""
+    """Per-sample ``adv_correct`` of ``attack``; only clean-correct samples are attacked,
+    with the network laid out for attacking (:func:`~neronet.attacks.layout.attack_layout`:
+    weights frozen; channels-last memory unless ``settings.channels_last`` is off)."""
     label = f"{attack_label(attack, settings)} ({threat_label(attack.threat)})"
-    return attack.run(model, x, y, clean_correct, attack, settings, label, on_tick)
+    with attack_layout(model, settings.channels_last):
+        return attack.run(model, x, y, clean_correct, attack, settings, label, on_tick)
