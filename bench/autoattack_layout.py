@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from eval_candidate import environment
+from eval_candidate import cpu_networks_result
 from torch import nn
 
 from neronet.attacks.layout import attack_layout
@@ -127,18 +126,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         spec, _ = sample(config, structure, index)[1].decode((1, 28, 28), 10)
         torch.manual_seed(index)
         networks[f"survey arch {index}"] = measure(spec, args)
-    result = {
-        "environment": environment(torch.device("cpu")),
-        "settings": {k: v for k, v in vars(args).items() if k != "json_out"},
-        "networks": networks,
-    }
     for name, row in networks.items():
         for workload in WORKLOADS:
             ratios = ", ".join(f"{w}: {r:.2f}x" for w, r in row[workload]["speedup"].items())
             print(f"{name} ({row['parameters']:,} parameters), {workload}: {ratios}")
-    if args.json_out is not None:
-        args.json_out.write_text(json.dumps(result, indent=2))
-    return result
+    return cpu_networks_result(args, networks)
 
 
 if __name__ == "__main__":

@@ -421,6 +421,22 @@ def environment(device: torch.device) -> dict[str, Any]:
     }
 
 
+def cpu_networks_result(
+    args: argparse.Namespace, networks: dict[str, Any], leave_out: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A one-thread CPU benchmark's record: the machine, its settings (less ``json_out``
+    and ``leave_out``) and one row per network; written to ``args.json_out`` if given."""
+    settings = {k: v for k, v in vars(args).items() if k not in ("json_out", *leave_out)}
+    result = {
+        "environment": environment(torch.device("cpu")),
+        "settings": settings,
+        "networks": networks,
+    }
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps(result, indent=2))
+    return result
+
+
 def load_splits(args: argparse.Namespace) -> DataSplits:
     """The dataset split 43,000 : 3,500 : 3,500 (the paper's proportions)."""
     path = args.data if args.dataset == "cifar10" else None

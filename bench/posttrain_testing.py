@@ -17,7 +17,6 @@ tests/test_posttrain.py); only the time differs.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -26,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from eval_candidate import environment, small_spec
+from eval_candidate import cpu_networks_result, small_spec
 
 from neronet.artifact import read_model_file
 from neronet.config import PostTrainConfig, StandardTraining
@@ -108,16 +107,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         specs = {str(path): read_model_file(path)[0] for path in args.models}
     else:
         specs = {"small (bench/eval_candidate.py)": small_spec((1, 28, 28), 10)}
-    result = {
-        "environment": environment(torch.device("cpu")),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("models", "json_out")},
-        "networks": {name: measure(spec, args) for name, spec in specs.items()},
-    }
-    for name, row in result["networks"].items():
+    networks = {name: measure(spec, args) for name, spec in specs.items()}
+    for name, row in networks.items():
         print(f"{name}: {row['speedup']:.2f}x faster testing after the last epoch only")
-    if args.json_out is not None:
-        args.json_out.write_text(json.dumps(result, indent=2))
-    return result
+    return cpu_networks_result(args, networks, leave_out=("models",))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -35,3 +37,15 @@ def load_bench_script(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
         monkeypatch.setitem(sys.modules, "eval_candidate", None)
         monkeypatch.delitem(sys.modules, "eval_candidate")
     return load_script(f"bench/{name}.py")
+
+
+def run_cpu_bench(bench: ModuleType, args: list[str], out: Path) -> dict[str, Any]:
+    """The one network row of ``bench.main(args)`` run with ``--json-out out``, after
+    checking that the file holds what ``main`` returned, measured on the CPU with one
+    torch thread (a lane's share)."""
+    returned = bench.main([*args, "--json-out", str(out)])
+    result = json.loads(out.read_text())
+    assert result == json.loads(json.dumps(returned))
+    assert result["environment"]["device"] == "cpu" and result["environment"]["torch_threads"] == 1
+    (row,) = result["networks"].values()
+    return row

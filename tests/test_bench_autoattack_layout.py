@@ -1,23 +1,17 @@
 """bench/autoattack_layout.py still runs end to end (so the benchmark cannot silently rot)."""
 
-import json
 from pathlib import Path
 
 import pytest
-from helpers_scripts import load_bench_script
+from helpers_scripts import load_bench_script, run_cpu_bench
 
 
 def test_a_tiny_run_times_every_way_and_freezing_changes_no_bit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bench = load_bench_script("autoattack_layout", monkeypatch)
-    out = tmp_path / "result.json"
     args = ["--index", "0", "--images", "4", "--steps", "2", "--rounds", "3"]
-    returned = bench.main([*args, "--json-out", str(out)])
-    result = json.loads(out.read_text())
-    assert result == json.loads(json.dumps(returned))
-    assert result["environment"]["device"] == "cpu" and result["environment"]["torch_threads"] == 1
-    (row,) = result["networks"].values()
+    row = run_cpu_bench(bench, args, tmp_path / "result.json")
     assert row["parameters"] > 0
     first, frozen, channels_last = bench.WAYS
     for workload in bench.WORKLOADS:
