@@ -9,6 +9,7 @@ interrupt comes from an injected progress callback.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,28 @@ def test_a_resume_with_other_settings_is_refused_naming_the_change(
     assert "\n" not in message and "settings.seed 0 -> 1" in message and "--out" in message
     assert neronet(*argv) == 0  # the same command resumes
     assert neronet(*seed) == 0  # a finished suite is replaced
+
+
+def test_a_suite_stored_before_a_setting_existed_resumes_with_its_old_value(
+    models: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A suite interrupted before ``attack.channels_last`` existed attacked in the
+    standard layout: it resumes under ``attack.channels_last=false`` (its finished pair
+    kept), and the new default is refused naming the setting."""
+    out = tmp_path / "out"
+    argv = (*models, *ATTACK, "--no-audit", "--out", out)
+    with monkeypatch.context() as patch:
+        record_steps(patch, stop_after_first=True)
+        assert neronet(*argv) == 130
+    manifest = out / "pairs" / "manifest.json"
+    stored = json.loads(manifest.read_text())
+    del stored["identity"]["settings"]["channels_last"]  # as the older version wrote it
+    manifest.write_text(json.dumps(stored))
+    with pytest.raises(AttackError, match=r"settings\.channels_last false -> true"):
+        neronet(*argv)
+    seen = record_steps(monkeypatch)
+    assert neronet(*models, "attack.channels_last=false", *argv[len(models) :]) == 0
+    assert [(s.model, s.step) for s in seen if s.cached] == [("m0", "fgsm")]
 
 
 def test_quick_sizes_the_suite_and_flags_still_win(models: list[Path]) -> None:

@@ -43,6 +43,23 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+SETTINGS_BEFORE_THEY_EXISTED = {"channels_last": False}
+"""Attack settings added since suites were first stored, at the value every attack had
+before the setting existed: a suite stored then is read as having run with it (attacked
+in the standard layout), so it resumes under ``attack.channels_last=false`` and is refused,
+naming the setting, under the new default."""
+
+
+def _as_stored_now(stored: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """A stored suite identity with the :data:`SETTINGS_BEFORE_THEY_EXISTED` that ``now``
+    has and it lacks filled in."""
+    settings, current = stored.get("settings"), now.get("settings")
+    if not isinstance(settings, dict) or not isinstance(current, dict):
+        return stored
+    lacking = {k: v for k, v in SETTINGS_BEFORE_THEY_EXISTED.items() if k in current}
+    return {**stored, "settings": {**lacking, **settings}}
+
+
 def _changes(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """What differs, as ``key old -> new`` (values cut short: digests are long)."""
     old, new = _flat(before), _flat(now)
@@ -111,6 +128,8 @@ class SuiteResults:
         self.memo = memo
         manifest = directory / MANIFEST
         stored = json.loads(manifest.read_text()) if manifest.is_file() else None
+        if stored is not None:
+            stored["identity"] = _as_stored_now(stored["identity"], identity)
         if stored is not None and stored["identity"] != identity:
             if not stored["complete"]:
                 changed = "; ".join(_changes(stored["identity"], identity))
