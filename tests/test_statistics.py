@@ -81,6 +81,41 @@ def test_a_difference_of_taus_is_bootstrapped_on_the_same_rows_as_scipy() -> Non
     assert few.n == 3 and few.value == pytest.approx(1.0 - (-1 / 3)) and math.isnan(few.low)
 
 
+def _scipy_partial(a, b, c) -> float:
+    xy, xz, yz = (st.spearmanr(u, v).statistic for u, v in ((a, b), (a, c), (b, c)))
+    return (xy - xz * yz) / math.sqrt((1 - xz * xz) * (1 - yz * yz))
+
+
+def test_partial_rho_is_the_partial_correlation_of_scipys_rhos_and_bootstrapped_alike() -> None:
+    z = X + RNG.integers(0, 5, size=40)
+    est = S.spearman_partial(z, Y, X, resamples=4000, seed=4)
+    assert est.value == pytest.approx(_scipy_partial(z, Y, X), abs=1e-12) and est.n == 40
+    res = st.bootstrap(
+        (z, Y, X),
+        _scipy_partial,
+        paired=True,
+        vectorized=False,
+        method="percentile",
+        n_resamples=4000,
+        random_state=4,
+    )
+    assert est.low == pytest.approx(res.confidence_interval.low, abs=0.04)
+    assert est.high == pytest.approx(res.confidence_interval.high, abs=0.04)
+
+
+def test_partial_rho_removes_what_both_owe_to_the_third() -> None:
+    """Two signals that agree only through a third: their rho is large, their partial rho
+    given the third near 0; one the third ranks perfectly has nothing left (nan)."""
+    rng = np.random.default_rng(3)
+    size = rng.normal(size=300)
+    signal, robust = size + rng.normal(size=300), size + rng.normal(size=300)
+    assert S.spearman_rho(signal, robust) > 0.4
+    assert abs(S.spearman_partial(signal, robust, size, resamples=200).value) < 0.06
+    assert math.isnan(S.spearman_partial(2 * size + 1, robust, size, resamples=200).value)
+    own = robust + 0.5 * rng.normal(size=300)  # and a signal with its own share keeps it
+    assert S.spearman_partial(own, robust, size, resamples=200).value > 0.4
+
+
 def test_paired_difference_interval_agrees_with_scipy() -> None:
     est = S.paired_difference(Y, X, resamples=4000, seed=3)
     res = st.bootstrap((Y - X,), np.mean, method="percentile", n_resamples=4000, random_state=3)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pytest
 
 from neronet.cli import main
@@ -443,6 +444,40 @@ def test_the_report_ranks_the_signals_against_the_final_clean_accuracy_too() -> 
     row_start = "| search-time clean accuracy | 12 |"
     assert f"{row_start} -1.00 [-1.00, -1.00]" in robustness
     assert f"{row_start} 1.00 [1.00, 1.00]" in clean.split("Measuring 12 architecture(s)")[0]
+
+
+def test_the_report_holds_size_fixed_to_tell_a_signal_from_a_proxy_of_size() -> None:
+    """A signal that agrees with the robustness only through the network's size keeps
+    little of its rho once size is held fixed; one with a share of its own keeps it."""
+    from neronet.reports.statistics import spearman_partial
+    from neronet.reports.survey import beyond_size, correlations, markdown
+    from neronet.survey.store import Record
+
+    rng = np.random.default_rng(11)
+    size = rng.normal(size=60)
+    robust = size + rng.normal(size=60)
+    tracks_size, own = size + rng.normal(size=60), robust + 0.3 * rng.normal(size=60)
+
+    def row(i: int) -> Record:
+        metrics = {
+            "final_autoattack": float(robust[i]),
+            "parameters": float(np.exp(size[i])),  # ranks as size: any monotone scale
+            "proxy_croze": float(tracks_size[i]),
+            "pgd_accuracy": float(own[i]),
+        }
+        return Record(i, "random", (), "{}", "ok", None, metrics, {"search": 1.0})
+
+    records = [row(i) for i in range(60)]
+    found = beyond_size(records)
+    assert "parameters" not in found
+    rho, partial = found["proxy_croze"]
+    assert rho.value > 0.4 and abs(partial.value) < 0.5 * rho.value
+    assert partial == spearman_partial(tracks_size, robust, size)
+    rho, partial = found["pgd_accuracy"]
+    assert partial.value > 0.7 and partial.low > 0
+    table = markdown(records, correlations(records), "cmd").split("Beyond size")[1]
+    assert f"| CRoZe-style consistency at init | 60 | {found['proxy_croze'][0].text()} | " in table
+    assert f"| {found['proxy_croze'][1].text()} |" in table
 
 
 def test_a_proxy_where_lower_means_robust_is_judged_negated_against_fgsm() -> None:

@@ -4,7 +4,8 @@ For each signal (the NERO-Net fitness, the search-time clean / FGSM / PGD-k
 accuracies, the training-free proxies, the parameter count), Kendall's tau-b and
 Spearman's rho against the final AutoAttack accuracy, each with a seeded
 bootstrap 95 % interval (:mod:`neronet.reports.statistics`), over the
-architectures that have both numbers; a scatter plot per signal; and the survey
+architectures that have both numbers, and the partial rho with the parameter count
+held fixed (size ranks robustness by itself); a scatter plot per signal; and the survey
 as a dataset (CSV, and Parquet when pyarrow is installed) with the genotypes, so
 other proxies can be tested against it without re-running anything.
 """
@@ -27,6 +28,7 @@ from neronet.reports.statistics import (
     kendall_difference,
     kendall_interval,
     spearman_interval,
+    spearman_partial,
 )
 from neronet.reports.summary import duration
 from neronet.store import atomic_write
@@ -66,6 +68,9 @@ LEADING: dict[str, Callable[[Record], int | str | None]] = {
     "device": lambda r: r.device,
 }
 """The dataset's columns before the metrics, and how each is read from a row."""
+SIZE = "parameters"
+"""The confound the report holds fixed: size ranks robustness at the survey's radius, and
+the search's budget judges large networks ill-fitted."""
 BASELINE = "adversarial_accuracy"
 """The signal NERO-Net searches on: another earns a place (a prefilter, say) only by
 ranking the final robustness clearly better than it."""
@@ -202,6 +207,44 @@ def _baseline_table(records: list[Record]) -> list[str]:
     ]
 
 
+def beyond_size(records: list[Record]) -> dict[str, tuple[Estimate, Estimate]]:
+    """Per signal but the size itself: (Spearman's rho, its partial rho with the parameter
+    count held fixed), each against the final AutoAttack accuracy with an interval, over
+    the architectures with all three numbers."""
+    target, size = _values(records, TARGET), _values(records, SIZE)
+    return {
+        key: (
+            spearman_interval(_values(records, key), target),
+            spearman_partial(_values(records, key), target, size),
+        )
+        for key in SIGNALS
+        if key != SIZE
+    }
+
+
+def _size_table(records: list[Record]) -> list[str]:
+    """Whether a signal ranks the final robustness by more than the network's size does."""
+    rows = [
+        "| signal | n | Spearman rho [95 % CI] | partial rho, size held fixed [95 % CI] |",
+        "|---|---|---|---|",
+    ]
+    rows += [
+        f"| {SIGNALS[k]} | {partial.n} | {rho.text()} | {partial.text()} |"
+        for k, (rho, partial) in beyond_size(records).items()
+    ]
+    return [
+        "Beyond size: the parameter count ranks the final robustness by itself (first "
+        "table), so a signal that only tracks size would look predictive. Each signal's "
+        "Spearman rho against the final AutoAttack accuracy beside its partial rho with the "
+        "parameter count held fixed (the correlation of the ranks left once the ranks of "
+        "size are regressed out of both), bootstrap intervals over the architectures with "
+        "all three numbers. A partial rho near the rho: the signal's ranking is not size's.",
+        "",
+        *rows,
+        "",
+    ]
+
+
 def status_counts(records: list[Record]) -> str:
     """``10 ill-fitted, 11 ok``: how many rows have each status."""
     statuses = sorted({r.status for r in records})
@@ -229,7 +272,7 @@ def _by_status(records: list[Record]) -> list[str]:
     for status in sorted({r.status for r in records}):
         mine = [r for r in records if r.status == status]
         spreads = " | ".join(_spread(_values(mine, key)) for _, key in GROUND_TRUTH)
-        size = _spread(_values(mine, "parameters"), scale=1e-3, digits=0)
+        size = _spread(_values(mine, SIZE), scale=1e-3, digits=0)
         rows.append(f"| {status} | {len(mine)} | {spreads} | {size} |")
     return [
         "The ground truth by the search's verdict after its budget (an ill-fitted "
@@ -321,6 +364,7 @@ def markdown(
         "",
         *_baseline_table(records),
         "",
+        *_size_table(records),
         "Each signal against the final clean accuracy instead: whether the search's budget "
         "ranks even the accuracy the full training reaches (if not, a low robustness tau "
         "says more about the short training than about robustness).",
