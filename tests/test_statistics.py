@@ -125,6 +125,26 @@ def test_paired_difference_interval_agrees_with_scipy() -> None:
     assert est.text() == f"{est.value:.2f} [{est.low:.2f}, {est.high:.2f}]"
 
 
+def test_median_difference_resamples_each_group_as_scipys_unpaired_bootstrap() -> None:
+    g = np.random.default_rng(9)  # unequal groups, as the survey's statuses; a nan dropped
+    ill, ok = g.normal(0.4, 0.15, size=19), g.normal(0.33, 0.1, size=31)
+    est = S.median_difference(ill, np.append(ok, math.nan), resamples=4000, seed=2)
+    assert est.value == pytest.approx(float(np.median(ill) - np.median(ok))) and est.n == 50
+    res = st.bootstrap(
+        (ill, ok),
+        lambda a, b, axis: np.median(a, axis=axis) - np.median(b, axis=axis),
+        method="percentile",
+        n_resamples=4000,
+        random_state=3,
+    )
+    assert est.low == pytest.approx(res.confidence_interval.low, abs=0.02)
+    assert est.high == pytest.approx(res.confidence_interval.high, abs=0.02)
+    assert S.median_difference(ill, ok, resamples=4000, seed=2) == est
+    alone = S.median_difference([0.5], [0.1, 0.2, 0.3])  # one value: a median, no interval
+    assert alone.value == pytest.approx(0.3) and math.isnan(alone.low)
+    assert math.isnan(S.median_difference([], [0.1, 0.2]).value)
+
+
 @pytest.mark.parametrize("n", [6, 10, 30])
 def test_wilcoxon_exact_matches_scipy(n: int) -> None:
     a = RNG.normal(size=n)

@@ -353,6 +353,11 @@ def test_the_report_says_interim_and_ranks_the_healthy_ones_apart() -> None:
     # the ground truth by the search's verdict: what the ill-fitted ones (fitness 0) became
     assert "| ill-fitted | 3 | 80.0 [80.0, 80.0] | - | 60.0 [32.5, 75.0] | - |" in text
     assert "| ok | 12 | 80.0 [80.0, 80.0] | - | 65.0 [37.5, 92.5] | - |" in text
+    # and their gap with an interval: 60 - 65 points; equal clean medians; no PGD-20 at all
+    gap = text.split("The ill-fitted minus the ok")[1].split("\n")[0]
+    assert "clean 0.0 [0.0, 0.0], PGD-20 -, AutoAttack -5.0 [" in gap
+    healthy_only = markdown(records[:12], correlations(records[:12]), "cmd")
+    assert "| ok | 12 |" in healthy_only and "The ill-fitted minus" not in healthy_only
     for i, r in enumerate(records):
         r.metrics["parameters"] = 1000.0 * (i + 1)  # 1k..15k: ok 1-12k, ill-fitted 13-15k
     text = markdown(records, correlations(records), "cmd")

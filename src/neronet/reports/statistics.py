@@ -236,6 +236,32 @@ def paired_difference(
     return _interval(boot, float(d.mean()), len(d), level)
 
 
+def median_difference(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = 0.95,
+) -> Estimate:
+    """The median of ``a`` minus the median of ``b``, two unpaired groups (the survey's
+    ill-fitted and healthy architectures), with a bootstrap interval that resamples each
+    group on its own; ``n`` counts both groups' finite values. Two medians moving with
+    every few rows say nothing until the interval says how far they could move."""
+    (x,), (y,) = _rows(a), _rows(b)
+    n = len(x) + len(y)
+    if not (len(x) and len(y)):
+        return Estimate(math.nan, math.nan, math.nan, n, level)
+    value = float(np.median(x) - np.median(y))
+    if min(len(x), len(y)) < 2:
+        return Estimate(value, math.nan, math.nan, n, level)
+    rng = np.random.default_rng(seed)
+    boot = np.median(x[rng.integers(0, len(x), size=(resamples, len(x)))], axis=1) - np.median(
+        y[rng.integers(0, len(y), size=(resamples, len(y)))], axis=1
+    )
+    return _interval(boot, value, n, level)
+
+
 @dataclass(frozen=True)
 class SignedRank:
     """A two-sided Wilcoxon signed-rank test: ``statistic`` min(W+, W-), its p-value,
