@@ -30,11 +30,18 @@ def test_non_finite_pairs_are_dropped_and_constants_give_nan() -> None:
         S.kendall_tau([1, 2], [1, 2, 3])
 
 
-def _scipy_interval(stat) -> tuple[float, float]:
+def _scipy_interval(samples: tuple, stat, seed: int, **options) -> tuple[float, float]:
+    """scipy's percentile bootstrap interval of ``stat`` (4,000 resamples, as ours below)."""
     res = st.bootstrap(
-        (X, Y), stat, paired=True, method="percentile", n_resamples=4000, random_state=1
+        samples, stat, method="percentile", n_resamples=4000, random_state=seed, **options
     )
     return res.confidence_interval.low, res.confidence_interval.high
+
+
+def _assert_interval(est: S.Estimate, interval: tuple[float, float], tolerance: float) -> None:
+    """Ours and scipy's intervals agree to ``tolerance`` (different resamples)."""
+    assert est.low == pytest.approx(interval[0], abs=tolerance)
+    assert est.high == pytest.approx(interval[1], abs=tolerance)
 
 
 @pytest.mark.parametrize(
@@ -46,9 +53,8 @@ def _scipy_interval(stat) -> tuple[float, float]:
 )
 def test_bootstrap_intervals_agree_with_scipy_and_are_seeded(ours, theirs) -> None:
     est = ours(X, Y, resamples=4000, seed=7)
-    low, high = _scipy_interval(theirs)
     assert est.low < est.value < est.high and est.n == 40
-    assert est.low == pytest.approx(low, abs=0.04) and est.high == pytest.approx(high, abs=0.04)
+    _assert_interval(est, _scipy_interval((X, Y), theirs, 1, paired=True), 0.04)
     assert ours(X, Y, resamples=4000, seed=7) == est  # same seed, same interval
     assert ours(X, Y, resamples=4000, seed=8) != est
 
@@ -63,17 +69,8 @@ def test_a_difference_of_taus_is_bootstrapped_on_the_same_rows_as_scipy() -> Non
 
     est = S.kendall_difference(z, X, Y, resamples=4000, seed=5)
     assert est.value == pytest.approx(difference(z, X, Y), abs=1e-12) and est.n == 40
-    res = st.bootstrap(
-        (z, X, Y),
-        difference,
-        paired=True,
-        vectorized=False,
-        method="percentile",
-        n_resamples=4000,
-        random_state=5,
-    )
-    assert est.low == pytest.approx(res.confidence_interval.low, abs=0.04)
-    assert est.high == pytest.approx(res.confidence_interval.high, abs=0.04)
+    scipy = _scipy_interval((z, X, Y), difference, 5, paired=True, vectorized=False)
+    _assert_interval(est, scipy, 0.04)
     same = S.kendall_difference(X, X, Y)
     assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)
     rows = [1.0, 2.0, 3.0, math.nan]  # a row missing one number drops out; few rows: no interval
@@ -90,17 +87,8 @@ def test_partial_rho_is_the_partial_correlation_of_scipys_rhos_and_bootstrapped_
     z = X + RNG.integers(0, 5, size=40)
     est = S.spearman_partial(z, Y, X, resamples=4000, seed=4)
     assert est.value == pytest.approx(_scipy_partial(z, Y, X), abs=1e-12) and est.n == 40
-    res = st.bootstrap(
-        (z, Y, X),
-        _scipy_partial,
-        paired=True,
-        vectorized=False,
-        method="percentile",
-        n_resamples=4000,
-        random_state=4,
-    )
-    assert est.low == pytest.approx(res.confidence_interval.low, abs=0.04)
-    assert est.high == pytest.approx(res.confidence_interval.high, abs=0.04)
+    scipy = _scipy_interval((z, Y, X), _scipy_partial, 4, paired=True, vectorized=False)
+    _assert_interval(est, scipy, 0.04)
 
 
 def test_partial_rho_removes_what_both_owe_to_the_third() -> None:
@@ -118,10 +106,8 @@ def test_partial_rho_removes_what_both_owe_to_the_third() -> None:
 
 def test_paired_difference_interval_agrees_with_scipy() -> None:
     est = S.paired_difference(Y, X, resamples=4000, seed=3)
-    res = st.bootstrap((Y - X,), np.mean, method="percentile", n_resamples=4000, random_state=3)
     assert est.value == pytest.approx(float(np.mean(Y - X)))
-    assert est.low == pytest.approx(res.confidence_interval.low, abs=0.08)
-    assert est.high == pytest.approx(res.confidence_interval.high, abs=0.08)
+    _assert_interval(est, _scipy_interval((Y - X,), np.mean, 3), 0.08)
     assert est.text() == f"{est.value:.2f} [{est.low:.2f}, {est.high:.2f}]"
 
 
@@ -130,15 +116,11 @@ def test_median_difference_resamples_each_group_as_scipys_unpaired_bootstrap() -
     ill, ok = g.normal(0.4, 0.15, size=19), g.normal(0.33, 0.1, size=31)
     est = S.median_difference(ill, np.append(ok, math.nan), resamples=4000, seed=2)
     assert est.value == pytest.approx(float(np.median(ill) - np.median(ok))) and est.n == 50
-    res = st.bootstrap(
-        (ill, ok),
-        lambda a, b, axis: np.median(a, axis=axis) - np.median(b, axis=axis),
-        method="percentile",
-        n_resamples=4000,
-        random_state=3,
-    )
-    assert est.low == pytest.approx(res.confidence_interval.low, abs=0.02)
-    assert est.high == pytest.approx(res.confidence_interval.high, abs=0.02)
+
+    def difference(a, b, axis):
+        return np.median(a, axis=axis) - np.median(b, axis=axis)
+
+    _assert_interval(est, _scipy_interval((ill, ok), difference, 3), 0.02)
     assert S.median_difference(ill, ok, resamples=4000, seed=2) == est
     alone = S.median_difference([0.5], [0.1, 0.2, 0.3])  # one value: a median, no interval
     assert alone.value == pytest.approx(0.3) and math.isnan(alone.low)
