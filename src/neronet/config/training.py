@@ -48,7 +48,9 @@ class StoreConfig(StrictSection):
         description="directory of evaluations shared between runs (neronet experiment sets "
         "it): a candidate trained by another run the same way (network, learning, budget, "
         "seed, data, settings, device, threads) is read from it, not trained again; budgets "
-        "of epochs or images only",
+        "of epochs or images only. Entries (weights and training state, megabytes each) "
+        "stay until the directory is deleted: neronet experiment drops a run index's once "
+        "every method has finished it, a study of your own never does",
     )
 
 
