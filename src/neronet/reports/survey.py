@@ -208,30 +208,26 @@ def _baseline_table(records: list[Record]) -> list[str]:
     ]
 
 
-def beyond_size(records: list[Record]) -> dict[str, tuple[Estimate, Estimate]]:
-    """Per signal but the size itself: (Spearman's rho, its partial rho with the parameter
-    count held fixed), each against the final AutoAttack accuracy with an interval, over
-    the architectures with all three numbers."""
+def beyond_size(records: list[Record]) -> dict[str, Estimate]:
+    """Per signal but the size itself: its partial Spearman rho with the final AutoAttack
+    accuracy, the parameter count held fixed, with an interval, over the architectures
+    with all three numbers."""
     target, size = _values(records, TARGET), _values(records, SIZE)
     return {
-        key: (
-            spearman_interval(_values(records, key), target),
-            spearman_partial(_values(records, key), target, size),
-        )
-        for key in SIGNALS
-        if key != SIZE
+        key: spearman_partial(_values(records, key), target, size) for key in SIGNALS if key != SIZE
     }
 
 
-def _size_table(records: list[Record]) -> list[str]:
-    """Whether a signal ranks the final robustness by more than the network's size does."""
+def _size_table(records: list[Record], found: dict[str, tuple[Estimate, Estimate]]) -> list[str]:
+    """Whether a signal ranks the final robustness by more than the network's size does:
+    its rho from ``found`` (:func:`correlations`) beside its partial rho."""
     rows = [
         "| signal | n | Spearman rho [95 % CI] | partial rho, size held fixed [95 % CI] |",
         "|---|---|---|---|",
     ]
     rows += [
-        f"| {SIGNALS[k]} | {partial.n} | {rho.text()} | {partial.text()} |"
-        for k, (rho, partial) in beyond_size(records).items()
+        f"| {SIGNALS[k]} | {partial.n} | {found[k][1].text()} | {partial.text()} |"
+        for k, partial in beyond_size(records).items()
     ]
     return [
         "Beyond size: the parameter count ranks the final robustness by itself (first "
@@ -390,7 +386,7 @@ def markdown(
         "",
         *_baseline_table(records),
         "",
-        *_size_table(records),
+        *_size_table(records, found),
         "Each signal against the final clean accuracy instead: whether the search's budget "
         "ranks even the accuracy the full training reaches (if not, a low robustness tau "
         "says more about the short training than about robustness).",
