@@ -19,6 +19,7 @@ from neronet.cli.experiment import (
     MethodStudy,
     Search,
     StepLog,
+    _begun,
     _memo,
     _rounds,
     _sharers_last,
@@ -151,6 +152,22 @@ def test_a_directory_of_something_else_is_refused(
     assert main(["experiment", "--config", str(CONFIG), "--dir", str(tmp_path / "e")]) == 2
     assert "not an experiment directory" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "e").iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize(
+    "text", ["{not json", "[1, 2]", '{"runs": 1, "seconds": [3]}', '{"seconds": {"a": "x"}}']
+)
+def test_an_unreadable_manifest_is_a_one_line_error_and_stays(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / MANIFEST).write_text(text)
+    args = ["experiment", "--config", str(CONFIG), "--dir", str(tmp_path / "e"), "--runs", "1"]
+    assert main([*args, *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "experiment.json' is unreadable; restore it" in err and "\n" not in err
+    assert (tmp_path / "e" / MANIFEST).read_text() == text
+    assert sorted(p.name for p in (tmp_path / "e").iterdir()) == [MANIFEST]
 
 
 def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
@@ -449,10 +466,11 @@ def test_methods_that_would_train_alike_share_the_memo_to_the_same_numbers(
     report = (directory / "EXPERIMENT.md").read_text()
     assert f"| twin | {trained:.1f} ± 0.0 |" in report and f"| {trained:.1f} ± 0.0 |\n" in report
     assert json.loads((directory / MANIFEST).read_text())["memo"] is True
-    assert _memo(directory) == directory / "memo"
+    assert _memo(directory, _begun(directory)) == directory / "memo"
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / MANIFEST).write_text(json.dumps({"runs": 1}))
-    assert _memo(tmp_path / "old") is None and _memo(tmp_path / "new") == tmp_path / "new" / "memo"
+    assert _memo(tmp_path / "old", _begun(tmp_path / "old")) is None
+    assert _memo(tmp_path / "new", _begun(tmp_path / "new")) == tmp_path / "new" / "memo"
 
 
 def test_methods_that_repeat_an_earlier_ones_search_take_the_lanes_last() -> None:

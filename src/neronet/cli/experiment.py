@@ -135,15 +135,33 @@ def _manifest(args: argparse.Namespace, methods: list[Method]) -> dict[str, obje
     }
 
 
-def _memo(directory: Path) -> Path | None:
+@dataclass(frozen=True)
+class Begun:
+    """What an experiment directory was begun with: its manifest and its step times."""
+
+    manifest: dict[str, object]
+    seconds: dict[str, float]
+
+
+def _begun(directory: Path) -> Begun | None:
+    """The experiment already in ``directory``, read once; None for a new one."""
+    path = directory / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        seconds = {str(k): float(v) for k, v in stored.pop("seconds", {}).items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        raise StudyError(
+            f"'{path}' is unreadable; restore it or start the experiment in a new --dir"
+        ) from None
+    return Begun(stored, seconds)
+
+
+def _memo(directory: Path, begun: Begun | None) -> Path | None:
     """The memo of the experiment in ``directory``; None for one begun without it (its
     studies' settings must not change under a resume)."""
-    path = directory / MANIFEST
-    try:
-        begun_without = path.is_file() and MEMO not in json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError, TypeError):
-        begun_without = False  # _check_manifest names the problem
-    return None if begun_without else directory / MEMO
+    return None if begun is not None and MEMO not in begun.manifest else directory / MEMO
 
 
 def _overrides(args: argparse.Namespace, method: Method, memo: Path | None) -> list[str]:
@@ -169,28 +187,22 @@ def _forget(memo: Path, directory: Path, methods: list[Method], runs: range) -> 
             shutil.rmtree(seed_memo(memo / EVALUATIONS, seeds[i]).directory, ignore_errors=True)
 
 
-def _check_manifest(directory: Path, manifest: dict[str, object]) -> dict[str, float]:
+def _check_manifest(
+    directory: Path, manifest: dict[str, object], begun: Begun | None
+) -> dict[str, float]:
     """Refuse a directory started with other settings; returns the step times so far."""
     from neronet.store import atomic_write
 
-    path = directory / MANIFEST
-    if path.is_file():
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-            seconds = {str(k): float(v) for k, v in stored.pop("seconds", {}).items()}
-        except (OSError, ValueError, AttributeError):
-            raise StudyError(
-                f"'{path}' is unreadable; restore it or start the experiment in a new --dir"
-            ) from None
-        changed = [key for key in manifest if stored.get(key) != manifest[key]]
+    if begun is not None:
+        changed = [key for key in manifest if begun.manifest.get(key) != manifest[key]]
         if changed:
             raise StudyError(
                 f"--dir '{directory}' holds an experiment with other {', '.join(changed)}; "
                 "re-run its original command or choose a new --dir"
             )
-        return seconds
+        return dict(begun.seconds)
     directory.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps({**manifest, "seconds": {}}, indent=2).encode())
+    atomic_write(directory / MANIFEST, json.dumps({**manifest, "seconds": {}}, indent=2).encode())
     return {}
 
 
@@ -632,7 +644,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if len(set(names)) < len(names):
         raise ConfigError(f"--method names repeat ({', '.join(names)}); give each a new name")
     directory = Path(args.dir)
-    memo = _memo(directory)
+    begun = _begun(directory)
+    memo = _memo(directory, begun)
     manifest = {**_manifest(args, methods), **({MEMO: True} if memo else {})}
     studies = []
     for m in methods:  # a typo fails here, not in its study after the manifest is written
@@ -647,7 +660,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         studies.append(MethodStudy(m, config, grammar))
     refuse_foreign_dir(directory, MANIFEST, "an experiment")
     with writer_lock(directory, "--dir"):
-        seconds = _check_manifest(directory, manifest)
+        seconds = _check_manifest(directory, manifest, begun)
         log = (directory / "experiment.log").open("a", encoding="utf-8")
 
         def say(line: str) -> None:
