@@ -443,7 +443,7 @@ def test_autoattack_stopped_inside_a_driven_batch_resumes_there(
 
     monkeypatch.setattr(Checkpoint, "save_inside", save_then_stop)
     path = tmp_path / "aa.json"
-    inside = tmp_path / "aa.target.safetensors"
+    inside = tmp_path / "aa.inside.safetensors"
     with batch_checkpoint(path), pytest.raises(_Stop):
         autoattack_correct(model, x, y, **common)
     assert inside.is_file() and saved == [(1, 1), (1, 2), (1, 3), (1, 4)]

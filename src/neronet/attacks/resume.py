@@ -14,7 +14,7 @@ replaced; an unreadable one too (a kill mid-write cannot leave one: it is
 written atomically).
 
 Inside a batch of APGD-T, FAB-T or Square (the longest batches by far) a second
-file, ``<name>.target.safetensors``, holds the driven attack's state
+file, ``<name>.inside.safetensors``, holds the driven attack's state
 (:class:`~neronet.attacks.inside.Inside`: after each target class, or every 250
 queries, with the RNG state), so a kill there loses at most that much, not the
 batch; it is removed once the batch is done.
@@ -110,7 +110,7 @@ class Checkpoint:
 
     def _within(self) -> Path:
         assert self.path is not None
-        return self.path.with_name(f"{self.path.stem}.target.safetensors")
+        return self.path.with_name(f"{self.path.stem}.inside.safetensors")
 
     def save_inside(self, attack: int, batch: int, state: Inside) -> None:
         """Record how far the driven attack ``attack`` got inside batch ``batch``, so a
