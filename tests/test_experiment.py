@@ -501,9 +501,18 @@ def _id(row: IndividualRow) -> int:
 
 
 def test_methods_are_compared_run_by_run_with_the_first(tmp_path: Path) -> None:
-    from neronet.reports.statistics import holm, paired_difference, wilcoxon
+    from neronet.reports.statistics import (
+        detectable_difference,
+        holm,
+        paired_difference,
+        wilcoxon,
+    )
 
-    pgd = {"a": [0.30, 0.40, 0.20, 0.50], "b": [0.35, 0.38, 0.30, 0.52], "c": [0.1, 0.2]}
+    pgd = {
+        "a": [0.30, 0.40, 0.20, 0.50, 0.25, 0.45],
+        "b": [0.35, 0.38, 0.30, 0.52, 0.31, 0.44],
+        "c": [0.1, 0.2],
+    }
     runs = [
         read_run_result(m, i, _run(tmp_path, f"{m}{i}", [(0.9, value, "")]))
         for m, values in pgd.items()
@@ -517,7 +526,7 @@ def test_methods_are_compared_run_by_run_with_the_first(tmp_path: Path) -> None:
     test = wilcoxon(pgd["b"], pgd["a"])
     row = rows[("b", "PGD-20")]
     assert row[2:6] == (
-        "4",
+        "6",
         f"{100 * diff.value:+.2f}",
         f"[{100 * diff.low:+.2f}, {100 * diff.high:+.2f}]",
         f"{test.pvalue:.3g}",
@@ -528,6 +537,8 @@ def test_methods_are_compared_run_by_run_with_the_first(tmp_path: Path) -> None:
         for column in ("clean", "PGD-20")
     ]
     assert row[6] == f"{holm(pvalues)[1]:.3g}"
+    assert row[7] == f"{100 * detectable_difference(pgd['b'], pgd['a']):.1f}"
+    assert rows[("c", "PGD-20")][7] == "too few pairs"  # 2 pairs never reach p < 0.05
     assert rows[("b", "clean")][5] == "1"  # no non-zero difference: nothing to test
 
 

@@ -154,6 +154,26 @@ def test_wilcoxon_large_samples_use_scipys_normal_approximation() -> None:
     assert S.wilcoxon([1.0, 2.0], [1.0, 2.0]).pvalue == 1.0  # nothing differs
 
 
+@pytest.mark.parametrize("n", [10, 20])
+def test_the_detectable_difference_is_found_four_times_in_five_by_scipys_wilcoxon(n: int) -> None:
+    g = np.random.default_rng(n)
+    a, b = g.normal(0.40, 0.10, size=n), g.normal(0.38, 0.10, size=n)
+    delta, spread = S.detectable_difference(a, b), float(np.std(a - b, ddof=1))
+    large_n = (st.norm.ppf(0.975) + st.norm.ppf(0.8)) / math.sqrt(n * 3 / math.pi)
+    assert large_n < delta / spread < 1.15 * large_n  # the t's tails cost a little more
+    simulated = g.normal(delta, spread, size=(4000, n))  # differences as observed, shifted
+    found = st.wilcoxon(simulated, axis=1).pvalue < 0.05
+    assert found.mean() == pytest.approx(0.8, abs=0.025)  # 4 standard errors
+    assert S.detectable_difference(2 * a, 2 * b) == pytest.approx(2 * delta)
+    assert S.detectable_difference(a, b, power=0.5) < delta
+
+
+def test_too_few_pairs_can_detect_nothing_and_equal_differences_anything() -> None:
+    assert math.isinf(S.detectable_difference([1, 2, 3, 4, 5], [0, 0, 0, 0, 0]))  # p >= 1/16
+    assert S.detectable_difference(range(6), range(6)) == 0.0  # every pair the same
+    assert math.isnan(S.detectable_difference([0.5], [0.4]))
+
+
 def test_holm_adjusts_step_down_in_the_given_order() -> None:
     # sorted: 0.01*4, 0.03*3, 0.04*2 (-> 0.09 kept monotone), 0.2*1
     assert S.holm([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.09, 0.09, 0.2])
