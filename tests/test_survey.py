@@ -4,6 +4,7 @@ bad input."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -370,6 +371,45 @@ def test_the_report_says_interim_and_ranks_the_healthy_ones_apart() -> None:
     text = markdown(records, correlations(records), "cmd")
     assert "(medians per architecture: ground truth 600 s, search 2 s; the longest, " in text
     assert "arch 5, 602 s)" in text
+
+
+def test_the_fitness_is_scored_again_at_each_beta_as_the_objective_scores_it(
+    config: Path,
+) -> None:
+    """The beta sweep: attack accuracy ranks the final robustness exactly and clean accuracy
+    backwards, so the tau goes from 1 (beta 0) to -1 (clean alone); at the configured beta
+    every row gets the fitness the survey recorded (masking rule, ill-fitted penalty)."""
+    from neronet.evaluation.objectives import NeroNetObjective, nero_net_fitness
+    from neronet.reports.survey import BETAS, beta_sweep, correlations, fitness_at, markdown
+
+    settings = load_config(str(config), ["fitness.masking.credit=pgd"])
+    fitness = NeroNetObjective(settings)
+
+    def row(i: int, status: str = "ok", flagged: bool = False) -> Record:
+        metrics = {
+            "clean_accuracy": 0.9 - 0.02 * i,
+            "adversarial_accuracy": 0.05 * i if not flagged else 0.99,
+            "masking_flag": float(flagged),
+            "masking_pgd_accuracy": 0.05 * i,  # a flagged one is credited its PGD accuracy
+            "final_autoattack": 0.03 * i,
+        }
+        metrics["nero_net_fitness"] = nero_net_fitness(settings, status, metrics)
+        return Record(i, "random", (), "{}", status, None, metrics, {"search": 1.0})
+
+    records = [row(i, flagged=i == 5) for i in range(1, 13)] + [row(13, "ill-fitted")]
+    for r in records:
+        assert fitness_at(fitness, r, fitness.beta) == r.metrics["nero_net_fitness"]
+    assert fitness_at(fitness, records[-1], 0.0) == fitness.penalty
+    assert fitness_at(fitness, records[4], 0.0) == pytest.approx(0.25)  # PGD, not 0.99
+    sweep = {beta: (every, ok) for beta, every, ok in beta_sweep(records, fitness)}
+    assert list(sweep) == list(BETAS) and sweep[0.0][1].value == pytest.approx(1.0)
+    assert sweep[math.inf][1].value == pytest.approx(-1.0) and sweep[0.0][0].n == 13
+    taus = [ok.value for _, ok in sweep.values()]
+    assert taus == sorted(taus, reverse=True)  # the more clean weighs, the worse it ranks
+    text = markdown(records, correlations(records), "cmd", fitness=fitness)
+    assert "| 4 (this survey's) |" in text and "| 0 (attack accuracy alone) | " in text
+    assert "| inf (clean alone) | " in text and "healthy (n = 12)" in text
+    assert "The fitness's weight" not in markdown(records, correlations(records), "cmd")
 
 
 def test_the_time_left_is_the_rows_to_go_at_the_mean_row_time_over_the_lanes() -> None:

@@ -7,12 +7,13 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from neronet.errors import ConfigError
 from neronet.logline import append_line
 
 if TYPE_CHECKING:
+    from neronet.config import NeroConfig
     from neronet.survey.store import SurveyStore
 
 DEFAULT_COUNT = 100
@@ -75,26 +76,31 @@ def _command(args: argparse.Namespace) -> str:
     return " ".join(words + [shlex.quote(o) for o in args.overrides])
 
 
-def _write_report(args: argparse.Namespace, directory: Path, store: SurveyStore) -> list[Path]:
+def _write_report(
+    args: argparse.Namespace, config: NeroConfig, directory: Path, store: SurveyStore
+) -> list[Path]:
     """SURVEY.md and the rest over the rows below ``--count`` (interim while rows miss)."""
+    from neronet.evaluation.objectives import NeroNetObjective
     from neronet.reports.survey import write_survey_report
 
     records = [r for r in store.records() if r.index < args.count]
     retests = [t for t in store.retests() if t.index < args.count]
-    return write_survey_report(directory, records, _command(args), args.count, retests)
+    fitness = NeroNetObjective(config)
+    command = _command(args)
+    return write_survey_report(directory, records, command, args.count, retests, fitness)
 
 
-def _report_only(args: argparse.Namespace, directory: Path, settings: dict[str, Any]) -> int:
+def _report_only(args: argparse.Namespace, config: NeroConfig, directory: Path) -> int:
     """``--report``: the report of the rows so far, the store only read (a survey may be
     writing rows meanwhile; every file is replaced whole); refused for a survey of other
     settings."""
-    from neronet.survey.run import stored_settings
+    from neronet.survey.run import stored_settings, survey_settings
     from neronet.survey.store import SurveyStore
 
     store = SurveyStore.read(directory)
     try:
-        store.check(settings, stored_settings)
-        written = _write_report(args, directory, store)
+        store.check(survey_settings(config), stored_settings)
+        written = _write_report(args, config, directory, store)
     finally:
         store.close()
     for path in written:
@@ -108,7 +114,7 @@ def cmd_survey(args: argparse.Namespace) -> int:
     from neronet.config import load_config
     from neronet.genotype import structure_for
     from neronet.runlock import writer_lock
-    from neronet.survey.run import run_survey, survey_settings
+    from neronet.survey.run import run_survey
     from neronet.survey.store import DB_NAME
 
     if not 1 <= args.count <= MAX_COUNT:
@@ -132,7 +138,7 @@ def cmd_survey(args: argparse.Namespace) -> int:
     structure = structure_for(config)
     directory = Path(args.dir)
     if args.report:
-        return _report_only(args, directory, survey_settings(config))
+        return _report_only(args, config, directory)
     refuse_foreign_dir(directory, DB_NAME, "a survey")
     with writer_lock(directory, "--dir"), (directory / "survey.log").open("a") as log:
 
@@ -141,7 +147,7 @@ def cmd_survey(args: argparse.Namespace) -> int:
             append_line(log, line)
 
         def report(store: SurveyStore, final: bool = False) -> None:
-            written = _write_report(args, directory, store)
+            written = _write_report(args, config, directory, store)
             for path in written if final else ():
                 say(f"wrote {path}")
 

@@ -17,10 +17,13 @@ import io
 import math
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from neronet.evaluation.objectives import weighted_hrs
+from neronet.evaluation.result import Outcome
 from neronet.reports.plots import save
 from neronet.reports.statistics import (
     MIN_INTERVAL_PAIRS,
@@ -34,6 +37,9 @@ from neronet.reports.statistics import (
 from neronet.reports.summary import duration
 from neronet.store import atomic_write
 from neronet.survey.store import TARGET, Record, Retest
+
+if TYPE_CHECKING:
+    from neronet.evaluation.objectives import NeroNetObjective
 
 SIGNALS = {
     "nero_net_fitness": "NERO-Net fitness (weighted HRS, after warm-up)",
@@ -75,6 +81,9 @@ the search's budget judges large networks ill-fitted."""
 BASELINE = "adversarial_accuracy"
 """The signal NERO-Net searches on: another earns a place (a prefilter, say) only by
 ranking the final robustness clearly better than it."""
+BETAS = (0.0, 0.5, 1.0, 2.0, 4.0, math.inf)
+"""The weighted HRS's beta values the report scores the fitness at: 0 is the attack
+accuracy alone, 1 the plain harmonic mean, inf the clean accuracy alone."""
 
 
 def _values(records: list[Record], key: str) -> list[float]:
@@ -242,6 +251,64 @@ def _size_table(records: list[Record], found: dict[str, tuple[Estimate, Estimate
     ]
 
 
+def fitness_at(fitness: NeroNetObjective, record: Record, beta: float) -> float:
+    """The fitness ``record``'s search-time numbers get from NERO-Net's objective (after
+    its warm-up) with the weighted HRS at ``beta`` instead of the configured one; the
+    objective's penalty where the search judged it anything but ok, nan where it was
+    never measured."""
+    if record.status != "ok":
+        return fitness.penalty if "clean_accuracy" in record.metrics else math.nan
+    outcome = Outcome(record.index, record.status, record.metrics)
+    clean = outcome.metric("clean_accuracy")
+    if math.isinf(beta):
+        return clean
+    return weighted_hrs(clean, fitness.robustness(outcome), beta)
+
+
+def beta_sweep(
+    records: list[Record], fitness: NeroNetObjective
+) -> list[tuple[float, Estimate, Estimate]]:
+    """For each of :data:`BETAS`: Kendall's tau of the fitness at that beta against the
+    final AutoAttack accuracy, over every row and over the healthy ones."""
+    healthy = [r for r in records if r.status == "ok"]
+    found = []
+    for beta in BETAS:
+        taus = (
+            kendall_interval([fitness_at(fitness, r, beta) for r in rows], _values(rows, TARGET))
+            for rows in (records, healthy)
+        )
+        found.append((beta, *taus))
+    return found
+
+
+def _beta_table(records: list[Record], fitness: NeroNetObjective) -> list[str]:
+    """:func:`beta_sweep` as SURVEY.md's table: where between the attack accuracy and the
+    clean accuracy the weighted HRS loses (or keeps) what the attack accuracy ranks."""
+
+    def name(beta: float) -> str:
+        label = {0.0: " (attack accuracy alone)", 1.0: " (plain HRS)", math.inf: " (clean alone)"}
+        text = "inf" if math.isinf(beta) else f"{beta:g}"
+        mine = " (this survey's)" if beta == fitness.beta else ""
+        return f"{text}{label.get(beta, '')}{mine}"
+
+    sweep = beta_sweep(records, fitness)
+    healthy = sweep[0][2].n
+    rows = [f"| {name(b)} | {every.text()} | {ok.text()} |" for b, every, ok in sweep]
+    return [
+        "The fitness's weight: NERO-Net's fitness recomputed from each row's search-time "
+        "clean and attack accuracies (masking rule and ill-fitted penalty as configured) "
+        "with the weighted HRS's beta set to each value, Kendall tau against the final "
+        "AutoAttack accuracy. Beta > 1 weights clean accuracy beta times as much as attack "
+        "accuracy. Read as a description of these rows: a beta chosen from this table would "
+        "have its tau overstated by the choice.",
+        "",
+        f"| beta | all rows (n = {sweep[0][1].n}) [95 % CI] | healthy (n = {healthy}) [95 % CI] |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
 def status_counts(records: list[Record]) -> str:
     """``10 ill-fitted, 11 ok``: how many rows have each status."""
     statuses = sorted({r.status for r in records})
@@ -345,9 +412,11 @@ def markdown(
     command: str,
     planned: int | None = None,
     retests: Sequence[Retest] = (),
+    fitness: NeroNetObjective | None = None,
 ) -> str:
     """SURVEY.md: the correlations over every architecture and over the healthy ones,
-    the spread of the ground truth, what measuring cost, and the plots."""
+    the fitness at other weights (with the survey's objective, ``fitness``), the spread
+    of the ground truth, what measuring cost, and the plots."""
     counts = status_counts(records)
     healthy = [r for r in records if r.status == "ok"]
     lines = ["# Survey: search-time signals vs final robustness", "", f"`{command}`", ""]
@@ -384,6 +453,7 @@ def markdown(
         "",
         *_table(correlations(healthy)),
         "",
+        *(_beta_table(records, fitness) if fitness is not None else []),
         *_baseline_table(records),
         "",
         *_size_table(records, found),
@@ -436,6 +506,7 @@ def write_survey_report(
     command: str,
     planned: int | None = None,
     retests: Sequence[Retest] = (),
+    fitness: NeroNetObjective | None = None,
 ) -> list[Path]:
     """SURVEY.md, a scatter plot per signal (plots/), survey.csv and survey.parquet; an
     interim report when fewer than ``planned`` architectures are measured."""
@@ -450,7 +521,7 @@ def write_survey_report(
     written.append(directory / "survey.csv")
     if _parquet(records, directory / "survey.parquet"):
         written.append(directory / "survey.parquet")
-    text = markdown(records, found, command, planned, retests)
+    text = markdown(records, found, command, planned, retests, fitness)
     atomic_write(directory / "SURVEY.md", text.encode("utf-8"))
     written.append(directory / "SURVEY.md")
     return written
