@@ -406,7 +406,7 @@ def test_the_fitness_is_scored_again_at_each_beta_as_the_objective_scores_it(
     assert sweep[math.inf][1].value == pytest.approx(-1.0) and sweep[0.0][0].n == 13
     taus = [ok.value for _, ok in sweep.values()]
     assert taus == sorted(taus, reverse=True)  # the more clean weighs, the worse it ranks
-    text = markdown(records, correlations(records), "cmd", fitness=fitness)
+    text = markdown(records, correlations(records), "cmd", objective=fitness)
     assert "| 4 (this survey's) |" in text and "| 0 (attack accuracy alone) | " in text
     assert "| inf (clean alone) | " in text and "healthy (n = 12)" in text
     assert "The fitness's weight" not in markdown(records, correlations(records), "cmd")

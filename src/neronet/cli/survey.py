@@ -85,9 +85,9 @@ def _write_report(
 
     records = [r for r in store.records() if r.index < args.count]
     retests = [t for t in store.retests() if t.index < args.count]
-    fitness = NeroNetObjective(config)
+    objective = NeroNetObjective(config)
     command = _command(args)
-    return write_survey_report(directory, records, command, args.count, retests, fitness)
+    return write_survey_report(directory, records, command, args.count, retests, objective)
 
 
 def _report_only(args: argparse.Namespace, config: NeroConfig, directory: Path) -> int:

@@ -251,22 +251,22 @@ def _size_table(records: list[Record], found: dict[str, tuple[Estimate, Estimate
     ]
 
 
-def fitness_at(fitness: NeroNetObjective, record: Record, beta: float) -> float:
+def fitness_at(objective: NeroNetObjective, record: Record, beta: float) -> float:
     """The fitness ``record``'s search-time numbers get from NERO-Net's objective (after
     its warm-up) with the weighted HRS at ``beta`` instead of the configured one; the
     objective's penalty where the search judged it anything but ok, nan where it was
     never measured."""
     if record.status != "ok":
-        return fitness.penalty if "clean_accuracy" in record.metrics else math.nan
+        return objective.penalty if "clean_accuracy" in record.metrics else math.nan
     outcome = Outcome(record.index, record.status, record.metrics)
     clean = outcome.metric("clean_accuracy")
     if math.isinf(beta):
         return clean
-    return weighted_hrs(clean, fitness.robustness(outcome), beta)
+    return weighted_hrs(clean, objective.robustness(outcome), beta)
 
 
 def beta_sweep(
-    records: list[Record], fitness: NeroNetObjective
+    records: list[Record], objective: NeroNetObjective
 ) -> list[tuple[float, Estimate, Estimate]]:
     """For each of :data:`BETAS`: Kendall's tau of the fitness at that beta against the
     final AutoAttack accuracy, over every row and over the healthy ones."""
@@ -274,24 +274,24 @@ def beta_sweep(
     found = []
     for beta in BETAS:
         taus = (
-            kendall_interval([fitness_at(fitness, r, beta) for r in rows], _values(rows, TARGET))
+            kendall_interval([fitness_at(objective, r, beta) for r in rows], _values(rows, TARGET))
             for rows in (records, healthy)
         )
         found.append((beta, *taus))
     return found
 
 
-def _beta_table(records: list[Record], fitness: NeroNetObjective) -> list[str]:
+def _beta_table(records: list[Record], objective: NeroNetObjective) -> list[str]:
     """:func:`beta_sweep` as SURVEY.md's table: where between the attack accuracy and the
     clean accuracy the weighted HRS loses (or keeps) what the attack accuracy ranks."""
 
     def name(beta: float) -> str:
         label = {0.0: " (attack accuracy alone)", 1.0: " (plain HRS)", math.inf: " (clean alone)"}
         text = "inf" if math.isinf(beta) else f"{beta:g}"
-        mine = " (this survey's)" if beta == fitness.beta else ""
+        mine = " (this survey's)" if beta == objective.beta else ""
         return f"{text}{label.get(beta, '')}{mine}"
 
-    sweep = beta_sweep(records, fitness)
+    sweep = beta_sweep(records, objective)
     healthy = sweep[0][2].n
     rows = [f"| {name(b)} | {every.text()} | {ok.text()} |" for b, every, ok in sweep]
     return [
@@ -412,10 +412,10 @@ def markdown(
     command: str,
     planned: int | None = None,
     retests: Sequence[Retest] = (),
-    fitness: NeroNetObjective | None = None,
+    objective: NeroNetObjective | None = None,
 ) -> str:
     """SURVEY.md: the correlations over every architecture and over the healthy ones,
-    the fitness at other weights (with the survey's objective, ``fitness``), the spread
+    the fitness at other weights (with the survey's ``objective``), the spread
     of the ground truth, what measuring cost, and the plots."""
     counts = status_counts(records)
     healthy = [r for r in records if r.status == "ok"]
@@ -453,7 +453,7 @@ def markdown(
         "",
         *_table(correlations(healthy)),
         "",
-        *(_beta_table(records, fitness) if fitness is not None else []),
+        *(_beta_table(records, objective) if objective is not None else []),
         *_baseline_table(records),
         "",
         *_size_table(records, found),
@@ -506,7 +506,7 @@ def write_survey_report(
     command: str,
     planned: int | None = None,
     retests: Sequence[Retest] = (),
-    fitness: NeroNetObjective | None = None,
+    objective: NeroNetObjective | None = None,
 ) -> list[Path]:
     """SURVEY.md, a scatter plot per signal (plots/), survey.csv and survey.parquet; an
     interim report when fewer than ``planned`` architectures are measured."""
@@ -521,7 +521,7 @@ def write_survey_report(
     written.append(directory / "survey.csv")
     if _parquet(records, directory / "survey.parquet"):
         written.append(directory / "survey.parquet")
-    text = markdown(records, found, command, planned, retests, fitness)
+    text = markdown(records, found, command, planned, retests, objective)
     atomic_write(directory / "SURVEY.md", text.encode("utf-8"))
     written.append(directory / "SURVEY.md")
     return written
