@@ -160,6 +160,17 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
     assert in_lane == [(0, 1, retests[0].metrics)]  # a retest in a lane is the same
     assert "--parallel 2" in (tmp_path / "lanes" / "SURVEY.md").read_text()
     assert _device(tmp_path / "lanes", 1) == "cpu (1 thread)"  # where each row was measured
+    # grown by a row: the retest no new row can displace (arch 1) runs beside it
+    grown = ["survey", "--config", str(config), "--count", "3", "--parallel", "2"]
+    assert (
+        main([*grown, "--dir", str(tmp_path / "lanes"), "--retest", "2", "executor.threads=1"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "2 of 3 architectures surveyed; measuring 1, and retesting 1 from retraining " in err
+    assert "retesting 1 architectures" not in err and "[2/2] retest of arch 1" in err
+    in_lane = [(t.index, t.metrics) for t in _retests(tmp_path / "lanes")]
+    assert in_lane == [(0, retests[0].metrics), (1, retests[1].metrics)]
+    assert [r[0] for r in _records(tmp_path / "lanes")] == [0, 1, 2]
     # a lane that cannot load its data: one line naming the architecture; no row written
     broken = ["--dir", str(tmp_path / "broken"), "data.dataset=fashion-mnist"]
     assert main([*argv, *broken, f"data.path={tmp_path / 'nowhere'}", "data.download=false"]) == 2

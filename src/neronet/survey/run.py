@@ -429,9 +429,10 @@ def run_survey(
     retests: int = 0,
 ) -> SurveyStore:
     """Measure architectures 0..count-1 that ``directory`` does not hold yet, each row
-    committed as it is finished, ``parallel`` at once; then retest up to ``retests`` of
-    them (:func:`retest_candidates`, :func:`retest`). ``after(store)`` is called after
-    each row or retest but the last (the interim report; the caller reports the whole);
+    committed as it is finished, ``parallel`` at once, and retest up to ``retests`` of
+    them (:func:`retest_candidates`, :func:`retest`): beside the rows those no row still
+    to measure can displace, after them the rest. ``after(store)`` is called after each
+    row or retest but the last (the interim report; the caller reports the whole);
     returns the store.
 
     With ``parallel`` above 1 each job runs in one of that many spawned processes
@@ -440,36 +441,46 @@ def run_survey(
     """
     store = SurveyStore.open(directory, survey_settings(config), stored_settings)
     todo = [i for i in range(count) if i not in store.done()]
-    if not todo and not retest_candidates(store, count, retests):
+    again = retest_candidates(store, count, retests)
+    if not todo and not again:
         return store
     say(f"watch it live: neronet dashboard {directory}")
     at_once = f", {parallel} at once" if parallel > 1 else ""
     models = directory / "models"
     run = _runner(config, structure, models, parallel)
+    seed = config.posttrain.first_seed + 1
+    # retests no row still to measure can displace go beside the rows: the lanes then
+    # retest while the last (longest) rows finish instead of waiting for them
+    early = [i for i in again if not todo or i < min(todo)]
     if todo:
         surveyed = f"{count - len(todo)} of {count} architectures surveyed"
-        say(f"{surveyed}; measuring {len(todo)}{at_once}")
+        beside = f", and retesting {len(early)} from retraining seed {seed}" if early else ""
+        say(f"{surveyed}; measuring {len(todo)}{beside}{at_once}")
         say(f"each one's progress: {models}/arch-<index>/{PROGRESS_LOG}")
-    with contextlib.closing(run([Job("measure", i) for i in todo])) as records:
-        for done, rec in enumerate(records, start=1):
-            assert isinstance(rec, Record)
-            store.add(rec)
-            say(_line(rec, done, len(todo), _pace(store.records(), rec.device) / parallel))
-            if done < len(todo):
-                after(store)
-    again = retest_candidates(store, count, retests)
-    if again:
-        if todo:
-            after(store)  # the report of every row, while the retests run
-        seed = config.posttrain.first_seed + 1
-        say(f"retesting {len(again)} architectures from retraining seed {seed}{at_once}")
-    with contextlib.closing(run([Job("retest", i) for i in again])) as results:
-        for done, result in enumerate(results, start=1):
-            assert isinstance(result, Retest)
-            store.add_retest(result)
-            say(f"[{done}/{len(again)}] {_retest_line(result, store)}")
-            if done < len(again):
-                after(store)
+    else:
+        say(f"retesting {len(early)} architectures from retraining seed {seed}{at_once}")
+
+    def work(jobs: list[Job]) -> None:
+        """Do ``jobs``, each result committed and told as it comes."""
+        with contextlib.closing(run(jobs)) as results:
+            for done, result in enumerate(results, start=1):
+                if isinstance(result, Record):
+                    store.add(result)
+                    measured = sum(1 for r in store.records() if r.index in todo)
+                    pace = _pace(store.records(), result.device) / parallel
+                    say(_line(result, measured, len(todo), pace))
+                else:
+                    store.add_retest(result)
+                    say(f"[{len(store.retests())}/{retests}] {_retest_line(result, store)}")
+                if done < len(jobs):
+                    after(store)
+
+    work([Job("measure", i) for i in todo] + [Job("retest", i) for i in early])
+    late = retest_candidates(store, count, retests)
+    if late:
+        after(store)  # the report of every row, while the retests run
+        say(f"retesting {len(late)} architectures from retraining seed {seed}{at_once}")
+        work([Job("retest", i) for i in late])
     return store
 
 
