@@ -412,14 +412,19 @@ def test_the_fitness_is_scored_again_at_each_beta_as_the_objective_scores_it(
         assert fitness_at(fitness, r, fitness.beta) == r.metrics["nero_net_fitness"]
     assert fitness_at(fitness, records[-1], 0.0) == fitness.penalty
     assert fitness_at(fitness, records[4], 0.0) == pytest.approx(0.25)  # PGD, not 0.99
-    sweep = {beta: (every, ok) for beta, every, ok in beta_sweep(records, fitness)}
-    assert list(sweep) == list(BETAS) and sweep[0.0][1].value == pytest.approx(1.0)
-    assert sweep[math.inf][1].value == pytest.approx(-1.0) and sweep[0.0][0].n == 13
-    taus = [ok.value for _, ok in sweep.values()]
+    sweep = {s.beta: s for s in beta_sweep(records, fitness)}
+    assert list(sweep) == list(BETAS) and sweep[0.0].healthy.value == pytest.approx(1.0)
+    assert sweep[math.inf].healthy.value == pytest.approx(-1.0) and sweep[0.0].every.n == 13
+    taus = [s.healthy.value for s in sweep.values()]
     assert taus == sorted(taus, reverse=True)  # the more clean weighs, the worse it ranks
+    for s in sweep.values():  # every row, paired against the configured beta
+        assert s.gain.value == pytest.approx(s.every.value - sweep[4.0].every.value)
+    assert sweep[0.0].gain.low > 0 and sweep[4.0].gain.value == 0.0
     text = markdown(records, correlations(records), "cmd", objective=fitness)
-    assert "| 4 (this survey's) |" in text and "| 0 (attack accuracy alone) | " in text
-    assert "| inf (clean alone) | " in text and "healthy (n = 12)" in text
+    configured = text.split("| 4 (this survey's) | ")[1].split("\n")[0]
+    assert configured.split(" | ")[1] == "-"  # no difference with itself
+    assert "| 0 (attack accuracy alone) | " in text and "| inf (clean alone) | " in text
+    assert "healthy (n = 12)" in text and "minus this survey's beta" in text
     assert "The fitness's weight" not in markdown(records, correlations(records), "cmd")
 
 

@@ -17,7 +17,7 @@ import io
 import math
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -265,19 +265,34 @@ def fitness_at(objective: NeroNetObjective, record: Record, beta: float) -> floa
     return weighted_hrs(clean, objective.robustness(outcome), beta)
 
 
-def beta_sweep(
-    records: list[Record], objective: NeroNetObjective
-) -> list[tuple[float, Estimate, Estimate]]:
-    """For each of :data:`BETAS`: Kendall's tau of the fitness at that beta against the
-    final AutoAttack accuracy, over every row and over the healthy ones."""
+class BetaScore(NamedTuple):
+    """The fitness at one beta: its Kendall tau against the final AutoAttack accuracy over
+    every row and over the healthy ones, and (every row) its tau minus the configured
+    beta's, paired bootstrap."""
+
+    beta: float
+    every: Estimate
+    healthy: Estimate
+    gain: Estimate
+
+
+def beta_sweep(records: list[Record], objective: NeroNetObjective) -> list[BetaScore]:
+    """The fitness at each of :data:`BETAS` (:class:`BetaScore`)."""
     healthy = [r for r in records if r.status == "ok"]
+    target = _values(records, TARGET)
+    configured = [fitness_at(objective, r, objective.beta) for r in records]
     found = []
     for beta in BETAS:
-        taus = (
-            kendall_interval([fitness_at(objective, r, beta) for r in rows], _values(rows, TARGET))
-            for rows in (records, healthy)
+        every = [fitness_at(objective, r, beta) for r in records]
+        ok = [fitness_at(objective, r, beta) for r in healthy]
+        found.append(
+            BetaScore(
+                beta,
+                kendall_interval(every, target),
+                kendall_interval(ok, _values(healthy, TARGET)),
+                kendall_difference(every, configured, target),
+            )
         )
-        found.append((beta, *taus))
     return found
 
 
@@ -292,18 +307,23 @@ def _beta_table(records: list[Record], objective: NeroNetObjective) -> list[str]
         return f"{text}{label.get(beta, '')}{mine}"
 
     sweep = beta_sweep(records, objective)
-    healthy = sweep[0][2].n
-    rows = [f"| {name(b)} | {every.text()} | {ok.text()} |" for b, every, ok in sweep]
+    rows = [
+        f"| {name(s.beta)} | {s.every.text()} | "
+        f"{'-' if s.beta == objective.beta else s.gain.text()} | {s.healthy.text()} |"
+        for s in sweep
+    ]
     return [
         "The fitness's weight: NERO-Net's fitness recomputed from each row's search-time "
         "clean and attack accuracies (masking rule and ill-fitted penalty as configured) "
         "with the weighted HRS's beta set to each value, Kendall tau against the final "
-        "AutoAttack accuracy. Beta > 1 weights clean accuracy beta times as much as attack "
-        "accuracy. Read as a description of these rows: a beta chosen from this table would "
-        "have its tau overstated by the choice.",
+        "AutoAttack accuracy, and over all rows its tau minus that at this survey's beta "
+        f"({objective.beta:g}) with a paired bootstrap interval. Beta > 1 weights clean "
+        "accuracy beta times as much as attack accuracy. Read as a description of these "
+        "rows: a beta chosen from this table would have its tau overstated by the choice.",
         "",
-        f"| beta | all rows (n = {sweep[0][1].n}) [95 % CI] | healthy (n = {healthy}) [95 % CI] |",
-        "|---|---|---|",
+        f"| beta | all rows (n = {sweep[0].every.n}) [95 % CI] | minus this survey's beta "
+        f"[95 % CI] | healthy (n = {sweep[0].healthy.n}) [95 % CI] |",
+        "|---|---|---|---|",
         *rows,
         "",
     ]
