@@ -7,7 +7,7 @@ a third variable such as size fixed), and the method comparison
 asks "is method A better than method B over paired runs" (the mean paired
 difference with a bootstrap interval, the Wilcoxon signed-rank test, Holm's
 correction over the comparisons, and the smallest difference those runs could have
-detected). Every statistic is computed here in numpy, so
+detected). Every statistic is computed here (numpy, and scipy's distributions), so
 the tests can hold it against scipy's reference implementations on fixed inputs
 instead of trusting one to test itself. Bootstraps are seeded: the same data
 give the same interval on any machine.
