@@ -460,15 +460,17 @@ def run_survey(
     else:
         say(f"retesting {len(early)} architectures from retraining seed {seed}{at_once}")
 
+    pending = set(todo)
+
     def work(jobs: list[Job]) -> None:
         """Do ``jobs``, each result committed and told as it comes."""
         with contextlib.closing(run(jobs)) as results:
             for done, result in enumerate(results, start=1):
                 if isinstance(result, Record):
                     store.add(result)
-                    measured = sum(1 for r in store.records() if r.index in todo)
-                    pace = _pace(store.records(), result.device) / parallel
-                    say(_line(result, measured, len(todo), pace))
+                    rows = store.records()
+                    measured = sum(1 for r in rows if r.index in pending)
+                    say(_line(result, measured, len(todo), _pace(rows, result.device) / parallel))
                 else:
                     store.add_retest(result)
                     say(f"[{len(store.retests())}/{retests}] {_retest_line(result, store)}")
