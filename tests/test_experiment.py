@@ -362,7 +362,8 @@ def test_chains_run_in_lanes_with_their_output_in_logs_and_stop_at_a_failure(
     assert {line.split("]")[0] for line in started} <= {"[3/9", "[4/9", "[5/9", "[6/9"}
     assert any("[5/9] retrain b run-0 (lane " in line for line in started)
     assert "is not a neronet run directory" in (logs / "b-run-0.log").read_text()
-    assert saved and set(saved[-1]) == {"retrain+attack run 1"} and log.numbered == 6
+    assert set(saved[-1]) == {"retrain+attack run 1"} and log.numbered == 6
+    assert len(saved) >= 2  # saved as each chain ends, not once after the round
 
 
 def test_a_pooled_experiment_searches_each_run_in_a_lane_as_the_serial_study_does(
@@ -411,6 +412,28 @@ def test_a_pooled_experiment_searches_each_run_in_a_lane_as_the_serial_study_doe
     err = capsys.readouterr().err
     assert err.count(": finished earlier") == 3 and "retrain nero-net run-0: neronet train" in err
     assert (directory / "EXPERIMENT.md").read_text().split("## The searches")[0] == report
+
+
+def test_a_kill_in_a_later_round_resumes_past_the_earlier_rounds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pooled round grows the study to its runs before its lanes search them, so a kill
+    in the second round leaves a study that declares a run not searched yet; the resume
+    goes past the first round (finished: its comparison left to the round that follows,
+    which reads every run) and finishes the second."""
+    directory = tmp_path / "e"
+    argv = ["experiment", "--config", str(CONFIG), "--dir", str(directory), "--runs", "3"]
+    argv += ["--parallel", "2", "--attacks", "fgsm", *TINY, "executor.threads=1"]
+    assert main(argv) == 0
+    for path in ("nero-net/run-2", "trained/nero-net-run-2", "attacked/nero-net-run-2"):
+        shutil.rmtree(directory / path)  # as a kill before run 3's search began leaves it
+    capsys.readouterr()
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "compare the searches: left to a later round's" in err
+    assert err.count("compare the searches: neronet compare") == 1
+    assert "search nero-net run-2: neronet study" in err
+    assert "| nero-net | 3 |" in (directory / "EXPERIMENT.md").read_text()
 
 
 def test_methods_that_would_train_alike_share_the_memo_to_the_same_numbers(
@@ -501,6 +524,9 @@ def _id(row: IndividualRow) -> int:
 
 
 def test_methods_are_compared_run_by_run_with_the_first(tmp_path: Path) -> None:
+    """Per column: the pairs and how many differ, the paired difference and its interval,
+    the Wilcoxon p, Holm over the methods compared on that column (each accuracy its own
+    family), and the detectable difference at Holm's strictest level."""
     from neronet.reports.statistics import (
         detectable_difference,
         holm,
@@ -509,8 +535,8 @@ def test_methods_are_compared_run_by_run_with_the_first(tmp_path: Path) -> None:
     )
 
     pgd = {
-        "a": [0.30, 0.40, 0.20, 0.50, 0.25, 0.45],
-        "b": [0.35, 0.38, 0.30, 0.52, 0.31, 0.44],
+        "a": [0.30, 0.40, 0.20, 0.50, 0.25, 0.45, 0.33, 0.41],
+        "b": [0.35, 0.38, 0.30, 0.52, 0.31, 0.44, 0.33, 0.49],  # run 6 ties
         "c": [0.1, 0.2],
     }
     runs = [
@@ -520,26 +546,29 @@ def test_methods_are_compared_run_by_run_with_the_first(tmp_path: Path) -> None:
     ]
     table = method_table(["a", "b", "c"], runs)
     assert table.paired("PGD-20", "c") == ([0.1, 0.2], [0.30, 0.40])  # runs both have
-    rows = {(r[0], r[1]): r for r in table.comparison().rows}
-    assert set(rows) == {("b", "clean"), ("b", "PGD-20"), ("c", "clean"), ("c", "PGD-20")}
+    rows = table.comparison().rows
+    assert [r[:2] for r in rows] == [
+        ("b", "clean"),
+        ("b", "PGD-20"),
+        ("c", "clean"),
+        ("c", "PGD-20"),
+    ]
+    found = {(r[0], r[1]): r for r in rows}
     diff = paired_difference(pgd["b"], pgd["a"])
     test = wilcoxon(pgd["b"], pgd["a"])
-    row = rows[("b", "PGD-20")]
+    row = found[("b", "PGD-20")]
     assert row[2:6] == (
-        "6",
+        "8 (7 differ)",
         f"{100 * diff.value:+.2f}",
         f"[{100 * diff.low:+.2f}, {100 * diff.high:+.2f}]",
         f"{test.pvalue:.3g}",
     )
-    pvalues = [
-        wilcoxon(*table.paired(column, method)).pvalue
-        for method in ("b", "c")
-        for column in ("clean", "PGD-20")
-    ]
-    assert row[6] == f"{holm(pvalues)[1]:.3g}"
-    assert row[7] == f"{100 * detectable_difference(pgd['b'], pgd['a']):.1f}"
-    assert rows[("c", "PGD-20")][7] == "too few pairs"  # 2 pairs never reach p < 0.05
-    assert rows[("b", "clean")][5] == "1"  # no non-zero difference: nothing to test
+    family = [wilcoxon(*table.paired("PGD-20", method)).pvalue for method in ("b", "c")]
+    assert row[6] == f"{holm(family)[0]:.3g}"  # over the two methods, not the four cells
+    assert row[7] == f"{100 * detectable_difference(pgd['b'], pgd['a'], alpha=0.025):.1f}"
+    assert found[("c", "PGD-20")][4] == "too few pairs"  # 2 pairs: no interval
+    assert found[("c", "PGD-20")][7] == "too few pairs"  # nor a p below 0.025
+    assert found[("b", "clean")][2] == "8 (0 differ)" and found[("b", "clean")][5] == "1"
 
 
 def test_anytime_bands_against_numbers_worked_by_hand() -> None:

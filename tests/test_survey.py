@@ -365,9 +365,12 @@ def test_the_report_says_interim_and_ranks_the_healthy_ones_apart() -> None:
     # the ground truth by the search's verdict: what the ill-fitted ones (fitness 0) became
     assert "| ill-fitted | 3 | 80.0 [80.0, 80.0] | - | 60.0 [32.5, 75.0] | - |" in text
     assert "| ok | 12 | 80.0 [80.0, 80.0] | - | 65.0 [37.5, 92.5] | - |" in text
-    # and their gap with an interval: 60 - 65 points; equal clean medians; no PGD-20 at all
+    # and their gap: 60 - 65 points; equal clean medians; no PGD-20 at all; three ill-fitted
+    # are too few for an interval (the bootstrap median of three takes three values)
     gap = text.split("The ill-fitted minus the ok")[1].split("\n")[0]
-    assert "clean 0.0 [0.0, 0.0], PGD-20 -, AutoAttack -5.0 [" in gap
+    assert "clean 0.0 [no interval], PGD-20 -, AutoAttack -5.0 [no interval]" in gap
+    # the fitness they got, by name: the configured penalty where the objective is known
+    assert "fitness is the ill-fitted penalty (fitness.ill_fitted_penalty)" in text
     healthy_only = markdown(records[:12], correlations(records[:12]), "cmd")
     assert "| ok | 12 |" in healthy_only and "The ill-fitted minus" not in healthy_only
     for i, r in enumerate(records):
@@ -425,6 +428,7 @@ def test_the_fitness_is_scored_again_at_each_beta_as_the_objective_scores_it(
     assert configured.split(" | ")[1] == "-"  # no difference with itself
     assert "| 0 (attack accuracy alone) | " in text and "| inf (clean alone) | " in text
     assert "healthy (n = 12)" in text and "minus this survey's beta" in text
+    assert f"fitness.ill_fitted_penalty, {fitness.penalty:g} here)" in text
     assert "The fitness's weight" not in markdown(records, correlations(records), "cmd")
 
 
@@ -544,7 +548,13 @@ def test_a_proxy_where_lower_means_robust_is_judged_negated_against_fgsm() -> No
     """The input-gradient norm falling exactly as the robustness rises ranks it perfectly
     (tau -1 in the table); against FGSM (here unrelated) it is judged negated: +1 minus
     FGSM's tau, clearly better. The CRoZe score (higher: robust) is not negated."""
-    from neronet.reports.survey import against_baseline, correlations, markdown
+    from neronet.reports.survey import (
+        CHALLENGER_LEVEL,
+        SIGNALS,
+        against_baseline,
+        correlations,
+        markdown,
+    )
     from neronet.survey.store import Record
 
     fgsm = [0.3, 0.9, 0.1, 0.7, 0.5, 0.2, 0.8, 0.4, 0.6, 0.0, 0.95, 0.05]
@@ -568,6 +578,15 @@ def test_a_proxy_where_lower_means_robust_is_judged_negated_against_fgsm() -> No
     text = markdown(records, found, "cmd")
     assert "Clearly better than FGSM (interval above 0): input-gradient norm at init" in text
     assert "CRoZe" not in text.split("Clearly better than FGSM")[1].split("\n")[0]
+    # the bar holds for the whole table: every challenger's interval at 1 - 0.05 / their
+    # number (Bonferroni), wider than its own 95 % one
+    level = CHALLENGER_LEVEL
+    assert level == pytest.approx(1 - 0.05 / (len(SIGNALS) - 1))
+    bar = against_baseline(records, level=level)["proxy_grad_norm"]
+    own = differences["proxy_grad_norm"]
+    assert bar.low < own.low and bar.high >= own.high
+    assert "| signal | n | tau minus FGSM's [simultaneous 95 % CI] |" in text
+    assert "intervals are simultaneous (each at 99.44 %, Bonferroni" in text
 
 
 def test_an_attempts_clock_carries_the_time_of_those_before_it(tmp_path: Path) -> None:

@@ -418,8 +418,9 @@ def run_chains(
     """Each chain's steps in order, up to ``lanes`` chains at once, each in a spawned
     process with its share of the cores, its output in ``log_dir/<chain>.log``. Returns
     the first non-zero exit code (the other chains are stopped; every step resumes), or
-    0. The wall time of all of them is spent under ``label``. A chain's search runs on
-    its lane's ``configs[lane][method]`` (:func:`_open_studies`)."""
+    0. The wall time of all of them is spent under ``label``, saved as each chain ends (a
+    kill loses only the time since). A chain's search runs on its lane's
+    ``configs[lane][method]`` (:func:`_open_studies`)."""
     from neronet.execution.lanes import run_in_lanes
     from neronet.execution.scheduling import cpu_threads
 
@@ -446,15 +447,23 @@ def run_chains(
         started=started,
     )
     code = 0
+
+    def spend() -> None:  # saved as each chain ends: a kill loses the time since the last
+        nonlocal began
+        now = time.monotonic()
+        log.spent(label, now - began)
+        began = now
+
     try:
         with contextlib.closing(finished):
             for job, code in finished:
                 names = " and ".join(name for name, _ in job.chain.steps)
                 log.say(f"{names}: {'done' if code == 0 else f'failed (exit code {code})'}")
+                spend()
                 if code != 0:
                     break
     finally:
-        log.spent(label, time.monotonic() - began)
+        spend()
     return code
 
 
@@ -604,11 +613,13 @@ def finished_earlier(directory: Path, name: str) -> bool:
 
 
 def _run_round(
-    r: Round, lanes: int, directory: Path, log: StepLog, studies: list[MethodStudy]
+    r: Round, lanes: int, directory: Path, log: StepLog, studies: list[MethodStudy], last: bool
 ) -> int:
     """A round's searches, its chains not finished earlier (one after another, or in
     ``lanes`` lanes, each beginning with its run's search in a pooled round), and its
-    comparison; the first non-zero exit code, or 0."""
+    comparison; the first non-zero exit code, or 0. A round other than the ``last`` whose
+    chains all finished earlier leaves its comparison to a later round's: a kill in a later
+    round may have grown the studies to runs not searched yet, which no comparison reads."""
     code = run_steps(r.searches, log)
     chains = []
     for chain in r.chains:
@@ -617,6 +628,10 @@ def _run_round(
             continue
         for label, _ in chain.steps:
             log.say(f"[{log.number()}/{log.total}] {label}: finished earlier")
+    if code == 0 and not chains and not last:
+        label = r.compare[0]
+        log.say(f"[{log.number()}/{log.total}] {label}: left to a later round's (it covers these)")
+        return 0
     if code == 0 and lanes > 1 and len(chains) > 1:
         with ExitStack() as held:
             configs = _open_studies(r, directory, studies, lanes, held) if r.pooled else []
@@ -676,7 +691,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             rounds = _rounds(args, methods, directory, memo)
             steps = StepLog(seconds, save, say, sum(len(r.steps()) for r in rounds))
             for done, r in enumerate(rounds, start=1):
-                code = _run_round(r, args.parallel, directory, steps, studies)
+                last = done == len(rounds)
+                code = _run_round(r, args.parallel, directory, steps, studies, last)
                 if code == 130:
                     say("interrupted; run the same command again to resume")
                 if code != 0:

@@ -135,10 +135,13 @@ class MethodTable:
         return [mine[run] for run in runs], [theirs[run] for run in runs]
 
     def comparison(self) -> Table:
-        """Every other method against the first, per column: the mean paired difference
-        in points with its bootstrap 95 % interval, the Wilcoxon signed-rank p-value,
-        that p-value Holm-adjusted over all the comparisons in the table, and the smallest
-        difference the pairs could detect (:func:`detectable_difference`)."""
+        """Every other method against the first, per column: the pairs (and how many
+        differ: the Wilcoxon test drops ties), the mean paired difference in points with
+        its bootstrap 95 % interval, the Wilcoxon signed-rank p-value, that p-value
+        Holm-adjusted over the methods compared on the column (each accuracy is its own
+        family: one judged by AutoAttack alone pays for three comparisons, not for every
+        column's), and the smallest difference the pairs could detect at Holm's strictest
+        level, ``0.05 / comparisons`` (:func:`detectable_difference`)."""
         from neronet.reports.statistics import (
             detectable_difference,
             holm,
@@ -146,14 +149,34 @@ class MethodTable:
             wilcoxon,
         )
 
-        cells = []
-        for method in self.methods[1:]:
-            for column in self.columns:
-                a, b = self.paired(column, method)
-                if a:
-                    tests = (paired_difference(a, b), wilcoxon(a, b), detectable_difference(a, b))
-                    cells.append((method, column, *tests))
-        adjusted = holm([test.pvalue for _, _, _, test, _ in cells])
+        rows = []
+        for column in self.columns:
+            pairs = [(m, self.paired(column, m)) for m in self.methods[1:]]
+            pairs = [(m, a, b) for m, (a, b) in pairs if a]
+            tests = [wilcoxon(a, b) for _, a, b in pairs]
+            adjusted = holm([test.pvalue for test in tests])
+            strictest = 0.05 / max(1, len(pairs))
+            for (method, a, b), test, p in zip(pairs, tests, adjusted, strict=True):
+                diff = paired_difference(a, b)
+                count = str(diff.n) if test.n == diff.n else f"{diff.n} ({test.n} differ)"
+                interval = (
+                    f"[{100 * diff.low:+.2f}, {100 * diff.high:+.2f}]"
+                    if math.isfinite(diff.low)
+                    else "too few pairs"
+                )
+                detectable = detectable_difference(a, b, alpha=strictest)
+                rows.append(
+                    (
+                        method,
+                        column,
+                        count,
+                        f"{100 * diff.value:+.2f}",
+                        interval,
+                        f"{test.pvalue:.3g}",
+                        f"{p:.3g}",
+                        _detectable(detectable),
+                    )
+                )
         header = (
             "method",
             "column",
@@ -164,20 +187,8 @@ class MethodTable:
             "Holm p",
             "detectable (points)",
         )
-        rows = tuple(
-            (
-                method,
-                column,
-                str(diff.n),
-                f"{100 * diff.value:+.2f}",
-                f"[{100 * diff.low:+.2f}, {100 * diff.high:+.2f}]",
-                f"{test.pvalue:.3g}",
-                f"{p:.3g}",
-                _detectable(detectable),
-            )
-            for (method, column, diff, test, detectable), p in zip(cells, adjusted, strict=True)
-        )
-        return Table(header, rows)
+        order = {m: i for i, m in enumerate(self.methods)}
+        return Table(header, tuple(sorted(rows, key=lambda row: order[row[0]])))
 
     def csv(self, searches: Mapping[tuple[str, int], SearchRecord] | None = None) -> str:
         """One row per run with plain fractions: the numbers behind the table; with
@@ -323,8 +334,17 @@ def runs_figure(table: MethodTable) -> Figure:
 
 def _detectable(points: float) -> str:
     """A detectable difference as a fraction, in points; "too few pairs" where no
-    outcome of the test could reach its level."""
+    outcome of the test could reach its level (or fewer than two pairs differ)."""
     return f"{100 * points:.1f}" if math.isfinite(points) else "too few pairs"
+
+
+def _pairs_needed(comparisons: int) -> int:
+    """The fewest differing pairs whose best Wilcoxon outcome (p = 2 / 2^n) reaches Holm's
+    strictest level over ``comparisons``."""
+    n = 2
+    while 2.0 ** (1 - n) > 0.05 / comparisons:
+        n += 1
+    return n
 
 
 def _duration(seconds: float) -> str:
@@ -420,8 +440,11 @@ def write_experiment(
                     "mean ± sample std over runs (a run's value is the mean over its "
                     "retraining seeds); adversarial columns are overall accuracy (correct "
                     "after the attack among all test images). Search epochs: the training "
-                    "each run's search spent (mean ± std, min-max over runs), the budget "
-                    "the methods share. Masking flags: runs whose "
+                    "each run's search spent (mean ± std, min-max over runs): the methods "
+                    "share the candidates per generation and each candidate's planned "
+                    "epochs, not a total (a mutation may train a child on, warm-started, "
+                    "and a repeated candidate costs nothing), so this column measures what "
+                    "each spent. Masking flags: runs whose "
                     "gradient-masking audit flagged an attack (those numbers overstate "
                     "robustness); the audit's notes (e.g. FGSM far above PGD) are in "
                     "experiment.csv. Per-run numbers (seed, search fitness, epochs, "
@@ -440,17 +463,26 @@ def write_experiment(
                         f"Paired differences against {methods[0]}",
                         (
                             f"Run i of every method shares its run seed, so each method is "
-                            f"compared with {methods[0]} run by run: the mean difference "
-                            "(method minus reference, accuracy points) with a bootstrap 95 % "
-                            "interval (2,000 resamples of the runs), the two-sided Wilcoxon "
-                            "signed-rank p-value, and the p-value after Holm's correction "
-                            "for all the comparisons below. An interval that spans 0 or a "
-                            "Holm p above 0.05 means the runs cannot tell the two apart. "
-                            "Detectable: the smallest true difference the Wilcoxon test "
-                            "(p < 0.05, before Holm) would find in 4 of 5 such experiments, "
-                            "were the paired differences spread as these are (normal theory; "
-                            "the test needs six pairs to reach 0.05 at all): a difference "
-                            "below it going unseen says little.",
+                            f"compared with {methods[0]} run by run: the pairs (in brackets "
+                            "how many differ, where some tie: the test leaves ties out), the "
+                            "mean difference (method minus reference, accuracy points) with a "
+                            "bootstrap 95 % interval (2,000 resamples of the runs; Hesterberg's "
+                            "expanded percentile interval, which keeps its 95 % over a few "
+                            "pairs; none over five or fewer), the two-sided Wilcoxon "
+                            "signed-rank p-value (exact up to 50 pairs, zero differences "
+                            "dropped), and the p-value after Holm's correction over the "
+                            "methods compared on the same column: each accuracy is its own "
+                            "family, so a reader who judges by one column (AutoAttack's, the "
+                            "robustness the experiment asks about, where it was run) holds "
+                            "the chance of any false difference in it at 0.05. An interval "
+                            "that spans 0 or a Holm p above 0.05 means the runs cannot tell "
+                            "the two apart. Detectable: the smallest true difference the "
+                            "Wilcoxon test would find at Holm's strictest level (0.05 over "
+                            "the column's comparisons) in 4 of 5 such experiments, were the "
+                            "differing pairs spread as these are (simulated); too few pairs: "
+                            "no outcome of the test reaches that level (here: fewer than "
+                            f"{_pairs_needed(len(methods) - 1)} pairs that differ). A "
+                            "difference below it going unseen says little.",
                             table.comparison(),
                         ),
                     ),
