@@ -384,9 +384,10 @@ def _by_status(records: list[Record], objective: NeroNetObjective | None) -> lis
         size = _spread(_values(mine, SIZE), scale=1e-3, digits=0)
         rows.append(f"| {status} | {len(mine)} | {spreads} | {size} |")
     return [
-        "The ground truth by the search's verdict after its budget (an ill-fitted "
-        f"architecture's NERO-Net fitness is {_penalty(objective)}: a search keeps one only "
-        "when every candidate is), median [quartiles] in %, and the architectures' size:",
+        "The ground truth by the search's verdict after its budget, median [quartiles] in "
+        "%, and the architectures' size. An ill-fitted architecture's NERO-Net fitness is "
+        f"{_penalty(objective)}, so a search keeps one only when every candidate is "
+        "ill-fitted:",
         "",
         "| status at search time | n | "
         + " | ".join(f"{n} (%)" for n, _ in GROUND_TRUTH)
