@@ -358,3 +358,32 @@ def test_large_architecture_scales_and_stays_drawable() -> None:
             assert not (overlap and a.lane == b.lane)
             if overlap and b.src_row <= a.src_row and a.dst_row <= b.dst_row:
                 assert a.lane < b.lane  # a lies inside b
+
+
+def test_a_figure_is_replaced_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report killed while it renders (or two writing at once) never leaves half a
+    picture where the last whole one was: the PNG is rendered aside, then renamed."""
+    from matplotlib.figure import Figure
+
+    from neronet.reports.plots import save
+
+    path = tmp_path / "plot.png"
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    save(fig, path)
+    whole = path.read_bytes()
+    assert whole.startswith(b"\x89PNG") and imread(path).ndim == 3
+
+    def cut_short(self: Figure, target: Any, **options: Any) -> None:
+        if isinstance(target, (str, Path)):
+            Path(target).write_bytes(b"\x89PNG half")
+        else:
+            target.write(b"\x89PNG half")
+        raise KeyboardInterrupt  # the kill arrives mid-render
+
+    monkeypatch.setattr(Figure, "savefig", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        save(fig, path)
+    assert path.read_bytes() == whole and [p.name for p in tmp_path.iterdir()] == ["plot.png"]

@@ -246,6 +246,33 @@ def test_bad_input_is_one_line(
     assert not (tmp_path / "e").exists()
 
 
+def test_a_retest_retrains_the_stored_network_from_a_seed_the_survey_did_not_use(
+    tmp_path: Path, config: Path
+) -> None:
+    """A retest may run versions after its row, so it retrains the row's stored genotype,
+    not a new draw of its index; and from the first seed after the survey's own, never
+    one of the trainings it is compared with."""
+    import torch
+
+    from neronet.genotype import Genotype, structure_for
+    from neronet.survey.run import load_survey_data, retest, retest_seed, sample
+
+    settings = load_config(str(config), ["posttrain.seeds=2", "posttrain.first_seed=3"])
+    assert retest_seed(settings) == 5  # seeds 3 and 4 are the survey's
+    assert retest_seed(load_config(str(config))) == 1  # one seed: the next, as ever
+    structure = structure_for(settings)
+    data = load_survey_data(settings, torch.device("cpu"))
+    _, other, _ = sample(settings, structure, 1)  # stored for arch 0, say by an older draw
+    assert other.to_json() != sample(settings, structure, 0)[1].to_json()
+    done = retest(settings, structure, data, 0, tmp_path, other.to_json())
+    assert done.index == 0 and done.seed == 5 and done.seconds > 0
+    kept = json.loads((tmp_path / "arch-0" / "retest" / "train.json").read_text())
+    stored = Genotype.from_json(other.to_json(), structure)
+    spec, _ = stored.decode(data.input_shape, data.num_classes)
+    assert kept["spec_digest"] == spec.digest()
+    assert (tmp_path / "arch-0" / "retest" / "seed-5").is_dir()
+
+
 def test_a_survey_written_before_retests_and_devices_reads_as_having_none(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / DB_NAME) as db:  # the tables as an older version made them
         db.executescript(

@@ -7,6 +7,7 @@ that would surprise a caller who uses pyplot interactively, nothing to close.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -18,15 +19,19 @@ from matplotlib.ticker import MaxNLocator
 
 from neronet.reports.data import RunData
 from neronet.reports.metrics import view
+from neronet.store import atomic_write
 
 DPI = 120
 SWITCH_COLOR = "tab:red"
 
 
 def save(fig: Figure, path: Path) -> Path:
-    """Render ``fig`` with Agg to a PNG at ``path``."""
+    """Render ``fig`` with Agg to a PNG at ``path``, replaced whole (a kill or a second
+    report writing at the same moment never leaves half a picture)."""
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=DPI)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=DPI)
+    atomic_write(path, png.getvalue())
     return path
 
 

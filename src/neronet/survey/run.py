@@ -316,11 +316,11 @@ def _search_time(
 ) -> SearchTime:
     """The proxies at initialisation, then the search's training and measurements."""
     device = data.search.device
-    with seeded(index, device):
-        model = build(spec).to(device)
     began = time.perf_counter()
     x = to_float(data.search.fitness.x[:PROXY_IMAGES])
-    metrics = measure_proxies(model, x, data.search.fitness.y[:PROXY_IMAGES], config.search_eps)
+    with seeded(index, device):  # the proxies too: a network with dropout draws its masks
+        model = build(spec).to(device)
+        metrics = measure_proxies(model, x, data.search.fitness.y[:PROXY_IMAGES], config.search_eps)
     seconds = {"proxies": time.perf_counter() - began}
     settings = dataclasses.replace(EvalSettings.from_config(config), measurements=MEASUREMENTS)
     note(f"search-time training ({train_time:g} {config.search.budget}) and measurements")
@@ -335,27 +335,41 @@ def _search_time(
     return SearchTime(evaluation.status, evaluation.reason, metrics, seconds)
 
 
+def retest_seed(config: NeroConfig) -> int:
+    """The retraining seed of a retest: the first after the survey's own
+    (``posttrain.first_seed + posttrain.seeds``), so a retest never repeats one of the
+    trainings it is compared with."""
+    return config.posttrain.first_seed + config.posttrain.seeds
+
+
 def retest(
-    config: NeroConfig, structure: Structure, data: SurveyData, index: int, models: Path
+    config: NeroConfig,
+    structure: Structure,
+    data: SurveyData,
+    index: int,
+    models: Path,
+    genotype: str,
 ) -> Retest:
-    """The ``index``-th architecture's ground truth again, retrained from the seed after
-    the survey's (``posttrain.first_seed + 1``, in its directory's ``retest/``, so the
-    first training's record stays whole) and attacked with :data:`RETEST`; no metrics
-    when that training diverges."""
-    _, genotype, _ = sample(config, structure, index)
-    spec, _ = genotype.decode(data.input_shape, data.num_classes)
-    seed = config.posttrain.first_seed + 1
+    """The ``index``-th architecture's ground truth again, retrained from
+    :func:`retest_seed` (in its directory's ``retest/``, so the first training's record
+    stays whole) and attacked with :data:`RETEST`; no metrics when that training
+    diverges. The network is the row's stored ``genotype`` (JSON), not a new draw: a
+    retest may run versions after the row, and must retrain the network it is compared
+    with. Its seconds include what attempts a kill cut short spent on it."""
+    spec, _ = Genotype.from_json(genotype, structure).decode(data.input_shape, data.num_classes)
+    seed = retest_seed(config)
     posttrain = config.posttrain.model_copy(update={"first_seed": seed, "seeds": 1})
     again = config.model_copy(update={"posttrain": posttrain})
     out = models / f"arch-{index}"
     note = progress_log(out / PROGRESS_LOG)
     note(f"retest: retraining from seed {seed}")
     began = time.perf_counter()
-    try:
-        metrics = _ground_truth(again, data, spec, out / "retest", note, RETEST)
-    except TrainingDiverged:
-        metrics = {}
-    return Retest(index, seed, metrics, time.perf_counter() - began)
+    with AttemptClock(out / "retest" / CLOCK_FILE) as clock:
+        try:
+            metrics = _ground_truth(again, data, spec, out / "retest", note, RETEST)
+        except TrainingDiverged:
+            metrics = {}
+    return Retest(index, seed, metrics, clock.earlier + time.perf_counter() - began)
 
 
 def retest_candidates(store: SurveyStore, count: int, wanted: int) -> list[int]:
@@ -403,19 +417,22 @@ def stored_settings(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 class Job(NamedTuple):
-    """A survey's unit of work: ``measure`` the ``index``-th architecture, or ``retest`` it."""
+    """A survey's unit of work: ``measure`` the ``index``-th architecture, or ``retest`` it
+    (``genotype``: its stored row's)."""
 
     kind: str
     index: int
+    genotype: str = ""
 
     def describe(self) -> str:
         return f"arch {self.index}" if self.kind == "measure" else f"retest of arch {self.index}"
 
-
-JOBS: dict[str, Callable[[NeroConfig, Structure, SurveyData, int, Path], Record | Retest]] = {
-    "measure": measure,
-    "retest": retest,
-}
+    def run(
+        self, config: NeroConfig, structure: Structure, data: SurveyData, models: Path
+    ) -> Record | Retest:
+        if self.kind == "measure":
+            return measure(config, structure, data, self.index, models)
+        return retest(config, structure, data, self.index, models, self.genotype)
 
 
 def run_survey(
@@ -448,7 +465,8 @@ def run_survey(
     at_once = f", {parallel} at once" if parallel > 1 else ""
     models = directory / "models"
     run = _runner(config, structure, models, parallel)
-    seed = config.posttrain.first_seed + 1
+    seed = retest_seed(config)
+    genotypes = {r.index: r.genotype for r in store.records()}
     # retests no row still to measure can displace go beside the rows: the lanes then
     # retest while the last (longest) rows finish instead of waiting for them
     early = [i for i in again if not todo or i < min(todo)]
@@ -477,12 +495,13 @@ def run_survey(
                 if done < len(jobs):
                     after(store)
 
-    work([Job("measure", i) for i in todo] + [Job("retest", i) for i in early])
+    work([Job("measure", i) for i in todo] + [Job("retest", i, genotypes[i]) for i in early])
     late = retest_candidates(store, count, retests)
     if late:
         after(store)  # the report of every row, while the retests run
         say(f"retesting {len(late)} architectures from retraining seed {seed}{at_once}")
-        work([Job("retest", i) for i in late])
+        genotypes = {r.index: r.genotype for r in store.records()}
+        work([Job("retest", i, genotypes[i]) for i in late])
     return store
 
 
@@ -497,7 +516,7 @@ def _runner(
 
     def run(jobs: list[Job]) -> Iterator[Record | Retest]:
         for job in jobs:
-            yield JOBS[job.kind](config, structure, data, job.index, models)
+            yield job.run(config, structure, data, models)
 
     return run
 
@@ -530,7 +549,7 @@ def _survey_lane(conn: Connection, config_data: dict[str, Any], models: str, lan
         torch.set_num_threads(config.executor.threads or cpu_threads(lanes))
         structure = structure_for(config)
         data = load_survey_data(config, resolve_device(config.training.device))
-        yield lambda job: JOBS[job.kind](config, structure, data, job.index, Path(models))
+        yield lambda job: job.run(config, structure, data, Path(models))
 
     serve(conn, measurer)
 
