@@ -155,8 +155,17 @@ class SearchConfig(StrictSection):
         default=3,
         ge=1,
         le=MAX_BATCH,
-        description="aging evolution: members a tournament samples (Real et al.'s S; "
-        "initial_size is its population P), capped at the population",
+        description="aging evolution: members a tournament samples (Real et al.'s S), "
+        "capped at the population",
+    )
+    population: Int | None = Field(
+        default=None,
+        ge=2,
+        le=MAX_EVALUATIONS,
+        description="aging evolution: the population P, whose oldest member leaves as each "
+        "child joins once it is full; unset: initial_size plus a generation's children, so "
+        "each member outlives the generation after it. Must exceed a generation's children "
+        "(offspring, plus one with reevaluate_parent), or every generation replaces it whole",
     )
     reevaluate_duplicates: Bool = False
     reevaluate_parent: Bool = Field(
@@ -174,6 +183,14 @@ class SearchConfig(StrictSection):
             raise ValueError(
                 f"initial_size + generations x (offspring + 1) plans {planned:,} evaluations, "
                 f"more than {MAX_EVALUATIONS:,}; choose fewer generations or offspring"
+            )
+        children = self.offspring + int(self.reevaluate_parent)
+        if self.population is not None and self.population <= children:
+            raise ValueError(
+                f"population={self.population}: aging evolution's population must exceed a "
+                f"generation's {children} children (offspring"
+                f"{' + 1 for reevaluate_parent' if self.reevaluate_parent else ''}), or every "
+                "generation replaces it whole; raise search.population (or leave it unset)"
             )
         if self.budget != "seconds":
             unset = {"default_train_time", "max_train_time"} - self.model_fields_set

@@ -1,21 +1,29 @@
 """Regularized (aging) evolution (Real et al. 2019, "Regularized Evolution for Image
 Classifier Architecture Search"): the NAS baseline NAS-Bench and NARes report.
 
-A population of ``search.initial_size`` individuals (generation 0: the seed and
-mutants of it, or random genotypes, as the encoding draws them) evolves in
-cycles: a tournament samples ``search.sample_size`` members uniformly without
+A population of at most ``search.population`` individuals (P) evolves in cycles:
+a tournament samples ``search.sample_size`` members (S) uniformly without
 replacement, the fittest of them is the parent, its mutant joins the population,
-and the *oldest* member leaves, whatever its fitness. Aging is the
-regularisation: a network survives only by being re-discovered through its
-descendants, so a lucky measurement cannot hold the search (the (1+lambda)
-retrains its parent for the same reason).
+and once the population is full the *oldest* member leaves, whatever its
+fitness. Aging is the regularisation: a network survives only by being
+re-discovered through its descendants, so a lucky measurement cannot hold the
+search (the (1+lambda) retrains its parent for the same reason).
 
-Batched for the executors and for an equal budget: a generation asks as many
-children as the (1+lambda) evaluates in one (``search.offspring``, plus one
-when it re-evaluates its parent), each from its own tournament on the population
-as it stood; they join in order. The elites are the best individual evaluated so
-far (the paper reports the best model in the history), ties to the earliest.
-A child made by the train-longer mutation continues its parent's training.
+Batched for the executors and for an equal budget: generation 0 is the other
+strategies' (``search.initial_size`` individuals: the seed and mutants of it, or
+random genotypes, as the encoding draws them, where the paper starts from P random
+ones), and every later generation asks as many children as the (1+lambda)
+evaluates in one (``search.offspring``, plus one when it re-evaluates its
+parent), each from its own tournament on the population as it stood; they join
+in order. P must exceed a generation's children, or each generation would
+replace the whole population and aging would tell no member from another (unset:
+``initial_size`` plus one generation's children). The elites are the best
+individual evaluated so far (the paper reports the best model in the history),
+ties to the earliest. Children come from the variation every strategy shares
+(Fast-DENSER's operators at their rates, not the paper's one mutation per child),
+so the contenders differ in selection alone; a child made by the train-longer
+mutation continues its parent's training, which the store keeps for every living
+member (``GenerationSummary.breeders``).
 """
 
 from __future__ import annotations
@@ -42,17 +50,17 @@ class AgingEvolution(Strategy):
         super().__init__(config, structure, objective)
         self._population: deque[Member] = deque()
         self._seen: list[Outcome] = []
+        self._children = self._search.offspring + int(self._search.reevaluate_parent)
+        self._size = self._search.population or self._search.initial_size + self._children
 
     @property
     def planned(self) -> int:
-        per_generation = self._search.offspring + int(self._search.reevaluate_parent)
-        return self._search.initial_size + (self._search.generations - 1) * per_generation
+        return self._search.initial_size + (self._search.generations - 1) * self._children
 
     def _propose(self) -> list[Candidate]:
         if self._generation == 0:
             return self._initial()
-        children = self._search.offspring + int(self._search.reevaluate_parent)
-        return [self._child(slot) for slot in range(children)]
+        return [self._child(slot) for slot in range(self._children)]
 
     def _child(self, slot: int) -> Candidate:
         """A mutant of the fittest of a tournament (ties: the older member)."""
@@ -65,7 +73,7 @@ class AgingEvolution(Strategy):
     def _select(self, batch: list[Member]) -> GenerationSummary:
         for member in batch:
             self._population.append(member)
-            if len(self._population) > self._search.initial_size:
+            if len(self._population) > self._size:
                 self._population.popleft()  # the oldest dies, however fit
         self._seen.extend(m.outcome for m in batch)
         fitness = {o.id: float(self.fitness(o)) for o in self._seen}
@@ -79,4 +87,5 @@ class AgingEvolution(Strategy):
             mean_fitness=mean,
             info=self.objective.end_generation([fitness[i] for i in members]),
             members=tuple(members + ([best] if best not in members else [])),
+            breeders=tuple(m.id for m in self._population),
         )

@@ -64,7 +64,10 @@ class GenerationSummary:
     objective: the first elite's fitness and the members' mean; ``pareto``: the
     hypervolume of the front and the members' mean hypervolume). ``info`` holds
     strategy/objective facts for the record (e.g. NERO-Net's
-    ``{"warmup": ..., "switched": ...}``).
+    ``{"warmup": ..., "switched": ...}``). ``breeders`` are the individuals beyond the
+    elites that the next generation may breed from (aging evolution: its living
+    population): the store keeps their training states as it keeps the elites', so a
+    train-longer child of any of them continues its parent's training.
     """
 
     generation: int
@@ -73,6 +76,7 @@ class GenerationSummary:
     mean_fitness: float
     info: dict[str, Any] = field(default_factory=dict)
     members: tuple[int, ...] = field(default_factory=tuple)
+    breeders: tuple[int, ...] = field(default_factory=tuple)
 
 
 def in_order(pending: Sequence[Candidate], outcomes: Sequence[Outcome]) -> list[Outcome]:

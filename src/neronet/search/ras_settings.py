@@ -207,7 +207,8 @@ class RasConfig(PluginSettings):
                 keys[f"training.{key}"] = f"RAS genomes train with ras.training.{own or key}"
         if config.search.strategy == "ras":
             sizes = "the ras strategy's sizes are ras.initial_models and ras.children"
-            for key in ("offspring", "initial", "initial_size", "seed_learning", "sample_size"):
+            sizes_of = ("offspring", "initial", "initial_size", "seed_learning", "sample_size")
+            for key in (*sizes_of, "population"):
                 keys[f"search.{key}"] = sizes
             keys["search.reevaluate_parent"] = "the ras strategy re-trains by ras.rescore"
         if config.search.objective == "ras":

@@ -283,4 +283,5 @@ class SearchRun:
             summary.elites,
             strategy.best_first,
             self.config.store.keep_best,
+            summary.breeders,
         )

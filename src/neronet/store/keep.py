@@ -2,8 +2,9 @@
 
 Kept: the weights of every generation's elites and of the best
 ``store.keep_best`` individuals (ranked by the strategy, under its objective's
-current state), and the training states of the newest generation's elites
-(train-longer children continue from them). Everything else is deleted once a
+current state), and the training states of the newest generation's elites and of
+the members the strategy may breed from next (train-longer children continue from
+them; aging evolution breeds from its whole living population). Everything else is deleted once a
 generation is final. Rows of later generations (stored before a kill and met
 again on resume) are left alone: an uninterrupted run pruned this generation
 before they existed, so a resumed run ends with the same files.
@@ -21,17 +22,23 @@ Ranking = Callable[[Sequence[Outcome]], list[int]]
 
 
 def prune(
-    store: RunStore, generation: int, elites: Sequence[int], rank: Ranking, keep_best: int
+    store: RunStore,
+    generation: int,
+    elites: Sequence[int],
+    rank: Ranking,
+    keep_best: int,
+    breeders: Sequence[int] = (),
 ) -> None:
-    """Apply the keep policy once ``generation`` (whose elites are ``elites``) is final."""
+    """Apply the keep policy once ``generation`` (whose elites are ``elites``, and whose
+    other possible parents are ``breeders``) is final."""
     kept_elites = {i for g in store.generations() for i in g.elites} | set(elites)
     rows = [r for r in store.individuals() if r.generation <= generation]
     trained = [r.outcome() for r in rows if r.status == "ok" and r.cache_of is None]
     keep_weights = kept_elites | set(rank(trained)[:keep_best])
     keep_weights |= {r.cache_of for r in rows if r.id in keep_weights and r.cache_of is not None}
     keep_state = set()
-    for elite in elites:
-        row = store.individual(elite)
+    for parent in (*elites, *breeders):
+        row = store.individual(parent)
         keep_state.add(row.cache_of if row.cache_of is not None else row.id)
     drops = []
     for r in rows:
