@@ -48,7 +48,7 @@ def searches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     _search(root / "pareto", *PARETO)
     config = load_config(None, [*SMALL, "search.generations=3"])
     text, name = grammar_text(config)
-    run_study(open_study(root / "study", config, text, name, 2), StubExecutor())
+    run_study(open_study(root / "study", config, text, name, 2), lambda config: StubExecutor())
     return {"run": root / "run", "study": root / "study", "pareto": root / "pareto"}
 
 

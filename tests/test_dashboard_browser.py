@@ -57,7 +57,7 @@ def test_a_live_search_a_click_and_a_study(browser: Any, tmp_path: Path) -> None
     run, study = tmp_path / "run", tmp_path / "study"
     config = load_config(None, [*OVERRIDES, "search.generations=3"])
     text, name = grammar_text(config)
-    run_study(open_study(study, config, text, name, 2), StubExecutor())
+    run_study(open_study(study, config, text, name, 2), lambda config: StubExecutor())
     survey = tmp_path / "survey"
     store = SurveyStore.open(survey, {"seed": 0})
     metrics = {"nero_net_fitness": 0.5, "final_autoattack": 0.25}

@@ -33,7 +33,7 @@ def _study(
     config = load_config(None, [*SMALL, "search.generations=3", *overrides])
     text, name = grammar_text(config)
     study = open_study(path, config, text, name, runs)
-    run_study(study, executor or StubExecutor())
+    run_study(study, lambda run_config: executor or StubExecutor())
 
 
 def test_seeds_are_stable_distinct_and_do_not_depend_on_the_run_count() -> None:
@@ -56,6 +56,64 @@ def test_a_study_runs_its_runs_with_their_seeds(tmp_path: Path) -> None:
         store = RunStore.open(tmp_path / "s" / f"run-{i}", readonly=True)
         assert store.meta("seed") == seed and store.meta("finished") is True
         assert len(store.generations()) == 3
+
+
+def test_each_run_of_a_study_searches_and_retrains_on_its_own_splits(tmp_path: Path) -> None:
+    """A run draws its train / control / fitness splits from its own seed, so each run of
+    a study gets an executor made from its config (one executor on the study seed's
+    splits searched every run on the same images, while ``posttrain.images: search``
+    retrained on the run seed's); a run refuses an executor on other splits; a lane's
+    share of the executor keeps its section."""
+    from neronet.config import ExecutorConfig
+    from neronet.execution.base import make_executor
+    from neronet.search.runner import SearchRun
+    from neronet.search.study import executors_on
+
+    config = load_config(None, [*SMALL, "search.generations=1"])
+    text, name = grammar_text(config)
+    study = open_study(tmp_path / "s", config, text, name, 2)
+    seen: list[int] = []
+
+    def executors(run_config: NeroConfig) -> StubExecutor:
+        seen.append(run_config.seed)
+        stub = StubExecutor()
+        stub.data_seed = run_config.seed  # as make_executor sets it
+        return stub
+
+    run_study(study, executors)
+    assert seen == list(study.seeds) and len(set(seen)) == 2
+    assert make_executor(study.run_config(1)).data_seed == study.seeds[1]
+    lane = ExecutorConfig(kind="local", threads=1)
+    made = executors_on(lane)(study.run_config(0))
+    assert made.data_seed == study.seeds[0] and made.threads == 1
+    wrong = StubExecutor()
+    wrong.data_seed = study.seeds[0]
+    run = SearchRun.open(study.run_config(1), text, name, tmp_path / "lone")
+    with pytest.raises(ValueError, match=f"splits of seed {study.seeds[0]}, this run draws"):
+        run.run(wrong)
+
+
+def test_a_study_run_begun_on_the_study_seeds_splits_is_not_resumed_on_its_own(
+    tmp_path: Path,
+) -> None:
+    """A run neronet 0.2 began (no recorded splits seed; every run of a study searched on
+    the study seed's splits) would mix two splits if resumed now: a one-line refusal. A
+    run outside a study, or one not begun, resumes as ever."""
+    from neronet.errors import StoreError
+    from neronet.search.runner import SPLITS_SEED, SearchRun
+
+    _study(tmp_path / "s", 1)
+    run_dir = tmp_path / "s" / "run-0"
+    store = RunStore.open(run_dir)
+    assert store.meta(SPLITS_SEED) == read_study(tmp_path / "s").seeds[0]
+    store.set_meta(SPLITS_SEED, None)  # as 0.2 wrote it
+    store.close()
+    config = read_study(tmp_path / "s").run_config(0)
+    text, name = grammar_text(config)
+    with pytest.raises(StoreError, match=r"began on its study.s splits .* start the study anew"):
+        SearchRun.open(config, text, name, run_dir)
+    shutil.copytree(run_dir, tmp_path / "alone")  # no study around it: its splits are its own
+    SearchRun.open(config, text, name, tmp_path / "alone").store.close()
 
 
 def test_a_study_killed_mid_run_resumes_to_the_uninterrupted_study(tmp_path: Path) -> None:
@@ -244,11 +302,11 @@ def test_bad_studies_are_refused_in_one_line(
 def test_study_command_defaults_to_five_runs_and_resumes_after_an_interrupt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import neronet.execution
+    import neronet.search.study
 
-    first = iter([StubExecutor(crash_after=12)])  # then uninterrupted ones
+    first = iter([StubExecutor(), StubExecutor(crash_after=5)])  # killed in run 1; then whole
     monkeypatch.setattr(
-        neronet.execution, "make_executor", lambda config: next(first, StubExecutor())
+        neronet.search.study, "make_executor", lambda config: next(first, StubExecutor())
     )
     argv = ["study", "--dir", str(tmp_path / "s"), *SMALL, "search.generations=2"]
     assert main(argv) == 130

@@ -506,16 +506,15 @@ def _search(search: Search, config: dict[str, Any]) -> None:
     ``config`` describes, as a lane of ``neronet study --parallel`` does; the run's
     progress goes to its own ``run.log``."""
     from neronet.config import parse_config
-    from neronet.execution import make_executor
     from neronet.progress import Reporter
-    from neronet.search.study import read_study, run_one
+    from neronet.search.study import executors_on, read_study, run_one
 
     study = read_study(search.study)
     if not study.finished(search.run):
         log = study.run_dir(search.run) / "run.log"
         print(f"search: {study.starting(search.run)}; its progress: {log}")
-        with make_executor(parse_config(config, "the experiment's lane config")) as executor:
-            run_one(study, search.run, executor, Reporter.quiet())
+        lane = parse_config(config, "the experiment's lane config").executor
+        run_one(study, search.run, executors_on(lane), Reporter.quiet())
     print(f"search: {study.head(search.run)}: finished")
 
 

@@ -6,7 +6,6 @@ import argparse
 import copy
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 DEFAULT_RUNS = 5  # the paper's number of evolutionary runs
@@ -52,7 +51,6 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
 def cmd_study(args: argparse.Namespace) -> int:
     from neronet.cli.common import refuse_foreign_dir
     from neronet.config import DEFAULT_CONFIG, grammar_text, load_config, parse_config, set_override
-    from neronet.execution import make_executor
     from neronet.plugins import check_plugins
     from neronet.progress import Reporter
     from neronet.runlock import writer_lock
@@ -100,17 +98,16 @@ def cmd_study(args: argparse.Namespace) -> int:
     def announce(line: str) -> None:
         print(f"study {directory}: {line}", file=sys.stderr)
 
-    serial = args.parallel == 1
-    with writer_lock(directory, "--dir"), make_executor(config) if serial else nullcontext() as ex:
+    with writer_lock(directory, "--dir"):
         study = open_study(directory, config, text, name, runs)
         announce(f"{study.runs} runs, seeds {', '.join(map(str, study.seeds))}")
         announce(f"watch it live: neronet dashboard {directory}")
         try:
-            if ex is None:
+            if args.parallel > 1:
                 announce(f"{args.parallel} runs at once; each one's progress: its run.log")
                 run_study_parallel(study, config, args.parallel, announce=announce)
             else:
-                run_study(study, ex, reporter=Reporter.terminal, announce=announce)
+                run_study(study, reporter=Reporter.terminal, announce=announce)
         except KeyboardInterrupt:
             print(
                 f"\ninterrupted; finished runs and every individual evaluated so far are "

@@ -56,6 +56,10 @@ class Executor(ABC):
     """
 
     threads: int = 1
+    data_seed: int | None = None
+    """The seed of the splits it evaluates on (:func:`make_executor` sets it from the
+    config's; None: no real data, e.g. a test's stub). A run refuses an executor on
+    another seed's splits: each run of a study draws its own."""
 
     @abstractmethod
     def evaluate(
@@ -98,5 +102,8 @@ EXECUTORS: Registry[type[Executor]] = Registry(
 
 
 def make_executor(config: NeroConfig) -> Executor:
-    """The executor ``executor.kind`` names, made from ``config``."""
-    return EXECUTORS.get(config.executor.kind)(config)
+    """The executor ``executor.kind`` names, made from ``config`` (its splits: those of
+    ``config.seed``)."""
+    executor = EXECUTORS.get(config.executor.kind)(config)
+    executor.data_seed = config.seed
+    return executor

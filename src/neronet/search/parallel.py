@@ -1,9 +1,10 @@
 """Several runs of a study at once (``neronet study --parallel N``).
 
-The serial study (:func:`neronet.search.study.run_study`) passes one executor from
-run to run. Here up to N runs go at once, each in a spawned process of its own (a
-*lane*) that opens its run exactly as the serial study does
-(:func:`~neronet.search.study.run_one`) and evaluates on an executor of its own:
+The serial study (:func:`neronet.search.study.run_study`) runs one run after another,
+each on an executor made from its config (its own splits). Here up to N runs go at
+once, each in a spawned process of its own (a *lane*) that opens its run exactly as the
+serial study does (:func:`~neronet.search.study.run_one`) and evaluates on an executor
+of its own, made per run on the lane's share of the study's executor:
 
 - ``workers``: the pool the config describes is shared out, in contiguous slices
   (a GPU's workers stay together, under one memory guard, when N divides the devices
@@ -34,10 +35,10 @@ from typing import Any
 
 from neronet.config import ExecutorConfig, NeroConfig, parse_config
 from neronet.errors import StudyError
-from neronet.execution.base import EXECUTORS, make_executor
+from neronet.execution.base import EXECUTORS
 from neronet.execution.lanes import run_in_lanes, serve
 from neronet.progress import Reporter
-from neronet.search.study import MAX_RUNS, Study, read_study, run_one
+from neronet.search.study import MAX_RUNS, Study, executors_on, read_study, run_one
 
 
 def check_parallel(parallel: int) -> int:
@@ -96,12 +97,13 @@ def run_study_parallel(
 
 
 def _study_lane(conn: Connection, directory: str, config_data: dict[str, Any]) -> None:
-    """A lane of the study: its executor is made on the first run and kept."""
+    """A lane of the study: each run evaluates on an executor made for it (its splits),
+    on the lane's share of the study's executor."""
 
     @contextlib.contextmanager
     def runner() -> Iterator[Callable[[int], None]]:
         study = read_study(directory)
-        with make_executor(parse_config(config_data, "study executor")) as executor:
-            yield lambda index: run_one(study, index, executor, Reporter.quiet())
+        executors = executors_on(parse_config(config_data, "study executor").executor)
+        yield lambda index: run_one(study, index, executors, Reporter.quiet())
 
     serve(conn, runner)

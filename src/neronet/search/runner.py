@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from neronet.config import NeroConfig
-from neronet.errors import GrammarError, InvalidArchitecture
+from neronet.errors import GrammarError, InvalidArchitecture, StoreError
 from neronet.evaluation.result import Outcome
 from neronet.execution.base import EvalRequest, Executor, make_executor
 from neronet.genotype import Structure
@@ -49,6 +49,25 @@ from neronet.versions import package_versions
 def individual_seed(run_seed: int, individual_id: int) -> int:
     """Per-individual training seed derived from the run seed alone."""
     return int(np.random.SeedSequence([run_seed, individual_id]).generate_state(1)[0])
+
+
+SPLITS_SEED = "splits_seed"
+"""Run meta: the seed its train / control / fitness splits were drawn from (its own)."""
+
+
+def check_own_splits(store: RunStore, path: Path) -> None:
+    """Refuse to resume a study's run begun before runs drew their own splits (neronet
+    0.2 searched every run of a study on the study seed's): continuing it on its own
+    would mix two splits in one search."""
+    began_on_study_splits = (
+        store.meta(SPLITS_SEED) is None and (path.parent / "study.json").is_file()
+    )
+    if began_on_study_splits and store.count_individuals():
+        raise StoreError(
+            f"{path} began on its study's splits (neronet 0.2 searched every run of a study "
+            "on the study seed's, this version on each run's own): finish it with the "
+            "version that began it, or start the study anew"
+        )
 
 
 @dataclass
@@ -89,6 +108,7 @@ class SearchRun:
             store = RunStore.open(path)
             store.sweep()  # files a kill left behind, before anything new is written
             check_resumable(store, config, grammar_text, allow_changed)
+            check_own_splits(store, path)
             store.log_event(
                 "resume", f"resumed with {store.count_individuals()} individuals stored"
             )
@@ -100,6 +120,7 @@ class SearchRun:
                     "grammar": grammar_text,
                     "grammar_name": grammar_name,
                     "seed": config.seed,
+                    SPLITS_SEED: config.seed,
                     "versions": package_versions(),
                     "started_at": time.time(),
                     "finished": False,
@@ -124,6 +145,12 @@ class SearchRun:
         own = executor is None
         executor = executor or make_executor(self.config)
         try:
+            if executor.data_seed not in (None, self.config.seed):
+                raise ValueError(
+                    f"the executor evaluates on the splits of seed {executor.data_seed}, this "
+                    f"run draws its own from seed {self.config.seed}: make one from the run's "
+                    "config"
+                )
             input_shape, num_classes = executor.describe()
             self._check_threads(executor.threads)
             self.reporter.start(

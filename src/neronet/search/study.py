@@ -11,9 +11,11 @@ config seed holds. NumPy documents spawned sequences as independent and stable,
 and child ``i`` does not depend on N, so a study grown from 3 to 5 runs keeps
 its first three runs.
 
-Runs go one after another through one executor (its workers stay up between
-runs), or several at once (``--parallel``, :mod:`neronet.search.parallel`); each
-run has its own seed and directory either way, so the records are the same.
+Runs go one after another, or several at once (``--parallel``,
+:mod:`neronet.search.parallel`), each on an executor made from its own config: a run
+draws its train / control / fitness splits from its own seed, so its data is its own
+(and ``posttrain.images: search`` retrains on exactly them); each run has its own seed
+and directory either way, so the records are the same.
 Re-running the study resumes it: a finished run is skipped, an interrupted one
 resumes by replay (:mod:`neronet.search.runner`), a missing one starts.
 """
@@ -29,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from neronet.config import NeroConfig, parse_config
+from neronet.config import ExecutorConfig, NeroConfig, parse_config
 from neronet.errors import ConfigError, StudyError
-from neronet.execution.base import Executor
+from neronet.execution.base import Executor, make_executor
 from neronet.progress import Reporter
 from neronet.runlock import writer_lock
 from neronet.search.resume import diff_keys
@@ -200,7 +202,8 @@ def check_shared_transfer_set(config: NeroConfig) -> None:
 
     if measured(config) and config.evaluation.transfer_set is None:
         raise ConfigError(
-            "a study's runs share one executor, so they must share one transfer set: build "
+            "a study's runs are one experiment's samples, so they must share one transfer "
+            "set: build "
             "it with neronet transfer-set and set evaluation.transfer_set"
         )
 
@@ -238,14 +241,26 @@ def run_finished(run_dir: Path) -> bool:
         store.close()
 
 
+ExecutorFactory = Callable[[NeroConfig], Executor]
+"""Makes the executor a run evaluates on from the run's config (its splits: the run's)."""
+
+
+def executors_on(section: ExecutorConfig) -> ExecutorFactory:
+    """Executors for each run's own splits on ``section`` (e.g. a lane's share of the
+    study's executor) in place of the run config's."""
+    return lambda config: make_executor(config.model_copy(update={"executor": section}))
+
+
 def run_study(
     study: Study,
-    executor: Executor,
+    executors: ExecutorFactory | None = None,
     *,
     reporter: Callable[[], Reporter] = Reporter.quiet,
     announce: Callable[[str], None] = lambda line: None,
 ) -> None:
-    """Run (or finish) every run of the study in order on ``executor``.
+    """Run (or finish) every run of the study in order, each on an executor
+    ``executors`` makes for it (default :func:`make_executor`): a run draws its own
+    splits from its seed, so one executor cannot serve them all.
 
     Safe to interrupt anywhere: each run is crash-safe on its own, so the next
     call skips finished runs and resumes the interrupted one by replay. Each run
@@ -254,17 +269,18 @@ def run_study(
     """
     for index in study.unfinished(announce):
         announce(study.starting(index))
-        run_one(study, index, executor, reporter())
+        run_one(study, index, executors or make_executor, reporter())
 
 
-def run_one(study: Study, index: int, executor: Executor, reporter: Reporter) -> None:
-    """Run (or resume) run ``index`` of the study on ``executor``, under its writer lock."""
+def run_one(study: Study, index: int, executors: ExecutorFactory, reporter: Reporter) -> None:
+    """Run (or resume) run ``index`` of the study on an executor ``executors`` makes from
+    its config, under its writer lock."""
     run_dir = study.run_dir(index)
+    config = study.run_config(index)
     with writer_lock(run_dir, "study run"):
-        run = SearchRun.open(
-            study.run_config(index), study.grammar, study.grammar_name, run_dir, reporter=reporter
-        )
+        run = SearchRun.open(config, study.grammar, study.grammar_name, run_dir, reporter=reporter)
         try:
-            run.run(executor)
+            with executors(config) as executor:
+                run.run(executor)
         finally:
             run.store.close()
