@@ -107,8 +107,25 @@ def test_a_run_is_the_mean_of_its_seeds_and_a_method_the_mean_and_std_of_its_run
     assert lines[3][-2:] == ["", "PGD-20: FGSM high"]
 
 
+def test_one_label_in_two_threats_is_two_columns(tmp_path: Path) -> None:
+    """PGD-20 in L-inf and in L2 share a label: two columns, never one averaged number."""
+    rows = [
+        ["seed-0", "clean", "clean", "0.9", "", "", ""],
+        ["seed-0", "linf", "PGD-20", "0.9", "0.5", "0.45", ""],
+        ["seed-0", "l2", "PGD-20", "0.9", "0.8", "0.72", ""],
+    ]
+    result = read_run_result("a", 0, _per_model(tmp_path / "per_model.csv", rows))
+    assert result.accuracy == pytest.approx(
+        {"clean": 0.9, "PGD-20 (linf)": 0.45, "PGD-20 (l2)": 0.72}
+    )
+
+
 def test_a_table_that_is_not_an_attack_table_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "per_model.csv"
+    cut = "model,threat,attack,clean,conditional,overall,flags\nseed-0,linf,PGD-20,0.9"
+    path.write_text(cut)  # cut short mid-row by a kill: refused, not a traceback
+    with pytest.raises(StudyError, match="is not a neronet attack table"):
+        read_run_result("a", 0, path)
     path.write_text("a,b\n1,2\n")
     with pytest.raises(StudyError, match="not a neronet attack table"):
         read_run_result("a", 0, path)

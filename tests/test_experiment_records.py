@@ -59,3 +59,39 @@ def test_finished_runs_are_kept_once_and_resume_elsewhere_without_running(
     err = capsys.readouterr().err
     assert err.count(": finished earlier") == 2 and "retrain random run-0: neronet train" in err
     assert (directory / "EXPERIMENT.md").read_text().split("## Reproduce")[0] == before
+
+
+def test_records_of_another_experiment_and_cut_short_copies_are_never_mixed(
+    records: ModuleType, tmp_path: Path
+) -> None:
+    """The same records folder reused after a redesign would have passed one experiment's
+    runs off as the other's: refused. A save or restore cut short (no manifest yet, the
+    manifest is written last) is done again by the same command; a damaged packed store
+    is a one-line error."""
+    import json
+
+    directory, kept = tmp_path / "e", tmp_path / "kept"
+    manifest = {"config": "a.yaml", "runs": 1, "methods": ["nero-net"], "seconds": {"x": 1.0}}
+    directory.mkdir()
+    (directory / "experiment.json").write_text(json.dumps(manifest))
+    records.save(directory, kept)
+    manifest["seconds"] = {"x": 2.0}  # the same experiment, further on: saved
+    (directory / "experiment.json").write_text(json.dumps(manifest))
+    assert records.save(directory, kept) == [kept / "experiment.json"]
+    manifest["runs"] = 2  # another experiment
+    (directory / "experiment.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="holds the records of another experiment"):
+        records.save(directory, kept)
+    assert json.loads((kept / "experiment.json").read_text())["runs"] == 1
+    # a restore cut short before its manifest: the same command finishes it
+    (kept / "nero-net").mkdir()
+    (kept / "nero-net" / "study.json").write_text("{}")
+    target = tmp_path / "restored"
+    (target / "nero-net").mkdir(parents=True)
+    (target / "nero-net" / "study.json").write_text("{half")
+    written = records.restore(kept, target)
+    assert written[-1] == target / "experiment.json"  # the manifest last
+    assert (target / "nero-net" / "study.json").read_text() == "{}"
+    (kept / "nero-net" / "run-0.sqlite.gz").write_bytes(b"\x1f\x8b\x08 cut")
+    with pytest.raises(ValueError, match=r"run-0.sqlite.gz' is damaged .* from git again"):
+        records.restore(kept, tmp_path / "again")

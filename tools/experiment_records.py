@@ -13,14 +13,19 @@ small and never change once the run is done, so they are committed once each:
 finished (searched, retrained, attacked), its run store (gzipped, reproducibly: the
 same store gives the same bytes), its retraining's results and its attack tables;
 files whose content is unchanged are not rewritten. ``restore`` puts them back where
-the experiment keeps them; the same ``neronet experiment`` command then reports them
-and runs only the runs that were not finished.
+the experiment keeps them; the same ``neronet experiment`` command (the same ``--dir``
+and ``--config`` text: the studies record them) then reports them and runs only the
+runs that were not finished. Every file is written whole (a kill mid-copy leaves the
+old one or none), the manifest last, so a save or restore cut short is done again by
+the same command; records of another experiment (its manifest, less its step times,
+differs) are refused rather than mixed.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import sqlite3
 import sys
 import tempfile
@@ -28,6 +33,7 @@ from pathlib import Path
 
 from neronet.cli.experiment import MANIFEST, finished_earlier
 from neronet.search.study import STUDY_FILE
+from neronet.store import atomic_write
 
 STORE = "run.sqlite"
 PACKED = ".sqlite.gz"
@@ -47,8 +53,17 @@ def _put(path: Path, data: bytes) -> bool:
     if path.is_file() and path.read_bytes() == data:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    atomic_write(path, data)
     return True
+
+
+def _identity(manifest: bytes) -> dict[str, object]:
+    """What makes an experiment the one it is: its manifest less the step times."""
+    try:
+        data = json.loads(manifest)
+    except ValueError:
+        return {}
+    return {k: v for k, v in data.items() if k != "seconds"} if isinstance(data, dict) else {}
 
 
 def _packed_store(run_dir: Path) -> bytes:
@@ -70,13 +85,19 @@ def save(directory: Path, out: Path) -> list[Path]:
     """Copy the records of ``directory``'s finished runs into ``out``; the files written."""
     if not (directory / MANIFEST).is_file():
         raise ValueError(f"'{directory}' holds no experiment ({MANIFEST} is missing)")
+    manifest = (directory / MANIFEST).read_bytes()
+    kept = out / MANIFEST
+    if kept.is_file() and _identity(kept.read_bytes()) != _identity(manifest):
+        raise ValueError(
+            f"'{out}' holds the records of another experiment (its {MANIFEST} differs in "
+            "more than step times); save into an empty directory, or remove those first"
+        )
     written: list[Path] = []
 
     def put(path: Path, data: bytes) -> None:
         if _put(path, data):
             written.append(path)
 
-    put(out / MANIFEST, (directory / MANIFEST).read_bytes())
     for study in sorted(directory.glob(f"*/{STUDY_FILE}")):
         put(out / study.relative_to(directory), study.read_bytes())
     for name in finished_runs(directory):
@@ -89,6 +110,7 @@ def save(directory: Path, out: Path) -> list[Path]:
         for path in sorted((directory / "attacked" / name).rglob("*")):
             if path.is_file():
                 put(out / path.relative_to(directory), path.read_bytes())
+    put(kept, manifest)  # last: records with a manifest are records written whole
     return written
 
 
@@ -102,16 +124,20 @@ def restore(records: Path, directory: Path) -> list[Path]:
             f"'{directory}' already holds an experiment; restore into an empty directory"
         )
     written = []
-    for path in sorted(p for p in records.rglob("*") if p.is_file()):
+    files = sorted(p for p in records.rglob("*") if p.is_file())
+    for path in sorted(files, key=lambda p: p.relative_to(records) == Path(MANIFEST)):
         relative = path.relative_to(records)
         if path.name.endswith(PACKED):
             run = relative.parent / path.name.removesuffix(PACKED)
             target = directory / run / STORE
-            data = gzip.decompress(path.read_bytes())
+            try:
+                data = gzip.decompress(path.read_bytes())
+            except (OSError, EOFError) as err:
+                raise ValueError(f"'{path}' is damaged ({err}); take it from git again") from None
         else:
             target, data = directory / relative, path.read_bytes()
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        atomic_write(target, data)  # the manifest last: a restore cut short is redone
         written.append(target)
     return written
 

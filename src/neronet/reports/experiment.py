@@ -61,13 +61,18 @@ def read_run_result(method: str, run: int, per_model_csv: Path) -> RunResult:
     values: dict[str, list[float]] = defaultdict(list)
     found: dict[str, list[str]] = {"masking": [], "note": []}
     try:
+        threats: dict[str, set[str]] = defaultdict(set)
+        for row in rows:
+            threats[row["attack"]].add(row["threat"])
         for row in rows:
             column = CLEAN if row["threat"] == CLEAN else row["attack"]
+            if column != CLEAN and len(threats[column]) > 1:  # e.g. PGD-20 in L-inf and L2
+                column = f"{column} ({row['threat']})"
             values[column].append(float(row["clean" if column == CLEAN else "overall"]))
             for reason in filter(None, row["flags"].split(" | ")):
                 kind, _, text = reason.partition(": ")
                 found["note" if kind == "note" else "masking"].append(f"{row['attack']}: {text}")
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, TypeError, AttributeError):  # a table cut short, too
         raise StudyError(
             f"'{per_model_csv}' is not a neronet attack table; delete it and re-run the experiment"
         ) from None
