@@ -504,7 +504,10 @@ def write_experiment(
                     f"Anytime curves: the best {YARDSTICK} found so far, against the epochs "
                     "the search had trained and against generations, median and "
                     "interquartile range over runs (every method on this one yardstick; a "
-                    "run that spent less keeps its final best); per individual: anytime.csv.",
+                    "run that spent less keeps its final best). The yardstick's best need "
+                    "not be the individual a run retrains (its strategy's pick: "
+                    "accuracy-only's by clean accuracy, a (1+lambda) parent measured lower "
+                    "when trained again stays the parent); per individual: anytime.csv.",
                     budget_table(searches, methods),
                     Image("anytime.png", "best fitness so far vs training spent, over runs"),
                     Image("compare/fitness.png", "search: best fitness per generation (own)"),
