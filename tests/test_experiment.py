@@ -640,6 +640,17 @@ def test_the_anytime_figure_ends_with_each_runs_retrained_best() -> None:
     centres = [v for m in medians for v in (m.get_xdata()[0], m.get_ydata()[0])]
     assert centres == pytest.approx([92, 30, 88, 10])
     assert len(anytime_figure(["a"], curves[:1]).axes) == 2  # nothing retrained yet
+    # the strongest attack is the one that leaves the least, whatever order they ran in
+    weaker_last = [
+        RunResult(
+            r.method,
+            r.run,
+            {"clean": r.accuracy["clean"], "AutoAttack": r.accuracy["AutoAttack"], "FGSM": 0.6},
+            (),
+        )
+        for r in table.results
+    ]
+    assert _finals(method_table(["a", "b"], weaker_last), searches)[1] == "AutoAttack"
 
 
 def test_the_report_says_how_the_bests_were_retrained(tmp_path: Path) -> None:

@@ -382,11 +382,15 @@ def _finals(
     table: MethodTable, searches: Mapping[tuple[str, int], SearchRecord]
 ) -> tuple[list[Final], str]:
     """Each run's end for the anytime figure: the epochs its search spent and its
-    retrained best's accuracy under the strongest attack run (the table's last column
-    that is not clean accuracy), and that attack's name."""
+    retrained best's accuracy under the strongest attack run (the one that leaves the
+    least accuracy over the runs, whatever order ``--attacks`` named them in), and that
+    attack's name."""
     from neronet.reports.anytime import Final
 
-    attack = next((c for c in reversed(table.columns) if c != CLEAN), "")
+    def left(column: str) -> float:
+        return statistics.fmean(r.accuracy[column] for r in table.results if column in r.accuracy)
+
+    attack = min((c for c in table.columns if c != CLEAN), key=left, default="")
     finals = [
         Final(r.method, searches[r.method, r.run].epochs, r.accuracy[attack])
         for r in table.results
