@@ -639,9 +639,14 @@ def test_an_attempts_clock_carries_the_time_of_those_before_it(tmp_path: Path) -
 
 def test_kept_search_time_numbers_that_cannot_be_read_are_measured_again(tmp_path: Path) -> None:
     path = tmp_path / SEARCH_TIME
-    kept = SearchTime("ok", None, {"clean_accuracy": 0.5}, {"search": 3.0})
+    kept = SearchTime("ok", None, {"clean_accuracy": 0.5}, {"search": 3.0}, "abc")
     kept.save(path)
-    assert SearchTime.load(path) == kept
+    assert SearchTime.load(path) == kept == SearchTime.load(path, "abc")
+    assert SearchTime.load(path, "other") is None  # another network's: measured again
+    older = SearchTime("ok", None, {"clean_accuracy": 0.5}, {"search": 3.0})
+    older.save(path)  # written before the digest was kept: taken as it is
+    assert SearchTime.load(path, "abc") == older
+    kept.save(path)
     damaged = (
         "{",
         "[]",

@@ -248,21 +248,30 @@ class SearchTime:
     reason: str | None
     metrics: dict[str, float]
     seconds: dict[str, float]
+    spec: str | None = None
+    """The digest of the network measured (None in files written before it was kept)."""
 
     def save(self, path: Path) -> None:
         atomic_write(path, json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
 
     @classmethod
-    def load(cls, path: Path) -> SearchTime | None:
-        """The kept measurements, or None (none kept, or a file this version cannot read:
+    def load(cls, path: Path, spec: str | None = None) -> SearchTime | None:
+        """The kept measurements, or None (none kept, a file this version cannot read, or
+        one of another network than ``spec``'s digest, e.g. drawn by another version:
         they are measured again)."""
         try:
             kept = json.loads(path.read_text(encoding="utf-8"))
             numbers = {part: named_numbers(kept[part]) for part in ("metrics", "seconds")}
-            reason = kept["reason"]
-            return cls(str(kept["status"]), None if reason is None else str(reason), **numbers)
+            reason, digest = kept["reason"], kept.get("spec")
+            found = cls(
+                str(kept["status"]),
+                None if reason is None else str(reason),
+                **numbers,
+                spec=None if digest is None else str(digest),
+            )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
+        return None if spec is not None and found.spec not in (None, spec) else found
 
 
 def _measure(
@@ -284,7 +293,7 @@ def _measure(
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         return record(SearchTime("invalid", reason, {}, {})), 0.0
     note = progress_log(out / PROGRESS_LOG)
-    kept = SearchTime.load(out / SEARCH_TIME)
+    kept = SearchTime.load(out / SEARCH_TIME, spec.digest())
     if kept is None:
         before = _search_time(config, data, spec, learning, genotype.train_time, index, note)
         if before.status != "invalid":
@@ -332,7 +341,7 @@ def _search_time(
     metrics["search_epochs"] = float(evaluation.epochs)
     seconds["search"] = sum(evaluation.seconds.values())
     note(f"search-time: {evaluation.status} ({seconds['search']:.0f} s)")
-    return SearchTime(evaluation.status, evaluation.reason, metrics, seconds)
+    return SearchTime(evaluation.status, evaluation.reason, metrics, seconds, spec.digest())
 
 
 def retest_seed(config: NeroConfig) -> int:
