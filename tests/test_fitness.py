@@ -106,6 +106,33 @@ def test_nero_net_objective_warmup_switch_is_permanent() -> None:
     assert objective.describe() == "weighted HRS"
 
 
+@pytest.mark.parametrize(
+    ("objective", "attack"), [("nero-net", "adversarial_accuracy"), ("pgd", "pgd_accuracy")]
+)
+def test_a_masking_flag_never_raises_the_robustness_it_credits(objective: str, attack: str) -> None:
+    """A flagged individual is credited its probe's PGD accuracy (or 0), never more than
+    its attack's own: a flag for "PGD weaker than FGSM" carries a PGD accuracy above the
+    FGSM one, which credited as it was made the flag a reward."""
+    config = NeroConfig.model_validate(
+        {"search": {"objective": objective}, "fitness": {"warmup_tau": 0.0}}
+    )
+    judge = make_objective(config)
+    judge.end_generation([1.0])  # past the warm-up
+    flagged = {"clean_accuracy": 0.85, attack: 0.20, "masking_flag": 1.0}
+    weaker_pgd = Outcome(0, "ok", {**flagged, "masking_pgd_accuracy": 0.60})
+    unflagged = Outcome(1, "ok", {"clean_accuracy": 0.85, attack: 0.20})
+    assert judge.robustness(weaker_pgd) == 0.20
+    assert judge.fitness(weaker_pgd) == judge.fitness(unflagged)
+    masked = Outcome(2, "ok", {**flagged, "masking_pgd_accuracy": 0.05})
+    assert judge.robustness(masked) == 0.05  # a masked one: its PGD accuracy, lower
+    zero = make_objective(
+        NeroConfig.model_validate(
+            {"search": {"objective": objective}, "fitness": {"masking": {"credit": "zero"}}}
+        )
+    )
+    assert zero.robustness(weaker_pgd) == 0.0
+
+
 def test_accuracy_objective_ignores_robustness() -> None:
     objective = make_objective(NeroConfig.model_validate({"search": {"objective": "accuracy"}}))
     assert objective.fitness(_ok(0.7, 0.9)) == objective.fitness(_ok(0.7, 0.0)) == 0.7

@@ -3,6 +3,8 @@ bad input."""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import json
 import math
 import os
@@ -415,13 +417,21 @@ def test_the_report_says_interim_and_ranks_the_healthy_ones_apart() -> None:
 
 
 def test_the_fitness_is_scored_again_at_each_beta_as_the_objective_scores_it(
-    config: Path,
+    config: Path, tmp_path: Path
 ) -> None:
     """The beta sweep: attack accuracy ranks the final robustness exactly and clean accuracy
     backwards, so the tau goes from 1 (beta 0) to -1 (clean alone); at the configured beta
     every row gets the fitness the survey recorded (masking rule, ill-fitted penalty)."""
     from neronet.evaluation.objectives import NeroNetObjective, nero_net_fitness
-    from neronet.reports.survey import BETAS, beta_sweep, correlations, fitness_at, markdown
+    from neronet.reports.survey import (
+        BETAS,
+        beta_sweep,
+        correlations,
+        fitness_at,
+        markdown,
+        rescored,
+        write_survey_report,
+    )
 
     settings = load_config(str(config), ["fitness.masking.credit=pgd"])
     fitness = NeroNetObjective(settings)
@@ -457,6 +467,18 @@ def test_the_fitness_is_scored_again_at_each_beta_as_the_objective_scores_it(
     assert "healthy (n = 12)" in text and "minus this survey's beta" in text
     assert f"fitness.ill_fitted_penalty, {fitness.penalty:g} here)" in text
     assert "The fitness's weight" not in markdown(records, correlations(records), "cmd")
+    # rows measured under an older rule (here: a stored fitness the objective no longer
+    # gives) are scored again by this version's, in the report and the dataset alike
+    stale = [
+        dataclasses.replace(records[0], metrics={**records[0].metrics, "nero_net_fitness": 0.99})
+    ]
+    assert rescored(stale, fitness) == records[:1] and rescored(records, fitness) == records
+    write_survey_report(tmp_path, stale + records[1:], "cmd", objective=fitness)
+    row = next(csv.DictReader((tmp_path / "survey.csv").read_text().splitlines()))
+    assert float(row["nero_net_fitness"]) == pytest.approx(records[0].metrics["nero_net_fitness"])
+    assert (
+        "scored from each row's stored search-time numbers" in (tmp_path / "SURVEY.md").read_text()
+    )
 
 
 def test_the_time_left_is_the_rows_to_go_at_the_mean_row_time_over_the_lanes() -> None:

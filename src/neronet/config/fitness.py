@@ -34,7 +34,7 @@ class MaskingConfig(StrictSection):
     credit: Literal["pgd", "zero"] = Field(
         default="pgd",
         description="robustness credited to a flagged individual: its PGD accuracy on the "
-        "probed images, or nothing",
+        "probed images (never more than its attack's own), or nothing",
     )
 
 

@@ -111,10 +111,14 @@ class NeroNetObjective(Objective):
     def robustness(self, outcome: Outcome) -> float:
         """``A``: FGSM accuracy, unless the masking check flagged the individual; then
         its PGD accuracy on the probed images (``fitness.masking.credit: pgd``) or 0,
-        so the search cannot climb by breaking the attack's gradient."""
+        never more than the attack's own (a flag for "PGD weaker than FGSM" would
+        otherwise raise it), so the search cannot climb by breaking the attack's
+        gradient."""
+        measured = outcome.metric(self.adversarial_metric)
         if outcome.metric("masking_flag"):
-            return outcome.metric("masking_pgd_accuracy") if self.masked_credit == "pgd" else 0.0
-        return outcome.metric(self.adversarial_metric)
+            credit = outcome.metric("masking_pgd_accuracy") if self.masked_credit == "pgd" else 0.0
+            return min(measured, credit)
+        return measured
 
     def end_generation(self, fitnesses: Sequence[Fitness]) -> dict[str, Any]:
         during = self.warmup

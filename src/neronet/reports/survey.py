@@ -13,6 +13,7 @@ other proxies can be tested against it without re-running anything.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -284,6 +285,20 @@ def fitness_at(objective: NeroNetObjective, record: Record, beta: float) -> floa
     return weighted_hrs(clean, objective.robustness(outcome), beta)
 
 
+def rescored(records: list[Record], objective: NeroNetObjective) -> list[Record]:
+    """The rows with their NERO-Net fitness scored again from their stored search-time
+    numbers by ``objective`` at its beta: rows measured by different versions of the rule
+    (e.g. before the masking credit was capped at the attack's own accuracy) are then one
+    measurement. Rows without a stored fitness stay as they are."""
+    key = "nero_net_fitness"
+    return [
+        dataclasses.replace(r, metrics={**r.metrics, key: fitness_at(objective, r, objective.beta)})
+        if key in r.metrics
+        else r
+        for r in records
+    ]
+
+
 class BetaScore(NamedTuple):
     """The fitness at one beta: its Kendall tau against the final AutoAttack accuracy over
     every row and over the healthy ones, and (every row) its tau minus the configured
@@ -485,7 +500,13 @@ def markdown(
         "",
         "Kendall tau-b and Spearman rho of each signal against the final AutoAttack accuracy "
         "(retrained, held-out images), bootstrap 95 % intervals (2000 resamples, seed 0; "
-        f"none below {MIN_INTERVAL_PAIRS} pairs), over the architectures with both numbers (n).",
+        f"none below {MIN_INTERVAL_PAIRS} pairs), over the architectures with both numbers (n)"
+        + (
+            ". The NERO-Net fitness is scored from each row's stored search-time numbers by "
+            "this version's rule, so rows measured by earlier versions are one measurement."
+            if objective is not None
+            else "."
+        ),
         "",
         *_table(found),
         "",
@@ -560,7 +581,11 @@ def write_survey_report(
     objective: NeroNetObjective | None = None,
 ) -> list[Path]:
     """SURVEY.md, a scatter plot per signal (plots/), survey.csv and survey.parquet; an
-    interim report when fewer than ``planned`` architectures are measured."""
+    interim report when fewer than ``planned`` architectures are measured. With the
+    survey's ``objective``, every row's NERO-Net fitness is scored by this version's rule
+    (:func:`rescored`)."""
+    if objective is not None:
+        records = rescored(records, objective)
     found = correlations(records)
     plots = directory / "plots"
     plots.mkdir(exist_ok=True)
