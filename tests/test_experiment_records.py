@@ -59,6 +59,12 @@ def test_finished_runs_are_kept_once_and_resume_elsewhere_without_running(
     err = capsys.readouterr().err
     assert err.count(": finished earlier") == 2 and "retrain random run-0: neronet train" in err
     assert (directory / "EXPERIMENT.md").read_text().split("## Reproduce")[0] == before
+    # restored under another directory (the studies record the memo's path): it resumes
+    records.save(directory, kept)
+    elsewhere = tmp_path / "elsewhere"
+    records.restore(kept, elsewhere)
+    assert main([str(elsewhere) if a == str(directory) else a for a in argv]) == 0
+    assert capsys.readouterr().err.count(": finished earlier") == 4
 
 
 def test_records_of_another_experiment_and_cut_short_copies_are_never_mixed(

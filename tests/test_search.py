@@ -280,6 +280,9 @@ def test_resume_refuses_a_changed_search_config_unless_allowed(tmp_path: Path) -
 def test_changing_only_the_device_is_not_a_change(tmp_path: Path) -> None:
     _run(tmp_path / "r", _config("search.generations=1"), StubExecutor())
     _run(tmp_path / "r", _config("search.generations=1", "training.device=cpu"), StubExecutor())
+    # nor where the shared memo lives (an experiment restored under another directory)
+    moved = _config("search.generations=1", f"store.memo={tmp_path / 'elsewhere'}")
+    _run(tmp_path / "r", moved, StubExecutor())
 
 
 def test_keep_policy_keeps_parents_and_best_k_and_the_parents_state(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ small and never change once the run is done, so they are committed once each:
 finished (searched, retrained, attacked), its run store (gzipped, reproducibly: the
 same store gives the same bytes), its retraining's results and its attack tables;
 files whose content is unchanged are not rewritten. ``restore`` puts them back where
-the experiment keeps them; the same ``neronet experiment`` command (the same ``--dir``
-and ``--config`` text: the studies record them) then reports them and runs only the
-runs that were not finished. Every file is written whole (a kill mid-copy leaves the
+the experiment keeps them, under the same directory or another; the same ``neronet
+experiment`` command (its ``--dir`` the restored directory) then reports them and runs
+only the runs that were not finished. Every file is written whole (a kill mid-copy leaves the
 old one or none), the manifest last, so a save or restore cut short is done again by
 the same command; records of another experiment (its manifest, less its step times,
 differs) are refused rather than mixed.

@@ -129,11 +129,14 @@ class NeroConfig(StrictSection):
         parameter cap (a memory limit of the machine; runs recorded before the
         cap existed must resume without --allow-changed); nor what happens after
         the search (post-search training and attacks); nor how the transfer set is
-        named or built: the run records its checksum instead (``neronet.transfer``).
+        named or built: the run records its checksum instead (``neronet.transfer``);
+        nor where a shared memo lives (its entries are keyed by everything that shapes
+        a result, so an experiment restored under another directory resumes).
         """
         data = self.model_dump(mode="json")
         for after_search in ("executor", "posttrain", "attack", "transfer"):
             data.pop(after_search)
+        data["store"].pop("memo")
         data["evaluation"].pop("transfer_set")
         data["training"].pop("device")
         data["training"].pop("max_parameters")
