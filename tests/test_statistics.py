@@ -195,6 +195,7 @@ def test_the_detectable_difference_is_found_four_times_in_five_by_scipys_wilcoxo
 
 
 def test_too_few_pairs_can_detect_nothing_and_pairs_that_tie_are_left_out() -> None:
+    assert [S.min_pairs(a) for a in (0.05, 0.0125, 0.005)] == [6, 8, 9]  # 2 / 2^n <= alpha
     assert math.isinf(S.detectable_difference([1, 2, 3, 4, 5], [0, 0, 0, 0, 0]))  # p >= 1/16
     assert math.isinf(S.detectable_difference([1, 2, 3, 4, 5, 6, 7, 8], [0] * 8, alpha=0.005))
     assert math.isnan(S.detectable_difference(range(6), range(6)))  # no pair differs

@@ -174,6 +174,18 @@ class SearchConfig(StrictSection):
         "NERO-Net); false keeps its first measurement while it survives",
     )
 
+    @property
+    def children(self) -> int:
+        """What a generation after the first evaluates in the (1+lambda): the offspring,
+        and the parent trained again (``reevaluate_parent``); the strategies that share
+        its budget (random search, aging evolution) ask as many."""
+        return self.offspring + int(self.reevaluate_parent)
+
+    @property
+    def evaluations(self) -> int:
+        """The (1+lambda)'s planned evaluations: generation 0, then :attr:`children` each."""
+        return self.initial_size + (self.generations - 1) * self.children
+
     @model_validator(mode="after")
     def _times(self) -> SearchConfig:
         if self.max_train_time < self.default_train_time:
@@ -184,7 +196,7 @@ class SearchConfig(StrictSection):
                 f"initial_size + generations x (offspring + 1) plans {planned:,} evaluations, "
                 f"more than {MAX_EVALUATIONS:,}; choose fewer generations or offspring"
             )
-        children = self.offspring + int(self.reevaluate_parent)
+        children = self.children
         if self.population is not None and self.population <= children:
             raise ValueError(
                 f"population={self.population}: aging evolution's population must exceed a "

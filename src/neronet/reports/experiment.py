@@ -343,15 +343,6 @@ def _detectable(points: float) -> str:
     return f"{100 * points:.1f}" if math.isfinite(points) else "too few pairs"
 
 
-def _pairs_needed(comparisons: int) -> int:
-    """The fewest differing pairs whose best Wilcoxon outcome (p = 2 / 2^n) reaches Holm's
-    strictest level over ``comparisons``."""
-    n = 2
-    while 2.0 ** (1 - n) > 0.05 / comparisons:
-        n += 1
-    return n
-
-
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
@@ -415,6 +406,7 @@ def write_experiment(
     from neronet.reports.anytime import YARDSTICK, anytime_csv, anytime_figure, trajectory
     from neronet.reports.document import Document, Image, Section, to_markdown
     from neronet.reports.plots import save
+    from neronet.reports.statistics import min_pairs
 
     pairs = [(m, run) for m in methods for run in range(runs)]
     results = [
@@ -490,7 +482,7 @@ def write_experiment(
                             "the column's comparisons) in 4 of 5 such experiments, were the "
                             "differing pairs spread as these are (simulated); too few pairs: "
                             "no outcome of the test reaches that level (here: fewer than "
-                            f"{_pairs_needed(len(methods) - 1)} pairs that differ). A "
+                            f"{min_pairs(0.05 / (len(methods) - 1))} pairs that differ). A "
                             "difference below it going unseen says little.",
                             table.comparison(),
                         ),

@@ -388,6 +388,16 @@ def _power(effect: float, noise: np.ndarray, rejected: np.ndarray) -> float:
     return float(rejected[(ranks * (d > 0)).sum(axis=1)].mean())
 
 
+def min_pairs(alpha: float) -> int:
+    """The fewest differing pairs whose best outcome of the exact two-sided signed-rank
+    test (every difference one sign: p = 2 / 2^n) reaches ``alpha``; below it the test
+    can find nothing (six at 0.05)."""
+    n = 2
+    while 2.0 ** (1 - n) > alpha:
+        n += 1
+    return n
+
+
 def detectable_difference(
     a: Sequence[float], b: Sequence[float], *, power: float = 0.8, alpha: float = 0.05
 ) -> float:
@@ -411,7 +421,7 @@ def detectable_difference(
     n = len(d)
     if n < 2:
         return math.nan
-    if 2.0 ** (1 - n) > alpha:
+    if n < min_pairs(alpha):
         return math.inf
     noise = np.random.default_rng(DEFAULT_SEED).standard_normal((DETECTABLE_DRAWS, n))
     rejected = _rejected(n, alpha)

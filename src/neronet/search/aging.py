@@ -50,17 +50,16 @@ class AgingEvolution(Strategy):
         super().__init__(config, structure, objective)
         self._population: deque[Member] = deque()
         self._seen: list[Outcome] = []
-        self._children = self._search.offspring + int(self._search.reevaluate_parent)
-        self._size = self._search.population or self._search.initial_size + self._children
+        self._size = self._search.population or self._search.initial_size + self._search.children
 
     @property
     def planned(self) -> int:
-        return self._search.initial_size + (self._search.generations - 1) * self._children
+        return self._search.evaluations
 
     def _propose(self) -> list[Candidate]:
         if self._generation == 0:
             return self._initial()
-        return [self._child(slot) for slot in range(self._children)]
+        return [self._child(slot) for slot in range(self._search.children)]
 
     def _child(self, slot: int) -> Candidate:
         """A mutant of the fittest of a tournament (ties: the older member)."""

@@ -54,8 +54,7 @@ class OnePlusLambda(Strategy):
 
     @property
     def planned(self) -> int:
-        per_generation = self._search.offspring + int(self._search.reevaluate_parent)
-        return self._search.initial_size + (self._search.generations - 1) * per_generation
+        return self._search.evaluations
 
     def _score(self, member: Member) -> float:
         return float(self.fitness(member.outcome))

@@ -39,13 +39,13 @@ class RandomSearch(Strategy):
 
     @property
     def planned(self) -> int:
-        return sum(self._size(g) for g in range(self._search.generations))
+        return self._search.evaluations
 
     def _size(self, generation: int) -> int:
         """Candidates of ``generation``: what the (1+lambda) evaluates in it."""
         if generation == 0:
             return self._search.initial_size
-        return self._search.offspring + int(self._search.reevaluate_parent)
+        return self._search.children
 
     def _propose(self) -> list[Candidate]:
         return [

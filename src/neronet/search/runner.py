@@ -59,9 +59,9 @@ def check_own_splits(store: RunStore, path: Path) -> None:
     """Refuse to resume a study's run begun before runs drew their own splits (neronet
     0.2 searched every run of a study on the study seed's): continuing it on its own
     would mix two splits in one search."""
-    began_on_study_splits = (
-        store.meta(SPLITS_SEED) is None and (path.parent / "study.json").is_file()
-    )
+    from neronet.search.study import is_study  # here: the study module imports this one
+
+    began_on_study_splits = store.meta(SPLITS_SEED) is None and is_study(path.parent)
     if began_on_study_splits and store.count_individuals():
         raise StoreError(
             f"{path} began on its study's splits (neronet 0.2 searched every run of a study "
