@@ -4,8 +4,8 @@ Kept: the weights of every generation's elites and of the best
 ``store.keep_best`` individuals (ranked by the strategy, under its objective's
 current state), and the training states of the newest generation's elites and of
 the members the strategy may breed from next (train-longer children continue from
-them; aging evolution breeds from its whole living population). Everything else is deleted once a
-generation is final. Rows of later generations (stored before a kill and met
+them; aging evolution breeds from its whole living population). Everything else is
+deleted once a generation is final. Rows of later generations (stored before a kill and met
 again on resume) are left alone: an uninterrupted run pruned this generation
 before they existed, so a resumed run ends with the same files.
 """

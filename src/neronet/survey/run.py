@@ -475,7 +475,6 @@ def run_survey(
     models = directory / "models"
     run = _runner(config, structure, models, parallel)
     seed = retest_seed(config)
-    genotypes = {r.index: r.genotype for r in store.records()}
     # retests no row still to measure can displace go beside the rows: the lanes then
     # retest while the last (longest) rows finish instead of waiting for them
     early = [i for i in again if not todo or i < min(todo)]
@@ -504,14 +503,19 @@ def run_survey(
                 if done < len(jobs):
                     after(store)
 
-    work([Job("measure", i) for i in todo] + [Job("retest", i, genotypes[i]) for i in early])
+    work([Job("measure", i) for i in todo] + _retest_jobs(store, early))
     late = retest_candidates(store, count, retests)
     if late:
         after(store)  # the report of every row, while the retests run
         say(f"retesting {len(late)} architectures from retraining seed {seed}{at_once}")
-        genotypes = {r.index: r.genotype for r in store.records()}
-        work([Job("retest", i, genotypes[i]) for i in late])
+        work(_retest_jobs(store, late))
     return store
+
+
+def _retest_jobs(store: SurveyStore, indices: list[int]) -> list[Job]:
+    """Retests of the stored rows ``indices``, each with its row's genotype."""
+    genotypes = {r.index: r.genotype for r in store.records()}
+    return [Job("retest", i, genotypes[i]) for i in indices]
 
 
 def _runner(
