@@ -19,10 +19,10 @@ from neronet.cli.experiment import (
     MethodStudy,
     Search,
     StepLog,
-    _begun,
     _memo,
     _rounds,
     _sharers_last,
+    begun_in,
     parse_method,
     run_chains,
     time_left,
@@ -506,11 +506,11 @@ def test_methods_that_would_train_alike_share_the_memo_to_the_same_numbers(
     report = (directory / "EXPERIMENT.md").read_text()
     assert f"| twin | {trained:.1f} ± 0.0 |" in report and f"| {trained:.1f} ± 0.0 |\n" in report
     assert json.loads((directory / MANIFEST).read_text())["memo"] is True
-    assert _memo(directory, _begun(directory)) == directory / "memo"
+    assert _memo(directory, begun_in(directory)) == directory / "memo"
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / MANIFEST).write_text(json.dumps({"runs": 1}))
-    assert _memo(tmp_path / "old", _begun(tmp_path / "old")) is None
-    assert _memo(tmp_path / "new", _begun(tmp_path / "new")) == tmp_path / "new" / "memo"
+    assert _memo(tmp_path / "old", begun_in(tmp_path / "old")) is None
+    assert _memo(tmp_path / "new", begun_in(tmp_path / "new")) == tmp_path / "new" / "memo"
 
 
 def test_methods_that_repeat_an_earlier_ones_search_take_the_lanes_last() -> None:

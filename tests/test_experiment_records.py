@@ -68,7 +68,7 @@ def test_finished_runs_are_kept_once_and_resume_elsewhere_without_running(
 
 
 def test_records_of_another_experiment_and_cut_short_copies_are_never_mixed(
-    records: ModuleType, tmp_path: Path
+    records: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The same records folder reused after a redesign would have passed one experiment's
     runs off as the other's: refused. A save or restore cut short (no manifest yet, the
@@ -89,6 +89,12 @@ def test_records_of_another_experiment_and_cut_short_copies_are_never_mixed(
     with pytest.raises(ValueError, match="holds the records of another experiment"):
         records.save(directory, kept)
     assert json.loads((kept / "experiment.json").read_text())["runs"] == 1
+    (kept / "experiment.json").write_text("{cut")  # a damaged records manifest: one line
+    assert records.main(["save", str(directory), str(kept)]) == 2
+    err = capsys.readouterr().err
+    assert "experiment.json' is unreadable" in err and err.count("\n") == 1
+    assert (kept / "experiment.json").read_text() == "{cut"
+    (kept / "experiment.json").write_text(json.dumps({**manifest, "runs": 1}))
     # a restore cut short before its manifest: the same command finishes it
     (kept / "nero-net").mkdir()
     (kept / "nero-net" / "study.json").write_text("{}")

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 
-from neronet.cli.experiment import MANIFEST, finished_earlier
+from neronet.cli.experiment import MANIFEST, begun_in, finished_earlier
+from neronet.errors import NeronetError
 from neronet.search.study import STUDY_FILE
 from neronet.store import atomic_write
 
@@ -57,15 +57,6 @@ def _put(path: Path, data: bytes) -> bool:
     return True
 
 
-def _identity(manifest: bytes) -> dict[str, object]:
-    """What makes an experiment the one it is: its manifest less the step times."""
-    try:
-        data = json.loads(manifest)
-    except ValueError:
-        return {}
-    return {k: v for k, v in data.items() if k != "seconds"} if isinstance(data, dict) else {}
-
-
 def _packed_store(run_dir: Path) -> bytes:
     """The run store as one self-contained database (its write-ahead log folded in),
     gzipped with no timestamp, so an unchanged store packs to the same bytes."""
@@ -83,11 +74,10 @@ def _packed_store(run_dir: Path) -> bytes:
 
 def save(directory: Path, out: Path) -> list[Path]:
     """Copy the records of ``directory``'s finished runs into ``out``; the files written."""
-    if not (directory / MANIFEST).is_file():
+    ours, kept = begun_in(directory), begun_in(out)
+    if ours is None:
         raise ValueError(f"'{directory}' holds no experiment ({MANIFEST} is missing)")
-    manifest = (directory / MANIFEST).read_bytes()
-    kept = out / MANIFEST
-    if kept.is_file() and _identity(kept.read_bytes()) != _identity(manifest):
+    if kept is not None and kept.manifest != ours.manifest:
         raise ValueError(
             f"'{out}' holds the records of another experiment (its {MANIFEST} differs in "
             "more than step times); save into an empty directory, or remove those first"
@@ -110,7 +100,7 @@ def save(directory: Path, out: Path) -> list[Path]:
         for path in sorted((directory / "attacked" / name).rglob("*")):
             if path.is_file():
                 put(out / path.relative_to(directory), path.read_bytes())
-    put(kept, manifest)  # last: records with a manifest are records written whole
+    put(out / MANIFEST, (directory / MANIFEST).read_bytes())  # last: records written whole
     return written
 
 
@@ -159,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     act = save if args.command == "save" else restore
     try:
         written = act(args.source, args.target)
-    except ValueError as err:
+    except (ValueError, NeronetError) as err:  # NeronetError: an unreadable manifest
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{args.command}: {len(written)} file(s) written under {args.target}")

@@ -143,7 +143,7 @@ class Begun:
     seconds: dict[str, float]
 
 
-def _begun(directory: Path) -> Begun | None:
+def begun_in(directory: Path) -> Begun | None:
     """The experiment already in ``directory``, read once; None for a new one."""
     path = directory / MANIFEST
     if not path.is_file():
@@ -658,7 +658,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     if len(set(names)) < len(names):
         raise ConfigError(f"--method names repeat ({', '.join(names)}); give each a new name")
     directory = Path(args.dir)
-    begun = _begun(directory)
+    begun = begun_in(directory)
     memo = _memo(directory, begun)
     manifest = {**_manifest(args, methods), **({MEMO: True} if memo else {})}
     studies = []
