@@ -42,7 +42,7 @@ On a machine without CUDA the same code paths run on a tiny budget (digits,
 20 images per class, a few batches; the graph modes are left out); a test runs
 that mode, so the script cannot rot before a GPU session uses it.
 
-    python bench/gpu_check.py --out gpu-check [--data PATH/cifar10/train.zip]
+    python bench/gpu_check.py --out gpu-check [--data PATH/train.zip]
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ import torch
 
 from neronet.augment import DeviceData, DeviceSplit
 from neronet.config import FitnessConfig, TrainingConfig
-from neronet.data import DataSplits, load_dataset, make_splits, paper_split_sizes
+from neronet.data import DataSplits
 from neronet.evaluation.individual import EvalSettings, evaluate_individual
 from neronet.execution.mps import CONTROL as MPS_CONTROL
 from neronet.execution.mps import MpsDaemon
@@ -276,13 +276,6 @@ def peak_memory(device: torch.device, fn: Callable[[], Any]) -> tuple[Any, int |
     result = fn()
     torch.cuda.synchronize(device)
     return result, torch.cuda.max_memory_allocated(device)
-
-
-def load_splits(profile: Profile, data: Path, seed: int) -> DataSplits:
-    """The dataset split in the paper's 43,000 : 3,500 : 3,500 proportions."""
-    path = data if profile.dataset == "cifar10" else None
-    dataset = load_dataset(profile.dataset, path=path, limit_per_class=profile.limit_per_class)
-    return make_splits(dataset, *paper_split_sizes(len(dataset.y_train)), seed=seed)
 
 
 def networks(splits: DataSplits) -> dict[str, NetworkSpec]:
@@ -995,9 +988,7 @@ def _mib(value: int | None) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the three files")
-    parser.add_argument(
-        "--data", type=Path, default=EVAL.DEFAULT_DATA, help="CIFAR-10 zip (default: %(default)s)"
-    )
+    parser.add_argument("--data", type=Path, default=None, help=EVAL.DATA_HELP)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument(
         "--time-limit", type=float, default=None, help="seconds (default: 420 GPU, 120 CPU)"
@@ -1062,7 +1053,7 @@ def run_all(
         "elapsed_s": 0.0,
     }
     print(f"gpu_check on {result['environment']['device_name']}, profile {result['profile_name']}")
-    splits = load_splits(profile, args.data, args.seed)
+    splits = EVAL.paper_splits(profile.dataset, args.data, profile.limit_per_class, args.seed)
     data = DeviceData.from_splits(splits, device)
     host_train = DeviceSplit.from_split(splits.train, "cpu")
     training = TrainingConfig(device=str(device))

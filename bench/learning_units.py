@@ -28,19 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from eval_candidate import small_spec
+from eval_candidate import DATA_HELP, paper_splits, small_spec
 
 from neronet.augment import DeviceData
 from neronet.config import FitnessConfig, TrainingConfig
-from neronet.data import load_dataset, make_splits, paper_split_sizes
 from neronet.evaluation.individual import EvalSettings, evaluate_individual
 from neronet.phenotype import to_learning, to_spec
 from neronet.seeds import nsga_net
 from neronet.spec import NetworkSpec
 from neronet.train.budgeted import Budget
 from neronet.train.core import resolve_device
-
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/datasets/cifar10/train.zip"
 
 
 def survey_units(
@@ -86,7 +83,7 @@ def survey_units(
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CIFAR-10 zip")
+    parser.add_argument("--data", type=Path, default=None, help=DATA_HELP)
     parser.add_argument("--limit-per-class", type=int, default=100)
     parser.add_argument("--units", type=int, default=24)
     parser.add_argument(
@@ -98,8 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
-    dataset = load_dataset("cifar10", path=args.data, limit_per_class=args.limit_per_class)
-    splits = make_splits(dataset, *paper_split_sizes(len(dataset.y_train)), seed=args.seed)
+    splits = paper_splits("cifar10", args.data, args.limit_per_class, args.seed)
     spec = (
         to_spec(nsga_net(), splits.input_shape, splits.num_classes)
         if args.network == "seed"

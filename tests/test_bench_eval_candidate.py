@@ -89,3 +89,26 @@ def test_reference_dataset_crops_and_flips_one_padded_image(bench: ModuleType) -
         assert int(label) == 7
         seen.add(next(k for k, c in enumerate(candidates) if torch.equal(image, c)))
     assert len(seen) > 9  # crops at several offsets, flipped and not
+
+
+def test_cifar_without_data_is_the_canonical_download(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --data the benchmarks fetch CIFAR-10 (cached) rather than read a path of
+    the machine they were written on; a given path is read, never downloaded over."""
+    calls: list[dict[str, object]] = []
+
+    def fake_load(name: str, **kwargs: object) -> None:
+        calls.append({"name": name, **kwargs})
+        raise StopIteration  # the arguments are what is tested
+
+    monkeypatch.setattr(bench, "load_dataset", fake_load)
+    for name, data in (("cifar10", None), ("cifar10", Path("train.zip")), ("digits", Path("x"))):
+        with pytest.raises(StopIteration):
+            bench.paper_splits(name, data, 3, seed=0)
+    assert [(c["name"], c["path"], c["download"]) for c in calls] == [
+        ("cifar10", None, True),
+        ("cifar10", Path("train.zip"), False),
+        ("digits", None, False),
+    ]
+    assert bench.parse_args([]).data is None
