@@ -590,7 +590,7 @@ def test_the_report_holds_size_fixed_to_tell_a_signal_from_a_proxy_of_size() -> 
     own_share = partials["pgd_accuracy"]
     assert own_share.value > 0.7 and own_share.low > 0
     table = markdown(records, found, "cmd").split("Beyond size")[1]
-    assert f"| CRoZe-style consistency at init | 60 | {rho.text()} | {partial.text()} |" in table
+    assert f"| CRoZe consistency at init | 60 | {rho.text()} | {partial.text()} |" in table
 
 
 def test_a_proxy_where_lower_means_robust_is_judged_negated_against_fgsm() -> None:

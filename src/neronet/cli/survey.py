@@ -87,7 +87,25 @@ def _write_report(
     retests = [t for t in store.retests() if t.index < args.count]
     objective = NeroNetObjective(config)
     command = _command(args)
-    return write_survey_report(directory, records, command, args.count, retests, objective)
+    notes = [] if (stale := _stale_proxies(store)) is None else [stale]
+    for note in notes:
+        print(note, file=sys.stderr)
+    return write_survey_report(directory, records, command, args.count, retests, objective, notes)
+
+
+def _stale_proxies(store: SurveyStore) -> str | None:
+    """What to say of a store whose proxies an earlier version's definitions measured
+    (the survey command measures them again before its next row); None when current."""
+    from neronet.survey.proxies import PROXIES, PROXY_DEFINITIONS
+
+    found = store.proxy_definitions()
+    if found == PROXY_DEFINITIONS or not any(PROXIES[0] in r.metrics for r in store.records()):
+        return None
+    return (
+        f"The training-free proxies below follow an earlier version's definitions ({found}, "
+        f"this version's are {PROXY_DEFINITIONS}); run the survey's command without --report "
+        "to measure them again (seconds per architecture)."
+    )
 
 
 def _report_only(args: argparse.Namespace, config: NeroConfig, directory: Path) -> int:

@@ -52,7 +52,7 @@ SIGNALS = {
     "overall_pgd_accuracy": "search-time PGD-k accuracy (overall)",
     "proxy_grad_norm": "input-gradient norm at init (lower: more robust)",
     "proxy_curvature": "loss curvature at init (lower: more robust)",
-    "proxy_croze": "CRoZe-style consistency at init",
+    "proxy_croze": "CRoZe consistency at init",
     "parameters": "parameters",
 }
 LOWER_IS_ROBUST = frozenset({"proxy_grad_norm", "proxy_curvature"})
@@ -478,10 +478,12 @@ def markdown(
     planned: int | None = None,
     retests: Sequence[Retest] = (),
     objective: NeroNetObjective | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
     """SURVEY.md: the correlations over every architecture and over the healthy ones,
     the fitness at other weights (with the survey's ``objective``), the spread
-    of the ground truth, what measuring cost, and the plots."""
+    of the ground truth, what measuring cost, and the plots; ``notes`` (paragraphs)
+    first."""
     counts = status_counts(records)
     healthy = [r for r in records if r.status == "ok"]
     lines = ["# Survey: search-time signals vs final robustness", "", f"`{command}`", ""]
@@ -491,6 +493,7 @@ def markdown(
             "survey goes on; re-run its command to continue it.",
             "",
         ]
+    lines += [line for note in notes for line in (f"**{note}**", "")]
     lines += [
         f"{len(records)} architectures ({counts}); with a final AutoAttack accuracy: "
         f"{sum(math.isfinite(v) for v in _values(records, TARGET))}. Final accuracy on the "
@@ -579,6 +582,7 @@ def write_survey_report(
     planned: int | None = None,
     retests: Sequence[Retest] = (),
     objective: NeroNetObjective | None = None,
+    notes: Sequence[str] = (),
 ) -> list[Path]:
     """SURVEY.md, a scatter plot per signal (plots/), survey.csv and survey.parquet; an
     interim report when fewer than ``planned`` architectures are measured. With the
@@ -597,7 +601,7 @@ def write_survey_report(
     written.append(directory / "survey.csv")
     if _parquet(records, directory / "survey.parquet"):
         written.append(directory / "survey.parquet")
-    text = markdown(records, found, command, planned, retests, objective)
+    text = markdown(records, found, command, planned, retests, objective, notes)
     atomic_write(directory / "SURVEY.md", text.encode("utf-8"))
     written.append(directory / "SURVEY.md")
     return written

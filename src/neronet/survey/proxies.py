@@ -1,66 +1,93 @@
 """Training-free robustness proxies, computed on a network at initialisation.
 
 Why: if a signal measured before any training ranked architectures by their final
-robustness, a search could skip most of its training. The survey records three
-and the report correlates each with the final AutoAttack accuracy:
+robustness, a search could skip most of its training. The survey records three and
+the report correlates each with the final AutoAttack accuracy. Each follows its
+reference's own recipe, so the survey tests the proxy the literature proposes:
 
-* ``proxy_grad_norm``: the mean L2 norm of the loss's input gradient
-  (a large gradient means a small step moves the loss: first-order fragility);
-* ``proxy_curvature``: the mean finite-difference curvature of the loss along
-  the gradient direction, ``||grad L(x + h d) - grad L(x)|| / h`` with
-  ``d = grad / ||grad||`` and ``h`` the attack's eps (CURE, Moosavi-Dezfooli et
-  al. 2019: robustness goes with low curvature of the loss in input space);
-* ``proxy_croze``: CRoZe-style consistency (Ha, Kim and Hwang, NeurIPS 2023):
-  over every conv/fc layer m, the product of the cosine similarities between
-  its features on clean and on FGSM-perturbed inputs, its weights after one SGD
-  step on each, and its weight gradients on each, summed over layers. Simplified
-  from the paper: the perturbed branch shares the clean initial weights (no
-  adversarially perturbed surrogate network) and the step is SGD with lr
-  ``CROZE_LR``; the score is a consistency, higher meaning more alike.
+* ``proxy_grad_norm``: the mean over images of the L2 norm of each image's loss
+  gradient with respect to its input (a large gradient means a small step moves the
+  loss: first-order fragility);
+* ``proxy_curvature``: CURE's curvature (Moosavi-Dezfooli et al., CVPR 2019, as their
+  code computes its regulariser): per image ``||grad L(x + z) - grad L(x)|| / h`` with
+  ``z = h sign(grad L(x)) / ||sign(grad L(x))||``, the mean over images; ``h`` is the
+  attack's eps (an L2 length here; CURE's 3 is for standardised CIFAR-10 inputs) and the
+  division by it only scales the number;
+* ``proxy_croze``: CRoZe (Ha, Kim and Hwang, NeurIPS 2023, as the authors' code
+  computes it). The network's weights are replaced by their absolute values (in double
+  precision); a robust surrogate adds to each weight tensor ``w`` the step
+  ``CROZE_WEIGHT_STEP * ||w|| * g / ||g||`` along its loss gradient ``g``; the surrogate
+  makes FGSM inputs. Each conv / fc layer then scores
+  ``sum(1 + cos(w_r, w)) * sum(|cos(g_r, g)|) * sum(1 + cos(z_r, z))`` (weights,
+  weight gradients and output features of the surrogate on the perturbed inputs against
+  the network's on the clean ones; each cosine is taken along the first axis, output
+  channels or the batch, and summed over the rest), and the proxy is the sum over
+  layers: higher means more consistent. Adapted: a layer's feature is its own output
+  (the authors pair a layer with its cell's, and these networks have no cells), and the
+  FGSM step raises the loss with the survey's eps (the authors' code steps 0.01 down it,
+  which the paper calls an adversarial perturbation).
 
-The network is in training mode (batch-norm on batch statistics, as zero-cost
-proxies are usually computed) on a fixed batch, under a fixed seed.
+Every proxy runs with the network in evaluation mode. At initialisation the batch-norm
+running statistics are the identity, so this is the network without normalisation: what
+CURE's code (``net.eval()``) and CRoZe's (its networks built without batch norm) measure,
+and each image's gradient is its own (batch statistics couple the images of a batch:
+the training-mode curvature of the survey's first definition ranked the fashion survey's
+architectures with tau -0.16 where CURE's recipe gives about 0). The fixed batch and
+the caller's seed make the numbers reproducible.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neronet.attacks import fgsm
-
-CROZE_LR = 0.01
 PROXIES = ("proxy_grad_norm", "proxy_curvature", "proxy_croze")
+PROXY_DEFINITIONS = 2
+"""The version of the definitions above, kept in the survey's store so that rows measured
+by earlier ones are measured again (1: every proxy in training mode, the curvature along
+the gradient itself, a simplified CRoZe without the surrogate)."""
+CROZE_WEIGHT_STEP = 2.0
+"""The surrogate's weight step, relative to each weight tensor's norm (the authors' 2.0)."""
 
 
 def _input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each image's loss gradient with respect to it (the losses summed: in evaluation
+    mode image ``i``'s gradient is that of its own loss)."""
     leaf = x.detach().requires_grad_(True)
     loss = F.cross_entropy(model(leaf), y, reduction="sum")
     (grad,) = torch.autograd.grad(loss, leaf)
-    return grad.flatten(1)
+    return grad
 
 
 def grad_norm_and_curvature(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, h: float
 ) -> tuple[float, float]:
-    """The mean input-gradient norm and the mean curvature along the gradient at ``h``."""
+    """The mean input-gradient norm and CURE's mean curvature at ``h``."""
     g = _input_grad(model, x, y)
-    norms = g.norm(dim=1)
-    direction = (g / norms.clamp_min(1e-12)[:, None]).view_as(x)
-    moved = _input_grad(model, x + h * direction, y)
-    curvature = (moved - g).norm(dim=1) / h
-    return float(norms.mean()), float(curvature.mean())
+    sign = torch.sign(g).flatten(1)
+    step = (h * sign / sign.norm(dim=1, keepdim=True).clamp_min(1e-12)).view_as(x)
+    moved = _input_grad(model, x + step, y)
+    curvature = (moved - g).flatten(1).norm(dim=1) / h
+    return float(g.flatten(1).norm(dim=1).mean()), float(curvature.mean())
 
 
-def _layer_state(
-    model: nn.Module, layers: list[nn.Module], x: torch.Tensor, y: torch.Tensor
-) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
-    """Per layer of ``layers``: its output features (flattened) and its weight gradient;
-    None for a layer the forward pass did not use."""
+def _weighted_layers(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+
+
+def _features_and_grads(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> tuple[dict[nn.Module, torch.Tensor], list[torch.Tensor | None]]:
+    """Each conv / fc layer's output on ``x`` and its weight's loss gradient (None for a
+    layer the forward pass does not use)."""
+    layers = _weighted_layers(model)
     features: dict[nn.Module, torch.Tensor] = {}
     hooks = [
-        m.register_forward_hook(lambda mod, _i, out: features.__setitem__(mod, out)) for m in layers
+        m.register_forward_hook(lambda mod, _i, out: features.__setitem__(mod, out.detach()))
+        for m in layers
     ]
     try:
         loss = F.cross_entropy(model(x), y)
@@ -68,31 +95,53 @@ def _layer_state(
     finally:
         for hook in hooks:
             hook.remove()
-    return [
-        None if g is None or m not in features else (features[m].detach().flatten(), g)
-        for m, g in zip(layers, grads, strict=True)
-    ]
+    return features, list(grads)
 
 
-def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(F.cosine_similarity(a.flatten(), b.flatten(), dim=0, eps=1e-12))
+def _robust_surrogate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> nn.Module:
+    """A copy of ``model`` whose every conv / fc weight moved up its loss gradient by
+    ``CROZE_WEIGHT_STEP`` times its own norm (the authors' rescaled ascent step)."""
+    surrogate = copy.deepcopy(model)
+    layers = _weighted_layers(surrogate)
+    _, grads = _features_and_grads(surrogate, x, y)
+    with torch.no_grad():
+        for layer, g in zip(layers, grads, strict=True):
+            if g is not None:
+                w = layer.weight
+                w.add_(CROZE_WEIGHT_STEP * w.norm() * g / g.norm().clamp_min(1e-30))
+    return surrogate
+
+
+def _summed_cos(a: torch.Tensor, b: torch.Tensor, absolute: bool = False) -> float:
+    """Cosines along the first axis, summed over the others (``1 + cos``, or ``|cos|``)."""
+    cos = F.cosine_similarity(a.flatten(1), b.flatten(1), dim=0, eps=1e-12)
+    return float((cos.abs() if absolute else 1 + cos).sum())
 
 
 def croze(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> float:
-    """The CRoZe-style consistency of clean and FGSM inputs (see the module docstring)."""
-    layers = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
-    perturbed = fgsm(model, x, y, eps).detach()
-    model.train()  # fgsm restores the mode it found; be explicit about the proxies'
-    clean = _layer_state(model, layers, x, y)
-    adv = _layer_state(model, layers, perturbed, y)
+    """CRoZe's consistency of ``model`` on ``x`` (see the module docstring); ``model`` is
+    left as it was (the score is computed on a copy)."""
+    net = copy.deepcopy(model).double().eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.abs_()
+    x = x.double()
+    surrogate = _robust_surrogate(net, x, y)
+    step = torch.sign(_input_grad(surrogate, x, y))
+    perturbed = (x + eps * step).clamp(0.0, 1.0)
+    features, grads = _features_and_grads(net, x, y)
+    features_r, grads_r = _features_and_grads(surrogate, perturbed, y)
     score = 0.0
-    for layer, one, other in zip(layers, clean, adv, strict=True):
-        if one is None or other is None:
+    for layer, layer_r, g, g_r in zip(
+        _weighted_layers(net), _weighted_layers(surrogate), grads, grads_r, strict=True
+    ):
+        if g is None or g_r is None or layer not in features or layer_r not in features_r:
             continue
-        (z, g), (z_adv, g_adv) = one, other
-        w = layer.weight.detach()
-        weights = _cos(w - CROZE_LR * g, w - CROZE_LR * g_adv)
-        score += _cos(z, z_adv) * weights * _cos(g, g_adv)
+        score += abs(
+            _summed_cos(layer_r.weight.detach(), layer.weight.detach())
+            * _summed_cos(g_r, g, absolute=True)
+            * _summed_cos(features_r[layer_r], features[layer])
+        )
     return score
 
 
@@ -100,7 +149,7 @@ def measure_proxies(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
 ) -> dict[str, float]:
     """All proxies of an untrained ``model`` on images ``x`` (floats in [0, 1])."""
-    model.train()
+    model.eval()
     grad_norm, curvature = grad_norm_and_curvature(model, x, y, eps)
     return {
         "proxy_grad_norm": grad_norm,

@@ -60,7 +60,7 @@ from neronet.search.variation import mutant, seed_genotype
 from neronet.spec import LearningSpec, NetworkSpec
 from neronet.store import atomic_write
 from neronet.survey.clock import CLOCK_FILE, EARLIER, AttemptClock
-from neronet.survey.proxies import measure_proxies
+from neronet.survey.proxies import PROXIES, PROXY_DEFINITIONS, measure_proxies
 from neronet.survey.store import TARGET, Record, Retest, SurveyStore, named_numbers
 from neronet.train.core import device_label, resolve_device, seeded
 from neronet.train.posttrain import TrainingDiverged, accuracy_text, train_seeds
@@ -250,6 +250,8 @@ class SearchTime:
     seconds: dict[str, float]
     spec: str | None = None
     """The digest of the network measured (None in files written before it was kept)."""
+    proxies: int = PROXY_DEFINITIONS
+    """The proxy definitions its proxies follow (1 in files written before it was kept)."""
 
     def save(self, path: Path) -> None:
         atomic_write(path, json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
@@ -268,6 +270,7 @@ class SearchTime:
                 None if reason is None else str(reason),
                 **numbers,
                 spec=None if digest is None else str(digest),
+                proxies=int(kept.get("proxies", 1)),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -301,6 +304,12 @@ def _measure(
     else:
         before = kept
         note(f"search-time: {kept.status}, measured by an earlier attempt")
+        if kept.proxies != PROXY_DEFINITIONS:  # cheap: measured again, the rest kept
+            proxies = proxies_at_init(config, data, spec, index)
+            before = dataclasses.replace(
+                kept, metrics={**kept.metrics, **proxies}, proxies=PROXY_DEFINITIONS
+            )
+            before.save(out / SEARCH_TIME)
     spent = sum(kept.seconds.values()) if kept is not None else 0.0
     if before.status == "invalid":
         return record(before), spent
@@ -308,7 +317,8 @@ def _measure(
     try:
         truth = _ground_truth(config, data, spec, out, note)
     except TrainingDiverged as err:  # no final numbers: the report leaves it out
-        reason = f"post-search training: {err}"
+        verdict = before.status + (f" ({before.reason})" if before.reason else "")
+        reason = f"post-search training: {err}; at search time {verdict}"
         return record(dataclasses.replace(before, status="diverged", reason=reason)), spent
     seconds = {**before.seconds, "ground_truth": time.perf_counter() - began}
     return record(dataclasses.replace(before, seconds=seconds), truth), spent
@@ -324,12 +334,8 @@ def _search_time(
     note: Callable[[str], None],
 ) -> SearchTime:
     """The proxies at initialisation, then the search's training and measurements."""
-    device = data.search.device
     began = time.perf_counter()
-    x = to_float(data.search.fitness.x[:PROXY_IMAGES])
-    with seeded(index, device):  # the proxies too: a network with dropout draws its masks
-        model = build(spec).to(device)
-        metrics = measure_proxies(model, x, data.search.fitness.y[:PROXY_IMAGES], config.search_eps)
+    metrics = proxies_at_init(config, data, spec, index)
     seconds = {"proxies": time.perf_counter() - began}
     settings = dataclasses.replace(EvalSettings.from_config(config), measurements=MEASUREMENTS)
     note(f"search-time training ({train_time:g} {config.search.budget}) and measurements")
@@ -342,6 +348,48 @@ def _search_time(
     seconds["search"] = sum(evaluation.seconds.values())
     note(f"search-time: {evaluation.status} ({seconds['search']:.0f} s)")
     return SearchTime(evaluation.status, evaluation.reason, metrics, seconds, spec.digest())
+
+
+def proxies_at_init(
+    config: NeroConfig, data: SurveyData, spec: NetworkSpec, index: int
+) -> dict[str, float]:
+    """The training-free proxies of the ``index``-th architecture (``spec``), on the
+    first :data:`PROXY_IMAGES` fitness images, its initial weights drawn from its index
+    (the same network whenever they are measured)."""
+    device = data.search.device
+    x = to_float(data.search.fitness.x[:PROXY_IMAGES])
+    with seeded(index, device):
+        model = build(spec).to(device)
+        return measure_proxies(model, x, data.search.fitness.y[:PROXY_IMAGES], config.search_eps)
+
+
+def remeasure_proxies(
+    store: SurveyStore, config: NeroConfig, structure: Structure, say: Callable[[str], None]
+) -> None:
+    """Measure again, by this version's definitions (:data:`PROXY_DEFINITIONS`), the
+    proxies of the rows an earlier version measured: seconds a row, against the hours
+    of its ground truth, so a survey never mixes two definitions in one column. Every
+    row's new values are written in one transaction with the definitions' version (a
+    kill leaves the store as it was, and the next call starts over)."""
+    if store.proxy_definitions() == PROXY_DEFINITIONS:
+        return
+    rows = [r for r in store.records() if PROXIES[0] in r.metrics]
+    values: dict[int, dict[str, float]] = {}
+    if rows:
+        say(
+            f"measuring the training-free proxies of {len(rows)} rows again by this "
+            f"version's definitions ({PROXY_DEFINITIONS}; they had {store.proxy_definitions()})"
+        )
+        data = load_survey_data(config, resolve_device(config.training.device))
+        began = time.perf_counter()
+        for done, row in enumerate(rows, start=1):
+            genotype = Genotype.from_json(row.genotype, structure)
+            spec, _ = genotype.decode(data.input_shape, data.num_classes)
+            values[row.index] = proxies_at_init(config, data, spec, row.index)
+            if done % 10 == 0 and done < len(rows):
+                left = (len(rows) - done) * (time.perf_counter() - began) / done
+                say(f"proxies: {done} of {len(rows)} rows, about {duration(left)} left")
+    store.replace_proxies(values, PROXY_DEFINITIONS)
 
 
 def retest_seed(config: NeroConfig) -> int:
@@ -466,6 +514,7 @@ def run_survey(
     either way, and come in the order they finish.
     """
     store = SurveyStore.open(directory, survey_settings(config), stored_settings)
+    remeasure_proxies(store, config, structure, say)
     todo = [i for i in range(count) if i not in store.done()]
     again = retest_candidates(store, count, retests)
     if not todo and not again:

@@ -149,6 +149,29 @@ class SurveyStore:
         text = self._meta("settings")
         return {} if text is None else json.loads(text)
 
+    def proxy_definitions(self) -> int:
+        """The version of the proxy definitions its rows were measured by (1: a survey
+        begun before the version was recorded)."""
+        return int(self._meta("proxies") or 1)
+
+    def replace_proxies(self, values: dict[int, dict[str, float]], definitions: int) -> None:
+        """Merge ``values`` (per row index, proxies by name) into the rows' metrics and
+        record that the rows follow the proxy ``definitions``, all in one transaction."""
+        with self._db:
+            self._db.execute("BEGIN")
+            for index, proxies in values.items():
+                (text,) = self._db.execute(
+                    "SELECT metrics FROM architectures WHERE idx = ?", (index,)
+                ).fetchone()
+                metrics = {**json.loads(text), **proxies}
+                self._db.execute(
+                    "UPDATE architectures SET metrics = ? WHERE idx = ?",
+                    (json.dumps(metrics, sort_keys=True), index),
+                )
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('proxies', ?)", (str(definitions),)
+            )
+
     def done(self) -> set[int]:
         return {int(r[0]) for r in self._db.execute("SELECT idx FROM architectures")}
 
