@@ -679,3 +679,37 @@ def test_kept_search_time_numbers_that_cannot_be_read_are_measured_again(tmp_pat
         path.write_text(text)
         assert SearchTime.load(path) is None, text
     assert SearchTime.load(tmp_path / "none.json") is None
+
+
+def test_the_dataset_says_what_each_column_holds_and_exports_the_retests(tmp_path: Path) -> None:
+    """Every column of survey.csv is described in SURVEY.md (by name or its family), each
+    part's seconds is a column, a diverged row keeps its search-time verdict in its
+    reason, and the retests are a CSV of their own."""
+    import fnmatch
+
+    from neronet.reports.survey import COLUMNS, write_survey_report
+
+    rows = [
+        Record(i, "random", ("random",), "{}", "ok", None, {
+            "clean_accuracy": 0.5 + i / 100, "proxy_croze": float(i), "masking_flag": 0.0,
+            "final_clean": 0.8, "final_pgd20": 0.3 + i / 100, "final_autoattack": 0.2 + i / 100,
+        }, {"proxies": 1.0, "search": 2.0, "ground_truth": 30.0 + i}, "cpu (1 thread)")
+        for i in range(6)
+    ]  # fmt: skip
+    reason = "post-search training: loss nan; at search time ill-fitted (one class)"
+    rows.append(Record(6, "random", ("random",), "{}", "diverged", reason, {}, {"search": 2.0}))
+    retests = [Retest(0, 1, {"final_clean": 0.7, "final_pgd20": 0.25}, 12.5), Retest(1, 1, {}, 3.0)]
+    write_survey_report(tmp_path, rows, "cmd", retests=retests)
+    table = list(csv.DictReader((tmp_path / "survey.csv").read_text().splitlines()))
+    assert table[0]["seconds_ground_truth"] == "30.0" and table[6]["seconds_ground_truth"] == ""
+    assert table[6]["reason"].endswith("at search time ill-fitted (one class)")
+    described = [name for key in COLUMNS for name in key.split(" / ")]
+    for column in table[0]:
+        assert any(fnmatch.fnmatch(column, pattern) for pattern in described), column
+    report = (tmp_path / "SURVEY.md").read_text()
+    assert "| seconds_* | seconds measuring each part" in report and "retests.csv" in report
+    assert (tmp_path / "retests.csv").read_text().splitlines() == [
+        "index,seed,final_clean,final_pgd20,seconds",
+        "0,1,0.7,0.25,12.5",
+        "1,1,,,3.0",
+    ]

@@ -77,6 +77,35 @@ LEADING: dict[str, Callable[[Record], int | str | None]] = {
     "device": lambda r: r.device,
 }
 """The dataset's columns before the metrics, and how each is read from a row."""
+COLUMNS = {
+    "index": "the draw's index (even: a random genotype; odd: a mutant)",
+    "origin": "random, seed mutant (of the NSGA-Net seed) or mutant of random (of index - 1)",
+    "mutations": "the mutations that made a mutant, in order",
+    "status": "ok; ill-fitted (the search's verdict after its budget: fitness the penalty); "
+    "diverged (the retraining failed: no final numbers); invalid (no network)",
+    "reason": "why a row is not ok (a diverged row's ends with its search-time verdict)",
+    "device": "where it was measured (empty: before rows recorded it)",
+    "adversarial_accuracy": "search-time FGSM accuracy on the correctly classified fitness "
+    "images (conditional)",
+    "overall_adversarial_accuracy": "search-time FGSM accuracy over all fitness images",
+    "pgd_accuracy": "search-time PGD-k accuracy (conditional)",
+    "overall_pgd_accuracy": "search-time PGD-k accuracy over all fitness images",
+    "clean_accuracy": "search-time clean accuracy on the fitness images",
+    "masking_*": "the masking check's probe (images, the attacks' accuracies, the flag)",
+    "nero_net_fitness": "the NERO-Net fitness (weighted HRS) scored from the row's "
+    "search-time numbers by this version's rule",
+    "search_epochs": "epochs of the search's budget",
+    "parameters": "the network's parameter count",
+    "proxy_*": "training-free proxies at initialisation (the definitions of the version "
+    "that wrote the report: neronet.survey.proxies)",
+    "final_clean / final_pgd20 / final_autoattack": "after retraining, on the held-out "
+    "images: clean, PGD-20 and AutoAttack accuracy (the ground truth)",
+    "seconds_*": "seconds measuring each part (earlier_attempts: killed attempts' beyond "
+    "what the row kept from them)",
+    "genotype": "the genotype as JSON: neronet.genotype.Genotype.from_json(text, "
+    "structure_for(config)) with the survey's config (the command above) rebuilds it",
+}
+"""What each column of survey.csv holds (``*``: a family), for SURVEY.md."""
 SIZE = "parameters"
 """The confound the report holds fixed: size ranks robustness at the survey's radius, and
 the search's budget judges large networks ill-fitted."""
@@ -130,15 +159,39 @@ def scatter_figure(records: list[Record], key: str, tau: Estimate) -> Figure:
     return fig
 
 
-def to_csv(records: list[Record]) -> str:
-    """The survey as CSV: one row per architecture, every metric, the genotype last."""
+def _numeric_columns(records: list[Record]) -> dict[str, list[float | None]]:
+    """Every metric, then every part's seconds (``seconds_<part>``), by column name."""
     metrics = sorted({k for r in records for k in r.metrics})
+    parts = sorted({k for r in records for k in r.seconds})
+    return {
+        **{k: [r.metrics.get(k) for r in records] for k in metrics},
+        **{f"seconds_{k}": [r.seconds.get(k) for r in records] for k in parts},
+    }
+
+
+def to_csv(records: list[Record]) -> str:
+    """The survey as CSV: one row per architecture, every metric and part's seconds, the
+    genotype last."""
+    numbers = _numeric_columns(records)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*LEADING, *metrics, "genotype"])
-    for r in records:
+    writer.writerow([*LEADING, *numbers, "genotype"])
+    for i, r in enumerate(records):
         cells = ["" if (v := cell(r)) is None else v for cell in LEADING.values()]
-        writer.writerow([*cells, *(r.metrics.get(k, "") for k in metrics), r.genotype])
+        values = ["" if (v := column[i]) is None else v for column in numbers.values()]
+        writer.writerow([*cells, *values, r.genotype])
+    return buffer.getvalue()
+
+
+def retests_csv(retests: Sequence[Retest]) -> str:
+    """The retests as CSV: the architecture's index, the retraining seed, its final
+    numbers (empty where that training diverged) and its seconds."""
+    keys = sorted({k for t in retests for k in t.metrics})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["index", "seed", *keys, "seconds"])
+    for t in retests:
+        writer.writerow([t.index, t.seed, *(t.metrics.get(k, "") for k in keys), t.seconds])
     return buffer.getvalue()
 
 
@@ -149,11 +202,11 @@ def _parquet(records: list[Record], path: Path) -> bool:
         import pyarrow.parquet as pq
     except ImportError:
         return False
-    metrics = sorted({k for r in records for k in r.metrics})
+    numbers = _numeric_columns(records)
     table = pa.table(
         {
             **{name: [cell(r) for r in records] for name, cell in LEADING.items()},
-            **{k: pa.array([r.metrics.get(k) for r in records], pa.float64()) for k in metrics},
+            **{k: pa.array(values, pa.float64()) for k, values in numbers.items()},
             "genotype": [r.genotype for r in records],
         }
     )
@@ -542,7 +595,14 @@ def markdown(
         "",
         "Scatter plots: "
         + ", ".join(f"[{SIGNALS[k]}](plots/scatter-{k}.png)" for k in found)
-        + ". Every row, with its genotype: survey.csv (and survey.parquet with pyarrow).",
+        + ". Every row, with its genotype: survey.csv (and survey.parquet with pyarrow)"
+        + ("; the retests: retests.csv." if retests else "."),
+        "",
+        "The columns of survey.csv:",
+        "",
+        "| column | holds |",
+        "|---|---|",
+        *(f"| {name} | {text} |" for name, text in COLUMNS.items()),
     ]
     return "\n".join(lines) + "\n"
 
@@ -601,6 +661,9 @@ def write_survey_report(
     written.append(directory / "survey.csv")
     if _parquet(records, directory / "survey.parquet"):
         written.append(directory / "survey.parquet")
+    if retests:
+        atomic_write(directory / "retests.csv", retests_csv(retests).encode("utf-8"))
+        written.append(directory / "retests.csv")
     text = markdown(records, found, command, planned, retests, objective, notes)
     atomic_write(directory / "SURVEY.md", text.encode("utf-8"))
     written.append(directory / "SURVEY.md")
