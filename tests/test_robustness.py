@@ -277,6 +277,28 @@ def test_autoattack_driven_one_attack_at_a_time_equals_its_own_loop(
     assert ticks[-1].robust == int(ours.sum()) and ticks[-1].images == len(y)
 
 
+def test_autoattack_attacks_the_network_in_evaluation_mode_and_leaves_it_as_found(
+    models: dict[str, nn.Module], test_data: Data
+) -> None:
+    """Handed a network in training mode, AutoAttack (as FGSM and PGD) attacks it in
+    evaluation mode: the same images survive as when it is handed in evaluation mode,
+    its batch-norm statistics do not move, and every submodule's mode comes back."""
+    model = models["adversarial"]
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    x, y = clean_correct(model, test_data, 16)
+    common = {"threat": "linf", "eps": EPS, "attacks": ["apgd-ce"], "batch_size": 8, "seed": 0}
+    expected = autoattack_correct(model, x, y, **common)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    try:
+        assert torch.equal(autoattack_correct(model, x, y, **common), expected)
+        assert all(m.training for m in model.modules())
+        for key, value in model.state_dict().items():
+            assert torch.equal(value, state[key]), key
+    finally:
+        model.eval()
+
+
 class _Stop(Exception):
     """Raised from a tick: the call is stopped there, as a kill would stop it."""
 

@@ -120,7 +120,7 @@ def attack_correct(
     clean = torch.zeros(n, dtype=torch.bool, device=x.device)
     adv = torch.zeros(n, dtype=torch.bool, device=x.device)
     amp = _resolve_amp(x.device.type, amp_dtype)
-    with _eval_mode(model), _precision(x.device.type, amp):
+    with eval_mode(model), _precision(x.device.type, amp):
         for start in range(0, n, batch_size):
             part = slice(start, start + batch_size)
             xb, yb = x[part], y[part]
@@ -175,7 +175,7 @@ def _attack(
     box = ((x0 - eps).clamp_(min=0.0), (x0 + eps).clamp_(max=1.0)) if norm == "linf" else None
     x_adv = _start(x0, eps, norm, generator) if random_start else x0.clone()
     x_adv.requires_grad_(True)
-    with _eval_mode(model):
+    with eval_mode(model):
         for _ in range(steps):
             grad = _input_grad(model, x_adv, y, amp)
             with torch.no_grad():
@@ -260,7 +260,7 @@ def _precision(device_type: str, amp: torch.dtype | None) -> AbstractContextMana
 
 
 @contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
+def eval_mode(model: nn.Module) -> Iterator[None]:
     """Eval mode for the block, then each submodule's own previous mode back."""
     modes = [(module, module.training) for module in model.modules()]
     model.eval()

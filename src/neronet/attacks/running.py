@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from neronet.attacks.catalogue import Threat
-from neronet.attacks.gradient import AttackFn, attack_correct
+from neronet.attacks.gradient import AttackFn, attack_correct, eval_mode
 from neronet.attacks.inside import After, Inside
 from neronet.attacks.layout import frozen_parameters
 from neronet.attacks.resume import Checkpoint, mask_of
@@ -146,10 +146,12 @@ def autoattack_correct(
     resumed = checkpoint.load()
     if resumed is not None:
         robust = mask_of(resumed.robust, robust)
-    with torch.no_grad():
-        num_classes = int(model(x[:1]).shape[1])
     cuda = [x.device.index or 0] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda), frozen_parameters(model):
+    # evaluation mode, as every attack here: batch norm on its running statistics, which
+    # the attack's forward passes (and this probe) must not move
+    with eval_mode(model), torch.random.fork_rng(devices=cuda), frozen_parameters(model):
+        with torch.no_grad():
+            num_classes = int(model(x[:1]).shape[1])
         aa = configured_autoattack(
             model,
             threat=threat,
