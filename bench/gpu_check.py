@@ -221,6 +221,7 @@ CPU = Profile(
         "search.max_train_time=1",
         "data.dataset=digits",
         "data.path=null",
+        "data.download=false",
         "data.train=0.7",
         "data.control=0.15",
         "data.fitness=0.15",
@@ -643,14 +644,16 @@ def _p1_recipe(
 
 
 # ---------------------------------------------------------------------- 6. quickstart
-def gpu_quickstart(profile: Profile, data_path: Path, guard: Guard) -> dict[str, Any]:
+def gpu_quickstart(profile: Profile, data_path: Path | None, guard: Guard) -> dict[str, Any]:
     """Generation 0 of the GPU quickstart through the real command, timed from the outside
     (its run directory is temporary: only the three result files travel back)."""
     with tempfile.TemporaryDirectory(prefix="gpu-quickstart-") as work:
         return _quickstart_in(Path(work) / "run", profile, data_path, guard)
 
 
-def _quickstart_in(run: Path, profile: Profile, data_path: Path, guard: Guard) -> dict[str, Any]:
+def _quickstart_in(
+    run: Path, profile: Profile, data_path: Path | None, guard: Guard
+) -> dict[str, Any]:
     command = [
         sys.executable,
         "-m",
@@ -660,7 +663,8 @@ def _quickstart_in(run: Path, profile: Profile, data_path: Path, guard: Guard) -
         str(ROOT / "configs" / "cifar10-gpu-quick.yaml"),
         "--run",
         str(run),
-        f"data.path={data_path}",
+        # without --data, the canonical download (cached), as the other sections load it
+        "data.download=true" if data_path is None else f"data.path={data_path}",
         *profile.quickstart_overrides,
     ]
     start = time.perf_counter()

@@ -66,3 +66,24 @@ def test_time_guard_skips_what_does_not_fit(gpu_check: ModuleType, tmp_path: Pat
     written = json.loads((tmp_path / "gpu_check.json").read_text())
     assert written["skipped"] == result["skipped"]
     assert "Skipped: step_modes" in (tmp_path / "gpu_check.md").read_text()
+
+
+def test_the_quickstart_reads_the_given_data_or_downloads_it(
+    gpu_check: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --data the GPU quickstart asks for the canonical download (a missing path
+    must not become the path 'None'); with one, it reads that path."""
+    commands: list[list[str]] = []
+
+    def fake_run(command: list[str], **_kwargs: object) -> object:
+        commands.append(command)
+        raise StopIteration  # the command line is what is tested
+
+    monkeypatch.setattr(gpu_check.subprocess, "run", fake_run)
+    guard = gpu_check.Guard(60.0)
+    for data in (None, tmp_path / "train.zip"):
+        with pytest.raises(StopIteration):
+            gpu_check._quickstart_in(tmp_path / "run", gpu_check.GPU, data, guard)
+    assert "data.download=true" in commands[0]
+    assert not any(arg.startswith("data.path") for arg in commands[0])
+    assert f"data.path={tmp_path / 'train.zip'}" in commands[1]

@@ -83,7 +83,8 @@ COLUMNS = {
     "mutations": "the mutations that made a mutant, in order",
     "status": "ok; ill-fitted (the search's verdict after its budget: fitness the penalty); "
     "diverged (the retraining failed: no final numbers); invalid (no network)",
-    "reason": "why a row is not ok (a diverged row's ends with its search-time verdict)",
+    "reason": "why a row is not ok (a diverged row's ends with its search-time verdict), "
+    "or what the masking check noted on an ok one",
     "device": "where it was measured (empty: before rows recorded it)",
     "adversarial_accuracy": "search-time FGSM accuracy on the correctly classified fitness "
     "images (conditional)",
@@ -96,12 +97,14 @@ COLUMNS = {
     "search-time numbers by this version's rule",
     "search_epochs": "epochs of the search's budget",
     "parameters": "the network's parameter count",
-    "proxy_*": "training-free proxies at initialisation (the definitions of the version "
-    "that wrote the report: neronet.survey.proxies)",
+    "proxy_*": "training-free proxies at initialisation, by the definitions of the version "
+    "that measured them (neronet.survey.proxies; the report says when they are not this "
+    "version's)",
     "final_clean / final_pgd20 / final_autoattack": "after retraining, on the held-out "
     "images: clean, PGD-20 and AutoAttack accuracy (the ground truth)",
     "seconds_*": "seconds measuring each part (earlier_attempts: killed attempts' beyond "
-    "what the row kept from them)",
+    "what the row kept from them; proxies: their latest measurement's, which may have run "
+    "on another machine than the rest)",
     "genotype": "the genotype as JSON: neronet.genotype.Genotype.from_json(text, "
     "structure_for(config)) with the survey's config (the command above) rebuilds it",
 }

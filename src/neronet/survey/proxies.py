@@ -22,18 +22,25 @@ reference's own recipe, so the survey tests the proxy the literature proposes:
   weight gradients and output features of the surrogate on the perturbed inputs against
   the network's on the clean ones; each cosine is taken along the first axis, output
   channels or the batch, and summed over the rest), and the proxy is the sum over
-  layers: higher means more consistent. Adapted: a layer's feature is its own output
-  (the authors pair a layer with its cell's, and these networks have no cells), and the
-  FGSM step raises the loss with the survey's eps (the authors' code steps 0.01 down it,
-  which the paper calls an adversarial perturbation).
+  layers: higher means more consistent. Adapted from the authors' code, each change
+  small or forced by these networks: a layer's feature is its own output (the authors
+  pair a layer with its cell's output, and the classifier with its pooled input; these
+  networks have no cells); the FGSM step raises the loss by the survey's eps on images in
+  [0, 1] (the authors' code steps 0.01 down it, on standardised images, where the paper
+  calls it an adversarial perturbation); the surrogate's weight gradient is that of its
+  loss on the perturbed images alone (the authors' code leaves its FGSM step's gradient
+  on the clean images in it too: 1e-4 of the score on a test network); and the network
+  is in evaluation mode (below), where the authors' runs in training mode without batch
+  norm: the same at initialisation unless the network has dropout, which evaluation mode
+  turns off (the fashion survey's grammar has none).
 
 Every proxy runs with the network in evaluation mode. At initialisation the batch-norm
-running statistics are the identity, so this is the network without normalisation: what
-CURE's code (``net.eval()``) and CRoZe's (its networks built without batch norm) measure,
-and each image's gradient is its own (batch statistics couple the images of a batch:
-the training-mode curvature of the survey's first definition ranked the fashion survey's
-architectures with tau -0.16 where CURE's recipe gives about 0). The fixed batch and
-the caller's seed make the numbers reproducible.
+running statistics are the identity, so this is the network without normalisation, as
+CURE's code (``net.eval()``) and CRoZe's (its networks built without batch norm) measure
+it, and each image's gradient is its own (batch statistics couple the images of a batch:
+the training-mode curvature of the survey's first definitions ranked the fashion
+survey's architectures with tau -0.16, where CURE's recipe gives about 0). The fixed
+batch and the caller's seed make the numbers reproducible.
 """
 
 from __future__ import annotations

@@ -305,9 +305,12 @@ def _measure(
         before = kept
         note(f"search-time: {kept.status}, measured by an earlier attempt")
         if kept.proxies != PROXY_DEFINITIONS:  # cheap: measured again, the rest kept
-            proxies = proxies_at_init(config, data, spec, index)
+            proxies, took = timed_proxies(config, data, spec, index)
             before = dataclasses.replace(
-                kept, metrics={**kept.metrics, **proxies}, proxies=PROXY_DEFINITIONS
+                kept,
+                metrics={**kept.metrics, **proxies},
+                seconds={**kept.seconds, "proxies": took},
+                proxies=PROXY_DEFINITIONS,
             )
             before.save(out / SEARCH_TIME)
     spent = sum(kept.seconds.values()) if kept is not None else 0.0
@@ -334,9 +337,8 @@ def _search_time(
     note: Callable[[str], None],
 ) -> SearchTime:
     """The proxies at initialisation, then the search's training and measurements."""
-    began = time.perf_counter()
-    metrics = proxies_at_init(config, data, spec, index)
-    seconds = {"proxies": time.perf_counter() - began}
+    metrics, took = timed_proxies(config, data, spec, index)
+    seconds = {"proxies": took}
     settings = dataclasses.replace(EvalSettings.from_config(config), measurements=MEASUREMENTS)
     note(f"search-time training ({train_time:g} {config.search.budget}) and measurements")
     evaluation = evaluate_individual(
@@ -350,17 +352,19 @@ def _search_time(
     return SearchTime(evaluation.status, evaluation.reason, metrics, seconds, spec.digest())
 
 
-def proxies_at_init(
+def timed_proxies(
     config: NeroConfig, data: SurveyData, spec: NetworkSpec, index: int
-) -> dict[str, float]:
+) -> tuple[dict[str, float], float]:
     """The training-free proxies of the ``index``-th architecture (``spec``), on the
     first :data:`PROXY_IMAGES` fitness images, its initial weights drawn from its index
-    (the same network whenever they are measured)."""
+    (the same network whenever they are measured); and the seconds they took."""
     device = data.search.device
+    began = time.perf_counter()
     x = to_float(data.search.fitness.x[:PROXY_IMAGES])
     with seeded(index, device):
         model = build(spec).to(device)
-        return measure_proxies(model, x, data.search.fitness.y[:PROXY_IMAGES], config.search_eps)
+        found = measure_proxies(model, x, data.search.fitness.y[:PROXY_IMAGES], config.search_eps)
+    return found, time.perf_counter() - began
 
 
 def remeasure_proxies(
@@ -370,11 +374,12 @@ def remeasure_proxies(
     proxies of the rows an earlier version measured: seconds a row, against the hours
     of its ground truth, so a survey never mixes two definitions in one column. Every
     row's new values are written in one transaction with the definitions' version (a
-    kill leaves the store as it was, and the next call starts over)."""
+    kill leaves the store as it was, and the next call starts over), their seconds with
+    them (measured here, where the row's other parts may have been measured elsewhere)."""
     if store.proxy_definitions() == PROXY_DEFINITIONS:
         return
     rows = [r for r in store.records() if PROXIES[0] in r.metrics]
-    values: dict[int, dict[str, float]] = {}
+    values: dict[int, tuple[dict[str, float], float]] = {}
     if rows:
         say(
             f"measuring the training-free proxies of {len(rows)} rows again by this "
@@ -385,7 +390,7 @@ def remeasure_proxies(
         for done, row in enumerate(rows, start=1):
             genotype = Genotype.from_json(row.genotype, structure)
             spec, _ = genotype.decode(data.input_shape, data.num_classes)
-            values[row.index] = proxies_at_init(config, data, spec, row.index)
+            values[row.index] = timed_proxies(config, data, spec, row.index)
             if done % 10 == 0 and done < len(rows):
                 left = (len(rows) - done) * (time.perf_counter() - began) / done
                 say(f"proxies: {done} of {len(rows)} rows, about {duration(left)} left")

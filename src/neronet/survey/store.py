@@ -154,19 +154,25 @@ class SurveyStore:
         begun before the version was recorded)."""
         return int(self._meta("proxies") or 1)
 
-    def replace_proxies(self, values: dict[int, dict[str, float]], definitions: int) -> None:
-        """Merge ``values`` (per row index, proxies by name) into the rows' metrics and
-        record that the rows follow the proxy ``definitions``, all in one transaction."""
+    def replace_proxies(
+        self, values: dict[int, tuple[dict[str, float], float]], definitions: int
+    ) -> None:
+        """Merge ``values`` (per row index: the proxies by name, and the seconds they
+        took) into the rows' metrics and seconds, and record that the rows follow the
+        proxy ``definitions``, all in one transaction."""
         with self._db:
             self._db.execute("BEGIN")
-            for index, proxies in values.items():
-                (text,) = self._db.execute(
-                    "SELECT metrics FROM architectures WHERE idx = ?", (index,)
+            for index, (proxies, took) in values.items():
+                metrics, seconds = self._db.execute(
+                    "SELECT metrics, seconds FROM architectures WHERE idx = ?", (index,)
                 ).fetchone()
-                metrics = {**json.loads(text), **proxies}
                 self._db.execute(
-                    "UPDATE architectures SET metrics = ? WHERE idx = ?",
-                    (json.dumps(metrics, sort_keys=True), index),
+                    "UPDATE architectures SET metrics = ?, seconds = ? WHERE idx = ?",
+                    (
+                        json.dumps({**json.loads(metrics), **proxies}, sort_keys=True),
+                        json.dumps({**json.loads(seconds), "proxies": took}, sort_keys=True),
+                        index,
+                    ),
                 )
             self._db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('proxies', ?)", (str(definitions),)
