@@ -96,13 +96,14 @@ def _write_report(
 def _stale_proxies(store: SurveyStore) -> str | None:
     """What to say of a store whose proxies an earlier version's definitions measured
     (the survey command measures them again before its next row); None when current."""
-    from neronet.survey.proxies import PROXIES, PROXY_DEFINITIONS
+    from neronet.survey.proxies import PROXY_DEFINITIONS
+    from neronet.survey.run import stale_proxy_rows
 
-    found = store.proxy_definitions()
-    if found == PROXY_DEFINITIONS or not any(PROXIES[0] in r.metrics for r in store.records()):
+    if not stale_proxy_rows(store):
         return None
     return (
-        f"The training-free proxies below follow an earlier version's definitions ({found}, "
+        "The training-free proxies below follow an earlier version's definitions "
+        f"({store.proxy_definitions()}, "
         f"this version's are {PROXY_DEFINITIONS}); run the survey's command without --report "
         "to measure them again (seconds per architecture)."
     )

@@ -176,25 +176,32 @@ def to_csv(records: list[Record]) -> str:
     """The survey as CSV: one row per architecture, every metric and part's seconds, the
     genotype last."""
     numbers = _numeric_columns(records)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*LEADING, *numbers, "genotype"])
-    for i, r in enumerate(records):
-        cells = ["" if (v := cell(r)) is None else v for cell in LEADING.values()]
-        values = ["" if (v := column[i]) is None else v for column in numbers.values()]
-        writer.writerow([*cells, *values, r.genotype])
-    return buffer.getvalue()
+    rows = [
+        [
+            *(cell(r) for cell in LEADING.values()),
+            *(column[i] for column in numbers.values()),
+            r.genotype,
+        ]
+        for i, r in enumerate(records)
+    ]
+    return _csv_text([*LEADING, *numbers, "genotype"], rows)
 
 
 def retests_csv(retests: Sequence[Retest]) -> str:
     """The retests as CSV: the architecture's index, the retraining seed, its final
     numbers (empty where that training diverged) and its seconds."""
     keys = sorted({k for t in retests for k in t.metrics})
+    rows = [[t.index, t.seed, *(t.metrics.get(k) for k in keys), t.seconds] for t in retests]
+    return _csv_text(["index", "seed", *keys, "seconds"], rows)
+
+
+def _csv_text(header: list[str], rows: Iterable[list[object]]) -> str:
+    """``header`` and ``rows`` as CSV text (the csv module writes a missing value, None,
+    as an empty cell)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["index", "seed", *keys, "seconds"])
-    for t in retests:
-        writer.writerow([t.index, t.seed, *(t.metrics.get(k, "") for k in keys), t.seconds])
+    writer.writerow(header)
+    writer.writerows(rows)
     return buffer.getvalue()
 
 

@@ -134,6 +134,7 @@ def croze(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> flo
             p.abs_()
     x = x.double()
     surrogate = _robust_surrogate(net, x, y)
+    # FGSM written out: neronet.attacks.fgsm runs in fp32, the authors' CRoZe in double
     step = torch.sign(_input_grad(surrogate, x, y))
     perturbed = (x + eps * step).clamp(0.0, 1.0)
     features, grads = _features_and_grads(net, x, y)

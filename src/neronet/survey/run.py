@@ -376,9 +376,7 @@ def remeasure_proxies(
     row's new values are written in one transaction with the definitions' version (a
     kill leaves the store as it was, and the next call starts over), their seconds with
     them (measured here, where the row's other parts may have been measured elsewhere)."""
-    if store.proxy_definitions() == PROXY_DEFINITIONS:
-        return
-    rows = [r for r in store.records() if PROXIES[0] in r.metrics]
+    rows = stale_proxy_rows(store)
     values: dict[int, tuple[dict[str, float], float]] = {}
     if rows:
         say(
@@ -394,7 +392,16 @@ def remeasure_proxies(
             if done % 10 == 0 and done < len(rows):
                 left = (len(rows) - done) * (time.perf_counter() - began) / done
                 say(f"proxies: {done} of {len(rows)} rows, about {duration(left)} left")
-    store.replace_proxies(values, PROXY_DEFINITIONS)
+    if store.proxy_definitions() != PROXY_DEFINITIONS:  # a fresh store records it too
+        store.replace_proxies(values, PROXY_DEFINITIONS)
+
+
+def stale_proxy_rows(store: SurveyStore) -> list[Record]:
+    """The rows whose proxies an earlier version's definitions measured (none when the
+    store's definitions are this version's)."""
+    if store.proxy_definitions() == PROXY_DEFINITIONS:
+        return []
+    return [r for r in store.records() if PROXIES[0] in r.metrics]
 
 
 def retest_seed(config: NeroConfig) -> int:
