@@ -77,6 +77,7 @@ def test_the_key_holds_what_an_evaluation_depends_on_and_nothing_else(tmp_path: 
     assert {key(c) for c in same} == {key()}
     other = [
         key(_config(*EPOCHS, "seed=3")),  # other splits of the data
+        key(_config(*EPOCHS, "posttrain.holdout=0.3")),  # a train-only dataset's splits
         key(_config(*EPOCHS, "training.max_epochs=2")),
         key(_config(*EPOCHS, "fitness.attack_eps=0.2")),
         key(_config(*EPOCHS, "evaluation.measurements=[clean]")),

@@ -60,11 +60,13 @@ def test_search_on_ray_gives_the_local_store(cluster: RayExecutor, tmp_path: Pat
 
 
 def test_a_killed_actor_is_replaced_and_its_request_requeued(cluster: RayExecutor) -> None:
-    # the slow one (more steps per epoch) is still training when the first fast one is done
+    # when the first result comes back the other actor is still training (the slow one,
+    # more steps per epoch, on an idle machine; a loaded one may finish it first): that
+    # one is killed, whichever it is
     requests = [request("slow", seed=5, batch_size=8), request("k0", 0), request("k1", 1)]
     restarts = cluster.stats.restarts
     killer = KillOnce(cluster, on_progress=False)
     results = {req.key: outcome(ev) for req, ev in killer.evaluate(requests)}
-    assert killer.killed == "slow"
+    assert killer.killed in {"slow", "k0"}
     assert cluster.stats.restarts == restarts + 1
     assert results == sequential(tiny_config(), requests)

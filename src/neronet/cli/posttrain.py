@@ -262,12 +262,44 @@ def _train_images(
     return search_images(dataset, run_config)
 
 
+def _run_holdout_note(
+    config: PostTrainConfig, dataset: Dataset, run_config: NeroConfig | None, run: str | None
+) -> str | None:
+    """On a dataset without a test split a run's search drew its splits from the images its
+    own hold-out keeps: refuse another hold-out (it would test on images the search
+    selected on). A run begun before that rule drew them from every image: its search
+    images are not the ones this version would name (refused for ``images: search``), and
+    its best may have been selected on held-out images (said)."""
+    if run_config is None or run is None or dataset.test is not None:
+        return None
+    its = run_config.search_holdout
+    if {"holdout": config.holdout, "holdout_seed": config.holdout_seed} != its:
+        raise ConfigError(
+            f"posttrain.holdout={config.holdout:g} holdout_seed={config.holdout_seed} is not "
+            f"the run's ({its['holdout']:g}, seed {its['holdout_seed']}): its search selected "
+            "on the images that one keeps, so another would test on some of them; drop the "
+            "override"
+        )
+    from neronet.search.runner import left_holdout_out
+
+    if left_holdout_out(run):
+        return None
+    began = (
+        f"'{run}' drew its search splits from every training image (begun before the "
+        "hold-out was left out of them)"
+    )
+    if config.images == "search":
+        raise ConfigError(
+            f"{began}, so this version cannot name its search images; set posttrain.images=all"
+        )
+    return f"{began}: its best may have been selected partly on held-out images"
+
+
 def _images_note(only: np.ndarray, dataset: Dataset) -> str:
     """What ``posttrain.images: search`` trains on, for the log."""
-    dropped = " (less any the hold-out takes)" if dataset.test is None else ""
     return (
         f"posttrain.images=search: training on the run's {len(only)} search train + control "
-        f"images{dropped}, not all {len(dataset.y_train)}"
+        f"images, not all {len(dataset.y_train)}"
     )
 
 
@@ -298,12 +330,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     spec, dataset, run_config = _train_source(args)
     config = _train_config(args, run_config, console)
+    legacy = _run_holdout_note(config, dataset, run_config, args.run)
     only = _train_images(config, dataset, run_config)
     resolve_device(config.device)  # a CUDA device on a CPU machine fails before --out exists
     out = Path(args.out or f"train-{spec.digest()[:8]}-{config.mode}")
     refuse_foreign_dir(out, META_FILE, "a neronet train output", flag="--out", scratch=(LOG,))
     epochs = config.schedule.epochs
     note = held_out_note(dataset, config.holdout, config.holdout_seed)
+    note = " ".join(filter(None, (note, legacy))) or None
     with (
         writer_lock(out, "--out"),
         logged(out / LOG, "train") as log,

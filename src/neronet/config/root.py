@@ -122,13 +122,22 @@ class NeroConfig(StrictSection):
         Every reader of a run's radius asks here (or :attr:`threat`)."""
         return self.threat.eps
 
+    @property
+    def search_holdout(self) -> dict[str, float | int]:
+        """The hold-out settings a search's splits depend on: a dataset that ships no
+        test split has ``posttrain.holdout`` of its training images held out as one,
+        and the search draws its splits from the rest."""
+        return {"holdout": self.posttrain.holdout, "holdout_seed": self.posttrain.holdout_seed}
+
     def search_relevant(self) -> dict[str, Any]:
         """The part of the config that must not change when a run is resumed.
 
         Where and how big it may run is not: the executor, the device, and the
         parameter cap (a memory limit of the machine; runs recorded before the
         cap existed must resume without --allow-changed); nor what happens after
-        the search (post-search training and attacks); nor how the transfer set is
+        the search (post-search training and attacks) but the hold-out a dataset
+        without a test split keeps out of the search's splits
+        (:attr:`search_holdout`); nor how the transfer set is
         named or built: the run records its checksum instead (``neronet.transfer``);
         nor where a shared memo lives (its entries are keyed by everything that shapes
         a result, so an experiment restored under another directory resumes).
@@ -136,6 +145,7 @@ class NeroConfig(StrictSection):
         data = self.model_dump(mode="json")
         for after_search in ("executor", "posttrain", "attack", "transfer"):
             data.pop(after_search)
+        data["search_holdout"] = self.search_holdout
         data["store"].pop("memo")
         data["evaluation"].pop("transfer_set")
         data["training"].pop("device")

@@ -3,12 +3,15 @@ strategy's budget and the variation operators (``structure``, ``data``, ``search
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
 from neronet.config.core import MAX_BATCH, MAX_EVALUATIONS, Bool, Float, Int, StrictSection
 from neronet.grammar import MAX_DEPTH
+
+if TYPE_CHECKING:
+    from neronet.data import Dataset
 
 SEED_MODULES = ("stem", "features", "last-transition", "softmax")
 """Modules the NSGA-Net seed fills; a structure without them starts from random units."""
@@ -75,6 +78,14 @@ class DataConfig(StrictSection):
     train: Float | None = Field(default=None, gt=0, description="evolutionary training set")
     control: Float | None = Field(default=None, gt=0, description="early-stopping set")
     fitness: Float | None = Field(default=None, gt=0, description="fitness-evaluation set")
+
+    def load(self) -> Dataset:
+        """The dataset this section names, read as every command reads it."""
+        from neronet.data import load_dataset  # numpy and the loaders: not at config import
+
+        return load_dataset(
+            self.dataset, path=self.path, cache_dir=self.cache_dir, download=self.download
+        )
 
 
 class MutationRates(StrictSection):

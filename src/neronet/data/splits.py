@@ -131,25 +131,33 @@ def _take(dataset: Dataset, index: np.ndarray) -> Split:
 
 
 def split_index(
-    dataset: Dataset, train: float, control: float, fitness: float, seed: int
+    dataset: Dataset,
+    train: float,
+    control: float,
+    fitness: float,
+    seed: int,
+    pool: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Which training images the search's train/control/fitness splits take (indices)."""
-    n = len(dataset.y_train)
+    """Which training images the search's train/control/fitness splits take (indices).
+
+    ``pool`` (indices into the training images) confines the draw to those images,
+    fractions being of the pool: a dataset without a test split keeps the images its
+    hold-out takes out of the search (see :func:`holdout_index`). The indices returned
+    are into the whole training set either way.
+    """
+    y = dataset.y_train if pool is None else dataset.y_train[pool]
+    n = len(y)
     sizes = {
         "train": resolve_size("train", train, n),
         "control": resolve_size("control", control, n),
         "fitness": resolve_size("fitness", fitness, n),
     }
-    return stratified_partition(
-        dataset.y_train, sizes, np.random.default_rng(seed), dataset.classes
-    )
+    index = stratified_partition(y, sizes, np.random.default_rng(seed), dataset.classes)
+    return index if pool is None else {name: pool[part] for name, part in index.items()}
 
 
-def make_splits(
-    dataset: Dataset, train: float, control: float, fitness: float, seed: int
-) -> DataSplits:
-    """Draw the search's train/control/fitness splits from the training images only."""
-    index = split_index(dataset, train, control, fitness, seed)
+def splits_at(dataset: Dataset, index: dict[str, np.ndarray]) -> DataSplits:
+    """The search splits :func:`split_index` chose, as images."""
     return DataSplits(
         train=_take(dataset, index["train"]),
         control=_take(dataset, index["control"]),
@@ -158,7 +166,14 @@ def make_splits(
     )
 
 
-def _holdout_index(dataset: Dataset, size: float, seed: int) -> dict[str, np.ndarray]:
+def make_splits(
+    dataset: Dataset, train: float, control: float, fitness: float, seed: int
+) -> DataSplits:
+    """Draw the search's train/control/fitness splits from the training images only."""
+    return splits_at(dataset, split_index(dataset, train, control, fitness, seed))
+
+
+def holdout_index(dataset: Dataset, size: float, seed: int) -> dict[str, np.ndarray]:
     """The training images kept (``train``) and held out (``test``) by a hold-out draw."""
     n = len(dataset.y_train)
     test = resolve_size("holdout", size, n)
@@ -172,7 +187,7 @@ def _holdout_index(dataset: Dataset, size: float, seed: int) -> dict[str, np.nda
 
 def hold_out(dataset: Dataset, size: float, seed: int) -> Dataset:
     """Move a stratified ``size`` (count or fraction) of the training images to a test split."""
-    index = _holdout_index(dataset, size, seed)
+    index = holdout_index(dataset, size, seed)
     held = _take(dataset, index["test"])
     kept = _take(dataset, index["train"])
     return dataclasses.replace(
@@ -201,7 +216,7 @@ def full_train_test(
                 f"dataset '{dataset.name}' has no test split; pass holdout= (a count or "
                 "fraction of the training images) to hold one out"
             )
-        index = _holdout_index(dataset, holdout, seed)
+        index = holdout_index(dataset, holdout, seed)
         test = _take(dataset, index["test"])
         kept = index["train"] if only is None else only[~np.isin(only, index["test"])]
         return _take(dataset, kept), test

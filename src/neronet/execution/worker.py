@@ -17,9 +17,9 @@ import torch
 
 from neronet.augment import DeviceData
 from neronet.config import NeroConfig
-from neronet.data import DataSplits, load_dataset, make_splits, paper_split_sizes
+from neronet.data import DataSplits, paper_split_sizes
 from neronet.data.dataset import Dataset
-from neronet.data.splits import split_index
+from neronet.data.splits import holdout_index, split_index, splits_at
 from neronet.evaluation.individual import EvalSettings, evaluate_individual
 from neronet.evaluation.result import Evaluation
 from neronet.execution.base import EvalRequest, ProgressFn
@@ -28,33 +28,50 @@ from neronet.train.core import amp_dtype, resolve_device, resolve_step_mode
 
 def load_splits(config: NeroConfig) -> DataSplits:
     """The run's evolutionary train / control / fitness splits (seeded by the run seed)."""
-    cfg = config.data
-    dataset = load_dataset(
-        cfg.dataset, path=cfg.path, cache_dir=cfg.cache_dir, download=cfg.download
-    )
-    return search_splits(dataset, config)
+    return search_splits(config.data.load(), config)
 
 
-def _split_sizes(dataset: Dataset, config: NeroConfig) -> tuple[float, float, float]:
-    """``config.data``'s train / control / fitness sizes (unset ones: the paper's, scaled)."""
+def _split_sizes(n: int, config: NeroConfig) -> tuple[float, float, float]:
+    """``config.data``'s train / control / fitness sizes (unset ones: the paper's, scaled
+    to the ``n`` images the search draws from)."""
     cfg = config.data
-    paper = paper_split_sizes(len(dataset.y_train))
+    paper = paper_split_sizes(n)
     train, control, fitness = (
         paper[i] if v is None else v for i, v in enumerate((cfg.train, cfg.control, cfg.fitness))
     )
     return train, control, fitness
 
 
+def search_pool(dataset: Dataset, config: NeroConfig) -> np.ndarray | None:
+    """The training images a run's search may draw its splits from: all of them (None)
+    when the dataset ships a test split; otherwise those ``posttrain.holdout`` keeps, for
+    the rest become the test split the run's best is attacked on, and a search that
+    selected on them would be measured on images it chose by (the survey holds them out
+    the same way, so its splits are the same images)."""
+    if dataset.test is not None:
+        return None
+    post = config.posttrain
+    return holdout_index(dataset, post.holdout, post.holdout_seed)["train"]
+
+
+def search_index(dataset: Dataset, config: NeroConfig) -> dict[str, np.ndarray]:
+    """Which of ``dataset``'s training images a run under ``config`` draws its train /
+    control / fitness splits from (seeded by the run seed; :func:`search_pool`)."""
+    pool = search_pool(dataset, config)
+    n = len(dataset.y_train) if pool is None else len(pool)
+    return split_index(dataset, *_split_sizes(n, config), seed=config.seed, pool=pool)
+
+
 def search_splits(dataset: Dataset, config: NeroConfig) -> DataSplits:
     """``dataset``'s train / control / fitness splits under ``config.data``, seeded by the
     run seed."""
-    return make_splits(dataset, *_split_sizes(dataset, config), seed=config.seed)
+    return splits_at(dataset, search_index(dataset, config))
 
 
 def search_images(dataset: Dataset, config: NeroConfig) -> np.ndarray:
     """Which of ``dataset``'s training images a run under ``config`` trained and selected
     on (its train and control splits): what ``posttrain.images: search`` retrains on."""
-    index = split_index(dataset, *_split_sizes(dataset, config), seed=config.seed)
+    index = search_index(dataset, config)
     return np.concatenate([index["train"], index["control"]])
 
 

@@ -6,9 +6,10 @@ from the same individuals with the same training seeds and often go on choosing 
 same ones: without a memo each of them trains and attacks those candidates again, to
 the same numbers. With ``store.memo`` naming a directory the runs share, an evaluation
 is looked up there by a digest of everything it depends on (the network, its learning
-unit, the budget, the training seed, the parent's state it continues from, the data
-and the training and measurement settings, the device, the torch thread count, the
-versions and platform) and reused when found; every evaluation trained is added. A
+unit, the budget, the training seed, the parent's state it continues from, the data,
+with the hold-out a dataset without a test split keeps out of the splits, the training
+and measurement settings, the device, the torch thread count, the versions and
+platform) and reused when found; every evaluation trained is added. A
 reused row keeps the epochs its evaluation trained (a search's spent budget is the same
 with or without the memo) and names its entry (``record["memo"]``).
 
@@ -55,6 +56,7 @@ def memo_key(
     warm = request.warm_start
     payload = {
         "settings": settings,
+        "search_holdout": config.search_holdout,
         "budget_unit": config.search.budget,
         "device": _device(config.training.device),
         "devices": config.executor.devices,

@@ -70,6 +70,42 @@ def check_own_splits(store: RunStore, path: Path) -> None:
         )
 
 
+SEARCH_POOL = "search_pool"
+"""Run meta, set when a run begins (or is found to be unaffected on resume): its splits
+leave out the images ``posttrain.holdout`` holds out of a dataset that ships no test split
+(:func:`neronet.execution.worker.search_pool`). Runs begun before drew them from every
+training image."""
+HOLDOUT_LEFT_OUT = "posttrain.holdout left out"
+
+
+def left_holdout_out(run_dir: str | Path) -> bool:
+    """Whether the run in ``run_dir`` drew its splits without the held-out images
+    (:data:`SEARCH_POOL`): every run begun by this version."""
+    store = RunStore.open(run_dir, readonly=True)
+    try:
+        return store.meta(SEARCH_POOL) is not None
+    finally:
+        store.close()
+
+
+def check_search_pool(store: RunStore, config: NeroConfig) -> None:
+    """Refuse to resume a run that drew its splits from every training image of a dataset
+    without a test split, held-out ones included: this version draws them from the rest,
+    so continuing it would mix two splits in one search. Loads the dataset once, for a run
+    begun before this version; on a dataset with a test split nothing changed."""
+    if store.meta(SEARCH_POOL) is not None:
+        return
+    # the dataset is loaded for such an old run alone, and only if it has begun
+    if store.count_individuals() and config.data.load().test is None:
+        raise StoreError(
+            f"{store.directory} drew its search splits from all of {config.data.dataset}'s "
+            "training images, the held-out test images included (this version leaves "
+            "posttrain.holdout out of them): finish it with the version that began it, or "
+            "start it anew"
+        )
+    store.set_meta(SEARCH_POOL, HOLDOUT_LEFT_OUT)
+
+
 @dataclass
 class SearchRun:
     """One search: a config, its grammar, a run directory and an executor."""
@@ -109,6 +145,7 @@ class SearchRun:
             store.sweep()  # files a kill left behind, before anything new is written
             check_resumable(store, config, grammar_text, allow_changed)
             check_own_splits(store, path)
+            check_search_pool(store, config)
             store.log_event(
                 "resume", f"resumed with {store.count_individuals()} individuals stored"
             )
@@ -121,6 +158,7 @@ class SearchRun:
                     "grammar_name": grammar_name,
                     "seed": config.seed,
                     SPLITS_SEED: config.seed,
+                    SEARCH_POOL: HOLDOUT_LEFT_OUT,
                     "versions": package_versions(),
                     "started_at": time.time(),
                     "finished": False,

@@ -40,7 +40,6 @@ from neronet.attacks import ATTACKS
 from neronet.attacks.resume import batch_checkpoint
 from neronet.augment import DeviceData, to_float
 from neronet.config import NeroConfig, parse_config
-from neronet.data import load_dataset
 from neronet.data.dataset import Dataset
 from neronet.data.splits import hold_out
 from neronet.errors import GrammarError, InvalidArchitecture
@@ -114,10 +113,7 @@ class SurveyData:
 
 def load_survey_data(config: NeroConfig, device: torch.device) -> SurveyData:
     """The search's splits and the held-out images (``attack.limit`` of them, if set)."""
-    cfg = config.data
-    dataset = load_dataset(
-        cfg.dataset, path=cfg.path, cache_dir=cfg.cache_dir, download=cfg.download
-    )
+    dataset = config.data.load()
     if dataset.test is None:  # held out before the search's splits: it never sees them
         dataset = hold_out(dataset, config.posttrain.holdout, config.posttrain.holdout_seed)
     assert dataset.x_test is not None and dataset.y_test is not None

@@ -34,11 +34,11 @@ A dataset without a test split (the CIFAR-10 JPEG zip, the copy available
 offline) gets one held out of its training images: ``holdout`` (20%, i.e.
 10,000 of 50,000), stratified and drawn with ``holdout_seed``, by
 :func:`neronet.data.full_train_test`. The model metadata records both, so
-``neronet attack`` tests on exactly the images the training never saw. Caveat:
-the search drew its train/control/fitness splits from the *whole* training
-set, so on such a dataset the architecture was selected partly on images that
-are now the held-out test set; the final numbers are then not fully
-independent of the search (a dataset with a real test split has no such leak).
+``neronet attack`` tests on exactly the images the training never saw. A run's
+search on such a dataset drew its train/control/fitness splits from the images
+the run's hold-out keeps (:func:`neronet.execution.worker.search_pool`), so its
+best is measured on images no search step selected on; retraining a run's best
+under another hold-out is refused for that reason.
 
 ``posttrain.images: search`` (from a run only) retrains on the run's own search
 train + control images instead of the whole training set, any the hold-out

@@ -26,7 +26,7 @@ from neronet import __version__
 from neronet.attacks import pgd
 from neronet.attacks.blackbox import BLACKBOX_OPTIMISERS, Budget, blackbox_attack
 from neronet.config import NeroConfig
-from neronet.data import Split, load_dataset
+from neronet.data import Split
 from neronet.data.splits import full_train_test
 from neronet.store import atomic_write
 from neronet.train.core import predict, resolve_device
@@ -54,10 +54,7 @@ def build_transfer_set(
 ) -> TransferSet:
     """Train the sources (checkpointed under ``work_dir``) and attack them."""
     t = config.transfer
-    cfg = config.data
-    dataset = load_dataset(
-        cfg.dataset, path=cfg.path, cache_dir=cfg.cache_dir, download=cfg.download
-    )
+    dataset = config.data.load()
     _, test = full_train_test(dataset, config.posttrain.holdout, config.posttrain.holdout_seed)
     device = resolve_device(t.device)
     triples = planned_attacks(config)

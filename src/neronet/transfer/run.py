@@ -58,11 +58,8 @@ def check_transfer_set(config: NeroConfig, run_dir: Path) -> str | None:
         raise TransferSetError(
             f"transfer set '{path}' holds no samples; rebuild it with larger attack budgets"
         )
-    from neronet.data import load_dataset
-
-    cfg = config.data
-    data = load_dataset(cfg.dataset, path=cfg.path, cache_dir=cfg.cache_dir, download=cfg.download)
-    check_fits(tset, str(path), data.input_shape, len(data.classes), cfg.dataset)
+    data = config.data.load()
+    check_fits(tset, str(path), data.input_shape, len(data.classes), config.data.dataset)
     recorded = _recorded(run_dir)
     if recorded is not None and recorded != sha:
         raise TransferSetError(
