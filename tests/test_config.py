@@ -10,7 +10,7 @@ import pytest
 from neronet.cli import main
 from neronet.config import MAX_INT, load_config, parse_config
 from neronet.errors import ConfigError
-from neronet.search.resume import check_resumable
+from neronet.search.resume import resume_changes
 from neronet.store import RunStore
 
 
@@ -120,7 +120,7 @@ def test_runs_recorded_before_the_new_settings_still_resume() -> None:
     store = RunStore.open(Path(__file__).parent / "fixtures" / "v1-run", readonly=True)
     try:
         config = parse_config(store.meta("config"))
-        check_resumable(store, config, store.meta("grammar"), allow_changed=False)
+        assert resume_changes(store, config, store.meta("grammar")) == []
         assert config.search.reevaluate_parent is False  # the rule the run started with
     finally:
         store.close()

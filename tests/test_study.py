@@ -77,19 +77,19 @@ def test_each_run_of_a_study_searches_and_retrains_on_its_own_splits(tmp_path: P
     def executors(run_config: NeroConfig) -> StubExecutor:
         seen.append(run_config.seed)
         stub = StubExecutor()
-        stub.data_seed = run_config.seed  # as make_executor sets it
+        stub.data_splits = run_config.splits_identity  # as make_executor sets it
         return stub
 
     run_study(study, executors)
     assert seen == list(study.seeds) and len(set(seen)) == 2
-    assert make_executor(study.run_config(1)).data_seed == study.seeds[1]
+    assert make_executor(study.run_config(1)).data_splits == study.run_config(1).splits_identity
     lane = ExecutorConfig(kind="local", threads=1)
     made = executors_on(lane)(study.run_config(0))
-    assert made.data_seed == study.seeds[0] and made.threads == 1
+    assert made.data_splits == study.run_config(0).splits_identity and made.threads == 1
     wrong = StubExecutor()
-    wrong.data_seed = study.seeds[0]
+    wrong.data_splits = study.run_config(0).splits_identity
     run = SearchRun.open(study.run_config(1), text, name, tmp_path / "lone")
-    with pytest.raises(ValueError, match=f"splits of seed {study.seeds[0]}, this run draws"):
+    with pytest.raises(ValueError, match=f"'seed': {study.seeds[0]}, 'holdout'"):
         run.run(wrong)
 
 

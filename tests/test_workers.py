@@ -171,3 +171,11 @@ def test_the_local_executors_never_import_ray() -> None:
     )
     root = str(Path(__file__).resolve().parent.parent)
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": root})
+
+
+def test_a_closed_pool_refuses_work_instead_of_waiting_forever() -> None:
+    executor = WorkerPoolExecutor(tiny_config("executor.workers=1"))
+    executor.close()
+    with pytest.raises(RuntimeError, match="closed executor"):
+        next(executor.evaluate([request("k", 0)]))
+    assert list(executor.evaluate([])) == []

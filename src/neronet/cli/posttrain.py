@@ -9,8 +9,8 @@ spec ``.json``, or the NSGA-Net seed, with the standard or adversarial schedule
 for several seeds, resumably; progress bar on the terminal, ``train.log`` in
 the output directory. On a dataset without a test split it holds out a
 stratified, seeded part of the training images (``posttrain.holdout``,
-recorded in the model metadata) and says so; see :mod:`neronet.train.posttrain`
-for why such numbers are not fully independent of the search.
+recorded in the model metadata; a run's own, which its search left out of its
+splits, unless set) and says so; see :mod:`neronet.train.posttrain`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from neronet.cli.common import (
 from neronet.config import NeroConfig
 from neronet.config import PostTrainConfig as PostTrainDefaults
 from neronet.data import Dataset
+from neronet.data.splits import resolve_size
 from neronet.errors import ConfigError, NeronetError
 from neronet.progress import progress_bar
 from neronet.spec import NetworkSpec
@@ -158,6 +159,11 @@ def _train_config(
                 f"adversarial training at the run's search eps {eps:g} (L-inf, step {alpha:g}); "
                 "set posttrain.adversarial.eps=... to choose another"
             )
+    if run_config is not None:  # the run's hold-out, left out of its search's splits
+        held = {
+            k: v for k, v in run_config.search_holdout.items() if f"posttrain.{k}" not in explicit
+        }
+        posttrain = posttrain.model_copy(update=held)
     if run_config is not None and posttrain.mode == "standard":
         posttrain = _search_recipe(posttrain, config, run_config, args.epochs, console)
     _check_ranges(posttrain)
@@ -247,9 +253,10 @@ def _train_source(
 
 
 def _train_images(
-    config: PostTrainConfig, dataset: Dataset, run_config: NeroConfig | None
+    config: PostTrainConfig, dataset: Dataset, run_config: NeroConfig | None, legacy: bool
 ) -> np.ndarray | None:
-    """``posttrain.images: search``: the run's search train + control images (None: all)."""
+    """``posttrain.images: search``: the run's search train + control images (None: all);
+    ``legacy``: a run begun before the splits left the held-out images out."""
     if config.images == "all":
         return None
     if run_config is None:
@@ -259,47 +266,49 @@ def _train_images(
         )
     from neronet.execution.worker import search_images
 
-    return search_images(dataset, run_config)
+    return search_images(dataset, run_config, without_holdout=not legacy)
 
 
-def _run_holdout_note(
+def _began_before_the_pool(
     config: PostTrainConfig, dataset: Dataset, run_config: NeroConfig | None, run: str | None
-) -> str | None:
-    """On a dataset without a test split a run's search drew its splits from the images its
-    own hold-out keeps: refuse another hold-out (it would test on images the search
-    selected on). A run begun before that rule drew them from every image: its search
-    images are not the ones this version would name (refused for ``images: search``), and
-    its best may have been selected on held-out images (said)."""
+) -> bool:
+    """Whether a run (on a dataset without a test split) drew its splits from every
+    training image, as runs begun before the held-out images were left out of them did.
+    Refuses a hold-out other than the run's (it defaults to the run's, so only a set
+    one): the search selected on the images the run's keeps, and another would test on
+    some of them."""
     if run_config is None or run is None or dataset.test is not None:
-        return None
-    its = run_config.search_holdout
-    if {"holdout": config.holdout, "holdout_seed": config.holdout_seed} != its:
+        return False
+    its = run_config.posttrain
+    n = len(dataset.y_train)
+    if (resolve_size("holdout", config.holdout, n), config.holdout_seed) != (
+        resolve_size("holdout", its.holdout, n),
+        its.holdout_seed,
+    ):
         raise ConfigError(
-            f"posttrain.holdout={config.holdout:g} holdout_seed={config.holdout_seed} is not "
-            f"the run's ({its['holdout']:g}, seed {its['holdout_seed']}): its search selected "
-            "on the images that one keeps, so another would test on some of them; drop the "
-            "override"
+            f"posttrain.holdout={config.holdout:g} holdout_seed={config.holdout_seed} holds "
+            f"out other images than the run's: its search selected on the images that one "
+            f"keeps, so this would test on some of them; set posttrain.holdout={its.holdout:g} "
+            f"posttrain.holdout_seed={its.holdout_seed}, or leave both unset"
         )
     from neronet.search.runner import left_holdout_out
 
-    if left_holdout_out(run):
-        return None
-    began = (
-        f"'{run}' drew its search splits from every training image (begun before the "
-        "hold-out was left out of them)"
-    )
-    if config.images == "search":
-        raise ConfigError(
-            f"{began}, so this version cannot name its search images; set posttrain.images=all"
-        )
-    return f"{began}: its best may have been selected partly on held-out images"
+    return not left_holdout_out(run)
 
 
-def _images_note(only: np.ndarray, dataset: Dataset) -> str:
+LEGACY_NOTE = (
+    "the run drew its search splits from every training image (begun before the held-out "
+    "images were left out of them): its best may have been selected partly on held-out "
+    "images"
+)
+
+
+def _images_note(only: np.ndarray, dataset: Dataset, legacy: bool) -> str:
     """What ``posttrain.images: search`` trains on, for the log."""
+    dropped = " (less any the hold-out takes)" if legacy else ""
     return (
         f"posttrain.images=search: training on the run's {len(only)} search train + control "
-        f"images, not all {len(dataset.y_train)}"
+        f"images{dropped}, not all {len(dataset.y_train)}"
     )
 
 
@@ -330,14 +339,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     spec, dataset, run_config = _train_source(args)
     config = _train_config(args, run_config, console)
-    legacy = _run_holdout_note(config, dataset, run_config, args.run)
-    only = _train_images(config, dataset, run_config)
+    legacy = _began_before_the_pool(config, dataset, run_config, args.run)
+    only = _train_images(config, dataset, run_config, legacy)
     resolve_device(config.device)  # a CUDA device on a CPU machine fails before --out exists
     out = Path(args.out or f"train-{spec.digest()[:8]}-{config.mode}")
     refuse_foreign_dir(out, META_FILE, "a neronet train output", flag="--out", scratch=(LOG,))
     epochs = config.schedule.epochs
     note = held_out_note(dataset, config.holdout, config.holdout_seed)
-    note = " ".join(filter(None, (note, legacy))) or None
+    note = " ".join(filter(None, (note, LEGACY_NOTE if legacy else None))) or None
     with (
         writer_lock(out, "--out"),
         logged(out / LOG, "train") as log,
@@ -349,7 +358,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{config.seed_list}, settings {config.schedule.model_dump_json()}"
         )
         if only is not None:
-            note = " ".join(filter(None, (note, _images_note(only, dataset))))
+            note = " ".join(filter(None, (note, _images_note(only, dataset, legacy))))
         if note:
             log.info(note)
             console.print(note)

@@ -129,6 +129,12 @@ class NeroConfig(StrictSection):
         and the search draws its splits from the rest."""
         return {"holdout": self.posttrain.holdout, "holdout_seed": self.posttrain.holdout_seed}
 
+    @property
+    def splits_identity(self) -> dict[str, float | int]:
+        """What a run's train / control / fitness splits are drawn by (besides the data
+        section): its seed and :attr:`search_holdout`."""
+        return {"seed": self.seed, **self.search_holdout}
+
     def search_relevant(self) -> dict[str, Any]:
         """The part of the config that must not change when a run is resumed.
 

@@ -56,10 +56,11 @@ class Executor(ABC):
     """
 
     threads: int = 1
-    data_seed: int | None = None
-    """The seed of the splits it evaluates on (:func:`make_executor` sets it from the
-    config's; None: no real data, e.g. a test's stub). A run refuses an executor on
-    another seed's splits: each run of a study draws its own."""
+    data_splits: dict[str, float | int] | None = None
+    """What the splits it evaluates on were drawn by (:func:`make_executor` sets it to the
+    config's :attr:`~neronet.config.NeroConfig.splits_identity`; None: no real data, e.g.
+    a test's stub). A run refuses an executor on other splits: each run of a study draws
+    its own, from its seed and hold-out."""
 
     @abstractmethod
     def evaluate(
@@ -103,7 +104,7 @@ EXECUTORS: Registry[type[Executor]] = Registry(
 
 def make_executor(config: NeroConfig) -> Executor:
     """The executor ``executor.kind`` names, made from ``config`` (its splits: those of
-    ``config.seed``)."""
+    ``config.seed`` and hold-out)."""
     executor = EXECUTORS.get(config.executor.kind)(config)
-    executor.data_seed = config.seed
+    executor.data_splits = config.splits_identity
     return executor

@@ -191,6 +191,8 @@ class SlotExecutor(Executor):
     def evaluate(
         self, requests: Sequence[EvalRequest], progress: ProgressFn | None = None
     ) -> Iterator[tuple[EvalRequest, Evaluation]]:
+        if requests and not self._slots:  # waiting on no worker would spin forever
+            raise RuntimeError("evaluate() on a closed executor: its workers are gone")
         self._batches += 1
         batch = _Batch(self._batches, deque(Task(r, self._batches) for r in requests))
         batch.pending = len(batch.queue)

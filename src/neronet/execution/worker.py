@@ -54,10 +54,14 @@ def search_pool(dataset: Dataset, config: NeroConfig) -> np.ndarray | None:
     return holdout_index(dataset, post.holdout, post.holdout_seed)["train"]
 
 
-def search_index(dataset: Dataset, config: NeroConfig) -> dict[str, np.ndarray]:
+def search_index(
+    dataset: Dataset, config: NeroConfig, without_holdout: bool = True
+) -> dict[str, np.ndarray]:
     """Which of ``dataset``'s training images a run under ``config`` draws its train /
-    control / fitness splits from (seeded by the run seed; :func:`search_pool`)."""
-    pool = search_pool(dataset, config)
+    control / fitness splits from (seeded by the run seed; :func:`search_pool`).
+    ``without_holdout=False``: those of a run begun before the pool, drawn from every
+    training image."""
+    pool = search_pool(dataset, config) if without_holdout else None
     n = len(dataset.y_train) if pool is None else len(pool)
     return split_index(dataset, *_split_sizes(n, config), seed=config.seed, pool=pool)
 
@@ -68,10 +72,11 @@ def search_splits(dataset: Dataset, config: NeroConfig) -> DataSplits:
     return splits_at(dataset, search_index(dataset, config))
 
 
-def search_images(dataset: Dataset, config: NeroConfig) -> np.ndarray:
+def search_images(dataset: Dataset, config: NeroConfig, without_holdout: bool = True) -> np.ndarray:
     """Which of ``dataset``'s training images a run under ``config`` trained and selected
-    on (its train and control splits): what ``posttrain.images: search`` retrains on."""
-    index = search_index(dataset, config)
+    on (its train and control splits): what ``posttrain.images: search`` retrains on
+    (``without_holdout``: :func:`search_index`)."""
+    index = search_index(dataset, config, without_holdout)
     return np.concatenate([index["train"], index["control"]])
 
 

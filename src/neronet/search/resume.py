@@ -11,11 +11,9 @@ from neronet.grammar import same_rules
 from neronet.store import RunStore
 
 
-def check_resumable(
-    store: RunStore, config: NeroConfig, grammar_text: str, allow_changed: bool
-) -> None:
-    """Refuse to resume under a changed grammar or search config unless ``allow_changed``
-    (then the run becomes the changed one: status, resume checks and reports see it)."""
+def resume_changes(store: RunStore, config: NeroConfig, grammar_text: str) -> list[str]:
+    """What differs from the stored run that a resume must not change silently: the
+    grammar, the config's search-relevant keys (empty: nothing)."""
     changed = []
     if not same_rules(store.grammar()[0], grammar_text):
         changed.append("the grammar")
@@ -27,6 +25,18 @@ def check_resumable(
     if stored != current:
         keys = sorted(diff_keys(stored, current))
         changed.append("config keys " + ", ".join(keys[:5]))
+    return changed
+
+
+def check_resumable(
+    store: RunStore,
+    config: NeroConfig,
+    grammar_text: str,
+    changed: list[str],
+    allow_changed: bool,
+) -> None:
+    """Refuse to resume with ``changed`` (:func:`resume_changes`) unless ``allow_changed``
+    (then the run becomes the changed one: status, resume checks and reports see it)."""
     if not changed:
         return
     what = " and ".join(changed)

@@ -31,7 +31,7 @@ from neronet.search.dedup import BatchDedup, cache_key
 from neronet.search.health import OTHER_ADVICE, SEED_ADVICE, dead_generation_note
 from neronet.search.memo import EvaluationMemo, memo_key, seed_memo
 from neronet.search.recording import record_cache_hit, record_evaluated, record_undecodable
-from neronet.search.resume import check_resumable
+from neronet.search.resume import check_resumable, resume_changes
 from neronet.search.strategies import make_strategy
 from neronet.search.warm import warm_start_state
 from neronet.spec import LearningSpec, NetworkSpec
@@ -71,10 +71,10 @@ def check_own_splits(store: RunStore, path: Path) -> None:
 
 
 SEARCH_POOL = "search_pool"
-"""Run meta, set when a run begins (or is found to be unaffected on resume): its splits
-leave out the images ``posttrain.holdout`` holds out of a dataset that ships no test split
-(:func:`neronet.execution.worker.search_pool`). Runs begun before drew them from every
-training image."""
+"""Run meta, set when a run begins (or is found to be unaffected when it searches again):
+its splits leave out the images ``posttrain.holdout`` holds out of a dataset that ships no
+test split (:func:`neronet.execution.worker.search_pool`). Runs begun before drew them from
+every training image (a finished one is still read, reported and retrained on those)."""
 HOLDOUT_LEFT_OUT = "posttrain.holdout left out"
 
 
@@ -89,10 +89,11 @@ def left_holdout_out(run_dir: str | Path) -> bool:
 
 
 def check_search_pool(store: RunStore, config: NeroConfig) -> None:
-    """Refuse to resume a run that drew its splits from every training image of a dataset
-    without a test split, held-out ones included: this version draws them from the rest,
-    so continuing it would mix two splits in one search. Loads the dataset once, for a run
-    begun before this version; on a dataset with a test split nothing changed."""
+    """Refuse to search on in a run that drew its splits from every training image of a
+    dataset without a test split, held-out ones included: this version draws them from
+    the rest, so continuing it would mix two splits in one search. Loads the dataset
+    once, for a run begun before this version; on a dataset with a test split nothing
+    changed."""
     if store.meta(SEARCH_POOL) is not None:
         return
     # the dataset is loaded for such an old run alone, and only if it has begun
@@ -143,9 +144,12 @@ class SearchRun:
         if (path / "run.sqlite").exists():
             store = RunStore.open(path)
             store.sweep()  # files a kill left behind, before anything new is written
-            check_resumable(store, config, grammar_text, allow_changed)
+            changed = resume_changes(store, config, grammar_text)
+            # the refusals first: --allow-changed below rewrites the stored config
             check_own_splits(store, path)
-            check_search_pool(store, config)
+            if changed or not store.meta("finished", False):  # it will search again
+                check_search_pool(store, config)
+            check_resumable(store, config, grammar_text, changed, allow_changed)
             store.log_event(
                 "resume", f"resumed with {store.count_individuals()} individuals stored"
             )
@@ -183,11 +187,11 @@ class SearchRun:
         own = executor is None
         executor = executor or make_executor(self.config)
         try:
-            if executor.data_seed not in (None, self.config.seed):
+            splits = self.config.splits_identity
+            if executor.data_splits not in (None, splits):
                 raise ValueError(
-                    f"the executor evaluates on the splits of seed {executor.data_seed}, this "
-                    f"run draws its own from seed {self.config.seed}: make one from the run's "
-                    "config"
+                    f"the executor evaluates on the splits of {executor.data_splits}, this run "
+                    f"draws its own by {splits}: make one from the run's config"
                 )
             input_shape, num_classes = executor.describe()
             self._check_threads(executor.threads)

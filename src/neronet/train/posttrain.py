@@ -36,14 +36,18 @@ offline) gets one held out of its training images: ``holdout`` (20%, i.e.
 :func:`neronet.data.full_train_test`. The model metadata records both, so
 ``neronet attack`` tests on exactly the images the training never saw. A run's
 search on such a dataset drew its train/control/fitness splits from the images
-the run's hold-out keeps (:func:`neronet.execution.worker.search_pool`), so its
-best is measured on images no search step selected on; retraining a run's best
-under another hold-out is refused for that reason.
+the run's hold-out keeps (:func:`neronet.execution.worker.search_pool`), so no
+search split holds an image its best is measured on (a RAS transfer set, though,
+is made of adversarial copies of test images, as the paper's is); a run's best
+is retrained under the run's hold-out, and another one set is refused. A run
+begun before that rule drew its splits from every training image: its best may
+have been selected partly on held-out images, and the log says so.
 
 ``posttrain.images: search`` (from a run only) retrains on the run's own search
-train + control images instead of the whole training set, any the hold-out
-took dropped: the survey's ground-truth recipe, so that a method comparison
-and a survey on the same small budget measure the same thing.
+train + control images instead of the whole training set (a run begun before
+the rule: those the hold-out did not take): the survey's ground-truth recipe, so
+that a method comparison and a survey on the same small budget measure the same
+thing.
 
 A finished seed's ``model.safetensors`` and ``history.json`` are checked
 before they are trusted (the JSON parses, the safetensors header is whole and
