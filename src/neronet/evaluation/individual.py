@@ -143,15 +143,12 @@ def evaluate_individual(
         evaluation.seconds = {**seconds, **evaluation.seconds}
         return evaluation
     except InvalidArchitecture as err:
-        reason = f"invalid architecture: {_one_line(err)}"
+        reason = f"invalid architecture: {one_line(err)}"
     except Exception as err:
-        if not _out_of_memory(err):
+        if not out_of_memory_error(err):
             raise
-        reason = f"{OUT_OF_MEMORY}: {_one_line(err)}"
-    # the failed attempt's tensors died with the exception frame; give memory back now
-    gc.collect()
-    if data.device.type == "cuda":
-        torch.cuda.empty_cache()
+        reason = f"{OUT_OF_MEMORY}: {one_line(err)}"
+    release_memory(data.device)
     return Evaluation(status="invalid", reason=reason, metrics=metrics, seconds=seconds)
 
 
@@ -169,7 +166,7 @@ def _measure(
         seconds[m.name] = _elapsed(start, device)
 
 
-def _one_line(err: Exception) -> str:
+def one_line(err: BaseException) -> str:
     lines = str(err).strip().splitlines()
     return (lines[0] if lines else type(err).__name__)[:MAX_REASON]
 
@@ -182,11 +179,20 @@ OOM_MESSAGES = (
 )
 
 
-def _out_of_memory(err: Exception) -> bool:
-    """Any way PyTorch reports that an allocation failed: the individual is too big."""
+def out_of_memory_error(err: BaseException) -> bool:
+    """Any way PyTorch reports that an allocation failed: the network is too big (for the
+    device, or for what else holds it)."""
     return isinstance(err, torch.OutOfMemoryError) or (
         isinstance(err, RuntimeError) and any(m in str(err) for m in OOM_MESSAGES)
     )
+
+
+def release_memory(device: torch.device) -> None:
+    """Give a failed attempt's memory back now: its tensors died with the exception's
+    frame, but the CUDA cache would keep their blocks from whatever runs next."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def _elapsed(start: float, device: torch.device) -> float:

@@ -21,6 +21,11 @@ STATUSES = ("ok", "ill-fitted", "invalid")
 ``invalid``: not trainable (unbuildable, out of memory, undecodable)."""
 
 
+def ran_out_of_memory(status: str, reason: str | None) -> bool:
+    """Whether an evaluation of ``status`` and ``reason`` failed for want of memory."""
+    return status == "invalid" and (reason or "").startswith(OUT_OF_MEMORY)
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What a strategy (and its objective) knows of an evaluated candidate."""
@@ -68,7 +73,7 @@ class Evaluation:
     @property
     def out_of_memory(self) -> bool:
         """Whether the evaluation failed for want of device memory."""
-        return self.status == "invalid" and (self.reason or "").startswith(OUT_OF_MEMORY)
+        return ran_out_of_memory(self.status, self.reason)
 
     def to_record(self) -> dict[str, Any]:
         """JSON-able summary for the run store: no blobs, non-finite floats as None."""

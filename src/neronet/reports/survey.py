@@ -82,9 +82,10 @@ COLUMNS = {
     "origin": "random, seed mutant (of the NSGA-Net seed) or mutant of random (of index - 1)",
     "mutations": "the mutations that made a mutant, in order",
     "status": "ok; ill-fitted (the search's verdict after its budget: fitness the penalty); "
-    "diverged (the retraining failed: no final numbers); invalid (no network)",
-    "reason": "why a row is not ok (a diverged row's ends with its search-time verdict), "
-    "or what the masking check noted on an ok one",
+    "diverged (the retraining failed: no final numbers); out of memory (the retraining or "
+    "an attack did not fit the device, alone: no final numbers); invalid (no network)",
+    "reason": "why a row is not ok (a diverged or out-of-memory row's ends with its "
+    "search-time verdict), or what the masking check noted on an ok one",
     "device": "where it was measured (empty: before rows recorded it)",
     "adversarial_accuracy": "search-time FGSM accuracy on the correctly classified fitness "
     "images (conditional)",
@@ -189,7 +190,7 @@ def to_csv(records: list[Record]) -> str:
 
 def retests_csv(retests: Sequence[Retest]) -> str:
     """The retests as CSV: the architecture's index, the retraining seed, its final
-    numbers (empty where that training diverged) and its seconds."""
+    numbers (empty where that training diverged or did not fit in memory) and its seconds."""
     keys = sorted({k for t in retests for k in t.metrics})
     rows = [[t.index, t.seed, *(t.metrics.get(k) for k in keys), t.seconds] for t in retests]
     return _csv_text(["index", "seed", *keys, "seconds"], rows)
@@ -524,7 +525,12 @@ def _retest_section(records: list[Record], retests: Sequence[Retest]) -> list[st
         "of the seeds' noise can rank one retraining better than another retraining does); "
         "under independent noise the ceiling on a correlation with one retraining is about "
         "the square root of the two retrainings' correlation."
-        + (f" {diverged} retraining(s) diverged and are left out." if diverged else ""),
+        + (
+            f" {diverged} retest(s) have none (the retraining diverged or did not fit in "
+            "memory) and are left out."
+            if diverged
+            else ""
+        ),
         "",
         "| number | n | Kendall tau, seed against seed [95 % CI] | mean absolute difference "
         "(points) |",

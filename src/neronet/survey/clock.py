@@ -28,7 +28,8 @@ class AttemptClock:
     """``with AttemptClock(path) as clock``: ``clock.earlier`` is what the attempts before
     this one spent (0 for the first; an unreadable file counts as none, since losing a
     number of seconds must not stop a survey), and while the block runs the file holds
-    ``earlier`` plus this attempt's time so far."""
+    ``earlier`` plus this attempt's time so far (to the second when the block ends in an
+    error: a stop, or a job deferred to be measured again)."""
 
     def __init__(self, path: Path, every: float = 30.0) -> None:
         self.path = path
@@ -51,6 +52,8 @@ class AttemptClock:
     ) -> None:
         self._stop.set()
         self._thread.join()
+        if error is not None:  # the next attempt's ``earlier``: up to now, not the last tick
+            self.save()
 
     def save(self) -> None:
         """Write the total so far (``earlier`` and this attempt's)."""

@@ -43,8 +43,15 @@ from neronet.config import NeroConfig, parse_config
 from neronet.data.dataset import Dataset
 from neronet.data.splits import hold_out
 from neronet.errors import GrammarError, InvalidArchitecture
-from neronet.evaluation.individual import EvalSettings, evaluate_individual
+from neronet.evaluation.individual import (
+    EvalSettings,
+    evaluate_individual,
+    one_line,
+    out_of_memory_error,
+    release_memory,
+)
 from neronet.evaluation.objectives import nero_net_fitness
+from neronet.evaluation.result import OUT_OF_MEMORY, ran_out_of_memory
 from neronet.execution.lanes import run_in_lanes, serve
 from neronet.execution.scheduling import cpu_threads
 from neronet.execution.worker import search_splits
@@ -217,15 +224,62 @@ def _ground_truth(
     return {key: float(np.mean(values)) for key, values in found.items()}
 
 
+class SharedOutOfMemory(Exception):
+    """A job ran out of memory while other lanes held the device: maybe theirs, not its
+    own want, so it is done again alone after the rest (:func:`run_survey`)."""
+
+
+class NoTruth(NamedTuple):
+    """Why an architecture has no ground truth: the row's status and reason."""
+
+    status: str
+    reason: str
+
+
+def _truth(
+    config: NeroConfig,
+    data: SurveyData,
+    spec: NetworkSpec,
+    out: Path,
+    note: Callable[[str], None],
+    shared: bool,
+    attacks: dict[str, str] = GROUND_TRUTH,
+) -> dict[str, float] | NoTruth:
+    """:func:`_ground_truth`, or why there is none: the retraining diverged, or it (or an
+    attack) ran out of memory with no other lane beside it (the network's own want: the
+    report leaves it out). Out of memory beside other lanes (``shared``) raises
+    :class:`SharedOutOfMemory`; any other failure is a fault to see, and stops the survey."""
+    try:
+        return _ground_truth(config, data, spec, out, note, attacks)
+    except TrainingDiverged as err:
+        return NoTruth("diverged", f"post-search training: {err}")
+    except Exception as err:
+        if not out_of_memory_error(err):
+            raise
+        release_memory(data.held_out_x.device)
+        if shared:
+            note(f"post-search: {OUT_OF_MEMORY} beside other lanes; measured again alone later")
+            raise SharedOutOfMemory(one_line(err)) from err
+        reason = f"post-search training or attack: {OUT_OF_MEMORY}, alone ({one_line(err)})"
+        note(reason)
+        return NoTruth(OUT_OF_MEMORY, reason)
+
+
 def measure(
-    config: NeroConfig, structure: Structure, data: SurveyData, index: int, models: Path
+    config: NeroConfig,
+    structure: Structure,
+    data: SurveyData,
+    index: int,
+    models: Path,
+    shared: bool = False,
 ) -> Record:
     """Every measurement of the ``index``-th architecture, as one record; its ``seconds``
     include what earlier attempts a kill cut short spent on it (:class:`AttemptClock`)
-    beyond the parts the row keeps from them (:class:`SearchTime`)."""
+    beyond the parts the row keeps from them (:class:`SearchTime`). ``shared``: other
+    lanes hold the device (:class:`SharedOutOfMemory`)."""
     out = models / f"arch-{index}"
     with AttemptClock(out / CLOCK_FILE) as clock:
-        rec, kept = _measure(config, structure, data, index, out)
+        rec, kept = _measure(config, structure, data, index, out, shared)
     earlier = clock.earlier - kept
     if earlier <= 0:
         return rec
@@ -274,7 +328,12 @@ class SearchTime:
 
 
 def _measure(
-    config: NeroConfig, structure: Structure, data: SurveyData, index: int, out: Path
+    config: NeroConfig,
+    structure: Structure,
+    data: SurveyData,
+    index: int,
+    out: Path,
+    shared: bool,
 ) -> tuple[Record, float]:
     """:func:`measure` of one attempt, writing in ``out``; and the seconds of the parts it
     kept from an earlier one."""
@@ -289,8 +348,7 @@ def _measure(
         spec, learning = genotype.decode(data.input_shape, data.num_classes)
         check_size(spec, config.training.max_parameters)
     except (GrammarError, InvalidArchitecture) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        return record(SearchTime("invalid", reason, {}, {})), 0.0
+        return record(SearchTime("invalid", one_line(err), {}, {})), 0.0
     note = progress_log(out / PROGRESS_LOG)
     kept = SearchTime.load(out / SEARCH_TIME, spec.digest())
     if kept is None:
@@ -310,15 +368,17 @@ def _measure(
             )
             before.save(out / SEARCH_TIME)
     spent = sum(kept.seconds.values()) if kept is not None else 0.0
+    if shared and ran_out_of_memory(before.status, before.reason):
+        note(f"search-time: {OUT_OF_MEMORY} beside other lanes; measured again alone later")
+        raise SharedOutOfMemory(before.reason)
     if before.status == "invalid":
         return record(before), spent
     began = time.perf_counter()
-    try:
-        truth = _ground_truth(config, data, spec, out, note)
-    except TrainingDiverged as err:  # no final numbers: the report leaves it out
+    truth = _truth(config, data, spec, out, note, shared)
+    if isinstance(truth, NoTruth):  # no final numbers: the report leaves it out
         verdict = before.status + (f" ({before.reason})" if before.reason else "")
-        reason = f"post-search training: {err}; at search time {verdict}"
-        return record(dataclasses.replace(before, status="diverged", reason=reason)), spent
+        reason = f"{truth.reason}; at search time {verdict}"
+        return record(dataclasses.replace(before, status=truth.status, reason=reason)), spent
     seconds = {**before.seconds, "ground_truth": time.perf_counter() - began}
     return record(dataclasses.replace(before, seconds=seconds), truth), spent
 
@@ -414,13 +474,15 @@ def retest(
     index: int,
     models: Path,
     genotype: str,
+    shared: bool = False,
 ) -> Retest:
     """The ``index``-th architecture's ground truth again, retrained from
     :func:`retest_seed` (in its directory's ``retest/``, so the first training's record
     stays whole) and attacked with :data:`RETEST`; no metrics when that training
-    diverges. The network is the row's stored ``genotype`` (JSON), not a new draw: a
-    retest may run versions after the row, and must retrain the network it is compared
-    with. Its seconds include what attempts a kill cut short spent on it."""
+    diverges or does not fit in memory alone (:func:`_truth`). The network is the row's
+    stored ``genotype`` (JSON), not a new draw: a retest may run versions after the row,
+    and must retrain the network it is compared with. Its seconds include what attempts a
+    kill cut short spent on it."""
     spec, _ = Genotype.from_json(genotype, structure).decode(data.input_shape, data.num_classes)
     seed = retest_seed(config)
     posttrain = config.posttrain.model_copy(update={"first_seed": seed, "seeds": 1})
@@ -430,10 +492,8 @@ def retest(
     note(f"retest: retraining from seed {seed}")
     began = time.perf_counter()
     with AttemptClock(out / "retest" / CLOCK_FILE) as clock:
-        try:
-            metrics = _ground_truth(again, data, spec, out / "retest", note, RETEST)
-        except TrainingDiverged:
-            metrics = {}
+        truth = _truth(again, data, spec, out / "retest", note, shared, RETEST)
+        metrics = {} if isinstance(truth, NoTruth) else truth
     return Retest(index, seed, metrics, clock.earlier + time.perf_counter() - began)
 
 
@@ -483,21 +543,32 @@ def stored_settings(stored: dict[str, Any]) -> dict[str, Any]:
 
 class Job(NamedTuple):
     """A survey's unit of work: ``measure`` the ``index``-th architecture, or ``retest`` it
-    (``genotype``: its stored row's)."""
+    (``genotype``: its stored row's); ``shared``: other lanes hold the device."""
 
     kind: str
     index: int
     genotype: str = ""
+    shared: bool = False
 
     def describe(self) -> str:
         return f"arch {self.index}" if self.kind == "measure" else f"retest of arch {self.index}"
 
     def run(
         self, config: NeroConfig, structure: Structure, data: SurveyData, models: Path
-    ) -> Record | Retest:
-        if self.kind == "measure":
-            return measure(config, structure, data, self.index, models)
-        return retest(config, structure, data, self.index, models, self.genotype)
+    ) -> Record | Retest | Deferred:
+        try:
+            if self.kind == "measure":
+                return measure(config, structure, data, self.index, models, self.shared)
+            return retest(config, structure, data, self.index, models, self.genotype, self.shared)
+        except SharedOutOfMemory as err:
+            return Deferred(self, str(err))
+
+
+class Deferred(NamedTuple):
+    """A job that ran out of memory beside other lanes, and why: done again alone."""
+
+    job: Job
+    reason: str
 
 
 def run_survey(
@@ -544,12 +615,20 @@ def run_survey(
         say(f"retesting {len(early)} architectures from retraining seed {seed}{at_once}")
 
     pending = set(todo)
+    shared = parallel > 1
 
-    def work(jobs: list[Job]) -> None:
-        """Do ``jobs``, each result committed and told as it comes."""
-        with contextlib.closing(run(jobs)) as results:
+    def told(
+        results: Iterator[Record | Retest | Deferred], total: int
+    ) -> Iterator[Record | Retest | Deferred]:
+        """``results``, each committed and told as it comes (a deferred one only told)."""
+        with contextlib.closing(results):
             for done, result in enumerate(results, start=1):
-                if isinstance(result, Record):
+                if isinstance(result, Deferred):
+                    say(
+                        f"{result.job.describe()}: {OUT_OF_MEMORY} beside other lanes "
+                        f"({result.reason}); measured again alone after the rest"
+                    )
+                elif isinstance(result, Record):
                     store.add(result)
                     rows = store.records()
                     measured = sum(1 for r in rows if r.index in pending)
@@ -557,22 +636,36 @@ def run_survey(
                 else:
                     store.add_retest(result)
                     say(f"[{len(store.retests())}/{retests}] {_retest_line(result, store)}")
-                if done < len(jobs):
+                if done < total:
                     after(store)
+                yield result
 
-    work([Job("measure", i) for i in todo] + _retest_jobs(store, early))
+    def work(jobs: list[Job]) -> None:
+        """Do ``jobs``, each result committed and told as it comes; then, alone, those that
+        ran out of memory beside other lanes (alone, running out is the network's own)."""
+        deferred = [
+            result.job._replace(shared=False)
+            for result in told(run(jobs), len(jobs))
+            if isinstance(result, Deferred)
+        ]
+        if deferred:
+            names = ", ".join(job.describe() for job in deferred)
+            say(f"measuring alone what ran out of memory beside other lanes: {names}")
+            list(told(jobs_in_lanes(config, deferred, models, 1), len(deferred)))
+
+    work([Job("measure", i, shared=shared) for i in todo] + _retest_jobs(store, early, shared))
     late = retest_candidates(store, count, retests)
     if late:
         after(store)  # the report of every row, while the retests run
         say(f"retesting {len(late)} architectures from retraining seed {seed}{at_once}")
-        work(_retest_jobs(store, late))
+        work(_retest_jobs(store, late, shared))
     return store
 
 
-def _retest_jobs(store: SurveyStore, indices: list[int]) -> list[Job]:
+def _retest_jobs(store: SurveyStore, indices: list[int], shared: bool) -> list[Job]:
     """Retests of the stored rows ``indices``, each with its row's genotype."""
     genotypes = {r.index: r.genotype for r in store.records()}
-    return [Job("retest", i, genotypes[i]) for i in indices]
+    return [Job("retest", i, genotypes[i], shared) for i in indices]
 
 
 def _runner(
@@ -628,7 +721,10 @@ def _retest_line(result: Retest, store: SurveyStore) -> str:
     """A finished retest beside the architecture's first ground truth."""
     first = next(r.metrics for r in store.records() if r.index == result.index)
     if not result.metrics:
-        return f"retest of arch {result.index}: training diverged ({result.seconds:.0f} s)"
+        return (
+            f"retest of arch {result.index}: no ground truth, its retraining diverged or did "
+            f"not fit in memory alone (its {PROGRESS_LOG} says which; {result.seconds:.0f} s)"
+        )
     return (
         f"retest of arch {result.index} (seed {result.seed}): clean "
         f"{first['final_clean']:.3f} -> {result.metrics['final_clean']:.3f}, PGD-20 "
