@@ -17,6 +17,7 @@ from neronet.cli import main
 from neronet.config import load_config
 from neronet.genotype import structure_for
 from neronet.survey import proxies, run
+from neronet.survey.clock import CLOCK_FILE, EARLIER
 from neronet.survey.proxies import PROXIES, PROXY_DEFINITIONS, croze, measure_proxies
 from neronet.survey.run import PROGRESS_LOG, SEARCH_TIME, load_survey_data, measure
 from neronet.survey.store import DB_NAME, SurveyStore
@@ -172,12 +173,16 @@ def test_kept_search_time_numbers_get_this_versions_proxies(tiny: Path, tmp_path
     del old["proxies"]  # written before the version was kept
     old["seconds"] = {"proxies": 1.0, "search": 9.0}
     (arch / SEARCH_TIME).write_text(json.dumps(old))
+    (arch / CLOCK_FILE).write_text('{"seconds": 1000.0}')  # what the killed attempts spent
     with sqlite3.connect(directory / DB_NAME) as db:
         db.execute("DELETE FROM architectures")  # killed before its row was committed
     assert _survey(tiny, directory) == 0
     [again] = _stored(directory)
     assert again.metrics == row.metrics
     assert again.seconds["search"] == 9.0 and again.seconds["proxies"] != 1.0
+    # the row keeps the search's 9 s of the killed attempts, not their proxies' 1 s: the
+    # rest of their 1000 s counts as earlier attempts'
+    assert again.seconds[EARLIER] == 1000.0 - 9.0
     assert json.loads((arch / SEARCH_TIME).read_text())["proxies"] == PROXY_DEFINITIONS
     assert "measured by an earlier attempt" in (arch / PROGRESS_LOG).read_text()
 

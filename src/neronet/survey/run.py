@@ -351,12 +351,14 @@ def _measure(
         return record(SearchTime("invalid", one_line(err), {}, {})), 0.0
     note = progress_log(out / PROGRESS_LOG)
     kept = SearchTime.load(out / SEARCH_TIME, spec.digest())
+    spent = 0.0  # the seconds of the parts the row keeps from an earlier attempt
     if kept is None:
         before = _search_time(config, data, spec, learning, genotype.train_time, index, note)
         if before.status != "invalid":
             before.save(out / SEARCH_TIME)
     else:
         before = kept
+        spent = sum(kept.seconds.values())
         note(f"search-time: {kept.status}, measured by an earlier attempt")
         if kept.proxies != PROXY_DEFINITIONS:  # cheap: measured again, the rest kept
             proxies, took = timed_proxies(config, data, spec, index)
@@ -367,7 +369,7 @@ def _measure(
                 proxies=PROXY_DEFINITIONS,
             )
             before.save(out / SEARCH_TIME)
-    spent = sum(kept.seconds.values()) if kept is not None else 0.0
+            spent -= kept.seconds.get("proxies", 0.0)  # not kept: measured again here
     if shared and ran_out_of_memory(before.status, before.reason):
         note(f"search-time: {OUT_OF_MEMORY} beside other lanes; measured again alone later")
         raise SharedOutOfMemory(before.reason)
