@@ -326,9 +326,8 @@ def test_the_report_says_how_far_the_ground_truth_is_the_seeds() -> None:
     ] + [Retest(11, 1, {}, 3.0)]
     text = markdown(records, correlations(records), "cmd", retests=retests)
     section = text.split("The ground truth across retraining seeds: 11 architectures")[1]
-    assert "1 retest(s) have none (the retraining diverged or did not fit in memory)" in (
-        section.split("\n")[0]
-    )
+    first = section.split("\n")[0]
+    assert "1 retest(s) have none (the retraining diverged or did not fit in memory)" in first
     assert "| PGD-20 accuracy | 11 | 1.00 [1.00, 1.00] | 0.0 |" in section
     assert "| clean accuracy | 11 | 1.00 [1.00, 1.00] | 0.0 |" in section
     assert "across retraining seeds" not in markdown(records, correlations(records), "cmd")
