@@ -58,6 +58,22 @@ def test_finished_runs_are_kept_once_and_resume_elsewhere_without_running(
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert err.count(": finished earlier") == 2 and "retrain random run-0: neronet train" in err
+    assert "(run-0, seed" in err and "): starting" in err  # its search ran again
+    assert (directory / "EXPERIMENT.md").read_text().split("## Reproduce")[0] == before
+    # a run whose search had finished, cut short before its retraining: the new machine
+    # retrains and attacks it without searching again
+    for name in ("trained/random-run-0", "attacked/random-run-0"):
+        shutil.rmtree(directory / name)
+    cut = tmp_path / "cut"
+    records.save(directory, cut)
+    assert (cut / "random" / "run-0.sqlite.gz").is_file()
+    assert not (cut / "attacked" / "random-run-0").exists()
+    shutil.rmtree(directory)
+    records.restore(cut, directory)
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count(": finished earlier") == 2 and "retrain random run-0: neronet train" in err
+    assert "): finished" in err and "): starting" not in err and "): resuming" not in err
     assert (directory / "EXPERIMENT.md").read_text().split("## Reproduce")[0] == before
     # restored under another directory (the studies record the memo's path): it resumes
     records.save(directory, kept)

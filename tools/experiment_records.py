@@ -9,10 +9,12 @@ small and never change once the run is done, so they are committed once each:
     python tools/experiment_records.py save EXPERIMENT_DIR RECORDS_DIR
     python tools/experiment_records.py restore RECORDS_DIR EXPERIMENT_DIR
 
-``save`` copies the experiment's and its studies' manifests and, for every run that is
-finished (searched, retrained, attacked), its run store (gzipped, reproducibly: the
-same store gives the same bytes), its retraining's results and its attack tables;
-files whose content is unchanged are not rewritten. ``restore`` puts them back where
+``save`` copies the experiment's and its studies' manifests, the run store of every run
+whose search finished (gzipped, reproducibly: the same store gives the same bytes; a
+run cut short after its search then retrains and attacks on the new machine without
+searching again) and, for every run that is finished (searched, retrained, attacked), its
+retraining's results and its attack tables; files whose content is unchanged are not
+rewritten. ``restore`` puts them back where
 the experiment keeps them, under the same directory or another; the same ``neronet
 experiment`` command (its ``--dir`` the restored directory) then reports them and runs
 only the runs that were not finished. Every file is written whole (a kill mid-copy leaves the
@@ -32,7 +34,7 @@ from pathlib import Path
 
 from neronet.cli.experiment import MANIFEST, begun_in, finished_earlier
 from neronet.errors import NeronetError
-from neronet.search.study import STUDY_FILE
+from neronet.search.study import STUDY_FILE, run_finished
 from neronet.store import atomic_write
 
 STORE = "run.sqlite"
@@ -46,6 +48,13 @@ def finished_runs(directory: Path) -> list[str]:
     attacked = directory / "attacked"
     names = sorted(p.name for p in attacked.iterdir()) if attacked.is_dir() else []
     return [name for name in names if finished_earlier(directory, name)]
+
+
+def searched_runs(directory: Path) -> list[Path]:
+    """The run directories of the experiment whose search finished (retrained and
+    attacked or not)."""
+    stores = sorted(directory.glob(f"*/run-*/{STORE}"))
+    return [store.parent for store in stores if run_finished(store.parent)]
 
 
 def _put(path: Path, data: bytes) -> bool:
@@ -90,9 +99,9 @@ def save(directory: Path, out: Path) -> list[Path]:
 
     for study in sorted(directory.glob(f"*/{STUDY_FILE}")):
         put(out / study.relative_to(directory), study.read_bytes())
+    for run_dir in searched_runs(directory):
+        put(out / f"{run_dir.relative_to(directory)}{PACKED}", _packed_store(run_dir))
     for name in finished_runs(directory):
-        method, run = name.rsplit("-run-", 1)
-        put(out / method / f"run-{run}{PACKED}", _packed_store(directory / method / f"run-{run}"))
         trained = directory / "trained" / name
         for pattern in RETRAINING:
             for path in sorted(trained.glob(pattern)):
