@@ -86,19 +86,26 @@ def test_beside_other_lanes_the_job_is_deferred_keeping_what_it_measured(
 
 
 @pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("where", ["training", "proxies"])
 def test_out_of_memory_at_search_time_is_deferred_beside_others_and_invalid_alone(
     config: NeroConfig,
     data: SurveyData,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     shared: bool,
+    where: str,
 ) -> None:
+    """The search's training reports it as an invalid evaluation; the proxies raise."""
     reason = f"{OUT_OF_MEMORY}: {CUDA_OOM}"
 
     def full(*_args: object, **_kwargs: object) -> Evaluation:
+        if where == "proxies":
+            raise torch.OutOfMemoryError(CUDA_OOM)
         return Evaluation(status="invalid", reason=reason)
 
-    monkeypatch.setattr(run, "evaluate_individual", full)
+    monkeypatch.setattr(
+        run, "evaluate_individual" if where == "training" else "timed_proxies", full
+    )
     result = Job("measure", 0, shared=shared).run(
         config, structure_for(config), data, tmp_path / "models"
     )

@@ -353,7 +353,13 @@ def _measure(
     kept = SearchTime.load(out / SEARCH_TIME, spec.digest())
     spent = 0.0  # the seconds of the parts the row keeps from an earlier attempt
     if kept is None:
-        before = _search_time(config, data, spec, learning, genotype.train_time, index, note)
+        try:
+            before = _search_time(config, data, spec, learning, genotype.train_time, index, note)
+        except Exception as err:  # the proxies' (the training's is an invalid evaluation)
+            if not out_of_memory_error(err):
+                raise
+            release_memory(data.search.device)
+            before = SearchTime("invalid", f"{OUT_OF_MEMORY}: {one_line(err)}", {}, {})
         if before.status != "invalid":
             before.save(out / SEARCH_TIME)
     else:
