@@ -35,9 +35,9 @@ from pathlib import Path
 from neronet.cli.experiment import MANIFEST, begun_in, finished_earlier
 from neronet.errors import NeronetError
 from neronet.search.study import STUDY_FILE, run_finished
+from neronet.store import DB_NAME as STORE
 from neronet.store import atomic_write
 
-STORE = "run.sqlite"
 PACKED = ".sqlite.gz"
 RETRAINING = ("train.json", "train_results.csv", "seed-*/history.json")
 """What a retraining's records are (its model is not: the attack's results are kept)."""

@@ -583,7 +583,8 @@ def finished_earlier(directory: Path, name: str) -> bool:
     from neronet.cli.attack import PAIRS
     from neronet.robustness.results import MANIFEST as SUITE
     from neronet.robustness.results import weights_digest
-    from neronet.store import RunStore
+    from neronet.search.study import run_finished
+    from neronet.store import DB_NAME
     from neronet.train.posttrain import MODEL_FILE, RESULTS_FILE
 
     method, run = _run_of(name)
@@ -602,13 +603,7 @@ def finished_earlier(directory: Path, name: str) -> bool:
     # the weights at hand must be the ones attacked (records kept without them: trusted)
     if models and {weights_digest(load_file(m)) for m in models} != set(attacked_models.values()):
         return False
-    if not (run_dir / "run.sqlite").is_file():
-        return False
-    store = RunStore.open(run_dir, readonly=True)
-    try:
-        return bool(store.meta("finished", False))
-    finally:
-        store.close()
+    return (run_dir / DB_NAME).is_file() and run_finished(run_dir)
 
 
 def _run_round(
