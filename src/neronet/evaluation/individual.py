@@ -147,7 +147,7 @@ def evaluate_individual(
     except Exception as err:
         if not out_of_memory_error(err):
             raise
-        reason = f"{OUT_OF_MEMORY}: {one_line(err)}"
+        reason = out_of_memory_reason(err)
     release_memory(data.device)
     return Evaluation(status="invalid", reason=reason, metrics=metrics, seconds=seconds)
 
@@ -185,6 +185,12 @@ def out_of_memory_error(err: BaseException) -> bool:
     return isinstance(err, torch.OutOfMemoryError) or (
         isinstance(err, RuntimeError) and any(m in str(err) for m in OOM_MESSAGES)
     )
+
+
+def out_of_memory_reason(err: BaseException) -> str:
+    """An invalid result's reason for ``err`` (an :func:`out_of_memory_error`): it starts
+    with :data:`OUT_OF_MEMORY`, which is how ``ran_out_of_memory`` tells it."""
+    return f"{OUT_OF_MEMORY}: {one_line(err)}"
 
 
 def release_memory(device: torch.device) -> None:

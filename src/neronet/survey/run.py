@@ -48,6 +48,7 @@ from neronet.evaluation.individual import (
     evaluate_individual,
     one_line,
     out_of_memory_error,
+    out_of_memory_reason,
     release_memory,
 )
 from neronet.evaluation.objectives import nero_net_fitness
@@ -359,7 +360,7 @@ def _measure(
             if not out_of_memory_error(err):
                 raise
             release_memory(data.search.device)
-            before = SearchTime("invalid", f"{OUT_OF_MEMORY}: {one_line(err)}", {}, {})
+            before = SearchTime("invalid", out_of_memory_reason(err), {}, {})
         if before.status != "invalid":
             before.save(out / SEARCH_TIME)
     else:
