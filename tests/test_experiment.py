@@ -17,12 +17,14 @@ from neronet.cli.experiment import (
     Chain,
     Method,
     MethodStudy,
+    Round,
     Search,
     StepLog,
     _memo,
     _rounds,
     _sharers_last,
     begun_in,
+    chain_jobs,
     parse_method,
     run_chains,
     time_left,
@@ -283,10 +285,11 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
 
 def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
     """Each round searches the next --parallel runs of every method, retrains and attacks
-    their bests and compares the searches, so the finished runs are paired after every
-    round; with --parallel above 1 each run's chain begins with its own search (the
-    lanes take runs of any method as they free); a study already grown further keeps
-    its run count."""
+    their bests and compares the searches on their first runs, so the finished runs are
+    paired after every round; with --parallel above 1 each run's chain begins with its
+    own search (the lanes take runs of any method as they free) and the study command
+    names every run (the pool grows the studies at once); a study already grown further
+    keeps its run count."""
     import argparse
 
     args = argparse.Namespace(
@@ -314,10 +317,12 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
         "--config",
         "c.yaml",
         "--runs",
-        "4",
+        "5",
         "--dir",
         str(directory / "b"),
     ]
+    compares = [r.compare[1] for r in rounds]
+    assert [c[c.index("--runs") + 1] for c in compares] == ["2", "4", "5"]
     # the shared memo first: the command line's overrides win over it
     memo_setting = f"store.memo={memo / 'evaluations'}"
     assert study_b[7:] == ["--parallel", "2", memo_setting, "seed=3", "search.strategy=random"]
@@ -331,12 +336,16 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
         "compare the searches",
     ]
     assert all(c.search is None for r in serial for c in r.chains)
-    # a study of an experiment started before rounds already holds all its runs
+    assert [r.searches[0][1][4] for r in serial] == ["1", "2", "3", "4", "5"]
+    # a study grown further (e.g. by an earlier start with more runs) keeps its runs
     config = load_config(str(CONFIG), TINY)
-    open_study(directory / "a", config, "grammar", "g", 5)
+    open_study(directory / "a", config, "grammar", "g", 7)
     grown = _rounds(args, methods, directory, memo)
-    assert [r.chains[0].steps[0][1][4] for r in grown] == ["5", "5", "5"]
-    assert [r.chains[-1].steps[0][1][4] for r in grown] == ["2", "4", "5"]
+    assert [r.chains[0].steps[0][1][4] for r in grown] == ["7", "7", "7"]
+    assert [r.chains[-1].steps[0][1][4] for r in grown] == ["5", "5", "5"]
+    assert [r.searches[0][1][4] for r in _rounds(serial_args, methods, directory, memo)] == [
+        "7"
+    ] * 5
     # the time left: the rounds to go at the mean pace of the finished ones, counting
     # the step times of a round run serially and pooled (a resume may change --parallel)
     spent = {
@@ -372,7 +381,7 @@ def test_chains_run_in_lanes_with_their_output_in_logs_and_stop_at_a_failure(
     ]
     logs = tmp_path / "logs"
     log = StepLog(seconds, saved.append, lines.append, total=9, numbered=2)
-    code = run_chains(chains, 2, "retrain+attack run 1", logs, log)
+    code = run_chains(chain_jobs(chains, logs, log), 2, log, lambda: "retrain+attack run 1")
     assert code == 2
     assert any("failed (exit code 2)" in line for line in lines)
     started = [line for line in lines if line.startswith("[")]
@@ -381,6 +390,66 @@ def test_chains_run_in_lanes_with_their_output_in_logs_and_stop_at_a_failure(
     assert "is not a neronet run directory" in (logs / "b-run-0.log").read_text()
     assert set(saved[-1]) == {"retrain+attack run 1"} and log.numbered == 6
     assert len(saved) >= 2  # saved as each chain ends, not once after the round
+
+
+def test_the_pool_runs_every_rounds_chains_and_compares_each_round_once_it_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--parallel above 1: one pool of lanes takes every round's chains in round order, so
+    a lane whose chain ended takes the next round's while a round's slowest chain runs;
+    a round is compared and reported when its last chain ends, rounds in order (here the
+    second round ends first and waits for the first), each round's time spent under its
+    own label."""
+    from neronet.cli import experiment
+
+    def chain(name: str) -> Chain:
+        return Chain(name, ((f"search {name}", ["show-seed"]),))
+
+    rounds = [
+        Round(
+            2,
+            f"runs {i}",
+            [],
+            [chain(f"m-run-{i}"), chain(f"n-run-{i}")],
+            (f"cmp {i}", ["show-seed"]),
+            first=i,
+        )
+        for i in (0, 1)
+    ]
+    lines: list[str] = []
+    seconds: dict[str, float] = {}
+    log = StepLog(seconds, lambda values: None, lines.append, total=6)
+    reported: list[tuple[str, int]] = []
+    pooled: list[list[str]] = []
+    spent: list[str] = []
+
+    def lanes(jobs, lanes, log, label, configs, ended):  # type: ignore[no-untyped-def]
+        pooled.append([job.chain.name for job in jobs])
+        by_name = {job.chain.name: job for job in jobs}
+        for name in ("m-run-1", "n-run-1", "m-run-0", "n-run-0"):
+            spent.append(label())
+            assert ended(by_name[name]) == 0
+            lines.append(f"ended {name}")
+        return 0
+
+    monkeypatch.setattr(experiment, "run_chains", lanes)
+    code = experiment._run_pooled(
+        rounds, 2, tmp_path, log, [], lambda r, done: reported.append((r.span, done))
+    )
+    assert code == 0
+    assert pooled == [["m-run-0", "n-run-0", "m-run-1", "n-run-1"]]  # one pool, round order
+    assert reported == [("runs 0", 1), ("runs 1", 2)]
+    told = [line.split(":")[0] for line in lines if line.startswith(("[", "ended"))]
+    assert told == [
+        "ended m-run-1",
+        "ended n-run-1",
+        "ended m-run-0",
+        "[3/6] cmp 0",  # the steps numbered round by round: chains, then the comparison
+        "[6/6] cmp 1",
+        "ended n-run-0",
+    ]
+    assert spent == [rounds[0].chains_label] * 4
+    assert set(seconds) == {"cmp 0", "cmp 1"}  # the chains' time is run_chains' to spend
 
 
 def test_a_pooled_experiment_searches_each_run_in_a_lane_as_the_serial_study_does(
@@ -420,24 +489,24 @@ def test_a_pooled_experiment_searches_each_run_in_a_lane_as_the_serial_study_doe
     suite.write_text(suite.read_text().replace('"complete": true', '"complete": false'))
     assert main(argv) == 0
     err = capsys.readouterr().err
-    assert err.count(": finished earlier") == 3 and "attack nero-net run-0: neronet attack" in err
+    assert err.count(": finished earlier") == 3 and "attack nero-net run-0 (lane 1 of 2" in err
     # weights at hand that are not the ones attacked: the run is not taken as finished
     report = (directory / "EXPERIMENT.md").read_text().split("## The searches")[0]
     ours = directory / "trained" / "nero-net-run-0" / "seed-0" / "model.safetensors"
     shutil.copy(tmp_path / "serial" / "run-0" / "weights" / "0.safetensors", ours)
     assert main(argv) == 0
     err = capsys.readouterr().err
-    assert err.count(": finished earlier") == 3 and "retrain nero-net run-0: neronet train" in err
+    assert err.count(": finished earlier") == 3 and "retrain nero-net run-0 (lane 1 of 2" in err
     assert (directory / "EXPERIMENT.md").read_text().split("## The searches")[0] == report
 
 
 def test_a_kill_in_a_later_round_resumes_past_the_earlier_rounds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A pooled round grows the study to its runs before its lanes search them, so a kill
-    in the second round leaves a study that declares a run not searched yet; the resume
-    goes past the first round (finished: its comparison left to the round that follows,
-    which reads every run) and finishes the second."""
+    """The pool grows the studies to all their runs before its lanes search them, so a
+    kill in the second round leaves a study that declares a run not searched yet; the
+    resume compares the first round on its own runs at once (finished earlier) and
+    finishes the second."""
     directory = tmp_path / "e"
     argv = ["experiment", "--config", str(CONFIG), "--dir", str(directory), "--runs", "3"]
     argv += ["--parallel", "2", "--attacks", "fgsm", *TINY, "executor.threads=1"]
@@ -447,9 +516,9 @@ def test_a_kill_in_a_later_round_resumes_past_the_earlier_rounds(
     capsys.readouterr()
     assert main(argv) == 0
     err = capsys.readouterr().err
-    assert "compare the searches: left to a later round's" in err
-    assert err.count("compare the searches: neronet compare") == 1
-    assert "search nero-net run-2: neronet study" in err
+    compared = [line for line in err.splitlines() if "compare the searches: neronet" in line]
+    assert len(compared) == 2 and "--runs 2 " in compared[0] and "--runs 3 " in compared[1]
+    assert err.index("--runs 2 ") < err.index("search nero-net run-2 (lane")
     assert "| nero-net | 3 |" in (directory / "EXPERIMENT.md").read_text()
 
 

@@ -279,6 +279,14 @@ def test_bad_studies_are_refused_in_one_line(
         capsys,
     )
     fails(["compare", str(tmp_path / "s"), str(tmp_path / "s")], "run-1 of 2 runs missing", capsys)
+    # a study still growing: its first runs compare (an experiment's round does this)
+    out = str(tmp_path / "first")
+    assert main(["compare", str(tmp_path / "s"), "--runs", "1", "--out", out]) == 0
+    assert capsys.readouterr().out.splitlines()[2].split("|")[2].strip() == "1"
+    assert (tmp_path / "first" / "compare.csv").read_text().splitlines()[1].split(",")[1] == "1"
+    for first in ("0", "3"):
+        fails(["compare", str(tmp_path / "s"), "--runs", first], "pass --runs 1..2", capsys)
+    fails(["compare", str(tmp_path / "s"), "--runs", "2"], "run-1 of 2 runs missing", capsys)
     fails(["train", "--study", str(tmp_path / "s")], "run-1 of 2 runs missing", capsys)
     fails(["train", "--study", str(tmp_path / "s"), "--id", "1"], "fittest individual", capsys)
     fails(["compare", str(tmp_path / "s/run-0"), str(tmp_path / "nope")], "neither a", capsys)

@@ -106,9 +106,10 @@ def add_experiment_command(sub: argparse._SubParsersAction) -> None:
         "--parallel",
         type=int,
         default=1,
-        help="runs at once: each round takes N runs of every method, and N lanes each "
-        "search a run, retrain and attack its best, then take the next run of any method "
-        "(the same records as one after another, so a resume may change it)",
+        help="runs at once: N lanes each search a run, retrain and attack its best, then "
+        "take the next run of any method; every N runs of every method are compared and "
+        "reported as they finish, while the lanes go on (the same records as one after "
+        "another, so a resume may change it)",
     )
     p.add_argument(
         "--attacks", default=DEFAULT_ATTACKS, help=f"attacks (default {DEFAULT_ATTACKS})"
@@ -248,7 +249,8 @@ class Round:
     """The steps of one round: the searches of its runs (every method), then per run its
     chain, then the comparison of the searches. A pooled round (``--parallel`` above 1)
     has no separate searches: each chain begins with its run's search, and the chains
-    share the lanes, so a lane whose run ended takes the next one, of any method."""
+    share the lanes, so a lane whose run ended takes the next one, of any method, of
+    this round or the next (:func:`_run_pooled`)."""
 
     finished: int
     """Runs of every method finished after this round."""
@@ -315,7 +317,9 @@ def _rounds(
         searches: list[Step] = []
         for m in methods:
             study = directory / m.name
-            runs = max(end, _stored_runs(study))  # a study grown further is never shrunk
+            # the pool grows every study to all its runs at once (_run_pooled); a study
+            # grown further is never shrunk
+            runs = max(args.runs if pooled else end, _stored_runs(study))
             argv = ["study", *common, "--runs", str(runs), "--dir", str(study)]
             argv += ["--parallel", str(args.parallel), *_overrides(args, m, memo)]
             searches.append((f"search {m.name} {span}", argv))
@@ -340,7 +344,7 @@ def _rounds(
                     steps = ((f"search {m.name} run-{run}", study_argv), *steps)
                 chains.append(Chain(name, steps, search))
         compare = ["compare", *(str(directory / m.name) for m in methods)]
-        compare += ["--out", str(directory / "compare")]
+        compare += ["--runs", str(end), "--out", str(directory / "compare")]
         labels = tuple(label for label, _ in searches)
         searches = [] if pooled else searches
         compare_step = ("compare the searches", compare)
@@ -395,39 +399,50 @@ class StepLog:
 def run_steps(steps: list[Step], log: StepLog) -> int:
     """Run the steps with neronet's own commands; stops at the first that fails (its exit
     code: 2 for an error it printed, 130 for Ctrl-C)."""
-    from neronet.cli import main
-
     for label, argv in steps:
-        log.say(f"[{log.number()}/{log.total}] {label}: neronet {' '.join(argv)}")
-        began = time.monotonic()
-        code = main(argv)
-        log.spent(label, time.monotonic() - began)
+        code = run_step(log.number(), label, argv, log)
         if code != 0:
             return code
     return 0
 
 
-def run_chains(
-    chains: list[Chain],
-    lanes: int,
-    label: str,
-    log_dir: Path,
-    log: StepLog,
-    configs: Sequence[dict[str, dict[str, Any]]] = (),
-) -> int:
-    """Each chain's steps in order, up to ``lanes`` chains at once, each in a spawned
-    process with its share of the cores, its output in ``log_dir/<chain>.log``. Returns
-    the first non-zero exit code (the other chains are stopped; every step resumes), or
-    0. The wall time of all of them is spent under ``label``, saved as each chain ends (a
-    kill loses only the time since). A chain's search runs on its lane's
-    ``configs[lane][method]`` (:func:`_open_studies`)."""
-    from neronet.execution.lanes import run_in_lanes
-    from neronet.execution.scheduling import cpu_threads
+def run_step(number: int, label: str, argv: list[str], log: StepLog) -> int:
+    """One step, announced as step ``number``, with neronet's own command; its exit code."""
+    from neronet.cli import main
 
-    jobs = [
+    log.say(f"[{number}/{log.total}] {label}: neronet {' '.join(argv)}")
+    began = time.monotonic()
+    code = main(argv)
+    log.spent(label, time.monotonic() - began)
+    return code
+
+
+def chain_jobs(chains: list[Chain], log_dir: Path, log: StepLog) -> list[ChainJob]:
+    """The chains as lane jobs: their steps numbered in order, output to
+    ``log_dir/<chain>.log``."""
+    return [
         ChainJob(tuple(log.number() for _ in c.steps), c, str(log_dir / f"{c.name}.log"))
         for c in chains
     ]
+
+
+def run_chains(
+    jobs: list[ChainJob],
+    lanes: int,
+    log: StepLog,
+    label: Callable[[], str],
+    configs: Sequence[dict[str, dict[str, Any]]] = (),
+    ended: Callable[[ChainJob], int] = lambda job: 0,
+) -> int:
+    """Each job's chain of steps in order, up to ``lanes`` chains at once, each in a
+    spawned process with its share of the cores, its output in its log. Returns the
+    first non-zero exit code (the other chains are stopped; every step resumes), or 0.
+    The wall time is spent under ``label()`` as each chain ends (a kill loses only the
+    time since); then ``ended(job)`` is told, and its non-zero exit code stops the chains
+    as a failed chain's does. A chain's search runs on its lane's
+    ``configs[lane][method]`` (:func:`_open_studies`)."""
+    from neronet.execution.lanes import run_in_lanes
+    from neronet.execution.scheduling import cpu_threads
 
     def started(job: ChainJob, lane: int) -> None:
         for number, (name, argv) in zip(job.numbers, job.chain.steps, strict=True):
@@ -436,7 +451,8 @@ def run_chains(
                 f"{job.log}): neronet {' '.join(argv)}"
             )
 
-    log_dir.mkdir(parents=True, exist_ok=True)
+    for job in jobs:
+        Path(job.log).parent.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     finished = run_in_lanes(
         jobs,
@@ -451,7 +467,7 @@ def run_chains(
     def spend() -> None:  # saved as each chain ends: a kill loses the time since the last
         nonlocal began
         now = time.monotonic()
-        log.spent(label, now - began)
+        log.spent(label(), now - began)
         began = now
 
     try:
@@ -460,6 +476,7 @@ def run_chains(
                 names = " and ".join(name for name, _ in job.chain.steps)
                 log.say(f"{names}: {'done' if code == 0 else f'failed (exit code {code})'}")
                 spend()
+                code = code or ended(job)
                 if code != 0:
                     break
     finally:
@@ -528,9 +545,9 @@ class MethodStudy:
 
 
 def _open_studies(
-    r: Round, directory: Path, studies: list[MethodStudy], lanes: int, held: ExitStack
+    runs: int, directory: Path, studies: list[MethodStudy], lanes: int, held: ExitStack
 ) -> list[dict[str, dict[str, Any]]]:
-    """Open (or grow) every method's study to the round's runs and hold its writer lock
+    """Open (or grow) every method's study to ``runs`` runs and hold its writer lock
     in ``held`` while the lanes search its runs (as ``neronet study --parallel`` holds
     it); return per lane its config for each method: the lane's share of the method's
     executor (:func:`~neronet.search.parallel.lane_configs`)."""
@@ -543,9 +560,9 @@ def _open_studies(
     for study in studies:
         path = directory / study.method.name
         refuse_foreign_dir(path, STUDY_FILE, "a study")
-        runs = max(r.finished, _stored_runs(path))  # a study grown further is never shrunk
         held.enter_context(writer_lock(path, "--dir"))
-        open_study(path, study.config, *study.grammar, runs)
+        # a study grown further is never shrunk
+        open_study(path, study.config, *study.grammar, max(runs, _stored_runs(path)))
         for lane, config in zip(configs, lane_configs(study.config, lanes), strict=True):
             lane[study.method.name] = config
     return configs
@@ -606,15 +623,8 @@ def finished_earlier(directory: Path, name: str) -> bool:
     return (run_dir / DB_NAME).is_file() and run_finished(run_dir)
 
 
-def _run_round(
-    r: Round, lanes: int, directory: Path, log: StepLog, studies: list[MethodStudy], last: bool
-) -> int:
-    """A round's searches, its chains not finished earlier (one after another, or in
-    ``lanes`` lanes, each beginning with its run's search in a pooled round), and its
-    comparison; the first non-zero exit code, or 0. A round other than the ``last`` whose
-    chains all finished earlier leaves its comparison to a later round's: a kill in a later
-    round may have grown the studies to runs not searched yet, which no comparison reads."""
-    code = run_steps(r.searches, log)
+def _not_finished_earlier(r: Round, directory: Path, log: StepLog) -> list[Chain]:
+    """The round's chains still to run; those finished earlier are announced as such."""
     chains = []
     for chain in r.chains:
         if not finished_earlier(directory, chain.name):
@@ -622,18 +632,83 @@ def _run_round(
             continue
         for label, _ in chain.steps:
             log.say(f"[{log.number()}/{log.total}] {label}: finished earlier")
-    if code == 0 and not chains and not last:
-        label = r.compare[0]
-        log.say(f"[{log.number()}/{log.total}] {label}: left to a later round's (it covers these)")
+    return chains
+
+
+Reported = Callable[[Round, int], None]
+"""Told of each round compared, with the number of rounds done (:func:`cmd_experiment`
+writes the interim report)."""
+
+
+def _run_serial(rounds: list[Round], directory: Path, log: StepLog, reported: Reported) -> int:
+    """Round after round, one step after another: a round's searches (a study command per
+    method), its chains not finished earlier, its comparison; the first non-zero exit
+    code, or 0."""
+    for done, r in enumerate(rounds, start=1):
+        code = run_steps(r.searches, log)
+        chains = _not_finished_earlier(r, directory, log)
+        code = code or run_steps([step for chain in chains for step in chain.steps], log)
+        code = code or run_steps([r.compare], log)
+        if code != 0:
+            return code
+        reported(r, done)
+    return 0
+
+
+def _run_pooled(
+    rounds: list[Round],
+    lanes: int,
+    directory: Path,
+    log: StepLog,
+    studies: list[MethodStudy],
+    reported: Reported,
+) -> int:
+    """Every round's chains (each beginning with its run's search) in one pool of
+    ``lanes`` lanes, in round order (a round's sharers last): a lane whose chain ended
+    takes the next one, of its round or of the next, so no lane idles while a round's
+    slowest chain runs (with eight lanes on a GPU, seven would). A round is compared (its
+    studies' first runs: a later round's may be under way) and reported as soon as its
+    chains are done, rounds in order; its wall time is the pool's since the round before
+    it was reported. The first non-zero exit code, or 0."""
+    jobs: list[ChainJob] = []
+    left: list[set[str]] = []  # per round, its chains still running or to run
+    compares: list[int] = []  # per round, its comparison's step number
+    round_of: dict[str, int] = {}
+    for index, r in enumerate(rounds):
+        chains = _sharers_last(_not_finished_earlier(r, directory, log), studies)
+        jobs += chain_jobs(chains, directory / "logs", log)
+        round_of |= {chain.name: index for chain in chains}
+        left.append({chain.name for chain in chains})
+        compares.append(log.number())
+    done = 0
+
+    def compare_done() -> int:
+        nonlocal done
+        while done < len(rounds) and not left[done]:
+            code = run_step(compares[done], *rounds[done].compare, log)
+            if code != 0:
+                return code
+            done += 1
+            reported(rounds[done - 1], done)
         return 0
-    if code == 0 and lanes > 1 and len(chains) > 1:
-        with ExitStack() as held:
-            configs = _open_studies(r, directory, studies, lanes, held) if r.pooled else []
-            chains = _sharers_last(chains, studies)
-            code = run_chains(chains, lanes, r.chains_label, directory / "logs", log, configs)
-    elif code == 0:
-        code = run_steps([step for chain in chains for step in chain.steps], log)
-    return code or run_steps([r.compare], log)
+
+    def ended(job: ChainJob) -> int:
+        left[round_of[job.chain.name]].discard(job.chain.name)
+        return compare_done()
+
+    code = compare_done()
+    if code != 0 or not jobs:
+        return code
+    with ExitStack() as held:
+        configs = _open_studies(rounds[-1].finished, directory, studies, lanes, held)
+        return run_chains(
+            jobs,
+            lanes,
+            log,
+            lambda: rounds[min(done, len(rounds) - 1)].chains_label,
+            configs,
+            ended,
+        )
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -684,13 +759,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             say(f"watch it live: neronet dashboard {directory}")
             rounds = _rounds(args, methods, directory, memo)
             steps = StepLog(seconds, save, say, sum(len(r.steps()) for r in rounds))
-            for done, r in enumerate(rounds, start=1):
-                last = done == len(rounds)
-                code = _run_round(r, args.parallel, directory, steps, studies, last)
-                if code == 130:
-                    say("interrupted; run the same command again to resume")
-                if code != 0:
-                    return code
+
+            def reported(r: Round, done: int) -> None:
                 if memo is not None:
                     _forget(memo, directory, methods, range(r.first, r.finished))
                 report = write_experiment(
@@ -698,6 +768,15 @@ def cmd_experiment(args: argparse.Namespace) -> int:
                 )[-1]
                 left = time_left(rounds, done, seconds)
                 say(f"{r.finished} of {args.runs} runs of every method reported{left}: {report}")
+
+            if args.parallel > 1:
+                code = _run_pooled(rounds, args.parallel, directory, steps, studies, reported)
+            else:
+                code = _run_serial(rounds, directory, steps, reported)
+            if code == 130:
+                say("interrupted; run the same command again to resume")
+            if code != 0:
+                return code
     print((directory / "EXPERIMENT.md").read_text(encoding="utf-8"))
     print(f"next: neronet dashboard {directory}")
     return 0

@@ -45,6 +45,13 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("sets", nargs="+", metavar="DIR", help="study or run directories")
     c.add_argument("--out", default="compare", help="output directory (default: compare)")
+    c.add_argument(
+        "--runs",
+        type=int,
+        metavar="N",
+        help="each study's first N runs (default: all; for studies still growing, whose "
+        "later runs are not searched yet); a run directory is one run either way",
+    )
     c.set_defaults(func=cmd_compare)
 
 
@@ -142,7 +149,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from neronet.reports.compare import compare, write_comparison
     from neronet.reports.document import md_block
 
-    comparison = compare(args.sets)
+    comparison = compare(args.sets, args.runs)
     for warning in comparison.warnings:
         print(f"neronet: warning: {warning}", file=sys.stderr)
     written = write_comparison(comparison, Path(args.out))

@@ -148,9 +148,10 @@ class Comparison:
         return buffer.getvalue()
 
 
-def compare(directories: Sequence[str | Path]) -> Comparison:
-    """Read the sets and check they can be compared (raises on a meaningless comparison)."""
-    sets = tuple(load_runs(d) for d in directories)
+def compare(directories: Sequence[str | Path], first: int | None = None) -> Comparison:
+    """Read the sets (of a study, its ``first`` runs if given) and check they can be
+    compared (raises on a meaningless comparison)."""
+    sets = tuple(load_runs(d, first) for d in directories)
     seen: set[Path] = set()
     for s in sets:
         where = s.directory.resolve()

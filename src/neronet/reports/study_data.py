@@ -127,8 +127,9 @@ class RunSet:
         return parse_config(self.study.config, f"{self.directory}/{STUDY_FILE}")
 
 
-def load_runs(directory: str | Path) -> RunSet:
-    """A study (every run must exist) or a single run directory.
+def load_runs(directory: str | Path, first: int | None = None) -> RunSet:
+    """A study (every run must exist; with ``first``, its first ``first`` runs: a study
+    still growing, whose later runs may not be searched yet) or a single run directory.
 
     A missing run is an error, not a smaller study: averages over the runs that
     happen to exist would silently change what the study measures.
@@ -142,10 +143,16 @@ def load_runs(directory: str | Path) -> RunSet:
             )
         return RunSet(path, (load_run(path),), None)
     study = read_study(path)
-    missing = study.missing()
+    if first is not None and not 1 <= first <= study.runs:
+        raise StudyError(
+            f"study '{path}' has {study.runs} runs, not the first {first} asked for; "
+            f"pass --runs 1..{study.runs}"
+        )
+    runs = range(study.runs if first is None else first)
+    missing = [study.run_name(i) for i in runs if not study.present(i)]
     if missing:
         raise StudyError(
-            f"study '{path}': {', '.join(missing)} of {study.runs} runs missing; "
+            f"study '{path}': {', '.join(missing)} of {len(runs)} runs missing; "
             f"{study.resume_hint()}"
         )
-    return RunSet(path, tuple(load_run(study.run_dir(i)) for i in range(study.runs)), study)
+    return RunSet(path, tuple(load_run(study.run_dir(i)) for i in runs), study)

@@ -93,10 +93,6 @@ class Study:
         """The config of run ``index``: the study's, with the run's own seed."""
         return parse_config({**self.config, "seed": self.seeds[index]}, STUDY_FILE)
 
-    def missing(self) -> list[str]:
-        """Runs not created yet (no run database)."""
-        return [self.run_name(i) for i in range(self.runs) if not self.present(i)]
-
     def present(self, index: int) -> bool:
         return (self.run_dir(index) / DB_NAME).is_file()
 
