@@ -390,6 +390,15 @@ def test_chains_run_in_lanes_with_their_output_in_logs_and_stop_at_a_failure(
     assert "is not a neronet run directory" in (logs / "b-run-0.log").read_text()
     assert set(saved[-1]) == {"retrain+attack run 1"} and log.numbered == 6
     assert len(saved) >= 2  # saved as each chain ends, not once after the round
+    # each chain's end tells the runs done and, while some are left, the time left
+    lines.clear()
+    ok = [Chain(f"{m}-run-0", ((f"retrain {m} run-0", seed),)) for m in "ab"]
+    assert run_chains(chain_jobs(ok, logs, log), 2, log, lambda: "run 2") == 0
+    ends = sorted(line.split(": ", 1)[1] for line in lines if not line.startswith("["))
+    assert ends[0].startswith("done (1 of 2 runs, about ") and ends[0].endswith(
+        " left at this pace)"
+    )
+    assert ends[1] == "done (2 of 2 runs)"
 
 
 def test_the_pool_runs_every_rounds_chains_and_compares_each_round_once_it_is_done(

@@ -437,12 +437,14 @@ def run_chains(
     """Each job's chain of steps in order, up to ``lanes`` chains at once, each in a
     spawned process with its share of the cores, its output in its log. Returns the
     first non-zero exit code (the other chains are stopped; every step resumes), or 0.
-    The wall time is spent under ``label()`` as each chain ends (a kill loses only the
-    time since); then ``ended(job)`` is told, and its non-zero exit code stops the chains
-    as a failed chain's does. A chain's search runs on its lane's
-    ``configs[lane][method]`` (:func:`_open_studies`)."""
+    As each chain ends, the runs done and the time left at the pace so far are told, the
+    wall time is spent under ``label()`` (a kill loses only the time since), and then
+    ``ended(job)`` is told: its non-zero exit code stops the chains as a failed chain's
+    does. A chain's search runs on its lane's ``configs[lane][method]``
+    (:func:`_open_studies`)."""
     from neronet.execution.lanes import run_in_lanes
     from neronet.execution.scheduling import cpu_threads
+    from neronet.reports.summary import duration
 
     def started(job: ChainJob, lane: int) -> None:
         for number, (name, argv) in zip(job.numbers, job.chain.steps, strict=True):
@@ -453,7 +455,7 @@ def run_chains(
 
     for job in jobs:
         Path(job.log).parent.mkdir(parents=True, exist_ok=True)
-    began = time.monotonic()
+    began = start = time.monotonic()
     finished = run_in_lanes(
         jobs,
         _chain_lane,
@@ -472,9 +474,15 @@ def run_chains(
 
     try:
         with contextlib.closing(finished):
-            for job, code in finished:
+            for done, (job, code) in enumerate(finished, start=1):
                 names = " and ".join(name for name, _ in job.chain.steps)
-                log.say(f"{names}: {'done' if code == 0 else f'failed (exit code {code})'}")
+                if code != 0:
+                    log.say(f"{names}: failed (exit code {code})")
+                else:
+                    pace = (time.monotonic() - start) / done
+                    left = len(jobs) - done
+                    eta = f", about {duration(pace * left)} left at this pace" if left else ""
+                    log.say(f"{names}: done ({done} of {len(jobs)} runs{eta})")
                 spend()
                 code = code or ended(job)
                 if code != 0:
