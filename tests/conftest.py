@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -40,12 +41,23 @@ def _fixed_global_state() -> None:
 
 
 @pytest.fixture(scope="session")
-def quickstart_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The quickstart cut to 2 generations, searched once per session (its slowest part:
-    about 40 s): the README's Python example and the no-clock check read this one run.
-    Tests copy it before writing to it."""
+def quickstart_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The quickstart cut to 2 generations, searched once per test session (its slowest
+    part: 40-80 s) by whichever process asks first, the others waiting for it (with xdist
+    each worker has a session of its own, and three files read this run: searching it in
+    each cost minutes of CPU): the README's Python example, the no-clock check and the
+    golden replay read this one run. Tests copy it before writing to it."""
+    from filelock import FileLock
+
     from neronet.cli import main
 
-    run = tmp_path_factory.mktemp("quickstart") / "run"
-    assert main(["evolve", "--run", str(run), "search.generations=2"]) == 0
-    return run
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent  # the xdist workers' common base, this session's alone
+    where = shared / "quickstart"
+    with FileLock(str(shared / "quickstart.lock")):
+        if not (where / "searched").is_file():
+            shutil.rmtree(where, ignore_errors=True)  # a process killed while searching
+            assert main(["evolve", "--run", str(where / "run"), "search.generations=2"]) == 0
+            (where / "searched").touch()
+    return where / "run"
