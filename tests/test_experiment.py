@@ -281,6 +281,45 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     interim = (directory / "EXPERIMENT.md").read_text()
     assert "Interim report: 1 of the 3 runs of every method are finished" in interim
     assert "Interim" not in report
+    # `neronet status` of the experiment: each run's stage, read from what its steps wrote
+    capsys.readouterr()
+    assert main(["status", str(directory)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"experiment {directory}: 2 of 2 runs done, finished"
+    assert lines[1:3] == ["  nero-net  1 of 1 done", "  random    1 of 1 done"]
+    assert lines[3].startswith("  last: ") and "runs of every method reported" in lines[3]
+    attacked, trained = (
+        directory / "attacked" / "random-run-0",
+        directory / "trained" / "random-run-0",
+    )
+    run = directory / "random" / "run-0"
+
+    def stage() -> str:
+        assert main(["status", str(directory), "--json"]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert info["done"] == 1 and info["writer_pid"] is None
+        assert info["stages"]["nero-net"] == [{"stage": "done"}]
+        (random_run,) = info["stages"]["random"]
+        return random_run["stage"] + str(random_run.get("generation", ""))
+
+    (attacked / "per_model.csv").unlink()
+    assert stage() == "attacking"
+    shutil.rmtree(attacked)
+    assert stage() == "retrained"
+    (trained / "train_results.csv").unlink()
+    assert stage() == "retraining"
+    shutil.rmtree(trained)
+    assert stage() == "searched"
+    store = RunStore.open(run)
+    store.set_meta("finished", False)
+    store.close()
+    assert stage() == "searching1"  # the generations it finished
+    assert main(["status", str(directory)]) == 0
+    out = capsys.readouterr().out
+    assert ": 1 of 2 runs done, stopped (re-run its command to resume)" in out
+    assert "  random    0 of 1 done; run-0 searching (generations 1/1)" in out
+    shutil.rmtree(run)
+    assert stage() == "not started"
 
 
 def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:

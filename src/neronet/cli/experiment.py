@@ -605,30 +605,17 @@ def finished_earlier(directory: Path, name: str) -> bool:
     or not kept with the records would be retrained for nothing), so it is not rerun."""
     from safetensors.torch import load_file
 
-    from neronet.cli.attack import PAIRS
-    from neronet.robustness.results import MANIFEST as SUITE
+    from neronet.reports.experiment_status import attack_suite, run_stage
     from neronet.robustness.results import weights_digest
-    from neronet.search.study import run_finished
-    from neronet.store import DB_NAME
-    from neronet.train.posttrain import MODEL_FILE, RESULTS_FILE
+    from neronet.train.posttrain import MODEL_FILE
 
-    method, run = _run_of(name)
-    attacked, run_dir = directory / "attacked" / name, directory / method / f"run-{run}"
-    try:
-        suite = json.loads((attacked / PAIRS / SUITE).read_text("utf-8"))
-        complete, attacked_models = suite["complete"] is True, suite["identity"]["models"]
-    except (OSError, ValueError, KeyError, TypeError):
+    if run_stage(directory, name) != "done":
         return False
-    if not complete or not (attacked / "per_model.csv").is_file():
-        return False
-    trained = directory / "trained" / name
-    if not (trained / RESULTS_FILE).is_file():
-        return False
-    models = sorted(trained.glob(f"seed-*/{MODEL_FILE}"))
+    suite = attack_suite(directory / "attacked" / name)
+    models = sorted((directory / "trained" / name).glob(f"seed-*/{MODEL_FILE}"))
     # the weights at hand must be the ones attacked (records kept without them: trusted)
-    if models and {weights_digest(load_file(m)) for m in models} != set(attacked_models.values()):
-        return False
-    return (run_dir / DB_NAME).is_file() and run_finished(run_dir)
+    digests = {weights_digest(load_file(m)) for m in models}
+    return suite is not None and (not models or digests == set(suite[1].values()))
 
 
 def _not_finished_earlier(r: Round, directory: Path, log: StepLog) -> list[Chain]:

@@ -13,18 +13,27 @@ from neronet.errors import NeronetError
 
 
 def _add_run_view(
-    sub: argparse._SubParsersAction, name: str, help_text: str, func: Callable[..., int]
+    sub: argparse._SubParsersAction,
+    name: str,
+    help_text: str,
+    func: Callable[..., int],
+    what: str = "run or study directory",
 ) -> None:
     """A read-only command on a run directory, with ``--json`` for scripts."""
     p = sub.add_parser(name, help=help_text)
-    p.add_argument("run", help="run or study directory")
+    p.add_argument("run", help=what)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=func)
 
 
 def _add_status(sub: argparse._SubParsersAction) -> None:
     _add_run_view(
-        sub, "status", "progress of a run: generation, best so far, time spent", cmd_status
+        sub,
+        "status",
+        "progress of a run (generation, best so far, time spent), a study or an experiment "
+        "(each run's stage)",
+        cmd_status,
+        "run, study or experiment directory",
     )
 
 
@@ -71,11 +80,17 @@ def _print_study_status(info: dict[str, Any]) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from neronet.dashboard.sources import kind_of
     from neronet.reports.describe import fmt_metric
+    from neronet.reports.experiment_status import experiment_status, status_lines
     from neronet.reports.metrics import metrics_line
     from neronet.reports.status import run_status
     from neronet.search.study import is_study
 
+    if kind_of(Path(args.run)) == "experiment":
+        info = experiment_status(Path(args.run))
+        print(json.dumps(info, indent=2) if args.json else "\n".join(status_lines(info)))
+        return 0
     info = study_status(args.run) if is_study(args.run) else run_status(args.run)
     if args.json:
         print(json.dumps(info, indent=2))
