@@ -140,8 +140,31 @@ def test_a_tiny_survey_end_to_end_and_resumed_after_a_kill(
     other = json.loads((arch / "seed-0-pgd-linf.json").read_text())
     (arch / "seed-0-pgd-linf.json").write_text(json.dumps({**other, "weights": "other"}))
     autoattack = (arch / "seed-0-autoattack.json").stat().st_mtime_ns
+    # `neronet status`: the row measured, and arch 1 under way (no writer: stopped)
+    assert main(["status", str(killed)]) == 0
+    status = capsys.readouterr().out.splitlines()
+    assert status[0].startswith(f"survey {killed}: 1 architectures measured (1 ")
+    assert status[0].endswith(", 0 retests, stopped (re-run its command to resume)")
+    assert status[1].startswith("  arch 1 under way: ") and status[2].startswith("  last: ")
     assert main(["survey", "--config", str(config), "--dir", str(killed), "--count", "2"]) == 0
     assert "1 of 2 architectures surveyed; measuring 1" in capsys.readouterr().err
+    assert main(["status", str(killed), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["rows"], info["retests"], info["under_way"], info["writer_pid"]) == (
+        2,
+        0,
+        {},
+        None,
+    )
+    assert main(["status", str(whole)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert ": 2 architectures measured (" in first and first.endswith(", 2 retests, idle")
+    (killed / "models" / "arch-0" / "retest").mkdir()  # as a retest cut short leaves it
+    assert main(["status", str(killed)]) == 0
+    status = capsys.readouterr().out.splitlines()
+    assert status[0].endswith(", 0 retests, stopped (re-run its command to resume)")
+    assert status[1].startswith("  arch 0 retest under way: ")
+    shutil.rmtree(killed / "models" / "arch-0" / "retest")
     assert _records(killed) == rows
     assert "search-time: " in (arch / PROGRESS_LOG).read_text()
     assert "measured by an earlier attempt" in (arch / PROGRESS_LOG).read_text()

@@ -605,7 +605,7 @@ def finished_earlier(directory: Path, name: str) -> bool:
     or not kept with the records would be retrained for nothing), so it is not rerun."""
     from safetensors.torch import load_file
 
-    from neronet.reports.experiment_status import attack_suite, run_stage
+    from neronet.reports.status import attack_suite, run_stage
     from neronet.robustness.results import weights_digest
     from neronet.train.posttrain import MODEL_FILE
 

@@ -30,10 +30,10 @@ def _add_status(sub: argparse._SubParsersAction) -> None:
     _add_run_view(
         sub,
         "status",
-        "progress of a run (generation, best so far, time spent), a study or an experiment "
-        "(each run's stage)",
+        "progress of a run (generation, best so far, time spent), a study, an experiment "
+        "(each run's stage) or a survey (its rows, those under way)",
         cmd_status,
-        "run, study or experiment directory",
+        "run, study, experiment or survey directory",
     )
 
 
@@ -82,14 +82,24 @@ def _print_study_status(info: dict[str, Any]) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     from neronet.dashboard.sources import kind_of
     from neronet.reports.describe import fmt_metric
-    from neronet.reports.experiment_status import experiment_status, status_lines
     from neronet.reports.metrics import metrics_line
-    from neronet.reports.status import run_status
+    from neronet.reports.status import (
+        experiment_lines,
+        experiment_status,
+        run_status,
+        survey_lines,
+        survey_status,
+    )
     from neronet.search.study import is_study
 
-    if kind_of(Path(args.run)) == "experiment":
-        info = experiment_status(Path(args.run))
-        print(json.dumps(info, indent=2) if args.json else "\n".join(status_lines(info)))
+    kind = kind_of(Path(args.run))
+    if kind in ("experiment", "survey"):
+        facts, lines = {
+            "experiment": (experiment_status, experiment_lines),
+            "survey": (survey_status, survey_lines),
+        }[kind]
+        info = facts(Path(args.run))
+        print(json.dumps(info, indent=2) if args.json else "\n".join(lines(info)))
         return 0
     info = study_status(args.run) if is_study(args.run) else run_status(args.run)
     if args.json:

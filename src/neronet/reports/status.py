@@ -1,8 +1,15 @@
-"""A run's state as facts (``neronet status --json`` and ``Run.status()`` of the API)."""
+"""What ``neronet status`` prints, as facts (also its ``--json``, and ``Run.status()`` of
+the API): a run's state; each run's stage in an experiment and a survey's rows, read from
+the files their steps write, so they answer while the work runs, after a kill, or on
+records copied elsewhere (a 50-run comparison takes a day on two cores, a survey days).
+"""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
+from typing import Any
 
 
 def run_status(run_dir: str) -> dict[str, object]:
@@ -44,3 +51,162 @@ def run_status(run_dir: str) -> dict[str, object]:
 def _in_warmup(info: dict[str, object]) -> bool:
     """Whether fitness after this generation is still NERO-Net's warm-up objective."""
     return bool(info.get("warmup")) and not info.get("switched")
+
+
+STAGES = ("not started", "searching", "searched", "retraining", "retrained", "attacking", "done")
+"""A run's stages in order; ``searching``, ``retraining`` and ``attacking`` are under way
+(or were, when the experiment was stopped)."""
+
+
+def attack_suite(attacked: Path) -> tuple[bool, dict[str, str]] | None:
+    """A run's attack suite: whether it is complete and the weight digest of each model it
+    attacked; None when there is none (not begun, or its manifest unreadable)."""
+    from neronet.cli.attack import PAIRS
+    from neronet.robustness.results import MANIFEST
+
+    try:
+        suite = json.loads((attacked / PAIRS / MANIFEST).read_text("utf-8"))
+        return suite["complete"] is True, dict(suite["identity"]["models"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def run_stage(directory: Path, name: str) -> str:
+    """The stage of run ``name`` (``<method>-run-<i>``) of the experiment in ``directory``."""
+    from neronet.search.study import run_finished
+    from neronet.store import DB_NAME
+    from neronet.train.posttrain import RESULTS_FILE
+
+    method, run = name.rsplit("-run-", 1)
+    run_dir = directory / method / f"run-{run}"
+    if not (run_dir / DB_NAME).is_file():
+        return "not started"
+    if not run_finished(run_dir):
+        return "searching"
+    trained, attacked = directory / "trained" / name, directory / "attacked" / name
+    if not (trained / RESULTS_FILE).is_file():
+        return "retraining" if trained.is_dir() else "searched"
+    suite = attack_suite(attacked)
+    if suite is not None and suite[0] and (attacked / "per_model.csv").is_file():
+        return "done"
+    return "attacking" if attacked.is_dir() else "retrained"
+
+
+def experiment_status(directory: Path) -> dict[str, Any]:
+    """The facts ``neronet status`` prints for an experiment (also its ``--json``): per
+    method each run's stage (a search under way with its generations), the runs done, the
+    writer's pid (None: stopped) and the last line of its log (its latest estimate)."""
+    from neronet.dashboard.sources import experiment_methods
+    from neronet.runlock import lock_holder
+
+    methods, runs = experiment_methods(directory)
+    stages: dict[str, list[dict[str, Any]]] = {}
+    for method in methods:
+        stages[method] = []
+        for run in range(runs):
+            stage: dict[str, Any] = {"stage": run_stage(directory, f"{method}-run-{run}")}
+            if stage["stage"] == "searching":
+                info = run_status(str(directory / method / f"run-{run}"))
+                stage |= {k: info[k] for k in ("generation", "generations_total")}
+            stages[method].append(stage)
+    return {
+        "experiment": str(directory),
+        "methods": methods,
+        "runs": runs,
+        "done": sum(s["stage"] == "done" for runs_of in stages.values() for s in runs_of),
+        "writer_pid": lock_holder(directory),
+        "stages": stages,
+        "last_line": last_line(directory / "experiment.log"),
+    }
+
+
+def last_line(log: Path) -> str | None:
+    """A log's last line (None: no log, or an empty one)."""
+    try:
+        lines = log.read_text("utf-8").splitlines()
+    except OSError:
+        return None
+    return lines[-1] if lines else None
+
+
+def survey_status(directory: Path) -> dict[str, Any]:
+    """The facts ``neronet status`` prints for a survey (also its ``--json``): the rows
+    measured by status, the retests, the writer's pid (None: stopped), the jobs under way
+    (a model directory without its row, or a ``retest/`` without its retest) with their
+    progress log's last line, and the survey log's last line."""
+    from collections import Counter
+
+    from neronet.runlock import lock_holder
+    from neronet.survey.run import PROGRESS_LOG
+    from neronet.survey.store import SurveyStore
+
+    store = SurveyStore.read(directory)
+    try:
+        records, retests = store.records(), store.retests()
+    finally:
+        store.close()
+    rows, retested = {r.index for r in records}, {r.index for r in retests}
+    names = (arch.name.removeprefix("arch-") for arch in (directory / "models").glob("arch-*"))
+    under_way = {}
+    for index in sorted(int(name) for name in names if name.isdigit()):
+        arch = directory / "models" / f"arch-{index}"
+        if index not in rows:
+            under_way[f"arch {index}"] = last_line(arch / PROGRESS_LOG)
+        elif (arch / "retest").is_dir() and index not in retested:
+            under_way[f"arch {index} retest"] = last_line(arch / PROGRESS_LOG)
+    return {
+        "survey": str(directory),
+        "rows": len(records),
+        "statuses": dict(Counter(r.status for r in records)),
+        "retests": len(retests),
+        "writer_pid": lock_holder(directory),
+        "under_way": under_way,
+        "last_line": last_line(directory / "survey.log"),
+    }
+
+
+def _state(writer_pid: int | None, under_way: bool, idle: str) -> str:
+    """Running, stopped with work under way (a resume continues it), or ``idle``."""
+    if writer_pid is not None:
+        return f"running (pid {writer_pid})"
+    return "stopped (re-run its command to resume)" if under_way else idle
+
+
+def survey_lines(info: dict[str, Any]) -> list[str]:
+    """``neronet status`` of a survey as text (its planned count is its command's: a
+    survey grows with ``--count``, so one stopped between rows reads as idle)."""
+    statuses = ", ".join(f"{n} {status}" for status, n in sorted(info["statuses"].items()))
+    state = _state(info["writer_pid"], bool(info["under_way"]), "idle")
+    lines = [
+        f"survey {info['survey']}: {info['rows']} architectures measured"
+        f"{f' ({statuses})' if statuses else ''}, {info['retests']} retests, {state}"
+    ]
+    for job, line in info["under_way"].items():
+        lines.append(f"  {job} under way: {line or 'starting'}")
+    if info["last_line"]:
+        lines.append(f"  last: {info['last_line']}")
+    return lines
+
+
+def experiment_lines(info: dict[str, Any]) -> list[str]:
+    """``neronet status`` of an experiment as text: a line per method with its runs done
+    and those under way, then the log's last line."""
+    total = len(info["methods"]) * info["runs"]
+    state = _state(info["writer_pid"], info["done"] < total, "finished")
+    lines = [f"experiment {info['experiment']}: {info['done']} of {total} runs done, {state}"]
+    width = max(len(m) for m in info["methods"])
+    for method in info["methods"]:
+        runs = info["stages"][method]
+        done = sum(s["stage"] == "done" for s in runs)
+        words = [f"{done} of {len(runs)} done"]
+        for index, s in enumerate(runs):
+            if s["stage"] in ("done", "not started"):
+                continue
+            where = f"run-{index} {s['stage']}"
+            if "generation" in s:
+                where += f" (generations {s['generation']}/{s['generations_total']})"
+            words.append(where)
+        lines.append(f"  {method:<{width}}  {'; '.join(words)}")
+    if info["last_line"]:
+        lines.append(f"  last: {info['last_line']}")
+    return lines
