@@ -85,7 +85,9 @@ def test_happy_path_metrics_weights_and_record(splits: DataSplits) -> None:
         *MASKING_METRICS,
     ]
     assert m["masking_flag"] == 0.0 and m["masking_images"] > 0  # an honest network
-    assert m["clean_accuracy"] > 0.5
+    # learned: three times chance (training seeds 0-7 give 0.48-0.71 on one machine, so 0.5
+    # sat inside the spread another CPU's float rounding could cross)
+    assert m["clean_accuracy"] > 0.3
     assert 0.0 <= m["adversarial_accuracy"] <= 1.0
     assert m["overall_adversarial_accuracy"] == pytest.approx(
         m["clean_accuracy"] * m["adversarial_accuracy"]
