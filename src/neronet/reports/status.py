@@ -53,11 +53,6 @@ def _in_warmup(info: dict[str, object]) -> bool:
     return bool(info.get("warmup")) and not info.get("switched")
 
 
-STAGES = ("not started", "searching", "searched", "retraining", "retrained", "attacking", "done")
-"""A run's stages in order; ``searching``, ``retraining`` and ``attacking`` are under way
-(or were, when the experiment was stopped)."""
-
-
 def attack_suite(attacked: Path) -> tuple[bool, dict[str, str]] | None:
     """A run's attack suite: whether it is complete and the weight digest of each model it
     attacked; None when there is none (not begun, or its manifest unreadable)."""
@@ -72,7 +67,9 @@ def attack_suite(attacked: Path) -> tuple[bool, dict[str, str]] | None:
 
 
 def run_stage(directory: Path, name: str) -> str:
-    """The stage of run ``name`` (``<method>-run-<i>``) of the experiment in ``directory``."""
+    """The stage of run ``name`` (``<method>-run-<i>``) of the experiment in ``directory``:
+    in order ``not started``, ``searching``, ``searched``, ``retraining``, ``retrained``,
+    ``attacking``, ``done`` (the ``-ing`` ones under way, or cut short by a stop)."""
     from neronet.search.study import run_finished
     from neronet.store import DB_NAME
     from neronet.train.posttrain import RESULTS_FILE
