@@ -213,7 +213,8 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     report = (directory / "EXPERIMENT.md").read_text()
     view = SourceView(directory).state()  # the dashboard's page of the experiment
     assert [r["label"] for r in view["runs"]] == ["nero-net/run-0", "random/run-0"]
-    retrained, summary, each = view["tables"]
+    progress, retrained, summary, each = view["tables"]
+    assert progress["rows"] == [["nero-net", "1 of 1 done", "-"], ["random", "1 of 1 done", "-"]]
     assert [row[:2] for row in retrained["rows"]] == [["nero-net", "run-0"], ["random", "run-0"]]
     assert [row[0] for row in summary["rows"]] == ["nero-net", "random"]
     assert each["headers"][2:4] == ["clean (%)", "FGSM (%)"]
@@ -314,6 +315,8 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     store.set_meta("finished", False)
     store.close()
     assert stage() == "searching1"  # the generations it finished
+    progress = SourceView(directory).state()["tables"][0]  # the dashboard says it too
+    assert progress["rows"][1] == ["random", "0 of 1 done", "run-0 searching (generations 1/1)"]
     assert main(["status", str(directory)]) == 0
     out = capsys.readouterr().out
     assert ": 1 of 2 runs done, stopped (re-run its command to resume)" in out

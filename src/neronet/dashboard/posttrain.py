@@ -84,6 +84,20 @@ def attacked_tables(directory: Path, methods: list[str], runs: int) -> list[dict
     ]
 
 
+def progress_table(directory: Path) -> dict[str, Any]:
+    """Per method: its runs done and each run under way with its stage (what ``neronet
+    status`` prints)."""
+    from neronet.reports.status import experiment_status, method_progress
+
+    info = experiment_status(directory)
+    rows = []
+    for method in info["methods"]:
+        done, under_way = method_progress(info["stages"][method])
+        rows.append([method, done, "; ".join(under_way) or "-"])
+    return table("progress (neronet status)", ["method", "runs", "under way"], rows)
+
+
 def experiment_tables(directory: Path, methods: list[str], runs: int) -> list[dict[str, Any]]:
     trained = trained_table(directory, methods, runs)
-    return [*([trained] if trained else []), *attacked_tables(directory, methods, runs)]
+    tables = [progress_table(directory), *([trained] if trained else [])]
+    return [*tables, *attacked_tables(directory, methods, runs)]

@@ -193,17 +193,24 @@ def experiment_lines(info: dict[str, Any]) -> list[str]:
     lines = [f"experiment {info['experiment']}: {info['done']} of {total} runs done, {state}"]
     width = max(len(m) for m in info["methods"])
     for method in info["methods"]:
-        runs = info["stages"][method]
-        done = sum(s["stage"] == "done" for s in runs)
-        words = [f"{done} of {len(runs)} done"]
-        for index, s in enumerate(runs):
-            if s["stage"] in ("done", "not started"):
-                continue
-            where = f"run-{index} {s['stage']}"
-            if "generation" in s:
-                where += f" (generations {s['generation']}/{s['generations_total']})"
-            words.append(where)
-        lines.append(f"  {method:<{width}}  {'; '.join(words)}")
+        done, under_way = method_progress(info["stages"][method])
+        lines.append(f"  {method:<{width}}  {'; '.join([done, *under_way])}")
     if info["last_line"]:
         lines.append(f"  last: {info['last_line']}")
     return lines
+
+
+def method_progress(runs: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """A method's runs (:func:`experiment_status`'s stages) as ``"2 of 10 done"`` and a
+    phrase per run between its start and its end (``"run-2 searching (generations
+    3/6)"``), for the terminal and the dashboard alike."""
+    done = sum(s["stage"] == "done" for s in runs)
+    under_way = []
+    for index, s in enumerate(runs):
+        if s["stage"] in ("done", "not started"):
+            continue
+        where = f"run-{index} {s['stage']}"
+        if "generation" in s:
+            where += f" (generations {s['generation']}/{s['generations_total']})"
+        under_way.append(where)
+    return f"{done} of {len(runs)} done", under_way
