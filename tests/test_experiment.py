@@ -388,18 +388,15 @@ def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:
     assert [r.searches[0][1][4] for r in _rounds(serial_args, methods, directory, memo)] == [
         "7"
     ] * 5
-    # the time left: the rounds to go at the mean pace of the finished ones, counting
-    # the step times of a round run serially and pooled (a resume may change --parallel)
-    spent = {
-        "search a runs 1-2": 100.0,
-        "retrain+attack runs 1-2": 50.0,
-        "compare the searches": 7.0,
-    }
-    spent |= {"search b runs 3-4": 200.0, "search+retrain+attack runs 3-4": 50.0}
-    spent |= {"retrain a run-4": 30.0, "attack a run-4": 20.0}
-    assert [r.seconds(spent) for r in grown] == [150.0, 250.0, 50.0]
-    assert time_left(grown, 2, spent) == ", about 3m 20s left at this pace"
-    assert time_left(grown, 3, spent) == "" and time_left(grown, 0, spent) == ""
+
+
+def test_the_time_left_is_the_runs_to_go_at_the_wall_time_per_run_over_every_start() -> None:
+    """Every step's time counts, whichever start and way (serial or pooled) spent it, so
+    a run finished just after a resume (most of it done before) does not speed the pace."""
+    spent = {"search a runs 1-2": 100.0, "retrain+attack runs 1-2": 50.0, "compare": 10.0}
+    spent |= {"search+retrain+attack runs 3-4": 240.0}
+    assert time_left(spent, 4, 10) == ", about 10m 00s left at this pace"  # 100 s a run
+    assert time_left(spent, 10, 10) == "" and time_left(spent, 0, 10) == ""
 
 
 STEPS = ("search", "retrain", "attack")
@@ -433,14 +430,15 @@ def test_chains_run_in_lanes_with_their_output_in_logs_and_stop_at_a_failure(
     assert set(saved[-1]) == {"retrain+attack run 1"} and log.numbered == 6
     assert len(saved) >= 2  # saved as each chain ends, not once after the round
     # each chain's end tells the runs done and, while some are left, the time left
+    # (counting the experiment's runs finished before these chains)
     lines.clear()
     ok = [Chain(f"{m}-run-0", ((f"retrain {m} run-0", seed),)) for m in "ab"]
-    assert run_chains(chain_jobs(ok, logs, log), 2, log, lambda: "run 2") == 0
+    assert run_chains(chain_jobs(ok, logs, log), 2, log, lambda: "run 2", earlier=3) == 0
     ends = sorted(line.split(": ", 1)[1] for line in lines if not line.startswith("["))
-    assert ends[0].startswith("done (1 of 2 runs, about ") and ends[0].endswith(
+    assert ends[0].startswith("done (4 of 5 runs, about ") and ends[0].endswith(
         " left at this pace)"
     )
-    assert ends[1] == "done (2 of 2 runs)"
+    assert ends[1] == "done (5 of 5 runs)"
 
 
 def test_the_pool_runs_every_rounds_chains_and_compares_each_round_once_it_is_done(
@@ -470,11 +468,12 @@ def test_the_pool_runs_every_rounds_chains_and_compares_each_round_once_it_is_do
     lines: list[str] = []
     seconds: dict[str, float] = {}
     log = StepLog(seconds, lambda values: None, lines.append, total=6)
-    reported: list[tuple[str, int]] = []
+    reported: list[str] = []
     pooled: list[list[str]] = []
     spent: list[str] = []
 
-    def lanes(jobs, lanes, log, label, configs, ended):  # type: ignore[no-untyped-def]
+    def lanes(jobs, lanes, log, label, configs, ended, earlier):  # type: ignore[no-untyped-def]
+        assert earlier == 0  # no run finished before this start
         pooled.append([job.chain.name for job in jobs])
         by_name = {job.chain.name: job for job in jobs}
         for name in ("m-run-1", "n-run-1", "m-run-0", "n-run-0"):
@@ -484,12 +483,10 @@ def test_the_pool_runs_every_rounds_chains_and_compares_each_round_once_it_is_do
         return 0
 
     monkeypatch.setattr(experiment, "run_chains", lanes)
-    code = experiment._run_pooled(
-        rounds, 2, tmp_path, log, [], lambda r, done: reported.append((r.span, done))
-    )
+    code = experiment._run_pooled(rounds, 2, tmp_path, log, [], lambda r: reported.append(r.span))
     assert code == 0
     assert pooled == [["m-run-0", "n-run-0", "m-run-1", "n-run-1"]]  # one pool, round order
-    assert reported == [("runs 0", 1), ("runs 1", 2)]
+    assert reported == ["runs 0", "runs 1"]
     told = [line.split(":")[0] for line in lines if line.startswith(("[", "ended"))]
     assert told == [
         "ended m-run-1",
@@ -541,6 +538,7 @@ def test_a_pooled_experiment_searches_each_run_in_a_lane_as_the_serial_study_doe
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert err.count(": finished earlier") == 3 and "attack nero-net run-0 (lane 1 of 2" in err
+    assert "attack nero-net run-0: done (2 of 2 runs)" in err  # the run finished earlier counts
     # weights at hand that are not the ones attacked: the run is not taken as finished
     report = (directory / "EXPERIMENT.md").read_text().split("## The searches")[0]
     ours = directory / "trained" / "nero-net-run-0" / "seed-0" / "model.safetensors"

@@ -258,9 +258,6 @@ class Round:
     searches: list[Step]
     chains: list[Chain]
     compare: Step
-    serial_searches: tuple[str, ...] = ()
-    """The labels the searches have one study at a time (``searches``' own, or, in a
-    pooled round, those a resume with ``--parallel 1`` would give them)."""
     first: int = 0
     """The round's first run: it holds runs ``first`` to ``finished - 1``."""
 
@@ -280,23 +277,19 @@ class Round:
         """The label the chains' wall time is kept under when they run in lanes."""
         return f"{'search+' if self.pooled else ''}retrain+attack {self.span}"
 
-    def seconds(self, seconds: dict[str, float]) -> float:
-        """What this round's searches, retraining and attacks took (over resumes, which may
-        change ``--parallel``: the labels of either way count), from the step times."""
-        labels = {label for label, _ in self.chain_steps()} | set(self.serial_searches)
-        labels |= {f"{way}retrain+attack {self.span}" for way in ("", "search+")}
-        return sum(seconds.get(label, 0.0) for label in labels)
 
-
-def time_left(rounds: list[Round], done: int, seconds: dict[str, float]) -> str:
-    """After ``done`` rounds: the rest at the mean pace of those (", about 2h 10m 00s
-    left"), or nothing when none is left."""
+def time_left(seconds: dict[str, float], done: int, total: int) -> str:
+    """With ``done`` of the experiment's ``total`` runs finished: the rest at the wall time
+    per run so far (", about 2h 10m 00s left at this pace"), or nothing when none is left
+    or none finished. The wall time is every step's over every start (``seconds``), so a
+    run finished just after a resume, most of it done before, does not make the pace
+    look faster than it was."""
     from neronet.reports.summary import duration
 
-    if done >= len(rounds) or done < 1:
+    if done >= total or done < 1:
         return ""
-    pace = sum(r.seconds(seconds) for r in rounds[:done]) / done
-    return f", about {duration(pace * (len(rounds) - done))} left at this pace"
+    pace = sum(seconds.values()) / done
+    return f", about {duration(pace * (total - done))} left at this pace"
 
 
 def _rounds(
@@ -345,10 +338,9 @@ def _rounds(
                 chains.append(Chain(name, steps, search))
         compare = ["compare", *(str(directory / m.name) for m in methods)]
         compare += ["--runs", str(end), "--out", str(directory / "compare")]
-        labels = tuple(label for label, _ in searches)
         searches = [] if pooled else searches
         compare_step = ("compare the searches", compare)
-        rounds.append(Round(end, span, searches, chains, compare_step, labels, start))
+        rounds.append(Round(end, span, searches, chains, compare_step, start))
     return rounds
 
 
@@ -433,18 +425,18 @@ def run_chains(
     label: Callable[[], str],
     configs: Sequence[dict[str, dict[str, Any]]] = (),
     ended: Callable[[ChainJob], int] = lambda job: 0,
+    earlier: int = 0,
 ) -> int:
     """Each job's chain of steps in order, up to ``lanes`` chains at once, each in a
     spawned process with its share of the cores, its output in its log. Returns the
     first non-zero exit code (the other chains are stopped; every step resumes), or 0.
-    As each chain ends, the runs done and the time left at the pace so far are told, the
-    wall time is spent under ``label()`` (a kill loses only the time since), and then
-    ``ended(job)`` is told: its non-zero exit code stops the chains as a failed chain's
-    does. A chain's search runs on its lane's ``configs[lane][method]``
-    (:func:`_open_studies`)."""
+    As each chain ends, its wall time is spent under ``label()`` (a kill loses only the
+    time since), the runs done (``earlier`` of them before these chains) and the time
+    left (:func:`time_left`) are told, and then ``ended(job)`` is told: its non-zero exit
+    code stops the chains as a failed chain's does. A chain's search runs on its lane's
+    ``configs[lane][method]`` (:func:`_open_studies`)."""
     from neronet.execution.lanes import run_in_lanes
     from neronet.execution.scheduling import cpu_threads
-    from neronet.reports.summary import duration
 
     def started(job: ChainJob, lane: int) -> None:
         for number, (name, argv) in zip(job.numbers, job.chain.steps, strict=True):
@@ -455,7 +447,7 @@ def run_chains(
 
     for job in jobs:
         Path(job.log).parent.mkdir(parents=True, exist_ok=True)
-    began = start = time.monotonic()
+    began = time.monotonic()
     finished = run_in_lanes(
         jobs,
         _chain_lane,
@@ -474,16 +466,15 @@ def run_chains(
 
     try:
         with contextlib.closing(finished):
-            for done, (job, code) in enumerate(finished, start=1):
+            total = earlier + len(jobs)
+            for done, (job, code) in enumerate(finished, start=earlier + 1):
+                spend()
                 names = " and ".join(name for name, _ in job.chain.steps)
                 if code != 0:
                     log.say(f"{names}: failed (exit code {code})")
                 else:
-                    pace = (time.monotonic() - start) / done
-                    left = len(jobs) - done
-                    eta = f", about {duration(pace * left)} left at this pace" if left else ""
-                    log.say(f"{names}: done ({done} of {len(jobs)} runs{eta})")
-                spend()
+                    left = time_left(log.seconds, done, total)
+                    log.say(f"{names}: done ({done} of {total} runs{left})")
                 code = code or ended(job)
                 if code != 0:
                     break
@@ -630,23 +621,22 @@ def _not_finished_earlier(r: Round, directory: Path, log: StepLog) -> list[Chain
     return chains
 
 
-Reported = Callable[[Round, int], None]
-"""Told of each round compared, with the number of rounds done (:func:`cmd_experiment`
-writes the interim report)."""
+Reported = Callable[[Round], None]
+"""Told of each round compared (:func:`cmd_experiment` writes the interim report)."""
 
 
 def _run_serial(rounds: list[Round], directory: Path, log: StepLog, reported: Reported) -> int:
     """Round after round, one step after another: a round's searches (a study command per
     method), its chains not finished earlier, its comparison; the first non-zero exit
     code, or 0."""
-    for done, r in enumerate(rounds, start=1):
+    for r in rounds:
         code = run_steps(r.searches, log)
         chains = _not_finished_earlier(r, directory, log)
         code = code or run_steps([step for chain in chains for step in chain.steps], log)
         code = code or run_steps([r.compare], log)
         if code != 0:
             return code
-        reported(r, done)
+        reported(r)
     return 0
 
 
@@ -684,7 +674,7 @@ def _run_pooled(
             if code != 0:
                 return code
             done += 1
-            reported(rounds[done - 1], done)
+            reported(rounds[done - 1])
         return 0
 
     def ended(job: ChainJob) -> int:
@@ -703,6 +693,7 @@ def _run_pooled(
             lambda: rounds[min(done, len(rounds) - 1)].chains_label,
             configs,
             ended,
+            sum(len(r.chains) for r in rounds) - len(jobs),
         )
 
 
@@ -711,6 +702,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     from neronet.config import DEFAULT_CONFIG, grammar_text, load_config
     from neronet.plugins import check_plugins
     from neronet.reports.experiment import write_experiment
+    from neronet.reports.status import run_stage
     from neronet.runlock import writer_lock
     from neronet.search.parallel import check_parallel, lane_executors
     from neronet.search.study import check_run_count, check_shared_transfer_set
@@ -755,13 +747,18 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             rounds = _rounds(args, methods, directory, memo)
             steps = StepLog(seconds, save, say, sum(len(r.steps()) for r in rounds))
 
-            def reported(r: Round, done: int) -> None:
+            def reported(r: Round) -> None:
                 if memo is not None:
                     _forget(memo, directory, methods, range(r.first, r.finished))
                 report = write_experiment(
                     directory, names, r.finished, seconds, _command(args), planned=args.runs
                 )[-1]
-                left = time_left(rounds, done, seconds)
+                done = sum(
+                    run_stage(directory, f"{name}-run-{run}") == "done"
+                    for name in names
+                    for run in range(args.runs)
+                )
+                left = time_left(seconds, done, len(names) * args.runs)
                 say(f"{r.finished} of {args.runs} runs of every method reported{left}: {report}")
 
             if args.parallel > 1:
