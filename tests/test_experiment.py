@@ -282,13 +282,18 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     interim = (directory / "EXPERIMENT.md").read_text()
     assert "Interim report: 1 of the 3 runs of every method are finished" in interim
     assert "Interim" not in report
-    # `neronet status` of the experiment: each run's stage, read from what its steps wrote
+    # `neronet status` of the experiment: each run's stage, read from what its steps wrote,
+    # and the time left as the log last estimated it (a pooled run's end tells it, and the
+    # next chain's announcement follows); none once every run is done
+    with (directory / "experiment.log").open("a", encoding="utf-8") as log:
+        log.write("2026-12-06 13:12:04 search a: done (1 of 2 runs, about 1h 00m 00s left")
+        log.write(" at this pace)\n2026-12-06 13:12:05 [5/9] attack random run-0 (lane 1)\n")
     capsys.readouterr()
     assert main(["status", str(directory)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"experiment {directory}: 2 of 2 runs done, finished"
     assert lines[1:3] == ["  nero-net  1 of 1 done", "  random    1 of 1 done"]
-    assert lines[3].startswith("  last: ") and "runs of every method reported" in lines[3]
+    assert lines[3:] == ["  last: 2026-12-06 13:12:05 [5/9] attack random run-0 (lane 1)"]
     attacked, trained = (
         directory / "attacked" / "random-run-0",
         directory / "trained" / "random-run-0",
@@ -317,10 +322,13 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     assert stage() == "searching1"  # the generations it finished
     progress = SourceView(directory).state()["tables"][0]  # the dashboard says it too
     assert progress["rows"][1] == ["random", "0 of 1 done", "run-0 searching (generations 1/1)"]
+    left = "about 1h 00m 00s, estimated 2026-12-06 13:12:04"
+    assert progress["title"] == f"progress (neronet status): time left {left}"
     assert main(["status", str(directory)]) == 0
     out = capsys.readouterr().out
     assert ": 1 of 2 runs done, stopped (re-run its command to resume)" in out
     assert "  random    0 of 1 done; run-0 searching (generations 1/1)" in out
+    assert f"  time left: {left}\n  last: 2026-12-06 13:12:05 [5/9]" in out
     shutil.rmtree(run)
     assert stage() == "not started"
 

@@ -85,8 +85,8 @@ def attacked_tables(directory: Path, methods: list[str], runs: int) -> list[dict
 
 
 def progress_table(directory: Path) -> dict[str, Any]:
-    """Per method: its runs done and each run under way with its stage (what ``neronet
-    status`` prints)."""
+    """Per method: its runs done and each run under way with its stage, and in the title the
+    time left as last estimated (what ``neronet status`` prints)."""
     from neronet.reports.status import experiment_status, method_progress
 
     info = experiment_status(directory)
@@ -94,7 +94,8 @@ def progress_table(directory: Path) -> dict[str, Any]:
     for method in info["methods"]:
         done, under_way = method_progress(info["stages"][method])
         rows.append([method, done, "; ".join(under_way) or "-"])
-    return table("progress (neronet status)", ["method", "runs", "under way"], rows)
+    left = f": time left {info['time_left']}" if info["time_left"] else ""
+    return table(f"progress (neronet status){left}", ["method", "runs", "under way"], rows)
 
 
 def experiment_tables(directory: Path, methods: list[str], runs: int) -> list[dict[str, Any]]:

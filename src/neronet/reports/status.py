@@ -7,6 +7,7 @@ records copied elsewhere (a 50-run comparison takes a day on two cores, a survey
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,8 @@ def run_stage(directory: Path, name: str) -> str:
 def experiment_status(directory: Path) -> dict[str, Any]:
     """The facts ``neronet status`` prints for an experiment (also its ``--json``): per
     method each run's stage (a search under way with its generations), the runs done, the
-    writer's pid (None: stopped) and the last line of its log (its latest estimate)."""
+    writer's pid (None: stopped), the time left as last estimated (None once every run is
+    done) and the last line of its log."""
     from neronet.dashboard.sources import experiment_methods
     from neronet.runlock import lock_holder
 
@@ -106,15 +108,37 @@ def experiment_status(directory: Path) -> dict[str, Any]:
                 info = run_status(str(directory / method / f"run-{run}"))
                 stage |= {k: info[k] for k in ("generation", "generations_total")}
             stages[method].append(stage)
+    done = sum(s["stage"] == "done" for runs_of in stages.values() for s in runs_of)
+    log = directory / "experiment.log"
     return {
         "experiment": str(directory),
         "methods": methods,
         "runs": runs,
-        "done": sum(s["stage"] == "done" for runs_of in stages.values() for s in runs_of),
+        "done": done,
         "writer_pid": lock_holder(directory),
         "stages": stages,
-        "last_line": last_line(directory / "experiment.log"),
+        "time_left": latest_estimate(log) if done < len(methods) * runs else None,
+        "last_line": last_line(log),
     }
+
+
+_ESTIMATE = re.compile(r"about (.+?) left at this pace")
+
+
+def latest_estimate(log: Path) -> str | None:
+    """The time left as the experiment's log last told it, with when (``about 12h 00m
+    00s, estimated 2026-12-06 13:12:08``); None before its first estimate. The log tells
+    it as each run ends and each round is reported, so between those its latest line is
+    a step's announcement, which says nothing of the time left."""
+    try:
+        lines = log.read_text("utf-8").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        found = _ESTIMATE.search(line)
+        if found:
+            return f"about {found[1]}, estimated {line[:19]}"
+    return None
 
 
 def last_line(log: Path) -> str | None:
@@ -195,6 +219,8 @@ def experiment_lines(info: dict[str, Any]) -> list[str]:
     for method in info["methods"]:
         done, under_way = method_progress(info["stages"][method])
         lines.append(f"  {method:<{width}}  {'; '.join([done, *under_way])}")
+    if info["time_left"]:
+        lines.append(f"  time left: {info['time_left']}")
     if info["last_line"]:
         lines.append(f"  last: {info['last_line']}")
     return lines
