@@ -14,21 +14,16 @@ from helpers_store import store_fingerprint
 from neronet.cli import main
 from neronet.cli.experiment import (
     MANIFEST,
-    Chain,
     Method,
     MethodStudy,
     Round,
-    Search,
-    StepLog,
     _memo,
     _rounds,
     _sharers_last,
     begun_in,
-    chain_jobs,
     parse_method,
-    run_chains,
-    time_left,
 )
+from neronet.cli.experiment_chains import Chain, Search, StepLog, chain_jobs, run_chains, time_left
 from neronet.config import load_config
 from neronet.dashboard.view import SourceView
 from neronet.errors import ConfigError, StudyError
