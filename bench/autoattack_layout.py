@@ -39,7 +39,7 @@ from neronet.config import load_config
 from neronet.genotype import structure_for
 from neronet.nn import build, count_parameters
 from neronet.spec import NetworkSpec
-from neronet.survey.run import sample
+from neronet.survey.rows import sample
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "survey-fashion-mnist.yaml"
 Layout = Callable[[nn.Module], AbstractContextManager[None]]

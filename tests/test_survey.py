@@ -25,13 +25,8 @@ from neronet.cli import main
 from neronet.config import load_config
 from neronet.errors import StoreError, StudyError
 from neronet.survey.clock import CLOCK_FILE, EARLIER, AttemptClock
-from neronet.survey.run import (
-    PROGRESS_LOG,
-    SEARCH_TIME,
-    SearchTime,
-    stored_settings,
-    survey_settings,
-)
+from neronet.survey.rows import PROGRESS_LOG, SEARCH_TIME, SearchTime
+from neronet.survey.run import stored_settings, survey_settings
 from neronet.survey.store import DB_NAME, Record, Retest, SurveyStore
 
 T = TypeVar("T")
@@ -280,7 +275,7 @@ def test_a_retest_retrains_the_stored_network_from_a_seed_the_survey_did_not_use
     import torch
 
     from neronet.genotype import Genotype, structure_for
-    from neronet.survey.run import load_survey_data, retest, retest_seed, sample
+    from neronet.survey.rows import load_survey_data, retest, retest_seed, sample
 
     settings = load_config(str(config), ["posttrain.seeds=2", "posttrain.first_seed=3"])
     assert retest_seed(settings) == 5  # seeds 3 and 4 are the survey's

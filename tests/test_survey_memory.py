@@ -16,18 +16,10 @@ from test_survey import TINY, _stored
 from neronet.config import NeroConfig, load_config
 from neronet.evaluation.result import OUT_OF_MEMORY, Evaluation
 from neronet.genotype import structure_for
-from neronet.survey import run
+from neronet.survey import rows, run
 from neronet.survey.clock import CLOCK_FILE
-from neronet.survey.run import (
-    PROGRESS_LOG,
-    SEARCH_TIME,
-    Deferred,
-    Job,
-    SurveyData,
-    load_survey_data,
-    measure,
-    run_survey,
-)
+from neronet.survey.rows import PROGRESS_LOG, SEARCH_TIME, SurveyData, load_survey_data, measure
+from neronet.survey.run import Deferred, Job, run_survey
 from neronet.survey.store import TARGET, Record, Retest
 
 CUDA_OOM = "CUDA out of memory. Tried to allocate 2.00 GiB"
@@ -52,7 +44,7 @@ def _no_room(*_args: object, **_kwargs: object) -> dict[str, float]:
 def test_alone_the_want_is_the_rows_own_and_keeps_its_search_time_verdict(
     config: NeroConfig, data: SurveyData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(run, "_ground_truth", _no_room)
+    monkeypatch.setattr(rows, "_ground_truth", _no_room)
     record = measure(config, structure_for(config), data, 0, tmp_path / "models")
     kept = json.loads((tmp_path / "models" / "arch-0" / SEARCH_TIME).read_text())
     verdict = kept["status"] + (f" ({kept['reason']})" if kept["reason"] else "")
@@ -71,7 +63,7 @@ def test_beside_other_lanes_the_job_is_deferred_keeping_what_it_measured(
     """Deferred, not recorded: the search-time numbers stay for the attempt alone, and
     the clock file holds the deferred attempt's time (the row's seconds count it)."""
     models = tmp_path / "models"
-    monkeypatch.setattr(run, "_ground_truth", _no_room)
+    monkeypatch.setattr(rows, "_ground_truth", _no_room)
     job = Job("measure", 0, shared=True)
     deferred = job.run(config, structure_for(config), data, models)
     assert deferred == Deferred(job, CUDA_OOM)
@@ -104,7 +96,7 @@ def test_out_of_memory_at_search_time_is_deferred_beside_others_and_invalid_alon
         return Evaluation(status="invalid", reason=reason)
 
     monkeypatch.setattr(
-        run, "evaluate_individual" if where == "training" else "timed_proxies", full
+        rows, "evaluate_individual" if where == "training" else "timed_proxies", full
     )
     result = Job("measure", 0, shared=shared).run(
         config, structure_for(config), data, tmp_path / "models"
@@ -119,9 +111,9 @@ def test_out_of_memory_at_search_time_is_deferred_beside_others_and_invalid_alon
 def test_a_retest_alone_that_does_not_fit_has_no_ground_truth(
     config: NeroConfig, data: SurveyData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(run, "_ground_truth", _no_room)
+    monkeypatch.setattr(rows, "_ground_truth", _no_room)
     structure = structure_for(config)
-    genotype = run.sample(config, structure, 0)[1].to_json()
+    genotype = rows.sample(config, structure, 0)[1].to_json()
     models = tmp_path / "models"
     beside = Job("retest", 0, genotype, shared=True).run(config, structure, data, models)
     assert isinstance(beside, Deferred)
@@ -135,7 +127,7 @@ def test_any_other_failure_still_stops_the_survey(
     def broken(*_args: object, **_kwargs: object) -> dict[str, float]:
         raise RuntimeError("shape mismatch")  # a fault to see, not a want of memory
 
-    monkeypatch.setattr(run, "_ground_truth", broken)
+    monkeypatch.setattr(rows, "_ground_truth", broken)
     with pytest.raises(RuntimeError, match="shape mismatch"):
         Job("measure", 0, shared=True).run(config, structure_for(config), data, tmp_path)
 
@@ -147,7 +139,7 @@ def test_the_survey_measures_alone_after_the_rest_what_did_not_fit_beside_them(
     each row and retest is told deferred, then measured alone (one lane) to its full
     numbers, and the survey ends complete."""
     lanes: list[int] = []
-    real = run._ground_truth
+    real = rows._ground_truth
 
     def in_process(
         config: NeroConfig, jobs: list[Job], models: Path, parallel: int
@@ -163,15 +155,15 @@ def test_the_survey_measures_alone_after_the_rest_what_did_not_fit_beside_them(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(run, "jobs_in_lanes", in_process)
-    monkeypatch.setattr(run, "_ground_truth", crowded)
+    monkeypatch.setattr(rows, "_ground_truth", crowded)
     said: list[str] = []
     directory = tmp_path / "survey"
     run_survey(
         config, structure_for(config), directory, 2, said.append, parallel=2, retests=1
     ).close()
-    rows = _stored(directory)
-    assert [r.index for r in sorted(rows, key=lambda r: r.index)] == [0, 1]
-    assert all(TARGET in r.metrics or r.status == "invalid" for r in rows)
+    stored = _stored(directory)
+    assert [r.index for r in sorted(stored, key=lambda r: r.index)] == [0, 1]
+    assert all(TARGET in r.metrics or r.status == "invalid" for r in stored)
     assert lanes == [2, 2, 1, 1, 2, 1]  # two rows beside each other, then alone; the retest
     told = "\n".join(said)
     assert f"arch 0: {OUT_OF_MEMORY} beside other lanes ({CUDA_OOM})" in told

@@ -16,10 +16,10 @@ from torch import nn
 from neronet.cli import main
 from neronet.config import load_config
 from neronet.genotype import structure_for
-from neronet.survey import proxies, run
+from neronet.survey import proxies, rows
 from neronet.survey.clock import CLOCK_FILE, EARLIER
 from neronet.survey.proxies import PROXIES, PROXY_DEFINITIONS, croze, measure_proxies
-from neronet.survey.run import PROGRESS_LOG, SEARCH_TIME, load_survey_data, measure
+from neronet.survey.rows import PROGRESS_LOG, SEARCH_TIME, load_survey_data, measure
 from neronet.survey.store import DB_NAME, SurveyStore
 from neronet.train.posttrain import TrainingDiverged
 
@@ -198,7 +198,7 @@ def test_a_diverged_retraining_keeps_the_search_times_verdict(
     def diverge(*_args: object, **_kwargs: object) -> dict[str, float]:
         raise TrainingDiverged("loss nan at epoch 1")
 
-    monkeypatch.setattr(run, "_ground_truth", diverge)
+    monkeypatch.setattr(rows, "_ground_truth", diverge)
     record = measure(config, structure_for(config), data, 0, tmp_path / "models")
     kept = json.loads((tmp_path / "models" / "arch-0" / SEARCH_TIME).read_text())
     assert record.status == "diverged"

@@ -97,7 +97,7 @@ def _stale_proxies(store: SurveyStore) -> str | None:
     """What to say of a store whose proxies an earlier version's definitions measured
     (the survey command measures them again before its next row); None when current."""
     from neronet.survey.proxies import PROXY_DEFINITIONS
-    from neronet.survey.run import stale_proxy_rows
+    from neronet.survey.rows import stale_proxy_rows
 
     if not stale_proxy_rows(store):
         return None

@@ -16,7 +16,7 @@ from typing import Any
 
 from neronet.dashboard.posttrain import table
 from neronet.reports.survey import SIGNALS, correlations, status_counts
-from neronet.survey.run import PROGRESS_LOG
+from neronet.survey.rows import PROGRESS_LOG
 from neronet.survey.store import Record, SurveyStore
 
 LATEST = 30

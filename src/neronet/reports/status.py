@@ -158,7 +158,7 @@ def survey_status(directory: Path) -> dict[str, Any]:
     from collections import Counter
 
     from neronet.runlock import lock_holder
-    from neronet.survey.run import PROGRESS_LOG
+    from neronet.survey.rows import PROGRESS_LOG
     from neronet.survey.store import SurveyStore
 
     store = SurveyStore.read(directory)
