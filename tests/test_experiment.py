@@ -4,6 +4,7 @@ method syntax and refusals, and one tiny end-to-end experiment that resumes to i
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -28,6 +29,7 @@ from neronet.config import load_config
 from neronet.dashboard.view import SourceView
 from neronet.errors import ConfigError, StudyError
 from neronet.evaluation.objectives import nero_net_fitness
+from neronet.nn.plan import count_parameters
 from neronet.reports.anytime import (
     Final,
     Step,
@@ -47,6 +49,7 @@ from neronet.reports.experiment import (
     write_experiment,
 )
 from neronet.search.study import open_study
+from neronet.spec import NetworkSpec
 from neronet.store import IndividualRow, RunStore
 
 CONFIG = Path(__file__).parents[1] / "src" / "neronet" / "configs" / "experiment-digits.yaml"
@@ -99,9 +102,21 @@ def test_a_run_is_the_mean_of_its_seeds_and_a_method_the_mean_and_std_of_its_run
     assert rows[0] == ("a", "2", "77.50 ± 10.61", "45.00 ± 21.21", "1/2 runs")
     assert rows[1][-1] == "0/1 runs"  # a note qualifies a number, it does not flag it
     lines = list(csv.reader(table.csv().splitlines()))
-    assert lines[0] == ["method", "run", "clean", "PGD-20", "masking flags", "notes"]
-    assert lines[2] == ["a", "1", "0.700000", "0.600000", "PGD-20: Square wins", ""]
+    assert lines[0] == ["method", "run", "parameters", "clean", "PGD-20", "masking flags", "notes"]
+    assert lines[2] == ["a", "1", "", "0.700000", "0.600000", "PGD-20: Square wins", ""]
     assert lines[3][-2:] == ["", "PGD-20: FGSM high"]
+    # the bests' sizes, where known: median (min-max) in thousands beside the accuracies
+    sized = method_table(
+        ["a", "b"],
+        [
+            dataclasses.replace(runs[0], parameters=120_000),
+            dataclasses.replace(runs[1], parameters=8_944_020),
+            runs[2],
+        ],
+    )
+    assert sized.table().headers[4] == "parameters (k): median (min-max)"
+    assert [row[4] for row in sized.table().rows] == ["4,532 (120-8,944)", "-"]
+    assert list(csv.reader(sized.csv().splitlines()))[2][2] == "8944020"
 
 
 def test_one_label_in_two_threats_is_two_columns(tmp_path: Path) -> None:
@@ -243,6 +258,10 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     assert (random_run["seed"], random_run["epochs_trained"]) == (str(seed), str(sum(epochs)))
     assert float(random_run["search_fitness"]) == pytest.approx(best)
     assert float(random_run["individuals_trained"]) == len(epochs)
+    # each best's size, from the spec its retraining recorded
+    spec = json.loads((directory / "trained" / "random-run-0" / "train.json").read_text())["spec"]
+    assert random_run["parameters"] == str(count_parameters(NetworkSpec.from_dict(spec)))
+    assert "| parameters (k): median (min-max) |" in report
     # the anytime curves' data: every individual of every run, its best so far
     curves = list(csv.DictReader((directory / "anytime.csv").open()))
     mine = [c for c in curves if c["method"] == "random"]

@@ -13,6 +13,7 @@ numbers stay in each run's own attack tables.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -40,14 +41,16 @@ CLEAN = "clean"
 @dataclass(frozen=True)
 class RunResult:
     """One run's retrained best under each attack: {column: overall accuracy}, the
-    audit's masking flags (empty: no gradient-masking suspicion) and its notes (e.g.
-    FGSM far above PGD: FGSM is an optimistic estimate; they do not discredit a row)."""
+    audit's masking flags (empty: no gradient-masking suspicion), its notes (e.g.
+    FGSM far above PGD: FGSM is an optimistic estimate; they do not discredit a row) and
+    its trainable parameters (None: not known, :func:`retrained_parameters`)."""
 
     method: str
     run: int
     accuracy: dict[str, float]
     flags: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    parameters: int | None = None
 
 
 def read_run_result(method: str, run: int, per_model_csv: Path) -> RunResult:
@@ -110,11 +113,23 @@ class MethodTable:
         return sum(1 for r in self.results if r.method == method and r.flags)
 
     def table(self, searches: Mapping[tuple[str, int], SearchRecord] | None = None) -> Table:
-        """Accuracies in %, mean ± std over runs; the audit column counts flagged runs.
-        With ``searches``, a column says what each run's search spent in epochs trained
-        (mean ± std, min-max): whether the budgets were equal, measured."""
+        """Accuracies in %, mean ± std over runs; where known, the bests' parameters in
+        thousands, median (min-max) over runs (size alone can make a network more robust,
+        so a method whose bests are larger may owe its robustness to that); the audit
+        column counts flagged runs. With ``searches``, a column says what each run's
+        search spent in epochs trained (mean ± std, min-max): whether the budgets were
+        equal, measured."""
+        sized = any(r.parameters is not None for r in self.results)
+        size = ("parameters (k): median (min-max)",) if sized else ()
         spent = () if searches is None else ("search epochs per run",)
-        header = ("method", "runs", *(f"{c} (%)" for c in self.columns), *spent, "masking flags")
+        header = (
+            "method",
+            "runs",
+            *(f"{c} (%)" for c in self.columns),
+            *size,
+            *spent,
+            "masking flags",
+        )
         rows = []
         for method in self.methods:
             runs = sum(1 for r in self.results if r.method == method)
@@ -122,12 +137,22 @@ class MethodTable:
             for column in self.columns:
                 s = self.stats(method, column)
                 cells.append("-" if s is None else f"{100 * s[0]:.2f} ± {100 * s[1]:.2f}")
+            if sized:
+                cells.append(self._sizes(method))
             if searches is not None:
                 epochs = [v.epochs for (m, _), v in searches.items() if m == method]
                 mean, std = mean_std([float(e) for e in epochs])
                 cells.append(f"{mean:.1f} ± {std:.1f} ({min(epochs)}-{max(epochs)})")
             rows.append((method, str(runs), *cells, f"{self.flagged(method)}/{runs} runs"))
         return Table(header, tuple(rows))
+
+    def _sizes(self, method: str) -> str:
+        """``method``'s bests' parameters in thousands: median (min-max), or "-"."""
+        sizes = [r.parameters for r in self.results if r.method == method]
+        known = [size / 1e3 for size in sizes if size is not None]
+        if not known:
+            return "-"
+        return f"{statistics.median(known):,.0f} ({min(known):,.0f}-{max(known):,.0f})"
 
     def paired(self, column: str, method: str) -> tuple[list[float], list[float]]:
         """``method``'s and the reference's (the first method's) values of ``column``
@@ -201,12 +226,14 @@ class MethodTable:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         search = () if searches is None else SearchRecord.HEADER
-        writer.writerow(["method", "run", *search, *self.columns, "masking flags", "notes"])
+        header = ["method", "run", *search, "parameters", *self.columns, "masking flags", "notes"]
+        writer.writerow(header)
         for r in self.results:
             found = () if searches is None else searches[r.method, r.run].cells()
+            size = "" if r.parameters is None else str(r.parameters)
             cells = ["" if c not in r.accuracy else f"{r.accuracy[c]:.6f}" for c in self.columns]
             writer.writerow(
-                [r.method, r.run, *found, *cells, " | ".join(r.flags), " | ".join(r.notes)]
+                [r.method, r.run, *found, size, *cells, " | ".join(r.flags), " | ".join(r.notes)]
             )
         return buffer.getvalue()
 
@@ -349,6 +376,21 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
+def retrained_parameters(trained: Path) -> int | None:
+    """The trainable parameters of the network a run retrained (``trained``: its
+    ``neronet train --out``), from the spec its ``train.json`` records; None before the
+    retraining is recorded."""
+    from neronet.nn.plan import count_parameters
+    from neronet.spec import NetworkSpec
+    from neronet.train.posttrain import META_FILE
+
+    try:
+        record = json.loads((trained / META_FILE).read_text(encoding="utf-8"))
+        return count_parameters(NetworkSpec.from_dict(record["spec"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def retraining_note(directory: Path, pairs: Sequence[tuple[str, int]]) -> str:
     """How the bests were retrained, from the first retraining's record (every run
     retrains with the experiment's posttrain settings); "" before any is recorded."""
@@ -410,7 +452,10 @@ def write_experiment(
 
     pairs = [(m, run) for m in methods for run in range(runs)]
     results = [
-        read_run_result(m, run, directory / "attacked" / f"{m}-run-{run}" / "per_model.csv")
+        dataclasses.replace(
+            read_run_result(m, run, directory / "attacked" / f"{m}-run-{run}" / "per_model.csv"),
+            parameters=retrained_parameters(directory / "trained" / f"{m}-run-{run}"),
+        )
         for m, run in pairs
     ]
     searches = {(m, run): search_record(directory / m / f"run-{run}") for m, run in pairs}
@@ -445,7 +490,10 @@ def write_experiment(
                     "share the candidates per generation and each candidate's planned "
                     "epochs, not a total (a mutation may train a child on, warm-started, "
                     "and a repeated candidate costs nothing), so this column measures what "
-                    "each spent. Masking flags: runs whose "
+                    "each spent. Parameters: the retrained bests' trainable parameters in "
+                    "thousands, median (min-max) over runs: size alone can make a network "
+                    "more robust, so a method whose bests are larger may owe its robustness "
+                    "to that. Masking flags: runs whose "
                     "gradient-masking audit flagged an attack (those numbers overstate "
                     "robustness); the audit's notes (e.g. FGSM far above PGD) are in "
                     "experiment.csv. Per-run numbers (seed, search fitness, epochs, "
