@@ -109,7 +109,7 @@ def experiment_status(directory: Path) -> dict[str, Any]:
                 stage |= {k: info[k] for k in ("generation", "generations_total")}
             stages[method].append(stage)
     done = sum(s["stage"] == "done" for runs_of in stages.values() for s in runs_of)
-    log = directory / "experiment.log"
+    log = log_lines(directory / "experiment.log")
     return {
         "experiment": str(directory),
         "methods": methods,
@@ -118,22 +118,18 @@ def experiment_status(directory: Path) -> dict[str, Any]:
         "writer_pid": lock_holder(directory),
         "stages": stages,
         "time_left": latest_estimate(log) if done < len(methods) * runs else None,
-        "last_line": last_line(log),
+        "last_line": log[-1] if log else None,
     }
 
 
 _ESTIMATE = re.compile(r"about (.+?) left at this pace")
 
 
-def latest_estimate(log: Path) -> str | None:
-    """The time left as the experiment's log last told it, with when (``about 12h 00m
-    00s, estimated 2026-12-06 13:12:08``); None before its first estimate. The log tells
-    it as each run ends and each round is reported, so between those its latest line is
-    a step's announcement, which says nothing of the time left."""
-    try:
-        lines = log.read_text("utf-8").splitlines()
-    except OSError:
-        return None
+def latest_estimate(lines: list[str]) -> str | None:
+    """The time left as the experiment's log (its ``lines``) last told it, with when
+    (``about 12h 00m 00s, estimated 2026-12-06 13:12:08``); None before its first
+    estimate. The log tells it as each run ends and each round is reported, so between
+    those its latest line is a step's announcement, which says nothing of the time left."""
     for line in reversed(lines):
         found = _ESTIMATE.search(line)
         if found:
@@ -141,12 +137,17 @@ def latest_estimate(log: Path) -> str | None:
     return None
 
 
+def log_lines(log: Path) -> list[str]:
+    """A log's lines (none: no log yet)."""
+    try:
+        return log.read_text("utf-8").splitlines()
+    except OSError:
+        return []
+
+
 def last_line(log: Path) -> str | None:
     """A log's last line (None: no log, or an empty one)."""
-    try:
-        lines = log.read_text("utf-8").splitlines()
-    except OSError:
-        return None
+    lines = log_lines(log)
     return lines[-1] if lines else None
 
 
