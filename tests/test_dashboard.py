@@ -199,6 +199,23 @@ def test_cli_refuses_what_is_not_a_search(
         assert needle in err and err.count("\n") == 1
 
 
+def test_a_logs_last_line_is_read_from_its_tail(tmp_path: Path) -> None:
+    """``neronet status`` and the dashboard read a log's last line from its end (a
+    survey's progress log grows for hours): right for a log longer than the tail read,
+    for one shorter, and None without a log or a line."""
+    from neronet.reports.status import LOG_TAIL, last_line
+
+    log = tmp_path / "progress.log"
+    assert last_line(log) is None
+    log.write_text("")
+    assert last_line(log) is None
+    log.write_text("only line\n")
+    assert last_line(log) == "only line"
+    lines = [f"line {i} " + "x" * 50 for i in range(LOG_TAIL // 10)]
+    log.write_text("\n".join(lines) + "\n")
+    assert log.stat().st_size > 2 * LOG_TAIL and last_line(log) == lines[-1]
+
+
 def test_a_survey_shows_its_progress_correlations_and_latest_rows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from neronet.dashboard.posttrain import table
+from neronet.reports.status import last_line
 from neronet.reports.survey import SIGNALS, correlations, status_counts
 from neronet.survey.rows import PROGRESS_LOG
 from neronet.survey.store import Record, SurveyStore
 
 LATEST = 30
 """Rows shown, newest first (the whole survey is survey.csv)."""
-LOG_TAIL = 4096
-"""Bytes of survey.log read for its last line."""
 COLUMNS = (
     ("search clean", "clean_accuracy"),
     ("search FGSM", "adversarial_accuracy"),
@@ -61,7 +60,7 @@ class SurveyTables:
         return table(
             "survey progress",
             ["architectures measured", "by status", "last progress line (survey.log)"],
-            [[str(len(records)), counts, _last_line(self.path / "survey.log")]],
+            [[str(len(records)), counts, last_line(self.path / "survey.log") or "-"]],
         )
 
     def _correlation_table(self, records: list[Record]) -> dict[str, Any]:
@@ -100,7 +99,7 @@ def _unfinished(path: Path, records: list[Record]) -> dict[str, Any]:
     for log in (path / "models").glob(f"arch-*/{PROGRESS_LOG}"):
         index = log.parent.name.removeprefix("arch-")
         if index.isdigit() and int(index) not in done:
-            begun.append((int(index), _last_line(log)))
+            begun.append((int(index), last_line(log) or "-"))
     return table(
         f"being measured (or stopped): last line of models/arch-<i>/{PROGRESS_LOG}",
         ["arch", "last progress line"],
@@ -110,14 +109,3 @@ def _unfinished(path: Path, records: list[Record]) -> dict[str, Any]:
 
 def _number(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
-
-
-def _last_line(path: Path) -> str:
-    """The last line of ``path`` ("-" when there is none yet)."""
-    try:
-        with path.open("rb") as f:
-            f.seek(max(0, f.seek(0, 2) - LOG_TAIL))
-            lines = f.read().decode("utf-8", "replace").strip().splitlines()
-    except OSError:
-        return "-"
-    return lines[-1] if lines else "-"

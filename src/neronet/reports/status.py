@@ -145,9 +145,19 @@ def log_lines(log: Path) -> list[str]:
         return []
 
 
+LOG_TAIL = 4096
+"""Bytes read from a log's end for its last line: a survey's progress log grows for hours
+and the dashboard asks for its last line every refresh."""
+
+
 def last_line(log: Path) -> str | None:
-    """A log's last line (None: no log, or an empty one)."""
-    lines = log_lines(log)
+    """A log's last line (None: no log, or an empty one), read from its tail."""
+    try:
+        with log.open("rb") as f:
+            f.seek(max(0, f.seek(0, 2) - LOG_TAIL))
+            lines = f.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return None
     return lines[-1] if lines else None
 
 
