@@ -61,3 +61,19 @@ def files_fingerprint(run_dir: str | Path) -> dict[str, str]:
             rel = str(path.relative_to(root))
             out[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if sub == "weights" else ""
     return out
+
+
+def size_survey(directory: Path, config: Any, rows: list[tuple[float, float]]) -> Path:
+    """A survey store in ``directory`` as ``neronet survey`` would start it for ``config``,
+    holding one architecture per ``(parameters, final AutoAttack accuracy)`` row."""
+    from neronet.survey.run import survey_settings
+    from neronet.survey.store import TARGET, Record, SurveyStore
+
+    store = SurveyStore.open(directory, survey_settings(config))
+    try:
+        for index, (parameters, robust) in enumerate(rows):
+            metrics = {"parameters": parameters, TARGET: robust}
+            store.add(Record(index, "random", (), "{}", "ok", None, metrics, {}))
+    finally:
+        store.close()
+    return directory

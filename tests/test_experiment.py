@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers_store import store_fingerprint
+from helpers_store import size_survey, store_fingerprint
 
 from neronet.cli import main
 from neronet.cli.experiment import (
@@ -162,6 +162,8 @@ def test_method_syntax() -> None:
         (["--method", "a", "--method", "a"], "--method names repeat"),
         (["--method", "a:search.offspring"], "is not key=value"),
         (["--method", "a:search.offsprng=3"], "--method a: "),  # wrote the manifest first
+        (["--survey", "/nowhere/survey"], "'/nowhere/survey' holds no survey"),
+        (["--survey", "/nowhere/survey", "--attacks", "fgsm"], "add autoattack to --attacks"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(
@@ -345,6 +347,25 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     assert f"  time left: {left}\n  last: 2026-12-06 13:12:05 [5/9]" in out
     shutil.rmtree(run)
     assert stage() == "not started"
+
+
+def test_a_survey_given_holds_the_methods_autoattack_at_equal_size(tmp_path: Path) -> None:
+    """``--survey``: the report compares AutoAttack at equal size along the survey's size
+    line too (the survey is not part of the experiment: its command says it, the manifest
+    does not)."""
+    rows = [(10 ** (3 + i / 3), 0.02 * i) for i in range(10)]
+    survey = size_survey(tmp_path / "s", load_config(str(CONFIG), TINY), rows)
+    directory = tmp_path / "e"
+    argv = ["experiment", "--config", str(CONFIG), "--dir", str(directory), "--runs", "2"]
+    argv += ["--method", "nero-net", "--method", "accuracy:search.objective=accuracy"]  # memo
+    argv += ["--attacks", "autoattack", "--survey", str(survey), *TINY, "attack.limit=8"]
+    assert main(argv) == 0
+    report = (directory / "EXPERIMENT.md").read_text()
+    section = report.split("## AutoAttack at equal size, against nero-net")[1]
+    assert "The survey in " + str(survey) + " (10 architectures" in section
+    assert "| accuracy | 2 | ×" in section
+    assert f"--survey {survey}" in report  # how to reproduce it
+    assert "survey" not in json.loads((directory / MANIFEST).read_text())
 
 
 def test_an_experiment_goes_round_by_round(tmp_path: Path) -> None:

@@ -235,3 +235,43 @@ def test_too_few_pairs_get_a_value_but_no_interval() -> None:
     assert math.isnan(est.low) and math.isnan(est.high) and est.n == few
     assert est.text().endswith("[no interval]")
     assert math.isfinite(S.spearman_interval(X, Y).low)  # 40 pairs: an interval
+
+
+def test_the_size_slope_is_scipys_regression_on_log_size_bootstrapped_alike() -> None:
+    sizes = 10 ** (4 + 2.5 * RNG.random(40))
+    robust = 0.1 * np.log10(sizes) + 0.05 * RNG.normal(size=40)
+    est = S.size_slope(sizes, robust, resamples=4000, seed=2)
+    assert est.value == pytest.approx(st.linregress(np.log10(sizes), robust).slope, abs=1e-12)
+
+    def slope(x: np.ndarray, y: np.ndarray) -> float:
+        return st.linregress(x, y).slope
+
+    scipy = _scipy_interval((np.log10(sizes), robust), slope, 2, paired=True, vectorized=False)
+    _assert_interval(est, scipy, 0.01)
+
+
+def test_a_difference_at_equal_size_removes_what_the_size_line_gives() -> None:
+    """Each pair's difference less the reference line's slope times its log10 size ratio:
+    the plain paired difference (interval and all) where sizes are equal, nothing where a
+    lead is all size, and a wider interval where the line itself is uncertain."""
+    g = np.random.default_rng(8)
+    ref_sizes = 10 ** np.linspace(4, 6.5, 12)
+    exact = (ref_sizes, 0.1 * np.log10(ref_sizes))
+    noisy = (ref_sizes, exact[1] + 0.08 * g.normal(size=12))
+    b = 0.3 + 0.05 * g.normal(size=10)
+    sb = 10 ** (4.5 + g.random(10))
+    a = b + 0.04 * g.normal(size=10)
+    same = S.difference_at_size(a, b, sb, sb, noisy)
+    plain = S.paired_difference(a, b)
+    assert (same.value, same.low, same.high) == pytest.approx((plain.value, plain.low, plain.high))
+    sa = sb * 10 ** g.random(10)
+    ratio = np.log10(sa / sb)
+    slope = st.linregress(np.log10(noisy[0]), noisy[1]).slope
+    held = S.difference_at_size(a, b, sa, sb, noisy)
+    assert held.value == pytest.approx(np.mean(a - b) - slope * np.mean(ratio))
+    all_size = S.difference_at_size(b + 0.1 * ratio, b, sa, sb, exact)
+    assert (all_size.value, all_size.low, all_size.high) == pytest.approx((0, 0, 0), abs=1e-12)
+    sure = S.difference_at_size(a, b, sa, sb, (exact[0], exact[1] + (noisy[1] - exact[1]) / 20))
+    assert held.high - held.low > sure.high - sure.low
+    few = S.difference_at_size(a[:5], b[:5], sa[:5], sb[:5], noisy)
+    assert math.isfinite(few.value) and math.isnan(few.low)

@@ -46,6 +46,7 @@ from neronet.logline import append_line
 
 if TYPE_CHECKING:
     from neronet.config import NeroConfig
+    from neronet.reports.at_size import SizeReference
 
 DEFAULT_RUNS = 3
 DEFAULT_METHODS = (
@@ -122,6 +123,13 @@ def add_experiment_command(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--attacks", default=DEFAULT_ATTACKS, help=f"attacks (default {DEFAULT_ATTACKS})"
+    )
+    p.add_argument(
+        "--survey",
+        metavar="DIR",
+        help="a neronet survey of the same search space, data, retraining and attack radius: "
+        "the report compares AutoAttack at equal size too, the survey's size-robustness line "
+        "held fixed (not part of the experiment: a resume may add or drop it)",
     )
     p.add_argument(
         "overrides", nargs="*", metavar="key=value", help="config overrides for every method"
@@ -322,6 +330,8 @@ def _command(args: argparse.Namespace) -> str:
     words += [f"--method {shlex.quote(m)}" for m in args.method or ()]
     if args.attacks != DEFAULT_ATTACKS:
         words.append(f"--attacks {args.attacks}")
+    if args.survey:
+        words.append(f"--survey {shlex.quote(args.survey)}")
     return " ".join(words + [shlex.quote(o) for o in args.overrides])
 
 
@@ -488,6 +498,21 @@ def _run_pooled(
         )
 
 
+def _size_reference(args: argparse.Namespace, config: NeroConfig) -> SizeReference | None:
+    """The ``--survey``'s size line (None without one), checked before anything is
+    written: it compares AutoAttack, so the attacks must include it."""
+    from neronet.reports.at_size import read_size_reference
+
+    if not args.survey:
+        return None
+    if "autoattack" not in [name.strip() for name in args.attacks.split(",")]:
+        raise ConfigError(
+            "--survey compares AutoAttack accuracy at equal size; add autoattack to --attacks "
+            "or drop --survey"
+        )
+    return read_size_reference(Path(args.survey), config)
+
+
 def cmd_experiment(args: argparse.Namespace) -> int:
     from neronet.cli.common import refuse_foreign_dir
     from neronet.config import DEFAULT_CONFIG, grammar_text, load_config
@@ -520,6 +545,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         except (ConfigError, StudyError) as err:
             raise ConfigError(f"--method {m.name}: {err}") from None
         studies.append(MethodStudy(m, config, grammar))
+    size_reference = _size_reference(args, studies[0].config)
     refuse_foreign_dir(directory, MANIFEST, "an experiment")
     with writer_lock(directory, "--dir"):
         seconds = _check_manifest(directory, manifest, begun)
@@ -542,7 +568,13 @@ def cmd_experiment(args: argparse.Namespace) -> int:
                 if memo is not None:
                     _forget(memo, directory, methods, range(r.first, r.finished))
                 report = write_experiment(
-                    directory, names, r.finished, seconds, _command(args), planned=args.runs
+                    directory,
+                    names,
+                    r.finished,
+                    seconds,
+                    _command(args),
+                    planned=args.runs,
+                    size_reference=size_reference,
                 )[-1]
                 done = sum(
                     run_stage(directory, f"{name}-run-{run}") == "done"

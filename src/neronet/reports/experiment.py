@@ -34,6 +34,7 @@ from neronet.store import atomic_write
 
 if TYPE_CHECKING:
     from neronet.reports.anytime import Final
+    from neronet.reports.at_size import SizeReference
 
 CLEAN = "clean"
 
@@ -439,13 +440,16 @@ def write_experiment(
     seconds: dict[str, float],
     command: str,
     planned: int | None = None,
+    size_reference: SizeReference | None = None,
 ) -> list[Path]:
     """``EXPERIMENT.md`` (the tables, the figures, the command and the wall time per step),
     ``experiment.csv`` (per run: seed, search, retrained accuracies), ``anytime.csv`` (per
     individual: the curves' data) and the figures in the experiment directory, over runs
     0..runs-1 of every method; EXPERIMENT.md comes last. Fewer runs than ``planned``:
-    an interim report, which says so."""
+    an interim report, which says so. With ``size_reference`` (a survey's architectures),
+    AutoAttack is compared at equal size too (:mod:`neronet.reports.at_size`)."""
     from neronet.reports.anytime import YARDSTICK, anytime_csv, anytime_figure, trajectory
+    from neronet.reports.at_size import COLUMN, at_size_section
     from neronet.reports.document import Document, Image, Section, to_markdown
     from neronet.reports.plots import save
     from neronet.reports.statistics import min_pairs
@@ -536,6 +540,14 @@ def write_experiment(
                         ),
                     ),
                 )
+            ),
+            *(
+                (at_size_section(table, size_reference),)
+                if size_reference is not None
+                and len(methods) > 1
+                and runs > 1
+                and COLUMN in table.columns
+                else ()
             ),
             Section(
                 "The searches",

@@ -253,16 +253,83 @@ def paired_difference(
 ) -> Estimate:
     """The mean of ``a - b`` over paired runs (same run seed) with a bootstrap interval:
     the expanded percentile interval (:func:`expanded_level`), since the method comparison
-    has ten pairs or fewer, where the plain one claims more than it covers. None where
-    even the pairs' whole range would cover a symmetric difference's mean less often than
-    ``level`` (1 - 2^(1-n): five pairs or fewer at 95 %), since no bootstrap interval
-    reaches beyond that range."""
+    has ten pairs or fewer, where the plain one claims more than it covers. None where the
+    pairs cannot bound it (:func:`_pairs_bound`)."""
     x, y = _rows(a, b)
     d = x - y
-    if len(d) < 2 or 2.0 ** (1 - len(d)) > 1 - level:
+    if not _pairs_bound(len(d), level):
         return Estimate(float(d.mean()) if len(d) else math.nan, math.nan, math.nan, len(d), level)
     boot = d[_resamples(len(d), resamples, seed)].mean(axis=1)
     return _interval(boot, float(d.mean()), len(d), level, expanded_level(level, len(d)))
+
+
+def _pairs_bound(n: int, level: float) -> bool:
+    """Whether ``n`` pairs can bound their mean difference at ``level``: not where even
+    their whole range would cover a symmetric difference's mean less often than ``level``
+    (1 - 2^(1-n): five pairs or fewer at 95 %), since no bootstrap interval reaches beyond
+    that range."""
+    return n >= 2 and 2.0 ** (1 - n) <= 1 - level
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The least-squares slope of ``y`` on ``x`` along the last axis; nan where ``x`` is
+    constant."""
+    dx = x - x.mean(axis=-1, keepdims=True)
+    dy = y - y.mean(axis=-1, keepdims=True)
+    den = (dx * dx).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (dx * dy).sum(axis=-1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def size_slope(
+    sizes: Sequence[float],
+    values: Sequence[float],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = 0.95,
+) -> Estimate:
+    """How much ``values`` (e.g. AutoAttack accuracy) rise per tenfold size: the
+    least-squares slope on ``log10(sizes)`` (positive sizes, e.g. parameter counts), with
+    a bootstrap interval over resampled rows. The line :func:`difference_at_size` holds
+    fixed: a survey's architectures, whose robustness rises with their size, say how much
+    of a method's lead its networks' size alone would give."""
+    s, v = _rows(sizes, values)
+    x = np.log10(s)
+    return _estimate(len(x), lambda i: _slope(x[i], v[i]), resamples, seed, level)
+
+
+def difference_at_size(
+    a: Sequence[float],
+    b: Sequence[float],
+    size_a: Sequence[float],
+    size_b: Sequence[float],
+    reference: tuple[Sequence[float], Sequence[float]],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = 0.95,
+) -> Estimate:
+    """The mean paired difference of ``a - b`` at equal size: each pair's difference less
+    what the size difference alone gives, ``slope * log10(size_a / size_b)``, with the
+    slope of the ``reference`` rows (sizes, values; :func:`size_slope`). Two methods
+    whose networks differ in size differ in robustness for that reason too; this is the
+    rest. The interval resamples the pairs (expanded as :func:`paired_difference`'s) and
+    the reference rows together, so the slope's own uncertainty is in it; none where
+    :func:`paired_difference` gives none."""
+    x, y, sx, sy = _rows(a, b, size_a, size_b)
+    rs, rv = _rows(*reference)
+    d, ds, rx = x - y, np.log10(sx) - np.log10(sy), np.log10(rs)
+    n = len(d)
+    slope = float(_slope(rx, rv)) if len(rx) >= 2 else math.nan
+    value = float((d - slope * ds).mean()) if n else math.nan
+    if not _pairs_bound(n, level) or not math.isfinite(slope):
+        return Estimate(value, math.nan, math.nan, n, level)
+    pairs = _resamples(n, resamples, seed)
+    rows = _resamples(len(rx), resamples, seed + 1)
+    slopes = _slope(rx[rows], rv[rows])
+    boot = (d[pairs] - slopes[:, None] * ds[pairs]).mean(axis=1)
+    return _interval(boot, value, n, level, expanded_level(level, n))
 
 
 def median_difference(
