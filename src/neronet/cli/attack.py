@@ -251,11 +251,16 @@ def _load_models(
     return models, sources
 
 
+def attack_names(attacks: str) -> list[str]:
+    """The names an ``--attacks`` value lists (comma-separated, blanks dropped)."""
+    return [n.strip() for n in attacks.split(",") if n.strip()]
+
+
 def _attack_choice(suite: str | None, attacks: str | None) -> tuple[str | None, list[str]]:
     """``--suite`` and the ``--attacks`` names; neither given means the paper's suite."""
     if attacks is None:
         return suite or "paper", []
-    names = [n.strip() for n in attacks.split(",") if n.strip()]
+    names = attack_names(attacks)
     if not names:
         raise AttackError(
             f"--attacks {attacks!r} names no attack; pass comma-separated names such as "

@@ -501,11 +501,12 @@ def _run_pooled(
 def _size_reference(args: argparse.Namespace, config: NeroConfig) -> SizeReference | None:
     """The ``--survey``'s size line (None without one), checked before anything is
     written: it compares AutoAttack, so the attacks must include it."""
+    from neronet.cli.attack import attack_names
     from neronet.reports.at_size import read_size_reference
 
     if not args.survey:
         return None
-    if "autoattack" not in [name.strip() for name in args.attacks.split(",")]:
+    if "autoattack" not in attack_names(args.attacks):
         raise ConfigError(
             "--survey compares AutoAttack accuracy at equal size; add autoattack to --attacks "
             "or drop --survey"

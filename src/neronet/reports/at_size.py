@@ -26,7 +26,7 @@ from neronet.reports.document import Section, Table
 
 if TYPE_CHECKING:
     from neronet.config import NeroConfig
-    from neronet.reports.experiment import MethodTable
+    from neronet.reports.experiment import MethodTable, RunResult
 
 COLUMN = "AutoAttack"
 """The experiment's column the survey's ground truth (final AutoAttack accuracy) matches."""
@@ -98,40 +98,30 @@ def read_size_reference(survey: Path, config: NeroConfig) -> SizeReference:
 def _pairs(table: MethodTable, method: str) -> tuple[list[float], ...]:
     """``method``'s and the reference's AutoAttack accuracy and parameters on the runs
     both have with a known size, in run order."""
-    reference = table.methods[0]
 
-    def runs(name: str) -> dict[int, tuple[float, float]]:
-        return {
-            r.run: (r.accuracy[COLUMN], float(r.parameters))
-            for r in table.results
-            if r.method == name and COLUMN in r.accuracy and r.parameters is not None
-        }
+    def sized(r: RunResult) -> tuple[float, float] | None:
+        known = COLUMN in r.accuracy and r.parameters is not None
+        return (r.accuracy[COLUMN], float(r.parameters)) if known else None
 
-    mine, theirs = runs(method), runs(reference)
-    both = sorted(set(mine) & set(theirs))
+    found = table.pairs(method, sized)
     return (
-        [mine[i][0] for i in both],
-        [theirs[i][0] for i in both],
-        [mine[i][1] for i in both],
-        [theirs[i][1] for i in both],
+        [mine[0] for mine, _ in found],
+        [theirs[0] for _, theirs in found],
+        [mine[1] for mine, _ in found],
+        [theirs[1] for _, theirs in found],
     )
 
 
-def at_size_table(table: MethodTable, reference: SizeReference) -> Table:
+def at_size_table(table: MethodTable, reference: SizeReference, slope: float) -> Table:
     """Every other method against the first on AutoAttack: the pairs, how much larger its
     bests are (the geometric mean of the size ratios, and in how many pairs larger), the
     plain paired difference, the difference at equal size with its interval, the
-    Wilcoxon p of the differences at equal size and that p Holm-adjusted over the methods."""
-    from neronet.reports.statistics import (
-        difference_at_size,
-        holm,
-        paired_difference,
-        size_slope,
-        wilcoxon,
-    )
+    Wilcoxon p of the differences at equal size (along ``slope``, the reference's
+    :func:`~neronet.reports.statistics.size_slope`) and that p Holm-adjusted over the
+    methods."""
+    from neronet.reports.statistics import difference_at_size, holm, paired_difference, wilcoxon
 
     line = (reference.sizes, reference.values)
-    slope = size_slope(*line).value
 
     def held(values: list[float], sizes: list[float]) -> list[float]:
         return [v - slope * math.log10(s) for v, s in zip(values, sizes, strict=True)]
@@ -198,6 +188,6 @@ def at_size_section(table: MethodTable, reference: SizeReference) -> Section:
             "shrinks to an interval spanning 0 here is one the size of the networks "
             "could give; a line is a summary of the survey, and the ratio column says how "
             "far each method's pairs lean on it.",
-            at_size_table(table, reference),
+            at_size_table(table, reference, slope.value),
         ),
     )

@@ -19,10 +19,10 @@ import json
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from neronet.reports.at_size import SizeReference
 
 CLEAN = "clean"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -155,15 +156,23 @@ class MethodTable:
             return "-"
         return f"{statistics.median(known):,.0f} ({min(known):,.0f}-{max(known):,.0f})"
 
+    def pairs(self, method: str, value: Callable[[RunResult], T | None]) -> list[tuple[T, T]]:
+        """``value`` of ``method``'s run and of the reference's (the first method's) on the
+        runs both have it for (not None), in run order: the pairs of the paired design
+        (run i of every method shares its run seed)."""
+
+        def runs(name: str) -> dict[int, T]:
+            found = ((r.run, value(r)) for r in self.results if r.method == name)
+            return {run: v for run, v in found if v is not None}
+
+        mine, theirs = runs(method), runs(self.methods[0])
+        return [(mine[run], theirs[run]) for run in sorted(set(mine) & set(theirs))]
+
     def paired(self, column: str, method: str) -> tuple[list[float], list[float]]:
-        """``method``'s and the reference's (the first method's) values of ``column``
-        on the runs both have, in run order: the pairs of the paired design (run i of
-        every method shares its run seed)."""
-        reference = self.methods[0]
-        mine = {r.run: r.accuracy[column] for r in self.results if r.method == method}
-        theirs = {r.run: r.accuracy[column] for r in self.results if r.method == reference}
-        runs = sorted(set(mine) & set(theirs))
-        return [mine[run] for run in runs], [theirs[run] for run in runs]
+        """``method``'s and the reference's values of ``column`` on the runs both have
+        (:meth:`pairs`), as two lists."""
+        found = self.pairs(method, lambda r: r.accuracy.get(column))
+        return [a for a, _ in found], [b for _, b in found]
 
     def comparison(self) -> Table:
         """Every other method against the first, per column: the pairs (and how many
