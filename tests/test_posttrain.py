@@ -31,13 +31,9 @@ from neronet.export import spec_from_safetensors
 from neronet.nn import build
 from neronet.spec import LayerSpec, NetworkSpec, NodeSpec
 from neronet.train.core import accuracy
-from neronet.train.posttrain import (
-    accuracy_text,
-    held_out_note,
-    lr_schedule,
-    summarize,
-    train_seeds,
-)
+from neronet.train.epoch_loop import lr_schedule
+from neronet.train.posttrain import accuracy_text, summarize, train_seeds
+from neronet.train.training_dir import held_out_note
 
 
 def tiny_spec(input_shape: tuple[int, int, int] = (1, 8, 8)) -> NetworkSpec:

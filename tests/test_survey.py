@@ -442,15 +442,8 @@ def test_the_fitness_is_scored_again_at_each_beta_as_the_objective_scores_it(
     backwards, so the tau goes from 1 (beta 0) to -1 (clean alone); at the configured beta
     every row gets the fitness the survey recorded (masking rule, ill-fitted penalty)."""
     from neronet.evaluation.objectives import NeroNetObjective, nero_net_fitness
-    from neronet.reports.survey import (
-        BETAS,
-        beta_sweep,
-        correlations,
-        fitness_at,
-        markdown,
-        rescored,
-        write_survey_report,
-    )
+    from neronet.reports.survey import correlations, markdown, write_survey_report
+    from neronet.reports.survey_weight import BETAS, beta_sweep, fitness_at, rescored
 
     settings = load_config(str(config), ["fitness.masking.credit=pgd"])
     fitness = NeroNetObjective(settings)
@@ -706,7 +699,8 @@ def test_the_dataset_says_what_each_column_holds_and_exports_the_retests(tmp_pat
     reason, and the retests are a CSV of their own."""
     import fnmatch
 
-    from neronet.reports.survey import COLUMNS, write_survey_report
+    from neronet.reports.survey import write_survey_report
+    from neronet.reports.survey_dataset import COLUMNS
 
     rows = [
         Record(i, "random", ("random",), "{}", "ok", None, {

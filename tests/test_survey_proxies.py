@@ -21,7 +21,7 @@ from neronet.survey.clock import CLOCK_FILE, EARLIER
 from neronet.survey.proxies import PROXIES, PROXY_DEFINITIONS, croze, measure_proxies
 from neronet.survey.rows import PROGRESS_LOG, SEARCH_TIME, load_survey_data, measure
 from neronet.survey.store import DB_NAME, SurveyStore
-from neronet.train.posttrain import TrainingDiverged
+from neronet.train.epoch_loop import TrainingDiverged
 
 
 def _net() -> nn.Module:

@@ -234,7 +234,7 @@ def _load_models(
 ) -> tuple[list[tuple[str, torch.nn.Module]], list[_Source]]:
     """Built models in eval mode on ``device``, and their sources (spec, dataset hint)."""
     from neronet.export import fitted_model
-    from neronet.train.posttrain import recorded_holdout
+    from neronet.train.training_dir import recorded_holdout
 
     sources = [s for p in paths for s in _sources(Path(p), individual)]
     if len({(s.spec.input_shape, s.spec.num_classes) for s in sources}) > 1:
@@ -395,7 +395,7 @@ def _attack(args: argparse.Namespace, console: Console, opened: list[SuiteResult
         write_tables,
     )
     from neronet.train.core import resolve_device
-    from neronet.train.posttrain import check_compatible, held_out_note, recorded_holdout
+    from neronet.train.training_dir import check_compatible, held_out_note, recorded_holdout
 
     settings, explicit = _attack_settings(args)
     attacks = select_attacks(*_attack_choice(args.suite, args.attacks))

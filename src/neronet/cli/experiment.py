@@ -399,7 +399,7 @@ def finished_earlier(directory: Path, name: str) -> bool:
 
     from neronet.reports.status import attack_suite, run_stage
     from neronet.robustness.results import weights_digest
-    from neronet.train.posttrain import MODEL_FILE
+    from neronet.train.training_dir import MODEL_FILE
 
     if run_stage(directory, name) != "done":
         return False

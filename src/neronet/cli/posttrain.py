@@ -328,13 +328,8 @@ def _spec_file(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
 def cmd_train(args: argparse.Namespace) -> int:
     from neronet.runlock import writer_lock
     from neronet.train.core import resolve_device
-    from neronet.train.posttrain import (
-        META_FILE,
-        accuracy_text,
-        held_out_note,
-        summarize,
-        train_seeds,
-    )
+    from neronet.train.posttrain import accuracy_text, summarize, train_seeds
+    from neronet.train.training_dir import META_FILE, held_out_note
 
     console = Console(stderr=True)
     spec, dataset, run_config = _train_source(args)

@@ -15,6 +15,7 @@ from typing import Any
 from neronet.errors import NeronetError
 from neronet.reports.experiment import method_table, read_run_result
 from neronet.reports.study_data import mean_std
+from neronet.train.training_dir import RESULTS_FILE
 
 
 def table(title: str, headers: list[str], rows: list[list[str]]) -> dict[str, Any]:
@@ -23,8 +24,6 @@ def table(title: str, headers: list[str], rows: list[list[str]]) -> dict[str, An
 
 def trained_table(directory: Path, methods: list[str], runs: int) -> dict[str, Any] | None:
     """Per run: seeds retrained and their test accuracy, mean ± std (None: none yet)."""
-    from neronet.train.posttrain import RESULTS_FILE  # torch: only for an experiment
-
     rows = []
     for m in methods:
         for i in range(runs):

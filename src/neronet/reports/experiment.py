@@ -31,6 +31,7 @@ from neronet.errors import StudyError
 from neronet.reports.document import Table
 from neronet.reports.study_data import mean_std
 from neronet.store import atomic_write
+from neronet.train.training_dir import META_FILE
 
 if TYPE_CHECKING:
     from neronet.reports.anytime import Final
@@ -392,7 +393,6 @@ def retrained_parameters(trained: Path) -> int | None:
     retraining is recorded."""
     from neronet.nn.plan import count_parameters
     from neronet.spec import NetworkSpec
-    from neronet.train.posttrain import META_FILE
 
     try:
         record = json.loads((trained / META_FILE).read_text(encoding="utf-8"))
@@ -404,8 +404,6 @@ def retrained_parameters(trained: Path) -> int | None:
 def retraining_note(directory: Path, pairs: Sequence[tuple[str, int]]) -> str:
     """How the bests were retrained, from the first retraining's record (every run
     retrains with the experiment's posttrain settings); "" before any is recorded."""
-    from neronet.train.posttrain import META_FILE
-
     for method, run in pairs:
         path = directory / "trained" / f"{method}-run-{run}" / META_FILE
         try:

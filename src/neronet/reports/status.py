@@ -73,7 +73,7 @@ def run_stage(directory: Path, name: str) -> str:
     ``attacking``, ``done`` (the ``-ing`` ones under way, or cut short by a stop)."""
     from neronet.search.study import run_finished
     from neronet.store import DB_NAME
-    from neronet.train.posttrain import RESULTS_FILE
+    from neronet.train.training_dir import RESULTS_FILE
 
     method, run = name.rsplit("-run-", 1)
     run_dir = directory / method / f"run-{run}"

@@ -5,26 +5,21 @@ accuracies, the training-free proxies, the parameter count), Kendall's tau-b and
 Spearman's rho against the final AutoAttack accuracy, each with a seeded
 bootstrap 95 % interval (:mod:`neronet.reports.statistics`), over the
 architectures that have both numbers, and the partial rho with the parameter count
-held fixed (size ranks robustness by itself); a scatter plot per signal; and the survey
-as a dataset (CSV, and Parquet when pyarrow is installed) with the genotypes, so
-other proxies can be tested against it without re-running anything.
+held fixed (size ranks robustness by itself); the fitness at other weights
+(:mod:`neronet.reports.survey_weight`); a scatter plot per signal; and the survey as a
+dataset (:mod:`neronet.reports.survey_dataset`).
 """
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from neronet.evaluation.objectives import weighted_hrs
-from neronet.evaluation.result import Outcome
 from neronet.reports.plots import save
 from neronet.reports.statistics import (
     DEFAULT_RESAMPLES,
@@ -37,8 +32,10 @@ from neronet.reports.statistics import (
     spearman_partial,
 )
 from neronet.reports.summary import duration
+from neronet.reports.survey_dataset import COLUMNS, retests_csv, to_csv, write_parquet
+from neronet.reports.survey_weight import beta_table, rescored
 from neronet.store import atomic_write
-from neronet.survey.store import TARGET, Record, Retest
+from neronet.survey.store import TARGET, Record, Retest, metric_values
 
 if TYPE_CHECKING:
     from neronet.evaluation.objectives import NeroNetObjective
@@ -68,61 +65,12 @@ REFERENCES = {
 them (they need the retraining), but they give a signal's tau its scale (how far the
 retrained network's own accuracy goes in ranking its robustness) and check the ground
 truth (PGD-20 and AutoAttack must order the architectures nearly alike)."""
-LEADING: dict[str, Callable[[Record], int | str | None]] = {
-    "index": lambda r: r.index,
-    "origin": lambda r: r.origin,
-    "mutations": lambda r: " ".join(r.mutations),
-    "status": lambda r: r.status,
-    "reason": lambda r: r.reason,
-    "device": lambda r: r.device,
-}
-"""The dataset's columns before the metrics, and how each is read from a row."""
-COLUMNS = {
-    "index": "the draw's index (even: a random genotype; odd: a mutant)",
-    "origin": "random, seed mutant (of the NSGA-Net seed) or mutant of random (of index - 1)",
-    "mutations": "the mutations that made a mutant, in order",
-    "status": "ok; ill-fitted (the search's verdict after its budget: fitness the penalty); "
-    "diverged (the retraining failed: no final numbers); out of memory (the retraining or "
-    "an attack did not fit the device, alone: no final numbers); invalid (no network)",
-    "reason": "why a row is not ok (a diverged or out-of-memory row's ends with its "
-    "search-time verdict), or what the masking check noted on an ok one",
-    "device": "where it was measured (empty: before rows recorded it)",
-    "adversarial_accuracy": "search-time FGSM accuracy on the correctly classified fitness "
-    "images (conditional)",
-    "overall_adversarial_accuracy": "search-time FGSM accuracy over all fitness images",
-    "pgd_accuracy": "search-time PGD-k accuracy (conditional)",
-    "overall_pgd_accuracy": "search-time PGD-k accuracy over all fitness images",
-    "clean_accuracy": "search-time clean accuracy on the fitness images",
-    "masking_*": "the masking check's probe (images, the attacks' accuracies, the flag)",
-    "nero_net_fitness": "the NERO-Net fitness (weighted HRS) scored from the row's "
-    "search-time numbers by this version's rule",
-    "search_epochs": "epochs of the search's budget",
-    "parameters": "the network's parameter count",
-    "proxy_*": "training-free proxies at initialisation, by the definitions of the version "
-    "that measured them (neronet.survey.proxies; the report says when they are not this "
-    "version's)",
-    "final_clean / final_pgd20 / final_autoattack": "after retraining, on the held-out "
-    "images: clean, PGD-20 and AutoAttack accuracy (the ground truth)",
-    "seconds_*": "seconds measuring each part (earlier_attempts: killed attempts' beyond "
-    "what the row kept from them; proxies: their latest measurement's, which may have run "
-    "on another machine than the rest)",
-    "genotype": "the genotype as JSON: neronet.genotype.Genotype.from_json(text, "
-    "structure_for(config)) with the survey's config (the command above) rebuilds it",
-}
-"""What each column of survey.csv holds (``*``: a family), for SURVEY.md."""
 SIZE = "parameters"
 """The confound the report holds fixed: size ranks robustness at the survey's radius, and
 the search's budget judges large networks ill-fitted."""
 BASELINE = "adversarial_accuracy"
 """The signal NERO-Net searches on: another earns a place (a prefilter, say) only by
 ranking the final robustness clearly better than it."""
-BETAS = (0.0, 0.5, 1.0, 2.0, 4.0, math.inf)
-"""The weighted HRS's beta values the report scores the fitness at: 0 is the attack
-accuracy alone, 1 the plain harmonic mean, inf the clean accuracy alone."""
-
-
-def _values(records: list[Record], key: str) -> list[float]:
-    return [r.metrics.get(key, math.nan) for r in records]
 
 
 def correlations(
@@ -130,11 +78,11 @@ def correlations(
 ) -> dict[str, tuple[Estimate, Estimate]]:
     """Per signal (or other ``keys``): (tau, rho) with intervals against the final
     AutoAttack accuracy (or the final metric ``target_key``)."""
-    target = _values(records, target_key)
+    target = metric_values(records, target_key)
     return {
         key: (
-            kendall_interval(_values(records, key), target),
-            spearman_interval(_values(records, key), target),
+            kendall_interval(metric_values(records, key), target),
+            spearman_interval(metric_values(records, key), target),
         )
         for key in keys
     }
@@ -146,7 +94,7 @@ def scatter_figure(records: list[Record], key: str, tau: Estimate) -> Figure:
     ax = fig.add_subplot()
     pairs = [
         (x, y)
-        for x, y in zip(_values(records, key), _values(records, TARGET), strict=True)
+        for x, y in zip(metric_values(records, key), metric_values(records, TARGET), strict=True)
         if math.isfinite(x) and math.isfinite(y)
     ]
     ax.scatter([p[0] for p in pairs], [100 * p[1] for p in pairs], s=12, alpha=0.7)
@@ -161,70 +109,6 @@ def scatter_figure(records: list[Record], key: str, tau: Estimate) -> Figure:
     ax.set_title(f"Kendall tau {tau.text()} (n={tau.n})", fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def _numeric_columns(records: list[Record]) -> dict[str, list[float | None]]:
-    """Every metric, then every part's seconds (``seconds_<part>``), by column name."""
-    metrics = sorted({k for r in records for k in r.metrics})
-    parts = sorted({k for r in records for k in r.seconds})
-    return {
-        **{k: [r.metrics.get(k) for r in records] for k in metrics},
-        **{f"seconds_{k}": [r.seconds.get(k) for r in records] for k in parts},
-    }
-
-
-def to_csv(records: list[Record]) -> str:
-    """The survey as CSV: one row per architecture, every metric and part's seconds, the
-    genotype last."""
-    numbers = _numeric_columns(records)
-    rows = [
-        [
-            *(cell(r) for cell in LEADING.values()),
-            *(column[i] for column in numbers.values()),
-            r.genotype,
-        ]
-        for i, r in enumerate(records)
-    ]
-    return _csv_text([*LEADING, *numbers, "genotype"], rows)
-
-
-def retests_csv(retests: Sequence[Retest]) -> str:
-    """The retests as CSV: the architecture's index, the retraining seed, its final
-    numbers (empty where that training diverged or did not fit in memory) and its seconds."""
-    keys = sorted({k for t in retests for k in t.metrics})
-    rows = [[t.index, t.seed, *(t.metrics.get(k) for k in keys), t.seconds] for t in retests]
-    return _csv_text(["index", "seed", *keys, "seconds"], rows)
-
-
-def _csv_text(header: list[str], rows: Iterable[list[object]]) -> str:
-    """``header`` and ``rows`` as CSV text (the csv module writes a missing value, None,
-    as an empty cell)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _parquet(records: list[Record], path: Path) -> bool:
-    """Write ``path`` when pyarrow is installed; False otherwise."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        return False
-    numbers = _numeric_columns(records)
-    table = pa.table(
-        {
-            **{name: [cell(r) for r in records] for name, cell in LEADING.items()},
-            **{k: pa.array(values, pa.float64()) for k, values in numbers.items()},
-            "genotype": [r.genotype for r in records],
-        }
-    )
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
-    atomic_write(path, buffer.getvalue())
-    return True
 
 
 def _table(
@@ -242,7 +126,7 @@ def oriented(records: list[Record], key: str) -> list[float]:
     """The signal's values, negated for a :data:`LOWER_IS_ROBUST` one, so that higher
     means more robust for every signal."""
     sign = -1.0 if key in LOWER_IS_ROBUST else 1.0
-    return [sign * v for v in _values(records, key)]
+    return [sign * v for v in metric_values(records, key)]
 
 
 CHALLENGERS = tuple(key for key in SIGNALS if key != BASELINE)
@@ -262,7 +146,7 @@ def against_baseline(
     """Per challenger, oriented (:func:`oriented`): its Kendall tau minus the search-time
     FGSM accuracy's, on the architectures that have both (and a final AutoAttack
     accuracy), paired bootstrap at ``level``."""
-    target, base = _values(records, TARGET), _values(records, BASELINE)
+    target, base = metric_values(records, TARGET), metric_values(records, BASELINE)
     return {
         key: kendall_difference(
             oriented(records, key), base, target, level=level, resamples=resamples
@@ -305,9 +189,11 @@ def beyond_size(records: list[Record]) -> dict[str, Estimate]:
     """Per signal but the size itself: its partial Spearman rho with the final AutoAttack
     accuracy, the parameter count held fixed, with an interval, over the architectures
     with all three numbers."""
-    target, size = _values(records, TARGET), _values(records, SIZE)
+    target, size = metric_values(records, TARGET), metric_values(records, SIZE)
     return {
-        key: spearman_partial(_values(records, key), target, size) for key in SIGNALS if key != SIZE
+        key: spearman_partial(metric_values(records, key), target, size)
+        for key in SIGNALS
+        if key != SIZE
     }
 
 
@@ -330,98 +216,6 @@ def _size_table(records: list[Record], found: dict[str, tuple[Estimate, Estimate
         "size are regressed out of both), bootstrap intervals over the architectures with "
         "all three numbers. A partial rho near the rho: the signal's ranking is not size's.",
         "",
-        *rows,
-        "",
-    ]
-
-
-def fitness_at(objective: NeroNetObjective, record: Record, beta: float) -> float:
-    """The fitness ``record``'s search-time numbers get from NERO-Net's objective (after
-    its warm-up) with the weighted HRS at ``beta`` instead of the configured one; the
-    objective's penalty where the search judged it anything but ok, nan where it was
-    never measured."""
-    if record.status != "ok":
-        return objective.penalty if "clean_accuracy" in record.metrics else math.nan
-    outcome = Outcome(record.index, record.status, record.metrics)
-    clean = outcome.metric("clean_accuracy")
-    if math.isinf(beta):
-        return clean
-    return weighted_hrs(clean, objective.robustness(outcome), beta)
-
-
-def rescored(records: list[Record], objective: NeroNetObjective) -> list[Record]:
-    """The rows with their NERO-Net fitness scored again from their stored search-time
-    numbers by ``objective`` at its beta: rows measured by different versions of the rule
-    (e.g. before the masking credit was capped at the attack's own accuracy) are then one
-    measurement. Rows without a stored fitness stay as they are."""
-    key = "nero_net_fitness"
-    return [
-        dataclasses.replace(r, metrics={**r.metrics, key: fitness_at(objective, r, objective.beta)})
-        if key in r.metrics
-        else r
-        for r in records
-    ]
-
-
-class BetaScore(NamedTuple):
-    """The fitness at one beta: its Kendall tau against the final AutoAttack accuracy over
-    every row and over the healthy ones, and (every row) its tau minus the configured
-    beta's, paired bootstrap."""
-
-    beta: float
-    every: Estimate
-    healthy: Estimate
-    gain: Estimate
-
-
-def beta_sweep(records: list[Record], objective: NeroNetObjective) -> list[BetaScore]:
-    """The fitness at each of :data:`BETAS` (:class:`BetaScore`)."""
-    healthy = [r for r in records if r.status == "ok"]
-    target = _values(records, TARGET)
-    configured = [fitness_at(objective, r, objective.beta) for r in records]
-    found = []
-    for beta in BETAS:
-        every = [fitness_at(objective, r, beta) for r in records]
-        ok = [fitness_at(objective, r, beta) for r in healthy]
-        found.append(
-            BetaScore(
-                beta,
-                kendall_interval(every, target),
-                kendall_interval(ok, _values(healthy, TARGET)),
-                kendall_difference(every, configured, target),
-            )
-        )
-    return found
-
-
-def _beta_table(records: list[Record], objective: NeroNetObjective) -> list[str]:
-    """:func:`beta_sweep` as SURVEY.md's table: where between the attack accuracy and the
-    clean accuracy the weighted HRS loses (or keeps) what the attack accuracy ranks."""
-
-    def name(beta: float) -> str:
-        label = {0.0: " (attack accuracy alone)", 1.0: " (plain HRS)", math.inf: " (clean alone)"}
-        text = "inf" if math.isinf(beta) else f"{beta:g}"
-        mine = " (this survey's)" if beta == objective.beta else ""
-        return f"{text}{label.get(beta, '')}{mine}"
-
-    sweep = beta_sweep(records, objective)
-    rows = [
-        f"| {name(s.beta)} | {s.every.text()} | "
-        f"{'-' if s.beta == objective.beta else s.gain.text()} | {s.healthy.text()} |"
-        for s in sweep
-    ]
-    return [
-        "The fitness's weight: NERO-Net's fitness recomputed from each row's search-time "
-        "clean and attack accuracies (masking rule and ill-fitted penalty as configured) "
-        "with the weighted HRS's beta set to each value, Kendall tau against the final "
-        "AutoAttack accuracy, and over all rows its tau minus that at this survey's beta "
-        f"({objective.beta:g}) with a paired bootstrap interval. Beta > 1 weights clean "
-        "accuracy beta times as much as attack accuracy. Read as a description of these "
-        "rows: a beta chosen from this table would have its tau overstated by the choice.",
-        "",
-        f"| beta | all rows (n = {sweep[0].every.n}) [95 % CI] | minus this survey's beta "
-        f"[95 % CI] | healthy (n = {sweep[0].healthy.n}) [95 % CI] |",
-        "|---|---|---|---|",
         *rows,
         "",
     ]
@@ -459,8 +253,8 @@ def _by_status(records: list[Record], objective: NeroNetObjective | None) -> lis
     rows = []
     for status in sorted({r.status for r in records}):
         mine = [r for r in records if r.status == status]
-        spreads = " | ".join(_spread(_values(mine, key)) for _, key in GROUND_TRUTH)
-        size = _spread(_values(mine, SIZE), scale=1e-3, digits=0)
+        spreads = " | ".join(_spread(metric_values(mine, key)) for _, key in GROUND_TRUTH)
+        size = _spread(metric_values(mine, SIZE), scale=1e-3, digits=0)
         rows.append(f"| {status} | {len(mine)} | {spreads} | {size} |")
     return [
         "The ground truth by the search's verdict after its budget, median [quartiles] in "
@@ -488,7 +282,7 @@ def _status_gap(records: list[Record]) -> list[str]:
         return []
 
     def points(rows: list[Record], key: str) -> list[float]:
-        return [100.0 * v for v in _values(rows, key)]
+        return [100.0 * v for v in metric_values(rows, key)]
 
     def gap(key: str) -> str:
         found = median_difference(points(ill, key), points(ok, key))
@@ -565,9 +359,9 @@ def markdown(
     lines += [line for note in notes for line in (f"**{note}**", "")]
     lines += [
         f"{len(records)} architectures ({counts}); with a final AutoAttack accuracy: "
-        f"{sum(math.isfinite(v) for v in _values(records, TARGET))}. Final accuracy on the "
+        f"{sum(math.isfinite(v) for v in metric_values(records, TARGET))}. Final accuracy on the "
         "held-out images in %, median [quartiles]: "
-        + ", ".join(f"{name} {_spread(_values(records, key))}" for name, key in GROUND_TRUTH)
+        + ", ".join(f"{name} {_spread(metric_values(records, key))}" for name, key in GROUND_TRUTH)
         + ".",
         "",
         "Kendall tau-b and Spearman rho of each signal against the final AutoAttack accuracy "
@@ -597,7 +391,7 @@ def markdown(
         "",
         *_table(correlations(healthy)),
         "",
-        *(_beta_table(records, objective) if objective is not None else []),
+        *(beta_table(records, objective) if objective is not None else []),
         *_baseline_table(records),
         "",
         *_size_table(records, found),
@@ -675,7 +469,7 @@ def write_survey_report(
     ]
     atomic_write(directory / "survey.csv", to_csv(records).encode("utf-8"))
     written.append(directory / "survey.csv")
-    if _parquet(records, directory / "survey.parquet"):
+    if write_parquet(records, directory / "survey.parquet"):
         written.append(directory / "survey.parquet")
     if retests:
         atomic_write(directory / "retests.csv", retests_csv(retests).encode("utf-8"))

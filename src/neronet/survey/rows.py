@@ -68,7 +68,8 @@ from neronet.survey.clock import CLOCK_FILE, EARLIER, AttemptClock
 from neronet.survey.proxies import PROXIES, PROXY_DEFINITIONS, measure_proxies
 from neronet.survey.store import Record, Retest, SurveyStore, named_numbers
 from neronet.train.core import device_label, resolve_device, seeded
-from neronet.train.posttrain import TrainingDiverged, accuracy_text, train_seeds
+from neronet.train.epoch_loop import TrainingDiverged
+from neronet.train.posttrain import accuracy_text, train_seeds
 
 MEASUREMENTS = ("clean", "fgsm", "pgd", "masking", "parameters")
 """The search-time measurements every surveyed architecture gets."""

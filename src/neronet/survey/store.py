@@ -10,6 +10,7 @@ once; a resume with other settings is refused (its rows would not be comparable)
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,12 @@ class Record:
     device: str | None = None
     """Where it was measured (:func:`~neronet.train.core.device_label`): ``seconds`` on a
     GPU and on one CPU thread differ a hundredfold. None in rows written before rows said."""
+
+
+def metric_values(records: list[Record], key: str) -> list[float]:
+    """Each row's metric ``key``, nan where a row lacks it (an ill-fitted row has no attack
+    accuracy, a diverged one no final numbers): the statistics skip nan pairs."""
+    return [r.metrics.get(key, math.nan) for r in records]
 
 
 @dataclass(frozen=True)

@@ -60,14 +60,11 @@ this recovers the lost result (bit for bit on the CPU) without user action.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
-import math
 import re
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -77,36 +74,33 @@ import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
-from torch import nn
 
 from neronet import __version__
 from neronet.artifact import safetensors_bytes
-from neronet.attacks import pgd
 from neronet.augment import DeviceSplit, steps_per_epoch
-from neronet.config import AdversarialTraining, PostTrainConfig, ScheduleSettings
+from neronet.config import PostTrainConfig
 from neronet.data.dataset import Dataset
-from neronet.data.splits import full_train_test, resolve_size
-from neronet.errors import DataError, NeronetError, StoreError
+from neronet.data.splits import full_train_test
+from neronet.errors import StoreError
 from neronet.nn import build
 from neronet.spec import NetworkSpec
 from neronet.store import atomic_write
-from neronet.threat import ThreatRecord
-from neronet.train.core import (
-    Cosine,
-    LRSchedule,
-    StepDecay,
-    Trainer,
-    accuracy,
-    device_label,
-    resolve_device,
-    seeded,
+from neronet.train.core import device_label, resolve_device, seeded
+from neronet.train.epoch_loop import EpochLoop, EpochStats, final_accuracy
+from neronet.train.training_dir import (
+    HISTORY_FILE,
+    MODEL_FILE,
+    RESULTS_FILE,
+    check_claim,
+    check_compatible,
+    copy_final,
+    holdout_metadata,
+    memo_entry,
+    threat_metadata,
+    training_identity,
+    write_claim,
 )
-from neronet.versions import computation_digest
 
-META_FILE = "train.json"
-RESULTS_FILE = "train_results.csv"
-MODEL_FILE = "model.safetensors"
-HISTORY_FILE = "history.json"
 _CHECKPOINT = re.compile(r"epoch-(\d+)\.safetensors")
 _OWN_FILE = re.compile(r"\.?epoch-\d+\.(safetensors|state\.pt)(\.tmp\d+)?")
 """Checkpoint files this module writes (with ``atomic_write``'s temporaries); others are left."""
@@ -116,33 +110,6 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[dict[str, Any]], None]
 """Receives one dict per finished (and checkpointed) epoch."""
-
-
-def lr_schedule(schedule: ScheduleSettings, steps_per_epoch: int) -> LRSchedule:
-    """The settings' lr schedule for a training of ``steps_per_epoch`` steps an epoch.
-
-    Cosine anneals per step to 0 at the end of the last epoch; step decays by
-    ``gamma`` at each milestone, a fraction of the epochs rounded to a whole
-    epoch (``round(fraction * epochs)``), so a shortened run keeps the shape.
-    """
-    if schedule.schedule == "cosine":
-        return Cosine(schedule.lr, schedule.epochs * steps_per_epoch)
-    milestones = tuple(round(m * schedule.epochs) for m in schedule.milestones)
-    return StepDecay(schedule.lr, schedule.gamma, milestones, steps_per_epoch)
-
-
-@dataclass(frozen=True)
-class EpochStats:
-    """One finished epoch; ``train_accuracy`` is on the (adversarial, in that mode) batches;
-    ``test_accuracy`` is None after an epoch ``posttrain.test_every`` does not test (the
-    last epoch is always tested)."""
-
-    epoch: int
-    train_loss: float
-    train_accuracy: float
-    test_accuracy: float | None
-    lr: float
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -155,59 +122,6 @@ class SeedResult:
     epochs: int
     seconds: float
     history: list[EpochStats] = field(default_factory=list)
-
-
-class TrainingDiverged(NeronetError):
-    """The loss became non-finite: the schedule is too aggressive for this network."""
-
-
-def check_compatible(spec: NetworkSpec, dataset: Dataset) -> None:
-    """The network must take the dataset's images and predict its classes."""
-    if tuple(spec.input_shape) != dataset.input_shape or spec.num_classes != len(dataset.classes):
-        raise DataError(
-            f"the network expects {spec.input_shape} images and {spec.num_classes} classes but "
-            f"dataset '{dataset.name}' has {dataset.input_shape} and {len(dataset.classes)}; "
-            "pick the dataset the architecture was searched on"
-        )
-
-
-def holdout_metadata(dataset: Dataset, config: PostTrainConfig) -> dict[str, str]:
-    """What a model records about its held-out test split (nothing for a real test split)."""
-    if dataset.test is not None:
-        return {}
-    return {"holdout": repr(config.holdout), "holdout_seed": str(config.holdout_seed)}
-
-
-def threat_metadata(config: PostTrainConfig) -> dict[str, str]:
-    """The search's threat record, when known, so ``neronet attack`` defaults to it."""
-    return {} if config.search_eps is None else ThreatRecord.search(config.search_eps).metadata()
-
-
-def recorded_holdout(metadata: dict[str, Any]) -> tuple[float, int]:
-    """The held-out draw a model was tested on: its metadata's, else the defaults."""
-    defaults = PostTrainConfig()
-    holdout = metadata.get("holdout", defaults.holdout)
-    seed = metadata.get("holdout_seed", defaults.holdout_seed)
-    try:
-        return float(holdout), int(seed)
-    except (TypeError, ValueError):
-        raise StoreError(
-            f"model metadata holdout={holdout!r} holdout_seed={seed!r} is not a number; "
-            "retrain the model with neronet train"
-        ) from None
-
-
-def held_out_note(dataset: Dataset, holdout: float, seed: int) -> str | None:
-    """A log line saying how the test split was held out; None for a real test split."""
-    if dataset.test is not None:
-        return None
-    n = len(dataset.y_train)
-    count = resolve_size("holdout", holdout, n)
-    return (
-        f"dataset '{dataset.name}' has no test split: {count} of its {n} training images "
-        f"(holdout={holdout:g}, stratified, seed {seed}) are held out as its test split, "
-        "the same images for neronet train (never trained on) and neronet attack"
-    )
 
 
 def train_seeds(
@@ -236,8 +150,8 @@ def train_seeds(
     """
     check_compatible(spec, dataset)
     out = Path(out_dir)
-    identity = _identity(spec, dataset, config, only)
-    _check_claim(out, identity)
+    identity = training_identity(spec, dataset, config, only)
+    check_claim(out, identity)
     device = resolve_device(config.device)
     train_split, test_split = full_train_test(dataset, config.holdout, config.holdout_seed, only)
     train = DeviceSplit.from_split(train_split, device)
@@ -245,60 +159,22 @@ def train_seeds(
     extra = holdout_metadata(dataset, config) | threat_metadata(config)
 
     def claim() -> None:
-        _write_claim(out, identity, spec, config)
+        write_claim(out, identity, spec, config)
 
     results = []
     for index, seed in enumerate(config.seed_list):
         run = _SeedRun(spec, config, seed, out / f"seed-{seed}", device, dataset.name, extra)
         tags = {"seed_index": index, "seeds": config.seeds}
-        shared = None if memo is None else memo_entry(memo, identity, config, seed, device)
-        if shared is not None and _copy_final(shared, run.directory, replace=False):
+        shared = (
+            None if memo is None else memo_entry(memo, identity, config, seed, device_label(device))
+        )
+        if shared is not None and copy_final(shared, run.directory, replace=False):
             claim()
         results.append(run.run(train, test, _tagged(progress, tags), claim))
         if shared is not None:
-            _copy_final(run.directory, shared, replace=True)
+            copy_final(run.directory, shared, replace=True)
     _write_results(out / RESULTS_FILE, results)
     return results
-
-
-def memo_entry(
-    memo: Path, identity: dict[str, Any], config: PostTrainConfig, seed: int, device: torch.device
-) -> Path:
-    """Where ``memo`` keeps seed ``seed`` of a training: named by a digest of what it
-    depends on (the training's identity, its settings, the seed, the device with the
-    CPU's torch threads, the versions). An experiment's methods that end on the same
-    network retrain it once (``neronet train --memo``)."""
-    what = {
-        "identity": identity,
-        "config": config.model_dump(mode="json"),
-        "seed": seed,
-        "device": device_label(device),
-    }
-    return memo / computation_digest(what)
-
-
-def _final_files(directory: Path) -> list[Path] | None:
-    """A finished seed's model and history in ``directory`` (the history last: it is
-    written last, so both present means whole), or None when either is missing."""
-    files = [directory / MODEL_FILE, directory / HISTORY_FILE]
-    return files if all(path.is_file() for path in files) else None
-
-
-def _copy_final(source: Path, target: Path, *, replace: bool) -> bool:
-    """Copy ``source``'s finished seed to ``target``: where ``target`` holds none (taking
-    from the memo; a copy that proves unusable there is discarded and trained again, see
-    :meth:`_SeedRun._finished`), or with ``replace`` where it holds other files (keeping
-    in the memo); whether it copied."""
-    files = _final_files(source)
-    if files is None or (_final_files(target) is not None and not replace):
-        return False
-    copied = False
-    for path in files:
-        data, there = path.read_bytes(), target / path.name
-        if not there.is_file() or there.read_bytes() != data:
-            atomic_write(there, data)
-            copied = True
-    return copied
 
 
 def _tagged(progress: ProgressFn | None, tags: dict[str, Any]) -> ProgressFn | None:
@@ -306,52 +182,6 @@ def _tagged(progress: ProgressFn | None, tags: dict[str, Any]) -> ProgressFn | N
     if progress is None:
         return None
     return lambda info: progress({**info, **tags})
-
-
-def _identity(
-    spec: NetworkSpec, dataset: Dataset, config: PostTrainConfig, only: np.ndarray | None
-) -> dict[str, Any]:
-    """What must match for ``out`` to be resumed (test_split None: the dataset's own;
-    images None: all, as in trainings recorded before ``only`` existed)."""
-    images = None if only is None else np.ascontiguousarray(only, np.int64)
-    return {
-        "images": None if images is None else hashlib.sha256(images).hexdigest(),
-        "spec_digest": spec.digest(),
-        "dataset": dataset.name,
-        "mode": config.mode,
-        "schedule": config.schedule.model_dump(mode="json"),
-        "test_split": holdout_metadata(dataset, config) or None,
-    }
-
-
-def _check_claim(out: Path, identity: dict[str, Any]) -> None:
-    """Refuse to resume ``out`` when it holds a different training."""
-    meta = out / META_FILE
-    if not meta.is_file():
-        return
-    try:
-        stored = json.loads(meta.read_text())
-    except (OSError, json.JSONDecodeError):
-        raise StoreError(f"'{meta}' is unreadable; delete it or use a new --out") from None
-    if not isinstance(stored, dict):
-        raise StoreError(f"'{meta}' is not a training record; delete it or use a new --out")
-    if {key: stored.get(key) for key in identity} != identity:
-        changed = ", ".join(k for k in identity if stored.get(k) != identity[k])
-        raise StoreError(
-            f"'{out}' holds a training with a different {changed}; "
-            "use a new --out directory or the same settings to resume"
-        )
-
-
-def _write_claim(
-    out: Path, identity: dict[str, Any], spec: NetworkSpec, config: PostTrainConfig
-) -> None:
-    """Record what ``out`` trains (once; :func:`_check_claim` vetted an existing record)."""
-    meta = out / META_FILE
-    if meta.is_file():
-        return
-    record = {**identity, "spec": spec.to_dict(), "config": config.model_dump(mode="json")}
-    atomic_write(meta, json.dumps(record, indent=2).encode())
 
 
 def _write_results(path: Path, results: list[SeedResult]) -> None:
@@ -434,7 +264,7 @@ class _SeedRun:
             **extra,
         }
 
-    def _save(self, loop: _Loop) -> None:
+    def _save(self, loop: EpochLoop) -> None:
         weights_path, state_path = self._paths(loop.epoch)
         atomic_write(state_path, loop.state_bytes())
         atomic_write(weights_path, safetensors_bytes(loop.weights(), self._metadata(loop.epoch)))
@@ -442,7 +272,7 @@ class _SeedRun:
             if old not in (weights_path, state_path):
                 old.unlink()
 
-    def _load(self, loop: _Loop, epoch: int) -> None:
+    def _load(self, loop: EpochLoop, epoch: int) -> None:
         weights_path, state_path = self._paths(epoch)
         try:
             weights = load_file(str(weights_path))
@@ -490,7 +320,7 @@ class _SeedRun:
             raise ValueError(f"they do not hold a finished {epochs}-epoch training")
         if meta.get("spec") != self.spec.to_json():
             raise ValueError("the model holds another architecture")
-        _final_accuracy(history)
+        final_accuracy(history)
         return history
 
     def run(
@@ -507,7 +337,7 @@ class _SeedRun:
             return done
         per_epoch = steps_per_epoch(len(train), self.schedule.batch_size)
         with seeded(self.seed, self.device):
-            loop = _Loop(build(self.spec), self.config, self.device, self.seed, per_epoch)
+            loop = EpochLoop(build(self.spec), self.config, self.device, self.seed, per_epoch)
             claim()
             start = self._latest()
             if start:
@@ -520,9 +350,9 @@ class _SeedRun:
                     progress(info)
         return self._finish(loop)
 
-    def _finish(self, loop: _Loop) -> SeedResult:
+    def _finish(self, loop: EpochLoop) -> SeedResult:
         model_path = self.directory / MODEL_FILE
-        final = _final_accuracy(loop.history)
+        final = final_accuracy(loop.history)
         metadata = self._metadata(loop.epoch, test_accuracy=f"{final:.6f}")
         history = json.dumps([asdict(e) for e in loop.history], indent=1).encode()
         atomic_write(self.directory / HISTORY_FILE, history)
@@ -548,144 +378,12 @@ def accuracy_text(info: dict[str, Any], digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _final_accuracy(history: list[EpochStats]) -> float:
-    """The test accuracy after the last epoch (always tested: see ``test_every``)."""
-    final = history[-1].test_accuracy
-    if final is None:
-        raise ValueError("its last epoch has no test accuracy")
-    return final
-
-
 def _result(seed: int, model_path: Path, history: list[EpochStats]) -> SeedResult:
     return SeedResult(
         seed=seed,
         model_path=model_path,
-        test_accuracy=_final_accuracy(history),
+        test_accuracy=final_accuracy(history),
         epochs=history[-1].epoch,
         seconds=sum(e.seconds for e in history),
         history=history,
     )
-
-
-class _Loop:
-    """Model, :class:`~neronet.train.core.Trainer` and history of one seed's training,
-    advanced epoch by epoch; the schedule's optimizer steps with its clip on every batch."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        config: PostTrainConfig,
-        device: torch.device,
-        seed: int,
-        per_epoch: int,
-    ) -> None:
-        s = self.schedule = config.schedule
-        self.config = config
-        self.device = device
-        schedule = lr_schedule(s, per_epoch)
-        self.trainer = Trainer(
-            model,
-            s.learning(),
-            schedule,
-            s,
-            config,
-            device=device,
-            seed=seed,
-            grad_clip=s.grad_clip,
-        )
-        self.model = self.trainer.model
-        self.epoch = 0
-        self.history: list[EpochStats] = []
-
-    def weights(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().to("cpu").contiguous() for k, v in self.model.state_dict().items()}
-
-    def state_bytes(self) -> bytes:
-        """Everything but the weights needed to continue exactly (tensors and plain data)."""
-        cuda = self.device.type == "cuda"
-        trainer = self.trainer
-        payload = {
-            "epoch": self.epoch,
-            "step": trainer.step,
-            "optimizer": trainer.optimizer.state_dict(),
-            "scaler": trainer.scaler.state_dict(),
-            "generator": trainer.gen.get_state(),
-            "cpu_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
-            "history": [asdict(e) for e in self.history],
-        }
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        return buffer.getvalue()
-
-    def restore(self, weights: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
-        trainer = self.trainer
-        self.model.load_state_dict(weights)
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        if state["scaler"]:
-            trainer.scaler.load_state_dict(state["scaler"])
-        trainer.gen.set_state(state["generator"])
-        torch.set_rng_state(state["cpu_rng"])
-        if state["cuda_rng"] is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
-        self.epoch, trainer.step = state["epoch"], state["step"]
-        self.history = [EpochStats(**e) for e in state["history"]]
-
-    def _batch(self, train: DeviceSplit, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The (augmented; adversarial in that mode) float batch and its labels."""
-        s = self.schedule
-        x, y = self.trainer.batch(train, idx)
-        if isinstance(s, AdversarialTraining):
-            x = pgd(
-                self.model,
-                x,
-                y,
-                s.eps,
-                s.alpha,
-                s.steps,
-                "linf",
-                s.random_start,
-                generator=self.trainer.gen,
-                amp_dtype=self.trainer.amp,
-            )
-        return x, y
-
-    def run_epoch(self, train: DeviceSplit, test: DeviceSplit) -> EpochStats:
-        start = time.perf_counter()
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), dtype=torch.long, device=self.device)
-        seen = 0
-        self.model.train()
-        for idx in self.trainer.batches(len(train), self.schedule.batch_size):
-            x, y = self._batch(train, idx)
-            loss, logits = self.trainer.update(x, y)
-            loss_sum += loss * len(y)
-            correct += (logits.argmax(dim=1) == y).sum()
-            seen += len(y)
-        self.epoch += 1
-        train_loss = float(loss_sum.item()) / seen
-        if not math.isfinite(train_loss):
-            raise TrainingDiverged(
-                f"training diverged (non-finite loss in epoch {self.epoch}); "
-                "lower the learning rate or the gradient clip and start a new --out"
-            )
-        every = self.config.test_every
-        tested = self.epoch == self.schedule.epochs or (every and self.epoch % every == 0)
-        stats = EpochStats(
-            epoch=self.epoch,
-            train_loss=train_loss,
-            train_accuracy=int(correct.item()) / seen,
-            test_accuracy=accuracy(
-                self.model,
-                test,
-                self.config.eval_batch_size,
-                channels_last=self.config.channels_last,
-                amp=self.trainer.amp,
-            )
-            if tested
-            else None,
-            lr=self.trainer.last_lr,
-            seconds=time.perf_counter() - start,
-        )
-        self.history.append(stats)
-        return stats
