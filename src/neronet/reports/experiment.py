@@ -45,8 +45,9 @@ T = TypeVar("T")
 class RunResult:
     """One run's retrained best under each attack: {column: overall accuracy}, the
     audit's masking flags (empty: no gradient-masking suspicion), its notes (e.g.
-    FGSM far above PGD: FGSM is an optimistic estimate; they do not discredit a row) and
-    its trainable parameters (None: not known, :func:`retrained_parameters`)."""
+    FGSM far above PGD: FGSM is an optimistic estimate; they do not discredit a row),
+    its trainable parameters and its architecture's digest (None: not known,
+    :func:`with_network`)."""
 
     method: str
     run: int
@@ -54,6 +55,7 @@ class RunResult:
     flags: tuple[str, ...]
     notes: tuple[str, ...] = ()
     parameters: int | None = None
+    architecture: str | None = None
 
 
 def read_run_result(method: str, run: int, per_model_csv: Path) -> RunResult:
@@ -101,6 +103,17 @@ class MethodTable:
         for r in self.results:
             seen.update(dict.fromkeys(r.accuracy))
         return tuple(seen)
+
+    def strongest(self) -> str:
+        """The attack column that leaves the least accuracy over the runs (whatever order
+        ``--attacks`` named them in); "" without one."""
+
+        def left(column: str) -> float:
+            return statistics.fmean(
+                r.accuracy[column] for r in self.results if column in r.accuracy
+            )
+
+        return min((c for c in self.columns if c != CLEAN), key=left, default="")
 
     def values(self, method: str, column: str) -> list[float]:
         return [
@@ -387,18 +400,20 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
-def retrained_parameters(trained: Path) -> int | None:
-    """The trainable parameters of the network a run retrained (``trained``: its
-    ``neronet train --out``), from the spec its ``train.json`` records; None before the
-    retraining is recorded."""
+def with_network(result: RunResult, trained: Path) -> RunResult:
+    """``result`` with the trainable parameters and the digest of the network its run
+    retrained (``trained``: its ``neronet train --out``), from the spec its ``train.json``
+    records; unchanged before the retraining is recorded."""
     from neronet.nn.plan import count_parameters
     from neronet.spec import NetworkSpec
 
     try:
         record = json.loads((trained / META_FILE).read_text(encoding="utf-8"))
-        return count_parameters(NetworkSpec.from_dict(record["spec"]))
+        spec = NetworkSpec.from_dict(record["spec"])
+        parameters = count_parameters(spec)
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return result
+    return dataclasses.replace(result, parameters=parameters, architecture=spec.digest())
 
 
 def retraining_note(directory: Path, pairs: Sequence[tuple[str, int]]) -> str:
@@ -423,15 +438,11 @@ def _finals(
     table: MethodTable, searches: Mapping[tuple[str, int], SearchRecord]
 ) -> tuple[list[Final], str]:
     """Each run's end for the anytime figure: the epochs its search spent and its
-    retrained best's accuracy under the strongest attack run (the one that leaves the
-    least accuracy over the runs, whatever order ``--attacks`` named them in), and that
-    attack's name."""
+    retrained best's accuracy under the strongest attack run (:meth:`MethodTable.strongest`),
+    and that attack's name."""
     from neronet.reports.anytime import Final
 
-    def left(column: str) -> float:
-        return statistics.fmean(r.accuracy[column] for r in table.results if column in r.accuracy)
-
-    attack = min((c for c in table.columns if c != CLEAN), key=left, default="")
+    attack = table.strongest()
     finals = [
         Final(r.method, searches[r.method, r.run].epochs, r.accuracy[attack])
         for r in table.results
@@ -458,14 +469,15 @@ def write_experiment(
     from neronet.reports.anytime import YARDSTICK, anytime_csv, anytime_figure, trajectory
     from neronet.reports.at_size import COLUMN, at_size_section
     from neronet.reports.document import Document, Image, Section, to_markdown
+    from neronet.reports.fitness_rank import fitness_rank_section
     from neronet.reports.plots import save
     from neronet.reports.statistics import min_pairs
 
     pairs = [(m, run) for m in methods for run in range(runs)]
     results = [
-        dataclasses.replace(
+        with_network(
             read_run_result(m, run, directory / "attacked" / f"{m}-run-{run}" / "per_model.csv"),
-            parameters=retrained_parameters(directory / "trained" / f"{m}-run-{run}"),
+            directory / "trained" / f"{m}-run-{run}",
         )
         for m, run in pairs
     ]
@@ -556,6 +568,7 @@ def write_experiment(
                 and COLUMN in table.columns
                 else ()
             ),
+            *filter(None, (fitness_rank_section(table, searches, YARDSTICK),)),
             Section(
                 "The searches",
                 (
