@@ -442,6 +442,29 @@ def test_the_time_left_is_the_runs_to_go_at_the_wall_time_per_run_over_every_sta
     assert time_left(spent, 10, 10) == "" and time_left(spent, 0, 10) == ""
 
 
+def test_the_time_left_weighs_each_remaining_run_by_its_methods_own_runs() -> None:
+    """Pooled runs' lane times: a remaining run costs its method's mean over its finished
+    runs, less what it has run already; a method with none finished, the wall pace times
+    the lanes; the sum shared by the lanes."""
+    spent = {"search+retrain+attack runs 1-2": 1200.0}  # 4 runs done: 300 s of wall a run
+    runs = {"es-run-0": 1000.0, "es-run-1": 3000.0, "memo-run-0": 60.0, "memo-run-1": 60.0}
+    runs |= {"es-run-2": 500.0}  # stopped part-way: 1,500 s of its 2,000 to go
+    remaining = ["es-run-2", "memo-run-2", "random-run-0"]
+    # (1,500 + 60 + 300 x 2) / 2 lanes = 1,080 s
+    assert time_left(spent, 4, 7, lanes=2, runs=runs, remaining=remaining) == (
+        ", about 18m 00s left at this pace"
+    )
+    # one pace for all would say 900 s; without lane times it still does
+    assert time_left(spent, 4, 7) == ", about 15m 00s left at this pace"
+    assert time_left(spent, 4, 7, lanes=2, runs={}, remaining=remaining) == (
+        ", about 15m 00s left at this pace"  # (600 x 3) / 2: every method at the wall pace
+    )
+    overrun = {**runs, "es-run-2": 9000.0}  # past its method's mean: nothing more counted
+    assert time_left(spent, 4, 7, lanes=2, runs=overrun, remaining=remaining) == (
+        ", about 5m 30s left at this pace"  # (0 + 60 + 600) / 2
+    )
+
+
 STEPS = ("search", "retrain", "attack")
 
 
@@ -462,7 +485,7 @@ def test_chains_run_in_lanes_with_their_output_in_logs_and_stop_at_a_failure(
         ),
     ]
     logs = tmp_path / "logs"
-    log = StepLog(seconds, saved.append, lines.append, total=9, numbered=2)
+    log = StepLog(seconds, lambda values, runs: saved.append(values), lines.append, 9, 2)
     code = run_chains(chain_jobs(chains, logs, log), 2, log, lambda: "retrain+attack run 1")
     assert code == 2
     assert any("failed (exit code 2)" in line for line in lines)
@@ -471,6 +494,7 @@ def test_chains_run_in_lanes_with_their_output_in_logs_and_stop_at_a_failure(
     assert any("[5/9] retrain b run-0 (lane " in line for line in started)
     assert "is not a neronet run directory" in (logs / "b-run-0.log").read_text()
     assert set(saved[-1]) == {"retrain+attack run 1"} and log.numbered == 6
+    assert set(log.runs) == {"a-run-0", "b-run-0"} and min(log.runs.values()) > 0
     assert len(saved) >= 2  # saved as each chain ends, not once after the round
     # each chain's end tells the runs done and, while some are left, the time left
     # (counting the experiment's runs finished before these chains)
@@ -510,7 +534,7 @@ def test_the_pool_runs_every_rounds_chains_and_compares_each_round_once_it_is_do
     ]
     lines: list[str] = []
     seconds: dict[str, float] = {}
-    log = StepLog(seconds, lambda values: None, lines.append, total=6)
+    log = StepLog(seconds, lambda values, runs: None, lines.append, total=6)
     reported: list[str] = []
     pooled: list[list[str]] = []
     spent: list[str] = []
@@ -567,6 +591,9 @@ def test_a_pooled_experiment_searches_each_run_in_a_lane_as_the_serial_study_doe
     assert main([*study, "search.strategy=random"]) == 0
     assert store_fingerprint(directory / "random" / "run-0") == store_fingerprint(serial / "run-0")
     assert "| random | 1 |" in (directory / "EXPERIMENT.md").read_text()
+    lane_times = json.loads((directory / MANIFEST).read_text())["run_seconds"]
+    assert set(lane_times) == {"nero-net-run-0", "random-run-0"}  # each run's own, kept
+    assert min(lane_times.values()) > 0
     capsys.readouterr()
     model = directory / "trained" / "random-run-0" / "seed-0" / "model.safetensors"
     model.unlink()  # the records kept without the weights (e.g. copied to another machine)

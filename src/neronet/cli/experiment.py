@@ -56,6 +56,9 @@ DEFAULT_METHODS = (
 )
 DEFAULT_ATTACKS = "fgsm,pgd-linf,autoattack"
 MANIFEST = "experiment.json"
+RUN_SECONDS = "run_seconds"
+"""The manifest's key of the pooled runs' own lane times (the time left weighs each
+method's runs by them; ``seconds`` holds the steps' wall times)."""
 MEMO = "memo"
 """What the methods share, in the experiment directory: ``evaluations`` (the searches'
 memo, :mod:`neronet.search.memo`: a candidate two methods would train alike is trained
@@ -155,10 +158,12 @@ def _manifest(args: argparse.Namespace, methods: list[Method]) -> dict[str, obje
 
 @dataclass(frozen=True)
 class Begun:
-    """What an experiment directory was begun with: its manifest and its step times."""
+    """What an experiment directory was begun with: its manifest, its step times and its
+    pooled runs' own lane times (:class:`~neronet.cli.experiment_chains.StepLog`)."""
 
     manifest: dict[str, object]
     seconds: dict[str, float]
+    runs: dict[str, float]
 
 
 def begun_in(directory: Path) -> Begun | None:
@@ -168,12 +173,15 @@ def begun_in(directory: Path) -> Begun | None:
         return None
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
-        seconds = {str(k): float(v) for k, v in stored.pop("seconds", {}).items()}
+        seconds, runs = (
+            {str(k): float(v) for k, v in stored.pop(key, {}).items()}
+            for key in ("seconds", RUN_SECONDS)
+        )
     except (OSError, ValueError, TypeError, AttributeError):
         raise StudyError(
             f"'{path}' is unreadable; restore it or start the experiment in a new --dir"
         ) from None
-    return Begun(stored, seconds)
+    return Begun(stored, seconds, runs)
 
 
 def _memo(directory: Path, begun: Begun | None) -> Path | None:
@@ -556,14 +564,20 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             print(f"experiment {directory}: {line}", file=sys.stderr, flush=True)
             append_line(log, line)
 
-        def save(values: dict[str, float]) -> None:
-            data = {**manifest, "seconds": values}
+        def save(values: dict[str, float], runs: dict[str, float]) -> None:
+            data = {**manifest, "seconds": values, RUN_SECONDS: runs}
             atomic_write(directory / MANIFEST, json.dumps(data, indent=2).encode())
 
         with log:
             say(f"watch it live: neronet dashboard {directory}")
             rounds = _rounds(args, methods, directory, memo)
-            steps = StepLog(seconds, save, say, sum(len(r.steps()) for r in rounds))
+            steps = StepLog(
+                seconds,
+                save,
+                say,
+                sum(len(r.steps()) for r in rounds),
+                runs={} if begun is None else dict(begun.runs),
+            )
 
             def reported(r: Round) -> None:
                 if memo is not None:
@@ -577,12 +591,16 @@ def cmd_experiment(args: argparse.Namespace) -> int:
                     planned=args.runs,
                     size_reference=size_reference,
                 )[-1]
-                done = sum(
-                    run_stage(directory, f"{name}-run-{run}") == "done"
-                    for name in names
-                    for run in range(args.runs)
+                every = [f"{name}-run-{run}" for name in names for run in range(args.runs)]
+                remaining = [n for n in every if run_stage(directory, n) != "done"]
+                left = time_left(
+                    seconds,
+                    len(every) - len(remaining),
+                    len(every),
+                    lanes=args.parallel,
+                    runs=steps.runs,
+                    remaining=remaining,
                 )
-                left = time_left(seconds, done, len(names) * args.runs)
                 say(f"{r.finished} of {args.runs} runs of every method reported{left}: {report}")
 
             if args.parallel > 1:

@@ -7,9 +7,10 @@ told as each run ends. Which steps and in what order is :mod:`neronet.cli.experi
 from __future__ import annotations
 
 import contextlib
+import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -51,30 +52,67 @@ class ChainJob:
     log: str
 
 
-def time_left(seconds: dict[str, float], done: int, total: int) -> str:
+def time_left(
+    seconds: dict[str, float],
+    done: int,
+    total: int,
+    *,
+    lanes: int = 1,
+    runs: Mapping[str, float] | None = None,
+    remaining: Sequence[str] = (),
+) -> str:
     """With ``done`` of the experiment's ``total`` runs finished: the rest at the wall time
     per run so far (", about 2h 10m 00s left at this pace"), or nothing when none is left
     or none finished. The wall time is every step's over every start (``seconds``), so a
     run finished just after a resume, most of it done before, does not make the pace
-    look faster than it was."""
+    look faster than it was.
+
+    With ``runs`` (each pooled run's own lane seconds over every start, by
+    ``<method>-run-<i>``) and the ``remaining`` runs' names, each remaining run counts
+    its method's mean over the method's finished runs (a method with none: the wall pace
+    times ``lanes``) less what it has spent already, and the sum is shared by ``lanes``:
+    the methods' runs differ tenfold (one whose search and attacks come from the memo
+    takes minutes, a random search's AutoAttack on a large network hours), so one pace
+    for all errs long while the cheap ones are left."""
     from neronet.reports.summary import duration
 
     if done >= total or done < 1:
         return ""
     pace = sum(seconds.values()) / done
-    return f", about {duration(pace * (total - done))} left at this pace"
+    if runs is None or not remaining:
+        return f", about {duration(pace * (total - done))} left at this pace"
+    finished: dict[str, list[float]] = {}
+    for name, spent in runs.items():
+        if name not in remaining:
+            finished.setdefault(_method(name), []).append(spent)
+
+    def cost(name: str) -> float:
+        own = finished.get(_method(name))
+        expected = statistics.fmean(own) if own else pace * lanes
+        return max(0.0, expected - runs.get(name, 0.0))
+
+    left = sum(cost(name) for name in remaining) / lanes
+    return f", about {duration(left)} left at this pace"
+
+
+def _method(name: str) -> str:
+    """The method of run ``<method>-run-<i>``."""
+    return name.rsplit("-run-", 1)[0]
 
 
 @dataclass
 class StepLog:
-    """Where the steps report: their wall times (accumulated over resumes in ``seconds``,
-    saved after each step), progress lines, and the steps numbered so far of ``total``."""
+    """Where the steps report: their wall times (accumulated over resumes in ``seconds``),
+    each pooled run's own lane time (``runs``, by chain name, likewise), both saved
+    after each step and each run, progress lines, and the steps numbered so far of
+    ``total``."""
 
     seconds: dict[str, float]
-    save: Callable[[dict[str, float]], None]
+    save: Callable[[dict[str, float], dict[str, float]], None]
     say: Callable[[str], None]
     total: int
     numbered: int = 0
+    runs: dict[str, float] = field(default_factory=dict)
 
     def number(self) -> int:
         """The next step's number."""
@@ -83,7 +121,13 @@ class StepLog:
 
     def spent(self, label: str, seconds: float) -> None:
         self.seconds[label] = self.seconds.get(label, 0.0) + seconds
-        self.save(self.seconds)
+        self.save(self.seconds, self.runs)
+
+    def ran(self, name: str, seconds: float) -> None:
+        """Run ``name``'s chain took ``seconds`` more of its lane (its whole time once
+        finished, or up to a stop)."""
+        self.runs[name] = self.runs.get(name, 0.0) + seconds
+        self.save(self.seconds, self.runs)
 
 
 def run_steps(steps: list[Step], log: StepLog) -> int:
@@ -129,14 +173,19 @@ def run_chains(
     spawned process with its share of the cores, its output in its log. Returns the
     first non-zero exit code (the other chains are stopped; every step resumes), or 0.
     As each chain ends, its wall time is spent under ``label()`` (a kill loses only the
-    time since), the runs done (``earlier`` of them before these chains) and the time
-    left (:func:`time_left`) are told, and then ``ended(job)`` is told: its non-zero exit
-    code stops the chains as a failed chain's does. A chain's search runs on its lane's
-    ``configs[lane][method]`` (:func:`_open_studies`)."""
+    time since) and its own lane time under its name (:meth:`StepLog.ran`; a chain
+    stopped unfinished keeps what it ran), the runs done (``earlier`` of them before
+    these chains) and the time left (:func:`time_left`, per method over ``lanes``) are
+    told, and then ``ended(job)`` is told: its non-zero exit code stops the chains as a
+    failed chain's does. A chain's search runs on its lane's ``configs[lane][method]``
+    (:func:`_open_studies`)."""
     from neronet.execution.lanes import run_in_lanes
     from neronet.execution.scheduling import cpu_threads
 
+    running: dict[str, float] = {}  # the chains in the lanes, by name: when each began
+
     def started(job: ChainJob, lane: int) -> None:
+        running[job.chain.name] = time.monotonic()
         for number, (name, argv) in zip(job.numbers, job.chain.steps, strict=True):
             log.say(
                 f"[{number}/{log.total}] {name} (lane {lane + 1} of {lanes}, output: "
@@ -162,22 +211,32 @@ def run_chains(
         log.spent(label(), now - began)
         began = now
 
+    def ran(name: str) -> None:
+        log.ran(name, time.monotonic() - running.pop(name))
+
+    remaining = [job.chain.name for job in jobs]
     try:
         with contextlib.closing(finished):
             total = earlier + len(jobs)
             for done, (job, code) in enumerate(finished, start=earlier + 1):
                 spend()
+                ran(job.chain.name)
+                remaining.remove(job.chain.name)
                 names = " and ".join(name for name, _ in job.chain.steps)
                 if code != 0:
                     log.say(f"{names}: failed (exit code {code})")
                 else:
-                    left = time_left(log.seconds, done, total)
+                    left = time_left(
+                        log.seconds, done, total, lanes=lanes, runs=log.runs, remaining=remaining
+                    )
                     log.say(f"{names}: done ({done} of {total} runs{left})")
                 code = code or ended(job)
                 if code != 0:
                     break
     finally:
         spend()
+        for name in list(running):
+            ran(name)
     return code
 
 
