@@ -65,7 +65,7 @@ def read_size_reference(survey: Path, config: NeroConfig) -> SizeReference:
     no survey, measured another way than ``config`` retrains and attacks, or holds fewer
     than :data:`MIN_REFERENCE` architectures with a ground truth."""
     from neronet.survey.run import stored_settings, survey_settings
-    from neronet.survey.store import TARGET, SurveyStore
+    from neronet.survey.store import TARGET, SurveyStore, metric_values
 
     store = SurveyStore.read(survey)
     try:
@@ -80,12 +80,8 @@ def read_size_reference(survey: Path, config: NeroConfig) -> SizeReference:
             f"measures its bests ({', '.join(differ)}); give a survey of the same data, "
             "retraining and attack radius"
         )
-    rows = [
-        (r.metrics["parameters"], r.metrics[TARGET])
-        for r in records
-        if math.isfinite(r.metrics.get("parameters", math.nan))
-        and math.isfinite(r.metrics.get(TARGET, math.nan))
-    ]
+    found = zip(metric_values(records, "parameters"), metric_values(records, TARGET), strict=True)
+    rows = [(size, value) for size, value in found if math.isfinite(size) and math.isfinite(value)]
     if len(rows) < MIN_REFERENCE:
         raise StudyError(
             f"--survey '{survey}' holds {len(rows)} architectures with a final AutoAttack "
