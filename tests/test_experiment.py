@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,8 @@ from neronet.reports.experiment import (
     search_record,
     write_experiment,
 )
+from neronet.reports.status import experiment_status, latest_estimate
+from neronet.reports.summary import duration, parse_duration
 from neronet.search.study import open_study
 from neronet.spec import NetworkSpec
 from neronet.store import IndividualRow, RunStore
@@ -202,7 +205,7 @@ def test_an_unreadable_manifest_is_a_one_line_error_and_stays(
 
 
 def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory = tmp_path / "e"
     argv = [
@@ -345,6 +348,13 @@ def test_a_tiny_experiment_tabulates_every_method_and_resumes_to_itself(
     assert ": 1 of 2 runs done, stopped (re-run its command to resume)" in out
     assert "  random    0 of 1 done; run-0 searching (generations 1/1)" in out
     assert f"  time left: {left}\n  last: 2026-12-06 13:12:05 [5/9]" in out
+    # while a writer holds the experiment, the estimate counts down to the clock
+    monkeypatch.setattr("neronet.runlock.lock_holder", lambda _: 4242)
+    running = experiment_status(directory, now=datetime(2026, 12, 6, 13, 42, 4))
+    assert running["time_left"] == (
+        "about 30m 00s from now, of 1h 00m 00s estimated 2026-12-06 13:12:04"
+    )
+    monkeypatch.undo()
     shutil.rmtree(run)
     assert stage() == "not started"
 
@@ -463,6 +473,27 @@ def test_the_time_left_weighs_each_remaining_run_by_its_methods_own_runs() -> No
     assert time_left(spent, 4, 7, lanes=2, runs=overrun, remaining=remaining) == (
         ", about 5m 30s left at this pace"  # (0 + 60 + 600) / 2
     )
+
+
+def test_status_counts_the_logs_last_estimate_down_to_now() -> None:
+    """An estimate is told when a run ends, and runs take hours: read later, it is counted
+    down to ``now`` (past it: overdue by how much); without ``now`` (nobody running the
+    experiment, so no clock runs on it) it is told as written."""
+    lines = [
+        "2026-12-06 13:12:04 search a: done (1 of 2 runs, about 1h 00m 00s left at this pace)",
+        "2026-12-06 13:12:05 [5/9] attack random run-0 (lane 1)",
+    ]
+    assert latest_estimate(lines) == "about 1h 00m 00s, estimated 2026-12-06 13:12:04"
+    assert latest_estimate(lines, datetime(2026, 12, 6, 13, 57, 4)) == (
+        "about 15m 00s from now, of 1h 00m 00s estimated 2026-12-06 13:12:04"
+    )
+    assert latest_estimate(lines, datetime(2026, 12, 6, 14, 17, 4)) == (
+        "overdue by 5m 00s: 1h 00m 00s estimated 2026-12-06 13:12:04"
+    )
+    assert latest_estimate(lines[1:], datetime(2026, 12, 6, 14, 17, 4)) is None
+    for seconds in (0.5, 59.5, 61.0, 3725.0, 93784.0):
+        assert parse_duration(duration(seconds)) == pytest.approx(seconds, abs=0.05)
+    assert parse_duration("a while") is None
 
 
 STEPS = ("search", "retrain", "attack")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,11 +91,12 @@ def run_stage(directory: Path, name: str) -> str:
     return "attacking" if attacked.is_dir() else "retrained"
 
 
-def experiment_status(directory: Path) -> dict[str, Any]:
+def experiment_status(directory: Path, now: datetime | None = None) -> dict[str, Any]:
     """The facts ``neronet status`` prints for an experiment (also its ``--json``): per
     method each run's stage (a search under way with its generations), the runs done, the
-    writer's pid (None: stopped), the time left as last estimated (None once every run is
-    done) and the last line of its log."""
+    writer's pid (None: stopped), the time left as last estimated (counted down to ``now``,
+    default the clock, while the writer runs; None once every run is done) and the last
+    line of its log."""
     from neronet.dashboard.sources import experiment_methods
     from neronet.runlock import lock_holder
 
@@ -110,14 +112,17 @@ def experiment_status(directory: Path) -> dict[str, Any]:
             stages[method].append(stage)
     done = sum(s["stage"] == "done" for runs_of in stages.values() for s in runs_of)
     log = log_lines(directory / "experiment.log")
+    writer = lock_holder(directory)
+    left = done < len(methods) * runs
+    now = (now or datetime.now()) if writer is not None else None
     return {
         "experiment": str(directory),
         "methods": methods,
         "runs": runs,
         "done": done,
-        "writer_pid": lock_holder(directory),
+        "writer_pid": writer,
         "stages": stages,
-        "time_left": latest_estimate(log) if done < len(methods) * runs else None,
+        "time_left": latest_estimate(log, now) if left else None,
         "last_line": log[-1] if log else None,
     }
 
@@ -125,15 +130,33 @@ def experiment_status(directory: Path) -> dict[str, Any]:
 _ESTIMATE = re.compile(r"about (.+?) left at this pace")
 
 
-def latest_estimate(lines: list[str]) -> str | None:
+def latest_estimate(lines: list[str], now: datetime | None = None) -> str | None:
     """The time left as the experiment's log (its ``lines``) last told it, with when
     (``about 12h 00m 00s, estimated 2026-12-06 13:12:08``); None before its first
     estimate. The log tells it as each run ends and each round is reported, so between
-    those its latest line is a step's announcement, which says nothing of the time left."""
+    those its latest line is a step's announcement, which says nothing of the time left.
+
+    With ``now`` (the writer still running), the estimate is counted down to it (``about
+    11h 00m 00s from now, of 12h 00m 00s estimated 2026-12-06 13:12:08``): a run can take
+    hours, and an estimate read an hour after it was made would be an hour long."""
+    from neronet.reports.summary import duration, parse_duration
+
     for line in reversed(lines):
         found = _ESTIMATE.search(line)
-        if found:
-            return f"about {found[1]}, estimated {line[:19]}"
+        if not found:
+            continue
+        told, at = found[1], line[:19]
+        seconds = parse_duration(told)
+        try:
+            made = datetime.strptime(at, "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            made = None
+        if now is None or seconds is None or made is None:
+            return f"about {told}, estimated {at}"
+        left = seconds - (now - made).total_seconds()
+        if left <= 0:
+            return f"overdue by {duration(-left)}: {told} estimated {at}"
+        return f"about {duration(left)} from now, of {told} estimated {at}"
     return None
 
 

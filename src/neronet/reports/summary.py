@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from neronet.reports.data import GenerationStats, RunData
@@ -33,6 +34,19 @@ def duration(seconds: float | None) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+_DURATION = re.compile(r"(?:(\d+)h )?(?:(\d+)m )?(\d+(?:\.\d+)?)s")
+
+
+def parse_duration(text: str) -> float | None:
+    """The seconds a :func:`duration` string stands for (None: not one), so a time left
+    written into a log can be counted down later."""
+    found = _DURATION.fullmatch(text.strip())
+    if found is None:
+        return None
+    hours, minutes, secs = found.groups()
+    return 3600 * int(hours or 0) + 60 * int(minutes or 0) + float(secs)
 
 
 def timestamp(value: float | None) -> str:
