@@ -491,6 +491,10 @@ def test_status_counts_the_logs_last_estimate_down_to_now() -> None:
         "overdue by 5m 00s: 1h 00m 00s estimated 2026-12-06 13:12:04"
     )
     assert latest_estimate(lines[1:], datetime(2026, 12, 6, 14, 17, 4)) is None
+    unstamped = ["search a: done (1 of 2 runs, about 1h 00m 00s left at this pace)"]
+    assert latest_estimate(unstamped, datetime(2026, 12, 6, 14, 17, 4)).startswith(
+        "about 1h 00m 00s, estimated"  # no time to count from: told as written
+    )
     for seconds in (0.5, 59.5, 61.0, 3725.0, 93784.0):
         assert parse_duration(duration(seconds)) == pytest.approx(seconds, abs=0.05)
     assert parse_duration("a while") is None

@@ -139,6 +139,7 @@ def latest_estimate(lines: list[str], now: datetime | None = None) -> str | None
     With ``now`` (the writer still running), the estimate is counted down to it (``about
     11h 00m 00s from now, of 12h 00m 00s estimated 2026-12-06 13:12:08``): a run can take
     hours, and an estimate read an hour after it was made would be an hour long."""
+    from neronet.logline import line_time
     from neronet.reports.summary import duration, parse_duration
 
     for line in reversed(lines):
@@ -146,11 +147,7 @@ def latest_estimate(lines: list[str], now: datetime | None = None) -> str | None
         if not found:
             continue
         told, at = found[1], line[:19]
-        seconds = parse_duration(told)
-        try:
-            made = datetime.strptime(at, "%Y-%m-%d %H:%M:%S")
-        except ValueError:
-            made = None
+        seconds, made = parse_duration(told), line_time(line)
         if now is None or seconds is None or made is None:
             return f"about {told}, estimated {at}"
         left = seconds - (now - made).total_seconds()
