@@ -4,9 +4,11 @@ shows its individuals as they are written, a click shows an individual's diagram
 study's page shows its runs and the curves across them.
 
 Every wait is for something seen in the page (WebDriverWait on the DOM); its timeout
-only turns "never happened" into a failure. Without chromium the test is skipped with a
-reason, except in CI (``CI`` set), where it fails: CI must run it (``.ci/run`` installs
-the browser).
+only turns "never happened" into a failure. The page redraws a panel whenever the state it
+polls changes, so an element found may be replaced before it is read: every read and
+click is done inside a wait that retries on a stale element, never on one found earlier.
+Without chromium the test is skipped with a reason, except in CI (``CI`` set), where it
+fails: CI must run it (``.ci/run`` installs the browser).
 """
 
 from __future__ import annotations
@@ -49,11 +51,28 @@ def _rows(driver: Any) -> int:
     return len(driver.find_elements("css selector", "#individuals tbody tr"))
 
 
+def _text(driver: Any, selector: str) -> str:
+    return str(driver.find_element("css selector", selector).text)
+
+
+def _text_with(driver: Any, selector: str, part: str) -> str | None:
+    """The element's text once it holds ``part`` (None before: the wait goes on)."""
+    text = _text(driver, selector)
+    return text if part in text else None
+
+
+def _click(driver: Any, selector: str) -> bool:
+    driver.find_element("css selector", selector).click()
+    return True
+
+
 def test_a_live_search_a_click_and_a_study(browser: Any, tmp_path: Path) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver = browser
-    wait = WebDriverWait(driver, WAIT_S)
+    # a redraw between finding an element and reading it makes it stale: read it again
+    wait = WebDriverWait(driver, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
     run, study = tmp_path / "run", tmp_path / "study"
     config = load_config(None, [*OVERRIDES, "search.generations=3"])
     text, name = grammar_text(config)
@@ -65,7 +84,7 @@ def test_a_live_search_a_click_and_a_study(browser: Any, tmp_path: Path) -> None
     store.close()
     with Dashboard([run, study, survey]) as dashboard:
         driver.get(dashboard.url)
-        wait.until(lambda d: "waiting for a search" in d.find_element("id", "problem").text)
+        wait.until(lambda d: "waiting for a search" in _text(d, "#problem"))
         driver.execute_script("window.neverReloaded = true")
         search = subprocess.Popen(
             [
@@ -100,26 +119,24 @@ def test_a_live_search_a_click_and_a_study(browser: Any, tmp_path: Path) -> None
                 == "finished"
             )
         )
-        driver.find_element("css selector", "#individuals tbody tr[data-id='0']").click()
-        diagram = wait.until(lambda d: d.find_element("css selector", "#detail .diagram svg"))
-        assert "input 1" in diagram.text and "individual 0" in diagram.text
-        assert "optimizer=" in driver.find_element("id", "detail").text
+        wait.until(lambda d: _click(d, "#individuals tbody tr[data-id='0']"))
+        diagram = wait.until(lambda d: _text(d, "#detail .diagram svg"))
+        assert "input 1" in diagram and "individual 0" in diagram
+        assert "optimizer=" in wait.until(lambda d: _text(d, "#detail"))
 
-        driver.find_element("css selector", ".source-tab[data-index='1']").click()
+        wait.until(lambda d: _click(d, ".source-tab[data-index='1']"))
         wait.until(lambda d: len(d.find_elements("css selector", ".run-card")) == 2)
-        labels = [c.text.split()[0] for c in driver.find_elements("css selector", ".run-card")]
+        labels = wait.until(
+            lambda d: [c.text.split()[0] for c in d.find_elements("css selector", ".run-card")]
+        )
         assert labels == ["run-0", "run-1"]
-        legend = wait.until(lambda d: d.find_element("css selector", ".chart .legend")).text
-        assert "mean ± std of 2 runs" in legend
+        assert "mean ± std of 2 runs" in wait.until(lambda d: _text(d, ".chart .legend"))
         assert _rows(driver) == 2 * 8  # both runs' individuals, in one table
 
         # a survey: its tables only, no run panels
-        driver.find_element("css selector", ".source-tab[data-index='2']").click()
-        tables = wait.until(
-            lambda d: (
-                "against the final AutoAttack" in d.find_element("id", "tables").text
-                and d.find_element("id", "tables")
-            )
-        )
-        assert tables.text.startswith("Survey") and "0.500" in tables.text
-        assert not driver.find_element("id", "individuals-section").is_displayed()
+        wait.until(lambda d: _click(d, ".source-tab[data-index='2']"))
+        tables = wait.until(lambda d: _text_with(d, "#tables", "against the final AutoAttack"))
+        assert tables.startswith("Survey") and "0.500" in tables
+        assert not wait.until(
+            lambda d: [d.find_element("id", "individuals-section").is_displayed()]
+        )[0]
