@@ -120,6 +120,12 @@ def _store(
         store.close()
 
 
+def _candidates(directory: Path, method: str, run: int) -> list[tuple[int, str]]:
+    """A run's candidates in the order it trained them: generation and genotype."""
+    individuals, _, _ = _store(directory, method, run)
+    return [(r.generation, r.genotype) for r in individuals]
+
+
 def same_as(
     directory: Path, rows: Sequence[Row], method: str, reference: str
 ) -> tuple[list[int], list[int]]:
@@ -133,11 +139,7 @@ def same_as(
             continue
         if architecture(directory, method, i) == architecture(directory, reference, i):
             best.append(i)
-        ours, _, _ = _store(directory, method, i)
-        reference_rows, _, _ = _store(directory, reference, i)
-        if [(r.generation, r.genotype) for r in ours] == [
-            (r.generation, r.genotype) for r in reference_rows
-        ]:
+        if _candidates(directory, method, i) == _candidates(directory, reference, i):
             search.append(i)
     return best, search
 
@@ -154,8 +156,8 @@ def same_pick(config: NeroConfig, individuals: Sequence[IndividualRow]) -> bool:
 def warmup_and_pick(
     directory: Path, rows: Sequence[Row], method: str
 ) -> tuple[list[int], list[int]]:
-    """The runs of ``method`` whose search left the warm-up, and those where the weighted
-    HRS and clean accuracy pick the same network."""
+    """The runs of ``method`` whose search left the warm-up (searched a generation after
+    it), and those where the weighted HRS and clean accuracy pick the same network."""
     left, same = [], []
     for i in sorted(int(r["run"]) for r in rows if r["method"] == method):
         individuals, warmup, config = _store(directory, method, i)
@@ -171,6 +173,7 @@ def _points(value: float | None) -> str:
 
 
 def report(directory: Path, reference: str, without: int | None) -> list[str]:
+    """The command's lines: per method, against ``reference``, then per run's warm-up."""
     rows = read_rows(directory)
     methods = methods_of(rows)
     if reference not in methods:
