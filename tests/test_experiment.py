@@ -71,6 +71,15 @@ TINY = [
 HEADER = ["model", "threat", "attack", "clean", "conditional", "overall", "flags"]
 
 
+def tiny_experiment(directory: Path, methods: list[str], *overrides: str) -> list[str]:
+    """The argv of a one-run experiment of ``methods`` on the digits config at
+    :data:`TINY`'s size, attacked with FGSM alone."""
+    argv = ["experiment", "--config", str(CONFIG), "--dir", str(directory), "--runs", "1"]
+    for method in methods:
+        argv += ["--method", method]
+    return [*argv, "--attacks", "fgsm", *TINY, *overrides]
+
+
 def _per_model(path: Path, rows: list[list[str]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:

@@ -9,7 +9,7 @@ from types import ModuleType, SimpleNamespace
 
 import pytest
 from helpers_scripts import load_script
-from test_experiment import CONFIG, TINY
+from test_experiment import tiny_experiment
 
 from neronet.cli import main
 from neronet.config import load_config
@@ -77,10 +77,8 @@ def test_a_tiny_experiment_tells_which_runs_left_the_warm_up(
     numbers: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     directory = tmp_path / "e"
-    argv = ["experiment", "--config", str(CONFIG), "--dir", str(directory), "--runs", "1"]
-    argv += ["--method", "early:fitness.warmup_tau=0", "--method", "late:fitness.warmup_tau=1"]
-    argv += ["--attacks", "fgsm", *TINY, "search.generations=2"]
-    assert main(argv) == 0
+    methods = ["early:fitness.warmup_tau=0", "late:fitness.warmup_tau=1"]
+    assert main(tiny_experiment(directory, methods, "search.generations=2")) == 0
     capsys.readouterr()
     rows = numbers.read_rows(directory)
     assert numbers.warmup_and_pick(directory, rows, "early")[0] == [0]  # left after gen 0

@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 from helpers_scripts import load_script
-from test_experiment import CONFIG, TINY
+from test_experiment import tiny_experiment
 
 from neronet.cli import main
 
@@ -23,9 +23,7 @@ def test_finished_runs_are_kept_once_and_resume_elsewhere_without_running(
     records: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     directory = tmp_path / "e"
-    argv = ["experiment", "--config", str(CONFIG), "--dir", str(directory), "--runs", "1"]
-    argv += ["--method", "nero-net", "--method", "random:search.strategy=random"]
-    argv += ["--attacks", "fgsm", *TINY]
+    argv = tiny_experiment(directory, ["nero-net", "random:search.strategy=random"])
     assert main(argv) == 0
     kept = tmp_path / "kept"
     written = records.save(directory, kept)
