@@ -28,8 +28,8 @@ from pathlib import Path
 from neronet.config import NeroConfig
 from neronet.errors import NeronetError
 from neronet.evaluation.objectives import nero_net_fitness
-from neronet.spec import NetworkSpec
 from neronet.store import IndividualRow, RunStore
+from neronet.train.training_dir import META_FILE
 
 Row = dict[str, str]
 """One row of ``experiment.csv``: one run of one method."""
@@ -103,9 +103,10 @@ def lead_without(rows: Sequence[Row], reference: str, run: int, column: str) -> 
 
 
 def architecture(directory: Path, method: str, run: int) -> str:
-    """The digest of the network run ``run`` of ``method`` retrained."""
-    record = json.loads((directory / "trained" / f"{method}-run-{run}" / "train.json").read_text())
-    return NetworkSpec.from_dict(record["spec"]).digest()
+    """The digest of the network run ``run`` of ``method`` retrained, as its training
+    recorded it (the digest the report tells distinct bests by)."""
+    meta = directory / "trained" / f"{method}-run-{run}" / META_FILE
+    return str(json.loads(meta.read_text(encoding="utf-8"))["spec_digest"])
 
 
 def _store(
