@@ -137,6 +137,7 @@ def test_a_live_search_a_click_and_a_study(browser: Any, tmp_path: Path) -> None
         wait.until(lambda d: _click(d, ".source-tab[data-index='2']"))
         tables = wait.until(lambda d: _text_with(d, "#tables", "against the final AutoAttack"))
         assert tables.startswith("Survey") and "0.500" in tables
+        # a wait returns only a truthy value: the flag is read inside a one-item list
         assert not wait.until(
             lambda d: [d.find_element("id", "individuals-section").is_displayed()]
         )[0]
